@@ -1,0 +1,136 @@
+/**
+ * The ports: the small interfaces the rotation is written against. Adapters implement them
+ * (the AWS SDK store, the CallCov and JustCall HTTP clients); tests implement them with fakes
+ * that record calls. Nothing here does I/O.
+ *
+ * Glossary
+ * - credential: one entry of the inventory: a vendor key kept in one Secrets Manager secret.
+ * - rotation: replacing a credential's key once; its id (`rotationId`, a UUID) is also the
+ *   ClientRequestToken and so the VersionId of the store version it writes.
+ * - version / stage: a Secrets Manager secret version and its labels (AWSCURRENT, AWSPENDING,
+ *   AWSPREVIOUS). AWSPENDING on a version that is not AWSCURRENT means "rotation in progress".
+ * - key id: the vendor's identifier of a key (CallCov `id`); safe to log. The key itself is a
+ *   SecretValue and is never logged.
+ * - verdict: what a vendor said of a key: accepted, or refused with a reason. A refusal is a
+ *   value, not an exception; an unreachable vendor is an exception.
+ */
+import type { SecretValue } from "./secret.js";
+
+export const STAGE_CURRENT = "AWSCURRENT";
+export const STAGE_PENDING = "AWSPENDING";
+export const STAGE_PREVIOUS = "AWSPREVIOUS";
+
+export interface VersionInfo {
+  versionId: string;
+  stages: string[];
+  createdAt: Date;
+}
+
+export interface StoredVersion extends VersionInfo {
+  value: SecretValue;
+}
+
+export type VersionRef = { versionId: string } | { stage: string };
+
+/**
+ * A secret store (AWS Secrets Manager). Knows nothing of vendors. Every method throws StoreError
+ * for faults (retryable when throttled or 5xx) and InvalidStateError when the secret does not
+ * exist or is scheduled for deletion.
+ */
+export interface SecretStore {
+  /** Every version of the secret with its stages and creation time. Read-only, safe to repeat. */
+  listVersions(secretId: string): Promise<VersionInfo[]>;
+
+  /** Reads one version by id or stage. InvalidStateError when there is no such version. */
+  read(secretId: string, ref: VersionRef): Promise<StoredVersion>;
+
+  /**
+   * Writes a new version staged AWSPENDING with ClientRequestToken = `token`. Safe to repeat
+   * with the same token and value (no new version); the same token with another value throws
+   * InvalidStateError. Returns the version id (equal to the token).
+   */
+  putPending(secretId: string, token: string, value: SecretValue): Promise<string>;
+
+  /**
+   * Moves AWSCURRENT to `versionId`; the version that held it becomes AWSPREVIOUS. Safe to
+   * repeat: a version that is already current is left as it is.
+   */
+  promote(secretId: string, versionId: string): Promise<void>;
+
+  /** Removes AWSPENDING from `versionId`. Safe to repeat: no stage there is a no-op. */
+  removePending(secretId: string, versionId: string): Promise<void>;
+}
+
+/** Rate-limit figures a vendor reported on a response (CallCov `X-RateLimit-*`). */
+export interface UsageSample {
+  limit: number;
+  remaining: number;
+  /** Epoch seconds when the window resets. */
+  resetAt: number;
+}
+
+export type Verdict =
+  | { valid: true; usage?: UsageSample }
+  | { valid: false; status: number; reason: string };
+
+/** Checks whether the vendor accepts a key. Safe to repeat; throws VendorError when unreachable. */
+export interface KeyVerifier {
+  verify(key: SecretValue): Promise<Verdict>;
+}
+
+export interface CreatedKey {
+  keyId: string;
+  name: string;
+  key: SecretValue;
+  createdAt: Date;
+}
+
+export interface ListedKey {
+  keyId: string;
+  name: string;
+  createdAt: Date;
+}
+
+/**
+ * A vendor with a key API (CallCov). Single calls only: it knows nothing of stores, alerts or
+ * the order of a rotation.
+ */
+export interface KeyApiVendor extends KeyVerifier {
+  /**
+   * Creates a key with this name. Not idempotent: calling twice makes two keys. Throws
+   * OutcomeUnknownError when the request may have reached the vendor but no answer came back.
+   */
+  createKey(name: string): Promise<CreatedKey>;
+
+  /** Revokes a key. Safe to repeat: a key the vendor does not know (404) is `already-gone`. */
+  revokeKey(keyId: string): Promise<"revoked" | "already-gone">;
+
+  /** Every key of the account (names and ids, never the key). Safe to repeat. */
+  listKeys(): Promise<ListedKey[]>;
+}
+
+export type Severity = "info" | "warning" | "critical";
+
+/** An alert about one credential. Never carries a secret value. */
+export interface Alert {
+  credentialId: string;
+  severity: Severity;
+  /** Stable name of the condition, used to suppress repeats and to resolve (`verify-failed`). */
+  kind: string;
+  summary: string;
+  step?: string;
+  rotationId?: string;
+  details?: Record<string, string | number | boolean>;
+}
+
+/** Sends alerts. Never throws and never blocks a rotation for long: failures are logged. */
+export interface Alerter {
+  raise(alert: Alert): Promise<void>;
+  resolve(credentialId: string, kind: string): Promise<void>;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };

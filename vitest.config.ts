@@ -1,0 +1,14 @@
+import { defineConfig } from "vitest/config";
+
+// Integration tests spawn real processes and talk to a real Redis: give them room, and keep
+// two cores from thrashing by limiting parallel files.
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts", "src/**/*.test.ts", "jobs/**/*.test.ts"],
+    exclude: ["test/chaos/**", "node_modules/**"],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    maxWorkers: 2,
+    reporters: ["default"],
+  },
+});
