@@ -53,9 +53,10 @@ export interface SecretStore {
 
   /**
    * Moves AWSCURRENT to `versionId`; the version that held it becomes AWSPREVIOUS. Safe to
-   * repeat: a version that is already current is left as it is.
+   * repeat: a version that is already current is left as it is. `fromVersionId`, when the caller
+   * knows which version is current, saves a read; if it is stale the store looks it up.
    */
-  promote(secretId: string, versionId: string): Promise<void>;
+  promote(secretId: string, versionId: string, fromVersionId?: string): Promise<void>;
 
   /** Removes AWSPENDING from `versionId`. Safe to repeat: no stage there is a no-op. */
   removePending(secretId: string, versionId: string): Promise<void>;

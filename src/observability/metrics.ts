@@ -1,0 +1,55 @@
+/**
+ * The Prometheus metrics the worker exports. Names and labels here are a contract: the Helm
+ * chart's PrometheusRule and the README refer to them, and a test checks both. Labels hold
+ * credential ids, steps, results and vendor names only, never a secret.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export interface Metrics {
+  registry: Registry;
+  /** Age of the key in AWSCURRENT, from the store version's creation time. */
+  keyAgeSeconds: Gauge<"credential" | "vendor">;
+  /** Seconds until the credential is due for rotation (negative when overdue). */
+  keyDueInSeconds: Gauge<"credential" | "vendor">;
+  /** Finished rotations by result: completed, rolled-back, failed. */
+  rotationsTotal: Counter<"credential" | "vendor" | "result" | "trigger">;
+  /** Time each rotation step took. */
+  stepDurationSeconds: Histogram<"vendor" | "step">;
+  /** Unix time of the last completed rotation. */
+  lastSuccessTimestamp: Gauge<"credential" | "vendor">;
+  /** Rotations started and not finished (seen by this worker). */
+  rotationsInFlight: Gauge<"vendor">;
+  /** 1 while a health check of the credential fails, else 0. */
+  healthCheckFailing: Gauge<"credential" | "vendor" | "check">;
+  /** 1 while the credential's usage is anomalous, else 0. */
+  usageAnomaly: Gauge<"credential" | "vendor">;
+  /** Alerts sent, by sink and result (sent, failed, suppressed). */
+  alertsTotal: Counter<"sink" | "result">;
+  /** Vendor HTTP requests by vendor, operation and status (a number, or "error"). */
+  vendorRequestsTotal: Counter<"vendor" | "operation" | "status">;
+  /** Secrets Manager calls by operation and result (ok or the AWS error type). */
+  storeRequestsTotal: Counter<"operation" | "result">;
+}
+
+export const METRIC_PREFIX = "key_rotator_";
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+  const registers = [registry];
+  const credential = ["credential", "vendor"] as const;
+  return {
+    registry,
+    keyAgeSeconds: new Gauge({ name: "key_rotator_key_age_seconds", help: "Age of the current key (AWSCURRENT version creation)", labelNames: credential, registers }),
+    keyDueInSeconds: new Gauge({ name: "key_rotator_key_due_in_seconds", help: "Seconds until the credential is due for rotation; negative when overdue", labelNames: credential, registers }),
+    rotationsTotal: new Counter({ name: "key_rotator_rotations_total", help: "Finished rotations by result", labelNames: ["credential", "vendor", "result", "trigger"], registers }),
+    stepDurationSeconds: new Histogram({ name: "key_rotator_step_duration_seconds", help: "Duration of rotation steps", labelNames: ["vendor", "step"], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers }),
+    lastSuccessTimestamp: new Gauge({ name: "key_rotator_last_success_timestamp_seconds", help: "Unix time of the last completed rotation", labelNames: credential, registers }),
+    rotationsInFlight: new Gauge({ name: "key_rotator_rotations_in_flight", help: "Rotations started and not finished", labelNames: ["vendor"], registers }),
+    healthCheckFailing: new Gauge({ name: "key_rotator_health_check_failing", help: "1 while a health check fails", labelNames: ["credential", "vendor", "check"], registers }),
+    usageAnomaly: new Gauge({ name: "key_rotator_usage_anomaly", help: "1 while usage is anomalous", labelNames: credential, registers }),
+    alertsTotal: new Counter({ name: "key_rotator_alerts_total", help: "Alerts by sink and result", labelNames: ["sink", "result"], registers }),
+    vendorRequestsTotal: new Counter({ name: "key_rotator_vendor_requests_total", help: "Vendor HTTP requests by status", labelNames: ["vendor", "operation", "status"], registers }),
+    storeRequestsTotal: new Counter({ name: "key_rotator_store_requests_total", help: "Secrets Manager calls by result", labelNames: ["operation", "result"], registers }),
+  };
+}
