@@ -1,0 +1,64 @@
+/**
+ * What a rotation remembers between steps: ids, timestamps and the step reached. It is saved
+ * in BullMQ job data after every step, so it must never hold a secret value. The store stays the
+ * source of truth: when this state is lost, `reconcile` rebuilds enough of it from the stages.
+ */
+export enum Step {
+  Create = "create",
+  Verify = "verify",
+  Promote = "promote",
+  Grace = "grace",
+  Revoke = "revoke",
+  Confirm = "confirm",
+  Done = "done",
+  RolledBack = "rolled-back",
+}
+
+export type Trigger = "schedule" | "manual" | "emergency" | "resume" | "admin";
+
+export interface RotationState {
+  credentialId: string;
+  /** Also the ClientRequestToken and VersionId of the store version this rotation writes. */
+  rotationId: string;
+  step: Step;
+  emergency: boolean;
+  trigger: Trigger;
+  actor?: string;
+  reason?: string;
+  startedAt: number;
+  /** The AWSCURRENT version when the rotation began (becomes AWSPREVIOUS at promote). */
+  oldVersionId?: string;
+  /** The vendor's id of the key being replaced (safe to log). */
+  oldKeyId?: string;
+  /** The vendor's id of the key this rotation made. */
+  newKeyId?: string;
+  /** True once the vendor create call has been made, so a retry looks for a half-made key. */
+  createAttempted?: boolean;
+  /** Epoch ms when the grace period ends. */
+  graceUntil?: number;
+  /** How long revocation has been deferred past grace because the old key was still in use. */
+  graceExtendedMs?: number;
+  /** Epoch ms of each finished step, for history and step durations. */
+  stepTimes?: Partial<Record<Step, number>>;
+  /** A short reason when the rotation ended in rollback or failure. */
+  outcome?: string;
+}
+
+/** Steps in the order of the table in DESIGN.md; used to compare progress. */
+export const STEP_ORDER: readonly Step[] = [
+  Step.Create,
+  Step.Verify,
+  Step.Promote,
+  Step.Grace,
+  Step.Revoke,
+  Step.Confirm,
+  Step.Done,
+];
+
+export function isBefore(a: Step, b: Step): boolean {
+  return STEP_ORDER.indexOf(a) < STEP_ORDER.indexOf(b);
+}
+
+export function isFinished(step: Step): boolean {
+  return step === Step.Done || step === Step.RolledBack;
+}

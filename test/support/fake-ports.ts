@@ -1,0 +1,175 @@
+/**
+ * In-memory ports that record every call in one shared `calls` list, so a test can assert the
+ * exact order of vendor and store calls. The fake store keeps Secrets Manager's stage rules
+ * (one version per stage, AWSCURRENT moving leaves AWSPREVIOUS, token idempotency).
+ */
+import { InvalidStateError, StoreError, VendorError } from "../../src/core/errors.js";
+import {
+  STAGE_CURRENT,
+  STAGE_PENDING,
+  STAGE_PREVIOUS,
+  type Alert,
+  type Alerter,
+  type CreatedKey,
+  type KeyApiVendor,
+  type ListedKey,
+  type SecretStore,
+  type StoredVersion,
+  type Verdict,
+  type VersionInfo,
+  type VersionRef,
+} from "../../src/core/ports.js";
+import { SecretValue } from "../../src/core/secret.js";
+
+export type Calls = string[];
+
+/** Throws the given error on the n-th call whose name matches (1-based), once. */
+export class FailurePlan {
+  #rules: Array<{ call: string; nth: number; error: () => Error; seen: number }> = [];
+  failOn(call: string, nth: number, error: () => Error): this {
+    this.#rules.push({ call, nth, error, seen: 0 });
+    return this;
+  }
+  check(call: string): void {
+    for (const rule of this.#rules) {
+      if (rule.call !== call) continue;
+      rule.seen += 1;
+      if (rule.seen === rule.nth) throw rule.error();
+    }
+  }
+}
+
+interface FakeVersion { versionId: string; stages: string[]; value: string; createdAt: Date }
+
+export class FakeStore implements SecretStore {
+  readonly secrets = new Map<string, FakeVersion[]>();
+  constructor(readonly calls: Calls, readonly failures = new FailurePlan(), readonly now: () => number = Date.now) {}
+
+  seed(secretId: string, versionId: string, value: string): void {
+    this.secrets.set(secretId, [{ versionId, stages: [STAGE_CURRENT], value, createdAt: new Date(this.now()) }]);
+  }
+
+  #versions(secretId: string): FakeVersion[] {
+    const versions = this.secrets.get(secretId);
+    if (!versions) throw new InvalidStateError(`secret ${secretId} not found`);
+    return versions;
+  }
+
+  #enter(call: string): void {
+    this.calls.push(`store.${call}`);
+    this.failures.check(call);
+  }
+
+  async listVersions(secretId: string): Promise<VersionInfo[]> {
+    this.#enter("listVersions");
+    return this.#versions(secretId).map((v) => ({ versionId: v.versionId, stages: [...v.stages], createdAt: v.createdAt }));
+  }
+
+  async read(secretId: string, ref: VersionRef): Promise<StoredVersion> {
+    this.#enter("read");
+    const v = this.#versions(secretId).find((x) => ("versionId" in ref ? x.versionId === ref.versionId : x.stages.includes(ref.stage)));
+    if (!v) throw new InvalidStateError(`secret ${secretId}: no version ${JSON.stringify(ref)}`);
+    return { versionId: v.versionId, stages: [...v.stages], createdAt: v.createdAt, value: new SecretValue(v.value) };
+  }
+
+  async putPending(secretId: string, token: string, value: SecretValue): Promise<string> {
+    this.#enter("putPending");
+    const versions = this.#versions(secretId);
+    const existing = versions.find((v) => v.versionId === token);
+    if (existing) {
+      if (existing.value !== value.reveal()) throw new InvalidStateError(`token ${token} already used with another value`);
+      return token;
+    }
+    for (const v of versions) v.stages = v.stages.filter((s) => s !== STAGE_PENDING);
+    versions.push({ versionId: token, stages: [STAGE_PENDING], value: value.reveal(), createdAt: new Date(this.now()) });
+    return token;
+  }
+
+  async promote(secretId: string, versionId: string): Promise<void> {
+    this.#enter("promote");
+    const versions = this.#versions(secretId);
+    const target = versions.find((v) => v.versionId === versionId);
+    if (!target) throw new InvalidStateError(`no version ${versionId}`);
+    if (target.stages.includes(STAGE_CURRENT)) return;
+    for (const v of versions) v.stages = v.stages.filter((s) => s !== STAGE_PREVIOUS);
+    for (const v of versions) {
+      if (v.stages.includes(STAGE_CURRENT)) v.stages = [...v.stages.filter((s) => s !== STAGE_CURRENT), STAGE_PREVIOUS];
+    }
+    target.stages.push(STAGE_CURRENT);
+  }
+
+  async removePending(secretId: string, versionId: string): Promise<void> {
+    this.#enter("removePending");
+    const v = this.#versions(secretId).find((x) => x.versionId === versionId);
+    if (v) v.stages = v.stages.filter((s) => s !== STAGE_PENDING);
+  }
+
+  stagesOf(secretId: string): Record<string, string[]> {
+    return Object.fromEntries(this.#versions(secretId).map((v) => [v.versionId, v.stages]));
+  }
+
+  current(secretId: string): { versionId: string; value: string } {
+    const v = this.#versions(secretId).find((x) => x.stages.includes(STAGE_CURRENT));
+    if (!v) throw new Error("no current");
+    return v;
+  }
+}
+
+export class FakeVendor implements KeyApiVendor {
+  readonly active = new Map<string, { keyId: string; name: string; key: string }>();
+  readonly revoked: string[] = [];
+  /** Keys the vendor refuses even though they exist (a verify failure). */
+  readonly refuse = new Set<string>();
+  #next = 1;
+  constructor(readonly calls: Calls, readonly failures = new FailurePlan()) {}
+
+  #enter(call: string): void {
+    this.calls.push(`vendor.${call}`);
+    this.failures.check(call);
+  }
+
+  seed(keyId: string, key: string, name = "made by hand"): void {
+    this.active.set(keyId, { keyId, name, key });
+  }
+
+  async createKey(name: string): Promise<CreatedKey> {
+    this.#enter("createKey");
+    const n = this.#next++;
+    const created = { keyId: `k${n}`, name, key: `sk_live_fakekey${String(n).padStart(8, "0")}` };
+    this.active.set(created.keyId, created);
+    return { keyId: created.keyId, name, key: new SecretValue(created.key), createdAt: new Date(0) };
+  }
+
+  async verify(key: SecretValue): Promise<Verdict> {
+    this.#enter("verify");
+    const found = [...this.active.values()].find((k) => k.key === key.reveal());
+    if (!found || this.refuse.has(found.keyId)) return { valid: false, status: 401, reason: "Invalid or missing API key" };
+    return { valid: true };
+  }
+
+  async revokeKey(keyId: string): Promise<"revoked" | "already-gone"> {
+    this.#enter("revokeKey");
+    if (!this.active.delete(keyId)) return "already-gone";
+    this.revoked.push(keyId);
+    return "revoked";
+  }
+
+  async listKeys(): Promise<ListedKey[]> {
+    this.#enter("listKeys");
+    return [...this.active.values()].map((k) => ({ keyId: k.keyId, name: k.name, createdAt: new Date(0) }));
+  }
+}
+
+export class FakeAlerter implements Alerter {
+  readonly raised: Alert[] = [];
+  readonly resolved: string[] = [];
+  async raise(alert: Alert): Promise<void> {
+    this.raised.push(alert);
+  }
+  async resolve(credentialId: string, kind: string): Promise<void> {
+    this.resolved.push(`${credentialId}/${kind}`);
+  }
+}
+
+export const vendorFault = () => new VendorError("vendor answered 503", { retryable: true, status: 503 });
+export const storeFault = () => new StoreError("ThrottlingException", { retryable: true, awsType: "ThrottlingException" });

@@ -1,0 +1,211 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { RotatorError } from "../../src/core/errors.js";
+import { SecretValue } from "../../src/core/secret.js";
+import { type RotationCredential, type RotationDeps, keyNameFor, rotate } from "../../src/rotation/rotation.js";
+import { type RotationState, Step } from "../../src/rotation/rotation-state.js";
+import { FailurePlan, FakeAlerter, FakeStore, FakeVendor, storeFault, vendorFault } from "../support/fake-ports.js";
+
+const SECRET = "prod/callcov";
+const credential: RotationCredential = { id: "cc-prod", secretId: SECRET, graceMs: 60_000, maxGraceExtensionMs: 120_000 };
+const OLD_KEY = "sk_live_oldkeyoldkey0001";
+
+interface World {
+  calls: string[];
+  store: FakeStore;
+  vendor: FakeVendor;
+  alerter: FakeAlerter;
+  now: { t: number };
+  storeFailures: FailurePlan;
+  vendorFailures: FailurePlan;
+}
+
+function world(): World {
+  const calls: string[] = [];
+  const now = { t: 1_000_000 };
+  const storeFailures = new FailurePlan();
+  const vendorFailures = new FailurePlan();
+  const store = new FakeStore(calls, storeFailures, () => now.t);
+  const vendor = new FakeVendor(calls, vendorFailures);
+  store.seed(SECRET, "v-old", JSON.stringify({ vendor: "callcov", apiKey: OLD_KEY, keyId: "k-old" }));
+  vendor.seed("k-old", OLD_KEY);
+  return { calls, store, vendor, alerter: new FakeAlerter(), now, storeFailures, vendorFailures };
+}
+
+function deps(w: World, extra: Partial<RotationDeps> = {}): RotationDeps {
+  return { store: w.store, vendor: w.vendor, alerter: w.alerter, clock: { now: () => w.now.t }, ...extra };
+}
+
+function initial(emergency = false): RotationState {
+  return { credentialId: credential.id, rotationId: "11111111-2222-3333-4444-555555555555", step: Step.Create, emergency, trigger: emergency ? "emergency" : "schedule", startedAt: 0 };
+}
+
+/** Runs a rotation to its end like the job runtime would: retrying on errors, waiting when told. */
+async function runToEnd(w: World, start: RotationState, options: { forgetStateOnError?: boolean } = {}) {
+  let saved = start;
+  const save = async (s: RotationState) => {
+    saved = s;
+  };
+  for (let attempt = 0; attempt < 20; attempt++) {
+    try {
+      const result = await rotate(credential, deps(w), saved, save);
+      if (result.kind === "finished") return result.state;
+      w.now.t = result.until;
+    } catch (err) {
+      if (!(err instanceof RotatorError) || !err.retryable) throw err;
+      if (options.forgetStateOnError) saved = { ...start };
+    }
+  }
+  throw new Error("did not converge");
+}
+
+function expectConverged(w: World) {
+  const current = JSON.parse(w.store.current(SECRET).value) as { apiKey: string; keyId: string };
+  expect(current.apiKey).not.toBe(OLD_KEY);
+  expect(w.vendor.active.has(current.keyId)).toBe(true);
+  expect(w.vendor.revoked.filter((k) => k === "k-old")).toEqual(["k-old"]);
+  // No orphan: every active key is the current one.
+  expect([...w.vendor.active.keys()]).toEqual([current.keyId]);
+  const pendingLeft = Object.values(w.store.stagesOf(SECRET)).filter((stages) => stages.includes("AWSPENDING"));
+  expect(pendingLeft).toEqual([]);
+}
+
+describe("rotate", () => {
+  let w: World;
+  beforeEach(() => {
+    w = world();
+  });
+
+  it("makes the calls of DESIGN.md in order, waiting out grace as a continuation", async () => {
+    const save = async () => undefined;
+    const first = await rotate(credential, deps(w), initial(), save);
+    expect(first.kind).toBe("wait");
+    expect(w.calls).toEqual([
+      "store.listVersions", "store.read", "vendor.createKey", "store.putPending",
+      "store.read", "vendor.verify", "store.promote",
+    ]);
+    if (first.kind !== "wait") throw new Error("expected wait");
+    expect(first.until).toBe(w.now.t + credential.graceMs);
+    w.calls.length = 0;
+    w.now.t = first.until;
+    const second = await rotate(credential, deps(w), first.state, save);
+    expect(second.kind).toBe("finished");
+    expect(w.calls).toEqual(["store.listVersions", "vendor.revokeKey", "store.read", "vendor.verify", "store.removePending"]);
+    expect(second.state.step).toBe(Step.Done);
+    expectConverged(w);
+  });
+
+  it("names the new key after the credential and rotation", async () => {
+    await runToEnd(w, initial());
+    const current = JSON.parse(w.store.current(SECRET).value) as { keyName: string; rotationId: string };
+    expect(current.keyName).toBe(keyNameFor(credential.id, initial().rotationId));
+    expect(current.rotationId).toBe(initial().rotationId);
+  });
+
+  it("an emergency skips grace and finishes in one run", async () => {
+    const result = await rotate(credential, deps(w), initial(true), async () => undefined);
+    expect(result.kind).toBe("finished");
+    expectConverged(w);
+  });
+
+  it("rolls back when the vendor refuses the new key: revoke it, unstage it, alert, current untouched", async () => {
+    const origCreate = w.vendor.createKey.bind(w.vendor);
+    w.vendor.createKey = async (name) => {
+      const created = await origCreate(name);
+      w.vendor.refuse.add(created.keyId);
+      return created;
+    };
+    const result = await rotate(credential, deps(w), initial(), async () => undefined);
+    expect(result.state.step).toBe(Step.RolledBack);
+    expect(w.calls.slice(-3)).toEqual(["vendor.verify", "vendor.revokeKey", "store.removePending"]);
+    expect(w.store.current(SECRET).versionId).toBe("v-old");
+    expect(w.vendor.revoked).toEqual(["k1"]);
+    expect(w.vendor.active.has("k-old")).toBe(true);
+    expect(w.alerter.raised.map((a) => [a.kind, a.severity, a.step])).toEqual([["rotation-failed", "critical", "verify"]]);
+    expect(Object.values(w.store.stagesOf(SECRET)).flat()).toEqual(["AWSCURRENT"]);
+  });
+
+  const failurePoints: Array<[string, "store" | "vendor", string, number]> = [
+    ["listing versions", "store", "listVersions", 1],
+    ["reading the current key", "store", "read", 1],
+    ["creating the key", "vendor", "createKey", 1],
+    ["staging the key", "store", "putPending", 1],
+    ["reading the pending key", "store", "read", 2],
+    ["verifying", "vendor", "verify", 1],
+    ["promoting", "store", "promote", 1],
+    ["revoking", "vendor", "revokeKey", 1],
+    ["confirming", "vendor", "verify", 2],
+    ["removing the pending stage", "store", "removePending", 1],
+  ];
+
+  it.each(failurePoints)("a fault while %s is retried and converges", async (_what, port, call, nth) => {
+    (port === "store" ? w.storeFailures : w.vendorFailures).failOn(call, nth, port === "store" ? storeFault : vendorFault);
+    const end = await runToEnd(w, initial());
+    expect(end.step).toBe(Step.Done);
+    expectConverged(w);
+  });
+
+  it.each(failurePoints)("a fault while %s with the saved state lost (Redis flushed) converges", async (_what, port, call, nth) => {
+    (port === "store" ? w.storeFailures : w.vendorFailures).failOn(call, nth, port === "store" ? storeFault : vendorFault);
+    const end = await runToEnd(w, initial(), { forgetStateOnError: true });
+    expect(end.step).toBe(Step.Done);
+    expectConverged(w);
+  });
+
+  it("a key made by the vendor whose answer was lost is revoked before a new one is made", async () => {
+    const origCreate = w.vendor.createKey.bind(w.vendor);
+    let lost = true;
+    w.vendor.createKey = async (name) => {
+      const created = await origCreate(name);
+      if (lost) {
+        lost = false;
+        throw vendorFault();
+      }
+      return created;
+    };
+    await runToEnd(w, initial());
+    expect(w.vendor.revoked).toEqual(["k1", "k-old"]);
+    expectConverged(w);
+  });
+
+  it("a store write that fails after create revokes the new key at once (no orphan)", async () => {
+    w.storeFailures.failOn("putPending", 1, storeFault);
+    await expect(rotate(credential, deps(w), initial(), async () => undefined)).rejects.toThrow("ThrottlingException");
+    expect(w.vendor.revoked).toEqual(["k1"]);
+    expect(Object.keys(w.store.stagesOf(SECRET))).toEqual(["v-old"]);
+  });
+
+  it("refuses to start while another rotation is pending in the store", async () => {
+    await w.store.putPending(SECRET, "other-rotation", new SecretValue("{}"));
+    await expect(rotate(credential, deps(w), initial(), async () => undefined)).rejects.toThrow(/rotation other-rotation is already in progress/);
+    expect(w.calls.filter((c) => c.startsWith("vendor."))).toEqual([]);
+  });
+
+  it("a hand-edited current value of the wrong shape is reported, nothing created, nothing overwritten", async () => {
+    w.store.seed(SECRET, "v-bad", JSON.stringify({ vendor: "callcov", apiKey: "not-a-key" }));
+    const err = await rotate(credential, deps(w), initial(), async () => undefined).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RotatorError);
+    expect((err as RotatorError).retryable).toBe(false);
+    expect((err as Error).message).toMatch(/version v-bad .*apiKey: expected a CallCov key.*keyId/);
+    expect(w.calls).not.toContain("vendor.createKey");
+    expect(w.store.current(SECRET).versionId).toBe("v-bad");
+  });
+
+  it("defers revocation while the old key is still used, up to the bound, and alerts", async () => {
+    let uses = 3;
+    const usageGate = { sampleEveryMs: 60_000, oldKeyUse: async () => ({ inUse: uses-- > 0, perMinute: 42 }) };
+    let state = initial();
+    const save = async (s: RotationState) => {
+      state = s;
+    };
+    const waits: string[] = [];
+    for (;;) {
+      const r = await rotate(credential, deps(w, { usageGate }), state, save);
+      if (r.kind === "finished") break;
+      waits.push(r.reason);
+      w.now.t = r.until;
+    }
+    expect(waits).toEqual(["grace period", "old key still in use (42/min)", "old key still in use (42/min)"]);
+    expect(w.alerter.raised.map((a) => `${a.kind}/${a.severity}`)).toEqual(["old-key-in-use/warning", "old-key-in-use/warning", "old-key-in-use/critical"]);
+    expectConverged(w);
+  });
+});
