@@ -46,6 +46,8 @@ export interface RotationDeps {
   alerter: Alerter;
   clock: Clock;
   usageGate?: UsageGate;
+  /** True when a person asked, while this rotation ran, to finish it as an emergency. */
+  emergencyRequested?: () => Promise<boolean>;
   /** Called after every step with the state it left; the audit trail and metrics hang here. */
   onStep?: (state: RotationState, step: Step, durationMs: number) => void;
 }
@@ -231,7 +233,7 @@ async function graceWait(
 ): Promise<{ until: number; reason: string; graceExtendedMs: number } | undefined> {
   const now = deps.clock.now();
   const extended = s.graceExtendedMs ?? 0;
-  if (s.emergency) return undefined;
+  if (s.emergency || (await deps.emergencyRequested?.())) return undefined;
   if (s.graceUntil !== undefined && now < s.graceUntil) return { until: s.graceUntil, reason: "grace period", graceExtendedMs: extended };
   if (!deps.usageGate) return undefined;
   const use = await deps.usageGate.oldKeyUse(credential.id, vendorSecretOf(await readOld()));

@@ -1,0 +1,96 @@
+/**
+ * The due-check tick (a BullMQ job scheduler, hourly by default). For every credential it reads
+ * the store's versions (one call) and decides, from the store alone:
+ *   a version pending and not current      -> resume that rotation
+ *   the current version still pending      -> resume it (promoted, not yet finished)
+ *   the key is due (age or cron, window)   -> start a rotation
+ * Enqueueing is idempotent (one job per credential), so the tick may run on any replica, twice,
+ * or after Redis was flushed. Also publishes key age and time-to-due metrics.
+ *
+ * Must not: rotate anything itself, or keep due-ness in memory between ticks.
+ */
+import { describeError } from "../src/core/errors.js";
+import { STAGE_CURRENT, STAGE_PENDING, type SecretStore } from "../src/core/ports.js";
+import type { Logger } from "../src/observability/logger.js";
+import type { Metrics } from "../src/observability/metrics.js";
+import { pendingRotation } from "../src/rotation/rotation.js";
+import { type Enqueued, type RotationRequest, deterministicRotationId } from "../src/runtime/rotation-queue.js";
+
+export interface DueCheckCredential {
+  id: string;
+  vendor: string;
+  secretId: string;
+}
+
+export interface DueVerdict {
+  due: boolean;
+  /** When the key is (or was) due, epoch ms. */
+  dueAt: number;
+  /** Set when due but held back (outside the maintenance window). */
+  heldUntil?: number;
+}
+
+export interface DueCheckContext {
+  credentials: DueCheckCredential[];
+  store: SecretStore;
+  schedule(credentialId: string, keyCreatedAt: Date, now: number): DueVerdict;
+  enqueue(request: RotationRequest): Promise<Enqueued>;
+  log: Logger;
+  metrics?: Metrics;
+  now(): number;
+  concurrency?: number;
+}
+
+export interface DueCheckSummary {
+  checked: number;
+  started: number;
+  resumed: number;
+  held: number;
+  errors: number;
+}
+
+export async function runDueCheck(ctx: DueCheckContext, progress?: (done: number, total: number) => Promise<void> | void): Promise<DueCheckSummary> {
+  const summary: DueCheckSummary = { checked: 0, started: 0, resumed: 0, held: 0, errors: 0 };
+  const queue = [...ctx.credentials];
+  const total = queue.length;
+  const worker = async () => {
+    for (let c = queue.shift(); c; c = queue.shift()) {
+      try {
+        const outcome = await checkOne(ctx, c);
+        summary[outcome] += 1;
+      } catch (err) {
+        summary.errors += 1;
+        ctx.log.warn({ event: "due-check.error", credentialId: c.id, error: describeError(err) }, `due check of ${c.id} failed`);
+      }
+      summary.checked += 1;
+      if (progress && summary.checked % 100 === 0) await progress(summary.checked, total);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, ctx.concurrency ?? 8) }, worker));
+  return summary;
+}
+
+async function checkOne(ctx: DueCheckContext, c: DueCheckCredential): Promise<"started" | "resumed" | "held" | "checked"> {
+  const versions = await ctx.store.listVersions(c.secretId);
+  const inProgress = pendingRotation(versions) ?? versions.find((v) => v.stages.includes(STAGE_CURRENT) && v.stages.includes(STAGE_PENDING));
+  if (inProgress) {
+    const r = await ctx.enqueue({ credentialId: c.id, trigger: "resume", rotationId: inProgress.versionId });
+    if (!r.joined) ctx.log.info({ event: "due-check.resume", credentialId: c.id, rotationId: r.rotationId }, `resuming rotation of ${c.id} found in the store`);
+    return r.joined ? "checked" : "resumed";
+  }
+  const current = versions.find((v) => v.stages.includes(STAGE_CURRENT));
+  if (!current) {
+    ctx.log.warn({ event: "due-check.no-current", credentialId: c.id, secretId: c.secretId }, `${c.id}: the secret has no AWSCURRENT version`);
+    return "checked";
+  }
+  const now = ctx.now();
+  const verdict = ctx.schedule(c.id, current.createdAt, now);
+  const labels = { credential: c.id, vendor: c.vendor };
+  ctx.metrics?.keyAgeSeconds.labels(labels).set((now - current.createdAt.getTime()) / 1000);
+  ctx.metrics?.keyDueInSeconds.labels(labels).set((verdict.dueAt - now) / 1000);
+  if (!verdict.due) return "checked";
+  if (verdict.heldUntil !== undefined) return "held";
+  const r = await ctx.enqueue({ credentialId: c.id, trigger: "schedule", rotationId: deterministicRotationId(c.id, versions) });
+  if (!r.joined) ctx.log.info({ event: "due-check.start", credentialId: c.id, rotationId: r.rotationId }, `${c.id} is due: rotation started`);
+  return r.joined ? "checked" : "started";
+}

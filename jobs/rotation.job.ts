@@ -1,0 +1,123 @@
+/**
+ * The BullMQ processor for rotation jobs: runs `rotate` with the job's saved state, saves progress
+ * to job data after every step, turns "wait" into a delayed continuation (never a sleep), and
+ * decides what an error means: retry later, wait for the vendor's rate-limit reset, or give up.
+ * Giving up before promote rolls back what the rotation made; after promote it alerts.
+ * This is the only place that turns an error into BullMQ's UnrecoverableError.
+ */
+import { DelayedError, type Job, UnrecoverableError } from "bullmq";
+import { RateLimitedError, RotatorError, describeError } from "../src/core/errors.js";
+import { STAGE_CURRENT } from "../src/core/ports.js";
+import type { Logger } from "../src/observability/logger.js";
+import { type RotationCredential, type RotationDeps, rotate } from "../src/rotation/rotation.js";
+import { type RotationState, Step, isBefore } from "../src/rotation/rotation-state.js";
+import type { RotationHistory, RotationResultKind } from "../src/runtime/history.js";
+import type { Metrics } from "../src/observability/metrics.js";
+
+export interface RotationJobContext {
+  /** The credential and the ports to rotate it with, or undefined when it left the inventory. */
+  resolve(credentialId: string): { credential: RotationCredential & { vendor: string }; deps: RotationDeps } | undefined;
+  history: RotationHistory;
+  log: Logger;
+  metrics?: Metrics;
+  /** Reads (and clears) the "finish as an emergency" flag set while this job ran. */
+  emergencyRequested(rotationId: string): Promise<boolean>;
+  now(): number;
+}
+
+export function rotationProcessor(ctx: RotationJobContext) {
+  return async (job: Job<RotationState>, token?: string): Promise<{ step: Step; outcome?: string }> => {
+    const saved = job.data;
+    const found = ctx.resolve(saved.credentialId);
+    if (!found) throw new UnrecoverableError(`credential ${saved.credentialId} is not in the inventory`);
+    const { credential, deps } = found;
+    const log = ctx.log.child({ credentialId: credential.id, rotationId: saved.rotationId, jobId: job.id });
+    const inFlight = ctx.metrics?.rotationsInFlight.labels({ vendor: credential.vendor });
+    inFlight?.inc();
+    let last = saved;
+    try {
+      const result = await rotate(
+        credential,
+        {
+          ...deps,
+          emergencyRequested: () => ctx.emergencyRequested(saved.rotationId),
+          onStep: (state, step, durationMs) => {
+            ctx.metrics?.stepDurationSeconds.labels({ vendor: credential.vendor, step }).observe(durationMs / 1000);
+            log.info({ event: "rotation.step", step, next: state.step, trigger: state.trigger, actor: state.actor, reason: state.reason, emergency: state.emergency, durationMs }, `step ${step} done`);
+          },
+        },
+        saved,
+        async (state) => {
+          last = state;
+          await job.updateData(state);
+        },
+      );
+      if (result.kind === "wait") {
+        log.info({ event: "rotation.wait", until: new Date(result.until).toISOString(), reason: result.reason }, `waiting: ${result.reason}`);
+        await job.moveToDelayed(result.until, token);
+        throw new DelayedError();
+      }
+      await finish(ctx, credential, result.state, result.state.step === Step.Done ? "completed" : "rolled-back", log);
+      return { step: result.state.step, ...(result.state.outcome ? { outcome: result.state.outcome } : {}) };
+    } catch (err) {
+      if (err instanceof DelayedError) throw err;
+      if (err instanceof RateLimitedError) {
+        log.warn({ event: "rotation.rate-limited", retryAt: new Date(err.retryAt).toISOString() }, "vendor rate limit: waiting for its reset");
+        await job.moveToDelayed(err.retryAt, token);
+        throw new DelayedError();
+      }
+      const retryable = !(err instanceof RotatorError) || err.retryable;
+      const attempts = job.opts.attempts ?? 1;
+      const final = !retryable || job.attemptsMade + 1 >= attempts;
+      const message = describeError(err);
+      if (!final) {
+        log.warn({ event: "rotation.retry", step: last.step, attempt: job.attemptsMade + 1, attempts, error: message }, `step ${last.step} failed, will retry: ${message}`);
+        throw err;
+      }
+      await giveUp(ctx, credential, deps, last, message, log);
+      throw new UnrecoverableError(`${credential.id}: rotation ${saved.rotationId} failed at step ${last.step}: ${message}`);
+    } finally {
+      inFlight?.dec();
+    }
+  };
+}
+
+async function finish(ctx: RotationJobContext, credential: { id: string; vendor: string }, state: RotationState, result: RotationResultKind, log: Logger) {
+  const now = ctx.now();
+  ctx.metrics?.rotationsTotal.labels({ credential: credential.id, vendor: credential.vendor, result, trigger: state.trigger }).inc();
+  if (result === "completed") ctx.metrics?.lastSuccessTimestamp.labels({ credential: credential.id, vendor: credential.vendor }).set(now / 1000);
+  await ctx.history.record(state, result, now);
+  log.info({ event: "rotation.finished", result, outcome: state.outcome, trigger: state.trigger, actor: state.actor }, `rotation ${result}`);
+}
+
+/**
+ * The last attempt failed. Before promote, undo what exists (the new key at the vendor, the
+ * pending stage) so the current key stays the only one; after promote, the new key is already
+ * current and only a person should decide, so alert.
+ */
+async function giveUp(ctx: RotationJobContext, credential: RotationCredential & { vendor: string }, deps: RotationDeps, state: RotationState, message: string, log: Logger) {
+  let undone = "";
+  if (isBefore(state.step, Step.Grace)) {
+    try {
+      const versions = await deps.store.listVersions(credential.secretId);
+      const mine = versions.find((v) => v.versionId === state.rotationId);
+      if (!mine?.stages.includes(STAGE_CURRENT)) {
+        if (state.newKeyId) await deps.vendor.revokeKey(state.newKeyId);
+        if (mine) await deps.store.removePending(credential.secretId, state.rotationId);
+        undone = "; the new key was revoked and unstaged, the current key is unchanged";
+      }
+    } catch (err) {
+      undone = `; undoing it also failed (${describeError(err)}): the orphan sweep and the next due check will clean up`;
+    }
+  }
+  const failed = { ...state, outcome: `failed at ${state.step}: ${message}` };
+  await deps.alerter.raise({
+    credentialId: credential.id,
+    severity: "critical",
+    kind: "rotation-failed",
+    step: state.step,
+    rotationId: state.rotationId,
+    summary: `rotation failed at step ${state.step}: ${message}${undone}`,
+  });
+  await finish(ctx, credential, failed, "failed", log).catch(() => undefined);
+}

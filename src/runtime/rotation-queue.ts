@@ -1,0 +1,111 @@
+/**
+ * Puts rotations on the BullMQ queue. One rotation per credential at a time: every rotation job
+ * carries the deduplication id `rotation-<credential>`, held while the job waits, runs or sleeps
+ * through grace, so any number of replicas enqueueing at once produce one job. An emergency for a
+ * credential with a rotation in flight joins it: the job is marked emergency, moved to the top and,
+ * if it is waiting out grace, woken now.
+ *
+ * Must not: put anything but ids, flags and short reasons in job data.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import type { Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import type { VersionInfo } from "../core/ports.js";
+import { type RotationState, Step, type Trigger } from "../rotation/rotation-state.js";
+
+export const ROTATION_QUEUE = "rotations";
+export const ROTATE_JOB = "rotate";
+
+const PRIORITY = { emergency: 1, manual: 5, schedule: 10 } as const;
+
+export interface RotationRequest {
+  credentialId: string;
+  trigger: Trigger;
+  emergency?: boolean;
+  actor?: string;
+  reason?: string;
+  /** Resume this rotation (a version id found staged in the store) instead of starting one. */
+  rotationId?: string;
+}
+
+export interface Enqueued {
+  jobId: string;
+  rotationId: string;
+  /** True when a rotation was already in flight and this request joined it. */
+  joined: boolean;
+}
+
+export function dedupIdFor(credentialId: string): string {
+  return `rotation-${credentialId}`;
+}
+
+export function jobIdFor(rotationId: string): string {
+  return `rotation-${rotationId}`;
+}
+
+/**
+ * A rotation id that every replica computes alike from the same store state, so two replicas
+ * that find a credential due at the same moment ask for the same rotation. It changes whenever a
+ * version is added (after a rollback, say), so a token is never reused with another value.
+ */
+export function deterministicRotationId(credentialId: string, versions: VersionInfo[]): string {
+  const ids = versions.map((v) => v.versionId).sort().join(",");
+  const h = createHash("sha256").update(`${credentialId}|${ids}`).digest("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+}
+
+/** Redis key holding "make rotation X an emergency" for a job that is running right now. */
+export function emergencyFlagKey(queue: Queue, rotationId: string): string {
+  return `${queue.opts.prefix ?? "bull"}:${ROTATION_QUEUE}:emergency:${rotationId}`;
+}
+
+export async function enqueueRotation(queue: Queue, redis: Redis, request: RotationRequest, now = Date.now()): Promise<Enqueued> {
+  const emergency = request.emergency ?? false;
+  const existingId = await queue.getDeduplicationJobId(dedupIdFor(request.credentialId));
+  if (existingId) {
+    const job = await queue.getJob(existingId);
+    const state = job ? await job.getState() : "unknown";
+    if (job && ["waiting", "delayed", "active", "prioritized", "waiting-children"].includes(state)) {
+      const data = job.data as RotationState;
+      if (emergency && !data.emergency) await escalate(queue, redis, existingId, data, state, request);
+      return { jobId: existingId, rotationId: data.rotationId, joined: true };
+    }
+  }
+  const rotationId = request.rotationId ?? randomUUID();
+  const data: RotationState = {
+    credentialId: request.credentialId,
+    rotationId,
+    step: Step.Create,
+    emergency,
+    trigger: request.trigger,
+    startedAt: now,
+    ...(request.actor ? { actor: request.actor } : {}),
+    ...(request.reason ? { reason: request.reason } : {}),
+  };
+  const job = await queue.add(ROTATE_JOB, data, {
+    jobId: jobIdFor(rotationId),
+    deduplication: { id: dedupIdFor(request.credentialId) },
+    priority: emergency ? PRIORITY.emergency : request.trigger === "schedule" || request.trigger === "resume" ? PRIORITY.schedule : PRIORITY.manual,
+    attempts: 10,
+    backoff: { type: "exponential", delay: emergency ? 500 : 5_000 },
+    removeOnComplete: { count: 1_000 },
+    removeOnFail: { count: 1_000 },
+  });
+  const jobId = job.id ?? jobIdFor(rotationId);
+  const joined = jobId !== jobIdFor(rotationId);
+  return { jobId, rotationId: joined ? (job.data as RotationState).rotationId : rotationId, joined };
+}
+
+async function escalate(queue: Queue, redis: Redis, jobId: string, data: RotationState, state: string, request: RotationRequest): Promise<void> {
+  const job = await queue.getJob(jobId);
+  if (!job) return;
+  const reason = request.reason ? `${data.reason ? `${data.reason}; ` : ""}emergency: ${request.reason}` : data.reason;
+  if (state === "active") {
+    // The running processor owns job data; it reads this flag before waiting out grace.
+    await redis.set(emergencyFlagKey(queue, data.rotationId), request.actor ?? "emergency", "EX", 86_400);
+    return;
+  }
+  await job.updateData({ ...data, emergency: true, trigger: "emergency", ...(reason ? { reason } : {}) });
+  if (state === "delayed") await job.promote();
+  else if (state === "waiting" || state === "prioritized") await job.changePriority({ priority: PRIORITY.emergency });
+}
