@@ -1,0 +1,150 @@
+/**
+ * The worker's HTTP surface: `GET /healthz` (the process answers), `GET /readyz` (Redis and the
+ * store answer), `GET /metrics` (Prometheus), and the admin `POST /v1/credentials/{id}/rotate`
+ * for incident tooling, behind a bearer token compared in constant time.
+ *
+ * Must not: echo a token or a request body back, or answer a stack trace.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { AddressInfo } from "node:net";
+import { z } from "zod";
+import type { Registry } from "prom-client";
+import { describeError } from "../core/errors.js";
+
+export interface ReadyCheck {
+  name: string;
+  check(): Promise<void>;
+}
+
+export interface AdminRotate {
+  /** Known credential ids; others answer 404. */
+  has(credentialId: string): boolean;
+  rotate(request: { credentialId: string; emergency: boolean; reason: string; actor: string }): Promise<{ jobId: string; rotationId: string; joined: boolean }>;
+}
+
+export interface HttpServerOptions {
+  port: number;
+  host?: string;
+  registry: Registry;
+  readyChecks: ReadyCheck[];
+  /** Bearer token for the admin endpoint; without one the endpoint answers 503. */
+  adminToken?: string;
+  admin?: AdminRotate;
+}
+
+const rotateBody = z.strictObject({
+  emergency: z.boolean().default(false),
+  reason: z.string().trim().min(1, "give a reason: it goes to the audit trail").max(500),
+});
+
+const MAX_BODY = 16 * 1024;
+
+export async function startHttpServer(options: HttpServerOptions): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    handle(options, req, res).catch((err: unknown) => send(res, 500, { error: "internal", message: describeError(err) }));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host ?? "0.0.0.0", () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  return {
+    server,
+    url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${address.port}`,
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+async function handle(options: HttpServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://localhost");
+  if (req.method === "GET" && url.pathname === "/healthz") return send(res, 200, { status: "ok" });
+  if (req.method === "GET" && url.pathname === "/readyz") return ready(options.readyChecks, res);
+  if (req.method === "GET" && url.pathname === "/metrics") {
+    res.writeHead(200, { "content-type": options.registry.contentType });
+    res.end(await options.registry.metrics());
+    return;
+  }
+  const rotate = /^\/v1\/credentials\/([^/]+)\/rotate$/.exec(url.pathname);
+  if (rotate) {
+    if (req.method !== "POST") return send(res, 405, { error: "method_not_allowed", message: "use POST" });
+    return adminRotate(options, decodeURIComponent(rotate[1] ?? ""), req, res);
+  }
+  send(res, 404, { error: "not_found", message: `no route for ${req.method ?? "?"} ${url.pathname}` });
+}
+
+async function ready(checks: ReadyCheck[], res: ServerResponse): Promise<void> {
+  const results = await Promise.all(checks.map(async (c) => {
+    try {
+      await withTimeout(c.check(), 3_000, `${c.name} did not answer within 3s`);
+      return { name: c.name, ok: true };
+    } catch (err) {
+      return { name: c.name, ok: false, error: describeError(err) };
+    }
+  }));
+  const ok = results.every((r) => r.ok);
+  send(res, ok ? 200 : 503, { status: ok ? "ready" : "not ready", checks: results });
+}
+
+async function adminRotate(options: HttpServerOptions, credentialId: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (!options.adminToken || !options.admin) return send(res, 503, { error: "admin_disabled", message: "no admin token is configured (KEY_ROTATOR_ADMIN_TOKEN_FILE)" });
+  const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
+  if (!presented || !sameToken(presented, options.adminToken)) {
+    return send(res, 401, { error: "unauthorized", message: "missing or wrong bearer token" }, { "www-authenticate": "Bearer" });
+  }
+  if (!options.admin.has(credentialId)) return send(res, 404, { error: "not_found", message: `no credential "${credentialId}" in the inventory` });
+  const raw = await readBody(req);
+  if (raw === undefined) return send(res, 413, { error: "too_large", message: `the body is larger than ${MAX_BODY} bytes` });
+  let json: unknown;
+  try {
+    json = raw.length === 0 ? {} : JSON.parse(raw);
+  } catch {
+    return send(res, 400, { error: "bad_request", message: "the body is not JSON; send {\"emergency\": true, \"reason\": \"...\"}" });
+  }
+  const body = rotateBody.safeParse(json);
+  if (!body.success) {
+    return send(res, 400, { error: "bad_request", message: body.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ") });
+  }
+  const result = await options.admin.rotate({ credentialId, emergency: body.data.emergency, reason: body.data.reason, actor: "admin-http" });
+  send(res, 202, { credentialId, ...result });
+}
+
+/** Constant-time comparison of two tokens of any length (hash first so lengths do not leak). */
+export function sameToken(a: string, b: string): boolean {
+  const ha = createHash("sha256").update(a).digest();
+  const hb = createHash("sha256").update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+function readBody(req: IncomingMessage): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        resolve(undefined);
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]).finally(() => clearTimeout(timer));
+}
