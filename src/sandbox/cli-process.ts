@@ -1,0 +1,79 @@
+/**
+ * Starts `key-rotator <args>` as a child process, the way an operator or Kubernetes would: the
+ * demo, the integration tests and the benchmark use it to run real worker processes they can
+ * SIGKILL. From TypeScript sources it runs through tsx; from the build, plain node.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export interface CliProcess {
+  child: ChildProcess;
+  /** Every line the process printed (stdout and stderr), in order. */
+  lines: string[];
+  /** Resolves with the first line matching, or rejects after `timeoutMs`. */
+  waitForLine(match: RegExp | ((line: string) => boolean), timeoutMs?: number): Promise<string>;
+  exited: Promise<number | null>;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export function cliCommand(): { command: string; args: string[] } {
+  const self = fileURLToPath(import.meta.url);
+  if (self.endsWith(".ts")) {
+    return { command: process.execPath, args: ["--import", "tsx", fileURLToPath(new URL("../cli/main.ts", import.meta.url))] };
+  }
+  return { command: process.execPath, args: [fileURLToPath(new URL("../cli/main.js", import.meta.url))] };
+}
+
+export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; onLine?: (line: string) => void; stdin?: string } = {}): CliProcess {
+  const { command, args: base } = cliCommand();
+  const child = spawn(command, [...base, ...args], {
+    env: { ...process.env, ...options.env },
+    stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+  });
+  if (options.stdin !== undefined) child.stdin?.end(options.stdin);
+  const lines: string[] = [];
+  const waiters: Array<{ test: (l: string) => boolean; resolve: (l: string) => void }> = [];
+  const onData = (stream: NodeJS.ReadableStream | null) => {
+    let rest = "";
+    stream?.setEncoding("utf8");
+    stream?.on("data", (chunk: string) => {
+      rest += chunk;
+      const parts = rest.split("\n");
+      rest = parts.pop() ?? "";
+      for (const line of parts) {
+        lines.push(line);
+        options.onLine?.(line);
+        for (const w of [...waiters]) {
+          if (w.test(line)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve(line);
+          }
+        }
+      }
+    });
+  };
+  onData(child.stdout);
+  onData(child.stderr);
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  return {
+    child,
+    lines,
+    exited,
+    waitForLine(match, timeoutMs = 20_000) {
+      const test = typeof match === "function" ? match : (l: string) => match.test(l);
+      const seen = lines.find(test);
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no line matching ${String(match)} within ${timeoutMs} ms; last lines:\n${lines.slice(-15).join("\n")}`)), timeoutMs);
+        waiters.push({ test, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+        void exited.then(() => {
+          setTimeout(() => { clearTimeout(timer); reject(new Error(`process exited before a line matching ${String(match)}; last lines:\n${lines.slice(-15).join("\n")}`)); }, 50);
+        });
+      });
+    },
+    async kill(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}

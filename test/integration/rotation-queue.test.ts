@@ -1,0 +1,116 @@
+import { Queue, Worker, DelayedError, type Job } from "bullmq";
+import type { Redis } from "ioredis";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { ROTATION_QUEUE, deterministicRotationId, enqueueRotation, emergencyFlagKey } from "../../src/runtime/rotation-queue.js";
+import type { RotationState } from "../../src/rotation/rotation-state.js";
+import { dropPrefix, testPrefix, testRedis } from "../support/redis.js";
+
+describe("enqueueRotation on real Redis", () => {
+  let redis: Redis;
+  let queue: Queue;
+  let prefix: string;
+
+  beforeEach(() => {
+    redis = testRedis();
+    prefix = testPrefix("queue");
+    queue = new Queue(ROTATION_QUEUE, { connection: redis, prefix });
+  });
+
+  afterEach(async () => {
+    await queue.close();
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  it("gives one job per credential however many times it is asked, in parallel", async () => {
+    const results = await Promise.all(
+      Array.from({ length: 10 }, () => enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "schedule", rotationId: "r-same" })),
+    );
+    expect(new Set(results.map((r) => r.jobId)).size).toBe(1);
+    expect(await queue.getJobCounts("waiting", "prioritized", "delayed")).toMatchObject({ prioritized: 1 });
+    const other = await enqueueRotation(queue, redis, { credentialId: "cc-2", trigger: "schedule" });
+    expect(other.joined).toBe(false);
+  });
+
+  it("keeps the credential locked while its job waits out grace as a delayed job", async () => {
+    const first = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "schedule" });
+    await putInGrace(queue, redis, prefix);
+    const job = await queue.getJob(first.jobId);
+    expect(await job?.getState()).toBe("delayed");
+    const second = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "manual" });
+    expect(second).toEqual({ jobId: first.jobId, rotationId: first.rotationId, joined: true });
+  });
+
+  it("an emergency joins a rotation in grace, marks it, and wakes it now", async () => {
+    const first = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "schedule" });
+    await putInGrace(queue, redis, prefix);
+    const emergency = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true, reason: "leaked in a log" });
+    expect(emergency.joined).toBe(true);
+    const job = await queue.getJob(first.jobId);
+    expect(await job?.getState()).not.toBe("delayed");
+    expect((job?.data as RotationState).emergency).toBe(true);
+    expect((job?.data as RotationState).reason).toContain("leaked in a log");
+  });
+
+  it("an emergency for a running rotation sets the flag the processor reads", async () => {
+    const first = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "schedule" });
+    let release: () => void = () => undefined;
+    const running = new Promise<void>((r) => (release = r));
+    let started: () => void = () => undefined;
+    const isRunning = new Promise<void>((r) => (started = r));
+    const worker = new Worker(ROTATION_QUEUE, async () => {
+      started();
+      await running;
+    }, { connection: redis.duplicate(), prefix });
+    await isRunning;
+    await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true });
+    expect(await redis.get(emergencyFlagKey(queue, first.rotationId))).not.toBeNull();
+    release();
+    await worker.close();
+  });
+
+  it("a job that moves itself to delayed keeps its saved data and comes back", async () => {
+    const first = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "schedule" });
+    const seen: string[] = [];
+    let done: () => void = () => undefined;
+    const finished = new Promise<void>((r) => (done = r));
+    const worker = new Worker(ROTATION_QUEUE, async (job: Job<RotationState>, token?: string) => {
+      seen.push(job.data.outcome ?? "first");
+      if (!job.data.outcome) {
+        await job.updateData({ ...job.data, outcome: "after grace" });
+        await job.moveToDelayed(Date.now() + 50, token);
+        throw new DelayedError();
+      }
+      done();
+    }, { connection: redis.duplicate(), prefix });
+    await finished;
+    await worker.close();
+    expect(seen).toEqual(["first", "after grace"]);
+    expect(first.joined).toBe(false);
+  });
+});
+
+/** Runs the queued job once in a worker that parks it as a delayed continuation, like grace. */
+async function putInGrace(queue: Queue, redis: Redis, prefix: string): Promise<void> {
+  let parked: () => void = () => undefined;
+  const done = new Promise<void>((r) => (parked = r));
+  const worker = new Worker(ROTATION_QUEUE, async (job, token) => {
+    await job.moveToDelayed(Date.now() + 3_600_000, token);
+    parked();
+    throw new DelayedError();
+  }, { connection: redis.duplicate(), prefix });
+  await done;
+  await worker.close();
+  void queue;
+}
+
+describe("deterministicRotationId", () => {
+  const v = (id: string) => ({ versionId: id, stages: [], createdAt: new Date(0) });
+  it("is the same for the same store state and changes when a version is added", () => {
+    const a = deterministicRotationId("cc", [v("a"), v("b")]);
+    expect(deterministicRotationId("cc", [v("b"), v("a")])).toBe(a);
+    expect(deterministicRotationId("cc", [v("a"), v("b"), v("c")])).not.toBe(a);
+    expect(deterministicRotationId("other", [v("a"), v("b")])).not.toBe(a);
+    expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-a[0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+});

@@ -1,0 +1,24 @@
+/** Real Redis for tests: REDIS_URL or 127.0.0.1:6379, and a fresh queue prefix per test. */
+import { randomBytes } from "node:crypto";
+import type { Redis } from "ioredis";
+import { connectRedis, redisUrlFrom } from "../../src/runtime/redis.js";
+
+export const REDIS_URL = redisUrlFrom();
+
+export function testPrefix(name = "t"): string {
+  return `{kr-test-${name}-${randomBytes(4).toString("hex")}}`;
+}
+
+export function testRedis(): Redis {
+  return connectRedis(REDIS_URL);
+}
+
+/** Deletes every key under the prefix (tests clean up after themselves). */
+export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== "0");
+}
