@@ -1,0 +1,60 @@
+/**
+ * A SecretStore decorator that remembers values read by version id. A Secrets Manager version's
+ * value never changes once written, so a cached read by id is always right; reads by stage and
+ * every listing go to the store. This saves the re-read of the old key at confirm, which keeps a
+ * rotation within six store calls. Values stay in process memory only, wrapped in SecretValue,
+ * for at most `ttlMs`, and at most `maxEntries` of them.
+ */
+import type { SecretStore, StoredVersion, VersionInfo, VersionRef } from "../core/ports.js";
+import type { SecretValue } from "../core/secret.js";
+
+export class CachedSecretStore implements SecretStore {
+  readonly #inner: SecretStore;
+  readonly #cache = new Map<string, { version: StoredVersion; until: number }>();
+  readonly #ttlMs: number;
+  readonly #maxEntries: number;
+  readonly #now: () => number;
+
+  constructor(inner: SecretStore, options: { ttlMs?: number; maxEntries?: number; now?: () => number } = {}) {
+    this.#inner = inner;
+    this.#ttlMs = options.ttlMs ?? 3_600_000;
+    this.#maxEntries = options.maxEntries ?? 10_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  listVersions(secretId: string): Promise<VersionInfo[]> {
+    return this.#inner.listVersions(secretId);
+  }
+
+  async read(secretId: string, ref: VersionRef): Promise<StoredVersion> {
+    if (!("versionId" in ref)) return this.#inner.read(secretId, ref);
+    const key = `${secretId}\u0000${ref.versionId}`;
+    const hit = this.#cache.get(key);
+    if (hit && hit.until > this.#now()) return hit.version;
+    const version = await this.#inner.read(secretId, ref);
+    this.#remember(key, version);
+    return version;
+  }
+
+  async putPending(secretId: string, token: string, value: SecretValue): Promise<string> {
+    const versionId = await this.#inner.putPending(secretId, token, value);
+    return versionId;
+  }
+
+  promote(secretId: string, versionId: string, fromVersionId?: string): Promise<void> {
+    return this.#inner.promote(secretId, versionId, fromVersionId);
+  }
+
+  removePending(secretId: string, versionId: string): Promise<void> {
+    return this.#inner.removePending(secretId, versionId);
+  }
+
+  #remember(key: string, version: StoredVersion): void {
+    if (this.#cache.size >= this.#maxEntries) {
+      const oldest = this.#cache.keys().next().value;
+      if (oldest !== undefined) this.#cache.delete(oldest);
+    }
+    // Stages change over time; callers of a read by id use the value, so drop them from the copy.
+    this.#cache.set(key, { version: { ...version, stages: [] }, until: this.#now() + this.#ttlMs });
+  }
+}
