@@ -1,0 +1,45 @@
+/**
+ * What the running worker needs to know, derived once from the inventory: settings with defaults
+ * applied and, per credential, the slice each part uses (rotation timings, the due rule, alert
+ * routes). Keeping this apart from the inventory schema keeps the schema free to read well for
+ * people while the runtime reads well for engineers.
+ */
+import type { RotationCredential } from "../rotation/rotation.js";
+import type { DueVerdict } from "../../jobs/due-check.job.js";
+
+export interface RuntimeSettings {
+  /** BullMQ key prefix; `{key-rotator}` keeps every key in one Redis Cluster slot. */
+  queuePrefix: string;
+  dueCheckEveryMs: number;
+  orphanSweepEveryMs: number;
+  /** Keys younger than this are never orphans (a rotation may be between create and store). */
+  orphanMinAgeMs: number;
+  concurrency: number;
+  httpPort: number;
+  /** BullMQ lock; a crashed worker's job is picked up again after about this long. */
+  lockDurationMs: number;
+}
+
+export const DEFAULT_SETTINGS: RuntimeSettings = {
+  queuePrefix: "{key-rotator}",
+  dueCheckEveryMs: 3_600_000,
+  orphanSweepEveryMs: 6 * 3_600_000,
+  orphanMinAgeMs: 10 * 60_000,
+  concurrency: 4,
+  httpPort: 8080,
+  lockDurationMs: 30_000,
+};
+
+export interface RuntimeCredential extends RotationCredential {
+  vendor: "callcov" | "justcall";
+  baseUrl: string;
+  mode: "live" | "test";
+  managementSecretId?: string;
+  /** Is the key due, given when its current version was made? (age or cron, and the window) */
+  schedule(keyCreatedAt: Date, now: number): DueVerdict;
+}
+
+export interface RuntimeConfig {
+  settings: RuntimeSettings;
+  credentials: RuntimeCredential[];
+}

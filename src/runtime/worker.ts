@@ -1,0 +1,162 @@
+/**
+ * The long-running worker: BullMQ workers for rotations and maintenance, the job schedulers,
+ * the HTTP surface, and an orderly stop. On start it rebuilds its schedules from the inventory
+ * (upserting those it wants, removing any others under its prefix) and runs a due check at once,
+ * which resumes every rotation the store shows unfinished. Any number of replicas may run.
+ *
+ * Must not: rotate anything itself (jobs do), or trust Redis for what the store can say.
+ */
+import { Queue, Worker } from "bullmq";
+import type { Redis } from "ioredis";
+import { describeError } from "../core/errors.js";
+import type { Alerter, Clock, KeyApiVendor, SecretStore } from "../core/ports.js";
+import type { Logger } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
+import { rotationProcessor } from "../../jobs/rotation.job.js";
+import { runDueCheck } from "../../jobs/due-check.job.js";
+import { runOrphanSweep } from "../../jobs/orphan-sweep.job.js";
+import { RotationHistory } from "./history.js";
+import { type ReadyCheck, startHttpServer } from "./http-server.js";
+import { assertRedisAnswers, connectRedis } from "./redis.js";
+import { ROTATION_QUEUE, emergencyFlagKey, enqueueRotation, type RotationRequest } from "./rotation-queue.js";
+import type { RuntimeConfig, RuntimeCredential } from "./runtime-config.js";
+
+export const MAINTENANCE_QUEUE = "maintenance";
+
+export interface WorkerPorts {
+  store: SecretStore;
+  vendorFor(credential: RuntimeCredential): KeyApiVendor;
+  alerter: Alerter & { flush?(): Promise<void> };
+  metrics: Metrics;
+  log: Logger;
+  clock: Clock;
+  readyChecks?: ReadyCheck[];
+}
+
+export interface WorkerOptions {
+  redisUrl: string;
+  adminToken?: string;
+  /** Overrides settings.httpPort (0 for a random port in tests). */
+  httpPort?: number;
+  httpHost?: string;
+}
+
+export interface RunningWorker {
+  httpUrl: string;
+  rotations: Queue;
+  redis: Redis;
+  /** Finishes the jobs in hand (they stay resumable if cut), then closes everything. */
+  close(): Promise<void>;
+}
+
+export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, options: WorkerOptions): Promise<RunningWorker> {
+  const { settings } = config;
+  const { log, store, clock, metrics } = ports;
+  const redis = connectRedis(options.redisUrl);
+  await assertRedisAnswers(redis, options.redisUrl);
+  const connection = { connection: redis, prefix: settings.queuePrefix };
+  const rotations = new Queue(ROTATION_QUEUE, connection);
+  const maintenance = new Queue(MAINTENANCE_QUEUE, connection);
+  const history = new RotationHistory(redis, settings.queuePrefix);
+  const byId = new Map(config.credentials.map((c) => [c.id, c]));
+  const keyApi = config.credentials.filter((c) => c.vendor === "callcov");
+  const enqueue = (request: RotationRequest) => enqueueRotation(rotations, redis, request, clock.now());
+
+  const dueCheck = () =>
+    runDueCheck({ credentials: keyApi, store, schedule: (id, created, now) => scheduleOf(byId, id, created, now), enqueue, log, metrics, now: () => clock.now() });
+  const orphanSweep = () =>
+    runOrphanSweep({ accounts: accountsOf(keyApi, ports), store, log, now: () => clock.now(), minAgeMs: settings.orphanMinAgeMs });
+
+  await syncSchedulers(maintenance, { "due-check": settings.dueCheckEveryMs, "orphan-sweep": settings.orphanSweepEveryMs }, log);
+  const startup = await dueCheck();
+  log.info({ event: "worker.startup-due-check", ...startup }, `startup due check: ${startup.started} started, ${startup.resumed} resumed, ${startup.errors} errors`);
+
+  const rotationWorker = new Worker(
+    ROTATION_QUEUE,
+    rotationProcessor({
+      resolve: (id) => {
+        const credential = byId.get(id);
+        if (!credential || credential.vendor !== "callcov") return undefined;
+        return { credential, deps: { store, vendor: ports.vendorFor(credential), alerter: ports.alerter, clock } };
+      },
+      history,
+      log,
+      metrics,
+      now: () => clock.now(),
+      emergencyRequested: async (rotationId) => (await redis.del(emergencyFlagKey(rotations, rotationId))) > 0,
+    }),
+    { ...connection, connection: redis.duplicate(), concurrency: settings.concurrency, lockDuration: settings.lockDurationMs, stalledInterval: settings.lockDurationMs, maxStalledCount: 10 },
+  );
+  const maintenanceWorker = new Worker(
+    MAINTENANCE_QUEUE,
+    async (job) => {
+      if (job.name === "due-check") return dueCheck();
+      if (job.name === "orphan-sweep") return orphanSweep();
+      throw new Error(`unknown maintenance job ${job.name}`);
+    },
+    { ...connection, connection: redis.duplicate(), concurrency: 1, lockDuration: 120_000 },
+  );
+  for (const w of [rotationWorker, maintenanceWorker]) {
+    w.on("error", (err) => log.error({ event: "worker.error", error: describeError(err) }, "queue worker error"));
+  }
+
+  const http = await startHttpServer({
+    port: options.httpPort ?? settings.httpPort,
+    host: options.httpHost ?? "0.0.0.0",
+    registry: metrics.registry,
+    readyChecks: [{ name: "redis", check: async () => void (await redis.ping()) }, ...(ports.readyChecks ?? [])],
+    ...(options.adminToken ? { adminToken: options.adminToken } : {}),
+    admin: {
+      has: (id) => byId.get(id)?.vendor === "callcov",
+      rotate: (r) => enqueue({ credentialId: r.credentialId, trigger: r.emergency ? "emergency" : "admin", emergency: r.emergency, actor: r.actor, reason: r.reason }),
+    },
+  });
+  log.info({ event: "worker.ready", credentials: config.credentials.length, http: http.url, prefix: settings.queuePrefix }, `worker ready: ${config.credentials.length} credentials, http ${http.url}`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    httpUrl: http.url,
+    rotations,
+    redis,
+    close: () =>
+      (closing ??= (async () => {
+        log.info({ event: "worker.stopping" }, "stopping: finishing the jobs in hand");
+        await Promise.all([rotationWorker.close(), maintenanceWorker.close()]);
+        await ports.alerter.flush?.();
+        await http.close();
+        await Promise.all([rotations.close(), maintenance.close()]);
+        redis.disconnect();
+        log.info({ event: "worker.stopped" }, "stopped");
+      })()),
+  };
+}
+
+function scheduleOf(byId: Map<string, RuntimeCredential>, id: string, created: Date, now: number) {
+  const credential = byId.get(id);
+  if (!credential) return { due: false, dueAt: Number.POSITIVE_INFINITY };
+  return credential.schedule(created, now);
+}
+
+/** One sweep per vendor account: credentials that share a base URL and management login. */
+function accountsOf(credentials: RuntimeCredential[], ports: WorkerPorts) {
+  const groups = new Map<string, RuntimeCredential[]>();
+  for (const c of credentials) {
+    const key = `${c.baseUrl}|${c.managementSecretId ?? ""}`;
+    groups.set(key, [...(groups.get(key) ?? []), c]);
+  }
+  return [...groups.values()].map((group) => ({ vendor: ports.vendorFor(group[0] as RuntimeCredential), credentials: group }));
+}
+
+/** Makes the queue's job schedulers exactly the wanted set (by id and interval). */
+export async function syncSchedulers(queue: Queue, wanted: Record<string, number>, log: Logger): Promise<void> {
+  for (const existing of await queue.getJobSchedulers(0, -1)) {
+    const id = existing.id ?? existing.key;
+    if (!(id in wanted)) {
+      await queue.removeJobScheduler(id);
+      log.info({ event: "scheduler.removed", scheduler: id }, `removed job scheduler ${id}`);
+    }
+  }
+  for (const [id, every] of Object.entries(wanted)) {
+    await queue.upsertJobScheduler(id, { every }, { name: id, data: {}, opts: { removeOnComplete: 20, removeOnFail: 20 } });
+  }
+}
