@@ -1,0 +1,28 @@
+/**
+ * `key-rotator check-config <file>`: validates an inventory. Valid: a short summary, exit 0.
+ * Not valid: every problem on its own line as `<file>: <path>: <message>`, exit 2.
+ */
+import { ConfigError } from "../core/errors.js";
+import { loadInventory } from "../config/load-inventory.js";
+import { EXIT_OK, EXIT_USAGE, type Out } from "./output.js";
+
+export async function checkConfigCommand(file: string, opts: { json?: boolean }, out: Out): Promise<number> {
+  try {
+    const inventory = await loadInventory(file);
+    const byVendor: Record<string, number> = {};
+    for (const c of inventory.credentials) byVendor[c.vendor] = (byVendor[c.vendor] ?? 0) + 1;
+    if (opts.json) {
+      out.stdout(JSON.stringify({ ok: true, problems: [], credentials: inventory.credentials.length, byVendor, alertRoutes: Object.keys(inventory.alertRoutes) }));
+    } else {
+      const vendors = Object.entries(byVendor).map(([v, n]) => `${n} ${v}`).join(", ");
+      const routes = Object.keys(inventory.alertRoutes);
+      out.stdout(`${file}: OK: ${inventory.credentials.length} credentials (${vendors}); alert routes: ${routes.length > 0 ? routes.join(", ") : "none"}`);
+    }
+    return EXIT_OK;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    if (opts.json) out.stdout(JSON.stringify({ ok: false, problems: err.problems, credentials: 0 }));
+    else for (const p of err.problems) out.stderr(`${file}: ${p}`);
+    return EXIT_USAGE;
+  }
+}

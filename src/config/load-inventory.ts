@@ -1,0 +1,44 @@
+/**
+ * Reads and validates an inventory file. Every problem comes back at once in a ConfigError, each
+ * as `path: message` (`credentials[2].rotation.every: expected a duration like 90d`); YAML syntax
+ * errors carry line and column. Never a stack trace to the user.
+ */
+import { readFile } from "node:fs/promises";
+import { LineCounter, parseDocument } from "yaml";
+import { ConfigError } from "../core/errors.js";
+import { type Inventory, inventorySchema } from "./inventory-schema.js";
+
+export async function loadInventory(path: string): Promise<Inventory> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : (err as Error).message;
+    throw new ConfigError([`cannot read the inventory: ${why}`], path);
+  }
+  return parseInventory(text, path);
+}
+
+export function parseInventory(text: string, sourceName: string): Inventory {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(doc.errors.map((e) => {
+      const pos = lineCounter.linePos(e.pos[0]);
+      return `${pos ? `line ${pos.line}, column ${pos.col}: ` : ""}${e.message.split("\n")[0] ?? e.message}`;
+    }), sourceName);
+  }
+  const raw: unknown = doc.toJS();
+  if (raw === null || raw === undefined) throw new ConfigError(["the file is empty (expected a mapping with credentials)"], sourceName);
+  if (typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError(["the top level must be a mapping with credentials"], sourceName);
+  const parsed = inventorySchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`), sourceName);
+  return parsed.data;
+}
+
+/** `credentials[2].rotation.every` from ["credentials", 2, "rotation", "every"]. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  if (path.length === 0) return "(top level)";
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
+}

@@ -1,0 +1,44 @@
+/**
+ * Loads the inventory and derives the runtime config: settings with defaults and, for every
+ * credential, its rotation timings and its due rule (cadence + window, from src/schedule).
+ */
+import type { Inventory } from "../config/inventory-schema.js";
+import { loadInventory } from "../config/load-inventory.js";
+import { type Cadence, decideDue } from "../schedule/cadence.js";
+import type { RuntimeConfig, RuntimeCredential } from "./runtime-config.js";
+
+export async function loadRuntime(path: string): Promise<{ inventory: Inventory; runtime: RuntimeConfig }> {
+  const inventory = await loadInventory(path);
+  return { inventory, runtime: toRuntime(inventory) };
+}
+
+export function toRuntime(inventory: Inventory): RuntimeConfig {
+  const s = inventory.settings;
+  return {
+    settings: {
+      queuePrefix: s.queuePrefix,
+      dueCheckEveryMs: s.dueCheckEvery,
+      orphanSweepEveryMs: s.orphanSweepEvery,
+      orphanMinAgeMs: s.orphanMinAge,
+      concurrency: s.concurrency,
+      httpPort: s.httpPort,
+      lockDurationMs: s.lockDuration,
+    },
+    credentials: inventory.credentials.map((c): RuntimeCredential => {
+      const r = c.rotation;
+      const cadence: Cadence = r.every !== undefined ? { everyMs: r.every } : { cron: r.cron ?? "", timezone: r.timezone ?? "UTC" };
+      const window = r.window ? { cron: r.window.cron, timezone: r.window.timezone, durationMs: r.window.duration } : undefined;
+      return {
+        id: c.id,
+        vendor: c.vendor,
+        secretId: c.secretId,
+        baseUrl: c.baseUrl,
+        mode: c.vendor === "callcov" ? c.mode : "live",
+        ...(c.vendor === "callcov" ? { managementSecretId: c.managementSecretId } : {}),
+        graceMs: r.grace,
+        maxGraceExtensionMs: r.maxGraceExtension,
+        schedule: (created, now) => decideDue(cadence, window, created, now),
+      };
+    }),
+  };
+}
