@@ -1,0 +1,162 @@
+/**
+ * A local AWS Secrets Manager that the real SDK talks to unchanged: AWS JSON 1.1 over HTTP
+ * (POST /, `X-Amz-Target: secretsmanager.<Operation>`), AWS's error types in `__type` and
+ * `x-amzn-ErrorType`, a SigV4 Authorization header required. Fault knobs (src/sandbox/faults.ts),
+ * a write quota shared by PutSecretValue / UpdateSecret / UpdateSecretVersionStage like AWS's
+ * 50 per second, and call counters. Control endpoints under /__emulator/ for other processes.
+ * Must not: answer a stack trace, or log a secret value.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { Faults, parseFaultRule } from "./faults.js";
+import { AwsError, SecretsState } from "./secrets-manager/secrets-state.js";
+
+const OPERATIONS = ["CreateSecret", "DescribeSecret", "GetSecretValue", "PutSecretValue", "UpdateSecretVersionStage", "ListSecretVersionIds", "ListSecrets", "TagResource", "DeleteSecret"] as const;
+type Operation = (typeof OPERATIONS)[number];
+const WRITES = new Set<string>(["PutSecretValue", "UpdateSecret", "UpdateSecretVersionStage"]);
+
+export interface EmulatorStats {
+  calls: Record<string, number>;
+  throttled: number;
+  writes: number;
+}
+
+export interface SecretsManagerEmulator {
+  url: string;
+  faults: Faults;
+  stats(): EmulatorStats;
+  resetStats(): void;
+  setWriteTps(tps: number | undefined): void;
+  close(): Promise<void>;
+}
+
+export async function startSecretsManagerEmulator(options: { port?: number; host?: string; writeTps?: number; clock?: () => number } = {}): Promise<SecretsManagerEmulator> {
+  const clock = options.clock ?? Date.now;
+  const state = new SecretsState(clock);
+  const faults = new Faults();
+  let stats: EmulatorStats = { calls: {}, throttled: 0, writes: 0 };
+  let writeTps = options.writeTps;
+  const bucket = { tokens: writeTps ?? 0, at: clock() };
+  const takeWriteToken = (): boolean => {
+    if (writeTps === undefined) return true;
+    const now = clock();
+    bucket.tokens = Math.min(writeTps, bucket.tokens + ((now - bucket.at) / 1000) * writeTps);
+    bucket.at = now;
+    if (bucket.tokens < 1) return false;
+    bucket.tokens -= 1;
+    return true;
+  };
+  const sockets = new Set<Socket>();
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => sendError(res, new AwsError("InternalServiceError", "An error occurred on the server side.", 500)));
+  });
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    if (req.url?.startsWith("/__emulator/")) return control(req, res, body);
+    if (req.method !== "POST") return sendError(res, new AwsError("UnknownOperationException", "Only POST / with X-Amz-Target is supported."));
+    const auth = req.headers.authorization ?? "";
+    if (!/^AWS4-HMAC-SHA256 Credential=\S+/.test(auth)) {
+      return sendError(res, new AwsError("MissingAuthenticationTokenException", "Request is missing Authentication Token (a SigV4 Authorization header)."));
+    }
+    const target = String(req.headers["x-amz-target"] ?? "");
+    const operation = target.startsWith("secretsmanager.") ? target.slice("secretsmanager.".length) : "";
+    if (!(OPERATIONS as readonly string[]).includes(operation)) {
+      return sendError(res, new AwsError("UnknownOperationException", `Unknown operation ${target === "" ? "(no X-Amz-Target header)" : target}.`));
+    }
+    stats.calls[operation] = (stats.calls[operation] ?? 0) + 1;
+    const fault = await faults.apply(operation, req, res);
+    if (fault === "handled") return;
+    if (fault?.kind === "rate-limit") return throttle(res);
+    if (fault?.kind === "error") return sendError(res, new AwsError("InternalServiceError", "An error occurred on the server side.", fault.status ?? 500));
+    if (fault?.kind === "malformed") {
+      res.writeHead(200, { "content-type": "application/x-amz-json-1.1" });
+      res.end("{\"ARN\": <not json");
+      return;
+    }
+    let request: Record<string, unknown>;
+    try {
+      const parsed: unknown = body.length === 0 ? {} : JSON.parse(body);
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not an object");
+      request = parsed as Record<string, unknown>;
+    } catch {
+      return sendError(res, new AwsError("SerializationException", "The request body is not a valid JSON object."));
+    }
+    if (WRITES.has(operation)) {
+      if (!takeWriteToken()) return throttle(res);
+      stats.writes += 1;
+    }
+    try {
+      const out = state[operation as Operation](request);
+      res.writeHead(200, { "content-type": "application/x-amz-json-1.1" });
+      res.end(JSON.stringify(out));
+    } catch (err) {
+      sendError(res, err instanceof AwsError ? err : new AwsError("InternalServiceError", "An error occurred on the server side.", 500));
+    }
+  }
+
+  function throttle(res: ServerResponse): void {
+    stats.throttled += 1;
+    sendError(res, new AwsError("ThrottlingException", "Rate exceeded"));
+  }
+
+  function control(req: IncomingMessage, res: ServerResponse, body: string): void {
+    const json = (status: number, value: unknown) => {
+      res.writeHead(status, { "content-type": "application/json" });
+      res.end(JSON.stringify(value));
+    };
+    try {
+      if (req.method === "GET" && req.url === "/__emulator/stats") return json(200, stats);
+      if (req.method === "POST" && req.url === "/__emulator/faults") return json(200, { rules: faults.add(parseFaultRule(JSON.parse(body))).rules });
+      if (req.method === "DELETE" && req.url === "/__emulator/faults") return json(200, (faults.reset(), { rules: [] }));
+      if (req.method === "POST" && req.url === "/__emulator/release") return json(200, (faults.release(), { released: true }));
+      if (req.method === "POST" && req.url === "/__emulator/write-tps") {
+        const tps = (JSON.parse(body) as { tps?: number | null }).tps;
+        writeTps = typeof tps === "number" && tps > 0 ? tps : undefined;
+        return json(200, { writeTps: writeTps ?? null });
+      }
+      json(404, { message: `no control route ${req.method ?? ""} ${req.url ?? ""}` });
+    } catch (err) {
+      json(400, { message: err instanceof Error ? err.message : "bad control request" });
+    }
+  }
+
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${options.host ?? "127.0.0.1"}:${port}`,
+    faults,
+    stats: () => structuredClone(stats),
+    resetStats: () => void (stats = { calls: {}, throttled: 0, writes: 0 }),
+    setWriteTps: (tps) => {
+      writeTps = tps;
+      bucket.tokens = tps ?? 0;
+      bucket.at = clock();
+    },
+    close: () => new Promise<void>((resolve) => {
+      faults.reset();
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+function sendError(res: ServerResponse, err: AwsError): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(err.status, { "content-type": "application/x-amz-json-1.1", "x-amzn-errortype": err.type });
+  res.end(JSON.stringify({ __type: err.type, message: err.message }));
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}

@@ -1,0 +1,190 @@
+/**
+ * The Secrets Manager emulator's data and rules, without HTTP: secrets, versions, stage labels,
+ * ClientRequestToken idempotency, deletion, and AWS's error types. Each operation takes the
+ * request's JSON and returns the response's JSON or throws an AwsError.
+ * Must not: log or put a SecretString in an error message.
+ */
+import { createHash, randomUUID } from "node:crypto";
+
+export class AwsError extends Error {
+  constructor(readonly type: string, message: string, readonly status = 400) {
+    super(message);
+  }
+}
+
+interface Version { id: string; value: string; stages: Set<string>; created: number }
+interface Secret { name: string; arn: string; versions: Map<string, Version>; created: number; deleted?: number; tags: Map<string, string>; description?: string }
+
+const CURRENT = "AWSCURRENT";
+const PREVIOUS = "AWSPREVIOUS";
+const MAX_VERSIONS = 100;
+type Json = Record<string, unknown>;
+
+export class SecretsState {
+  readonly #secrets = new Map<string, Secret>();
+  constructor(private readonly now: () => number = Date.now, private readonly region = "us-east-1") {}
+
+  #find(id: unknown, allowDeleted = false): Secret {
+    const key = str(id, "SecretId");
+    const secret = this.#secrets.get(key) ?? [...this.#secrets.values()].find((s) => s.arn === key);
+    if (!secret) throw new AwsError("ResourceNotFoundException", "Secrets Manager can't find the specified secret.");
+    if (secret.deleted !== undefined && !allowDeleted) {
+      throw new AwsError("InvalidRequestException", "You can't perform this operation on the secret because it was marked for deletion.");
+    }
+    return secret;
+  }
+
+  CreateSecret(r: Json): Json {
+    const name = str(r.Name, "Name");
+    if (!/^[A-Za-z0-9/_+=.@-]{1,512}$/.test(name)) throw new AwsError("ValidationException", "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!");
+    if (this.#secrets.has(name)) throw new AwsError("ResourceExistsException", `The operation failed because the secret ${name} already exists.`);
+    const suffix = createHash("sha256").update(name + randomUUID()).digest("hex").slice(0, 6);
+    const secret: Secret = { name, arn: `arn:aws:secretsmanager:${this.region}:000000000000:secret:${name}-${suffix}`, versions: new Map(), created: this.now(), tags: new Map() };
+    if (typeof r.Description === "string") secret.description = r.Description;
+    this.#secrets.set(name, secret);
+    const out: Json = { ARN: secret.arn, Name: name };
+    if (r.SecretString !== undefined) {
+      const v = this.#addVersion(secret, optionalToken(r.ClientRequestToken) ?? randomUUID(), str(r.SecretString, "SecretString"), [CURRENT]);
+      out.VersionId = v.id;
+    }
+    return out;
+  }
+
+  DescribeSecret(r: Json): Json {
+    const s = this.#find(r.SecretId, true);
+    return {
+      ARN: s.arn, Name: s.name, CreatedDate: s.created / 1000, ...(s.description ? { Description: s.description } : {}),
+      ...(s.deleted !== undefined ? { DeletedDate: s.deleted / 1000 } : {}),
+      Tags: [...s.tags].map(([Key, Value]) => ({ Key, Value })),
+      VersionIdsToStages: Object.fromEntries([...s.versions.values()].filter((v) => v.stages.size > 0).map((v) => [v.id, [...v.stages]])),
+    };
+  }
+
+  GetSecretValue(r: Json): Json {
+    const s = this.#find(r.SecretId);
+    const versionId = r.VersionId === undefined ? undefined : str(r.VersionId, "VersionId");
+    const stage = r.VersionStage === undefined ? (versionId ? undefined : CURRENT) : str(r.VersionStage, "VersionStage");
+    const v = [...s.versions.values()].find((x) => (versionId === undefined || x.id === versionId) && (stage === undefined || x.stages.has(stage)));
+    if (!v) throw new AwsError("ResourceNotFoundException", `Secrets Manager can't find the specified secret value for ${versionId ? `VersionId: ${versionId}` : `staging label: ${stage ?? ""}`}`);
+    return { ARN: s.arn, Name: s.name, VersionId: v.id, SecretString: v.value, VersionStages: [...v.stages], CreatedDate: v.created / 1000 };
+  }
+
+  PutSecretValue(r: Json): Json {
+    const s = this.#find(r.SecretId);
+    const token = optionalToken(r.ClientRequestToken) ?? randomUUID();
+    const value = str(r.SecretString, "SecretString");
+    const stages = r.VersionStages === undefined ? [CURRENT] : strList(r.VersionStages, "VersionStages");
+    const existing = s.versions.get(token);
+    if (existing) {
+      if (existing.value !== value) throw new AwsError("ResourceExistsException", `You can't modify an existing version, you can only create a new version. (ClientRequestToken ${token} was already used with another value)`);
+      return { ARN: s.arn, Name: s.name, VersionId: token, VersionStages: [...existing.stages] };
+    }
+    const v = this.#addVersion(s, token, value, stages);
+    return { ARN: s.arn, Name: s.name, VersionId: v.id, VersionStages: [...v.stages] };
+  }
+
+  UpdateSecretVersionStage(r: Json): Json {
+    const s = this.#find(r.SecretId);
+    const stage = str(r.VersionStage, "VersionStage");
+    const move = r.MoveToVersionId === undefined ? undefined : str(r.MoveToVersionId, "MoveToVersionId");
+    const remove = r.RemoveFromVersionId === undefined ? undefined : str(r.RemoveFromVersionId, "RemoveFromVersionId");
+    const holder = [...s.versions.values()].find((v) => v.stages.has(stage));
+    if (move !== undefined && !s.versions.has(move)) throw new AwsError("ResourceNotFoundException", `Secrets Manager can't find the specified secret version: ${move}`);
+    if (remove !== undefined && holder?.id !== remove) {
+      throw new AwsError("InvalidParameterException", `The parameter RemoveFromVersionId doesn't match the version that currently has the staging label ${stage}.`);
+    }
+    if (move !== undefined && holder && holder.id !== move && remove === undefined) {
+      throw new AwsError("InvalidParameterException", `The staging label ${stage} is currently attached to version ${holder.id}, so you must explicitly reference that version in RemoveFromVersionId.`);
+    }
+    if (move === undefined && remove === undefined) throw new AwsError("InvalidParameterException", "You must specify MoveToVersionId or RemoveFromVersionId.");
+    if (move !== undefined) this.#attach(s, stage, move);
+    else if (holder) holder.stages.delete(stage);
+    return { ARN: s.arn, Name: s.name };
+  }
+
+  ListSecretVersionIds(r: Json): Json {
+    const s = this.#find(r.SecretId);
+    const all = r.IncludeDeprecated === true;
+    return {
+      ARN: s.arn, Name: s.name,
+      Versions: [...s.versions.values()].filter((v) => all || v.stages.size > 0).map((v) => ({ VersionId: v.id, VersionStages: [...v.stages], CreatedDate: v.created / 1000 })),
+    };
+  }
+
+  ListSecrets(r: Json): Json {
+    const max = r.MaxResults === undefined ? 100 : Number(r.MaxResults);
+    if (!Number.isInteger(max) || max < 1 || max > 100) throw new AwsError("InvalidParameterException", "MaxResults must be between 1 and 100.");
+    const start = r.NextToken === undefined ? 0 : Number.parseInt(str(r.NextToken, "NextToken"), 10);
+    if (!Number.isInteger(start) || start < 0) throw new AwsError("InvalidNextTokenException", "The NextToken value is invalid.");
+    const names = Array.isArray(r.Filters) ? (r.Filters as Json[]).filter((f) => f.Key === "name").flatMap((f) => strList(f.Values, "Filters.Values")) : [];
+    const list = [...this.#secrets.values()].filter((s) => s.deleted === undefined && (names.length === 0 || names.some((n) => s.name.startsWith(n))));
+    const page = list.slice(start, start + max);
+    return {
+      SecretList: page.map((s) => ({ ARN: s.arn, Name: s.name, CreatedDate: s.created / 1000, SecretVersionsToStages: Object.fromEntries([...s.versions.values()].filter((v) => v.stages.size > 0).map((v) => [v.id, [...v.stages]])) })),
+      ...(start + max < list.length ? { NextToken: String(start + max) } : {}),
+    };
+  }
+
+  TagResource(r: Json): Json {
+    const s = this.#find(r.SecretId);
+    if (!Array.isArray(r.Tags)) throw new AwsError("InvalidParameterException", "Tags must be a list of {Key, Value}.");
+    for (const t of r.Tags as Json[]) s.tags.set(str(t.Key, "Tags.Key"), str(t.Value, "Tags.Value"));
+    return {};
+  }
+
+  DeleteSecret(r: Json): Json {
+    const s = this.#find(r.SecretId, true);
+    if (r.ForceDeleteWithoutRecovery === true) this.#secrets.delete(s.name);
+    else {
+      const days = r.RecoveryWindowInDays === undefined ? 30 : Number(r.RecoveryWindowInDays);
+      if (!Number.isInteger(days) || days < 7 || days > 30) throw new AwsError("InvalidParameterException", "RecoveryWindowInDays must be between 7 and 30.");
+      s.deleted = this.now();
+    }
+    return { ARN: s.arn, Name: s.name, DeletionDate: this.now() / 1000 };
+  }
+
+  #addVersion(s: Secret, id: string, value: string, stages: string[]): Version {
+    if (Buffer.byteLength(value) > 65_536) throw new AwsError("InvalidParameterException", "SecretString exceeds the 65536 byte limit.");
+    const v: Version = { id, value, stages: new Set(), created: this.now() };
+    s.versions.set(id, v);
+    for (const stage of stages) this.#attach(s, stage, id);
+    if (s.versions.size === 1) v.stages.add(CURRENT);
+    // AWS drops the oldest versions without a label beyond 100 versions.
+    for (const old of [...s.versions.values()]) {
+      if (s.versions.size <= MAX_VERSIONS) break;
+      if (old.stages.size === 0) s.versions.delete(old.id);
+    }
+    return v;
+  }
+
+  #attach(s: Secret, stage: string, id: string): void {
+    const target = s.versions.get(id);
+    if (!target || target.stages.has(stage)) return;
+    for (const v of s.versions.values()) {
+      if (!v.stages.has(stage)) continue;
+      v.stages.delete(stage);
+      if (stage === CURRENT) {
+        for (const p of s.versions.values()) p.stages.delete(PREVIOUS);
+        v.stages.add(PREVIOUS);
+      }
+    }
+    target.stages.add(stage);
+  }
+}
+
+function str(v: unknown, field: string): string {
+  if (typeof v !== "string" || v.length === 0) throw new AwsError("InvalidParameterException", `${field} is required and must be a non-empty string.`);
+  return v;
+}
+
+function strList(v: unknown, field: string): string[] {
+  if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw new AwsError("InvalidParameterException", `${field} must be a list of strings.`);
+  return v as string[];
+}
+
+function optionalToken(v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  const t = str(v, "ClientRequestToken");
+  if (t.length < 32 || t.length > 64) throw new AwsError("ValidationException", "ClientRequestToken must be between 32 and 64 characters.");
+  return t;
+}

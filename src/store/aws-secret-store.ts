@@ -1,0 +1,126 @@
+/**
+ * The SecretStore port over the real AWS SDK (Secrets Manager). Knows nothing of vendors.
+ * Maps AWS errors onto ours: throttling, 5xx and network faults are retryable StoreErrors; a
+ * missing or deleted secret, or a token reused with another value, is an InvalidStateError.
+ * Messages name the operation, secret and version; never the value.
+ */
+import {
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  ListSecretVersionIdsCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+  SecretsManagerServiceException,
+  UpdateSecretVersionStageCommand,
+} from "@aws-sdk/client-secrets-manager";
+import { InvalidStateError, StoreError } from "../core/errors.js";
+import { STAGE_CURRENT, STAGE_PENDING, type SecretStore, type StoredVersion, type VersionInfo, type VersionRef } from "../core/ports.js";
+import { SecretValue } from "../core/secret.js";
+
+export function createSecretsManagerClient(options: { endpoint?: string; region?: string; maxAttempts?: number } = {}): SecretsManagerClient {
+  return new SecretsManagerClient({
+    region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1",
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    ...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {}),
+  });
+}
+
+const RETRYABLE = new Set(["ThrottlingException", "InternalServiceError", "TooManyRequestsException", "RequestTimeout", "ServiceUnavailable"]);
+
+export class AwsSecretStore implements SecretStore {
+  constructor(
+    private readonly client: SecretsManagerClient,
+    private readonly options: { onCall?: (operation: string, result: string) => void } = {},
+  ) {}
+
+  async listVersions(secretId: string): Promise<VersionInfo[]> {
+    const versions: VersionInfo[] = [];
+    let NextToken: string | undefined;
+    do {
+      const out = await this.#call("ListSecretVersionIds", secretId, undefined, () => this.client.send(new ListSecretVersionIdsCommand({ SecretId: secretId, NextToken })));
+      for (const v of out.Versions ?? []) {
+        if (v.VersionId) versions.push({ versionId: v.VersionId, stages: v.VersionStages ?? [], createdAt: v.CreatedDate ?? new Date(0) });
+      }
+      NextToken = out.NextToken;
+    } while (NextToken);
+    return versions;
+  }
+
+  async read(secretId: string, ref: VersionRef): Promise<StoredVersion> {
+    const version = "versionId" in ref ? ref.versionId : undefined;
+    const out = await this.#call("GetSecretValue", secretId, version ?? ("stage" in ref ? ref.stage : undefined), () =>
+      this.client.send(new GetSecretValueCommand({ SecretId: secretId, ...("versionId" in ref ? { VersionId: ref.versionId } : { VersionStage: ref.stage }) })),
+    );
+    if (out.SecretString === undefined || !out.VersionId) {
+      throw new InvalidStateError(`secret ${secretId} version ${out.VersionId ?? "?"} holds no SecretString (binary secrets are not supported)`);
+    }
+    return { versionId: out.VersionId, stages: out.VersionStages ?? [], createdAt: out.CreatedDate ?? new Date(0), value: new SecretValue(out.SecretString) };
+  }
+
+  async putPending(secretId: string, token: string, value: SecretValue): Promise<string> {
+    const out = await this.#call("PutSecretValue", secretId, token, () =>
+      this.client.send(new PutSecretValueCommand({ SecretId: secretId, ClientRequestToken: token, SecretString: value.reveal(), VersionStages: [STAGE_PENDING] })),
+    );
+    return out.VersionId ?? token;
+  }
+
+  async promote(secretId: string, versionId: string, fromVersionId?: string): Promise<void> {
+    const moveCurrent = (from: string) =>
+      this.#call("UpdateSecretVersionStage", secretId, versionId, () =>
+        this.client.send(new UpdateSecretVersionStageCommand({ SecretId: secretId, VersionStage: STAGE_CURRENT, MoveToVersionId: versionId, RemoveFromVersionId: from })),
+      );
+    if (fromVersionId && fromVersionId !== versionId) {
+      try {
+        await moveCurrent(fromVersionId);
+        return;
+      } catch (err) {
+        // A stale hint (someone moved AWSCURRENT meanwhile): look the holder up and try once more.
+        if (!(err instanceof StoreError) || err.awsType !== "InvalidParameterException") throw err;
+      }
+    }
+    const current = await this.#currentVersion(secretId);
+    if (current === versionId) return;
+    await moveCurrent(current);
+  }
+
+  async removePending(secretId: string, versionId: string): Promise<void> {
+    try {
+      await this.#call("UpdateSecretVersionStage", secretId, versionId, () =>
+        this.client.send(new UpdateSecretVersionStageCommand({ SecretId: secretId, VersionStage: STAGE_PENDING, RemoveFromVersionId: versionId })),
+      );
+    } catch (err) {
+      // AWS refuses when the label is not on that version: already removed, which is the goal.
+      if (err instanceof StoreError && err.awsType === "InvalidParameterException") return;
+      throw err;
+    }
+  }
+
+  async #currentVersion(secretId: string): Promise<string> {
+    const out = await this.#call("DescribeSecret", secretId, undefined, () => this.client.send(new DescribeSecretCommand({ SecretId: secretId })));
+    const entry = Object.entries(out.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes(STAGE_CURRENT));
+    if (!entry) throw new InvalidStateError(`secret ${secretId} has no AWSCURRENT version`);
+    return entry[0];
+  }
+
+  async #call<T>(operation: string, secretId: string, version: string | undefined, send: () => Promise<T>): Promise<T> {
+    try {
+      const out = await send();
+      this.options.onCall?.(operation, "ok");
+      return out;
+    } catch (err) {
+      const type = err instanceof SecretsManagerServiceException ? err.name : err instanceof Error ? err.name : "Error";
+      this.options.onCall?.(operation, type);
+      throw mapError(err, type, `${operation} on secret ${secretId}${version ? ` (${version})` : ""}`);
+    }
+  }
+}
+
+function mapError(err: unknown, type: string, where: string): Error {
+  const message = err instanceof Error ? err.message : String(err);
+  if (type === "ResourceNotFoundException") return new InvalidStateError(`${where}: not found (${message})`, err);
+  if (type === "InvalidRequestException" && /deletion/i.test(message)) return new InvalidStateError(`${where}: the secret is marked for deletion`, err);
+  if (type === "ResourceExistsException") return new InvalidStateError(`${where}: this ClientRequestToken was already used with another value`, err);
+  const fault = err instanceof SecretsManagerServiceException ? err.$fault === "server" : true;
+  const retryable = RETRYABLE.has(type) || (fault && !(err instanceof SecretsManagerServiceException && err.$fault === "client"));
+  return new StoreError(`${where}: ${type}: ${message}`, { retryable, awsType: type, cause: err });
+}
