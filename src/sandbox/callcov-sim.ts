@@ -1,0 +1,223 @@
+/**
+ * A CallCov API simulator: a real HTTP server that behaves as seeds 001/002 and DESIGN.md say.
+ * Data endpoints take `X-API-Key` or `Authorization: Bearer sk_…`; key management takes a JWT
+ * from /auth/login. Every key-authenticated answer carries X-RateLimit-Limit/Remaining/Reset and
+ * 429 once the minute's budget is spent. Fault knobs and counters for tests; `/__sim/*` controls.
+ * Serves plain HTTP on loopback (the real API is HTTPS-only; the adapter insists on https except
+ * for loopback addresses).
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { CallCovState, PLAN_LIMITS, type Plan, type RateVerdict, type SimKey } from "./callcov/callcov-state.js";
+import { Faults, parseFaultRule } from "./faults.js";
+
+export const CALLCOV_ERRORS = {
+  invalidKey: { error: { code: "unauthorized", message: "Invalid or missing API key" } },
+  forbidden: { error: { code: "forbidden", message: "Insufficient permissions for this resource" } },
+  invalidToken: { error: { code: "unauthorized", message: "Invalid or missing token" } },
+  tokenExpired: { error: { code: "unauthorized", message: "Token expired" } },
+  badLogin: { error: { code: "unauthorized", message: "Invalid email or password" } },
+  rateLimited: { error: { code: "rate_limited", message: "Rate limit exceeded; retry after X-RateLimit-Reset" } },
+  keyNotFound: { error: { code: "not_found", message: "API key not found" } },
+} as const;
+
+export interface CallCovSimulator {
+  url: string;
+  faults: Faults;
+  state: CallCovState;
+  /** Seeds a key as if a person made it in the dashboard; returns its id and the key. */
+  issueKey(name: string): { id: string; key: string };
+  isKeyActive(id: string): boolean;
+  /** Records n requests by a consumer with this key (usage the worker did not make). */
+  useKey(key: string, n: number): void;
+  setClock(clock: () => number): void;
+  close(): Promise<void>;
+}
+
+const DATA_PATHS: Record<string, unknown> = {
+  "/api/v1/health": { status: "ok" },
+  "/api/v1/calls": { data: [] },
+  "/api/v1/analysis/": { data: [] },
+};
+
+export async function startCallCovSimulator(options: {
+  port?: number; host?: string; clock?: () => number; plan?: Plan; mode?: "live" | "test";
+  accounts?: Array<{ email: string; password: string }>; managementPerMinute?: number;
+} = {}): Promise<CallCovSimulator> {
+  const state = new CallCovState(options.clock ?? Date.now, options.accounts ?? [{ email: "admin@callcov.test", password: "demo-password" }], options.plan ?? "starter", options.mode ?? "live", options.managementPerMinute);
+  const faults = new Faults();
+  const sockets = new Set<Socket>();
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => send(res, 500, { error: { code: "internal", message: "internal error" } }));
+  });
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const path = new URL(req.url ?? "/", "http://sim").pathname;
+    const method = req.method ?? "GET";
+    if (path.startsWith("/__sim/")) return control(method, path, body, res);
+    const fault = await faults.apply(`${method} ${path}`, req, res);
+    if (fault === "handled") return;
+    if (fault?.kind === "error") return send(res, fault.status ?? 500, { error: { code: "server_error", message: "The server encountered an error" } });
+    if (fault?.kind === "rate-limit") return send(res, 429, CALLCOV_ERRORS.rateLimited, rateHeaders({ ok: false, limit: PLAN_LIMITS[state.plan].perMinute, remaining: 0, reset: Math.ceil(state.clock() / 60_000) * 60 }));
+    if (fault?.kind === "malformed") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end("{\"data\": [truncated");
+      return;
+    }
+
+    if (method === "POST" && path === "/api/v1/auth/login") {
+      const b = parseJson(body);
+      if (!b || typeof b.email !== "string" || typeof b.password !== "string") return send(res, 400, { error: { code: "invalid_request", message: "email and password are required" } });
+      const tokens = state.login(b.email, b.password);
+      return tokens ? send(res, 200, tokens) : send(res, 401, CALLCOV_ERRORS.badLogin);
+    }
+    if (method === "POST" && path === "/api/v1/auth/refresh") {
+      const b = parseJson(body);
+      if (!b || typeof b.refresh_token !== "string") return send(res, 400, { error: { code: "invalid_request", message: "refresh_token is required" } });
+      const out = state.refresh(b.refresh_token);
+      if (out === "expired") return send(res, 401, CALLCOV_ERRORS.tokenExpired);
+      if (out === "invalid") return send(res, 401, CALLCOV_ERRORS.invalidToken);
+      return send(res, 200, out);
+    }
+    if (path === "/api/v1/api-keys/" || path.startsWith("/api/v1/api-keys/")) return manageKeys(method, path, body, req, res);
+    if (method === "GET" && (path in DATA_PATHS || path === "/api/v1/users/me")) return dataEndpoint(path, req, res);
+    send(res, 404, { error: { code: "not_found", message: `No route for ${method} ${path}` } });
+  }
+
+  function dataEndpoint(path: string, req: IncomingMessage, res: ServerResponse): void {
+    const presented = presentedKey(req);
+    if (path === "/api/v1/users/me" && presented?.startsWith("ey")) {
+      const claims = state.verifyJwt(presented, "access");
+      if (claims === "expired") return send(res, 401, CALLCOV_ERRORS.tokenExpired);
+      if (claims === "invalid") return send(res, 401, CALLCOV_ERRORS.invalidToken);
+      return send(res, 200, { email: claims.sub });
+    }
+    const key = presented ? state.findActive(presented) : undefined;
+    if (!key) return send(res, 401, CALLCOV_ERRORS.invalidKey);
+    const rate = state.spend(key.id, PLAN_LIMITS[key.plan]);
+    if (!rate.ok) {
+      state.count(key.id, "refused");
+      return send(res, 429, CALLCOV_ERRORS.rateLimited, rateHeaders(rate));
+    }
+    if (key.forbidden) {
+      state.count(key.id, "refused");
+      return send(res, 403, CALLCOV_ERRORS.forbidden, rateHeaders(rate));
+    }
+    state.count(key.id, "accepted");
+    send(res, 200, path === "/api/v1/users/me" ? { email: state.accounts[0]?.email, key: { id: key.id, name: key.name } } : DATA_PATHS[path], rateHeaders(rate));
+  }
+
+  function manageKeys(method: string, path: string, body: string, req: IncomingMessage, res: ServerResponse): void {
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
+    const claims = token ? state.verifyJwt(token, "access") : "invalid";
+    if (claims === "expired") return send(res, 401, CALLCOV_ERRORS.tokenExpired);
+    if (claims === "invalid") return send(res, 401, CALLCOV_ERRORS.invalidToken);
+    const rate = state.spend(`account:${claims.sub}`, { perMinute: state.managementPerMinute, perDay: Number.MAX_SAFE_INTEGER });
+    if (!rate.ok) return send(res, 429, CALLCOV_ERRORS.rateLimited, rateHeaders(rate));
+    const headers = rateHeaders(rate);
+    if (method === "POST" && path === "/api/v1/api-keys/") {
+      const b = parseJson(body);
+      if (!b) return send(res, 400, { error: { code: "invalid_request", message: "The body must be a JSON object" } }, headers);
+      if (typeof b.name !== "string" || b.name.trim() === "" || b.name.length > 200) return send(res, 400, { error: { code: "invalid_request", message: "name is required (a string of 1 to 200 characters)" } }, headers);
+      const k = state.issueKey(b.name);
+      return send(res, 201, { id: k.id, name: k.name, key: k.key, created_at: new Date(k.createdAt).toISOString() }, headers);
+    }
+    if (method === "GET" && path === "/api/v1/api-keys/") {
+      return send(res, 200, { data: [...state.keys.values()].filter((k) => k.active).map(listed) }, headers);
+    }
+    const id = /^\/api\/v1\/api-keys\/([^/]+)\/?$/.exec(path)?.[1];
+    if (method === "DELETE" && id) {
+      if (!state.revoke(decodeURIComponent(id))) return send(res, 404, CALLCOV_ERRORS.keyNotFound, headers);
+      res.writeHead(204, headers);
+      res.end();
+      return;
+    }
+    send(res, 405, { error: { code: "method_not_allowed", message: `${method} is not allowed on ${path}` } }, headers);
+  }
+
+  function control(method: string, path: string, body: string, res: ServerResponse): void {
+    try {
+      if (method === "GET" && path === "/__sim/stats") return send(res, 200, { ...state.counters, activeKeys: [...state.keys.values()].filter((k) => k.active).length, faultHits: faults.hits });
+      if (method === "POST" && path === "/__sim/faults") return send(res, 200, { rules: faults.add(parseFaultRule(JSON.parse(body))).rules });
+      if (method === "DELETE" && path === "/__sim/faults") return send(res, 200, (faults.reset(), { rules: [] }));
+      if (method === "POST" && path === "/__sim/release") return send(res, 200, (faults.release(), { released: true }));
+      if (method === "POST" && path === "/__sim/keys") {
+        const name = (parseJson(body)?.name as string | undefined) ?? "seeded in the dashboard";
+        const k = state.issueKey(name);
+        return send(res, 201, { id: k.id, name: k.name, key: k.key });
+      }
+      if (method === "GET" && path === "/__sim/keys") return send(res, 200, { data: [...state.keys.values()].map((k) => ({ ...listed(k), active: k.active })) });
+      send(res, 404, { message: `no control route ${method} ${path}` });
+    } catch (err) {
+      send(res, 400, { message: err instanceof Error ? err.message : "bad control request" });
+    }
+  }
+
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${options.host ?? "127.0.0.1"}:${port}`,
+    faults,
+    state,
+    issueKey: (name) => {
+      const k = state.issueKey(name);
+      return { id: k.id, key: k.key };
+    },
+    isKeyActive: (id) => state.keys.get(id)?.active ?? false,
+    useKey: (key, n) => {
+      const k = state.findActive(key);
+      if (!k) return;
+      state.spend(k.id, { perMinute: Number.MAX_SAFE_INTEGER, perDay: Number.MAX_SAFE_INTEGER }, n);
+      state.count(k.id, "consumer", n);
+    },
+    setClock: (clock) => void (state.clock = clock),
+    close: () => new Promise<void>((resolve) => {
+      faults.reset();
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+function listed(k: SimKey) {
+  return { id: k.id, name: k.name, prefix: k.key.slice(0, 12), created_at: new Date(k.createdAt).toISOString() };
+}
+
+function presentedKey(req: IncomingMessage): string | undefined {
+  const header = req.headers["x-api-key"];
+  if (typeof header === "string" && header !== "") return header;
+  return /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
+}
+
+function rateHeaders(r: RateVerdict): Record<string, string> {
+  return { "x-ratelimit-limit": String(r.limit), "x-ratelimit-remaining": String(r.remaining), "x-ratelimit-reset": String(r.reset) };
+}
+
+function parseJson(body: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(body);
+    return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { "content-type": "application/json", ...headers });
+  res.end(JSON.stringify(body));
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}

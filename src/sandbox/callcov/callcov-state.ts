@@ -1,0 +1,138 @@
+/**
+ * The CallCov simulator's account, keys, JWT sessions and rate limits, without HTTP. Follows
+ * seeds 001/002 and DESIGN.md's assumptions: keys `sk_live_…`/`sk_test_…` shown once, JWT access
+ * tokens for 30 minutes and refresh tokens for 7 days (HS256, clock injectable), and per-key
+ * per-plan limits per minute and per day.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+
+export type Plan = "free" | "starter" | "business" | "enterprise";
+export const PLAN_LIMITS: Record<Plan, { perMinute: number; perDay: number }> = {
+  free: { perMinute: 10, perDay: 1_000 },
+  starter: { perMinute: 60, perDay: 10_000 },
+  business: { perMinute: 300, perDay: 100_000 },
+  enterprise: { perMinute: 3_000, perDay: 1_000_000 },
+};
+export const ACCESS_TTL_S = 30 * 60;
+export const REFRESH_TTL_S = 7 * 24 * 3600;
+
+export interface SimKey {
+  id: string;
+  name: string;
+  key: string;
+  createdAt: number;
+  active: boolean;
+  plan: Plan;
+  forbidden: boolean;
+}
+
+interface Budget { minute: number; minuteCount: number; day: number; dayCount: number }
+
+export interface RateVerdict { ok: boolean; limit: number; remaining: number; reset: number }
+
+export class CallCovState {
+  readonly keys = new Map<string, SimKey>();
+  readonly counters = { created: 0, revoked: 0, logins: 0, refreshes: 0, requestsByKey: {} as Record<string, { accepted: number; refused: number; consumer: number }> };
+  readonly #budgets = new Map<string, Budget>();
+  readonly #jwtSecret = randomBytes(32);
+  #seq = 0;
+  /** Test knob: the mode of the next created key, to simulate a vendor handing out the wrong kind. */
+  nextKeyMode: "live" | "test" | undefined;
+
+  constructor(
+    public clock: () => number,
+    readonly accounts: Array<{ email: string; password: string }>,
+    public plan: Plan,
+    readonly mode: "live" | "test",
+    /** The per-minute budget of the account's management calls (JWT). */
+    readonly managementPerMinute = 120,
+  ) {}
+
+  issueKey(name: string, mode: "live" | "test" = this.nextKeyMode ?? this.mode): SimKey {
+    this.nextKeyMode = undefined;
+    const id = `key_${(++this.#seq).toString().padStart(6, "0")}${randomBytes(3).toString("hex")}`;
+    const key: SimKey = { id, name, key: `sk_${mode}_${randomBytes(24).toString("base64url")}`, createdAt: this.clock(), active: true, plan: this.plan, forbidden: false };
+    this.keys.set(id, key);
+    this.counters.created += 1;
+    return key;
+  }
+
+  revoke(id: string): boolean {
+    const k = this.keys.get(id);
+    if (!k || !k.active) return false;
+    k.active = false;
+    this.counters.revoked += 1;
+    return true;
+  }
+
+  findActive(secret: string): SimKey | undefined {
+    for (const k of this.keys.values()) if (k.active && safeEqual(k.key, secret)) return k;
+    return undefined;
+  }
+
+  count(keyId: string, outcome: "accepted" | "refused" | "consumer", n = 1): void {
+    const c = (this.counters.requestsByKey[keyId] ??= { accepted: 0, refused: 0, consumer: 0 });
+    c[outcome] += n;
+  }
+
+  /** Spends `n` from a budget (a key's, or the account's management budget). */
+  spend(budgetId: string, limits: { perMinute: number; perDay: number }, n = 1): RateVerdict {
+    const now = this.clock();
+    const minute = Math.floor(now / 60_000);
+    const day = Math.floor(now / 86_400_000);
+    const b = this.#budgets.get(budgetId) ?? { minute, minuteCount: 0, day, dayCount: 0 };
+    if (b.minute !== minute) Object.assign(b, { minute, minuteCount: 0 });
+    if (b.day !== day) Object.assign(b, { day, dayCount: 0 });
+    this.#budgets.set(budgetId, b);
+    const reset = (minute + 1) * 60;
+    if (b.minuteCount + n > limits.perMinute || b.dayCount + n > limits.perDay) {
+      return { ok: false, limit: limits.perMinute, remaining: Math.max(0, limits.perMinute - b.minuteCount), reset };
+    }
+    b.minuteCount += n;
+    b.dayCount += n;
+    return { ok: true, limit: limits.perMinute, remaining: limits.perMinute - b.minuteCount, reset };
+  }
+
+  login(email: string, password: string): { access_token: string; refresh_token: string; token_type: "bearer"; expires_in: number } | undefined {
+    const account = this.accounts.find((a) => a.email === email && safeEqual(a.password, password));
+    if (!account) return undefined;
+    this.counters.logins += 1;
+    return { access_token: this.#sign(email, "access", ACCESS_TTL_S), refresh_token: this.#sign(email, "refresh", REFRESH_TTL_S), token_type: "bearer", expires_in: ACCESS_TTL_S };
+  }
+
+  refresh(token: string): { access_token: string; token_type: "bearer"; expires_in: number } | "expired" | "invalid" {
+    const claims = this.verifyJwt(token, "refresh");
+    if (typeof claims === "string") return claims;
+    this.counters.refreshes += 1;
+    return { access_token: this.#sign(claims.sub, "access", ACCESS_TTL_S), token_type: "bearer", expires_in: ACCESS_TTL_S };
+  }
+
+  verifyJwt(token: string, typ: "access" | "refresh"): { sub: string } | "expired" | "invalid" {
+    const [h, p, s] = token.split(".");
+    if (!h || !p || !s) return "invalid";
+    const expected = createHmac("sha256", this.#jwtSecret).update(`${h}.${p}`).digest("base64url");
+    if (!safeEqual(expected, s)) return "invalid";
+    let claims: { sub?: unknown; typ?: unknown; exp?: unknown };
+    try {
+      claims = JSON.parse(Buffer.from(p, "base64url").toString("utf8")) as typeof claims;
+    } catch {
+      return "invalid";
+    }
+    if (claims.typ !== typ || typeof claims.sub !== "string" || typeof claims.exp !== "number") return "invalid";
+    if (this.clock() / 1000 >= claims.exp) return "expired";
+    return { sub: claims.sub };
+  }
+
+  #sign(sub: string, typ: "access" | "refresh", ttl: number): string {
+    const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
+    const iat = Math.floor(this.clock() / 1000);
+    const body = `${enc({ alg: "HS256", typ: "JWT" })}.${enc({ sub, typ, iat, exp: iat + ttl, jti: randomBytes(8).toString("hex") })}`;
+    return `${body}.${createHmac("sha256", this.#jwtSecret).update(body).digest("base64url")}`;
+  }
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
