@@ -26,7 +26,7 @@ describe("CallCov simulator: API keys on data endpoints (seed 001)", () => {
   });
 
   it("answers a missing or invalid key with the documented 401 body", async () => {
-    for (const headers of [{}, { "X-API-Key": "sk_live_nope" }, { "X-API-Key": `${sim.issueKey("k").key}x` }, { "X-Api-Key": "" }]) {
+    for (const headers of <Array<Record<string, string>>>[{}, { "X-API-Key": "sk_live_nope" }, { "X-API-Key": `${sim.issueKey("k").key}x` }, { "X-Api-Key": "" }]) {
       const res = await get("/api/v1/health", headers);
       expect(res.status).toBe(401);
       expect(await res.json()).toEqual({ error: { code: "unauthorized", message: "Invalid or missing API key" } });
