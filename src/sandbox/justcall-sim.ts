@@ -1,0 +1,161 @@
+/**
+ * A JustCall API simulator per seed 000: `GET /v2/account` and `GET /v2/calls` authenticated by
+ * `Authorization: {api_key}:{api_secret}`, the documented success and 401 bodies, 403 when the
+ * plan has no API access. Pairs never expire. Pairs are made and revoked only through the
+ * dashboard surface (`/__dashboard/pairs`), which plays the person at the dashboard; the product
+ * never calls it. `singlePair` models accounts that allow one active pair at a time.
+ */
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import { Faults, parseFaultRule } from "./faults.js";
+
+export const JUSTCALL_ACCOUNT = { account_id: 12345, email: "admin@yourcompany.com", plan: "Pro" };
+export const JUSTCALL_401 = { status: "error", message: "Invalid API key or secret." };
+// The seed shows no 403 body; this follows the 401's shape with the seed's troubleshooting words.
+export const JUSTCALL_403 = { status: "error", message: "Your account plan does not include API access, or the endpoint requires Admin-level credentials." };
+
+export interface JustCallPair { apiKey: string; apiSecret: string; createdAt: number; active: boolean }
+
+export interface JustCallSimulator {
+  url: string;
+  faults: Faults;
+  generatePair(): { apiKey: string; apiSecret: string };
+  revokePair(apiKey: string): boolean;
+  listPairs(): Array<{ apiKey: string; createdAt: string; active: boolean }>;
+  stats(): { generated: number; revoked: number; requests: Record<string, { accepted: number; refused: number }> };
+  setPlanHasApi(has: boolean): void;
+  close(): Promise<void>;
+}
+
+export async function startJustCallSimulator(options: { port?: number; host?: string; singlePair?: boolean; clock?: () => number } = {}): Promise<JustCallSimulator> {
+  const clock = options.clock ?? Date.now;
+  const pairs = new Map<string, JustCallPair>();
+  const counters = { generated: 0, revoked: 0, requests: {} as Record<string, { accepted: number; refused: number }> };
+  const faults = new Faults();
+  let planHasApi = true;
+  const sockets = new Set<Socket>();
+
+  const generatePair = () => {
+    if (options.singlePair && [...pairs.values()].some((p) => p.active)) {
+      throw new Error("this account allows one active API key; revoke it before generating another");
+    }
+    const pair = { apiKey: randomBytes(12).toString("hex"), apiSecret: randomBytes(18).toString("hex"), createdAt: clock(), active: true };
+    pairs.set(pair.apiKey, pair);
+    counters.generated += 1;
+    return { apiKey: pair.apiKey, apiSecret: pair.apiSecret };
+  };
+  const revokePair = (apiKey: string) => {
+    const p = pairs.get(apiKey);
+    if (!p?.active) return false;
+    p.active = false;
+    counters.revoked += 1;
+    return true;
+  };
+  const listPairs = () => [...pairs.values()].map((p) => ({ apiKey: p.apiKey, createdAt: new Date(p.createdAt).toISOString(), active: p.active }));
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => send(res, 500, { status: "error", message: "Internal server error." }));
+  });
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req);
+    const method = req.method ?? "GET";
+    const path = new URL(req.url ?? "/", "http://sim").pathname;
+    if (path.startsWith("/__dashboard/") || path.startsWith("/__sim/")) return control(method, path, body, res);
+    const fault = await faults.apply(`${method} ${path}`, req, res);
+    if (fault === "handled") return;
+    if (fault?.kind === "error") return send(res, fault.status ?? 500, { status: "error", message: "Internal server error." });
+    if (fault?.kind === "rate-limit") return send(res, 429, { status: "error", message: "Too many requests." });
+    if (fault?.kind === "malformed") {
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end("{\"status\": \"succ");
+      return;
+    }
+    if (method !== "GET" || (path !== "/v2/account" && path !== "/v2/calls")) return send(res, 404, { status: "error", message: "Not found." });
+    // The raw header: the seed says trailing spaces make a pair invalid, so nothing is trimmed.
+    const header = rawHeader(req, "authorization");
+    const sep = header?.indexOf(":") ?? -1;
+    const pair = header && sep > 0 ? pairs.get(header.slice(0, sep)) : undefined;
+    if (!pair || !pair.active || !safeEqual(pair.apiSecret, header?.slice(sep + 1) ?? "")) {
+      if (pair) (counters.requests[pair.apiKey] ??= { accepted: 0, refused: 0 }).refused += 1;
+      return send(res, 401, JUSTCALL_401);
+    }
+    const count = (counters.requests[pair.apiKey] ??= { accepted: 0, refused: 0 });
+    if (!planHasApi) {
+      count.refused += 1;
+      return send(res, 403, JUSTCALL_403);
+    }
+    count.accepted += 1;
+    send(res, 200, { status: "success", data: path === "/v2/account" ? JUSTCALL_ACCOUNT : [] });
+  }
+
+  function control(method: string, path: string, body: string, res: ServerResponse): void {
+    try {
+      if (method === "POST" && path === "/__dashboard/pairs") {
+        try {
+          return send(res, 201, generatePair());
+        } catch (err) {
+          return send(res, 409, { status: "error", message: (err as Error).message });
+        }
+      }
+      const revoke = /^\/__dashboard\/pairs\/([^/]+)$/.exec(path);
+      if (method === "DELETE" && revoke) return revokePair(decodeURIComponent(revoke[1] ?? "")) ? send(res, 200, { revoked: true }) : send(res, 404, { status: "error", message: "No active pair with that key." });
+      if (method === "GET" && path === "/__dashboard/pairs") return send(res, 200, { data: listPairs() });
+      if (method === "GET" && path === "/__sim/stats") return send(res, 200, { ...counters, faultHits: faults.hits });
+      if (method === "POST" && path === "/__sim/faults") return send(res, 200, { rules: faults.add(parseFaultRule(JSON.parse(body))).rules });
+      if (method === "DELETE" && path === "/__sim/faults") return send(res, 200, (faults.reset(), { rules: [] }));
+      if (method === "POST" && path === "/__sim/release") return send(res, 200, (faults.release(), { released: true }));
+      send(res, 404, { message: `no control route ${method} ${path}` });
+    } catch (err) {
+      send(res, 400, { message: err instanceof Error ? err.message : "bad control request" });
+    }
+  }
+
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${options.host ?? "127.0.0.1"}:${port}`,
+    faults,
+    generatePair,
+    revokePair,
+    listPairs,
+    stats: () => structuredClone(counters),
+    setPlanHasApi: (has) => void (planHasApi = has),
+    close: () => new Promise<void>((resolve) => {
+      faults.reset();
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+function rawHeader(req: IncomingMessage, name: string): string | undefined {
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]?.toLowerCase() === name) return req.rawHeaders[i + 1];
+  return undefined;
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
