@@ -71,6 +71,7 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
   const startup = await dueCheck();
   log.info({ event: "worker.startup-due-check", ...startup }, `startup due check: ${startup.started} started, ${startup.resumed} resumed, ${startup.errors} errors`);
 
+  const workerConnections = [redis.duplicate(), redis.duplicate()] as const;
   const rotationWorker = new Worker(
     ROTATION_QUEUE,
     rotationProcessor({
@@ -85,7 +86,7 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
       now: () => clock.now(),
       emergencyRequested: async (rotationId) => (await redis.del(emergencyFlagKey(rotations, rotationId))) > 0,
     }),
-    { ...connection, connection: redis.duplicate(), concurrency: settings.concurrency, lockDuration: settings.lockDurationMs, stalledInterval: settings.lockDurationMs, maxStalledCount: 10 },
+    { ...connection, connection: workerConnections[0], concurrency: settings.concurrency, lockDuration: settings.lockDurationMs, stalledInterval: settings.lockDurationMs, maxStalledCount: 10 },
   );
   const maintenanceWorker = new Worker(
     MAINTENANCE_QUEUE,
@@ -94,7 +95,7 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
       if (job.name === "orphan-sweep") return orphanSweep();
       throw new Error(`unknown maintenance job ${job.name}`);
     },
-    { ...connection, connection: redis.duplicate(), concurrency: 1, lockDuration: 120_000 },
+    { ...connection, connection: workerConnections[1], concurrency: 1, lockDuration: 120_000 },
   );
   for (const w of [rotationWorker, maintenanceWorker]) {
     w.on("error", (err) => log.error({ event: "worker.error", error: describeError(err) }, "queue worker error"));
@@ -125,7 +126,7 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
         await ports.alerter.flush?.();
         await http.close();
         await Promise.all([rotations.close(), maintenance.close()]);
-        redis.disconnect();
+        for (const c of [redis, ...workerConnections]) c.disconnect();
         log.info({ event: "worker.stopped" }, "stopped");
       })()),
   };

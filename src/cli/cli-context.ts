@@ -1,0 +1,53 @@
+/**
+ * What a one-shot CLI command needs: the inventory turned into runtime config, the store, and,
+ * when reachable, Redis and the rotation queue. `close()` releases all of it.
+ */
+import { Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import type { SecretStore } from "../core/ports.js";
+import { loadRuntime } from "../runtime/load-runtime.js";
+import { assertRedisAnswers, connectRedis, redisUrlFrom } from "../runtime/redis.js";
+import { ROTATION_QUEUE } from "../runtime/rotation-queue.js";
+import type { RuntimeConfig } from "../runtime/runtime-config.js";
+import { type Services, createServices } from "../runtime/services.js";
+
+export interface CliContext {
+  runtime: RuntimeConfig;
+  services: Services;
+  store: SecretStore;
+  redis?: Redis;
+  queue?: Queue;
+  close(): Promise<void>;
+}
+
+export async function openCli(configPath: string, options: { redis: "required" | "optional" | "none" }): Promise<CliContext> {
+  const { inventory, runtime } = await loadRuntime(configPath);
+  const services = await createServices(inventory, runtime, { logLevel: process.env.LOG_LEVEL ?? "warn", logTo: "stderr" });
+  let redis: Redis | undefined;
+  let queue: Queue | undefined;
+  if (options.redis !== "none") {
+    const url = redisUrlFrom();
+    const candidate = connectRedis(url, { failFast: true });
+    candidate.on("error", () => undefined);
+    try {
+      await assertRedisAnswers(candidate, url, 2_000);
+      redis = candidate;
+      queue = new Queue(ROTATION_QUEUE, { connection: candidate, prefix: runtime.settings.queuePrefix });
+    } catch (err) {
+      candidate.disconnect();
+      if (options.redis === "required") throw err;
+    }
+  }
+  return {
+    runtime,
+    services,
+    store: services.store,
+    ...(redis ? { redis } : {}),
+    ...(queue ? { queue } : {}),
+    async close() {
+      await queue?.close();
+      redis?.disconnect();
+      await services.close();
+    },
+  };
+}

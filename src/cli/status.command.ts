@@ -1,0 +1,84 @@
+/**
+ * `key-rotator status [credential]`: per credential, the key's age (from the store), when it is
+ * next due, the rotation step in flight (from the queue) and the last result. Works with Redis
+ * down: what only Redis knows shows as unknown.
+ */
+import { STAGE_CURRENT } from "../core/ports.js";
+import { describeError } from "../core/errors.js";
+import { pendingRotation } from "../rotation/rotation.js";
+import type { RotationState } from "../rotation/rotation-state.js";
+import { RotationHistory } from "../runtime/history.js";
+import { dedupIdFor } from "../runtime/rotation-queue.js";
+import { openCli } from "./cli-context.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Out, humanDuration, table } from "./output.js";
+
+export interface CredentialStatus {
+  credential: string;
+  vendor: string;
+  keyAgeMs?: number;
+  dueAt?: string;
+  overdue?: boolean;
+  inFlight?: { rotationId: string; step: string; state: string; emergency: boolean } | null;
+  lastResult?: { result: string; finishedAt: string; rotationId: string } | null;
+  error?: string;
+}
+
+export async function statusCommand(credentialId: string | undefined, o: { config: string; json?: boolean }, out: Out): Promise<number> {
+  const cli = await openCli(o.config, { redis: "optional" });
+  try {
+    const chosen = credentialId ? cli.runtime.credentials.filter((c) => c.id === credentialId) : cli.runtime.credentials;
+    if (chosen.length === 0) {
+      out.stderr(`key-rotator: no credential "${credentialId ?? ""}" in ${o.config}`);
+      return EXIT_USAGE;
+    }
+    const history = cli.redis ? new RotationHistory(cli.redis, cli.runtime.settings.queuePrefix) : undefined;
+    const now = Date.now();
+    const rows: CredentialStatus[] = [];
+    for (const c of chosen) {
+      const row: CredentialStatus = { credential: c.id, vendor: c.vendor };
+      try {
+        const versions = await cli.store.listVersions(c.secretId);
+        const current = versions.find((v) => v.stages.includes(STAGE_CURRENT));
+        if (current) {
+          row.keyAgeMs = now - current.createdAt.getTime();
+          const verdict = c.schedule(current.createdAt, now);
+          row.dueAt = new Date(verdict.dueAt).toISOString();
+          row.overdue = verdict.dueAt < now;
+        }
+        const pending = pendingRotation(versions);
+        if (cli.queue) {
+          const jobId = await cli.queue.getDeduplicationJobId(dedupIdFor(c.id));
+          const job = jobId ? await cli.queue.getJob(jobId) : undefined;
+          const state = job ? await job.getState() : undefined;
+          const data = job?.data as RotationState | undefined;
+          row.inFlight = data && state && !["completed", "failed"].includes(state) ? { rotationId: data.rotationId, step: data.step, state, emergency: data.emergency } : null;
+        } else if (pending) {
+          row.inFlight = { rotationId: pending.versionId, step: "verify or later (from the store)", state: "unknown", emergency: false };
+        }
+        const last = history ? (await history.list(c.id, 1))[0] : undefined;
+        row.lastResult = last ? { result: last.result, finishedAt: new Date(last.finishedAt).toISOString(), rotationId: last.rotationId } : history ? null : undefined;
+      } catch (err) {
+        row.error = describeError(err);
+      }
+      rows.push(row);
+    }
+    if (o.json) out.stdout(JSON.stringify({ redis: cli.redis ? "ok" : "unreachable", credentials: rows }));
+    else {
+      if (!cli.redis) out.stdout("(Redis unreachable: steps in flight and last results unknown)");
+      out.stdout(table(
+        ["credential", "vendor", "key age", "next due", "in flight", "last result"],
+        rows.map((r) => [
+          r.credential,
+          r.vendor,
+          r.error ? `error: ${r.error}` : r.keyAgeMs === undefined ? "no current key" : humanDuration(r.keyAgeMs),
+          r.dueAt ? `${r.dueAt}${r.overdue ? " (OVERDUE)" : ""}` : undefined,
+          r.inFlight ? `${r.inFlight.step} (${r.inFlight.state}${r.inFlight.emergency ? ", emergency" : ""})` : r.inFlight === null ? "none" : "unknown",
+          r.lastResult ? `${r.lastResult.result} ${r.lastResult.finishedAt}` : r.lastResult === null ? "none" : "unknown",
+        ]),
+      ));
+    }
+    return rows.some((r) => r.error) ? EXIT_FAILED : EXIT_OK;
+  } finally {
+    await cli.close();
+  }
+}

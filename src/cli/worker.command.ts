@@ -1,0 +1,49 @@
+/**
+ * `key-rotator worker`: the long-running worker. Reads the inventory (KEY_ROTATOR_CONFIG or
+ * --config), REDIS_URL, the admin token (KEY_ROTATOR_ADMIN_TOKEN_FILE, or KEY_ROTATOR_ADMIN_TOKEN)
+ * and the AWS SDK's own variables. SIGTERM or SIGINT: finish the steps in hand, then exit 0.
+ */
+import { readFileSync } from "node:fs";
+import { ConfigError } from "../core/errors.js";
+import { loadRuntime } from "../runtime/load-runtime.js";
+import { redisUrlFrom } from "../runtime/redis.js";
+import { createServices } from "../runtime/services.js";
+import { startWorker } from "../runtime/worker.js";
+import { EXIT_OK } from "./output.js";
+
+export async function workerCommand(configPath: string): Promise<number> {
+  const { inventory, runtime } = await loadRuntime(configPath);
+  const services = await createServices(inventory, runtime);
+  const port = process.env.KEY_ROTATOR_HTTP_PORT;
+  const adminToken = readAdminToken();
+  const probeSecret = runtime.credentials[0]?.secretId;
+  const readyChecks = probeSecret ? [{ name: "secrets-manager", check: async () => void (await services.store.listVersions(probeSecret)) }] : [];
+  const worker = await startWorker(runtime, { ...services, readyChecks }, {
+    redisUrl: redisUrlFrom(),
+    ...(adminToken ? { adminToken } : {}),
+    ...(port !== undefined ? { httpPort: Number(port) } : {}),
+  });
+  await new Promise<void>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
+  await worker.close();
+  await services.close();
+  return EXIT_OK;
+}
+
+function readAdminToken(): string | undefined {
+  const file = process.env.KEY_ROTATOR_ADMIN_TOKEN_FILE;
+  if (file) {
+    try {
+      const token = readFileSync(file, "utf8").trim();
+      if (token.length < 16) throw new ConfigError([`KEY_ROTATOR_ADMIN_TOKEN_FILE ${file}: the token must be at least 16 characters`]);
+      return token;
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      throw new ConfigError([`KEY_ROTATOR_ADMIN_TOKEN_FILE: cannot read ${file}`]);
+    }
+  }
+  const token = process.env.KEY_ROTATOR_ADMIN_TOKEN?.trim();
+  return token ? token : undefined;
+}

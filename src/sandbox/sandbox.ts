@@ -1,0 +1,36 @@
+/**
+ * The local stand-ins for AWS and the vendors, together: the Secrets Manager emulator and the
+ * CallCov and JustCall simulators on loopback. `key-rotator sandbox`, the demo, the tests and the
+ * benchmark all start them through here.
+ */
+import { type CallCovSimulator, startCallCovSimulator } from "./callcov-sim.js";
+import type { Plan } from "./callcov/callcov-state.js";
+import { type JustCallSimulator, startJustCallSimulator } from "./justcall-sim.js";
+import { type SecretsManagerEmulator, startSecretsManagerEmulator } from "./secrets-manager-emulator.js";
+
+export const SANDBOX_LOGIN = { email: "admin@callcov.test", password: "sandbox-password-1" };
+
+export interface Sandbox {
+  urls: { secretsManager: string; callcov: string; justcall: string };
+  emulator: SecretsManagerEmulator;
+  callcov: CallCovSimulator;
+  justcall: JustCallSimulator;
+  close(): Promise<void>;
+}
+
+export async function startSandbox(options: { portBase?: number; host?: string; writeTps?: number; plan?: Plan; managementPerMinute?: number } = {}): Promise<Sandbox> {
+  const port = (i: number) => (options.portBase ? options.portBase + i : 0);
+  const host = options.host ?? "127.0.0.1";
+  const emulator = await startSecretsManagerEmulator({ port: port(0), host, ...(options.writeTps ? { writeTps: options.writeTps } : {}) });
+  const callcov = await startCallCovSimulator({ port: port(1), host, accounts: [SANDBOX_LOGIN], plan: options.plan ?? "business", ...(options.managementPerMinute ? { managementPerMinute: options.managementPerMinute } : {}) });
+  const justcall = await startJustCallSimulator({ port: port(2), host });
+  return {
+    urls: { secretsManager: emulator.url, callcov: callcov.url, justcall: justcall.url },
+    emulator,
+    callcov,
+    justcall,
+    close: async () => {
+      await Promise.all([emulator.close(), callcov.close(), justcall.close()]);
+    },
+  };
+}

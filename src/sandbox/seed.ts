@@ -1,0 +1,72 @@
+/**
+ * Puts credentials into a sandbox the way a team would before adopting key-rotator: a key made
+ * by hand at the vendor, stored in its secret in the shape of README "Stored value", plus the
+ * vendor management login in its own secret. Also writes a matching inventory file.
+ */
+import { writeFileSync } from "node:fs";
+import { CreateSecretCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { stringify } from "yaml";
+import { SANDBOX_LOGIN, type Sandbox } from "./sandbox.js";
+
+export const SANDBOX_ENV = { AWS_ACCESS_KEY_ID: "sandbox", AWS_SECRET_ACCESS_KEY: "sandbox", AWS_REGION: "us-east-1", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
+
+export function sandboxEnv(sandbox: Sandbox): Record<string, string> {
+  return { ...SANDBOX_ENV, AWS_ENDPOINT_URL_SECRETS_MANAGER: sandbox.urls.secretsManager };
+}
+
+export interface SeededCallCov {
+  id: string;
+  secretId: string;
+  keyId: string;
+}
+
+export async function seedManagementLogin(client: SecretsManagerClient, secretId = "sandbox/callcov/management-login"): Promise<string> {
+  await client.send(new CreateSecretCommand({ Name: secretId, SecretString: JSON.stringify(SANDBOX_LOGIN) })).catch((err: unknown) => {
+    if ((err as { name?: string }).name !== "ResourceExistsException") throw err;
+  });
+  return secretId;
+}
+
+export async function seedCallCovCredential(sandbox: Sandbox, client: SecretsManagerClient, id: string): Promise<SeededCallCov> {
+  const secretId = `sandbox/callcov/${id}`;
+  const made = sandbox.callcov.issueKey(`made by hand for ${id}`);
+  await client.send(new CreateSecretCommand({ Name: secretId, SecretString: JSON.stringify({ vendor: "callcov", apiKey: made.key, keyId: made.id }) }));
+  return { id, secretId, keyId: made.id };
+}
+
+export interface InventoryOptions {
+  queuePrefix: string;
+  every?: string;
+  /** Per-credential cadence, overriding `every`. */
+  everyById?: Record<string, string>;
+  grace?: string;
+  dueCheckEvery?: string;
+  lockDuration?: string;
+  orphanMinAge?: string;
+  concurrency?: number;
+  webhookUrl?: string;
+}
+
+export function writeCallCovInventory(path: string, sandbox: Sandbox, credentials: SeededCallCov[], managementSecretId: string, o: InventoryOptions): void {
+  const inventory = {
+    settings: {
+      queuePrefix: o.queuePrefix,
+      dueCheckEvery: o.dueCheckEvery ?? "1h",
+      lockDuration: o.lockDuration ?? "30s",
+      orphanMinAge: o.orphanMinAge ?? "10m",
+      concurrency: o.concurrency ?? 4,
+      httpPort: 0,
+    },
+    ...(o.webhookUrl ? { alertRoutes: { hook: { type: "webhook", url: o.webhookUrl } } } : {}),
+    credentials: credentials.map((c) => ({
+      id: c.id,
+      vendor: "callcov",
+      secretId: c.secretId,
+      baseUrl: sandbox.urls.callcov,
+      managementSecretId,
+      rotation: { every: o.everyById?.[c.id] ?? o.every ?? "90d", grace: o.grace ?? "0s" },
+      ...(o.webhookUrl ? { alerts: { warning: ["hook"], critical: ["hook"] } } : {}),
+    })),
+  };
+  writeFileSync(path, stringify(inventory));
+}
