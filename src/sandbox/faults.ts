@@ -22,6 +22,8 @@ export interface FaultRule {
   match?: string;
   /** How many matching requests this rule hits; absent means every one (a standing rule). */
   count?: number;
+  /** Let this many matching requests through untouched before the rule starts to hit. */
+  skip?: number;
   /** Probability a matching request is hit, 0..1 (default 1). */
   rate?: number;
   latencyMs?: number;
@@ -34,7 +36,7 @@ export interface FaultDecision {
 
 export class Faults {
   #rules: FaultRule[] = [];
-  #held: Array<() => void> = [];
+  #held: Array<(action: "go" | "drop") => void> = [];
   /** How many requests each fault kind has hit, for tests to read. */
   readonly hits: Record<string, number> = {};
 
@@ -53,7 +55,14 @@ export class Faults {
   release(): void {
     const held = this.#held;
     this.#held = [];
-    for (const go of held) go();
+    for (const go of held) go("go");
+  }
+
+  /** Drops every held request without handling it: as if it never reached the server. */
+  dropHeld(): void {
+    const held = this.#held;
+    this.#held = [];
+    for (const go of held) go("drop");
   }
 
   get heldCount(): number {
@@ -68,6 +77,10 @@ export class Faults {
   pick(label: string, random: () => number = Math.random): FaultRule | undefined {
     for (const rule of this.#rules) {
       if (rule.match !== undefined && !label.includes(rule.match)) continue;
+      if (rule.skip !== undefined && rule.skip > 0) {
+        rule.skip -= 1;
+        continue;
+      }
       if (rule.rate !== undefined && random() >= rule.rate) continue;
       if (rule.count !== undefined) {
         rule.count -= 1;
@@ -91,9 +104,12 @@ export class Faults {
       case "latency":
         await new Promise((r) => setTimeout(r, rule.latencyMs ?? 1000));
         return undefined;
-      case "hold":
-        await new Promise<void>((r) => this.#held.push(r));
-        return undefined;
+      case "hold": {
+        const action = await new Promise<"go" | "drop">((r) => this.#held.push(r));
+        if (action === "go") return undefined;
+        req.socket.destroy();
+        return "handled";
+      }
       case "timeout":
         // Keep the socket open and silent; close it only when the client goes away.
         req.socket.setTimeout(0);
@@ -117,7 +133,7 @@ export function parseFaultRule(body: unknown): FaultRule {
     throw new Error(`fault rule.kind: expected one of ${kinds.join(", ")}`);
   }
   const rule: FaultRule = { kind: b.kind as FaultKind };
-  for (const field of ["count", "rate", "latencyMs", "status"] as const) {
+  for (const field of ["count", "skip", "rate", "latencyMs", "status"] as const) {
     if (b[field] === undefined) continue;
     if (typeof b[field] !== "number" || !Number.isFinite(b[field])) throw new Error(`fault rule.${field}: expected a number`);
     rule[field] = b[field];

@@ -1,0 +1,145 @@
+/**
+ * A whole local world for integration tests: the sandbox in this process, seeded CallCov
+ * credentials, an inventory file, and real `key-rotator worker` processes that can be killed.
+ * Also the checks every crash test ends with (DESIGN.md rule 7) and a scan of Redis for secrets.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import { GetSecretValueCommand, ListSecretVersionIdsCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { type CliProcess, startCli } from "../../src/sandbox/cli-process.js";
+import { SANDBOX_LOGIN, type Sandbox, startSandbox } from "../../src/sandbox/sandbox.js";
+import { type InventoryOptions, type SeededCallCov, sandboxEnv, seedCallCovCredential, seedManagementLogin, writeCallCovInventory } from "../../src/sandbox/seed.js";
+import { createSecretsManagerClient } from "../../src/store/aws-secret-store.js";
+import { connectRedis } from "../../src/runtime/redis.js";
+import { ROTATION_QUEUE, enqueueRotation } from "../../src/runtime/rotation-queue.js";
+import { REDIS_URL, dropPrefix, testPrefix } from "./redis.js";
+
+export interface World {
+  sandbox: Sandbox;
+  client: SecretsManagerClient;
+  creds: SeededCallCov[];
+  env: Record<string, string>;
+  prefix: string;
+  redis: Redis;
+  queue: Queue;
+  workers: CliProcess[];
+  startWorker(): Promise<CliProcess>;
+  enqueue(credentialId: string, emergency?: boolean): Promise<string>;
+  currentKey(c: SeededCallCov): Promise<{ versionId: string; apiKey: string; keyId: string }>;
+  stagesOf(c: SeededCallCov): Promise<Array<{ versionId: string; stages: string[] }>>;
+  /** Waits until the credential has a new working current key, no pending stage and the original key revoked. */
+  waitRotated(c: SeededCallCov, timeoutMs?: number): Promise<void>;
+  /** Every secret the world has seen: all keys the vendor made and the management password. */
+  secrets(): string[];
+  redisDump(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startWorld(o: { credentials?: number; redisUrl?: string } & Partial<InventoryOptions> = {}): Promise<World> {
+  const sandbox = await startSandbox();
+  const env = { ...sandboxEnv(sandbox) };
+  process.env.AWS_ACCESS_KEY_ID ??= env.AWS_ACCESS_KEY_ID;
+  process.env.AWS_SECRET_ACCESS_KEY ??= env.AWS_SECRET_ACCESS_KEY;
+  const client = createSecretsManagerClient({ endpoint: sandbox.urls.secretsManager });
+  const login = await seedManagementLogin(client);
+  const creds: SeededCallCov[] = [];
+  for (let i = 0; i < (o.credentials ?? 1); i++) creds.push(await seedCallCovCredential(sandbox, client, `cred-${i}`));
+  const dir = mkdtempSync(join(tmpdir(), "kr-world-"));
+  const prefix = o.queuePrefix ?? testPrefix("world");
+  const inventory = join(dir, "inventory.yaml");
+  writeCallCovInventory(inventory, sandbox, creds, login, { every: "90d", grace: "1s", lockDuration: "2s", dueCheckEvery: "1s", orphanMinAge: "0s", ...o, queuePrefix: prefix });
+  const redisUrl = o.redisUrl ?? REDIS_URL;
+  const childEnv = { ...env, REDIS_URL: redisUrl, KEY_ROTATOR_CONFIG: inventory, KEY_ROTATOR_HTTP_PORT: "0", LOG_LEVEL: "debug" };
+  const redis = connectRedis(redisUrl);
+  const queue = new Queue(ROTATION_QUEUE, { connection: redis, prefix });
+  const workers: CliProcess[] = [];
+
+  const stagesOf = async (c: SeededCallCov) => {
+    const out = await client.send(new ListSecretVersionIdsCommand({ SecretId: c.secretId }));
+    return (out.Versions ?? []).map((v) => ({ versionId: v.VersionId ?? "", stages: v.VersionStages ?? [] }));
+  };
+  const currentKey = async (c: SeededCallCov) => {
+    const out = await client.send(new GetSecretValueCommand({ SecretId: c.secretId }));
+    const v = JSON.parse(out.SecretString ?? "{}") as { apiKey: string; keyId: string };
+    return { versionId: out.VersionId ?? "", apiKey: v.apiKey, keyId: v.keyId };
+  };
+
+  return {
+    sandbox, client, creds, env: childEnv, prefix, redis, queue, workers, stagesOf, currentKey,
+    async startWorker() {
+      const w = startCli(["worker"], { env: childEnv });
+      workers.push(w);
+      await w.waitForLine(/worker ready/, 30_000);
+      return w;
+    },
+    async enqueue(credentialId, emergency = false) {
+      const r = await enqueueRotation(queue, redis, { credentialId, trigger: emergency ? "emergency" : "manual", emergency });
+      return r.rotationId;
+    },
+    async waitRotated(c, timeoutMs = 30_000) {
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        const current = await currentKey(c);
+        const pending = (await stagesOf(c)).some((v) => v.stages.includes("AWSPENDING"));
+        if (current.keyId !== c.keyId && !pending && !sandbox.callcov.isKeyActive(c.keyId)) return;
+        if (Date.now() > end) {
+          const lines = workers.flatMap((w) => w.lines.slice(-10)).join("\n");
+          throw new Error(`${c.id} did not converge: current ${current.keyId}, pending ${String(pending)}, original active ${String(sandbox.callcov.isKeyActive(c.keyId))}\n${lines}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    secrets() {
+      return [...sandbox.callcov.state.keys.values()].map((k) => k.key).concat(SANDBOX_LOGIN.password);
+    },
+    async redisDump() {
+      const parts: string[] = [];
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+        cursor = next;
+        for (const key of keys) {
+          const type = await redis.type(key);
+          if (type === "string") parts.push(key, (await redis.get(key)) ?? "");
+          else if (type === "hash") parts.push(key, JSON.stringify(await redis.hgetall(key)));
+          else if (type === "list") parts.push(key, ...(await redis.lrange(key, 0, -1)));
+          else if (type === "set") parts.push(key, ...(await redis.smembers(key)));
+          else if (type === "zset") parts.push(key, ...(await redis.zrange(key, 0, -1)));
+          else if (type === "stream") parts.push(key, JSON.stringify(await redis.xrange(key, "-", "+")));
+        }
+      } while (cursor !== "0");
+      return parts.join("\n");
+    },
+    async close() {
+      await Promise.all(workers.map((w) => w.kill("SIGKILL")));
+      await queue.close();
+      await dropPrefix(redis, prefix).catch(() => undefined);
+      redis.disconnect();
+      client.destroy();
+      await sandbox.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** DESIGN.md rule 7 for one credential: one working current key, the old one revoked once, no orphan. */
+export async function expectConverged(world: World, c: SeededCallCov): Promise<string[]> {
+  const problems: string[] = [];
+  const current = await world.currentKey(c);
+  const works = (await fetch(`${world.sandbox.urls.callcov}/api/v1/health`, { headers: { "X-API-Key": current.apiKey } })).status === 200;
+  if (!works) problems.push(`${c.id}: the current key is refused by the vendor`);
+  if (world.sandbox.callcov.isKeyActive(c.keyId)) problems.push(`${c.id}: the old key ${c.keyId} is still active`);
+  const active = [...world.sandbox.callcov.state.keys.values()].filter((k) => k.active && k.name.startsWith(`key-rotator/${c.id}/`));
+  const orphans = active.filter((k) => k.id !== current.keyId);
+  if (orphans.length > 0) problems.push(`${c.id}: orphan keys at the vendor: ${orphans.map((k) => k.id).join(", ")}`);
+  const pending = (await world.stagesOf(c)).filter((v) => v.stages.includes("AWSPENDING"));
+  if (pending.length > 0) problems.push(`${c.id}: AWSPENDING left on ${pending.map((v) => v.versionId).join(", ")}`);
+  return problems;
+}
+
+export function leaks(text: string, secrets: string[]): string[] {
+  return secrets.filter((s) => s.length >= 8 && text.includes(s)).map((s) => `${s.slice(0, 7)}…`);
+}
