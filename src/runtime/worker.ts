@@ -67,7 +67,18 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
   const orphanSweep = () =>
     runOrphanSweep({ accounts: accountsOf(keyApi, ports), store, log, now: () => clock.now(), minAgeMs: settings.orphanMinAgeMs });
 
-  await syncSchedulers(maintenance, { "due-check": settings.dueCheckEveryMs, "orphan-sweep": settings.orphanSweepEveryMs }, log);
+  const wanted = { "due-check": settings.dueCheckEveryMs, "orphan-sweep": settings.orphanSweepEveryMs };
+  await syncSchedulers(maintenance, wanted, log);
+  // Redis may be flushed or replaced while we run: put the schedules back when they vanish
+  // (one cheap command a minute), so the due check resumes what the store shows unfinished.
+  const watchdog = setInterval(() => {
+    maintenance.getJobSchedulersCount().then(async (n) => {
+      if (n >= Object.keys(wanted).length) return;
+      log.warn({ event: "scheduler.restored", found: n }, "job schedulers missing from Redis (flushed or replaced?): restoring them");
+      await syncSchedulers(maintenance, wanted, log);
+    }).catch((err: unknown) => log.warn({ event: "scheduler.check-failed", error: describeError(err) }, "could not check the job schedulers"));
+  }, Math.min(60_000, settings.dueCheckEveryMs));
+  watchdog.unref();
   const startup = await dueCheck();
   log.info({ event: "worker.startup-due-check", ...startup }, `startup due check: ${startup.started} started, ${startup.resumed} resumed, ${startup.errors} errors`);
 
@@ -122,6 +133,7 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
     close: () =>
       (closing ??= (async () => {
         log.info({ event: "worker.stopping" }, "stopping: finishing the jobs in hand");
+        clearInterval(watchdog);
         await Promise.all([rotationWorker.close(), maintenanceWorker.close()]);
         await ports.alerter.flush?.();
         await http.close();
