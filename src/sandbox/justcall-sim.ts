@@ -1,46 +1,74 @@
 /**
  * A JustCall API simulator per seed 000: `GET /v2/account` and `GET /v2/calls` authenticated by
  * `Authorization: {api_key}:{api_secret}`, the documented success and 401 bodies, 403 when the
- * plan has no API access. Pairs never expire. Pairs are made and revoked only through the
- * dashboard surface (`/__dashboard/pairs`), which plays the person at the dashboard; the product
- * never calls it. `singlePair` models accounts that allow one active pair at a time.
+ * plan has no API access or a non-admin pair asks for an admin endpoint. Pairs never expire.
+ * Pairs are made and revoked only through the dashboard surface (`/__dashboard/pairs`), which
+ * plays the person at the dashboard; the product never calls it. `singlePair` models accounts
+ * that allow one active pair at a time. Must not: trim the Authorization header, invent
+ * rate-limit headers (the seed shows none), or ever list a secret.
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { Faults, parseFaultRule } from "./faults.js";
 
-export const JUSTCALL_ACCOUNT = { account_id: 12345, email: "admin@yourcompany.com", plan: "Pro" };
+export const JUSTCALL_ACCOUNT: JustCallAccount = { account_id: 12345, email: "admin@yourcompany.com", plan: "Pro" };
 export const JUSTCALL_401 = { status: "error", message: "Invalid API key or secret." };
 // The seed shows no 403 body; this follows the 401's shape with the seed's troubleshooting words.
+// Which endpoints need Admin-level credentials the seed does not say: account details do, here.
 export const JUSTCALL_403 = { status: "error", message: "Your account plan does not include API access, or the endpoint requires Admin-level credentials." };
 
-export interface JustCallPair { apiKey: string; apiSecret: string; createdAt: number; active: boolean }
+export const JUSTCALL_409 = "This account allows one active API key; revoke it in Settings → API & Webhooks before generating another.";
+const ADMIN_PATHS = new Set(["/v2/account"]);
+
+export interface JustCallAccount { account_id: number; email: string; plan: string }
+export interface JustCallPair { apiKey: string; apiSecret: string; createdAt: number; active: boolean; admin: boolean }
+export interface JustCallStats {
+  generated: number;
+  revoked: number;
+  /** Requests per api_key that named a pair this account made. */
+  requests: Record<string, { accepted: number; refused: number }>;
+  /** Refused requests whose api_key the account never made (or no header at all). */
+  refusedUnknown: number;
+}
+
+/** The dashboard refused to make a pair (single-pair account with one active). HTTP 409. */
+export class PairLimitError extends Error {}
 
 export interface JustCallSimulator {
   url: string;
   faults: Faults;
-  generatePair(): { apiKey: string; apiSecret: string };
+  /** Plays "Generate API Key": the secret is returned here only. `admin: false` makes a non-admin pair. */
+  generatePair(options?: { admin?: boolean }): { apiKey: string; apiSecret: string };
+  /** Plays "Revoke": false when no active pair has this key. */
   revokePair(apiKey: string): boolean;
-  listPairs(): Array<{ apiKey: string; createdAt: string; active: boolean }>;
-  stats(): { generated: number; revoked: number; requests: Record<string, { accepted: number; refused: number }> };
+  listPairs(): Array<{ apiKey: string; createdAt: string; active: boolean; admin: boolean }>;
+  stats(): JustCallStats;
   setPlanHasApi(has: boolean): void;
   close(): Promise<void>;
 }
 
-export async function startJustCallSimulator(options: { port?: number; host?: string; singlePair?: boolean; clock?: () => number } = {}): Promise<JustCallSimulator> {
+export interface JustCallSimulatorOptions {
+  port?: number;
+  host?: string;
+  singlePair?: boolean;
+  clock?: () => number;
+  /** Overrides the account details `/v2/account` answers with. */
+  account?: Partial<JustCallAccount>;
+}
+
+export async function startJustCallSimulator(options: JustCallSimulatorOptions = {}): Promise<JustCallSimulator> {
   const clock = options.clock ?? Date.now;
+  const account = { ...JUSTCALL_ACCOUNT, ...options.account };
   const pairs = new Map<string, JustCallPair>();
-  const counters = { generated: 0, revoked: 0, requests: {} as Record<string, { accepted: number; refused: number }> };
+  const counters: JustCallStats = { generated: 0, revoked: 0, requests: {}, refusedUnknown: 0 };
   const faults = new Faults();
   let planHasApi = true;
   const sockets = new Set<Socket>();
 
-  const generatePair = () => {
-    if (options.singlePair && [...pairs.values()].some((p) => p.active)) {
-      throw new Error("this account allows one active API key; revoke it before generating another");
-    }
-    const pair = { apiKey: randomBytes(12).toString("hex"), apiSecret: randomBytes(18).toString("hex"), createdAt: clock(), active: true };
+  const generatePair = (opts: { admin?: boolean } = {}) => {
+    if (options.singlePair && [...pairs.values()].some((p) => p.active)) throw new PairLimitError(JUSTCALL_409);
+    const pair = { apiKey: randomBytes(12).toString("hex"), apiSecret: randomBytes(18).toString("hex"), createdAt: clock(), active: true, admin: opts.admin ?? true };
     pairs.set(pair.apiKey, pair);
     counters.generated += 1;
     return { apiKey: pair.apiKey, apiSecret: pair.apiSecret };
@@ -52,7 +80,7 @@ export async function startJustCallSimulator(options: { port?: number; host?: st
     counters.revoked += 1;
     return true;
   };
-  const listPairs = () => [...pairs.values()].map((p) => ({ apiKey: p.apiKey, createdAt: new Date(p.createdAt).toISOString(), active: p.active }));
+  const listPairs = () => [...pairs.values()].map((p) => ({ apiKey: p.apiKey, createdAt: new Date(p.createdAt).toISOString(), active: p.active, admin: p.admin }));
 
   const server = createServer((req, res) => {
     handle(req, res).catch(() => send(res, 500, { status: "error", message: "Internal server error." }));
@@ -83,24 +111,28 @@ export async function startJustCallSimulator(options: { port?: number; host?: st
     const pair = header && sep > 0 ? pairs.get(header.slice(0, sep)) : undefined;
     if (!pair || !pair.active || !safeEqual(pair.apiSecret, header?.slice(sep + 1) ?? "")) {
       if (pair) (counters.requests[pair.apiKey] ??= { accepted: 0, refused: 0 }).refused += 1;
+      else counters.refusedUnknown += 1;
       return send(res, 401, JUSTCALL_401);
     }
     const count = (counters.requests[pair.apiKey] ??= { accepted: 0, refused: 0 });
-    if (!planHasApi) {
+    if (!planHasApi || (!pair.admin && ADMIN_PATHS.has(path))) {
       count.refused += 1;
       return send(res, 403, JUSTCALL_403);
     }
     count.accepted += 1;
-    send(res, 200, { status: "success", data: path === "/v2/account" ? JUSTCALL_ACCOUNT : [] });
+    send(res, 200, { status: "success", data: path === "/v2/account" ? account : [] });
   }
 
   function control(method: string, path: string, body: string, res: ServerResponse): void {
     try {
       if (method === "POST" && path === "/__dashboard/pairs") {
+        const admin = body.trim() === "" ? undefined : (JSON.parse(body) as { admin?: unknown }).admin;
+        if (admin !== undefined && typeof admin !== "boolean") return send(res, 400, { status: "error", message: "admin: expected true or false" });
         try {
-          return send(res, 201, generatePair());
+          return send(res, 201, generatePair(admin === undefined ? {} : { admin }));
         } catch (err) {
-          return send(res, 409, { status: "error", message: (err as Error).message });
+          if (err instanceof PairLimitError) return send(res, 409, { status: "error", message: err.message });
+          throw err;
         }
       }
       const revoke = /^\/__dashboard\/pairs\/([^/]+)$/.exec(path);

@@ -54,7 +54,7 @@ describe("worker processes and Redis", () => {
       expect(await expectConverged(w, c)).toEqual([]);
     }
     const completedBy = [a, b].map((p) => p.lines.filter((l) => l.includes("\"rotation.finished\"")).length);
-    expect(completedBy[0] + completedBy[1]).toBeGreaterThanOrEqual(16);
+    expect((completedBy[0] ?? 0) + (completedBy[1] ?? 0)).toBeGreaterThanOrEqual(16);
     expect(leaks([...a.lines, ...b.lines].join("\n"), w.secrets())).toEqual([]);
     expect(leaks(await w.redisDump(), w.secrets())).toEqual([]);
   });
