@@ -22,8 +22,9 @@ export const JUSTCALL_FORBIDDEN_REASON = "forbidden: the plan or the user has no
 
 /** The seed gives no Retry-After or rate-limit headers; without a hint, try again after this. */
 const DEFAULT_RETRY_AFTER_MS = 60_000;
-// Visible ASCII only: anything else cannot go in a header intact, and the stored-value shape
-// allows only [A-Za-z0-9_-] on both sides of the colon anyway.
+// Visible ASCII only: anything else cannot go in a header intact, and fetch would silently trim
+// a trailing space that JustCall refuses, so a pair other clients cannot use would verify here.
+// The stored-value shape allows only [A-Za-z0-9_-] on both sides of the colon anyway.
 const HEADER_SAFE = /^[\x21-\x7e]+$/;
 
 export class JustCallVerifier implements KeyVerifier {
