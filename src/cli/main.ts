@@ -79,6 +79,16 @@ program
   }));
 
 program
+  .command("iam-policy <file>")
+  .description("print the least-privilege IAM policy for the worker's role, from an inventory")
+  .option("--region <region>", "AWS region of the secrets (default: any)")
+  .option("--account <id>", "AWS account id of the secrets (default: any)")
+  .action(run(async (file: string, o: { region?: string; account?: string }) => {
+    const { iamPolicyCommand } = await import("./iam-policy.command.js");
+    return iamPolicyCommand(file, o, processOut);
+  }));
+
+program
   .command("sandbox")
   .description("run the local Secrets Manager emulator and vendor simulators until stopped")
   .option("--port-base <port>", "listen on this port and the next two instead of random ports")

@@ -1,0 +1,31 @@
+# key-rotator worker image: Node 24 LTS, production dependencies only, non-root, read-only root FS.
+# Build: docker build -t key-rotator:0.1.0 .
+# Run:   docker run --read-only --tmpfs /tmp -e REDIS_URL=... -e KEY_ROTATOR_CONFIG=/config/inventory.yaml key-rotator:0.1.0
+
+FROM node:24-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+COPY jobs ./jobs
+RUN npm run build
+
+FROM node:24-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+FROM node:24-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+COPY package.json ./
+# The image's own "node" user (uid 1000); nothing is written outside /tmp, so the root FS can be read-only.
+USER 1000:1000
+EXPOSE 8080
+# Node runs as PID 1 and handles SIGTERM itself: the worker finishes the steps in hand and exits.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["node", "dist/src/cli/main.js"]
+CMD ["worker"]

