@@ -51,6 +51,7 @@ export function rotationProcessor(ctx: RotationJobContext) {
           last = state;
           await job.updateData(state);
         },
+        { trustSaved: job.attemptsMade === 0 },
       );
       if (result.kind === "wait") {
         log.info({ event: "rotation.wait", until: new Date(result.until).toISOString(), reason: result.reason }, `waiting: ${result.reason}`);

@@ -66,10 +66,13 @@ export async function rotate(
   deps: RotationDeps,
   saved: RotationState,
   save: (state: RotationState) => Promise<void>,
+  options: { trustSaved?: boolean } = {},
 ): Promise<RotationResult> {
   const { store, vendor, clock } = deps;
   const secretId = credential.secretId;
-  let s = await reconcile(credential, store, saved);
+  // A continuation of this very job (woken after grace, state saved by us a moment ago) may skip
+  // the store read; a new, resumed or retried rotation always checks the store first.
+  let s = options.trustSaved && !isBefore(saved.step, Step.Grace) ? saved : await reconcile(credential, store, saved);
   const stepDone = async (next: Partial<RotationState> & { step: Step }) => {
     const done = s.step;
     const startedAt = s.stepTimes?.[done] ?? s.startedAt;

@@ -21,6 +21,7 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
       orphanSweepEveryMs: s.orphanSweepEvery,
       orphanMinAgeMs: s.orphanMinAge,
       concurrency: s.concurrency,
+      storeWriteQuota: s.storeWriteQuota,
       httpPort: s.httpPort,
       lockDurationMs: s.lockDuration,
     },

@@ -15,6 +15,8 @@ export interface RuntimeSettings {
   /** Keys younger than this are never orphans (a rotation may be between create and store). */
   orphanMinAgeMs: number;
   concurrency: number;
+  /** Secrets Manager writes per second the fleet may use; rotations start at a third of it. */
+  storeWriteQuota: number;
   httpPort: number;
   /** BullMQ lock; a crashed worker's job is picked up again after about this long. */
   lockDurationMs: number;
@@ -26,6 +28,7 @@ export const DEFAULT_SETTINGS: RuntimeSettings = {
   orphanSweepEveryMs: 6 * 3_600_000,
   orphanMinAgeMs: 10 * 60_000,
   concurrency: 4,
+  storeWriteQuota: 50,
   httpPort: 8080,
   lockDurationMs: 30_000,
 };

@@ -22,6 +22,7 @@ import { ROTATION_QUEUE, emergencyFlagKey, enqueueRotation, type RotationRequest
 import type { RuntimeConfig, RuntimeCredential } from "./runtime-config.js";
 
 export const MAINTENANCE_QUEUE = "maintenance";
+const WRITES_PER_ROTATION = 3;
 
 export interface WorkerPorts {
   store: SecretStore;
@@ -79,8 +80,9 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
     }).catch((err: unknown) => log.warn({ event: "scheduler.check-failed", error: describeError(err) }, "could not check the job schedulers"));
   }, Math.min(60_000, settings.dueCheckEveryMs));
   watchdog.unref();
-  const startup = await dueCheck();
-  log.info({ event: "worker.startup-due-check", ...startup }, `startup due check: ${startup.started} started, ${startup.resumed} resumed, ${startup.errors} errors`);
+  // A due check at once (resuming whatever the store shows unfinished), as a job with an id per
+  // minute, so replicas starting together run it once while it is in flight.
+  await maintenance.add("due-check", {}, { jobId: `due-check-start-${Math.floor(clock.now() / 60_000)}`, removeOnComplete: true, removeOnFail: true });
 
   const workerConnections = [redis.duplicate(), redis.duplicate()] as const;
   const rotationWorker = new Worker(
@@ -97,13 +99,26 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
       now: () => clock.now(),
       emergencyRequested: async (rotationId) => (await redis.del(emergencyFlagKey(rotations, rotationId))) > 0,
     }),
-    { ...connection, connection: workerConnections[0], concurrency: settings.concurrency, lockDuration: settings.lockDurationMs, stalledInterval: settings.lockDurationMs, maxStalledCount: 10 },
+    {
+      ...connection, connection: workerConnections[0], concurrency: settings.concurrency, lockDuration: settings.lockDurationMs, stalledInterval: settings.lockDurationMs, maxStalledCount: 10,
+      // A rotation makes three store writes (put, promote, unstage); BullMQ's limiter is shared by
+      // every replica, so the fleet stays inside the account's write quota instead of being throttled.
+      limiter: { max: Math.max(1, Math.floor(settings.storeWriteQuota / WRITES_PER_ROTATION)), duration: 1_000 },
+    },
   );
   const maintenanceWorker = new Worker(
     MAINTENANCE_QUEUE,
     async (job) => {
-      if (job.name === "due-check") return dueCheck();
-      if (job.name === "orphan-sweep") return orphanSweep();
+      if (job.name === "due-check") {
+        const summary = await dueCheck();
+        log.info({ event: "due-check.done", ...summary }, `due check: ${summary.checked} checked, ${summary.started} started, ${summary.resumed} resumed, ${summary.held} held for a window, ${summary.errors} errors`);
+        return summary;
+      }
+      if (job.name === "orphan-sweep") {
+        const summary = await orphanSweep();
+        log.info({ event: "orphan-sweep.done", keysSeen: summary.keysSeen, revoked: summary.revoked.length, errors: summary.errors }, `orphan sweep: ${summary.keysSeen} keys seen, ${summary.revoked.length} orphans revoked`);
+        return summary;
+      }
       throw new Error(`unknown maintenance job ${job.name}`);
     },
     { ...connection, connection: workerConnections[1], concurrency: 1, lockDuration: 120_000 },

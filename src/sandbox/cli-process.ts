@@ -16,16 +16,20 @@ export interface CliProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export function cliCommand(): { command: string; args: string[] } {
+export function cliCommand(options: { useBuild?: boolean } = {}): { command: string; args: string[] } {
   const self = fileURLToPath(import.meta.url);
+  if (options.useBuild && self.endsWith(".ts")) {
+    // The compiled CLI (npm run build), for measurements that must not include tsx's loader.
+    return { command: process.execPath, args: [fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url))] };
+  }
   if (self.endsWith(".ts")) {
     return { command: process.execPath, args: ["--import", "tsx", fileURLToPath(new URL("../cli/main.ts", import.meta.url))] };
   }
   return { command: process.execPath, args: [fileURLToPath(new URL("../cli/main.js", import.meta.url))] };
 }
 
-export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; onLine?: (line: string) => void; stdin?: string } = {}): CliProcess {
-  const { command, args: base } = cliCommand();
+export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; onLine?: (line: string) => void; stdin?: string; useBuild?: boolean } = {}): CliProcess {
+  const { command, args: base } = cliCommand({ useBuild: options.useBuild ?? false });
   const child = spawn(command, [...base, ...args], {
     env: { ...process.env, ...options.env },
     stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],

@@ -44,6 +44,7 @@ export interface InventoryOptions {
   lockDuration?: string;
   orphanMinAge?: string;
   concurrency?: number;
+  storeWriteQuota?: number;
   webhookUrl?: string;
 }
 
@@ -55,6 +56,7 @@ export function writeCallCovInventory(path: string, sandbox: Sandbox, credential
       lockDuration: o.lockDuration ?? "30s",
       orphanMinAge: o.orphanMinAge ?? "10m",
       concurrency: o.concurrency ?? 4,
+      ...(o.storeWriteQuota ? { storeWriteQuota: o.storeWriteQuota } : {}),
       httpPort: 0,
     },
     ...(o.webhookUrl ? { alertRoutes: { hook: { type: "webhook", url: o.webhookUrl } } } : {}),

@@ -94,6 +94,16 @@ describe("rotate", () => {
     expectConverged(w);
   });
 
+  it("a continuation after grace trusts its saved state and skips the store listing", async () => {
+    const first = await rotate(credential, deps(w), initial(), async () => undefined);
+    if (first.kind !== "wait") throw new Error("expected wait");
+    w.calls.length = 0;
+    w.now.t = first.until;
+    await rotate(credential, deps(w), first.state, async () => undefined, { trustSaved: true });
+    expect(w.calls).toEqual(["vendor.revokeKey", "store.read", "vendor.verify", "store.removePending"]);
+    expectConverged(w);
+  });
+
   it("names the new key after the credential and rotation", async () => {
     await runToEnd(w, initial());
     const current = JSON.parse(w.store.current(SECRET).value) as { keyName: string; rotationId: string };

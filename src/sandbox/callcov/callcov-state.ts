@@ -32,7 +32,7 @@ export interface RateVerdict { ok: boolean; limit: number; remaining: number; re
 
 export class CallCovState {
   readonly keys = new Map<string, SimKey>();
-  readonly counters = { created: 0, revoked: 0, logins: 0, refreshes: 0, requestsByKey: {} as Record<string, { accepted: number; refused: number; consumer: number }> };
+  readonly counters = { created: 0, revoked: 0, logins: 0, refreshes: 0, rateLimited: 0, requestsByKey: {} as Record<string, { accepted: number; refused: number; consumer: number }> };
   readonly #budgets = new Map<string, Budget>();
   readonly #jwtSecret = randomBytes(32);
   #seq = 0;
@@ -86,6 +86,7 @@ export class CallCovState {
     this.#budgets.set(budgetId, b);
     const reset = (minute + 1) * 60;
     if (b.minuteCount + n > limits.perMinute || b.dayCount + n > limits.perDay) {
+      this.counters.rateLimited += 1;
       return { ok: false, limit: limits.perMinute, remaining: Math.max(0, limits.perMinute - b.minuteCount), reset };
     }
     b.minuteCount += n;
