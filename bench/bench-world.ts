@@ -1,0 +1,92 @@
+/**
+ * What every benchmark section stands on: the sandbox in this process, thousands of seeded
+ * CallCov credentials written straight into the emulator's and simulator's memory (seeding is
+ * not what is measured), an inventory file, a private Redis, and compiled worker processes.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { type CliProcess, startCli } from "../src/sandbox/cli-process.js";
+import { ensureRedis } from "../src/sandbox/local-redis.js";
+import { SANDBOX_LOGIN, type Sandbox, startSandbox } from "../src/sandbox/sandbox.js";
+import { type InventoryOptions, type SeededCallCov, sandboxEnv, writeCallCovInventory } from "../src/sandbox/seed.js";
+import type { Plan } from "../src/sandbox/callcov/callcov-state.js";
+
+export interface BenchWorld {
+  sandbox: Sandbox;
+  creds: SeededCallCov[];
+  env: Record<string, string>;
+  redisUrl: string;
+  startWorker(extraEnv?: Record<string, string>): Promise<{ process: CliProcess; httpUrl: string }>;
+  close(): Promise<void>;
+}
+
+const DAY = 86_400_000;
+
+export async function benchWorld(o: {
+  credentials: number;
+  /** Make every key older than its 90 days, so all are due at once. */
+  due?: boolean;
+  writeTps?: number;
+  managementPerMinute?: number;
+  plan?: Plan;
+  inventory?: Partial<InventoryOptions>;
+}): Promise<BenchWorld> {
+  const redis = await ensureRedis();
+  const sandbox = await startSandbox({ plan: o.plan ?? "business", ...(o.managementPerMinute ? { managementPerMinute: o.managementPerMinute } : {}) });
+  const env = { ...sandboxEnv(sandbox) };
+  Object.assign(process.env, env);
+  if (o.due) sandbox.emulator.setClock(() => Date.now() - 100 * DAY);
+  const managementSecretId = "bench/callcov/management-login";
+  sandbox.emulator.state.CreateSecret({ Name: managementSecretId, SecretString: JSON.stringify(SANDBOX_LOGIN) });
+  const creds: SeededCallCov[] = [];
+  for (let i = 0; i < o.credentials; i++) {
+    const id = `cc-${i.toString().padStart(5, "0")}`;
+    const made = sandbox.callcov.issueKey(`made by hand for ${id}`);
+    const secretId = `bench/callcov/${id}`;
+    sandbox.emulator.state.CreateSecret({ Name: secretId, SecretString: JSON.stringify({ vendor: "callcov", apiKey: made.key, keyId: made.id }) });
+    creds.push({ id, secretId, keyId: made.id });
+  }
+  sandbox.emulator.setClock(Date.now);
+  if (o.writeTps) sandbox.emulator.setWriteTps(o.writeTps);
+  sandbox.emulator.resetStats();
+  const dir = mkdtempSync(join(tmpdir(), "kr-bench-"));
+  const inventoryPath = join(dir, "inventory.yaml");
+  const prefix = `{kr-bench-${randomBytes(3).toString("hex")}}`;
+  writeCallCovInventory(inventoryPath, sandbox, creds, managementSecretId, { queuePrefix: prefix, every: "90d", grace: "0s", ...o.inventory });
+  const childEnv = { ...env, REDIS_URL: redis.url, KEY_ROTATOR_CONFIG: inventoryPath, KEY_ROTATOR_HTTP_PORT: "0", LOG_LEVEL: "info" };
+  const workers: CliProcess[] = [];
+  return {
+    sandbox, creds, env: childEnv, redisUrl: redis.url,
+    async startWorker(extraEnv = {}) {
+      const w = startCli(["worker"], { env: { ...childEnv, ...extraEnv }, useBuild: true });
+      workers.push(w);
+      const ready = await w.waitForLine(/"worker.ready"/, 120_000);
+      const httpUrl = (JSON.parse(ready) as { http: string }).http;
+      return { process: w, httpUrl };
+    },
+    async close() {
+      await Promise.all(workers.map((w) => w.kill("SIGKILL")));
+      await sandbox.close();
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+export async function until(check: () => boolean, timeoutMs: number, what: string, everyMs = 1): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;

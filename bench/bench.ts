@@ -1,0 +1,42 @@
+/**
+ * `npm run bench [-- --quick] [-- --json]`: emergency latency, fleet throughput, idle footprint and
+ * store calls per rotation, measured on the sandbox with real Redis and compiled worker processes.
+ * Prints a table with each figure against its target, or one JSON object with --json. Not a test:
+ * nothing here fails on a slow figure.
+ */
+import { execFileSync } from "node:child_process";
+import { table } from "../src/cli/output.js";
+import { emergencyBench } from "./emergency.bench.js";
+import { fleetBench } from "./fleet.bench.js";
+import { idleBench } from "./idle.bench.js";
+
+const args = new Set(process.argv.slice(2));
+const quick = args.has("--quick");
+const json = args.has("--json");
+const progress = (s: string) => process.stderr.write(`${s}\n`);
+
+progress("building the worker (npm run build) so measurements do not include a TypeScript loader");
+execFileSync("npm", ["run", "-s", "build"], { stdio: ["ignore", "ignore", "inherit"] });
+
+const emergency = await emergencyBench(quick ? 5 : 30, progress);
+const fleet = await fleetBench(quick ? 300 : 10_000, quick ? 300 : 500, progress);
+const idle = await idleBench(quick ? 1_000 : 10_000, quick ? 10 : 60, progress);
+const result = { emergency, fleet: { credentials: fleet.credentials, seconds: fleet.seconds, bound_seconds: fleet.bound_seconds, ratio: fleet.ratio, throttled_pct: fleet.throttled_pct }, idle, store_calls_per_rotation: fleet.store_calls_per_rotation, details: { fleet } };
+
+if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
+else {
+  const row = (name: string, value: string, target: string, ok: boolean) => [name, value, target, ok ? "yes" : "NO"];
+  process.stdout.write(`${table(["figure", "measured", "target", "met"], [
+    row("emergency p50 (admin HTTP)", `${emergency.p50_ms} ms (p95 ${emergency.p95_ms}, floor ${emergency.floor_p50_ms})`, "ratio <= 1.25", emergency.ratio <= 1.25),
+    row("emergency ratio", String(emergency.ratio), "<= 1.25", emergency.ratio <= 1.25),
+    row("emergency p50 (CLI process)", `${emergency.cli_p50_ms} ms`, "-", true),
+    row(`fleet: ${fleet.credentials} credentials`, `${fleet.seconds} s (bound ${fleet.bound_seconds} s)`, "ratio <= 1.10", fleet.ratio <= 1.1),
+    row("fleet ratio", String(fleet.ratio), "<= 1.10", fleet.ratio <= 1.1),
+    row("fleet 429 / Throttling", `${fleet.throttled_pct} %`, "<= 1 %", fleet.throttled_pct <= 1),
+    row("store calls per rotation", `${fleet.store_calls_per_rotation} (+1 due check)`, "<= 6", fleet.store_calls_per_rotation <= 6),
+    row(`idle RSS (${idle.credentials} credentials)`, `${idle.rss_mib} MiB`, "<= 80 MiB", idle.rss_mib <= 80),
+    row("idle CPU", `${idle.cpu_pct} % of a core`, "<= 1 %", idle.cpu_pct <= 1),
+    row("idle Redis commands", `${idle.redis_cmds_per_min} / min`, "<= 100 / min", idle.redis_cmds_per_min <= 100),
+  ])}\n`);
+}
+process.exit(0);
