@@ -27,5 +27,6 @@ USER 1000:1000
 EXPOSE 8080
 # Node runs as PID 1 and handles SIGTERM itself: the worker finishes the steps in hand and exits.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "dist/src/cli/main.js"]
+# A small young generation keeps an idle worker's memory low (see bench: idle RSS).
+ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/src/cli/main.js"]
 CMD ["worker"]

@@ -104,6 +104,8 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
       // A rotation makes three store writes (put, promote, unstage); BullMQ's limiter is shared by
       // every replica, so the fleet stays inside the account's write quota instead of being throttled.
       limiter: { max: Math.max(1, Math.floor(settings.storeWriteQuota / WRITES_PER_ROTATION)), duration: 1_000 },
+      // An idle worker long-polls Redis: 30 s per poll keeps it to a few commands a minute.
+      drainDelay: 30,
     },
   );
   const maintenanceWorker = new Worker(
@@ -121,7 +123,8 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
       }
       throw new Error(`unknown maintenance job ${job.name}`);
     },
-    { ...connection, connection: workerConnections[1], concurrency: 1, lockDuration: 120_000 },
+    // Maintenance jobs are idempotent ticks: a crashed one is simply run again, so stalls are checked rarely.
+    { ...connection, connection: workerConnections[1], concurrency: 1, lockDuration: 120_000, stalledInterval: 300_000, drainDelay: 30 },
   );
   for (const w of [rotationWorker, maintenanceWorker]) {
     w.on("error", (err) => log.error({ event: "worker.error", error: describeError(err) }, "queue worker error"));
@@ -175,16 +178,24 @@ function accountsOf(credentials: RuntimeCredential[], ports: WorkerPorts) {
   return [...groups.values()].map((group) => ({ vendor: ports.vendorFor(group[0] as RuntimeCredential), credentials: group }));
 }
 
-/** Makes the queue's job schedulers exactly the wanted set (by id and interval). */
-export async function syncSchedulers(queue: Queue, wanted: Record<string, number>, log: Logger): Promise<void> {
-  for (const existing of await queue.getJobSchedulers(0, -1)) {
-    const id = existing.id ?? existing.key;
+/**
+ * Makes the queue's job schedulers exactly the wanted set (by id and interval). A new scheduler's
+ * first tick is one interval away: BullMQ would otherwise fire it at once, on top of the startup
+ * due check. One that already exists with the same interval is left alone, so a restarting replica
+ * does not push every tick back.
+ */
+export async function syncSchedulers(queue: Queue, wanted: Record<string, number>, log: Logger, now = Date.now()): Promise<void> {
+  const existing = new Map<string, number | undefined>();
+  for (const s of await queue.getJobSchedulers(0, -1)) {
+    const id = s.id ?? s.key;
+    existing.set(id, s.every);
     if (!(id in wanted)) {
       await queue.removeJobScheduler(id);
       log.info({ event: "scheduler.removed", scheduler: id }, `removed job scheduler ${id}`);
     }
   }
   for (const [id, every] of Object.entries(wanted)) {
-    await queue.upsertJobScheduler(id, { every }, { name: id, data: {}, opts: { removeOnComplete: 20, removeOnFail: 20 } });
+    if (existing.get(id) === every) continue;
+    await queue.upsertJobScheduler(id, { every, startDate: now + every }, { name: id, data: {}, opts: { removeOnComplete: 20, removeOnFail: 20 } });
   }
 }
