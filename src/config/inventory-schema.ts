@@ -84,7 +84,6 @@ const settings = z.strictObject({
   queuePrefix: z.string().min(1).default("{key-rotator}"),
   dueCheckEvery: duration("1h").default(3_600_000),
   healthCheckEvery: duration("15m").default(900_000),
-  usageCheckEvery: duration("15m").default(900_000),
   orphanSweepEvery: duration("6h").default(21_600_000),
   orphanMinAge: duration("10m").default(600_000),
   lockDuration: duration("30s").default(30_000),

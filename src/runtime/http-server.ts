@@ -98,7 +98,7 @@ async function adminRotate(options: HttpServerOptions, credentialId: string, req
   }
   if (!options.admin.has(credentialId)) return send(res, 404, { error: "not_found", message: `no credential "${credentialId}" in the inventory` });
   const raw = await readBody(req);
-  if (raw === undefined) return send(res, 413, { error: "too_large", message: `the body is larger than ${MAX_BODY} bytes` });
+  if (raw === undefined) return send(res, 413, { error: "too_large", message: `the body is larger than ${MAX_BODY} bytes` }, { connection: "close" });
   let json: unknown;
   try {
     json = raw.length === 0 ? {} : JSON.parse(raw);
@@ -127,8 +127,10 @@ function readBody(req: IncomingMessage): Promise<string | undefined> {
     req.on("data", (c: Buffer) => {
       size += c.length;
       if (size > MAX_BODY) {
+        // Answer 413 (the caller sees a clear error) and throw the rest of the upload away.
         resolve(undefined);
-        req.destroy();
+        req.removeAllListeners("data");
+        req.resume();
         return;
       }
       chunks.push(c);

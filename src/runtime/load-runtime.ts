@@ -18,6 +18,7 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
     settings: {
       queuePrefix: s.queuePrefix,
       dueCheckEveryMs: s.dueCheckEvery,
+      healthCheckEveryMs: s.healthCheckEvery,
       orphanSweepEveryMs: s.orphanSweepEvery,
       orphanMinAgeMs: s.orphanMinAge,
       concurrency: s.concurrency,
@@ -35,7 +36,7 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
         secretId: c.secretId,
         baseUrl: c.baseUrl,
         mode: c.vendor === "callcov" ? c.mode : "live",
-        ...(c.vendor === "callcov" ? { managementSecretId: c.managementSecretId } : {}),
+        ...(c.vendor === "callcov" ? { managementSecretId: c.managementSecretId, usage: c.usage ?? { factor: 3, quotaWarnRatio: 0.8 } } : {}),
         graceMs: r.grace,
         maxGraceExtensionMs: r.maxGraceExtension,
         schedule: (created, now) => decideDue(cadence, window, created, now),

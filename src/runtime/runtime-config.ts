@@ -11,6 +11,7 @@ export interface RuntimeSettings {
   /** BullMQ key prefix; `{key-rotator}` keeps every key in one Redis Cluster slot. */
   queuePrefix: string;
   dueCheckEveryMs: number;
+  healthCheckEveryMs: number;
   orphanSweepEveryMs: number;
   /** Keys younger than this are never orphans (a rotation may be between create and store). */
   orphanMinAgeMs: number;
@@ -25,6 +26,7 @@ export interface RuntimeSettings {
 export const DEFAULT_SETTINGS: RuntimeSettings = {
   queuePrefix: "{key-rotator}",
   dueCheckEveryMs: 3_600_000,
+  healthCheckEveryMs: 900_000,
   orphanSweepEveryMs: 6 * 3_600_000,
   orphanMinAgeMs: 10 * 60_000,
   concurrency: 4,
@@ -38,6 +40,8 @@ export interface RuntimeCredential extends RotationCredential {
   baseUrl: string;
   mode: "live" | "test";
   managementSecretId?: string;
+  /** CallCov: when usage counts as anomalous. */
+  usage?: { factor: number; quotaWarnRatio: number };
   /** Is the key due, given when its current version was made? (age or cron, and the window) */
   schedule(keyCreatedAt: Date, now: number): DueVerdict;
 }

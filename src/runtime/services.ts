@@ -5,13 +5,14 @@
  * so the management session is shared; alerts go through the router to the configured sinks.
  */
 import type { Inventory } from "../config/inventory-schema.js";
-import type { Alerter, Clock, KeyApiVendor } from "../core/ports.js";
+import type { Alerter, Clock, KeyApiVendor, KeyVerifier } from "../core/ports.js";
 import { systemClock } from "../core/ports.js";
 import { type Logger, createLogger } from "../observability/logger.js";
 import { type Metrics, createMetrics } from "../observability/metrics.js";
 import { AwsSecretStore, createSecretsManagerClient } from "../store/aws-secret-store.js";
 import { CachedSecretStore } from "../store/cached-secret-store.js";
 import { CallCovVendor } from "../vendors/callcov/callcov-vendor.js";
+import { JustCallVerifier } from "../vendors/justcall/justcall-verifier.js";
 import { buildAlerter } from "./build-alerter.js";
 import { loadManagementLogin } from "./management-login.js";
 import type { RuntimeConfig, RuntimeCredential } from "./runtime-config.js";
@@ -20,6 +21,8 @@ import { pino } from "pino";
 export interface Services {
   store: CachedSecretStore;
   vendorFor(credential: RuntimeCredential): KeyApiVendor;
+  /** The vendor's key check for any credential (CallCov's adapter, or JustCall's verifier). */
+  verifierFor(credential: RuntimeCredential): KeyVerifier;
   alerter: Alerter & { flush?(): Promise<void> };
   metrics: Metrics;
   log: Logger;
@@ -55,10 +58,21 @@ export async function createServices(
     }
     return vendor;
   };
+  const justcall = new Map<string, JustCallVerifier>();
+  const verifierFor = (c: RuntimeCredential): KeyVerifier => {
+    if (c.vendor === "callcov") return vendorFor(c);
+    let v = justcall.get(c.baseUrl);
+    if (!v) {
+      v = new JustCallVerifier({ baseUrl: c.baseUrl, onRequest: (operation, status) => metrics.vendorRequestsTotal.labels({ vendor: "justcall", operation, status: String(status) }).inc() });
+      justcall.set(c.baseUrl, v);
+    }
+    return v;
+  };
   const alerter = await buildAlerter(inventory, { log, metrics, env: options.env ?? process.env });
   return {
     store,
     vendorFor,
+    verifierFor,
     alerter,
     metrics,
     log,

@@ -9,12 +9,14 @@
 import { Queue, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { describeError } from "../core/errors.js";
-import type { Alerter, Clock, KeyApiVendor, SecretStore } from "../core/ports.js";
+import type { Alerter, Clock, KeyApiVendor, KeyVerifier, SecretStore } from "../core/ports.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { rotationProcessor } from "../../jobs/rotation.job.js";
 import { runDueCheck } from "../../jobs/due-check.job.js";
 import { runOrphanSweep } from "../../jobs/orphan-sweep.job.js";
+import { runHealthCheck } from "../../jobs/health-check.job.js";
+import { UsageWatcher, usageGateFor } from "./usage-watcher.js";
 import { RotationHistory } from "./history.js";
 import { type ReadyCheck, startHttpServer } from "./http-server.js";
 import { assertRedisAnswers, connectRedis } from "./redis.js";
@@ -27,6 +29,7 @@ const WRITES_PER_ROTATION = 3;
 export interface WorkerPorts {
   store: SecretStore;
   vendorFor(credential: RuntimeCredential): KeyApiVendor;
+  verifierFor(credential: RuntimeCredential): KeyVerifier;
   alerter: Alerter & { flush?(): Promise<void> };
   metrics: Metrics;
   log: Logger;
@@ -65,10 +68,19 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
 
   const dueCheck = () =>
     runDueCheck({ credentials: keyApi, store, schedule: (id, created, now) => scheduleOf(byId, id, created, now), enqueue, log, metrics, now: () => clock.now() });
+  const usage = new UsageWatcher(redis, settings.queuePrefix, ports.alerter, (id) => byId.get(id)?.usage, metrics);
+  const healthCheck = () =>
+    runHealthCheck({
+      credentials: config.credentials, store, alerter: ports.alerter, log, metrics, now: () => clock.now(),
+      verifierFor: (c) => ports.verifierFor(byId.get(c.id) as RuntimeCredential),
+      managementFor: (c) => (c.vendor === "callcov" ? ports.vendorFor(byId.get(c.id) as RuntimeCredential) : undefined),
+      overdueAfterMs: Math.max(2 * settings.dueCheckEveryMs, 3_600_000),
+      onUsage: async (id, sample) => void (await usage.observe(id, sample, clock.now())),
+    });
   const orphanSweep = () =>
     runOrphanSweep({ accounts: accountsOf(keyApi, ports), store, log, now: () => clock.now(), minAgeMs: settings.orphanMinAgeMs });
 
-  const wanted = { "due-check": settings.dueCheckEveryMs, "orphan-sweep": settings.orphanSweepEveryMs };
+  const wanted = { "due-check": settings.dueCheckEveryMs, "orphan-sweep": settings.orphanSweepEveryMs, "health-check": settings.healthCheckEveryMs };
   await syncSchedulers(maintenance, wanted, log);
   // Redis may be flushed or replaced while we run: put the schedules back when they vanish
   // (one cheap command a minute), so the due check resumes what the store shows unfinished.
@@ -91,7 +103,8 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
       resolve: (id) => {
         const credential = byId.get(id);
         if (!credential || credential.vendor !== "callcov") return undefined;
-        return { credential, deps: { store, vendor: ports.vendorFor(credential), alerter: ports.alerter, clock } };
+        const vendor = ports.vendorFor(credential);
+        return { credential, deps: { store, vendor, alerter: ports.alerter, clock, usageGate: usageGateFor(vendor, () => clock.now(), Math.min(60_000, Math.max(1_000, credential.graceMs))) } };
       },
       history,
       log,
@@ -115,6 +128,11 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
         const summary = await dueCheck();
         log.info({ event: "due-check.done", ...summary }, `due check: ${summary.checked} checked, ${summary.started} started, ${summary.resumed} resumed, ${summary.held} held for a window, ${summary.errors} errors`);
         return summary;
+      }
+      if (job.name === "health-check") {
+        const summary = await healthCheck();
+        log.info({ event: "health-check.done", checked: summary.checked, failing: summary.failing.length }, `health check: ${summary.checked} credentials, ${summary.failing.length} failing checks`);
+        return { checked: summary.checked, failing: summary.failing.length };
       }
       if (job.name === "orphan-sweep") {
         const summary = await orphanSweep();

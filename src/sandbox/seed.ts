@@ -41,6 +41,7 @@ export interface InventoryOptions {
   everyById?: Record<string, string>;
   grace?: string;
   dueCheckEvery?: string;
+  healthCheckEvery?: string;
   lockDuration?: string;
   orphanMinAge?: string;
   concurrency?: number;
@@ -53,6 +54,7 @@ export function writeCallCovInventory(path: string, sandbox: Sandbox, credential
     settings: {
       queuePrefix: o.queuePrefix,
       dueCheckEvery: o.dueCheckEvery ?? "1h",
+      healthCheckEvery: o.healthCheckEvery ?? "15m",
       lockDuration: o.lockDuration ?? "30s",
       orphanMinAge: o.orphanMinAge ?? "10m",
       concurrency: o.concurrency ?? 4,

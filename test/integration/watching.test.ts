@@ -1,0 +1,109 @@
+/**
+ * Watching, end to end with a real worker process: the usage gate defers revocation while the old
+ * key is still used and lets it go when use stops; the health check alerts through a webhook when
+ * the vendor refuses the current key and resolves when it is accepted again.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { type World, expectConverged, leaks, startWorld } from "../support/rotation-world.js";
+
+interface Received { action: string; kind: string; credentialId: string; severity: string; summary: string }
+
+async function receiver(): Promise<{ url: string; got: Received[]; server: Server }> {
+  const got: Received[] = [];
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      got.push(JSON.parse(body) as Received);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, got, server };
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("watching", () => {
+  let world: World | undefined;
+  let hook: Server | undefined;
+  afterEach(async () => {
+    await world?.close();
+    hook?.close();
+    world = undefined;
+  });
+
+  it("defers revocation while the old key is used during grace, and revokes once use stops", async () => {
+    const r = await receiver();
+    hook = r.server;
+    world = await startWorld({ grace: "1s", webhookUrl: r.url });
+    const w = world;
+    const c = w.creds[0];
+    if (!c) throw new Error("no credential");
+    const oldKey = (await w.currentKey(c)).apiKey;
+    const worker = await w.startWorker();
+    const traffic = setInterval(() => w.sandbox.callcov.useKey(oldKey, 3), 200);
+    try {
+      await w.enqueue(c.id);
+      await worker.waitForLine(/old key still in use/);
+      await new Promise((res) => setTimeout(res, 2_500));
+      expect(w.sandbox.callcov.isKeyActive(c.keyId)).toBe(true);
+      expect(r.got.some((a) => a.kind === "old-key-in-use" && a.severity === "warning")).toBe(true);
+    } finally {
+      clearInterval(traffic);
+    }
+    // A new minute window: the consumers' requests are behind us.
+    const skew = 61_000;
+    w.sandbox.callcov.setClock(() => Date.now() + skew);
+    await w.waitRotated(c);
+    expect(await expectConverged(w, c)).toEqual([]);
+    expect(worker.lines.filter((l) => l.includes("old key still in use")).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("the health check alerts when the vendor refuses the current key and resolves when it works again", async () => {
+    const r = await receiver();
+    hook = r.server;
+    world = await startWorld({ webhookUrl: r.url, healthCheckEvery: "1s" });
+    const w = world;
+    const c = w.creds[0];
+    if (!c) throw new Error("no credential");
+    w.sandbox.callcov.faults.add({ kind: "error", status: 401, match: "GET /api/v1/health" });
+    await w.startWorker();
+    await until(() => r.got.some((a) => a.kind === "health-key" && a.action === "trigger"), "a health-key alert");
+    const alert = r.got.find((a) => a.kind === "health-key");
+    expect(alert).toMatchObject({ credentialId: c.id, severity: "critical" });
+    expect(alert?.summary).toContain("refuses the current key (401");
+    w.sandbox.callcov.faults.reset();
+    await until(() => r.got.some((a) => a.kind === "health-key" && a.action === "resolve"), "the resolve");
+    const metrics = await (await fetch(`${w.sandbox.urls.callcov}/__sim/stats`)).json();
+    expect(metrics).toBeDefined();
+  });
+
+  it("exports the documented metrics after a rotation, with no secret in any name or label", async () => {
+    world = await startWorld({ grace: "0s" });
+    const w = world;
+    const c = w.creds[0];
+    if (!c) throw new Error("no credential");
+    const worker = await w.startWorker();
+    const ready = JSON.parse(await worker.waitForLine(/"worker.ready"/)) as { http: string };
+    await w.enqueue(c.id);
+    await w.waitRotated(c);
+    const text = await (await fetch(`${ready.http}/metrics`)).text();
+    for (const name of ["key_rotator_rotations_total", "key_rotator_step_duration_seconds_bucket", "key_rotator_last_success_timestamp_seconds", "key_rotator_rotations_in_flight", "key_rotator_vendor_requests_total", "key_rotator_store_requests_total", "key_rotator_key_age_seconds", "key_rotator_process_resident_memory_bytes"]) {
+      expect(text, name).toContain(name);
+    }
+    expect(text).toMatch(/key_rotator_rotations_total\{credential="cred-0",vendor="callcov",result="completed",trigger="manual"\} 1/);
+    expect(text).toMatch(/key_rotator_vendor_requests_total\{vendor="callcov",operation="create",status="201"\} 1/);
+    expect(leaks(text, w.secrets())).toEqual([]);
+    expect((await fetch(`${ready.http}/healthz`)).status).toBe(200);
+    expect(await (await fetch(`${ready.http}/readyz`)).json()).toMatchObject({ status: "ready", checks: [{ name: "redis", ok: true }, { name: "secrets-manager", ok: true }] });
+  });
+});

@@ -1,0 +1,81 @@
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SecretValue } from "../../src/core/secret.js";
+import { UsageWatcher, perMinuteFrom, usageGateFor } from "../../src/runtime/usage-watcher.js";
+import { FakeAlerter } from "../support/fake-ports.js";
+import { dropPrefix, testPrefix, testRedis } from "../support/redis.js";
+
+const WINDOW_END = 1_800_000_060; // epoch seconds
+
+describe("perMinuteFrom", () => {
+  it.each([
+    // limit, remaining, seconds into the window, our probes, expected per minute
+    [60, 59, 30, 1, 0],
+    [60, 49, 30, 1, 20],
+    [60, 0, 60, 1, 59],
+    [300, 290, 6, 1, 90],
+    [60, 50, 0, 1, 540],
+    [60, 57, 30, 3, 0],
+  ])("limit %d remaining %d at %ds with %d probes of ours: %d/min", (limit, remaining, into, ours, expected) => {
+    const now = (WINDOW_END - 60 + into) * 1000;
+    expect(perMinuteFrom({ limit, remaining, resetAt: WINDOW_END }, now, ours)).toBe(expected);
+  });
+});
+
+describe("UsageWatcher on real Redis", () => {
+  let redis: Redis;
+  let prefix: string;
+  beforeAll(() => {
+    redis = testRedis();
+    prefix = testPrefix("usage");
+  });
+  afterAll(async () => {
+    await dropPrefix(redis, prefix);
+    redis.disconnect();
+  });
+
+  const sample = (used: number) => ({ limit: 300, remaining: 300 - used - 1, resetAt: WINDOW_END });
+  const at = (WINDOW_END - 30) * 1000;
+
+  it("learns a baseline, alerts on a jump past the factor, and resolves when use is normal again", async () => {
+    const alerter = new FakeAlerter();
+    const watcher = new UsageWatcher(redis, prefix, alerter, () => ({ factor: 3, quotaWarnRatio: 0.8 }));
+    for (let i = 0; i < 3; i++) expect((await watcher.observe("cc", sample(5), at)).anomaly).toBe(false);
+    const jump = await watcher.observe("cc", sample(40), at);
+    expect(jump).toMatchObject({ anomaly: true, perMinute: 80 });
+    expect(alerter.raised.map((a) => a.kind)).toEqual(["usage-anomaly"]);
+    expect((await watcher.observe("cc", sample(5), at)).anomaly).toBe(false);
+    expect(alerter.resolved).toContain("cc/usage-anomaly");
+  });
+
+  it("does not alert before it has a baseline (for example after Redis was lost)", async () => {
+    const alerter = new FakeAlerter();
+    const watcher = new UsageWatcher(redis, prefix, alerter, () => undefined);
+    expect((await watcher.observe("fresh", sample(100), at)).anomaly).toBe(false);
+    expect(alerter.raised.filter((a) => a.kind === "usage-anomaly")).toEqual([]);
+  });
+
+  it("warns when use nears the plan's limit", async () => {
+    const alerter = new FakeAlerter();
+    const watcher = new UsageWatcher(redis, prefix, alerter, () => ({ factor: 100, quotaWarnRatio: 0.5 }));
+    await watcher.observe("busy", sample(80), at);
+    expect(alerter.raised.map((a) => a.kind)).toEqual(["usage-near-quota"]);
+  });
+});
+
+describe("usageGateFor", () => {
+  it("takes its own probes off what the vendor counted", async () => {
+    let remaining = 59;
+    const verifier = { verify: async () => ({ valid: true as const, usage: { limit: 60, remaining: remaining--, resetAt: WINDOW_END } }) };
+    const gate = usageGateFor(verifier, () => (WINDOW_END - 30) * 1000, 1_000);
+    expect(await gate.oldKeyUse("cc", new SecretValue("k"))).toEqual({ inUse: false, perMinute: 0 });
+    expect(await gate.oldKeyUse("cc", new SecretValue("k"))).toEqual({ inUse: false, perMinute: 0 });
+    remaining -= 5; // five requests by someone else
+    expect(await gate.oldKeyUse("cc", new SecretValue("k"))).toEqual({ inUse: true, perMinute: 10 });
+  });
+
+  it("a key the vendor refuses is not in use", async () => {
+    const gate = usageGateFor({ verify: async () => ({ valid: false as const, status: 401, reason: "no" }) });
+    expect(await gate.oldKeyUse("cc", new SecretValue("k"))).toEqual({ inUse: false, perMinute: 0 });
+  });
+});
