@@ -43,7 +43,11 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
       return c;
     };
 
+    // One emergency at a time with a pause between them, as incidents come: back-to-back runs
+    // would measure the fleet's write-quota limiter instead of the latency of one emergency.
+    const pause = () => new Promise((r) => setTimeout(r, 150));
     const viaHttp = async () => {
+      await pause();
       const c = next();
       const t0 = performance.now();
       const res = await fetch(`${httpUrl}/v1/credentials/${c.id}/rotate`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ emergency: true, reason: "bench" }) });
@@ -72,6 +76,7 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
     const store = new AwsSecretStore(client);
     const vendor = new CallCovVendor({ baseUrl: world.sandbox.urls.callcov, mode: "live", loadLogin: async () => ({ email: SANDBOX_LOGIN.email, password: new SecretValue(SANDBOX_LOGIN.password) }) });
     const floorOnce = async () => {
+      await pause();
       const c = next();
       const t0 = performance.now();
       await store.listVersions(c.secretId);

@@ -21,7 +21,8 @@ export async function idleBench(credentials: number, windowSeconds: number, prog
   try {
     const { process: worker } = await world.startWorker({ LOG_LEVEL: "info" });
     await worker.waitForLine(/"due-check.done"/, 120_000);
-    await new Promise((r) => setTimeout(r, 3_000));
+    // Let the startup due check's garbage be collected before measuring the steady state.
+    await new Promise((r) => setTimeout(r, 15_000));
     const pid = worker.child.pid ?? 0;
     const cpu0 = cpuTicks(pid);
     const cmds0 = await totalCommands(redis);

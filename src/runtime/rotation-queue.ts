@@ -26,6 +26,8 @@ export interface RotationRequest {
   reason?: string;
   /** Resume this rotation (a version id found staged in the store) instead of starting one. */
   rotationId?: string;
+  /** Internal: set on the one retry after a stale deduplication lock was freed. */
+  retriedStaleLock?: boolean;
 }
 
 export interface Enqueued {
@@ -61,16 +63,6 @@ export function emergencyFlagKey(queue: Queue, rotationId: string): string {
 
 export async function enqueueRotation(queue: Queue, redis: Redis, request: RotationRequest, now = Date.now()): Promise<Enqueued> {
   const emergency = request.emergency ?? false;
-  const existingId = await queue.getDeduplicationJobId(dedupIdFor(request.credentialId));
-  if (existingId) {
-    const job = await queue.getJob(existingId);
-    const state = job ? await job.getState() : "unknown";
-    if (job && ["waiting", "delayed", "active", "prioritized", "waiting-children"].includes(state)) {
-      const data = job.data as RotationState;
-      if (emergency && !data.emergency) await escalate(queue, redis, existingId, data, state, request);
-      return { jobId: existingId, rotationId: data.rotationId, joined: true };
-    }
-  }
   const rotationId = request.rotationId ?? randomUUID();
   const data: RotationState = {
     credentialId: request.credentialId,
@@ -82,6 +74,8 @@ export async function enqueueRotation(queue: Queue, redis: Redis, request: Rotat
     ...(request.actor ? { actor: request.actor } : {}),
     ...(request.reason ? { reason: request.reason } : {}),
   };
+  // Add first (one round trip when nothing is in flight, which is what an emergency needs most);
+  // BullMQ answers with the job already holding the credential's deduplication id, if any.
   const job = await queue.add(ROTATE_JOB, data, {
     jobId: jobIdFor(rotationId),
     deduplication: { id: dedupIdFor(request.credentialId) },
@@ -92,8 +86,18 @@ export async function enqueueRotation(queue: Queue, redis: Redis, request: Rotat
     removeOnFail: { count: 1_000 },
   });
   const jobId = job.id ?? jobIdFor(rotationId);
-  const joined = jobId !== jobIdFor(rotationId);
-  return { jobId, rotationId: joined ? (job.data as RotationState).rotationId : rotationId, joined };
+  if (jobId === jobIdFor(rotationId)) return { jobId, rotationId, joined: false };
+  const existing = await queue.getJob(jobId);
+  if (!existing && !request.retriedStaleLock) {
+    // The lock names a job that no longer exists (removed by hand): free it and ask once more.
+    await queue.removeDeduplicationKey(dedupIdFor(request.credentialId));
+    return enqueueRotation(queue, redis, { ...request, rotationId, retriedStaleLock: true }, now);
+  }
+  const existingData = existing?.data as RotationState | undefined;
+  if (existing && existingData && emergency && !existingData.emergency) {
+    await escalate(queue, redis, jobId, existingData, await existing.getState(), request);
+  }
+  return { jobId, rotationId: existingData?.rotationId ?? rotationId, joined: true };
 }
 
 async function escalate(queue: Queue, redis: Redis, jobId: string, data: RotationState, state: string, request: RotationRequest): Promise<void> {

@@ -104,6 +104,25 @@ async function putInGrace(queue: Queue, redis: Redis, prefix: string): Promise<v
   void queue;
 }
 
+describe("a stale lock", () => {
+  it("a deduplication id naming a job that was removed by hand is freed and the rotation queued", async () => {
+    const redis = testRedis();
+    const prefix = testPrefix("stale");
+    const queue = new Queue(ROTATION_QUEUE, { connection: redis, prefix });
+    try {
+      const first = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "manual" });
+      await redis.del(`${prefix}:${ROTATION_QUEUE}:${first.jobId}`);
+      const second = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "manual" });
+      expect(second.joined).toBe(false);
+      expect(await queue.getJob(second.jobId)).toBeDefined();
+    } finally {
+      await queue.close();
+      await dropPrefix(redis, prefix);
+      redis.disconnect();
+    }
+  });
+});
+
 describe("deterministicRotationId", () => {
   const v = (id: string) => ({ versionId: id, stages: [], createdAt: new Date(0) });
   it("is the same for the same store state and changes when a version is added", () => {
