@@ -20,6 +20,8 @@ export interface CredentialStatus {
   overdue?: boolean;
   inFlight?: { rotationId: string; step: string; state: string; emergency: boolean } | null;
   lastResult?: { result: string; finishedAt: string; rotationId: string } | null;
+  /** Baseline use per minute (CallCov), or "not observable" where the vendor gives no signal. */
+  usage?: string;
   error?: string;
 }
 
@@ -55,6 +57,11 @@ export async function statusCommand(credentialId: string | undefined, o: { confi
         } else if (pending) {
           row.inFlight = { rotationId: pending.versionId, step: "verify or later (from the store)", state: "unknown", emergency: false };
         }
+        if (c.vendor === "justcall") row.usage = "not observable";
+        else if (cli.redis) {
+          const mean = await cli.redis.hget(`${cli.runtime.settings.queuePrefix}:usage:${c.id}`, "mean");
+          row.usage = mean === null ? "no samples yet" : `~${Math.round(Number(mean))}/min`;
+        }
         const last = history ? (await history.list(c.id, 1))[0] : undefined;
         row.lastResult = last ? { result: last.result, finishedAt: new Date(last.finishedAt).toISOString(), rotationId: last.rotationId } : history ? null : undefined;
       } catch (err) {
@@ -66,7 +73,7 @@ export async function statusCommand(credentialId: string | undefined, o: { confi
     else {
       if (!cli.redis) out.stdout("(Redis unreachable: steps in flight and last results unknown)");
       out.stdout(table(
-        ["credential", "vendor", "key age", "next due", "in flight", "last result"],
+        ["credential", "vendor", "key age", "next due", "in flight", "last result", "usage"],
         rows.map((r) => [
           r.credential,
           r.vendor,
@@ -74,6 +81,7 @@ export async function statusCommand(credentialId: string | undefined, o: { confi
           r.dueAt ? `${r.dueAt}${r.overdue ? " (OVERDUE)" : ""}` : undefined,
           r.inFlight ? `${r.inFlight.step} (${r.inFlight.state}${r.inFlight.emergency ? ", emergency" : ""})` : r.inFlight === null ? "none" : "unknown",
           r.lastResult ? `${r.lastResult.result} ${r.lastResult.finishedAt}` : r.lastResult === null ? "none" : "unknown",
+          r.usage,
         ]),
       ));
     }
