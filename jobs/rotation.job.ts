@@ -10,13 +10,17 @@ import { RateLimitedError, RotatorError, describeError } from "../src/core/error
 import { STAGE_CURRENT } from "../src/core/ports.js";
 import type { Logger } from "../src/observability/logger.js";
 import { type RotationCredential, type RotationDeps, rotate } from "../src/rotation/rotation.js";
+import { type OperatorCredential, type OperatorDeps, operatorRotate } from "../src/rotation/operator-rotation.js";
 import { type RotationState, Step, isBefore } from "../src/rotation/rotation-state.js";
 import type { RotationHistory, RotationResultKind } from "../src/runtime/history.js";
 import type { Metrics } from "../src/observability/metrics.js";
 
 export interface RotationJobContext {
   /** The credential and the ports to rotate it with, or undefined when it left the inventory. */
-  resolve(credentialId: string): { credential: RotationCredential & { vendor: string }; deps: RotationDeps } | undefined;
+  resolve(credentialId: string):
+    | { kind: "key-api"; credential: RotationCredential & { vendor: string }; deps: RotationDeps }
+    | { kind: "operator"; credential: OperatorCredential & { vendor: string }; deps: OperatorDeps }
+    | undefined;
   history: RotationHistory;
   log: Logger;
   metrics?: Metrics;
@@ -30,29 +34,23 @@ export function rotationProcessor(ctx: RotationJobContext) {
     const saved = job.data;
     const found = ctx.resolve(saved.credentialId);
     if (!found) throw new UnrecoverableError(`credential ${saved.credentialId} is not in the inventory`);
-    const { credential, deps } = found;
+    const { credential } = found;
     const log = ctx.log.child({ credentialId: credential.id, rotationId: saved.rotationId, jobId: job.id });
     const inFlight = ctx.metrics?.rotationsInFlight.labels({ vendor: credential.vendor });
     inFlight?.inc();
     let last = saved;
     try {
-      const result = await rotate(
-        credential,
-        {
-          ...deps,
-          emergencyRequested: () => ctx.emergencyRequested(saved.rotationId),
-          onStep: (state, step, durationMs) => {
-            ctx.metrics?.stepDurationSeconds.labels({ vendor: credential.vendor, step }).observe(durationMs / 1000);
-            log.info({ event: "rotation.step", step, next: state.step, trigger: state.trigger, actor: state.actor, reason: state.reason, emergency: state.emergency, durationMs }, `step ${step} done`);
-          },
-        },
-        saved,
-        async (state) => {
-          last = state;
-          await job.updateData(state);
-        },
-        { trustSaved: job.attemptsMade === 0 },
-      );
+      const onStep = (state: RotationState, step: Step, durationMs: number) => {
+        ctx.metrics?.stepDurationSeconds.labels({ vendor: credential.vendor, step }).observe(durationMs / 1000);
+        log.info({ event: "rotation.step", step, next: state.step, trigger: state.trigger, actor: state.actor, reason: state.reason, emergency: state.emergency, durationMs }, `step ${step} done`);
+      };
+      const save = async (state: RotationState) => {
+        last = state;
+        await job.updateData(state);
+      };
+      const result = found.kind === "operator"
+        ? await operatorRotate(found.credential, { ...found.deps, onStep }, saved, save)
+        : await rotate(found.credential, { ...found.deps, emergencyRequested: () => ctx.emergencyRequested(saved.rotationId), onStep }, saved, save, { trustSaved: job.attemptsMade === 0 });
       if (result.kind === "wait") {
         log.info({ event: "rotation.wait", until: new Date(result.until).toISOString(), reason: result.reason }, `waiting: ${result.reason}`);
         await job.moveToDelayed(result.until, token);
@@ -75,7 +73,7 @@ export function rotationProcessor(ctx: RotationJobContext) {
         log.warn({ event: "rotation.retry", step: last.step, attempt: job.attemptsMade + 1, attempts, error: message }, `step ${last.step} failed, will retry: ${message}`);
         throw err;
       }
-      await giveUp(ctx, credential, deps, last, message, log);
+      await giveUp(ctx, found, last, message, log);
       throw new UnrecoverableError(`${credential.id}: rotation ${saved.rotationId} failed at step ${last.step}: ${message}`);
     } finally {
       inFlight?.dec();
@@ -96,14 +94,15 @@ async function finish(ctx: RotationJobContext, credential: { id: string; vendor:
  * pending stage) so the current key stays the only one; after promote, the new key is already
  * current and only a person should decide, so alert.
  */
-async function giveUp(ctx: RotationJobContext, credential: RotationCredential & { vendor: string }, deps: RotationDeps, state: RotationState, message: string, log: Logger) {
+async function giveUp(ctx: RotationJobContext, found: NonNullable<ReturnType<RotationJobContext["resolve"]>>, state: RotationState, message: string, log: Logger) {
+  const { credential, deps } = found;
   let undone = "";
-  if (isBefore(state.step, Step.Grace)) {
+  if (found.kind === "key-api" && isBefore(state.step, Step.Grace)) {
     try {
       const versions = await deps.store.listVersions(credential.secretId);
       const mine = versions.find((v) => v.versionId === state.rotationId);
       if (!mine?.stages.includes(STAGE_CURRENT)) {
-        if (state.newKeyId) await deps.vendor.revokeKey(state.newKeyId);
+        if (state.newKeyId) await found.deps.vendor.revokeKey(state.newKeyId);
         if (mine) await deps.store.removePending(credential.secretId, state.rotationId);
         undone = "; the new key was revoked and unstaged, the current key is unchanged";
       }

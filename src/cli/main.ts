@@ -50,6 +50,16 @@ program
   }));
 
 program
+  .command("submit <credential>")
+  .description("hand in a new JustCall pair on standard input (key and secret), for the operator-assisted rotation")
+  .addOption(configOption())
+  .option("--json", "machine-readable output")
+  .action(run(async (credential: string, o: { config: string; json?: boolean }) => {
+    const { submitCommand } = await import("./submit.command.js");
+    return submitCommand(credential, o, processOut);
+  }));
+
+program
   .command("status [credential]")
   .description("key age, next due, step in flight and last result of each credential")
   .addOption(configOption())

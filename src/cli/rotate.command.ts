@@ -48,10 +48,6 @@ async function queued(credentialId: string, o: RotateOptions, actor: string, tim
       out.stderr(`key-rotator rotate: no credential "${credentialId}" in ${o.config}`);
       return EXIT_USAGE;
     }
-    if (credential.vendor !== "callcov") {
-      out.stderr(`key-rotator rotate: ${credentialId} is a ${credential.vendor} credential; operator-assisted rotation is not built yet`);
-      return EXIT_FAILED;
-    }
     const queue = cli.queue;
     if (!queue || !cli.redis) throw new Error("Redis is required");
     const started = Date.now();
@@ -69,6 +65,9 @@ async function queued(credentialId: string, o: RotateOptions, actor: string, tim
       if (data && data.step !== lastStep) {
         lastStep = data.step;
         if (!o.json) out.stdout(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s  ${data.step}`);
+      }
+      if (data?.step === Step.AwaitPair && !o.json && lastStep === Step.AwaitPair && Date.now() - started < 200) {
+        out.stdout(`  a person must now generate a new pair in JustCall and run: key-rotator submit ${credentialId}`);
       }
       if (state === "completed" || state === "failed" || state === "missing") {
         const ok = state === "completed" && data?.step === Step.Done;

@@ -12,6 +12,10 @@ export enum Step {
   Confirm = "confirm",
   Done = "done",
   RolledBack = "rolled-back",
+  /** Operator-assisted (JustCall): waiting for a person to submit a new pair. */
+  AwaitPair = "await-pair",
+  /** Operator-assisted (JustCall): waiting for a person to revoke the old pair in the dashboard. */
+  AwaitRevoke = "await-revoke",
 }
 
 export type Trigger = "schedule" | "manual" | "emergency" | "resume" | "admin";
@@ -42,6 +46,15 @@ export interface RotationState {
   stepTimes?: Partial<Record<Step, number>>;
   /** A short reason when the rotation ended in rollback or failure. */
   outcome?: string;
+  /** Operator-assisted: when the person was asked (for the current wait), last reminded, escalated. */
+  askedAt?: number;
+  remindedAt?: number;
+  escalated?: boolean;
+  /** Operator-assisted: the version the submitted pair was staged as. */
+  pendingVersionId?: string;
+  /** Single-pair vendors: when the old pair was first seen refused, and how long no key worked. */
+  oldRefusedAt?: number;
+  downtimeMs?: number;
 }
 
 /** Steps in the order of the table in DESIGN.md; used to compare progress. */

@@ -37,6 +37,7 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
         baseUrl: c.baseUrl,
         mode: c.vendor === "callcov" ? c.mode : "live",
         ...(c.vendor === "callcov" ? { managementSecretId: c.managementSecretId, usage: c.usage ?? { factor: 3, quotaWarnRatio: 0.8 } } : {}),
+        ...(c.vendor === "justcall" ? { operator: { singlePair: c.operator.singlePair, remindEveryMs: c.operator.remindEvery, deadlineMs: c.operator.deadline } } : {}),
         graceMs: r.grace,
         maxGraceExtensionMs: r.maxGraceExtension,
         schedule: (created, now) => decideDue(cadence, window, created, now),

@@ -40,6 +40,8 @@ export interface RuntimeCredential extends RotationCredential {
   baseUrl: string;
   mode: "live" | "test";
   managementSecretId?: string;
+  /** JustCall: the operator-assisted flow's settings. */
+  operator?: { singlePair: boolean; remindEveryMs: number; deadlineMs: number };
   /** CallCov: when usage counts as anomalous. */
   usage?: { factor: number; quotaWarnRatio: number };
   /** Is the key due, given when its current version was made? (age or cron, and the window) */

@@ -9,7 +9,7 @@
 import { Queue, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { describeError } from "../core/errors.js";
-import type { Alerter, Clock, KeyApiVendor, KeyVerifier, SecretStore } from "../core/ports.js";
+import type { Alert, Alerter, Clock, KeyApiVendor, KeyVerifier, SecretStore } from "../core/ports.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { rotationProcessor } from "../../jobs/rotation.job.js";
@@ -64,10 +64,11 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
   const history = new RotationHistory(redis, settings.queuePrefix);
   const byId = new Map(config.credentials.map((c) => [c.id, c]));
   const keyApi = config.credentials.filter((c) => c.vendor === "callcov");
+  const operatorAlerter = ports.alerter as WorkerPorts["alerter"] & { escalate?(a: Alert): Promise<void> };
   const enqueue = (request: RotationRequest) => enqueueRotation(rotations, redis, request, clock.now());
 
   const dueCheck = () =>
-    runDueCheck({ credentials: keyApi, store, schedule: (id, created, now) => scheduleOf(byId, id, created, now), enqueue, log, metrics, now: () => clock.now() });
+    runDueCheck({ credentials: config.credentials, store, schedule: (id, created, now) => scheduleOf(byId, id, created, now), enqueue, log, metrics, now: () => clock.now() });
   const usage = new UsageWatcher(redis, settings.queuePrefix, ports.alerter, (id) => byId.get(id)?.usage, metrics);
   const healthCheck = () =>
     runHealthCheck({
@@ -102,9 +103,13 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
     rotationProcessor({
       resolve: (id) => {
         const credential = byId.get(id);
-        if (!credential || credential.vendor !== "callcov") return undefined;
+        if (!credential) return undefined;
+        if (credential.vendor === "justcall") {
+          const op = credential.operator ?? { singlePair: false, remindEveryMs: 4 * 3_600_000, deadlineMs: 48 * 3_600_000 };
+          return { kind: "operator" as const, credential: { ...credential, ...op }, deps: { store, verifier: ports.verifierFor(credential), alerter: operatorAlerter, clock } };
+        }
         const vendor = ports.vendorFor(credential);
-        return { credential, deps: { store, vendor, alerter: ports.alerter, clock, usageGate: usageGateFor(vendor, () => clock.now(), Math.min(60_000, Math.max(1_000, credential.graceMs))) } };
+        return { kind: "key-api" as const, credential, deps: { store, vendor, alerter: ports.alerter, clock, usageGate: usageGateFor(vendor, () => clock.now(), Math.min(60_000, Math.max(1_000, credential.graceMs))) } };
       },
       history,
       log,
@@ -155,7 +160,7 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
     readyChecks: [{ name: "redis", check: async () => void (await redis.ping()) }, ...(ports.readyChecks ?? [])],
     ...(options.adminToken ? { adminToken: options.adminToken } : {}),
     admin: {
-      has: (id) => byId.get(id)?.vendor === "callcov",
+      has: (id) => byId.has(id),
       rotate: (r) => enqueue({ credentialId: r.credentialId, trigger: r.emergency ? "emergency" : "admin", emergency: r.emergency, actor: r.actor, reason: r.reason }),
     },
   });

@@ -34,6 +34,22 @@ export async function seedCallCovCredential(sandbox: Sandbox, client: SecretsMan
   return { id, secretId, keyId: made.id };
 }
 
+export interface SeededJustCall {
+  id: string;
+  secretId: string;
+  apiKey: string;
+  /** Shown once by the dashboard; kept so tests can scan for it. */
+  apiSecret: string;
+}
+
+/** A JustCall pair made in the simulator's dashboard (as a person would) and stored. */
+export async function seedJustCallCredential(sandbox: Sandbox, client: SecretsManagerClient, id: string): Promise<SeededJustCall> {
+  const secretId = `sandbox/justcall/${id}`;
+  const pair = sandbox.justcall.generatePair();
+  await client.send(new CreateSecretCommand({ Name: secretId, SecretString: JSON.stringify({ vendor: "justcall", apiKey: pair.apiKey, apiSecret: pair.apiSecret }) }));
+  return { id, secretId, apiKey: pair.apiKey, apiSecret: pair.apiSecret };
+}
+
 export interface InventoryOptions {
   queuePrefix: string;
   every?: string;
@@ -47,6 +63,8 @@ export interface InventoryOptions {
   concurrency?: number;
   storeWriteQuota?: number;
   webhookUrl?: string;
+  /** JustCall credentials to add, with their operator settings. */
+  justcall?: Array<SeededJustCall & { every?: string; singlePair?: boolean; remindEvery?: string; deadline?: string }>;
 }
 
 export function writeCallCovInventory(path: string, sandbox: Sandbox, credentials: SeededCallCov[], managementSecretId: string, o: InventoryOptions): void {
@@ -70,7 +88,15 @@ export function writeCallCovInventory(path: string, sandbox: Sandbox, credential
       managementSecretId,
       rotation: { every: o.everyById?.[c.id] ?? o.every ?? "90d", grace: o.grace ?? "0s" },
       ...(o.webhookUrl ? { alerts: { warning: ["hook"], critical: ["hook"] } } : {}),
-    })),
+    })).concat((o.justcall ?? []).map((j) => ({
+      id: j.id,
+      vendor: "justcall",
+      secretId: j.secretId,
+      baseUrl: sandbox.urls.justcall,
+      rotation: { every: j.every ?? "90d", grace: "0s" },
+      operator: { singlePair: j.singlePair ?? false, remindEvery: j.remindEvery ?? "4h", deadline: j.deadline ?? "48h", escalateTo: o.webhookUrl ? ["hook"] : [] },
+      ...(o.webhookUrl ? { alerts: { warning: ["hook"], critical: ["hook"] } } : {}),
+    })) as never[]),
   };
   writeFileSync(path, stringify(inventory));
 }

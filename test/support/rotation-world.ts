@@ -11,7 +11,7 @@ import type { Redis } from "ioredis";
 import { GetSecretValueCommand, ListSecretVersionIdsCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { type CliProcess, startCli } from "../../src/sandbox/cli-process.js";
 import { SANDBOX_LOGIN, type Sandbox, startSandbox } from "../../src/sandbox/sandbox.js";
-import { type InventoryOptions, type SeededCallCov, sandboxEnv, seedCallCovCredential, seedManagementLogin, writeCallCovInventory } from "../../src/sandbox/seed.js";
+import { type InventoryOptions, type SeededCallCov, type SeededJustCall, sandboxEnv, seedCallCovCredential, seedJustCallCredential, seedManagementLogin, writeCallCovInventory } from "../../src/sandbox/seed.js";
 import { createSecretsManagerClient } from "../../src/store/aws-secret-store.js";
 import { connectRedis } from "../../src/runtime/redis.js";
 import { ROTATION_QUEUE, enqueueRotation } from "../../src/runtime/rotation-queue.js";
@@ -21,6 +21,9 @@ export interface World {
   sandbox: Sandbox;
   client: SecretsManagerClient;
   creds: SeededCallCov[];
+  jcCreds: SeededJustCall[];
+  /** JustCall secrets the test made (the dashboard shows them once): part of the leak scan. */
+  jcSecrets: string[];
   env: Record<string, string>;
   prefix: string;
   redis: Redis;
@@ -38,8 +41,10 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function startWorld(o: { credentials?: number; redisUrl?: string } & Partial<InventoryOptions> = {}): Promise<World> {
-  const sandbox = await startSandbox();
+export interface JustCallWorldOptions { count: number; singlePair?: boolean; every?: string; remindEvery?: string; deadline?: string }
+
+export async function startWorld(o: { credentials?: number; redisUrl?: string; jc?: JustCallWorldOptions } & Partial<Omit<InventoryOptions, "justcall">> = {}): Promise<World> {
+  const sandbox = await startSandbox({ ...(o.jc?.singlePair ? { justcallSinglePair: true } : {}) });
   const env = { ...sandboxEnv(sandbox) };
   process.env.AWS_ACCESS_KEY_ID ??= env.AWS_ACCESS_KEY_ID;
   process.env.AWS_SECRET_ACCESS_KEY ??= env.AWS_SECRET_ACCESS_KEY;
@@ -47,15 +52,23 @@ export async function startWorld(o: { credentials?: number; redisUrl?: string } 
   const login = await seedManagementLogin(client);
   const creds: SeededCallCov[] = [];
   for (let i = 0; i < (o.credentials ?? 1); i++) creds.push(await seedCallCovCredential(sandbox, client, `cred-${i}`));
+  const jcCreds: SeededJustCall[] = [];
+  for (let i = 0; i < (o.jc?.count ?? 0); i++) jcCreds.push(await seedJustCallCredential(sandbox, client, `jc-${i}`));
   const dir = mkdtempSync(join(tmpdir(), "kr-world-"));
   const prefix = o.queuePrefix ?? testPrefix("world");
   const inventory = join(dir, "inventory.yaml");
-  writeCallCovInventory(inventory, sandbox, creds, login, { every: "90d", grace: "1s", lockDuration: "2s", dueCheckEvery: "1s", orphanMinAge: "0s", ...o, queuePrefix: prefix });
+  const { jc, ...inventoryOptions } = o;
+  writeCallCovInventory(inventory, sandbox, creds, login, {
+    every: "90d", grace: "1s", lockDuration: "2s", dueCheckEvery: "1s", orphanMinAge: "0s", ...inventoryOptions, queuePrefix: prefix,
+    ...(jc ? { justcall: jcCreds.map((j) => ({ ...j, ...(jc.every ? { every: jc.every } : {}), singlePair: jc.singlePair ?? false, ...(jc.remindEvery ? { remindEvery: jc.remindEvery } : {}), ...(jc.deadline ? { deadline: jc.deadline } : {}) })) } : {}),
+  });
   const redisUrl = o.redisUrl ?? REDIS_URL;
   const childEnv = { ...env, REDIS_URL: redisUrl, KEY_ROTATOR_CONFIG: inventory, KEY_ROTATOR_HTTP_PORT: "0", LOG_LEVEL: "debug" };
   const redis = connectRedis(redisUrl);
   const queue = new Queue(ROTATION_QUEUE, { connection: redis, prefix });
   const workers: CliProcess[] = [];
+  // JustCall secrets are shown once; the world remembers the ones it made or was handed.
+  const jcSecrets: string[] = jcCreds.map((j) => j.apiSecret);
 
   const stagesOf = async (c: SeededCallCov) => {
     const out = await client.send(new ListSecretVersionIdsCommand({ SecretId: c.secretId }));
@@ -68,7 +81,7 @@ export async function startWorld(o: { credentials?: number; redisUrl?: string } 
   };
 
   return {
-    sandbox, client, creds, env: childEnv, prefix, redis, queue, workers, stagesOf, currentKey,
+    sandbox, client, creds, jcCreds, jcSecrets, env: childEnv, prefix, redis, queue, workers, stagesOf, currentKey,
     async startWorker() {
       const w = startCli(["worker"], { env: childEnv });
       workers.push(w);
@@ -93,7 +106,7 @@ export async function startWorld(o: { credentials?: number; redisUrl?: string } 
       }
     },
     secrets() {
-      return [...sandbox.callcov.state.keys.values()].map((k) => k.key).concat(SANDBOX_LOGIN.password);
+      return [...sandbox.callcov.state.keys.values()].map((k) => k.key).concat(SANDBOX_LOGIN.password, ...jcSecrets);
     },
     async redisDump() {
       const parts: string[] = [];
