@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { runDueCheck } from "../../jobs/due-check.job.js";
+import { createLogger } from "../../src/observability/logger.js";
+import { SecretValue } from "../../src/core/secret.js";
+import type { RotationRequest } from "../../src/runtime/rotation-queue.js";
+import { decideDue } from "../../src/schedule/cadence.js";
+import { FakeStore } from "../support/fake-ports.js";
+
+const DAY = 86_400_000;
+const log = createLogger({ level: "silent" });
+
+function setup(now: number, window?: { cron: string; timezone: string; durationMs: number }) {
+  const calls: string[] = [];
+  const store = new FakeStore(calls, undefined, () => now - 100 * DAY);
+  for (const id of ["a", "b", "c"]) store.seed(`s/${id}`, `v-${id}`, "{}");
+  const enqueued: RotationRequest[] = [];
+  const ctx = {
+    credentials: ["a", "b", "c"].map((id) => ({ id, vendor: "callcov", secretId: `s/${id}` })),
+    store,
+    schedule: (_id: string, created: Date, at: number) => decideDue({ everyMs: 90 * DAY }, window, created, at),
+    enqueue: async (r: RotationRequest) => (enqueued.push(r), { jobId: `j-${r.credentialId}`, rotationId: r.rotationId ?? "x", joined: false }),
+    log,
+    now: () => now,
+  };
+  return { store, enqueued, ctx };
+}
+
+describe("runDueCheck", () => {
+  it("starts due keys with ids every replica computes alike, resumes what the store shows pending", async () => {
+    const now = Date.UTC(2026, 10, 23, 12);
+    const { store, enqueued, ctx } = setup(now);
+    await store.putPending("s/b", "pending-b", new SecretValue("{}"));
+    const summary = await runDueCheck(ctx);
+    expect(summary).toMatchObject({ checked: 3, started: 2, resumed: 1, held: 0, errors: 0 });
+    expect(enqueued.find((r) => r.credentialId === "b")).toEqual({ credentialId: "b", trigger: "resume", rotationId: "pending-b" });
+    const again = setup(now);
+    await runDueCheck(again.ctx);
+    expect(again.enqueued.find((r) => r.credentialId === "a")?.rotationId).toBe(enqueued.find((r) => r.credentialId === "a")?.rotationId);
+  });
+
+  it("holds due keys outside the maintenance window and starts them inside it", async () => {
+    const window = { cron: "0 2 * * SAT", timezone: "Europe/Berlin", durationMs: 4 * 3_600_000 };
+    const outside = setup(Date.UTC(2026, 10, 23, 12), window); // a Monday
+    expect(await runDueCheck(outside.ctx)).toMatchObject({ started: 0, held: 3 });
+    expect(outside.enqueued).toEqual([]);
+    const inside = setup(Date.UTC(2026, 10, 28, 2), window); // Saturday 03:00 in Berlin
+    expect(await runDueCheck(inside.ctx)).toMatchObject({ started: 3, held: 0 });
+  });
+
+  it("a secret that cannot be read is counted as an error and does not stop the others", async () => {
+    const { store, ctx, enqueued } = setup(Date.UTC(2026, 10, 23, 12));
+    store.secrets.delete("s/a");
+    expect(await runDueCheck(ctx)).toMatchObject({ checked: 3, errors: 1, started: 2 });
+    expect(enqueued.map((r) => r.credentialId).sort()).toEqual(["b", "c"]);
+  });
+});
