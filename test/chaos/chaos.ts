@@ -181,7 +181,7 @@ async function faultMatrix(): Promise<void> {
 // ---- 3. concurrency ------------------------------------------------------------------------
 async function concurrency(credentials: number, workers: number): Promise<void> {
   const violations: string[] = [];
-  const world = await startWorld({ credentials, every: "4s", grace: "0s", concurrency: 16, storeWriteQuota: 10_000 });
+  const world = await startWorld({ credentials, due: true, grace: "0s", concurrency: 16, storeWriteQuota: 10_000 });
   let outcome = "?";
   try {
     await Promise.all(Array.from({ length: workers }, () => world.startWorker()));

@@ -37,7 +37,7 @@ describe("worker processes and Redis", () => {
   });
 
   it("two worker processes rotate 16 due credentials, each exactly once, with no secret in Redis or logs", async () => {
-    world = await startWorld({ credentials: 16, every: "3s", grace: "0s", concurrency: 4 });
+    world = await startWorld({ credentials: 16, due: true, grace: "0s", concurrency: 4 });
     const w = world;
     const [a, b] = [await w.startWorker(), await w.startWorker()];
     for (const c of w.creds) await w.waitRotated(c, 40_000);

@@ -43,21 +43,23 @@ export interface World {
 
 export interface JustCallWorldOptions { count: number; singlePair?: boolean; every?: string; remindEvery?: string; deadline?: string }
 
-export async function startWorld(o: { credentials?: number; redisUrl?: string; jc?: JustCallWorldOptions } & Partial<Omit<InventoryOptions, "justcall">> = {}): Promise<World> {
+export async function startWorld(o: { credentials?: number; redisUrl?: string; jc?: JustCallWorldOptions; /** Seed keys 100 days old: all due at once, once. */ due?: boolean } & Partial<Omit<InventoryOptions, "justcall">> = {}): Promise<World> {
   const sandbox = await startSandbox({ ...(o.jc?.singlePair ? { justcallSinglePair: true } : {}) });
   const env = { ...sandboxEnv(sandbox) };
   process.env.AWS_ACCESS_KEY_ID ??= env.AWS_ACCESS_KEY_ID;
   process.env.AWS_SECRET_ACCESS_KEY ??= env.AWS_SECRET_ACCESS_KEY;
   const client = createSecretsManagerClient({ endpoint: sandbox.urls.secretsManager });
+  if (o.due) sandbox.emulator.setClock(() => Date.now() - 100 * 86_400_000);
   const login = await seedManagementLogin(client);
   const creds: SeededCallCov[] = [];
   for (let i = 0; i < (o.credentials ?? 1); i++) creds.push(await seedCallCovCredential(sandbox, client, `cred-${i}`));
+  sandbox.emulator.setClock(Date.now);
   const jcCreds: SeededJustCall[] = [];
   for (let i = 0; i < (o.jc?.count ?? 0); i++) jcCreds.push(await seedJustCallCredential(sandbox, client, `jc-${i}`));
   const dir = mkdtempSync(join(tmpdir(), "kr-world-"));
   const prefix = o.queuePrefix ?? testPrefix("world");
   const inventory = join(dir, "inventory.yaml");
-  const { jc, ...inventoryOptions } = o;
+  const { jc, due: _due, ...inventoryOptions } = o;
   writeCallCovInventory(inventory, sandbox, creds, login, {
     every: "90d", grace: "1s", lockDuration: "2s", dueCheckEvery: "1s", orphanMinAge: "0s", ...inventoryOptions, queuePrefix: prefix,
     ...(jc ? { justcall: jcCreds.map((j) => ({ ...j, ...(jc.every ? { every: jc.every } : {}), singlePair: jc.singlePair ?? false, ...(jc.remindEvery ? { remindEvery: jc.remindEvery } : {}), ...(jc.deadline ? { deadline: jc.deadline } : {}) })) } : {}),
