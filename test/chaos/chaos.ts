@@ -82,6 +82,57 @@ async function killPoint([name, target, rule, then]: KillPoint): Promise<void> {
   rows.push({ scenario: "kill point", case: name, expected: "converges", outcome: violations.length === 0 ? "converged" : "VIOLATION", violations });
 }
 
+// JustCall: the person's two clicks happen around the kills.
+type JcKillPoint = [string, "await-pair" | "verify" | "promote" | "await-revoke"];
+const jcKillPoints: JcKillPoint[] = [
+  ["JustCall: awaiting the pair", "await-pair"],
+  ["JustCall: inside verify of the submitted pair", "verify"],
+  ["JustCall: inside promote", "promote"],
+  ["JustCall: awaiting the old pair's revocation", "await-revoke"],
+];
+
+async function jcKillPoint([name, where]: JcKillPoint): Promise<void> {
+  const world = await startWorld({ jc: { count: 1, remindEvery: "1s" } });
+  const violations: string[] = [];
+  try {
+    const jc = world.jcCreds[0];
+    if (!jc) throw new Error("no JustCall credential");
+    const { startCli } = await import("../../src/sandbox/cli-process.js");
+    const submit = async (pair: { apiKey: string; apiSecret: string }) => {
+      const p = startCli(["submit", jc.id], { env: world.env, stdin: `${pair.apiKey}\n${pair.apiSecret}\n` });
+      if ((await p.exited) !== 0) throw new Error(`submit failed: ${p.lines.join(" ")}`);
+    };
+    if (where === "verify") world.sandbox.justcall.faults.add({ kind: "hold", match: "GET /v2/account", skip: 1, count: 1 });
+    if (where === "promote") world.sandbox.emulator.faults.add({ kind: "hold", match: "UpdateSecretVersionStage", count: 1 });
+    const first = await world.startWorker();
+    await world.enqueue(jc.id);
+    await first.waitForLine(/a new API pair is needed/);
+    const pair = world.sandbox.justcall.generatePair();
+    world.jcSecrets.push(pair.apiSecret);
+    if (where !== "await-pair") await submit(pair);
+    if (where === "verify") await until(() => world.sandbox.justcall.faults.heldCount > 0, "the held verify");
+    if (where === "promote") await until(() => world.sandbox.emulator.faults.heldCount > 0, "the held promote");
+    if (where === "await-revoke") await first.waitForLine(/revoke the old pair/);
+    await first.kill("SIGKILL");
+    world.sandbox.justcall.faults.release();
+    world.sandbox.emulator.faults.release();
+    const second = await world.startWorker();
+    if (where === "await-pair") await submit(pair);
+    await second.waitForLine(/revoke the old pair/, 40_000);
+    world.sandbox.justcall.revokePair(jc.apiKey);
+    await until(async () => (await world.stagesOf({ id: jc.id, secretId: jc.secretId, keyId: "" })).every((v) => !v.stages.includes("AWSPENDING")), "the rotation to finish");
+    const current = JSON.parse((await world.client.send(new GetSecretValueCommand({ SecretId: jc.secretId }))).SecretString ?? "{}") as { apiKey: string; apiSecret: string };
+    const works = (await fetch(`${world.sandbox.urls.justcall}/v2/account`, { headers: { authorization: `${current.apiKey}:${current.apiSecret}` } })).status === 200;
+    if (!works || current.apiKey !== pair.apiKey) violations.push("the current pair is not the submitted one, or does not work");
+    violations.push(...(await secretScan(world)));
+  } catch (err) {
+    violations.push(err instanceof Error ? err.message.split("\n")[0] ?? "" : String(err));
+  } finally {
+    await world.close();
+  }
+  rows.push({ scenario: "kill point", case: name, expected: "converges", outcome: violations.length === 0 ? "converged" : "VIOLATION", violations });
+}
+
 // ---- 2. fault matrix -----------------------------------------------------------------------
 interface FaultCase {
   name: string;
@@ -138,7 +189,8 @@ async function faultMatrix(): Promise<void> {
         await fc.arm(world, i);
         const rotationId = await world.enqueue(c.id, true);
         const job = `rotation-${rotationId}`;
-        await until(async () => ["completed", "failed"].includes((await (await world.queue.getJob(job))?.getState()) ?? ""), `${fc.name} to finish`);
+        // A 429 waits for X-RateLimit-Reset, the end of the vendor's minute: up to 60 s.
+        await until(async () => ["completed", "failed"].includes((await (await world.queue.getJob(job))?.getState()) ?? ""), `${fc.name} to finish`, 100_000);
         const j = await world.queue.getJob(job);
         const state = await j?.getState();
         const step = (j?.data as { step?: string } | undefined)?.step;
@@ -214,6 +266,10 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 const started = Date.now();
 for (const kp of quick ? killPoints.slice(0, 3) : killPoints) {
   await killPoint(kp);
+  process.stderr.write(`kill point: ${kp[0]}: ${rows.at(-1)?.outcome ?? "?"}\n`);
+}
+for (const kp of quick ? jcKillPoints.slice(0, 1) : jcKillPoints) {
+  await jcKillPoint(kp);
   process.stderr.write(`kill point: ${kp[0]}: ${rows.at(-1)?.outcome ?? "?"}\n`);
 }
 await faultMatrix();
