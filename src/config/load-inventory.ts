@@ -29,7 +29,13 @@ export function parseInventory(text: string, sourceName: string): Inventory {
       return `${pos ? `line ${pos.line}, column ${pos.col}: ` : ""}${e.message.split("\n")[0] ?? e.message}`;
     }), sourceName);
   }
-  const raw: unknown = doc.toJS();
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // Aliases are resolved here, not while parsing: a missing anchor or an alias bomb lands here.
+    throw new ConfigError([`(top level): the YAML cannot be read: ${err instanceof Error ? err.message.split("\n")[0] ?? "" : String(err)}`], sourceName);
+  }
   if (raw === null || raw === undefined) throw new ConfigError(["the file is empty (expected a mapping with credentials)"], sourceName);
   if (typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError(["the top level must be a mapping with credentials"], sourceName);
   const parsed = inventorySchema.safeParse(raw);

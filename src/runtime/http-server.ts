@@ -61,7 +61,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<{ ser
 }
 
 async function handle(options: HttpServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? "/", "http://localhost");
+  // The request target is taken as a path, never parsed as a URL: "//host/..." is not a host.
+  const pathname = (req.url ?? "/").split("?")[0] ?? "/";
+  const url = { pathname };
   if (req.method === "GET" && url.pathname === "/healthz") return send(res, 200, { status: "ok" });
   if (req.method === "GET" && url.pathname === "/readyz") return ready(options.readyChecks, res);
   if (req.method === "GET" && url.pathname === "/metrics") {
@@ -72,7 +74,13 @@ async function handle(options: HttpServerOptions, req: IncomingMessage, res: Ser
   const rotate = /^\/v1\/credentials\/([^/]+)\/rotate$/.exec(url.pathname);
   if (rotate) {
     if (req.method !== "POST") return send(res, 405, { error: "method_not_allowed", message: "use POST" });
-    return adminRotate(options, decodeURIComponent(rotate[1] ?? ""), req, res);
+    let credentialId: string;
+    try {
+      credentialId = decodeURIComponent(rotate[1] ?? "");
+    } catch {
+      return send(res, 400, { error: "bad_request", message: "the credential id in the path is not valid percent-encoding" });
+    }
+    return adminRotate(options, credentialId, req, res);
   }
   send(res, 404, { error: "not_found", message: `no route for ${req.method ?? "?"} ${url.pathname}` });
 }

@@ -24,8 +24,12 @@ export interface CallCovVendorOptions {
 const REFRESH_AHEAD_MS = 5 * 60_000;
 const loginBody = z.object({ access_token: z.string().min(1), refresh_token: z.string().min(1), expires_in: z.number().positive() });
 const refreshBody = z.object({ access_token: z.string().min(1), refresh_token: z.string().min(1).optional(), expires_in: z.number().positive() });
-const createdBody = z.object({ id: z.string().min(1), name: z.string(), key: z.string().min(1), created_at: z.string() });
-const listBody = z.object({ data: z.array(z.object({ id: z.string().min(1), name: z.string(), created_at: z.string() })) });
+/** Key ids go into URL paths: printable ASCII only. */
+const keyId = z.string().regex(/^[\x21-\x7e]{1,200}$/, "expected a key id of printable ASCII characters");
+const createdBody = z.object({ id: keyId, name: z.string(), key: z.string().min(1), created_at: z.string() });
+const listBody = z.object({ data: z.array(z.object({ id: keyId, name: z.string(), created_at: z.string() })) });
+/** A reset further away than this is not believed; the job is simply retried later. */
+const MAX_RETRY_AT_MS = 86_400_000;
 
 interface Session { access: SecretValue; accessExpires: number; refresh: SecretValue; refreshExpires: number }
 interface Reply { status: number; headers: Headers; text: string }
@@ -101,7 +105,8 @@ export class CallCovVendor implements KeyApiVendor {
       const r = await this.#send(operation, method, path, headers, body, idempotent);
       if (r.status === 429) {
         const reset = Number(r.headers.get("x-ratelimit-reset"));
-        const retryAt = Number.isFinite(reset) && reset > 0 ? reset * 1000 + 50 : this.#o.clock.now() + 1_000;
+        const now = this.#o.clock.now();
+        const retryAt = Number.isFinite(reset) && reset > 0 ? Math.min(reset * 1000 + 50, now + MAX_RETRY_AT_MS) : now + 1_000;
         const wait = retryAt - this.#o.clock.now();
         if (wait > this.#o.maxRateLimitWaitMs || attempt >= 3) throw new RateLimitedError(`CallCov ${operation}: rate limited until ${new Date(retryAt).toISOString()}`, retryAt);
         await this.#o.sleep(Math.max(0, wait));

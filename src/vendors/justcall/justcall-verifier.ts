@@ -93,6 +93,11 @@ export class JustCallVerifier implements KeyVerifier {
 
   #retryAt(retryAfter: string | null): number {
     const now = this.#clock.now();
+    return Math.min(this.#hintedRetryAt(retryAfter, now), now + 86_400_000);
+  }
+
+  /** Retry-After as seconds or an HTTP date; a hint beyond a day is capped by the caller. */
+  #hintedRetryAt(retryAfter: string | null, now: number): number {
     if (retryAfter !== null) {
       const seconds = Number(retryAfter);
       if (retryAfter.trim() !== "" && Number.isFinite(seconds) && seconds >= 0) return now + seconds * 1000;
