@@ -17,7 +17,7 @@ import { ensureRedis } from "../sandbox/local-redis.js";
 import { startSandbox } from "../sandbox/sandbox.js";
 import { type SeededCallCov, type SeededJustCall, sandboxEnv, seedCallCovCredential, seedJustCallCredential, seedManagementLogin, writeCallCovInventory } from "../sandbox/seed.js";
 import { createSecretsManagerClient } from "../store/aws-secret-store.js";
-import { connectRedis } from "../runtime/redis.js";
+import { connectRedis, dropPrefix } from "../runtime/redis.js";
 import { EXIT_FAILED, EXIT_OK, type Out, table } from "./output.js";
 
 interface Outcome { credential: string; how: string; expected: string; result: string; oldKey: string; currentWorks: string; seconds: string; ok: boolean }
@@ -89,7 +89,7 @@ export async function demoCommand(o: { json?: boolean }, out: Out): Promise<numb
   } finally {
     await worker?.kill("SIGTERM");
     await sandbox.close();
-    await dropPrefix(redis.url, prefix);
+    await dropQueuePrefix(redis.url, prefix);
     await redis.stop();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -143,16 +143,11 @@ async function waitFor(check: () => boolean, timeoutMs: number, what: string): P
   }
 }
 
-async function dropPrefix(url: string, prefix: string): Promise<void> {
+async function dropQueuePrefix(url: string, prefix: string): Promise<void> {
   const redis = connectRedis(url, { failFast: true });
   redis.on("error", () => undefined);
   try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== "0");
+    await dropPrefix(redis, prefix);
   } finally {
     redis.disconnect();
   }

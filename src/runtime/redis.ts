@@ -36,3 +36,13 @@ export async function assertRedisAnswers(redis: Redis, url: string, timeoutMs = 
     clearTimeout(timer);
   }
 }
+
+/** Deletes every key under a prefix (the demo and tests clean up after themselves with it). */
+export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== "0");
+}

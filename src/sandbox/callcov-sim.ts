@@ -7,9 +7,9 @@
  * for loopback addresses).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
 import { CallCovState, PLAN_LIMITS, type Plan, type RateVerdict, type SimKey } from "./callcov/callcov-state.js";
 import { Faults, parseFaultRule } from "./faults.js";
+import { readBody, serveLocally } from "./local-server.js";
 
 export const CALLCOV_ERRORS = {
   invalidKey: { error: { code: "unauthorized", message: "Invalid or missing API key" } },
@@ -46,13 +46,8 @@ export async function startCallCovSimulator(options: {
 } = {}): Promise<CallCovSimulator> {
   const state = new CallCovState(options.clock ?? Date.now, options.accounts ?? [{ email: "admin@callcov.test", password: "demo-password" }], options.plan ?? "starter", options.mode ?? "live", options.managementPerMinute);
   const faults = new Faults();
-  const sockets = new Set<Socket>();
   const server = createServer((req, res) => {
     handle(req, res).catch(() => send(res, 500, { error: { code: "internal", message: "internal error" } }));
-  });
-  server.on("connection", (s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -158,10 +153,9 @@ export async function startCallCovSimulator(options: {
     }
   }
 
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const local = await serveLocally(server, options);
   return {
-    url: `http://${options.host ?? "127.0.0.1"}:${port}`,
+    url: local.url,
     faults,
     state,
     issueKey: (name) => {
@@ -176,11 +170,10 @@ export async function startCallCovSimulator(options: {
       state.count(k.id, "consumer", n);
     },
     setClock: (clock) => void (state.clock = clock),
-    close: () => new Promise<void>((resolve) => {
+    close: async () => {
       faults.reset();
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+      await local.close();
+    },
   };
 }
 
@@ -211,13 +204,4 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   if (res.headersSent || res.destroyed) return;
   res.writeHead(status, { "content-type": "application/json", ...headers });
   res.end(JSON.stringify(body));
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
 }

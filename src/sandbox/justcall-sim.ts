@@ -9,8 +9,8 @@
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
 import { Faults, parseFaultRule } from "./faults.js";
+import { readBody, serveLocally } from "./local-server.js";
 
 export const JUSTCALL_ACCOUNT: JustCallAccount = { account_id: 12345, email: "admin@yourcompany.com", plan: "Pro" };
 export const JUSTCALL_401 = { status: "error", message: "Invalid API key or secret." };
@@ -64,7 +64,6 @@ export async function startJustCallSimulator(options: JustCallSimulatorOptions =
   const counters: JustCallStats = { generated: 0, revoked: 0, requests: {}, refusedUnknown: 0 };
   const faults = new Faults();
   let planHasApi = true;
-  const sockets = new Set<Socket>();
 
   const generatePair = (opts: { admin?: boolean } = {}) => {
     if (options.singlePair && [...pairs.values()].some((p) => p.active)) throw new PairLimitError(JUSTCALL_409);
@@ -84,10 +83,6 @@ export async function startJustCallSimulator(options: JustCallSimulatorOptions =
 
   const server = createServer((req, res) => {
     handle(req, res).catch(() => send(res, 500, { status: "error", message: "Internal server error." }));
-  });
-  server.on("connection", (s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -148,21 +143,19 @@ export async function startJustCallSimulator(options: JustCallSimulatorOptions =
     }
   }
 
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const local = await serveLocally(server, options);
   return {
-    url: `http://${options.host ?? "127.0.0.1"}:${port}`,
+    url: local.url,
     faults,
     generatePair,
     revokePair,
     listPairs,
     stats: () => structuredClone(counters),
     setPlanHasApi: (has) => void (planHasApi = has),
-    close: () => new Promise<void>((resolve) => {
+    close: async () => {
       faults.reset();
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+      await local.close();
+    },
   };
 }
 
@@ -181,13 +174,4 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent || res.destroyed) return;
   res.writeHead(status, { "content-type": "application/json" });
   res.end(JSON.stringify(body));
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
 }

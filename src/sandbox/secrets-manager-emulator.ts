@@ -7,8 +7,8 @@
  * Must not: answer a stack trace, or log a secret value.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
 import { Faults, parseFaultRule } from "./faults.js";
+import { readBody, serveLocally } from "./local-server.js";
 import { AwsError, SecretsState } from "./secrets-manager/secrets-state.js";
 
 const OPERATIONS = ["CreateSecret", "DescribeSecret", "GetSecretValue", "PutSecretValue", "UpdateSecretVersionStage", "ListSecretVersionIds", "ListSecrets", "TagResource", "DeleteSecret"] as const;
@@ -50,14 +50,9 @@ export async function startSecretsManagerEmulator(options: { port?: number; host
     bucket.tokens -= 1;
     return true;
   };
-  const sockets = new Set<Socket>();
 
   const server = createServer((req, res) => {
     handle(req, res).catch(() => sendError(res, new AwsError("InternalServiceError", "An error occurred on the server side.", 500)));
-  });
-  server.on("connection", (s) => {
-    sockets.add(s);
-    s.on("close", () => sockets.delete(s));
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -130,10 +125,9 @@ export async function startSecretsManagerEmulator(options: { port?: number; host
     }
   }
 
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
+  const local = await serveLocally(server, options);
   return {
-    url: `http://${options.host ?? "127.0.0.1"}:${port}`,
+    url: local.url,
     faults,
     state,
     setClock: (next) => void (clock = next),
@@ -144,11 +138,10 @@ export async function startSecretsManagerEmulator(options: { port?: number; host
       bucket.tokens = tps ?? 0;
       bucket.at = clock();
     },
-    close: () => new Promise<void>((resolve) => {
+    close: async () => {
       faults.reset();
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+      await local.close();
+    },
   };
 }
 
@@ -156,13 +149,4 @@ function sendError(res: ServerResponse, err: AwsError): void {
   if (res.headersSent || res.destroyed) return;
   res.writeHead(err.status, { "content-type": "application/x-amz-json-1.1", "x-amzn-errortype": err.type });
   res.end(JSON.stringify({ __type: err.type, message: err.message }));
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
 }

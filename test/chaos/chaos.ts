@@ -15,18 +15,11 @@ import { PutSecretValueCommand, DeleteSecretCommand, GetSecretValueCommand } fro
 import { table } from "../../src/cli/output.js";
 import type { FaultRule } from "../../src/sandbox/faults.js";
 import { type World, expectConverged, leaks, startWorld } from "../support/rotation-world.js";
+import { until } from "../support/alert-receiver.js";
 
 interface Row { scenario: string; case: string; expected: string; outcome: string; violations: string[] }
 const rows: Row[] = [];
 const quick = process.argv.includes("--quick");
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 40_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 async function secretScan(world: World): Promise<string[]> {
   const logs = world.workers.flatMap((w) => w.lines).join("\n");

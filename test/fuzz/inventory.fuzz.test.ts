@@ -45,7 +45,7 @@ function expectReturnsOrConfigError(text: string): void {
   expect(Array.isArray((result as { credentials: unknown }).credentials)).toBe(true);
 }
 
-// KNOWN BUG (see the it.fails below): an alias (`*name`) can make parseInventory throw a
+// FIXED (kept below as a regression test): an alias (`*name`) can make parseInventory throw a
 // ReferenceError. The main properties keep `*` out of their text so they test everything else.
 const noAlias = (text: string) => !text.includes("*");
 
@@ -182,7 +182,7 @@ describe("parseInventory under fuzzing", () => {
   // alias): nope") and for an alias bomb ("Excessive alias count indicates a resource exhaustion
   // attack"). Neither is in `doc.errors`, so the ReferenceError escapes instead of a ConfigError
   // with a line/column (rule 6; `check-config` would print an internal error, not exit code 2).
-  it("fixed: an unresolved alias or an alias bomb gives a ConfigError (today: ReferenceError)", async () => {
+  it("fixed: an unresolved alias or an alias bomb gives a ConfigError", async () => {
     const bomb = "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n";
     const unresolved = fc.string({ unit: fc.constantFrom("a", "b", "z", "_"), minLength: 1, maxLength: 8 }).map((name) => `credentials: *${name}\n`);
     await fc.assert(fc.asyncProperty(fc.oneof(fc.constant(bomb), unresolved), async (text) => expectReturnsOrConfigError(text)), { numRuns: 20 });

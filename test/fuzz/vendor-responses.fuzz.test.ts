@@ -58,7 +58,7 @@ afterAll(async () => {
 
 const status = fc.constantFrom(200, 200, 201, 204, 400, 401, 403, 404, 408, 429, 500, 503);
 
-// KNOWN BUG (see the it.fails below): a 429 whose reset/Retry-After lies beyond year 275760 makes
+// FIXED (kept below as a regression test): a 429 whose reset/Retry-After lies beyond year 275760 makes
 // `new Date(...).toISOString()` throw RangeError. The main properties keep numbers below that.
 const saneNumber = fc.oneof(fc.integer({ min: -1000, max: 2_000_000_000 }), fc.double({ min: -1e6, max: 1e9, noNaN: true }));
 const headerValue = fc.oneof(
@@ -184,7 +184,7 @@ describe("CallCovVendor against fuzzed answers", () => {
   // maxRateLimitWaitMs and `new Date(retryAt).toISOString()` throws RangeError("Invalid time
   // value") instead of RateLimitedError. Reproduce: stub answers any call with 429 and
   // `x-ratelimit-reset: 1e20`; vendor.verify(key) rejects with RangeError.
-  it("fixed: a 429 with an out-of-range X-RateLimit-Reset rejects with RateLimitedError (today: RangeError)", async () => {
+  it("fixed: a 429 with an out-of-range X-RateLimit-Reset rejects with RateLimitedError", async () => {
     await fc.assert(fc.asyncProperty(operation, fc.double({ min: MAX_DATE_MS / 1000, max: 1e300, noNaN: true }), async (op, reset) => {
       loginQueue = [goodLogin("tok-abcdefghijklmnop")];
       apiQueue = [{ status: 429, headers: { "x-ratelimit-reset": String(reset) }, body: "{}" }];
@@ -199,7 +199,7 @@ describe("CallCovVendor against fuzzed answers", () => {
   // surrogate (JSON "\ud800", valid JSON) makes encodeURIComponent throw URIError, which escapes
   // createKey instead of a RotatorError. Reproduce: POST /api/v1/api-keys/ answers 201
   // {"id":"\ud800","name":"n","key":"sk_test_abcdefgh","created_at":""} to a live vendor.
-  it("fixed: a wrong-mode key with a lone-surrogate id rejects with a RotatorError (today: URIError)", async () => {
+  it("fixed: a wrong-mode key with a lone-surrogate id rejects with a RotatorError", async () => {
     loginQueue = [goodLogin("tok-abcdefghijklmnop")];
     apiQueue = [{ status: 201, headers: {}, body: '{"id":"\\ud800","name":"n","key":"sk_test_abcdefgh","created_at":""}' }];
     const vendor = new CallCovVendor({ baseUrl, mode: "live", sleep: async () => {}, loadLogin: async () => ({ email: "a@b.c", password: new SecretValue(PASSWORD) }) });
@@ -236,7 +236,7 @@ describe("JustCallVerifier against fuzzed answers", () => {
   // Retry-After so large that now + seconds*1000 is past year 275760 (e.g. "1e20") makes
   // `new Date(retryAt).toISOString()` throw RangeError("Invalid time value") instead of
   // RateLimitedError. Reproduce: stub answers GET /v2/account with 429, `retry-after: 1e20`.
-  it("fixed: a 429 with a huge Retry-After rejects with RateLimitedError (today: RangeError)", async () => {
+  it("fixed: a 429 with a huge Retry-After rejects with RateLimitedError", async () => {
     await fc.assert(fc.asyncProperty(fc.double({ min: MAX_DATE_MS / 1000, max: 1e300, noNaN: true }), async (seconds) => {
       apiQueue = [{ status: 429, headers: { "retry-after": String(seconds) }, body: "" }];
       const verifier = new JustCallVerifier({ baseUrl });

@@ -2,36 +2,12 @@
  * The operator-assisted JustCall rotation with a real worker process; the simulator's dashboard
  * surface plays the person who makes and revokes pairs, and `key-rotator submit` hands pairs in.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
 import { GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { afterEach, describe, expect, it } from "vitest";
+import { alertReceiver, until } from "../support/alert-receiver.js";
 import { startCli } from "../../src/sandbox/cli-process.js";
 import { type World, leaks, startWorld } from "../support/rotation-world.js";
-
-interface Received { action: string; kind: string; credentialId: string; severity: string; summary: string }
-
-async function receiver(): Promise<{ url: string; got: Received[]; server: Server }> {
-  const got: Received[] = [];
-  const server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-      got.push(JSON.parse(body) as Received);
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, got, server };
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function submit(world: World, id: string, stdin: string) {
   const p = startCli(["submit", id], { env: world.env, stdin });
@@ -54,7 +30,7 @@ describe("JustCall operator-assisted rotation", () => {
   });
 
   it("asks for a pair, takes it from submit, promotes it, asks for the old pair's revocation and confirms it", async () => {
-    const r = await receiver();
+    const r = await alertReceiver();
     hook = r.server;
     world = await startWorld({ webhookUrl: r.url, jc: { count: 1, every: "2s", remindEvery: "1s" } });
     const w = world;
@@ -75,7 +51,8 @@ describe("JustCall operator-assisted rotation", () => {
     expect((await current(w, jc.secretId)).value.apiKey).toBe(pair.apiKey);
     w.sandbox.justcall.revokePair(jc.apiKey);
     await until(async () => (await w.stagesOf({ id: jc.id, secretId: jc.secretId, keyId: "" })).every((v) => !v.stages.includes("AWSPENDING")), "the rotation to finish");
-    expect(r.got.some((a) => a.kind === "revoke-old-pair" && a.action === "resolve")).toBe(true);
+    // Alerts are sent in the background: the resolve follows the store's last write.
+    await until(() => r.got.some((a) => a.kind === "revoke-old-pair" && a.action === "resolve"), "the resolve of revoke-old-pair", 10_000);
     expect(leaks(w.workers.flatMap((x) => x.lines).join("\n"), w.secrets())).toEqual([]);
     expect(leaks(await w.redisDump(), w.secrets())).toEqual([]);
   });
@@ -109,7 +86,7 @@ describe("JustCall operator-assisted rotation", () => {
   });
 
   it("escalates when the old pair is never revoked past the deadline", async () => {
-    const r = await receiver();
+    const r = await alertReceiver();
     hook = r.server;
     world = await startWorld({ webhookUrl: r.url, jc: { count: 1, every: "2s", remindEvery: "1s", deadline: "2s" } });
     const w = world;
@@ -123,7 +100,7 @@ describe("JustCall operator-assisted rotation", () => {
   });
 
   it("a single-pair account: revoke first, then submit; the time without a working pair is reported", async () => {
-    const r = await receiver();
+    const r = await alertReceiver();
     hook = r.server;
     world = await startWorld({ webhookUrl: r.url, jc: { count: 1, every: "2s", remindEvery: "1s", singlePair: true } });
     const w = world;

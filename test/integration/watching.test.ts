@@ -3,34 +3,10 @@
  * key is still used and lets it go when use stops; the health check alerts through a webhook when
  * the vendor refuses the current key and resolves when it is accepted again.
  */
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
+import { alertReceiver, until } from "../support/alert-receiver.js";
 import { type World, expectConverged, leaks, startWorld } from "../support/rotation-world.js";
-
-interface Received { action: string; kind: string; credentialId: string; severity: string; summary: string }
-
-async function receiver(): Promise<{ url: string; got: Received[]; server: Server }> {
-  const got: Received[] = [];
-  const server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-      got.push(JSON.parse(body) as Received);
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, got, server };
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("watching", () => {
   let world: World | undefined;
@@ -42,7 +18,7 @@ describe("watching", () => {
   });
 
   it("defers revocation while the old key is used during grace, and revokes once use stops", async () => {
-    const r = await receiver();
+    const r = await alertReceiver();
     hook = r.server;
     world = await startWorld({ grace: "1s", webhookUrl: r.url });
     const w = world;
@@ -69,7 +45,7 @@ describe("watching", () => {
   });
 
   it("the health check alerts when the vendor refuses the current key and resolves when it works again", async () => {
-    const r = await receiver();
+    const r = await alertReceiver();
     hook = r.server;
     world = await startWorld({ webhookUrl: r.url, healthCheckEvery: "1s" });
     const w = world;

@@ -13,12 +13,4 @@ export function testRedis(): Redis {
   return connectRedis(REDIS_URL);
 }
 
-/** Deletes every key under the prefix (tests clean up after themselves). */
-export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== "0");
-}
+export { dropPrefix } from "../../src/runtime/redis.js";
