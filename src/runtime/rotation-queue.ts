@@ -28,6 +28,8 @@ export interface RotationRequest {
   rotationId?: string;
   /** Internal: set on the one retry after a stale deduplication lock was freed. */
   retriedStaleLock?: boolean;
+  /** Internal: set when a failed job of this rotation id was taken out to run it again. */
+  retriedFailed?: boolean;
 }
 
 export interface Enqueued {
@@ -71,6 +73,8 @@ export async function enqueueRotation(queue: Queue, redis: Redis, request: Rotat
     emergency,
     trigger: request.trigger,
     startedAt: now,
+    // A failed attempt may have made a key at the vendor that never reached the store.
+    ...(request.retriedFailed ? { createAttempted: true } : {}),
     ...(request.actor ? { actor: request.actor } : {}),
     ...(request.reason ? { reason: request.reason } : {}),
   };
@@ -86,7 +90,16 @@ export async function enqueueRotation(queue: Queue, redis: Redis, request: Rotat
     removeOnFail: { count: 1_000 },
   });
   const jobId = job.id ?? jobIdFor(rotationId);
-  if (jobId === jobIdFor(rotationId)) return { jobId, rotationId, joined: false };
+  if (jobId === jobIdFor(rotationId)) {
+    // A caller-given id (the due check's, derived from the store) may name a job that already ran:
+    // BullMQ then hands back that job and adds nothing. A failed one left the store as it was, so
+    // the same id comes back every tick: run it again, or the credential is never rotated.
+    if (request.rotationId && !request.retriedFailed && (await queue.getJobState(jobId)) === "failed") {
+      const removed = await queue.remove(jobId).catch(() => 0);
+      if (removed) return enqueueRotation(queue, redis, { ...request, retriedFailed: true }, now);
+    }
+    return { jobId, rotationId, joined: false };
+  }
   const existing = await queue.getJob(jobId);
   if (!existing && !request.retriedStaleLock) {
     // The lock names a job that no longer exists (removed by hand): free it and ask once more.

@@ -33,11 +33,13 @@ export class AwsSecretStore implements SecretStore {
     private readonly options: { onCall?: (operation: string, result: string) => void } = {},
   ) {}
 
+  // IncludeDeprecated: the port promises every version. A rolled-back version keeps no stage, and
+  // without it the due check would compute the same rotation id again and never rotate.
   async listVersions(secretId: string): Promise<VersionInfo[]> {
     const versions: VersionInfo[] = [];
     let NextToken: string | undefined;
     do {
-      const out = await this.#call("ListSecretVersionIds", secretId, undefined, () => this.client.send(new ListSecretVersionIdsCommand({ SecretId: secretId, NextToken })));
+      const out = await this.#call("ListSecretVersionIds", secretId, undefined, () => this.client.send(new ListSecretVersionIdsCommand({ SecretId: secretId, NextToken, IncludeDeprecated: true })));
       for (const v of out.Versions ?? []) {
         if (v.VersionId) versions.push({ versionId: v.VersionId, stages: v.VersionStages ?? [], createdAt: v.CreatedDate ?? new Date(0) });
       }

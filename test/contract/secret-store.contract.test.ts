@@ -116,6 +116,16 @@ describe.each(implementations)("SecretStore contract: %s", (_name, make) => {
     expect((await h.store.read(h.secretId, { stage: "AWSCURRENT" })).versionId).toBe(h.v0);
   });
 
+  // The due check derives a rotation id from every version; a rolled-back version that went
+  // unlisted gave the next attempt the same id, and the credential was never rotated again.
+  it("listVersions lists a version left with no stage (rolled back)", async () => {
+    const h = await fresh();
+    await h.store.putPending(h.secretId, T1, new SecretValue("{\"n\":1}"));
+    await h.store.removePending(h.secretId, T1);
+    const versions = await h.store.listVersions(h.secretId);
+    expect(versions.map((v) => [v.versionId, v.stages]).sort()).toEqual([[h.v0, ["AWSCURRENT"]], [T1, []]].sort());
+  });
+
   it("reads by stage and by version id", async () => {
     const h = await fresh();
     await h.store.putPending(h.secretId, T1, new SecretValue("{\"n\":1}"));

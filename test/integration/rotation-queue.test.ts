@@ -1,8 +1,9 @@
-import { Queue, Worker, DelayedError, type Job } from "bullmq";
+import { Queue, Worker, DelayedError, UnrecoverableError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ROTATION_QUEUE, deterministicRotationId, enqueueRotation, emergencyFlagKey } from "../../src/runtime/rotation-queue.js";
 import type { RotationState } from "../../src/rotation/rotation-state.js";
+import { until } from "../support/alert-receiver.js";
 import { dropPrefix, testPrefix, testRedis } from "../support/redis.js";
 
 describe("enqueueRotation on real Redis", () => {
@@ -87,6 +88,34 @@ describe("enqueueRotation on real Redis", () => {
     await worker.close();
     expect(seen).toEqual(["first", "after grace"]);
     expect(first.joined).toBe(false);
+  });
+
+  // The due check asks for the same id while the store is unchanged. A failed attempt leaves it
+  // unchanged, and BullMQ answers an add of a known job id with the old job: nothing ran again.
+  it("asking again for a rotation id whose job failed runs it again, as a retry of a create", async () => {
+    const request = { credentialId: "cc-1", trigger: "schedule" as const, rotationId: "r-det" };
+    const first = await enqueueRotation(queue, redis, request);
+    const runs: RotationState[] = [];
+    let ran: () => void = () => undefined;
+    let finished = new Promise<void>((r) => (ran = r));
+    const worker = new Worker(ROTATION_QUEUE, async (job: Job<RotationState>) => {
+      runs.push(job.data);
+      ran();
+      if (runs.length === 1) throw new UnrecoverableError("the vendor refused the create");
+    }, { connection: redis.duplicate(), prefix });
+    await finished;
+    await until(async () => (await queue.getJobState(first.jobId)) === "failed", "the first attempt to fail");
+    finished = new Promise<void>((r) => (ran = r));
+    const again = await enqueueRotation(queue, redis, request);
+    await finished;
+    await worker.close();
+    expect(again).toEqual({ jobId: first.jobId, rotationId: "r-det", joined: false });
+    expect(runs.map((r) => r.createAttempted ?? false)).toEqual([false, true]);
+    // A job still in flight under that id is joined, not replaced.
+    const third = await enqueueRotation(queue, redis, { ...request, rotationId: "r-other" });
+    const fourth = await enqueueRotation(queue, redis, { ...request, rotationId: "r-other" });
+    expect(fourth.jobId).toBe(third.jobId);
+    expect(await queue.getJobCounts("prioritized", "waiting")).toMatchObject({ prioritized: 1 });
   });
 });
 
