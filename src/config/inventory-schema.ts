@@ -98,21 +98,6 @@ export const inventorySchema = z
     settings: settings.default(settings.parse({})),
     alertRoutes: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "route names are lowercase letters, digits and dashes"), alertRoute).default({}),
     credentials: z.array(credential).min(1, "list at least one credential"),
-  })
-  .superRefine((inv, ctx) => {
-    const seen = new Map<string, number>();
-    inv.credentials.forEach((c, i) => {
-      const first = seen.get(c.id);
-      if (first !== undefined) ctx.addIssue({ code: "custom", message: `duplicate credential id "${c.id}" (also credentials[${first}])`, path: ["credentials", i, "id"] });
-      else seen.set(c.id, i);
-      const check = (names: string[], path: Array<string | number>) =>
-        names.forEach((name, j) => {
-          if (!(name in inv.alertRoutes)) ctx.addIssue({ code: "custom", message: `unknown alert route "${name}" (define it under alertRoutes)`, path: ["credentials", i, ...path, j] });
-        });
-      check(c.alerts.warning, ["alerts", "warning"]);
-      check(c.alerts.critical, ["alerts", "critical"]);
-      if (c.vendor === "justcall") check(c.operator.escalateTo, ["operator", "escalateTo"]);
-    });
   });
 
 export type Inventory = z.infer<typeof inventorySchema>;

@@ -6,6 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { LineCounter, parseDocument } from "yaml";
 import { ConfigError } from "../core/errors.js";
+import { crossReferenceProblems } from "./inventory-references.js";
 import { type Inventory, inventorySchema } from "./inventory-schema.js";
 
 export async function loadInventory(path: string): Promise<Inventory> {
@@ -39,7 +40,8 @@ export function parseInventory(text: string, sourceName: string): Inventory {
   if (raw === null || raw === undefined) throw new ConfigError(["the file is empty (expected a mapping with credentials)"], sourceName);
   if (typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError(["the top level must be a mapping with credentials"], sourceName);
   const parsed = inventorySchema.safeParse(raw);
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`), sourceName);
+  const problems = [...(parsed.success ? [] : parsed.error.issues), ...crossReferenceProblems(raw)];
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems.map((i) => `${formatPath(i.path)}: ${i.message}`), sourceName);
   return parsed.data;
 }
 

@@ -100,8 +100,12 @@ credentials:
       expect.stringMatching(/^settings: Unrecognized key: "colour"/),
       expect.stringMatching(/^alertRoutes\.pager\.routingKey: /),
       "credentials[0].rotation.every: expected a duration like 90d",
+      // Across entries, reported although other fields failed (zod alone would skip them).
+      'credentials[1].id: duplicate credential id "a" (also credentials[0])',
+      'credentials[1].secretId: duplicate secretId "s" (also credentials[0])',
+      'credentials[1].operator.escalateTo[0]: unknown alert route "ghost" (define it under alertRoutes)',
     ]));
-    expect(problems.length).toBeGreaterThanOrEqual(4);
+    expect(problems.length).toBeGreaterThanOrEqual(7);
   });
 
   it.each([
