@@ -118,6 +118,11 @@ export class AwsSecretStore implements SecretStore {
 }
 
 function mapError(err: unknown, type: string, where: string): Error {
+  if (quotesTheBody(err)) {
+    // The answer could not be parsed. Its text may be the secret's value, and the parser's message
+    // (and the SDK's $response on the error) quote it: keep neither, say what happened.
+    return new StoreError(`${where}: the answer from Secrets Manager could not be read (malformed or cut short)`, { retryable: true, awsType: type });
+  }
   const message = err instanceof Error ? err.message : String(err);
   if (type === "ResourceNotFoundException") return new InvalidStateError(`${where}: not found (${message})`, err);
   if (type === "InvalidRequestException" && /deletion/i.test(message)) return new InvalidStateError(`${where}: the secret is marked for deletion`, err);
@@ -125,4 +130,11 @@ function mapError(err: unknown, type: string, where: string): Error {
   const fault = err instanceof SecretsManagerServiceException ? err.$fault === "server" : true;
   const retryable = RETRYABLE.has(type) || (fault && !(err instanceof SecretsManagerServiceException && err.$fault === "client"));
   return new StoreError(`${where}: ${type}: ${message}`, { retryable, awsType: type, cause: err });
+}
+
+/** A parse failure of the response body: JSON's own errors, or the SDK's deserialization wrapper. */
+function quotesTheBody(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err instanceof SecretsManagerServiceException && err.$fault === "client" && err.name !== "SyntaxError") return false;
+  return err.name === "SyntaxError" || "$response" in err || /deserializ/i.test(err.message);
 }
