@@ -1,3 +1,5 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConfigError, InvalidStateError, OutcomeUnknownError, RateLimitedError, VendorError } from "../../src/core/errors.js";
 import { SecretValue } from "../../src/core/secret.js";
@@ -153,6 +155,29 @@ describe("CallCovVendor against the simulator", () => {
       expect(m).not.toContain(created.key.reveal());
       expect(m).not.toContain(PASSWORD);
       expect(m).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}/);
+    }
+  });
+});
+
+describe("CallCovVendor and a redirect", () => {
+  it("does not follow a 302: the key never reaches the other host, and the call fails naming the status", async () => {
+    const seen: string[] = [];
+    const elsewhere = createServer((req, res) => {
+      seen.push(`${req.headers["x-api-key"] ?? ""}${req.headers.authorization ?? ""}`);
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+    await new Promise<void>((r) => elsewhere.listen(0, "127.0.0.1", r));
+    const redirector = createServer((_req, res) => res.writeHead(302, { location: `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}/api/v1/health` }).end());
+    await new Promise<void>((r) => redirector.listen(0, "127.0.0.1", r));
+    try {
+      const v = vendor({ baseUrl: `http://127.0.0.1:${(redirector.address() as AddressInfo).port}` });
+      const err = await v.verify(new SecretValue("sk_live_mustnottravel")).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(VendorError);
+      expect((err as Error).message).toContain("302");
+      expect(seen).toEqual([]);
+    } finally {
+      elsewhere.close();
+      redirector.close();
     }
   });
 });

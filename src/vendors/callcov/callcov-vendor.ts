@@ -124,7 +124,8 @@ export class CallCovVendor implements KeyApiVendor {
     let res: Response;
     let text: string;
     try {
-      res = await fetch(`${this.#o.baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(this.#o.timeoutMs) });
+      // Never follow a redirect: the key or the session token in the headers would travel with it.
+      res = await fetch(`${this.#o.baseUrl}${path}`, { method, headers, redirect: "manual", ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(this.#o.timeoutMs) });
       text = await res.text();
     } catch (err) {
       this.#o.onRequest?.(operation, "error");
