@@ -12,21 +12,31 @@ import { startWorker } from "../runtime/worker.js";
 import { EXIT_OK } from "./output.js";
 
 export async function workerCommand(configPath: string): Promise<number> {
+  // Listen before anything starts: as PID 1 in a container, a SIGTERM nobody handles is ignored,
+  // and a pod stopped while it starts up would wait for its SIGKILL.
+  const stopped = new Promise<void>((resolve) => {
+    process.once("SIGTERM", resolve);
+    process.once("SIGINT", resolve);
+  });
   const { inventory, runtime } = await loadRuntime(configPath);
   const services = await createServices(inventory, runtime);
   const port = process.env.KEY_ROTATOR_HTTP_PORT;
   const adminToken = readAdminToken();
   const probeSecret = runtime.credentials[0]?.secretId;
   const readyChecks = probeSecret ? [{ name: "secrets-manager", check: async () => void (await services.store.listVersions(probeSecret)) }] : [];
-  const worker = await startWorker(runtime, { ...services, readyChecks }, {
+  const starting = startWorker(runtime, { ...services, readyChecks }, {
     redisUrl: redisUrlFrom(),
     ...(adminToken ? { adminToken } : {}),
     ...(port !== undefined ? { httpPort: Number(port) } : {}),
   });
-  await new Promise<void>((resolve) => {
-    process.once("SIGTERM", resolve);
-    process.once("SIGINT", resolve);
-  });
+  const worker = await Promise.race([starting, stopped.then(() => undefined)]);
+  if (!worker) {
+    // Stopped while starting: no step is in hand yet, so there is nothing to drain.
+    void starting.then((w) => w.close(), () => undefined);
+    await services.close().catch(() => undefined);
+    return EXIT_OK;
+  }
+  await stopped;
   await worker.close();
   await services.close();
   return EXIT_OK;
@@ -45,5 +55,6 @@ function readAdminToken(): string | undefined {
     }
   }
   const token = process.env.KEY_ROTATOR_ADMIN_TOKEN?.trim();
+  if (token && token.length < 16) throw new ConfigError(["KEY_ROTATOR_ADMIN_TOKEN: the token must be at least 16 characters"]);
   return token ? token : undefined;
 }

@@ -12,17 +12,26 @@ export function redisUrlFrom(env: NodeJS.ProcessEnv = process.env): string {
 
 /** Opens a connection; `failFast` gives up after a few tries (for the CLI) instead of forever. */
 export function connectRedis(url: string, options: { failFast?: boolean } = {}): Redis {
-  return new Redis(url, {
+  const redis = new Redis(url, {
     maxRetriesPerRequest: options.failFast ? 1 : null,
     enableOfflineQueue: true,
     retryStrategy: options.failFast ? (times) => (times > 3 ? null : 200 * times) : (times) => Math.min(times * 200, 5_000),
     lazyConnect: false,
   });
+  // Without a listener ioredis prints a stack trace for every failed reconnect. A Redis that is
+  // down shows up where it matters: assertRedisAnswers, the failing command, /readyz.
+  redis.on("error", () => undefined);
+  return redis;
+}
+
+/** The URL as it may be shown: any user and password replaced by `***`. */
+export function shownUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, "//***@");
 }
 
 /** Resolves when Redis answers PING, or rejects with a message that names the address. */
 export async function assertRedisAnswers(redis: Redis, url: string, timeoutMs = 3_000): Promise<void> {
-  const shown = url.replace(/\/\/[^@/]*@/, "//***@");
+  const shown = shownUrl(url);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`Redis does not answer at ${shown} (set REDIS_URL, or start one: bash scripts/ensure-redis.sh)`)), timeoutMs);

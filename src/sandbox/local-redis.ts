@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { assertRedisAnswers, connectRedis, redisUrlFrom } from "../runtime/redis.js";
+import { assertRedisAnswers, connectRedis, redisUrlFrom, shownUrl } from "../runtime/redis.js";
 
 export async function ensureRedis(): Promise<{ url: string; started: boolean; stop(): Promise<void> }> {
   const url = redisUrlFrom();
@@ -16,13 +16,13 @@ export async function ensureRedis(): Promise<{ url: string; started: boolean; st
   const local = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 50; i++) {
     const early = await Promise.race([failed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 100))]);
-    if (early) throw new Error(`no Redis answers at ${url}, and redis-server could not be started (${early.message}); install Redis (apt-get install redis-server) or set REDIS_URL`);
+    if (early) throw new Error(`no Redis answers at ${shownUrl(url)}, and redis-server could not be started (${early.message}); install Redis (apt-get install redis-server) or set REDIS_URL`);
     if (await answers(local)) {
       return { url: local, started: true, stop: async () => void child.kill("SIGTERM") };
     }
   }
   child.kill("SIGKILL");
-  throw new Error(`no Redis answers at ${url}, and the redis-server started on port ${port} did not answer`);
+  throw new Error(`no Redis answers at ${shownUrl(url)}, and the redis-server started on port ${port} did not answer`);
 }
 
 async function answers(url: string): Promise<boolean> {
