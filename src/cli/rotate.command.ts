@@ -3,16 +3,19 @@
  * Normally puts a rotation on the queue (joining one in flight) and, with --wait, shows each step
  * until it ends. `--emergency --direct` runs the rotation in this process without Redis, for an
  * incident in which Redis is down: the store's pending stage is the lock, and a rotation already
- * pending in the store is taken over and finished as an emergency.
+ * pending in the store is taken over and finished as an emergency. A rotation in grace is finished
+ * first (its old key revoked now), then the current key is replaced.
  */
 import { randomUUID } from "node:crypto";
 import { userInfo } from "node:os";
 import { describeError } from "../core/errors.js";
+import { STAGE_CURRENT, STAGE_PENDING } from "../core/ports.js";
 import { pendingRotation, rotate } from "../rotation/rotation.js";
 import { type RotationState, Step, isFinished } from "../rotation/rotation-state.js";
 import { enqueueRotation } from "../runtime/rotation-queue.js";
 import { loadRuntime } from "../runtime/load-runtime.js";
-import { createServices } from "../runtime/services.js";
+import type { RuntimeCredential } from "../runtime/runtime-config.js";
+import { type Services, createServices } from "../runtime/services.js";
 import { openCli } from "./cli-context.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Out } from "./output.js";
 
@@ -95,37 +98,62 @@ async function direct(credentialId: string, o: RotateOptions, actor: string, out
     return EXIT_USAGE;
   }
   const services = await createServices(inventory, runtime, { logLevel: "warn", logTo: "stderr" });
+  const started = Date.now();
+  const say = (line: string) => void (o.json ? undefined : out.stdout(line));
+  const run = (rotationId: string) => runToEnd(credential, services, {
+    credentialId, rotationId, step: Step.Create, emergency: true, trigger: "emergency", actor, startedAt: Date.now(), ...(o.reason ? { reason: o.reason } : {}),
+  }, say, started);
   try {
-    const pending = pendingRotation(await services.store.listVersions(credential.secretId));
-    const state: RotationState = {
-      credentialId, rotationId: pending?.versionId ?? randomUUID(), step: Step.Create, emergency: true, trigger: "emergency", actor,
-      startedAt: Date.now(), ...(o.reason ? { reason: o.reason } : {}),
-    };
-    if (!o.json) out.stdout(`emergency rotation ${state.rotationId} of ${credentialId}, in this process${pending ? " (taking over the rotation pending in the store)" : ""}`);
-    const started = Date.now();
-    let saved = state;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const result = await rotate(credential, {
-          store: services.store, vendor: services.vendorFor(credential), alerter: services.alerter, clock: services.clock,
-          onStep: (s, step) => { if (!o.json) out.stdout(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s  ${step} done`); void s; },
-        }, saved, async (s) => void (saved = s));
-        const ok = result.state.step === Step.Done;
-        if (o.json) out.stdout(JSON.stringify({ credential: credentialId, rotationId: state.rotationId, step: result.state.step, outcome: result.state.outcome, seconds: (Date.now() - started) / 1000 }));
-        else out.stdout(ok ? `done: ${credentialId} rotated in ${((Date.now() - started) / 1000).toFixed(1)}s` : `not rotated: ${result.state.outcome ?? result.state.step}`);
-        return ok ? EXIT_OK : EXIT_FAILED;
-      } catch (err) {
-        const retryable = (err as { retryable?: boolean }).retryable !== false;
-        if (!retryable || attempt >= 5 || isFinished(saved.step)) {
-          out.stderr(`key-rotator rotate: failed at step ${saved.step}: ${describeError(err)}`);
-          return EXIT_FAILED;
-        }
-        if (!o.json) out.stdout(`  step ${saved.step} failed (${describeError(err)}); retrying`);
-        await new Promise((res) => setTimeout(res, 500 * attempt));
-      }
+    // A rotation in grace still has its old key alive at the vendor, and a new rotation would
+    // forget it (it replaces only the current key): finish that one first, its old key revoked now.
+    const inGrace = (await services.store.listVersions(credential.secretId)).find((v) => v.stages.includes(STAGE_CURRENT) && v.stages.includes(STAGE_PENDING));
+    let finishedFirst: RotationState | undefined;
+    if (inGrace) {
+      say(`finishing rotation ${inGrace.versionId} of ${credentialId} first: it is in grace, and its old key is revoked now`);
+      finishedFirst = await run(inGrace.versionId);
+      if (finishedFirst.step !== Step.Done) return report(finishedFirst, undefined);
     }
+    const pending = pendingRotation(await services.store.listVersions(credential.secretId));
+    const rotationId = pending?.versionId ?? randomUUID();
+    say(`emergency rotation ${rotationId} of ${credentialId}, in this process${pending ? " (taking over the rotation pending in the store)" : ""}`);
+    return report(await run(rotationId), finishedFirst);
+  } catch (err) {
+    out.stderr(`key-rotator rotate: ${describeError(err)}`);
+    return EXIT_FAILED;
   } finally {
     await services.close();
+  }
+
+  function report(last: RotationState, first: RotationState | undefined): number {
+    const seconds = (Date.now() - started) / 1000;
+    const ok = last.step === Step.Done;
+    if (o.json) {
+      out.stdout(JSON.stringify({ credential: credentialId, rotationId: last.rotationId, step: last.step, outcome: last.outcome, seconds, ...(first ? { finishedFirst: first.rotationId } : {}) }));
+    } else {
+      out.stdout(ok ? `done: ${credentialId} rotated in ${seconds.toFixed(1)}s` : `not rotated: ${last.outcome ?? last.step}`);
+    }
+    return ok ? EXIT_OK : EXIT_FAILED;
+  }
+}
+
+/** Runs one rotation to its end in this process, retrying a retryable failure a few times. */
+async function runToEnd(credential: RuntimeCredential, services: Services, state: RotationState, say: (line: string) => void, started: number): Promise<RotationState> {
+  let saved = state;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const result = await rotate(credential, {
+        store: services.store, vendor: services.vendorFor(credential), alerter: services.alerter, clock: services.clock,
+        onStep: (_s, step) => say(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s  ${step} done`),
+      }, saved, async (s) => void (saved = s));
+      return result.state;
+    } catch (err) {
+      const retryable = (err as { retryable?: boolean }).retryable !== false;
+      if (!retryable || attempt >= 5 || isFinished(saved.step)) {
+        return { ...saved, outcome: `failed at step ${saved.step}: ${describeError(err)}` };
+      }
+      say(`  step ${saved.step} failed (${describeError(err)}); retrying`);
+      await new Promise((res) => setTimeout(res, 500 * attempt));
+    }
   }
 }
 
