@@ -1,6 +1,6 @@
 /**
  * `key-rotator demo` (`npm run demo`): the product end to end on the built-in local setup. Starts
- * the sandbox and a real worker process, then shows three rotations of CallCov keys:
+ * the sandbox and a real worker process, then shows four rotations, three of CallCov keys:
  *   1. scheduled: a key reaches its (accelerated) age and the worker rotates it on its own;
  *   2. emergency: a person runs `rotate --emergency --wait`; grace 0, top priority;
  *   3. failed verify: the vendor refuses the new key; the rotation rolls back, current untouched;
