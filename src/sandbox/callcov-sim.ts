@@ -1,24 +1,32 @@
 /**
  * A CallCov API simulator: a real HTTP server that behaves as seeds 001/002 and DESIGN.md say.
  * Data endpoints take `X-API-Key` or `Authorization: Bearer sk_…`; key management takes a JWT
- * from /auth/login. Every key-authenticated answer carries X-RateLimit-Limit/Remaining/Reset and
- * 429 once the minute's budget is spent. Fault knobs and counters for tests; `/__sim/*` controls.
+ * from /auth/login. Every answer to a request with a known, active key (200, 403, 429) carries
+ * X-RateLimit-Limit/Remaining/Reset of the window that binds (see RateVerdict): 429 once the
+ * minute's or the UTC day's budget is spent, with Remaining 0 and Reset at that window's end. A 401
+ * for a missing, unknown or revoked key carries none: there is no key, so no budget, to report.
+ * API keys never expire (seed 002); JWTs do. Fault knobs and counters for tests; `/__sim/*` controls.
  * Serves plain HTTP on loopback (the real API is HTTPS-only; the adapter insists on https except
  * for loopback addresses).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { CallCovState, PLAN_LIMITS, type Plan, type RateVerdict, type SimKey } from "./callcov/callcov-state.js";
 import { Faults, parseFaultRule } from "./faults.js";
-import { readBody, serveLocally } from "./local-server.js";
+import { BodyTooLargeError, readBody, serveLocally } from "./local-server.js";
 
 export const CALLCOV_ERRORS = {
   invalidKey: { error: { code: "unauthorized", message: "Invalid or missing API key" } },
   forbidden: { error: { code: "forbidden", message: "Insufficient permissions for this resource" } },
   invalidToken: { error: { code: "unauthorized", message: "Invalid or missing token" } },
+  /**
+   * Seed 002's "401 Token expired", in seed 001's error shape: an access token past its 30 minutes
+   * (on /users/me and key management) and a refresh token past its 7 days (on /auth/refresh).
+   */
   tokenExpired: { error: { code: "unauthorized", message: "Token expired" } },
   badLogin: { error: { code: "unauthorized", message: "Invalid email or password" } },
   rateLimited: { error: { code: "rate_limited", message: "Rate limit exceeded; retry after X-RateLimit-Reset" } },
   keyNotFound: { error: { code: "not_found", message: "API key not found" } },
+  bodyTooLarge: { error: { code: "payload_too_large", message: "The request body exceeds 1 MiB" } },
 } as const;
 
 export interface CallCovSimulator {
@@ -47,7 +55,10 @@ export async function startCallCovSimulator(options: {
   const state = new CallCovState(options.clock ?? Date.now, options.accounts ?? [{ email: "admin@callcov.test", password: "demo-password" }], options.plan ?? "starter", options.mode ?? "live", options.managementPerMinute);
   const faults = new Faults();
   const server = createServer((req, res) => {
-    handle(req, res).catch(() => send(res, 500, { error: { code: "internal", message: "internal error" } }));
+    handle(req, res).catch((err: unknown) => {
+      if (err instanceof BodyTooLargeError) return send(res, 413, CALLCOV_ERRORS.bodyTooLarge);
+      send(res, 500, { error: { code: "internal", message: "internal error" } });
+    });
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -55,10 +66,13 @@ export async function startCallCovSimulator(options: {
     const path = new URL(req.url ?? "/", "http://sim").pathname;
     const method = req.method ?? "GET";
     if (path.startsWith("/__sim/")) return control(method, path, body, res);
+    // Counted before faults, auth and rate limits: a request the product sent counts even if it is dropped.
+    const revokeTarget = method === "DELETE" ? KEY_PATH.exec(path)?.[1] : undefined;
+    if (revokeTarget !== undefined) state.countRevokeRequest(decodeKeyId(revokeTarget));
     const fault = await faults.apply(`${method} ${path}`, req, res);
     if (fault === "handled") return;
     if (fault?.kind === "error") return send(res, fault.status ?? 500, { error: { code: "server_error", message: "The server encountered an error" } });
-    if (fault?.kind === "rate-limit") return send(res, 429, CALLCOV_ERRORS.rateLimited, rateHeaders({ ok: false, limit: PLAN_LIMITS[state.plan].perMinute, remaining: 0, reset: Math.ceil(state.clock() / 60_000) * 60 }));
+    if (fault?.kind === "rate-limit") return send(res, 429, CALLCOV_ERRORS.rateLimited, rateHeaders({ ok: false, limit: PLAN_LIMITS[state.plan].perMinute, remaining: 0, reset: Math.ceil(state.clock() / 60_000) * 60, window: "minute" }));
     if (fault?.kind === "malformed") {
       res.writeHead(200, { "content-type": "application/json" });
       res.end("{\"data\": [truncated");
@@ -93,6 +107,7 @@ export async function startCallCovSimulator(options: {
       return send(res, 200, { email: claims.sub });
     }
     const key = presented ? state.findActive(presented) : undefined;
+    // No X-RateLimit-* here: a missing, unknown or revoked key has no per-key budget to report.
     if (!key) return send(res, 401, CALLCOV_ERRORS.invalidKey);
     const rate = state.spend(key.id, PLAN_LIMITS[key.plan]);
     if (!rate.ok) {
@@ -125,7 +140,7 @@ export async function startCallCovSimulator(options: {
     if (method === "GET" && path === "/api/v1/api-keys/") {
       return send(res, 200, { data: [...state.keys.values()].filter((k) => k.active).map(listed) }, headers);
     }
-    const id = /^\/api\/v1\/api-keys\/([^/]+)\/?$/.exec(path)?.[1];
+    const id = KEY_PATH.exec(path)?.[1];
     if (method === "DELETE" && id) {
       if (!state.revoke(decodeURIComponent(id))) return send(res, 404, CALLCOV_ERRORS.keyNotFound, headers);
       res.writeHead(204, headers);
@@ -175,6 +190,17 @@ export async function startCallCovSimulator(options: {
       await local.close();
     },
   };
+}
+
+const KEY_PATH = /^\/api\/v1\/api-keys\/([^/]+)\/?$/;
+
+/** The key id as the DELETE handler decodes it, or the raw segment when it is not valid percent-encoding. */
+function decodeKeyId(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }
 
 function listed(k: SimKey) {

@@ -8,7 +8,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { Faults, parseFaultRule } from "./faults.js";
-import { readBody, serveLocally } from "./local-server.js";
+import { BodyTooLargeError, readBody, serveLocally } from "./local-server.js";
 import { AwsError, SecretsState } from "./secrets-manager/secrets-state.js";
 
 const OPERATIONS = ["CreateSecret", "DescribeSecret", "GetSecretValue", "PutSecretValue", "UpdateSecretVersionStage", "ListSecretVersionIds", "ListSecrets", "TagResource", "DeleteSecret"] as const;
@@ -52,7 +52,11 @@ export async function startSecretsManagerEmulator(options: { port?: number; host
   };
 
   const server = createServer((req, res) => {
-    handle(req, res).catch(() => sendError(res, new AwsError("InternalServiceError", "An error occurred on the server side.", 500)));
+    handle(req, res).catch((err: unknown) => {
+      // A body over local-server's 1 MiB cap: 413 in AWS's JSON error shape (the type is the emulator's choice).
+      if (err instanceof BodyTooLargeError) return sendError(res, new AwsError("RequestEntityTooLargeException", err.message, 413));
+      sendError(res, new AwsError("InternalServiceError", "An error occurred on the server side.", 500));
+    });
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

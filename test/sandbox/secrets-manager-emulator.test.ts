@@ -54,6 +54,21 @@ describe("Secrets Manager emulator through the real SDK", () => {
     expect((await c.send(new GetSecretValueCommand({ SecretId: "emu/stage-check" }))).SecretString).toBe("a");
   });
 
+  it("removing AWSCURRENT without moving it is refused like AWS, and the secret keeps its current version", async () => {
+    const c = client();
+    const created = await c.send(new CreateSecretCommand({ Name: "emu/remove-current", SecretString: "a" }));
+    await expect(c.send(new UpdateSecretVersionStageCommand({ SecretId: "emu/remove-current", VersionStage: "AWSCURRENT", RemoveFromVersionId: created.VersionId }))).rejects.toMatchObject({
+      name: "InvalidParameterException",
+      message: "You can only move staging label AWSCURRENT to a different secret version. It can't be completely removed.",
+    });
+    const current = await c.send(new GetSecretValueCommand({ SecretId: "emu/remove-current" }));
+    expect(current).toMatchObject({ VersionId: created.VersionId, SecretString: "a", VersionStages: ["AWSCURRENT"] });
+    // Moving it (naming the holder) is still allowed.
+    const put = await c.send(new PutSecretValueCommand({ SecretId: "emu/remove-current", SecretString: "b", VersionStages: ["AWSPENDING"] }));
+    await c.send(new UpdateSecretVersionStageCommand({ SecretId: "emu/remove-current", VersionStage: "AWSCURRENT", MoveToVersionId: put.VersionId, RemoveFromVersionId: created.VersionId }));
+    expect((await c.send(new GetSecretValueCommand({ SecretId: "emu/remove-current" }))).SecretString).toBe("b");
+  });
+
   it("a PutSecretValue without stages makes the new version current and the old previous", async () => {
     const c = client();
     const created = await c.send(new CreateSecretCommand({ Name: "emu/put-current", SecretString: "a" }));

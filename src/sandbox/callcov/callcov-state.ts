@@ -28,11 +28,30 @@ export interface SimKey {
 
 interface Budget { minute: number; minuteCount: number; day: number; dayCount: number }
 
-export interface RateVerdict { ok: boolean; limit: number; remaining: number; reset: number }
+/**
+ * What the X-RateLimit-* headers say: the figures of the window that binds. Seed 001 gives a
+ * per-minute and a per-day budget but one set of headers, so they describe the minute window
+ * (reset at the next minute, epoch seconds) unless the day's budget is the tighter one (fewer
+ * requests left than the minute's, or none left): then Limit is the day's budget and Reset the end
+ * of the UTC day. A 429 therefore always says Remaining 0 and when a retry can succeed.
+ */
+export interface RateVerdict { ok: boolean; limit: number; remaining: number; reset: number; window: "minute" | "day" }
 
 export class CallCovState {
   readonly keys = new Map<string, SimKey>();
-  readonly counters = { created: 0, revoked: 0, logins: 0, refreshes: 0, rateLimited: 0, requestsByKey: {} as Record<string, { accepted: number; refused: number; consumer: number }> };
+  readonly counters = {
+    created: 0,
+    /** Successful revocations (active -> inactive), all keys together. */
+    revoked: 0,
+    logins: 0,
+    refreshes: 0,
+    rateLimited: 0,
+    requestsByKey: {} as Record<string, { accepted: number; refused: number; consumer: number }>,
+    /** Per key id: every `DELETE /api/v1/api-keys/{id}` received, whatever the answer (204, 404, 401, 429, a fault). */
+    revokeRequestsByKey: {} as Record<string, number>,
+    /** Per key id: successful revocations (active -> inactive). At most 1: no call makes a key active again. */
+    revocationsByKey: {} as Record<string, number>,
+  };
   readonly #budgets = new Map<string, Budget>();
   readonly #jwtSecret = randomBytes(32);
   #seq = 0;
@@ -62,7 +81,13 @@ export class CallCovState {
     if (!k || !k.active) return false;
     k.active = false;
     this.counters.revoked += 1;
+    this.counters.revocationsByKey[id] = (this.counters.revocationsByKey[id] ?? 0) + 1;
     return true;
+  }
+
+  /** Counts a revoke request for `id` on arrival, before auth, rate limits or faults decide its answer. */
+  countRevokeRequest(id: string): void {
+    this.counters.revokeRequestsByKey[id] = (this.counters.revokeRequestsByKey[id] ?? 0) + 1;
   }
 
   findActive(secret: string): SimKey | undefined {
@@ -77,6 +102,31 @@ export class CallCovState {
 
   /** Spends `n` from a budget (a key's, or the account's management budget). */
   spend(budgetId: string, limits: { perMinute: number; perDay: number }, n = 1): RateVerdict {
+    const b = this.#budget(budgetId);
+    const { minute, day } = b;
+    const ok = b.minuteCount + n <= limits.perMinute && b.dayCount + n <= limits.perDay;
+    if (ok) {
+      b.minuteCount += n;
+      b.dayCount += n;
+    } else this.counters.rateLimited += 1;
+    const minuteLeft = Math.max(0, limits.perMinute - b.minuteCount);
+    const dayLeft = Math.max(0, limits.perDay - b.dayCount);
+    if (dayLeft < minuteLeft || dayLeft === 0) return { ok, limit: limits.perDay, remaining: dayLeft, reset: (day + 1) * 86_400, window: "day" };
+    return { ok, limit: limits.perMinute, remaining: minuteLeft, reset: (minute + 1) * 60, window: "minute" };
+  }
+
+  /**
+   * Test knob: records requests of `budgetId` in the current minute and/or UTC day without the
+   * limits' checks, e.g. a day nearly spent without sending 100,000 requests.
+   */
+  preCount(budgetId: string, counts: { minute?: number; day?: number }): void {
+    const b = this.#budget(budgetId);
+    b.minuteCount += counts.minute ?? 0;
+    b.dayCount += counts.day ?? 0;
+  }
+
+  /** The budget of the current minute and UTC day (epoch-aligned windows), reset when either has passed. */
+  #budget(budgetId: string): Budget {
     const now = this.clock();
     const minute = Math.floor(now / 60_000);
     const day = Math.floor(now / 86_400_000);
@@ -84,14 +134,7 @@ export class CallCovState {
     if (b.minute !== minute) Object.assign(b, { minute, minuteCount: 0 });
     if (b.day !== day) Object.assign(b, { day, dayCount: 0 });
     this.#budgets.set(budgetId, b);
-    const reset = (minute + 1) * 60;
-    if (b.minuteCount + n > limits.perMinute || b.dayCount + n > limits.perDay) {
-      this.counters.rateLimited += 1;
-      return { ok: false, limit: limits.perMinute, remaining: Math.max(0, limits.perMinute - b.minuteCount), reset };
-    }
-    b.minuteCount += n;
-    b.dayCount += n;
-    return { ok: true, limit: limits.perMinute, remaining: limits.perMinute - b.minuteCount, reset };
+    return b;
   }
 
   login(email: string, password: string): { access_token: string; refresh_token: string; token_type: "bearer"; expires_in: number } | undefined {

@@ -90,6 +90,10 @@ export class SecretsState {
     const remove = r.RemoveFromVersionId === undefined ? undefined : str(r.RemoveFromVersionId, "RemoveFromVersionId");
     const holder = [...s.versions.values()].find((v) => v.stages.has(stage));
     if (move !== undefined && !s.versions.has(move)) throw new AwsError("ResourceNotFoundException", `Secrets Manager can't find the specified secret version: ${move}`);
+    // AWS refuses to detach AWSCURRENT: it may only move, so a secret never loses its current version.
+    if (stage === CURRENT && remove !== undefined && move === undefined) {
+      throw new AwsError("InvalidParameterException", "You can only move staging label AWSCURRENT to a different secret version. It can't be completely removed.");
+    }
     if (remove !== undefined && holder?.id !== remove) {
       throw new AwsError("InvalidParameterException", `The parameter RemoveFromVersionId doesn't match the version that currently has the staging label ${stage}.`);
     }
