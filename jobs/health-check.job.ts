@@ -2,11 +2,14 @@
  * The health check (a job scheduler, every 15 minutes by default), per credential:
  *   store      the secret can be read (and its current version parses)
  *   key        the current key is accepted by the vendor
- *   age        the key is not overdue: a rotation that silently stopped pages someone
+ *   age        the key is not overdue (critical: a rotation that silently stopped pages someone)
+ *              and, where a person must act (JustCall), not due soon (warning, `ageWarnBeforeMs`
+ *              ahead, so the pair can be made in working hours instead of under a deadline)
  *   management CallCov's management login still works, so the next rotation can mint a key
- * Each failing check raises an alert (and sets key_rotator_health_check_failing); a passing one
- * resolves it. The same vendor call also yields usage (CallCov's X-RateLimit-* headers), which
- * the usage watcher turns into a baseline and anomaly alerts.
+ * Each failing check raises an alert (critical; a due-soon key a warning) and a critical one sets
+ * key_rotator_health_check_failing; a passing one resolves it. The same vendor call also yields
+ * usage (CallCov's X-RateLimit-* headers), which the usage watcher turns into a baseline and
+ * anomaly alerts.
  * Must not: change anything in the store or at the vendor.
  */
 import { describeError } from "../src/core/errors.js";
@@ -16,11 +19,46 @@ import type { Logger } from "../src/observability/logger.js";
 import type { Metrics } from "../src/observability/metrics.js";
 import type { DueVerdict } from "./due-check.job.js";
 
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+export interface AgePolicy {
+  /** How long before its due date a key gets a warning; 0: none (the worker rotates it alone). */
+  warnBeforeMs: number;
+  /** How long past due a key may be before it counts as overdue (a rotation may be running). */
+  overdueAfterMs: number;
+}
+
+export type AgeVerdict = { level: "ok" } | { level: "warning" | "critical"; reason: string };
+
+/**
+ * Is the key's age a problem? Critical once it is more than `overdueAfterMs` past due; a warning
+ * from `warnBeforeMs` before due until then; otherwise ok. A key never due (dueAt infinite) is ok.
+ */
+export function ageVerdict(createdAt: Date, dueAt: number, now: number, policy: AgePolicy): AgeVerdict {
+  if (!Number.isFinite(dueAt)) return { level: "ok" };
+  const age = `the key is ${Math.floor((now - createdAt.getTime()) / DAY)} d old`;
+  if (now > dueAt + policy.overdueAfterMs) {
+    return { level: "critical", reason: `overdue: the key is ${Math.round((now - dueAt) / HOUR)} h past its rotation date (${age}); rotations may have stopped` };
+  }
+  if (policy.warnBeforeMs > 0 && now >= dueAt - policy.warnBeforeMs) {
+    const when = now < dueAt ? `in ${span(dueAt - now)}` : `since ${span(now - dueAt)}`;
+    return { level: "warning", reason: `due for rotation ${when} (${new Date(dueAt).toISOString()}), ${age}: a person must act` };
+  }
+  return { level: "ok" };
+}
+
+function span(ms: number): string {
+  return ms >= 2 * DAY ? `${Math.round(ms / DAY)} d` : `${Math.round(ms / HOUR)} h`;
+}
+
 export interface HealthCredential {
   id: string;
   vendor: "callcov" | "justcall";
   secretId: string;
   schedule(keyCreatedAt: Date, now: number): DueVerdict;
+  /** How long before due the key gets a warning (settings.ageWarnBefore for its vendor); absent: none. */
+  ageWarnBeforeMs?: number;
 }
 
 export interface HealthContext {
@@ -42,23 +80,28 @@ export interface HealthContext {
 
 export type Check = "store" | "key" | "age" | "management";
 
+type Finding = { severity: "warning" | "critical"; reason: string } | undefined;
+
 export interface HealthSummary {
   checked: number;
+  /** Checks that fail (critical alerts). */
   failing: Array<{ credentialId: string; check: Check; reason: string }>;
+  /** Checks that warn ahead (a key due soon that a person must rotate). */
+  warnings: Array<{ credentialId: string; check: Check; reason: string }>;
 }
 
 export async function runHealthCheck(ctx: HealthContext): Promise<HealthSummary> {
-  const summary: HealthSummary = { checked: 0, failing: [] };
-  const managementChecked = new Map<KeyApiVendor, Promise<string | undefined>>();
+  const summary: HealthSummary = { checked: 0, failing: [], warnings: [] };
+  const managementChecked = new Map<KeyApiVendor, Promise<Finding>>();
   const queue = [...ctx.credentials];
   const worker = async () => {
     for (let c = queue.shift(); c; c = queue.shift()) {
       const results = await checkOne(ctx, c, managementChecked);
-      for (const [check, reason] of Object.entries(results) as Array<[Check, string | undefined]>) {
-        ctx.metrics?.healthCheckFailing.labels({ credential: c.id, vendor: c.vendor, check }).set(reason ? 1 : 0);
-        if (reason) {
-          summary.failing.push({ credentialId: c.id, check, reason });
-          await ctx.alerter.raise({ credentialId: c.id, severity: check === "age" && reason.startsWith("due") ? "warning" : "critical", kind: `health-${check}`, summary: reason });
+      for (const [check, finding] of Object.entries(results) as Array<[Check, Finding]>) {
+        ctx.metrics?.healthCheckFailing.labels({ credential: c.id, vendor: c.vendor, check }).set(finding?.severity === "critical" ? 1 : 0);
+        if (finding) {
+          (finding.severity === "critical" ? summary.failing : summary.warnings).push({ credentialId: c.id, check, reason: finding.reason });
+          await ctx.alerter.raise({ credentialId: c.id, severity: finding.severity, kind: `health-${check}`, summary: finding.reason });
         } else {
           await ctx.alerter.resolve(c.id, `health-${check}`);
         }
@@ -70,14 +113,15 @@ export async function runHealthCheck(ctx: HealthContext): Promise<HealthSummary>
   return summary;
 }
 
-async function checkOne(ctx: HealthContext, c: HealthCredential, managementChecked: Map<KeyApiVendor, Promise<string | undefined>>): Promise<Partial<Record<Check, string | undefined>>> {
-  const out: Partial<Record<Check, string | undefined>> = {};
+async function checkOne(ctx: HealthContext, c: HealthCredential, managementChecked: Map<KeyApiVendor, Promise<Finding>>): Promise<Partial<Record<Check, Finding>>> {
+  const out: Partial<Record<Check, Finding>> = {};
+  const critical = (reason: string): Finding => ({ severity: "critical", reason });
   let current;
   try {
     current = await ctx.store.read(c.secretId, { stage: "AWSCURRENT" });
     out.store = undefined;
   } catch (err) {
-    out.store = `the secret ${c.secretId} cannot be read: ${describeError(err)}`;
+    out.store = critical(`the secret ${c.secretId} cannot be read: ${describeError(err)}`);
     return out;
   }
   const now = ctx.now();
@@ -85,22 +129,21 @@ async function checkOne(ctx: HealthContext, c: HealthCredential, managementCheck
   const verdict = c.schedule(current.createdAt, now);
   ctx.metrics?.keyAgeSeconds.labels(labels).set((now - current.createdAt.getTime()) / 1000);
   ctx.metrics?.keyDueInSeconds.labels(labels).set((verdict.dueAt - now) / 1000);
-  out.age = now > verdict.dueAt + ctx.overdueAfterMs
-    ? `overdue: the key is ${Math.round((now - verdict.dueAt) / 3_600_000)} h past its rotation date; rotations may have stopped`
-    : undefined;
+  const age = ageVerdict(current.createdAt, verdict.dueAt, now, { warnBeforeMs: c.ageWarnBeforeMs ?? 0, overdueAfterMs: ctx.overdueAfterMs });
+  out.age = age.level === "ok" ? undefined : { severity: age.level, reason: age.reason };
   try {
     const value = parseStoredValue(current.value, `${c.id}: secret ${c.secretId} version ${current.versionId}`);
     const result = await ctx.verifierFor(c).verify(vendorSecretOf(value));
-    out.key = result.valid ? undefined : `the vendor refuses the current key (${result.status}: ${result.reason})`;
+    out.key = result.valid ? undefined : critical(`the vendor refuses the current key (${result.status}: ${result.reason})`);
     if (result.valid && result.usage) await ctx.onUsage?.(c.id, result.usage);
   } catch (err) {
-    out.key = `the current key could not be checked: ${describeError(err)}`;
+    out.key = critical(`the current key could not be checked: ${describeError(err)}`);
   }
   const management = ctx.managementFor(c);
   if (management) {
     let check = managementChecked.get(management);
     if (!check) {
-      check = management.listKeys().then(() => undefined, (err: unknown) => `the management login cannot list keys, so the next rotation cannot mint one: ${describeError(err)}`);
+      check = management.listKeys().then(() => undefined, (err: unknown) => critical(`the management login cannot list keys, so the next rotation cannot mint one: ${describeError(err)}`));
       managementChecked.set(management, check);
     }
     out.management = await check;

@@ -1,14 +1,19 @@
 /**
  * Routes alerts to sinks by credential and severity, suppresses repeats of an open alert, sends a
- * resolve to the sinks that got the trigger, and retries each sink with backoff. It never throws
- * and never holds up a rotation: sends run in the background (`flush()` waits for them). Open
- * alerts live in memory: after a restart a condition still failing is raised again, which is the
- * safe side.
+ * resolve to the sinks that got the trigger, and retries each sink with backoff. Open alerts live
+ * in an OpenAlertStore: Redis in the worker, so a resolve decided on one replica reaches the
+ * incident raised on another, repeats are suppressed fleet-wide, and a restart forgets nothing;
+ * in memory for a process alone (`rotate --direct`).
+ *
+ * Must not: throw, or hold up a rotation. Sends run in the background (`flush()` waits for them);
+ * a store call that fails or takes longer than `storeTimeoutMs` is logged and the router sends
+ * anyway, because a duplicate alert costs less than a lost one.
  */
 import type { Alert, Alerter } from "../core/ports.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { AlertSink } from "./alert-sinks.js";
+import { MemoryOpenAlertStore, type OpenAlertStore } from "./open-alert-store.js";
 
 export interface CredentialRoutes {
   warning: string[];
@@ -25,38 +30,67 @@ export interface AlertRouterOptions {
   sleep?: (ms: number) => Promise<void>;
   renotifyMs?: number;
   attempts?: number;
+  /** Where open alerts live; in this process's memory unless given. */
+  openAlerts?: OpenAlertStore;
+  /** How long one read or write of the open alerts may take before the router sends without it. */
+  storeTimeoutMs?: number;
 }
 
+type Options = Required<Omit<AlertRouterOptions, "metrics" | "openAlerts">> & Pick<AlertRouterOptions, "metrics">;
+
 export class AlertRouter implements Alerter {
-  readonly #o: Required<Omit<AlertRouterOptions, "metrics">> & Pick<AlertRouterOptions, "metrics">;
-  readonly #open = new Map<string, { alert: Alert; sentTo: string[]; at: number }>();
+  readonly #o: Options;
+  #open: OpenAlertStore;
   readonly #pending = new Set<Promise<void>>();
 
   constructor(options: AlertRouterOptions) {
-    this.#o = { now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), renotifyMs: 3_600_000, attempts: 3, ...options };
+    const { openAlerts, ...rest } = options;
+    this.#o = { now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), renotifyMs: 3_600_000, attempts: 3, storeTimeoutMs: 2_000, ...rest };
+    this.#open = openAlerts ?? new MemoryOpenAlertStore();
+  }
+
+  /**
+   * Moves the open alerts to another store (the worker's Redis, once it is connected: the router
+   * is built before). Alerts opened in the old store stay there; call it before raising any.
+   */
+  keepOpenAlertsIn(store: OpenAlertStore): void {
+    this.#open = store;
   }
 
   async raise(alert: Alert): Promise<void> {
-    const key = `${alert.credentialId}/${alert.kind}`;
-    const open = this.#open.get(key);
-    this.#o.log.warn({ event: "alert.raised", credentialId: alert.credentialId, kind: alert.kind, severity: alert.severity, step: alert.step, rotationId: alert.rotationId }, `alert: ${alert.credentialId}: ${alert.summary}`);
-    if (open && open.alert.severity === alert.severity && this.#o.now() - open.at < this.#o.renotifyMs) {
-      for (const sink of open.sentTo) this.#o.metrics?.alertsTotal.labels({ sink, result: "suppressed" }).inc();
-      return;
+    try {
+      const key = keyOf(alert.credentialId, alert.kind);
+      this.#o.log.warn({ event: "alert.raised", credentialId: alert.credentialId, kind: alert.kind, severity: alert.severity, step: alert.step, rotationId: alert.rotationId }, `alert: ${alert.credentialId}: ${alert.summary}`);
+      const open = await this.#store("get", alert, () => this.#open.get(key));
+      const now = this.#o.now();
+      if (open && !alert.reminder && open.alert.severity === alert.severity && now - open.at < this.#o.renotifyMs) {
+        for (const sink of open.sentTo) this.#o.metrics?.alertsTotal.labels({ sink, result: "suppressed" }).inc();
+        return;
+      }
+      const names = this.#routesFor(alert);
+      this.#dispatch(names, alert, "trigger");
+      // Sinks that got an earlier trigger (a critical that is now a warning) still need the resolve.
+      const sentTo = [...new Set([...(open?.sentTo ?? []), ...names])];
+      await this.#store("set", alert, () => this.#open.set(key, { alert, sentTo, at: now }));
+    } catch (err) {
+      this.#o.log.error({ event: "alert.router-failed", credentialId: alert.credentialId, kind: alert.kind, error: messageOf(err) }, "alert router failed");
     }
-    const routes = this.#o.routes.get(alert.credentialId);
-    const names = alert.severity === "critical" ? routes?.critical ?? [] : alert.severity === "warning" ? routes?.warning ?? [] : [];
-    this.#open.set(key, { alert, sentTo: names, at: this.#o.now() });
-    this.#dispatch(names, alert, "trigger");
   }
 
   async resolve(credentialId: string, kind: string): Promise<void> {
-    const key = `${credentialId}/${kind}`;
-    const open = this.#open.get(key);
-    if (!open) return;
-    this.#open.delete(key);
-    this.#o.log.info({ event: "alert.resolved", credentialId, kind }, `resolved: ${credentialId}: ${kind}`);
-    this.#dispatch(open.sentTo, open.alert, "resolve");
+    try {
+      const failed = Symbol("failed");
+      const open = await this.#store("take", { credentialId, kind }, () => this.#open.take(keyOf(credentialId, kind)), failed);
+      if (open === failed) {
+        this.#resolveBlind(credentialId, kind);
+        return;
+      }
+      if (!open) return;
+      this.#o.log.info({ event: "alert.resolved", credentialId, kind }, `resolved: ${credentialId}: ${kind}`);
+      this.#dispatch(open.sentTo, open.alert, "resolve");
+    } catch (err) {
+      this.#o.log.error({ event: "alert.router-failed", credentialId, kind, error: messageOf(err) }, "alert router failed");
+    }
   }
 
   /** Sends to the credential's escalation routes (JustCall deadline passed, for example). */
@@ -66,6 +100,39 @@ export class AlertRouter implements Alerter {
 
   async flush(): Promise<void> {
     while (this.#pending.size > 0) await Promise.all([...this.#pending]);
+  }
+
+  #routesFor(alert: Alert): string[] {
+    const routes = this.#o.routes.get(alert.credentialId);
+    return alert.severity === "critical" ? routes?.critical ?? [] : alert.severity === "warning" ? routes?.warning ?? [] : [];
+  }
+
+  /**
+   * The store could not say whether the alert is open. A lost resolve leaves a PagerDuty incident
+   * open for good, while a resolve of something never raised is a no-op for sinks that dedupe by
+   * key (PagerDuty, the webhook's dedupKey) but a stray line in a Slack channel: so those get it.
+   */
+  #resolveBlind(credentialId: string, kind: string): void {
+    const routes = this.#o.routes.get(credentialId);
+    const names = [...new Set([...(routes?.critical ?? []), ...(routes?.warning ?? [])])].filter((n) => this.#o.sinks.get(n)?.type !== "slack");
+    this.#o.log.info({ event: "alert.resolved", credentialId, kind, blind: true }, `resolved (open alerts unavailable, sent to every deduplicating route): ${credentialId}: ${kind}`);
+    this.#dispatch(names, { credentialId, kind, severity: "info", summary: `${kind} resolved` }, "resolve");
+  }
+
+  /** Runs one store call with a time limit; on failure logs and returns `onFail`. */
+  async #store<T, F = undefined>(op: string, about: Pick<Alert, "credentialId" | "kind">, call: () => Promise<T>, onFail?: F): Promise<T | F> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const limit = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${this.#o.storeTimeoutMs} ms`)), this.#o.storeTimeoutMs);
+      });
+      return await Promise.race([call(), limit]);
+    } catch (err) {
+      this.#o.log.warn({ event: "alert.store-failed", op, credentialId: about.credentialId, kind: about.kind, error: messageOf(err) }, `open alerts unavailable (${op}): sending without them`);
+      return onFail as F;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   #dispatch(names: string[], alert: Alert, action: "trigger" | "resolve"): void {
@@ -84,14 +151,21 @@ export class AlertRouter implements Alerter {
         this.#o.metrics?.alertsTotal.labels({ sink: sink.name, result: "sent" }).inc();
         return;
       } catch (err) {
-        const message = err instanceof Error ? err.message : String(err);
         if (attempt === this.#o.attempts) {
           this.#o.metrics?.alertsTotal.labels({ sink: sink.name, result: "failed" }).inc();
-          this.#o.log.error({ event: "alert.failed", sink: sink.name, credentialId: alert.credentialId, kind: alert.kind, attempts: attempt, error: message }, `alert to ${sink.name} failed`);
+          this.#o.log.error({ event: "alert.failed", sink: sink.name, credentialId: alert.credentialId, kind: alert.kind, attempts: attempt, error: messageOf(err) }, `alert to ${sink.name} failed`);
           return;
         }
         await this.#o.sleep(1000 * 2 ** (attempt - 1));
       }
     }
   }
+}
+
+function keyOf(credentialId: string, kind: string): string {
+  return `${credentialId}/${kind}`;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -67,7 +67,7 @@ const callcovCredential = z.strictObject({
   mode: z.enum(["live", "test"]).default("live"),
   plan: z.enum(["free", "starter", "business", "enterprise"]).default("starter"),
   managementSecretId: z.string({ error: "a CallCov credential needs managementSecretId (the secret holding its management login)" }).min(1),
-  usage: z.strictObject({ factor: z.number().positive().default(3), quotaWarnRatio: z.number().gt(0).lte(1).default(0.8) }).optional(),
+  usage: z.strictObject({ factor: z.number().positive().default(3), quotaWarnRatio: z.number().gt(0).lte(1).default(0.8), perDay: z.number().int().positive().optional() }).optional(),
 });
 
 const justcallCredential = z.strictObject({
@@ -91,6 +91,13 @@ const settings = z.strictObject({
   /** Secrets Manager writes per second this fleet may use (AWS: 50 per region, shared). */
   storeWriteQuota: z.number().positive().max(100_000).default(50),
   httpPort: z.number().int().min(0).max(65_535).default(8080),
+  /**
+   * How long before a key is due the health check warns, per vendor. JustCall pairs are made by a
+   * person, so a week's notice; CallCov keys rotate by themselves, so 0: no warning ahead.
+   */
+  ageWarnBefore: z
+    .strictObject({ justcall: duration("7d").default(604_800_000), callcov: duration("0s").default(0) })
+    .default({ justcall: 604_800_000, callcov: 0 }),
 });
 
 export const inventorySchema = z

@@ -122,6 +122,12 @@ export interface Alert {
   step?: string;
   rotationId?: string;
   details?: Record<string, string | number | boolean>;
+  /**
+   * A deliberate reminder: the raiser keeps its own cadence (JustCall's `operator.remindEvery`), so
+   * the router sends it even while the same alert is open, instead of suppressing it as a repeat
+   * for its re-notify window. Only for raisers that pace themselves; a resolve works as usual.
+   */
+  reminder?: boolean;
 }
 
 /** Sends alerts. Never throws and never blocks a rotation for long: failures are logged. */

@@ -10,6 +10,8 @@ import { Queue, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { describeError } from "../core/errors.js";
 import type { Alert, Alerter, Clock, KeyApiVendor, KeyVerifier, SecretStore } from "../core/ports.js";
+import type { OpenAlertStore } from "../alerts/open-alert-store.js";
+import { RedisOpenAlertStore } from "../alerts/redis-open-alert-store.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { rotationProcessor } from "../../jobs/rotation.job.js";
@@ -30,7 +32,7 @@ export interface WorkerPorts {
   store: SecretStore;
   vendorFor(credential: RuntimeCredential): KeyApiVendor;
   verifierFor(credential: RuntimeCredential): KeyVerifier;
-  alerter: Alerter & { flush?(): Promise<void> };
+  alerter: Alerter & { flush?(): Promise<void>; keepOpenAlertsIn?(store: OpenAlertStore): void };
   metrics: Metrics;
   log: Logger;
   clock: Clock;
@@ -58,6 +60,8 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
   const { log, store, clock, metrics } = ports;
   const redis = connectRedis(options.redisUrl);
   await assertRedisAnswers(redis, options.redisUrl);
+  // Open alerts shared by every replica and kept over restarts, so a resolve reaches its incident.
+  ports.alerter.keepOpenAlertsIn?.(new RedisOpenAlertStore(redis, settings.queuePrefix));
   const connection = { connection: redis, prefix: settings.queuePrefix };
   const rotations = new Queue(ROTATION_QUEUE, connection);
   const maintenance = new Queue(MAINTENANCE_QUEUE, connection);

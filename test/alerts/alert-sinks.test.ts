@@ -1,4 +1,4 @@
-/** Each sink against a local HTTP receiver, and the router's routing, suppression, resolve and retry. */
+/** Each sink against a local HTTP receiver, and the router's routing, suppression, reminders, resolve and retry. */
 import { createHmac } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -116,6 +116,32 @@ describe("AlertRouter", () => {
     await r.raise(alert);
     await r.flush();
     expect(sent.filter((s) => s.startsWith("pager:trigger"))).toHaveLength(2);
+  });
+
+  it("a reminder repeated after its own, shorter interval is sent; a plain repeat is still suppressed", async () => {
+    const sent: string[] = [];
+    let t = 0;
+    const r = router([recording("pager", sent), recording("chat", sent)], () => t);
+    const reminder: Alert = { ...alert, kind: "pair-needed", severity: "warning", reminder: true };
+    await r.raise(reminder);
+    await r.raise(alert);
+    t = 600_000; // operator.remindEvery: 10m, well inside the router's hour
+    await r.raise(reminder);
+    await r.raise(alert);
+    await r.resolve("cc-prod", "pair-needed");
+    await r.flush();
+    expect(sent.filter((s) => s.includes("pair-needed"))).toEqual(["chat:trigger:pair-needed:warning", "chat:trigger:pair-needed:warning", "chat:resolve:pair-needed:warning"]);
+    expect(sent.filter((s) => s.startsWith("pager:trigger:rotation-failed"))).toHaveLength(1);
+  });
+
+  it("a critical that drops to a warning still resolves at every sink that got a trigger", async () => {
+    const sent: string[] = [];
+    const r = router([recording("pager", sent), recording("chat", sent)]);
+    await r.raise(alert);
+    await r.raise({ ...alert, severity: "warning" });
+    await r.resolve("cc-prod", "rotation-failed");
+    await r.flush();
+    expect(sent.filter((s) => s.includes(":resolve:")).sort()).toEqual(["chat:resolve:rotation-failed:warning", "pager:resolve:rotation-failed:warning"]);
   });
 
   it("retries a failing sink with backoff and delivers once; a sink that keeps failing is logged, never thrown", async () => {
