@@ -2,6 +2,8 @@
  * Loads the inventory and derives the runtime config: settings with defaults and, for every
  * credential, its rotation timings and its due rule (cadence + window, from src/schedule).
  */
+import { CALLCOV_PLANS, type CallCovPlan } from "../vendors/callcov/callcov-plans.js";
+import type { UsagePolicy } from "./usage-watcher.js";
 import type { Inventory } from "../config/inventory-schema.js";
 import { loadInventory } from "../config/load-inventory.js";
 import { type Cadence, decideDue } from "../schedule/cadence.js";
@@ -36,12 +38,19 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
         secretId: c.secretId,
         baseUrl: c.baseUrl,
         mode: c.vendor === "callcov" ? c.mode : "live",
-        ...(c.vendor === "callcov" ? { managementSecretId: c.managementSecretId, usage: c.usage ?? { factor: 3, quotaWarnRatio: 0.8 } } : {}),
+        ...(c.vendor === "callcov" ? { managementSecretId: c.managementSecretId, usage: usagePolicy(c.usage, c.plan) } : {}),
         ...(c.vendor === "justcall" ? { operator: { singlePair: c.operator.singlePair, remindEveryMs: c.operator.remindEvery, deadlineMs: c.operator.deadline } } : {}),
+        ageWarnBeforeMs: s.ageWarnBefore[c.vendor],
         graceMs: r.grace,
         maxGraceExtensionMs: r.maxGraceExtension,
         schedule: (created, now) => decideDue(cadence, window, created, now),
       };
     }),
   };
+}
+
+/** The inventory's usage settings, with the plan's daily quota unless the inventory sets one. */
+function usagePolicy(usage: { factor: number; quotaWarnRatio: number; perDay?: number | undefined } | undefined, plan: CallCovPlan): UsagePolicy {
+  const perDay = usage?.perDay ?? CALLCOV_PLANS[plan].perDay;
+  return { factor: usage?.factor ?? 3, quotaWarnRatio: usage?.quotaWarnRatio ?? 0.8, ...(perDay !== undefined ? { perDay } : {}) };
 }

@@ -5,6 +5,7 @@
  * people while the runtime reads well for engineers.
  */
 import type { RotationCredential } from "../rotation/rotation.js";
+import type { UsagePolicy } from "./usage-watcher.js";
 import type { DueVerdict } from "../../jobs/due-check.job.js";
 
 export interface RuntimeSettings {
@@ -43,7 +44,9 @@ export interface RuntimeCredential extends RotationCredential {
   /** JustCall: the operator-assisted flow's settings. */
   operator?: { singlePair: boolean; remindEveryMs: number; deadlineMs: number };
   /** CallCov: when usage counts as anomalous. */
-  usage?: { factor: number; quotaWarnRatio: number };
+  usage?: UsagePolicy;
+  /** How long before due the health check warns (settings.ageWarnBefore for the vendor); 0: never. */
+  ageWarnBeforeMs: number;
   /** Is the key due, given when its current version was made? (age or cron, and the window) */
   schedule(keyCreatedAt: Date, now: number): DueVerdict;
 }

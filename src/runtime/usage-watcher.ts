@@ -1,8 +1,10 @@
 /**
- * Turns CallCov's rate-limit headers into usage: requests in the current minute window
- * (limit - remaining, less our own probe), scaled to a per-minute rate. Keeps a baseline per
- * credential (an EWMA) in Redis, rebuilt from nothing if Redis is lost (no alert until it has a
- * few samples), and alerts when use exceeds the baseline by a factor or nears the plan's limit.
+ * Turns CallCov's rate-limit headers into usage: requests in the window the headers describe
+ * (limit - remaining, less our own probe), as a rate per minute. The window is a minute, or the UTC
+ * day when the day's budget is the tighter one. Keeps a baseline per credential in Redis (an EWMA
+ * of the rate and of its variance), rebuilt from nothing if Redis is lost (no alert until it has a
+ * few samples), and alerts when use exceeds the baseline by the policy's factor and by more than its
+ * usual spread, nears the minute's limit, or would spend the plan's daily quota.
  * Also the usage gate of grace: is the old key still being used by someone?
  * JustCall sends no usage signal: its credentials are "usage not observable".
  */
@@ -15,18 +17,30 @@ import type { UsageGate } from "../rotation/rotation.js";
 export interface UsagePolicy {
   factor: number;
   quotaWarnRatio: number;
+  /** Requests a day the plan allows (seed 001), when known. */
+  perDay?: number;
 }
 
 const ALPHA = 0.2;
 const MIN_SAMPLES = 3;
 /** Below this many requests a minute, a jump is noise, not an anomaly. */
 const MIN_ANOMALY_PER_MINUTE = 5;
+/** A spike must also stand this many standard deviations above the baseline. */
+const SPREAD = 3;
+const MINUTE_S = 60;
+const DAY_S = 86_400;
+
+/** The window the headers describe: a reset more than a minute away can only be the day's. */
+export function windowSecondsOf(usage: UsageSample, nowMs: number): number {
+  return usage.resetAt * 1000 - nowMs > (MINUTE_S + 1) * 1000 ? DAY_S : MINUTE_S;
+}
 
 /** Requests per minute that others made with the key, from one sample that our probe was part of. */
 export function perMinuteFrom(usage: UsageSample, nowMs: number, ourProbes = 1): number {
   const used = Math.max(0, usage.limit - usage.remaining - ourProbes);
-  const windowStart = (usage.resetAt - 60) * 1000;
-  const elapsedS = Math.min(60, Math.max(1, (nowMs - windowStart) / 1000));
+  const windowS = windowSecondsOf(usage, nowMs);
+  const windowStart = (usage.resetAt - windowS) * 1000;
+  const elapsedS = Math.min(windowS, Math.max(1, (nowMs - windowStart) / 1000));
   return Math.round((used * 60) / elapsedS);
 }
 
@@ -42,24 +56,46 @@ export class UsageWatcher {
   async observe(credentialId: string, usage: UsageSample, nowMs: number): Promise<{ perMinute: number; baseline?: number; anomaly: boolean }> {
     const policy = this.policyOf(credentialId) ?? { factor: 3, quotaWarnRatio: 0.8 };
     const key = `${this.prefix}:usage:${credentialId}`;
-    const stored = await this.redis.hmget(key, "mean", "n");
+    const stored = await this.redis.hmget(key, "mean", "var", "n");
     const mean = Number(stored[0] ?? Number.NaN);
-    const n = Number(stored[1] ?? 0);
+    const variance = Number(stored[1] ?? 0) || 0;
+    const n = Number(stored[2] ?? 0);
     const perMinute = perMinuteFrom(usage, nowMs);
-    const anomaly = n >= MIN_SAMPLES && Number.isFinite(mean) && perMinute >= MIN_ANOMALY_PER_MINUTE && perMinute > policy.factor * Math.max(mean, 1);
-    const nearQuota = perMinute >= policy.quotaWarnRatio * usage.limit;
+    const spike = perMinute >= MIN_ANOMALY_PER_MINUTE && perMinute > policy.factor * Math.max(mean, 1) && perMinute > mean + SPREAD * Math.sqrt(variance);
+    const anomaly = n >= MIN_SAMPLES && Number.isFinite(mean) && spike;
     this.metrics?.usageAnomaly.labels({ credential: credentialId, vendor: "callcov" }).set(anomaly ? 1 : 0);
     if (anomaly) {
       await this.alerter.raise({ credentialId, severity: "warning", kind: "usage-anomaly", summary: `the key is used ${perMinute}/min, over ${policy.factor}x its baseline of ${Math.round(mean)}/min`, details: { perMinute, baseline: Math.round(mean) } });
     } else await this.alerter.resolve(credentialId, "usage-anomaly");
-    if (nearQuota) {
-      await this.alerter.raise({ credentialId, severity: "warning", kind: "usage-near-quota", summary: `the key is used ${perMinute}/min of the plan's ${usage.limit}/min`, details: { perMinute, limit: usage.limit } });
-    } else await this.alerter.resolve(credentialId, "usage-near-quota");
+    const quota = nearQuota(usage, nowMs, perMinute, Number.isFinite(mean) ? mean : perMinute, policy);
+    if (quota) await this.alerter.raise({ credentialId, severity: "warning", kind: "usage-near-quota", summary: quota.summary, details: quota.details });
+    else await this.alerter.resolve(credentialId, "usage-near-quota");
     // An anomalous sample moves the baseline slowly, so an attack does not become the new normal.
-    const next = !Number.isFinite(mean) ? perMinute : mean + (anomaly ? ALPHA / 4 : ALPHA) * (perMinute - mean);
-    await this.redis.hset(key, "mean", String(next), "n", String(n + 1));
+    const alpha = anomaly ? ALPHA / 4 : ALPHA;
+    const next = !Number.isFinite(mean) ? perMinute : mean + alpha * (perMinute - mean);
+    const nextVar = !Number.isFinite(mean) ? 0 : (1 - alpha) * (variance + alpha * (perMinute - mean) ** 2);
+    await this.redis.hset(key, "mean", String(next), "var", String(nextVar), "n", String(n + 1));
     return { perMinute, ...(Number.isFinite(mean) ? { baseline: mean } : {}), anomaly };
   }
+}
+
+/**
+ * Near a quota: the minute's limit at this sample's rate; the day's budget when the vendor's
+ * headers already describe the day (it is the tighter one); or the plan's daily quota at the
+ * baseline's rate kept up for a day.
+ */
+function nearQuota(usage: UsageSample, nowMs: number, perMinute: number, baseline: number, policy: UsagePolicy): { summary: string; details: Record<string, number> } | undefined {
+  if (windowSecondsOf(usage, nowMs) === DAY_S) {
+    const used = usage.limit - usage.remaining;
+    if (used >= policy.quotaWarnRatio * usage.limit) return { summary: `the key has used ${used} of its ${usage.limit} requests today`, details: { usedToday: used, perDay: usage.limit } };
+    return undefined;
+  }
+  if (perMinute >= policy.quotaWarnRatio * usage.limit) return { summary: `the key is used ${perMinute}/min of the plan's ${usage.limit}/min`, details: { perMinute, limit: usage.limit } };
+  const perDay = Math.round(baseline * 1440);
+  if (policy.perDay !== undefined && perDay >= policy.quotaWarnRatio * policy.perDay) {
+    return { summary: `at its usual ${Math.round(baseline)}/min the key would make ${perDay} requests a day, of the plan's ${policy.perDay}`, details: { perMinute: Math.round(baseline), projectedPerDay: perDay, perDay: policy.perDay } };
+  }
+  return undefined;
 }
 
 /**

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/core/errors.js";
 import { loadInventory, parseInventory } from "../../src/config/load-inventory.js";
 import { checkConfigCommand } from "../../src/cli/check-config.command.js";
+import { toRuntime } from "../../src/runtime/load-runtime.js";
 
 const valid = `
 alertRoutes:
@@ -151,5 +152,46 @@ describe("check-config command", () => {
     const r = await run(undefined);
     expect(r.code).toBe(2);
     expect(r.stderr.join("")).toContain("cannot read the inventory: no such file");
+  });
+});
+
+describe("toRuntime", () => {
+  const inventory = (extra: string) => parseInventory(`
+settings: { ageWarnBefore: { justcall: 3d } }
+credentials:
+  - id: cc-free
+    vendor: callcov
+    plan: free
+    secretId: s1
+    baseUrl: https://api.callcov.test
+    managementSecretId: m
+    rotation: { every: 90d }
+  - id: cc-enterprise
+    vendor: callcov
+    plan: enterprise
+    secretId: s2
+    baseUrl: https://api.callcov.test
+    managementSecretId: m
+    rotation: { every: 90d }
+${extra}
+  - id: jc
+    vendor: justcall
+    secretId: s3
+    baseUrl: https://api.justcall.test
+    rotation: { every: 90d }
+`, "inline");
+
+  it("gives each CallCov credential its plan's daily quota, an inventory's perDay first, and each vendor its age warning", () => {
+    const rt = toRuntime(inventory("    usage: { perDay: 50000 }"));
+    const by = Object.fromEntries(rt.credentials.map((c) => [c.id, c]));
+    expect(by["cc-free"]?.usage).toEqual({ factor: 3, quotaWarnRatio: 0.8, perDay: 1_000 });
+    expect(by["cc-enterprise"]?.usage).toEqual({ factor: 3, quotaWarnRatio: 0.8, perDay: 50_000 });
+    expect(by["cc-free"]?.ageWarnBeforeMs).toBe(0);
+    expect(by.jc?.ageWarnBeforeMs).toBe(3 * 86_400_000);
+  });
+
+  it("an enterprise plan without perDay has no daily quota to warn about", () => {
+    const by = Object.fromEntries(toRuntime(inventory("")).credentials.map((c) => [c.id, c]));
+    expect(by["cc-enterprise"]?.usage).toEqual({ factor: 3, quotaWarnRatio: 0.8 });
   });
 });

@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SecretValue } from "../../src/core/secret.js";
-import { UsageWatcher, perMinuteFrom, usageGateFor } from "../../src/runtime/usage-watcher.js";
+import { UsageWatcher, perMinuteFrom, usageGateFor, windowSecondsOf } from "../../src/runtime/usage-watcher.js";
 import { FakeAlerter } from "../support/fake-ports.js";
 import { dropPrefix, testPrefix, testRedis } from "../support/redis.js";
 
@@ -19,6 +19,17 @@ describe("perMinuteFrom", () => {
   ])("limit %d remaining %d at %ds with %d probes of ours: %d/min", (limit, remaining, into, ours, expected) => {
     const now = (WINDOW_END - 60 + into) * 1000;
     expect(perMinuteFrom({ limit, remaining, resetAt: WINDOW_END }, now, ours)).toBe(expected);
+  });
+});
+
+describe("perMinuteFrom on a day window", () => {
+  // When the day's budget binds, CallCov's headers describe the UTC day: its average rate so far.
+  const dayEnd = 1_800_028_800; // a UTC midnight, epoch seconds
+  it("reads a reset more than a minute away as the day's window", () => {
+    const sixHoursIn = (dayEnd - 86_400 + 6 * 3_600) * 1000;
+    expect(windowSecondsOf({ limit: 1_000, remaining: 100, resetAt: dayEnd }, sixHoursIn)).toBe(86_400);
+    expect(perMinuteFrom({ limit: 1_000, remaining: 279, resetAt: dayEnd }, sixHoursIn)).toBe(2); // 720 in 360 min
+    expect(windowSecondsOf({ limit: 60, remaining: 10, resetAt: WINDOW_END }, (WINDOW_END - 30) * 1000)).toBe(60);
   });
 });
 
@@ -53,6 +64,32 @@ describe("UsageWatcher on real Redis", () => {
     const watcher = new UsageWatcher(redis, prefix, alerter, () => undefined);
     expect((await watcher.observe("fresh", sample(100), at)).anomaly).toBe(false);
     expect(alerter.raised.filter((a) => a.kind === "usage-anomaly")).toEqual([]);
+  });
+
+  it("a spike within the key's usual spread is not an anomaly; the same spike on a steady key is", async () => {
+    const alerter = new FakeAlerter();
+    const watcher = new UsageWatcher(redis, prefix, alerter, () => ({ factor: 2, quotaWarnRatio: 1 }));
+    for (let i = 0; i < 12; i++) await watcher.observe("bursty", sample(i % 2 === 0 ? 2 : 40), at);
+    for (let i = 0; i < 12; i++) await watcher.observe("steady", sample(20), at);
+    // 45/min is over twice either baseline (about 21 and 20/min), but inside the bursty key's spread.
+    expect((await watcher.observe("bursty", sample(45), at)).anomaly).toBe(false);
+    expect((await watcher.observe("steady", sample(45), at)).anomaly).toBe(true);
+    expect(alerter.raised.filter((a) => a.kind === "usage-anomaly").map((a) => a.credentialId)).toEqual(["steady"]);
+  });
+
+  it("warns when the usual rate would spend the plan's daily quota", async () => {
+    const alerter = new FakeAlerter();
+    const watcher = new UsageWatcher(redis, prefix, alerter, () => ({ factor: 100, quotaWarnRatio: 0.8, perDay: 1_000 }));
+    await watcher.observe("daily", { limit: 10, remaining: 9 - 1, resetAt: WINDOW_END }, at); // 2/min: 2,880 a day
+    expect(alerter.raised.map((a) => [a.kind, a.summary])).toEqual([["usage-near-quota", "at its usual 2/min the key would make 2880 requests a day, of the plan's 1000"]]);
+  });
+
+  it("warns when the vendor's headers show the day's budget nearly spent", async () => {
+    const alerter = new FakeAlerter();
+    const watcher = new UsageWatcher(redis, prefix, alerter, () => ({ factor: 100, quotaWarnRatio: 0.8 }));
+    const dayEnd = Math.ceil(at / 86_400_000) * 86_400;
+    await watcher.observe("spent", { limit: 1_000, remaining: 5, resetAt: dayEnd }, dayEnd * 1000 - 3_600_000);
+    expect(alerter.raised.map((a) => [a.kind, a.summary])).toEqual([["usage-near-quota", "the key has used 995 of its 1000 requests today"]]);
   });
 
   it("warns when use nears the plan's limit", async () => {
