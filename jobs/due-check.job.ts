@@ -12,7 +12,7 @@
 import { describeError } from "../src/core/errors.js";
 import { STAGE_CURRENT, STAGE_PENDING, type SecretStore } from "../src/core/ports.js";
 import type { Logger } from "../src/observability/logger.js";
-import type { Metrics } from "../src/observability/metrics.js";
+import { type Metrics, recordKeyAge } from "../src/observability/metrics.js";
 import { pendingRotation } from "../src/rotation/rotation.js";
 import { type Enqueued, type RotationRequest, deterministicRotationId } from "../src/runtime/rotation-queue.js";
 
@@ -86,8 +86,7 @@ async function checkOne(ctx: DueCheckContext, c: DueCheckCredential): Promise<"s
   const now = ctx.now();
   const verdict = ctx.schedule(c.id, current.createdAt, now);
   const labels = { credential: c.id, vendor: c.vendor };
-  ctx.metrics?.keyAgeSeconds.labels(labels).set((now - current.createdAt.getTime()) / 1000);
-  ctx.metrics?.keyDueInSeconds.labels(labels).set((verdict.dueAt - now) / 1000);
+  recordKeyAge(ctx.metrics, labels, current.createdAt, verdict.dueAt, now);
   if (!verdict.due) return "checked";
   if (verdict.heldUntil !== undefined) return "held";
   const r = await ctx.enqueue({ credentialId: c.id, trigger: "schedule", rotationId: deterministicRotationId(c.id, versions) });

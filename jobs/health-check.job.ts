@@ -16,7 +16,7 @@ import { describeError } from "../src/core/errors.js";
 import type { Alerter, KeyApiVendor, KeyVerifier, SecretStore, UsageSample } from "../src/core/ports.js";
 import { parseStoredValue, vendorSecretOf } from "../src/core/stored-value.js";
 import type { Logger } from "../src/observability/logger.js";
-import type { Metrics } from "../src/observability/metrics.js";
+import { type Metrics, recordKeyAge } from "../src/observability/metrics.js";
 import type { DueVerdict } from "./due-check.job.js";
 
 const HOUR = 3_600_000;
@@ -127,8 +127,7 @@ async function checkOne(ctx: HealthContext, c: HealthCredential, managementCheck
   const now = ctx.now();
   const labels = { credential: c.id, vendor: c.vendor };
   const verdict = c.schedule(current.createdAt, now);
-  ctx.metrics?.keyAgeSeconds.labels(labels).set((now - current.createdAt.getTime()) / 1000);
-  ctx.metrics?.keyDueInSeconds.labels(labels).set((verdict.dueAt - now) / 1000);
+  recordKeyAge(ctx.metrics, labels, current.createdAt, verdict.dueAt, now);
   const age = ageVerdict(current.createdAt, verdict.dueAt, now, { warnBeforeMs: c.ageWarnBeforeMs ?? 0, overdueAfterMs: ctx.overdueAfterMs });
   out.age = age.level === "ok" ? undefined : { severity: age.level, reason: age.reason };
   try {

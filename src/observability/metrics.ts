@@ -11,6 +11,12 @@ export interface Metrics {
   keyAgeSeconds: Gauge<"credential" | "vendor">;
   /** Seconds until the credential is due for rotation (negative when overdue). */
   keyDueInSeconds: Gauge<"credential" | "vendor">;
+  /**
+   * Unix time the current key was made, and when it is due. Absolute, so they do not go stale
+   * on a replica that has not looked for a while: alert rules take the max over replicas.
+   */
+  keyCreatedTimestamp: Gauge<"credential" | "vendor">;
+  keyDueTimestamp: Gauge<"credential" | "vendor">;
   /** Finished rotations by result: completed, rolled-back, failed. */
   rotationsTotal: Counter<"credential" | "vendor" | "result" | "trigger">;
   /** Time each rotation step took. */
@@ -42,6 +48,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     registry,
     keyAgeSeconds: new Gauge({ name: "key_rotator_key_age_seconds", help: "Age of the current key (AWSCURRENT version creation)", labelNames: credential, registers }),
     keyDueInSeconds: new Gauge({ name: "key_rotator_key_due_in_seconds", help: "Seconds until the credential is due for rotation; negative when overdue", labelNames: credential, registers }),
+    keyCreatedTimestamp: new Gauge({ name: "key_rotator_key_created_timestamp_seconds", help: "Unix time the current key (AWSCURRENT version) was made", labelNames: credential, registers }),
+    keyDueTimestamp: new Gauge({ name: "key_rotator_key_due_timestamp_seconds", help: "Unix time the credential is due for rotation", labelNames: credential, registers }),
     rotationsTotal: new Counter({ name: "key_rotator_rotations_total", help: "Finished rotations by result", labelNames: ["credential", "vendor", "result", "trigger"], registers }),
     stepDurationSeconds: new Histogram({ name: "key_rotator_step_duration_seconds", help: "Duration of rotation steps", labelNames: ["vendor", "step"], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers }),
     lastSuccessTimestamp: new Gauge({ name: "key_rotator_last_success_timestamp_seconds", help: "Unix time of the last completed rotation", labelNames: credential, registers }),
@@ -52,4 +60,13 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     vendorRequestsTotal: new Counter({ name: "key_rotator_vendor_requests_total", help: "Vendor HTTP requests by status", labelNames: ["vendor", "operation", "status"], registers }),
     storeRequestsTotal: new Counter({ name: "key_rotator_store_requests_total", help: "Secrets Manager calls by result", labelNames: ["operation", "result"], registers }),
   };
+}
+
+/** What the due check and the health check learn of a key's age, as every gauge that shows it. */
+export function recordKeyAge(metrics: Metrics | undefined, labels: { credential: string; vendor: string }, createdAt: Date, dueAt: number, now: number): void {
+  if (!metrics) return;
+  metrics.keyAgeSeconds.labels(labels).set((now - createdAt.getTime()) / 1000);
+  metrics.keyDueInSeconds.labels(labels).set((dueAt - now) / 1000);
+  metrics.keyCreatedTimestamp.labels(labels).set(createdAt.getTime() / 1000);
+  metrics.keyDueTimestamp.labels(labels).set(dueAt / 1000);
 }

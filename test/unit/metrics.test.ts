@@ -1,0 +1,28 @@
+/**
+ * The metrics contract: every metric the worker exports is in the README and every metric the
+ * README names is exported; the key-age gauges carry the values the alert rules read.
+ */
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { createMetrics, recordKeyAge } from "../../src/observability/metrics.js";
+
+describe("metrics", () => {
+  it("the README names exactly the metrics the worker exports (process metrics aside)", async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const exported = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));
+    const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
+    const documented = new Set([...readme.matchAll(/`(key_rotator_[a-z_]+)/g)].map((m) => m[1] ?? "").filter((n) => !n.startsWith("key_rotator_process")));
+    expect([...documented].sort()).toEqual([...exported].sort());
+  });
+
+  it("recordKeyAge sets the relative and the absolute gauges of one credential", async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const now = Date.UTC(2026, 10, 23);
+    recordKeyAge(metrics, { credential: "cc", vendor: "callcov" }, new Date(now - 10_000), now + 5_000, now);
+    const value = async (name: string) => (await metrics.registry.getSingleMetric(name)?.get())?.values[0];
+    expect(await value("key_rotator_key_age_seconds")).toMatchObject({ value: 10, labels: { credential: "cc", vendor: "callcov" } });
+    expect(await value("key_rotator_key_due_in_seconds")).toMatchObject({ value: 5 });
+    expect(await value("key_rotator_key_created_timestamp_seconds")).toMatchObject({ value: (now - 10_000) / 1000 });
+    expect(await value("key_rotator_key_due_timestamp_seconds")).toMatchObject({ value: (now + 5_000) / 1000 });
+  });
+});
