@@ -22,7 +22,7 @@ export async function checkConfigCommand(file: string, opts: { json?: boolean },
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     if (opts.json) out.stdout(JSON.stringify({ ok: false, problems: err.problems, credentials: 0 }));
-    else for (const p of err.problems) out.stderr(`${file}: ${p}`);
+    else for (const p of err.problems) out.stderr(`${file === "" ? "\"\"" : file}: ${p}`);
     return EXIT_USAGE;
   }
 }

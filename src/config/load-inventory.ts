@@ -10,6 +10,8 @@ import { crossReferenceProblems } from "./inventory-references.js";
 import { type Inventory, inventorySchema } from "./inventory-schema.js";
 
 export async function loadInventory(path: string): Promise<Inventory> {
+  // An empty KEY_ROTATOR_CONFIG (a blank Helm value, say) would otherwise read as "no such file".
+  if (path.trim() === "") throw new ConfigError(["the inventory path is empty: give a file with --config or KEY_ROTATOR_CONFIG"], '""');
   let text: string;
   try {
     text = await readFile(path, "utf8");
