@@ -1,12 +1,13 @@
 /**
  * `key-rotator status [credential]`: per credential, the key's age (from the store), when it is
- * next due, the rotation step in flight (from the queue) and the last result. Works with Redis
- * down: what only Redis knows shows as unknown.
+ * next due, the rotation step in flight (from the queue), whether it waits on a person (JustCall:
+ * for a new pair, or for the old pair's revocation) since when and until which deadline, and the
+ * last result. Works with Redis down: what only Redis knows shows as unknown.
  */
 import { STAGE_CURRENT } from "../core/ports.js";
 import { describeError } from "../core/errors.js";
 import { pendingRotation } from "../rotation/rotation.js";
-import type { RotationState } from "../rotation/rotation-state.js";
+import { type RotationState, Step } from "../rotation/rotation-state.js";
 import { RotationHistory } from "../runtime/history.js";
 import { dedupIdFor } from "../runtime/rotation-queue.js";
 import { openCli } from "./cli-context.js";
@@ -19,10 +20,31 @@ export interface CredentialStatus {
   dueAt?: string;
   overdue?: boolean;
   inFlight?: { rotationId: string; step: string; state: string; emergency: boolean } | null;
+  /** Operator-assisted (JustCall): the rotation in flight waits on a person. */
+  awaitingOperator?: AwaitingOperator;
   lastResult?: { result: string; finishedAt: string; rotationId: string } | null;
   /** Baseline use per minute (CallCov), or "not observable" where the vendor gives no signal. */
   usage?: string;
   error?: string;
+}
+
+export interface AwaitingOperator {
+  for: "new-pair" | "old-pair-revocation";
+  /** When the person was asked (ISO 8601). */
+  since: string;
+  /** When the wait escalates (ISO 8601). */
+  deadline: string;
+  overdue: boolean;
+}
+
+const WAITED_FOR = { [Step.AwaitPair]: "new-pair", [Step.AwaitRevoke]: "old-pair-revocation" } as const;
+const WAITED_FOR_TEXT = { "new-pair": "a new pair", "old-pair-revocation": "the old pair's revocation" } as const;
+
+/** The person-shaped wait of a rotation's saved state, if it is in one. */
+export function awaitingOperator(data: RotationState, deadlineMs: number, now: number): AwaitingOperator | undefined {
+  if ((data.step !== Step.AwaitPair && data.step !== Step.AwaitRevoke) || data.askedAt === undefined) return undefined;
+  const deadline = data.askedAt + deadlineMs;
+  return { for: WAITED_FOR[data.step], since: new Date(data.askedAt).toISOString(), deadline: new Date(deadline).toISOString(), overdue: now >= deadline };
 }
 
 export async function statusCommand(credentialId: string | undefined, o: { config: string; json?: boolean }, out: Out): Promise<number> {
@@ -54,6 +76,8 @@ export async function statusCommand(credentialId: string | undefined, o: { confi
           const state = job ? await job.getState() : undefined;
           const data = job?.data as RotationState | undefined;
           row.inFlight = data && state && !["completed", "failed"].includes(state) ? { rotationId: data.rotationId, step: data.step, state, emergency: data.emergency } : null;
+          const waiting = row.inFlight && data && c.operator ? awaitingOperator(data, c.operator.deadlineMs, now) : undefined;
+          if (waiting) row.awaitingOperator = waiting;
         } else if (pending) {
           row.inFlight = { rotationId: pending.versionId, step: "verify or later (from the store)", state: "unknown", emergency: false };
         }
@@ -79,7 +103,7 @@ export async function statusCommand(credentialId: string | undefined, o: { confi
           r.vendor,
           r.error ? `error: ${r.error}` : r.keyAgeMs === undefined ? "no current key" : humanDuration(r.keyAgeMs),
           r.dueAt ? `${r.dueAt}${r.overdue ? " (OVERDUE)" : ""}` : undefined,
-          r.inFlight ? `${r.inFlight.step} (${r.inFlight.state}${r.inFlight.emergency ? ", emergency" : ""})` : r.inFlight === null ? "none" : "unknown",
+          r.inFlight ? `${r.inFlight.step} (${r.inFlight.state}${r.inFlight.emergency ? ", emergency" : ""})${r.awaitingOperator ? `: ${describeWait(r.awaitingOperator)}` : ""}` : r.inFlight === null ? "none" : "unknown",
           r.lastResult ? `${r.lastResult.result} ${r.lastResult.finishedAt}` : r.lastResult === null ? "none" : "unknown",
           r.usage,
         ]),
@@ -89,4 +113,8 @@ export async function statusCommand(credentialId: string | undefined, o: { confi
   } finally {
     await cli.close();
   }
+}
+
+function describeWait(w: AwaitingOperator): string {
+  return `awaiting operator (${WAITED_FOR_TEXT[w.for]}) since ${w.since}, deadline ${w.deadline}${w.overdue ? " (OVERDUE)" : ""}`;
 }

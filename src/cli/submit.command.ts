@@ -1,12 +1,16 @@
 /**
  * `key-rotator submit <credential>`: a person hands in a new JustCall pair on standard input
- * (never as arguments, which `ps` shows). The pair is checked at JustCall first: a refused pair
- * changes nothing. An accepted one is staged as AWSPENDING and the waiting rotation woken; the
+ * (never as arguments, which `ps` shows). The pair already in use is turned away (promoting it
+ * would end in a request to revoke the live pair). The pair is checked at JustCall first: a
+ * refused pair changes nothing. An accepted one is staged as AWSPENDING and the waiting rotation woken; the
  * worker verifies it again and promotes it. The secret is never printed.
  */
 import { randomUUID } from "node:crypto";
 import { ConfigError, describeError } from "../core/errors.js";
+import { STAGE_CURRENT } from "../core/ports.js";
 import { SecretValue } from "../core/secret.js";
+import { parseStoredValue } from "../core/stored-value.js";
+import { sameApiKey } from "../rotation/operator-rotation.js";
 import { pendingRotation } from "../rotation/rotation.js";
 import { dedupIdFor, enqueueRotation } from "../runtime/rotation-queue.js";
 import { parseJustCallPairInput } from "../vendors/justcall/justcall-pair-input.js";
@@ -30,6 +34,11 @@ export async function submitCommand(credentialId: string, o: { config: string; j
     const credential = cli.runtime.credentials.find((c) => c.id === credentialId);
     if (!credential || credential.vendor !== "justcall") {
       out.stderr(`key-rotator submit: no JustCall credential "${credentialId}" in ${o.config}`);
+      return EXIT_USAGE;
+    }
+    const inUse = parseStoredValue((await cli.store.read(credential.secretId, { stage: STAGE_CURRENT })).value, `${credentialId}: secret ${credential.secretId} (AWSCURRENT)`);
+    if (inUse.vendor === "justcall" && sameApiKey(inUse, pair)) {
+      out.stderr(`key-rotator submit: this is the pair already in use by ${credentialId}; generate a new pair in JustCall first (nothing was stored)`);
       return EXIT_USAGE;
     }
     const secret = new SecretValue(`${pair.apiKey}:${pair.apiSecret.reveal()}`);
@@ -68,3 +77,4 @@ export async function submitCommand(credentialId: string, o: { config: string; j
     await cli.close();
   }
 }
+

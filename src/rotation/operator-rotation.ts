@@ -6,17 +6,21 @@
  *
  * await-pair: alert "a new pair is needed" with instructions, remind on a cadence, escalate past
  * the deadline; `key-rotator submit` stages the pair as AWSPENDING. verify/promote: as for CallCov
- * (a refused pair is unstaged and the person asked again; the current pair is never touched).
- * await-revoke: alert "revoke the old pair", check until the vendor refuses it, remind, escalate.
- * Single-pair vendors revoke first: the old pair is refused before the new one exists, and the
- * time without a working pair is measured and reported.
- * Must not: hold a secret in the state, or call the vendor's dashboard (only people do).
+ * (a refused pair is unstaged and the person asked again; the current pair is never touched; a
+ * staged pair that is the current one is unstaged too: promoting it would make the next alert ask
+ * for the live pair's revocation). await-revoke: alert "revoke the old pair", check until the
+ * vendor refuses it, remind, escalate. Single-pair vendors revoke first: the old pair is refused
+ * before the new one exists, and the time without a working pair is measured and reported.
+ * The store wins over the saved state (`reconcileOperator`), so a rotation resumes after Redis loss.
+ * Must not: hold a secret in the state, name a secret (or part of one) in an alert, or call the
+ * vendor's dashboard (only people do).
  */
+import { createHash, timingSafeEqual } from "node:crypto";
 import { InvalidStateError } from "../core/errors.js";
-import { STAGE_CURRENT, type Alert, type Alerter, type Clock, type KeyVerifier, type SecretStore } from "../core/ports.js";
-import { parseStoredValue, vendorSecretOf } from "../core/stored-value.js";
+import { STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, type Alert, type Alerter, type Clock, type KeyVerifier, type SecretStore, type VersionInfo } from "../core/ports.js";
+import { type JustCallValue, parseStoredValue, vendorSecretOf } from "../core/stored-value.js";
 import { pendingRotation, type RotationResult } from "./rotation.js";
-import { type RotationState, Step } from "./rotation-state.js";
+import { type RotationState, Step, isFinished } from "./rotation-state.js";
 
 export interface OperatorCredential {
   id: string;
@@ -39,16 +43,16 @@ const POLL_MS = 60_000;
 
 export async function operatorRotate(c: OperatorCredential, deps: OperatorDeps, saved: RotationState, save: (s: RotationState) => Promise<void>): Promise<RotationResult> {
   const { store, verifier, alerter, clock } = deps;
-  let s: RotationState = { ...saved, step: saved.step === Step.Create ? Step.AwaitPair : saved.step };
+  const versions = await store.listVersions(c.secretId);
+  const current = versions.find((v) => v.stages.includes(STAGE_CURRENT));
+  if (!current) throw new InvalidStateError(`${c.id}: secret ${c.secretId} has no AWSCURRENT version`);
+  let s = reconcileOperator(c, versions, saved);
   const stepDone = async (next: Partial<RotationState> & { step: Step }) => {
     const done = s.step;
     s = { ...s, ...next, stepTimes: { ...s.stepTimes, [next.step]: clock.now() } };
     await save(s);
     deps.onStep?.(s, done, 0);
   };
-  const versions = await store.listVersions(c.secretId);
-  const current = versions.find((v) => v.stages.includes(STAGE_CURRENT));
-  if (!current) throw new InvalidStateError(`${c.id}: secret ${c.secretId} has no AWSCURRENT version`);
   const wait = (reason: string) => ({ kind: "wait" as const, until: clock.now() + Math.min(POLL_MS, c.remindEveryMs), reason, state: s });
 
   if (s.step === Step.AwaitPair) {
@@ -73,6 +77,14 @@ export async function operatorRotate(c: OperatorCredential, deps: OperatorDeps, 
   if (s.step === Step.Verify) {
     const versionId = s.pendingVersionId ?? "";
     const pair = await readPair(store, c, versionId);
+    if (sameApiKey(pair, await readPair(store, c, current.versionId))) {
+      await store.removePending(c.secretId, versionId);
+      await alerter.raise({ credentialId: c.id, severity: "warning", kind: "pair-already-current", step: Step.Verify, rotationId: s.rotationId, summary: `the pair staged as version ${versionId} is the pair already in use by ${c.id}; it was unstaged and not promoted. Generate a new pair in JustCall (Settings → API & Webhooks) and submit that.` });
+      const { pendingVersionId: _dropped, ...rest } = s;
+      s = { ...rest, step: Step.AwaitPair };
+      await save(s);
+      return wait("the submitted pair is the current one; awaiting a new pair");
+    }
     const verdict = await verifier.verify(vendorSecretOf(pair));
     if (!verdict.valid) {
       await store.removePending(c.secretId, versionId);
@@ -93,9 +105,12 @@ export async function operatorRotate(c: OperatorCredential, deps: OperatorDeps, 
   }
 
   if (s.step === Step.AwaitRevoke) {
-    const old = await readPair(store, c, s.oldVersionId ?? "");
+    const oldVersionId = s.oldVersionId ?? "";
+    const old = await readPair(store, c, oldVersionId);
     if ((await verifier.verify(vendorSecretOf(old))).valid) {
-      await remind(c, deps, s, "revoke-old-pair", `the new pair of ${c.id} is live; revoke the old pair (key ${old.vendor === "justcall" ? old.apiKey.slice(0, 4) : ""}…) in JustCall (Settings → API & Webhooks)`);
+      // Names the old pair by when it was stored and its version, never by any of its characters.
+      const storedOn = versions.find((v) => v.versionId === oldVersionId)?.createdAt.toISOString().slice(0, 10) ?? "an unknown date";
+      await remind(c, deps, s, "revoke-old-pair", `the new pair of ${c.id} is live; revoke the old pair (the pair stored on ${storedOn}, version ${oldVersionId}) in JustCall (Settings → API & Webhooks)`);
       await save(s);
       return wait("awaiting the revocation of the old pair");
     }
@@ -107,12 +122,48 @@ export async function operatorRotate(c: OperatorCredential, deps: OperatorDeps, 
   return { kind: "finished", state: s };
 }
 
+/**
+ * Corrects the saved step from the store's stages (the store wins), so a rotation whose job data
+ * was lost (Redis flushed, a resume enqueued by the due check) carries on where the store says:
+ *   a submitted pair current and still pending -> await-revoke, the old pair = AWSPREVIOUS
+ *   a submitted pair current, pending removed   -> done
+ *   a submitted pair pending, not current       -> verify (or promote, if that was saved)
+ *   (a saved promote or await-revoke of a pair now current and pending is kept as it is)
+ *   the saved pair unstaged or gone, or none    -> await-pair (which takes a newly staged pair)
+ */
+export function reconcileOperator(c: OperatorCredential, versions: VersionInfo[], saved: RotationState): RotationState {
+  if (isFinished(saved.step)) return saved;
+  const current = versions.find((v) => v.stages.includes(STAGE_CURRENT));
+  if (!current) throw new InvalidStateError(`${c.id}: secret ${c.secretId} has no AWSCURRENT version`);
+  const { pendingVersionId: _dropped, ...unsubmitted } = saved;
+  const awaitPair: RotationState = { ...unsubmitted, step: Step.AwaitPair, oldVersionId: current.versionId };
+  const submitted = saved.pendingVersionId === undefined
+    ? versions.find((v) => v.stages.includes(STAGE_CURRENT) && v.stages.includes(STAGE_PENDING))
+    : versions.find((v) => v.versionId === saved.pendingVersionId);
+  if (!submitted) return awaitPair;
+  if (submitted.stages.includes(STAGE_CURRENT)) {
+    if (!submitted.stages.includes(STAGE_PENDING)) return { ...saved, step: Step.Done, outcome: saved.outcome ?? "completed" };
+    // Promote again is a no-op at the store and still measures the downtime and starts the wait.
+    if (saved.step === Step.AwaitRevoke || saved.step === Step.Promote) return saved;
+    const oldVersionId = saved.oldVersionId !== undefined && saved.oldVersionId !== submitted.versionId
+      ? saved.oldVersionId
+      : versions.find((v) => v.stages.includes(STAGE_PREVIOUS))?.versionId;
+    if (!oldVersionId) throw new InvalidStateError(`${c.id}: version ${submitted.versionId} was promoted but no AWSPREVIOUS version names the old pair to revoke`);
+    // The promote time was lost with the state; the submission's is earlier, so no deadline is missed.
+    return { ...saved, step: Step.AwaitRevoke, pendingVersionId: submitted.versionId, oldVersionId, askedAt: submitted.createdAt.getTime(), remindedAt: 0, escalated: false };
+  }
+  if (submitted.stages.includes(STAGE_PENDING)) {
+    return { ...saved, step: saved.step === Step.Promote ? Step.Promote : Step.Verify, pendingVersionId: submitted.versionId, oldVersionId: current.versionId };
+  }
+  return awaitPair;
+}
+
 /** Asks the person (first time), reminds on the cadence, and escalates once past the deadline. */
 async function remind(c: OperatorCredential, deps: OperatorDeps, s: RotationState, kind: string, summary: string): Promise<void> {
   const now = deps.clock.now();
   s.askedAt ??= now;
   const deadline = s.askedAt + c.deadlineMs;
-  const alert: Alert = { credentialId: c.id, severity: "warning", kind, summary, rotationId: s.rotationId, details: { awaitingSince: new Date(s.askedAt).toISOString(), deadline: new Date(deadline).toISOString() } };
+  const alert: Alert = { credentialId: c.id, severity: "warning", kind, summary, rotationId: s.rotationId, reminder: true, details: { awaitingSince: new Date(s.askedAt).toISOString(), deadline: new Date(deadline).toISOString() } };
   if (!s.remindedAt || now - s.remindedAt >= c.remindEveryMs) {
     await deps.alerter.raise(alert);
     s.remindedAt = now;
@@ -123,7 +174,13 @@ async function remind(c: OperatorCredential, deps: OperatorDeps, s: RotationStat
   }
 }
 
-async function readPair(store: SecretStore, c: OperatorCredential, versionId: string) {
+/** Whether two pairs share their api key (half of the credential), compared in constant time. */
+export function sameApiKey(a: { apiKey: string }, b: { apiKey: string }): boolean {
+  const digest = (v: { apiKey: string }) => createHash("sha256").update(v.apiKey).digest();
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+async function readPair(store: SecretStore, c: OperatorCredential, versionId: string): Promise<JustCallValue> {
   const v = await store.read(c.secretId, { versionId });
   const value = parseStoredValue(v.value, `${c.id}: secret ${c.secretId} version ${versionId}`);
   if (value.vendor !== "justcall") throw new InvalidStateError(`${c.id}: version ${versionId} holds a ${value.vendor} value, expected justcall`);
