@@ -86,7 +86,7 @@ async function checkOne(ctx: DueCheckContext, c: DueCheckCredential): Promise<"s
   const now = ctx.now();
   const verdict = ctx.schedule(c.id, current.createdAt, now);
   const labels = { credential: c.id, vendor: c.vendor };
-  recordKeyAge(ctx.metrics, labels, current.createdAt, verdict.dueAt, now);
+  recordKeyAge(ctx.metrics, labels, current.createdAt, verdict.dueAt);
   if (!verdict.due) return "checked";
   if (verdict.heldUntil !== undefined) return "held";
   const r = await ctx.enqueue({ credentialId: c.id, trigger: "schedule", rotationId: deterministicRotationId(c.id, versions) });

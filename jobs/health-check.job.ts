@@ -127,7 +127,7 @@ async function checkOne(ctx: HealthContext, c: HealthCredential, managementCheck
   const now = ctx.now();
   const labels = { credential: c.id, vendor: c.vendor };
   const verdict = c.schedule(current.createdAt, now);
-  recordKeyAge(ctx.metrics, labels, current.createdAt, verdict.dueAt, now);
+  recordKeyAge(ctx.metrics, labels, current.createdAt, verdict.dueAt);
   const age = ageVerdict(current.createdAt, verdict.dueAt, now, { warnBeforeMs: c.ageWarnBeforeMs ?? 0, overdueAfterMs: ctx.overdueAfterMs });
   out.age = age.level === "ok" ? undefined : { severity: age.level, reason: age.reason };
   try {

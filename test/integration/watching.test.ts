@@ -73,7 +73,7 @@ describe("watching", () => {
     await w.enqueue(c.id);
     await w.waitRotated(c);
     const text = await (await fetch(`${ready.http}/metrics`)).text();
-    for (const name of ["key_rotator_rotations_total", "key_rotator_step_duration_seconds_bucket", "key_rotator_last_success_timestamp_seconds", "key_rotator_rotations_in_flight", "key_rotator_vendor_requests_total", "key_rotator_store_requests_total", "key_rotator_key_age_seconds", "key_rotator_process_resident_memory_bytes"]) {
+    for (const name of ["key_rotator_rotations_total", "key_rotator_step_duration_seconds_bucket", "key_rotator_last_success_timestamp_seconds", "key_rotator_rotations_in_flight", "key_rotator_vendor_requests_total", "key_rotator_store_requests_total", "key_rotator_key_created_timestamp_seconds", "key_rotator_key_due_timestamp_seconds", "key_rotator_process_resident_memory_bytes"]) {
       expect(text, name).toContain(name);
     }
     expect(text).toMatch(/key_rotator_rotations_total\{credential="cred-0",vendor="callcov",result="completed",trigger="manual"\} 1/);
