@@ -10,7 +10,7 @@ import type { CredentialStatus } from "../../src/cli/status.command.js";
 import { alertReceiver, until } from "../support/alert-receiver.js";
 import { startPrivateRedis } from "../support/private-redis.js";
 import { startCli } from "../../src/sandbox/cli-process.js";
-import { type World, leaks, startWorld } from "../support/rotation-world.js";
+import { type JustCallWorldOptions, type World, leaks, startWorld } from "../support/rotation-world.js";
 
 async function submit(world: World, id: string, stdin: string) {
   const p = startCli(["submit", id], { env: world.env, stdin });
@@ -60,6 +60,16 @@ describe("JustCall operator-assisted rotation", () => {
     stopRedis = undefined;
   });
 
+  /** A world with one JustCall credential whose alerts go to a local receiver. */
+  async function justCallWorld(jcOptions: Partial<JustCallWorldOptions>, extra: { redisUrl?: string } = {}) {
+    const r = await alertReceiver();
+    hook = r.server;
+    const w = (world = await startWorld({ webhookUrl: r.url, ...extra, jc: { count: 1, ...jcOptions } }));
+    const jc = w.jcCreds[0];
+    if (!jc) throw new Error("no JustCall credential");
+    return { r, w, jc };
+  }
+
   it("the leak scan finds a secret's prefix, not only the whole value", () => {
     const key = "3fa9c0d1e2b34a5f6a7b8c9d";
     expect(leaks(`revoke the old pair (key ${key.slice(0, 4)}…)`, [key])).toEqual([]);
@@ -68,12 +78,7 @@ describe("JustCall operator-assisted rotation", () => {
   });
 
   it("asks for a pair, takes it from submit, promotes it, asks for the old pair's revocation and confirms it", async () => {
-    const r = await alertReceiver();
-    hook = r.server;
-    world = await startWorld({ webhookUrl: r.url, jc: { count: 1, every: "2s", remindEvery: "1s" } });
-    const w = world;
-    const jc = w.jcCreds[0];
-    if (!jc) throw new Error("no JustCall credential");
+    const { r, w, jc } = await justCallWorld({ every: "2s", remindEvery: "1s" });
     await w.startWorker();
     await until(() => r.got.some((a) => a.credentialId === jc.id && a.kind === "pair-needed"), "the pair-needed alert");
     expect(r.got.find((a) => a.kind === "pair-needed")?.summary).toContain(`key-rotator submit ${jc.id}`);
@@ -130,12 +135,7 @@ describe("JustCall operator-assisted rotation", () => {
   });
 
   it("escalates when the old pair is never revoked past the deadline", async () => {
-    const r = await alertReceiver();
-    hook = r.server;
-    world = await startWorld({ webhookUrl: r.url, jc: { count: 1, every: "2s", remindEvery: "1s", deadline: "2s" } });
-    const w = world;
-    const jc = w.jcCreds[0];
-    if (!jc) throw new Error("no JustCall credential");
+    const { r, w, jc } = await justCallWorld({ every: "2s", remindEvery: "1s", deadline: "2s" });
     await w.startWorker();
     await until(() => r.got.some((a) => a.kind === "pair-needed"), "the pair-needed alert");
     const pair = w.sandbox.justcall.generatePair();
@@ -146,12 +146,7 @@ describe("JustCall operator-assisted rotation", () => {
   });
 
   it("a single-pair account: revoke first, then submit; the time without a working pair is reported", async () => {
-    const r = await alertReceiver();
-    hook = r.server;
-    world = await startWorld({ webhookUrl: r.url, jc: { count: 1, every: "2s", remindEvery: "1s", singlePair: true } });
-    const w = world;
-    const jc = w.jcCreds[0];
-    if (!jc) throw new Error("no JustCall credential");
+    const { r, w, jc } = await justCallWorld({ every: "2s", remindEvery: "1s", singlePair: true });
     const worker = await w.startWorker();
     await until(() => r.got.some((a) => a.kind === "pair-needed"), "the pair-needed alert");
     expect(r.got.find((a) => a.kind === "pair-needed")?.summary).toContain("allows one pair: revoke the current pair");
@@ -179,12 +174,7 @@ describe("JustCall operator-assisted rotation", () => {
   });
 
   it("the worker never promotes a staged pair that is the current one: it unstages it and asks again", async () => {
-    const r = await alertReceiver();
-    hook = r.server;
-    world = await startWorld({ webhookUrl: r.url, jc: { count: 1, remindEvery: "1s" } });
-    const w = world;
-    const jc = w.jcCreds[0];
-    if (!jc) throw new Error("no JustCall credential");
+    const { r, w, jc } = await justCallWorld({ remindEvery: "1s" });
     const worker = await w.startWorker();
     await w.enqueue(jc.id);
     await until(() => r.got.some((a) => a.kind === "pair-needed"), "the pair-needed alert");
@@ -236,12 +226,7 @@ describe("JustCall operator-assisted rotation", () => {
   }, 60_000);
 
   it("status shows a rotation waiting on a person: since when, and the deadline", async () => {
-    const r = await alertReceiver();
-    hook = r.server;
-    world = await startWorld({ webhookUrl: r.url, jc: { count: 1, remindEvery: "1s", deadline: "2h" } });
-    const w = world;
-    const jc = w.jcCreds[0];
-    if (!jc) throw new Error("no JustCall credential");
+    const { r, w, jc } = await justCallWorld({ remindEvery: "1s", deadline: "2h" });
     await w.startWorker();
     await w.enqueue(jc.id);
     await until(() => r.got.some((a) => a.kind === "pair-needed"), "the pair-needed alert");
