@@ -25,12 +25,12 @@ const result = { emergency, fleet: { credentials: fleet.credentials, seconds: fl
 
 if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
 else {
-  const row = (name: string, value: string, target: string, ok: boolean) => [name, value, target, ok ? "yes" : "NO"];
+  const row = (name: string, value: string, target: string, ok: boolean | undefined) => [name, value, target, ok === undefined ? "-" : ok ? "yes" : "NO"];
   process.stdout.write(`${table(["figure", "measured", "target", "met"], [
     row("emergency p50 (admin HTTP)", `${emergency.p50_ms} ms (p95 ${emergency.p95_ms}, floor ${emergency.floor_p50_ms})`, "ratio <= 1.25", emergency.ratio <= 1.25),
     row("emergency ratio", String(emergency.ratio), "<= 1.25", emergency.ratio <= 1.25),
-    row("emergency p50 (CLI process)", `${emergency.cli_p50_ms} ms`, "-", true),
-    row(`fleet: ${fleet.credentials} credentials`, `${fleet.seconds} s (bound ${fleet.bound_seconds} s)`, "ratio <= 1.10", fleet.ratio <= 1.1),
+    row("emergency p50 (CLI process)", `${emergency.cli_p50_ms} ms (a new node process each)`, "-", undefined),
+    row(`fleet: ${fleet.credentials} credentials`, `${fleet.seconds} s (bound ${fleet.bound_seconds} s; ${fleet.bound_seconds_at_3_writes} s at 3 writes)`, "ratio <= 1.10", fleet.ratio <= 1.1),
     row("fleet ratio", String(fleet.ratio), "<= 1.10", fleet.ratio <= 1.1),
     row("fleet 429 / Throttling", `${fleet.throttled_pct} %`, "<= 1 %", fleet.throttled_pct <= 1),
     row("store calls per rotation", `${fleet.store_calls_per_rotation} (+1 due check)`, "<= 6", fleet.store_calls_per_rotation <= 6),
