@@ -122,7 +122,9 @@ async function escalate(queue: Queue, redis: Redis, jobId: string, data: Rotatio
     await redis.set(emergencyFlagKey(queue, data.rotationId), request.actor ?? "emergency", "EX", 86_400);
     return;
   }
-  await job.updateData({ ...data, emergency: true, trigger: "emergency", ...(reason ? { reason } : {}) });
+  // Who made it an emergency is part of the audit trail: keep whoever started it, and add them.
+  const actor = request.actor ? (data.actor ? `${data.actor}; emergency: ${request.actor}` : request.actor) : data.actor;
+  await job.updateData({ ...data, emergency: true, trigger: "emergency", ...(reason ? { reason } : {}), ...(actor ? { actor } : {}) });
   if (state === "delayed") await job.promote();
   else if (state === "waiting" || state === "prioritized") await job.changePriority({ priority: PRIORITY.emergency });
 }

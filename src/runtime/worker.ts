@@ -119,7 +119,12 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
       log,
       metrics,
       now: () => clock.now(),
-      emergencyRequested: async (rotationId) => (await redis.del(emergencyFlagKey(rotations, rotationId))) > 0,
+      emergencyRequested: async (rotationId) => {
+        // The flag holds who asked: it goes into the audit trail as the rotation turns emergency.
+        const actor = await redis.getdel(emergencyFlagKey(rotations, rotationId));
+        if (actor !== null) log.info({ event: "rotation.escalated", rotationId, actor }, `rotation ${rotationId} finishes as an emergency (asked by ${actor})`);
+        return actor !== null;
+      },
     }),
     {
       ...connection, connection: workerConnections[0], concurrency: settings.concurrency, lockDuration: settings.lockDurationMs, stalledInterval: settings.lockDurationMs, maxStalledCount: 10,

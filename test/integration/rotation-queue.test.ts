@@ -45,12 +45,13 @@ describe("enqueueRotation on real Redis", () => {
   it("an emergency joins a rotation in grace, marks it, and wakes it now", async () => {
     const first = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "schedule" });
     await putInGrace(queue, redis, prefix);
-    const emergency = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true, reason: "leaked in a log" });
+    const emergency = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true, reason: "leaked in a log", actor: "cli:oncall" });
     expect(emergency.joined).toBe(true);
     const job = await queue.getJob(first.jobId);
     expect(await job?.getState()).not.toBe("delayed");
     expect((job?.data as RotationState).emergency).toBe(true);
     expect((job?.data as RotationState).reason).toContain("leaked in a log");
+    expect((job?.data as RotationState).actor).toBe("cli:oncall");
   });
 
   it("an emergency for a running rotation sets the flag the processor reads", async () => {
