@@ -234,6 +234,7 @@ describe("JustCall operator-assisted rotation", () => {
     let waitingForPair = await statusJson(w, jc.id);
     await until(async () => (waitingForPair = await statusJson(w, jc.id)).awaitingOperator !== undefined, "status to show the wait");
     expect(waitingForPair.awaitingOperator).toMatchObject({ for: "new-pair", overdue: false });
+    expect(waitingForPair.usage).toBe("not observable");
     const since = Date.parse(waitingForPair.awaitingOperator?.since ?? "");
     expect(Date.now() - since).toBeLessThan(60_000);
     expect(Date.parse(waitingForPair.awaitingOperator?.deadline ?? "") - since).toBe(2 * 3_600_000);

@@ -117,6 +117,16 @@ describe("rotate", () => {
     expectConverged(w);
   });
 
+  it("an emergency skips the usage gate: the old key goes although someone still uses it", async () => {
+    let asked = 0;
+    const usageGate = { sampleEveryMs: 60_000, oldKeyUse: async () => (asked++, { inUse: true, perMinute: 99 }) };
+    const result = await rotate(credential, deps(w, { usageGate }), initial(true), async () => undefined);
+    expect(result.kind).toBe("finished");
+    expect(asked).toBe(0);
+    expect(w.alerter.raised.filter((a) => a.kind === "old-key-in-use")).toEqual([]);
+    expectConverged(w);
+  });
+
   it("rolls back when the vendor refuses the new key: revoke it, unstage it, alert, current untouched", async () => {
     const origCreate = w.vendor.createKey.bind(w.vendor);
     w.vendor.createKey = async (name) => {
