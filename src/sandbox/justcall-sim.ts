@@ -10,7 +10,7 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { Faults, parseFaultRule } from "./faults.js";
-import { readBody, serveLocally } from "./local-server.js";
+import { BodyTooLargeError, readBody, serveLocally } from "./local-server.js";
 
 export const JUSTCALL_ACCOUNT: JustCallAccount = { account_id: 12345, email: "admin@yourcompany.com", plan: "Pro" };
 export const JUSTCALL_401 = { status: "error", message: "Invalid API key or secret." };
@@ -82,7 +82,10 @@ export async function startJustCallSimulator(options: JustCallSimulatorOptions =
   const listPairs = () => [...pairs.values()].map((p) => ({ apiKey: p.apiKey, createdAt: new Date(p.createdAt).toISOString(), active: p.active, admin: p.admin }));
 
   const server = createServer((req, res) => {
-    handle(req, res).catch(() => send(res, 500, { status: "error", message: "Internal server error." }));
+    handle(req, res).catch((err: unknown) => {
+      if (err instanceof BodyTooLargeError) return send(res, 413, { status: "error", message: "Request body too large." });
+      send(res, 500, { status: "error", message: "Internal server error." });
+    });
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -1,6 +1,7 @@
 /** What the local servers share (src/sandbox/local-server.ts): a taken port, and the 1 MiB body cap. */
 import { afterEach, describe, expect, it } from "vitest";
 import { sandboxCommand } from "../../src/cli/sandbox.command.js";
+import { startJustCallSimulator } from "../../src/sandbox/justcall-sim.js";
 import { startCallCovSimulator } from "../../src/sandbox/callcov-sim.js";
 import { MAX_BODY_BYTES } from "../../src/sandbox/local-server.js";
 import { startSecretsManagerEmulator } from "../../src/sandbox/secrets-manager-emulator.js";
@@ -53,6 +54,14 @@ describe("request bodies over 1 MiB", () => {
     expect(((await chunked.json()) as { error: { code: string } }).error.code).toBe("payload_too_large");
     const atLimit = await fetch(`${sim.url}/api/v1/auth/login`, { method: "POST", body: " ".repeat(MAX_BODY_BYTES) });
     expect(atLimit.status).toBe(400);
+  });
+
+  it("JustCall answers 413 in its own error format", async () => {
+    const sim = await startJustCallSimulator();
+    closers.push(() => sim.close());
+    const res = await fetch(`${sim.url}/v2/account`, { method: "POST", headers: { "content-type": "application/json" }, body: big });
+    expect(res.status).toBe(413);
+    expect(await res.json()).toEqual({ status: "error", message: "Request body too large." });
   });
 
   it("the Secrets Manager emulator answers 413 in AWS's JSON error shape", async () => {
