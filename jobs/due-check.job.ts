@@ -1,8 +1,9 @@
 /**
  * The due-check tick (a BullMQ job scheduler, hourly by default). For every credential it reads
- * the store's versions (one call) and decides, from the store alone:
+ * the store's versions (one call) and decides:
  *   a version pending and not current      -> resume that rotation
- *   the current version still pending      -> resume it (promoted, not yet finished)
+ *   the current version still pending      -> resume it (promoted, not yet finished), unless
+ *                                             Redis records that rotation as completed
  *   the key is due (age or cron, window)   -> start a rotation
  * Enqueueing is idempotent (one job per credential), so the tick may run on any replica, twice,
  * or after Redis was flushed. Also publishes key age and time-to-due metrics.
@@ -35,6 +36,8 @@ export interface DueCheckContext {
   store: SecretStore;
   schedule(credentialId: string, keyCreatedAt: Date, now: number): DueVerdict;
   enqueue(request: RotationRequest): Promise<Enqueued>;
+  /** Credential id -> its last completed rotation id (read once a tick; empty after Redis loss). */
+  completedRotations?(): Promise<Map<string, string>>;
   log: Logger;
   metrics?: Metrics;
   now(): number;
@@ -53,11 +56,12 @@ export async function runDueCheck(ctx: DueCheckContext, progress?: (done: number
   const summary: DueCheckSummary = { checked: 0, started: 0, resumed: 0, held: 0, errors: 0 };
   const queue = [...ctx.credentials];
   const total = queue.length;
+  const completed = (await ctx.completedRotations?.()) ?? new Map<string, string>();
   const worker = async () => {
     for (let c = queue.shift(); c; c = queue.shift()) {
       try {
-        const outcome = await checkOne(ctx, c);
-        summary[outcome] += 1;
+        const outcome = await checkOne(ctx, c, completed.get(c.id));
+        if (outcome !== "checked") summary[outcome] += 1;
       } catch (err) {
         summary.errors += 1;
         ctx.log.warn({ event: "due-check.error", credentialId: c.id, error: describeError(err) }, `due check of ${c.id} failed`);
@@ -70,9 +74,9 @@ export async function runDueCheck(ctx: DueCheckContext, progress?: (done: number
   return summary;
 }
 
-async function checkOne(ctx: DueCheckContext, c: DueCheckCredential): Promise<"started" | "resumed" | "held" | "checked"> {
+async function checkOne(ctx: DueCheckContext, c: DueCheckCredential, lastCompleted: string | undefined): Promise<"started" | "resumed" | "held" | "checked"> {
   const versions = await ctx.store.listVersions(c.secretId);
-  const inProgress = pendingRotation(versions) ?? versions.find((v) => v.stages.includes(STAGE_CURRENT) && v.stages.includes(STAGE_PENDING));
+  const inProgress = pendingRotation(versions) ?? versions.find((v) => v.stages.includes(STAGE_CURRENT) && v.stages.includes(STAGE_PENDING) && v.versionId !== lastCompleted);
   if (inProgress) {
     const r = await ctx.enqueue({ credentialId: c.id, trigger: "resume", rotationId: inProgress.versionId });
     if (!r.joined) ctx.log.info({ event: "due-check.resume", credentialId: c.id, rotationId: r.rotationId }, `resuming rotation of ${c.id} found in the store`);

@@ -106,10 +106,13 @@ async function direct(credentialId: string, o: RotateOptions, actor: string, out
   try {
     // A rotation in grace still has its old key alive at the vendor, and a new rotation would
     // forget it (it replaces only the current key): finish that one first, its old key revoked now.
+    // A completed rotation looks the same in the store (AWSPENDING stays on the current version)
+    // and Redis, which knows the difference, may be down: finishing it again costs a revoke that
+    // answers 404 and a confirm, no store write.
     const inGrace = (await services.store.listVersions(credential.secretId)).find((v) => v.stages.includes(STAGE_CURRENT) && v.stages.includes(STAGE_PENDING));
     let finishedFirst: RotationState | undefined;
     if (inGrace) {
-      say(`finishing rotation ${inGrace.versionId} of ${credentialId} first: it is in grace, and its old key is revoked now`);
+      say(`finishing rotation ${inGrace.versionId} of ${credentialId} first (in grace, or completed): its old key is revoked now if it is not already`);
       finishedFirst = await run(inGrace.versionId);
       if (finishedFirst.step !== Step.Done) return report(finishedFirst, undefined);
     }

@@ -144,7 +144,8 @@ export async function rotate(
     if (verdict.valid) {
       throw new VendorError(`${credential.id}: the old key ${s.oldKeyId ?? ""} is still accepted after its revocation`, { retryable: true });
     }
-    await store.removePending(secretId, s.rotationId);
+    // AWSPENDING stays on the version now current: unstaging it would be a third write against the
+    // store's write quota, and a pending stage on the current version is harmless (DESIGN.md).
     await stepDone({ step: Step.Done, outcome: "completed" });
     await deps.alerter.resolve(credential.id, "rotation-failed");
   }
@@ -155,8 +156,10 @@ export async function rotate(
  * Corrects the saved step from the store's stages: the store wins where they disagree.
  *   our version absent            -> create (after checking no other rotation is pending)
  *   ours pending, not current     -> verify (verify again is harmless; promote needs a verdict)
- *   ours current and pending      -> grace or later (grace counted from the version's creation if lost)
- *   ours current, pending removed -> done
+ *   ours current and pending      -> grace or later (grace counted from the version's creation if lost);
+ *                                    a completed rotation leaves this too, and repeating its revoke
+ *                                    (404) and confirm is harmless
+ *   ours current, pending removed -> done (rotations before AWSPENDING was left in place)
  *   ours present, no stage        -> rolled back
  */
 export async function reconcile(

@@ -2,6 +2,12 @@
  * The record of finished rotations per credential, for `status` and `history`. Kept in Redis as a
  * capped list of JSON records (ids, times, outcomes: nothing secret). Redis can be lost; the
  * store's versions remain the record of what was rotated, and `history` falls back to them.
+ *
+ * Also the one hash "credential -> its last completed rotation id". A completed rotation leaves
+ * AWSPENDING on the version it made current (unstaging it would be a third write against the
+ * store's write quota), so the store alone cannot tell it from one in grace; the due check reads
+ * this hash once a tick to tell them apart. Without it (Redis lost) such a rotation is resumed
+ * once, which converges without a store write: the old key's revoke answers 404, confirm passes.
  */
 import type { Redis } from "ioredis";
 import type { RotationState } from "../rotation/rotation-state.js";
@@ -34,6 +40,10 @@ export class RotationHistory {
     return `${this.prefix}:history:${credentialId}`;
   }
 
+  get #completedKey(): string {
+    return `${this.prefix}:completed`;
+  }
+
   async record(state: RotationState, result: RotationResultKind, finishedAt: number): Promise<void> {
     const entry: HistoryRecord = {
       credentialId: state.credentialId,
@@ -48,7 +58,15 @@ export class RotationHistory {
       finishedAt,
       ...(state.stepTimes ? { stepTimes: state.stepTimes } : {}),
     };
-    await this.redis.multi().lpush(this.#key(state.credentialId), JSON.stringify(entry)).ltrim(this.#key(state.credentialId), 0, KEEP - 1).exec();
+    const key = this.#key(state.credentialId);
+    const tx = this.redis.multi().lpush(key, JSON.stringify(entry)).ltrim(key, 0, KEEP - 1);
+    if (result === "completed") tx.hset(this.#completedKey, state.credentialId, state.rotationId);
+    await tx.exec();
+  }
+
+  /** Credential id -> the id of its last completed rotation, for every credential that has one. */
+  async completedRotations(): Promise<Map<string, string>> {
+    return new Map(Object.entries(await this.redis.hgetall(this.#completedKey)));
   }
 
   /** Newest first. */

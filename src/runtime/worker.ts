@@ -26,7 +26,8 @@ import { ROTATION_QUEUE, emergencyFlagKey, enqueueRotation, type RotationRequest
 import type { RuntimeConfig, RuntimeCredential } from "./runtime-config.js";
 
 export const MAINTENANCE_QUEUE = "maintenance";
-const WRITES_PER_ROTATION = 3;
+/** Put pending, move current: a completed rotation leaves AWSPENDING where it is (see history.ts). */
+const WRITES_PER_ROTATION = 2;
 
 export interface WorkerPorts {
   store: SecretStore;
@@ -72,7 +73,8 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
   const enqueue = (request: RotationRequest) => enqueueRotation(rotations, redis, request, clock.now());
 
   const dueCheck = () =>
-    runDueCheck({ credentials: config.credentials, store, schedule: (id, created, now) => scheduleOf(byId, id, created, now), enqueue, log, metrics, now: () => clock.now() });
+    runDueCheck({ credentials: config.credentials, store, schedule: (id, created, now) => scheduleOf(byId, id, created, now), enqueue,
+      completedRotations: () => history.completedRotations(), log, metrics, now: () => clock.now() });
   const usage = new UsageWatcher(redis, settings.queuePrefix, ports.alerter, (id) => byId.get(id)?.usage, metrics);
   const healthCheck = () =>
     runHealthCheck({
@@ -128,7 +130,7 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
     }),
     {
       ...connection, connection: workerConnections[0], concurrency: settings.concurrency, lockDuration: settings.lockDurationMs, stalledInterval: settings.lockDurationMs, maxStalledCount: 10,
-      // A rotation makes three store writes (put, promote, unstage); BullMQ's limiter is shared by
+      // A rotation makes two store writes (put, promote); BullMQ's limiter is shared by
       // every replica, so the fleet stays inside the account's write quota instead of being throttled.
       limiter: { max: Math.max(1, Math.floor(settings.storeWriteQuota / WRITES_PER_ROTATION)), duration: 1_000 },
       // An idle worker long-polls Redis: 30 s per poll keeps it to a few commands a minute.

@@ -41,7 +41,6 @@ const killPoints: KillPoint[] = [
   ["revoke lands", "callcov", { kind: "hold", match: "DELETE /api/v1/api-keys/" }, "release"],
   ["revoke lost", "callcov", { kind: "hold", match: "DELETE /api/v1/api-keys/" }, "drop"],
   ["confirm", "callcov", { kind: "hold", match: "GET /api/v1/health", skip: 1 }, "drop"],
-  ["unstaging lands", "emulator", { kind: "hold", match: "UpdateSecretVersionStage", skip: 1 }, "release"],
 ];
 
 async function killPoint([name, target, rule, then]: KillPoint): Promise<void> {

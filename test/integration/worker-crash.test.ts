@@ -21,7 +21,6 @@ const killPoints: KillPoint[] = [
   ["while waiting out grace", "grace", undefined, "release"],
   ["inside revoke (it then lands)", "callcov", { kind: "hold", match: "DELETE /api/v1/api-keys/" }, "release"],
   ["inside confirm", "callcov", { kind: "hold", match: "GET /api/v1/health", skip: 1 }, "drop"],
-  ["removing the pending stage at the end", "emulator", { kind: "hold", match: "UpdateSecretVersionStage", skip: 1 }, "release"],
 ];
 
 describe("SIGKILL at each step, then restart", () => {

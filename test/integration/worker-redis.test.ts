@@ -36,6 +36,34 @@ describe("worker processes and Redis", () => {
     expect(w.sandbox.callcov.state.counters.created).toBe(2);
   });
 
+  it("a completed rotation costs two store writes; the next due check leaves it alone, and after a FLUSHALL finishing it again writes nothing", async () => {
+    world = await startWorld({ credentials: 4, due: true, grace: "0s" });
+    const w = world;
+    w.sandbox.emulator.resetStats();
+    const first = await w.startWorker();
+    for (const c of w.creds) await w.waitRotated(c, 40_000);
+    await first.kill("SIGTERM");
+    const writes = w.sandbox.emulator.stats().writes;
+    expect(writes).toBe(2 * w.creds.length);
+
+    // Redis remembers each rotation completed: a restart's due check resumes none of them.
+    const second = await w.startWorker();
+    const done = JSON.parse(await second.waitForLine(/"due-check.done"/)) as { checked: number; resumed: number; started: number };
+    expect(done).toMatchObject({ checked: 4, resumed: 0, started: 0 });
+    await second.kill("SIGTERM");
+
+    // Redis lost: the store alone cannot tell completed from in grace, so each is resumed once,
+    // and converges with no store write, no key made and no second revocation.
+    await w.redis.flushall();
+    const third = await w.startWorker();
+    const again = JSON.parse(await third.waitForLine(/"due-check.done"/)) as { resumed: number };
+    expect(again.resumed).toBe(4);
+    for (const c of w.creds) await w.waitRotated(c, 40_000);
+    expect(w.sandbox.emulator.stats().writes).toBe(writes);
+    expect(w.sandbox.callcov.state.counters.created).toBe(8);
+    for (const c of w.creds) expect(await expectConverged(w, c)).toEqual([]);
+  });
+
   it("two worker processes rotate 16 due credentials, each exactly once, with no secret in Redis or logs", async () => {
     // Seeded 100 days old on a 90d cadence: each credential is due once, and its new key is not
     // due again for 90 days, so exactly one rotation per credential is the only right outcome.

@@ -33,7 +33,7 @@ export interface World {
   enqueue(credentialId: string, emergency?: boolean): Promise<string>;
   currentKey(c: SeededCallCov): Promise<{ versionId: string; apiKey: string; keyId: string }>;
   stagesOf(c: SeededCallCov): Promise<Array<{ versionId: string; stages: string[] }>>;
-  /** Waits until the credential has a new working current key, no pending stage and the original key revoked. */
+  /** Waits until the credential has a new current key whose rotation Redis records as completed, and the original key revoked. */
   waitRotated(c: SeededCallCov, timeoutMs?: number): Promise<void>;
   /** Every secret the world has seen: all keys the vendor made and the management password. */
   secrets(): string[];
@@ -98,8 +98,9 @@ export async function startWorld(o: { credentials?: number; redisUrl?: string; j
       const end = Date.now() + timeoutMs;
       for (;;) {
         const current = await currentKey(c);
-        const pending = (await stagesOf(c)).some((v) => v.stages.includes("AWSPENDING"));
-        if (current.keyId !== c.keyId && !pending && !sandbox.callcov.isKeyActive(c.keyId)) return;
+        const pending = (await stagesOf(c)).some(inProgress);
+        const completed = (await redis.hget(`${prefix}:completed`, c.id)) === current.versionId;
+        if (current.keyId !== c.keyId && !pending && completed && !sandbox.callcov.isKeyActive(c.keyId)) return;
         if (Date.now() > end) {
           const lines = workers.flatMap((w) => w.lines.slice(-10)).join("\n");
           throw new Error(`${c.id} did not converge: current ${current.keyId}, pending ${String(pending)}, original active ${String(sandbox.callcov.isKeyActive(c.keyId))}\n${lines}`);
@@ -142,7 +143,8 @@ export async function startWorld(o: { credentials?: number; redisUrl?: string; j
 
 /**
  * DESIGN.md rule 7 for one credential: one working current key, the old one revoked exactly once,
- * no orphan, no pending stage.
+ * no orphan, no rotation in progress (AWSPENDING on a version that is not current; a completed
+ * rotation leaves it on the version it made current).
  *
  * "Revoked exactly once", as the product promises it: the old key went from active to inactive
  * exactly one time and is inactive now (the simulator has no way back to active, so it was never
@@ -164,9 +166,14 @@ export async function expectConverged(world: World, c: SeededCallCov): Promise<s
   const active = [...world.sandbox.callcov.state.keys.values()].filter((k) => k.active && k.name.startsWith(`key-rotator/${c.id}/`));
   const orphans = active.filter((k) => k.id !== current.keyId);
   if (orphans.length > 0) problems.push(`${c.id}: orphan keys at the vendor: ${orphans.map((k) => k.id).join(", ")}`);
-  const pending = (await world.stagesOf(c)).filter((v) => v.stages.includes("AWSPENDING"));
-  if (pending.length > 0) problems.push(`${c.id}: AWSPENDING left on ${pending.map((v) => v.versionId).join(", ")}`);
+  const pending = (await world.stagesOf(c)).filter(inProgress);
+  if (pending.length > 0) problems.push(`${c.id}: AWSPENDING left on ${pending.map((v) => v.versionId).join(", ")}, which is not current`);
   return problems;
+}
+
+/** A version staged AWSPENDING but not current: a rotation that has not been promoted. */
+function inProgress(v: { stages: string[] }): boolean {
+  return v.stages.includes("AWSPENDING") && !v.stages.includes("AWSCURRENT");
 }
 
 /** The credential id in a vendor key name `key-rotator/<credential>/<rotationId>`, or undefined for a key not ours. */

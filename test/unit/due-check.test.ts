@@ -38,6 +38,28 @@ describe("runDueCheck", () => {
     expect(again.enqueued.find((r) => r.credentialId === "a")?.rotationId).toBe(enqueued.find((r) => r.credentialId === "a")?.rotationId);
   });
 
+  it("a rotation Redis records as completed is not resumed, though it left AWSPENDING on the current version", async () => {
+    const now = Date.UTC(2026, 10, 23, 12);
+    const { store, enqueued, ctx } = setup(now);
+    await store.putPending("s/b", "rot-b", new SecretValue("{}"));
+    await store.promote("s/b", "rot-b");
+    const made = store.secrets.get("s/b")?.find((v) => v.versionId === "rot-b");
+    if (made) made.createdAt = new Date(now - DAY);
+    expect(store.stagesOf("s/b")["rot-b"]).toEqual(expect.arrayContaining(["AWSCURRENT", "AWSPENDING"]));
+    // Redis knows it completed: b's key is new (not due), so only a and c start.
+    const known = await runDueCheck({ ...ctx, completedRotations: async () => new Map([["b", "rot-b"]]) });
+    expect(known).toMatchObject({ checked: 3, started: 2, resumed: 0 });
+    expect(enqueued.map((r) => r.credentialId).sort()).toEqual(["a", "c"]);
+    // Redis lost (or it never completed): the store alone says "promoted, not finished": resume it.
+    enqueued.length = 0;
+    const lost = await runDueCheck({ ...ctx, completedRotations: async () => new Map() });
+    expect(lost).toMatchObject({ started: 2, resumed: 1 });
+    expect(enqueued.find((r) => r.credentialId === "b")).toEqual({ credentialId: "b", trigger: "resume", rotationId: "rot-b" });
+    // A record of an older rotation does not cover this one.
+    enqueued.length = 0;
+    expect(await runDueCheck({ ...ctx, completedRotations: async () => new Map([["b", "v-b"]]) })).toMatchObject({ resumed: 1 });
+  });
+
   it("holds due keys outside the maintenance window and starts them inside it", async () => {
     const window = { cron: "0 2 * * SAT", timezone: "Europe/Berlin", durationMs: 4 * 3_600_000 };
     const outside = setup(Date.UTC(2026, 10, 23, 12), window); // a Monday
