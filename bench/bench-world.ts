@@ -3,7 +3,7 @@
  * CallCov credentials written straight into the emulator's and simulator's memory (seeding is
  * not what is measured), an inventory file, a private Redis, and compiled worker processes.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -18,6 +18,8 @@ export interface BenchWorld {
   creds: SeededCallCov[];
   env: Record<string, string>;
   redisUrl: string;
+  /** The workers' BullMQ prefix; `<prefix>:completed` holds each credential's last completed rotation. */
+  prefix: string;
   startWorker(extraEnv?: Record<string, string>): Promise<{ process: CliProcess; httpUrl: string }>;
   close(): Promise<void>;
 }
@@ -58,7 +60,7 @@ export async function benchWorld(o: {
   const childEnv = { ...env, REDIS_URL: redis.url, KEY_ROTATOR_CONFIG: inventoryPath, KEY_ROTATOR_HTTP_PORT: "0", LOG_LEVEL: "info" };
   const workers: CliProcess[] = [];
   return {
-    sandbox, creds, env: childEnv, redisUrl: redis.url,
+    sandbox, creds, env: childEnv, redisUrl: redis.url, prefix,
     async startWorker(extraEnv = {}) {
       const w = startCli(["worker"], { env: { ...childEnv, ...extraEnv }, useBuild: true });
       workers.push(w);
@@ -90,3 +92,16 @@ export async function until(check: () => boolean, timeoutMs: number, what: strin
 }
 
 export const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** CPU time a process has used so far, in clock ticks (1/100 s), from /proc. */
+export function cpuTicks(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+/** CPU seconds Redis has used so far (user + system), from INFO. */
+export async function redisCpuSeconds(redis: { info(section: string): Promise<string> }): Promise<number> {
+  const info = await redis.info("cpu");
+  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  return field("used_cpu_user") + field("used_cpu_sys");
+}

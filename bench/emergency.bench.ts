@@ -91,7 +91,6 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
       await vendor.revokeKey(old.vendor === "callcov" ? old.keyId : "");
       const elapsed = (revokedAt.get(c.keyId) ?? performance.now()) - t0;
       await vendor.verify(vendorSecretOf(old));
-      await store.removePending(c.secretId, rotationId);
       return elapsed;
     };
     await floorOnce();

@@ -5,11 +5,13 @@
  */
 import { readFileSync } from "node:fs";
 import { connectRedis } from "../src/runtime/redis.js";
-import { benchWorld, round } from "./bench-world.js";
+import { benchWorld, cpuTicks, round } from "./bench-world.js";
 
 export interface IdleFigures {
   credentials: number;
   rss_mib: number;
+  /** The anonymous part of RSS (RssAnon): heap and buffers, not the file-backed pages of the node binary. */
+  rss_anon_mib: number;
   cpu_pct: number;
   redis_cmds_per_min: number;
   window_seconds: number;
@@ -36,6 +38,7 @@ export async function idleBench(credentials: number, windowSeconds: number, prog
     return {
       credentials,
       rss_mib: round(rssKib(pid) / 1024, 1),
+      rss_anon_mib: round(rssKib(pid, "RssAnon") / 1024, 1),
       cpu_pct: round((100 * (cpu1 - cpu0)) / ticksPerSecond / elapsed, 2),
       redis_cmds_per_min: round(((cmds1 - cmds0 - 2) / elapsed) * 60, 1),
       window_seconds: round(elapsed, 1),
@@ -46,13 +49,8 @@ export async function idleBench(credentials: number, windowSeconds: number, prog
   }
 }
 
-function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-function rssKib(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"));
+function rssKib(pid: number, field = "VmRSS"): number {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith(`${field}:`));
   return Number(line?.replace(/\D+/g, "") ?? 0);
 }
 
