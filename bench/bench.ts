@@ -39,6 +39,7 @@ else {
     row(`idle RSS (${idle.credentials} credentials)`, `${idle.rss_mib} MiB (${idle.rss_anon_mib} MiB its own, the rest the node binary's pages)`, "<= 80 MiB", idle.rss_mib <= 80),
     row("idle CPU", `${idle.cpu_pct} % of a core`, "<= 1 %", idle.cpu_pct <= 1),
     row("idle Redis commands", `${idle.redis_cmds_per_min} / min`, "<= 100 / min", idle.redis_cmds_per_min <= 100),
+    row("  with the health ticks", `${idle.redis_cmds_per_min_with_health_ticks} / min (a tick: ${idle.health_tick_redis_cmds} commands)`, "-", undefined),
   ])}\n`);
 }
 process.exit(0);

@@ -93,6 +93,11 @@ export class AlertRouter implements Alerter {
     }
   }
 
+  /** The keys (`<credential>/<kind>`) of every open alert, or undefined when the store cannot say. */
+  async openKeys(): Promise<Set<string> | undefined> {
+    return this.#store("keys", { credentialId: "*", kind: "*" }, () => this.#open.keys());
+  }
+
   /** Sends to the credential's escalation routes (JustCall deadline passed, for example). */
   async escalate(alert: Alert): Promise<void> {
     this.#dispatch(this.#o.routes.get(alert.credentialId)?.escalate ?? [], alert, "trigger");
@@ -164,6 +169,24 @@ export class AlertRouter implements Alerter {
 
 function keyOf(credentialId: string, kind: string): string {
   return `${credentialId}/${kind}`;
+}
+
+/**
+ * The alerter for one health tick: `open` is a snapshot of the open alerts taken as the tick began,
+ * so the resolves of everything that is fine (nearly every credential, every tick) cost nothing
+ * instead of a Redis round trip each. Raises go through and join the snapshot. Only the health
+ * tick raises and resolves its kinds, one tick at a time, so nothing can open unseen meanwhile.
+ */
+export function resolvingOnlyOpen(alerter: Alerter, open: Set<string>): Alerter {
+  return {
+    raise: async (alert) => {
+      open.add(keyOf(alert.credentialId, alert.kind));
+      await alerter.raise(alert);
+    },
+    resolve: async (credentialId, kind) => {
+      if (open.delete(keyOf(credentialId, kind))) await alerter.resolve(credentialId, kind);
+    },
+  };
 }
 
 function messageOf(err: unknown): string {

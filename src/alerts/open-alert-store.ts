@@ -37,6 +37,12 @@ export interface OpenAlertStore {
    * with nothing open returns undefined.
    */
   take(key: string): Promise<OpenAlert | undefined>;
+
+  /**
+   * The keys of every open alert, in one read: a health tick asks once instead of once for each
+   * credential and check. May list an entry that expires a moment later (resolving it is a no-op).
+   */
+  keys(): Promise<Set<string>>;
 }
 
 /** Open alerts in this process only: lost on exit, not shared. */
@@ -55,5 +61,9 @@ export class MemoryOpenAlertStore implements OpenAlertStore {
     const open = this.#open.get(key);
     this.#open.delete(key);
     return open;
+  }
+
+  async keys(): Promise<Set<string>> {
+    return new Set(this.#open.keys());
   }
 }

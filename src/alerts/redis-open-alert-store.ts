@@ -50,6 +50,19 @@ export class RedisOpenAlertStore implements OpenAlertStore {
     return this.#parse(key, await this.redis.getdel(this.#key(key)));
   }
 
+  // SCAN, not KEYS: it does not block Redis, and a tick makes one pass of a few dozen calls.
+  async keys(): Promise<Set<string>> {
+    const keys = new Set<string>();
+    const start = `${this.prefix}:alerts:open:`;
+    let cursor = "0";
+    do {
+      const [next, batch] = await this.redis.scan(cursor, "MATCH", `${start.replace(/[*?[\]\\]/g, "\\$&")}*`, "COUNT", 1000);
+      cursor = next;
+      for (const k of batch) keys.add(k.slice(start.length));
+    } while (cursor !== "0");
+    return keys;
+  }
+
   #key(key: string): string {
     return `${this.prefix}:alerts:open:${key}`;
   }

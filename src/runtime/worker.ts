@@ -10,6 +10,7 @@ import { Queue, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { describeError } from "../core/errors.js";
 import type { Alert, Alerter, Clock, KeyApiVendor, KeyVerifier, SecretStore } from "../core/ports.js";
+import { resolvingOnlyOpen } from "../alerts/alert-router.js";
 import type { OpenAlertStore } from "../alerts/open-alert-store.js";
 import { RedisOpenAlertStore } from "../alerts/redis-open-alert-store.js";
 import type { Logger } from "../observability/logger.js";
@@ -33,7 +34,7 @@ export interface WorkerPorts {
   store: SecretStore;
   vendorFor(credential: RuntimeCredential): KeyApiVendor;
   verifierFor(credential: RuntimeCredential): KeyVerifier;
-  alerter: Alerter & { flush?(): Promise<void>; keepOpenAlertsIn?(store: OpenAlertStore): void };
+  alerter: Alerter & { flush?(): Promise<void>; keepOpenAlertsIn?(store: OpenAlertStore): void; openKeys?(): Promise<Set<string> | undefined> };
   metrics: Metrics;
   log: Logger;
   clock: Clock;
@@ -75,15 +76,19 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
   const dueCheck = () =>
     runDueCheck({ credentials: config.credentials, store, schedule: (id, created, now) => scheduleOf(byId, id, created, now), enqueue,
       completedRotations: () => history.completedRotations(), log, metrics, now: () => clock.now() });
-  const usage = new UsageWatcher(redis, settings.queuePrefix, ports.alerter, (id) => byId.get(id)?.usage, metrics);
-  const healthCheck = () =>
-    runHealthCheck({
-      credentials: config.credentials, store, alerter: ports.alerter, log, metrics, now: () => clock.now(),
+  const healthCheck = async () => {
+    // One read of the open alerts per tick, so a credential that is fine costs no Redis command.
+    const open = await ports.alerter.openKeys?.();
+    const alerter = open ? resolvingOnlyOpen(ports.alerter, open) : ports.alerter;
+    const usage = new UsageWatcher(redis, settings.queuePrefix, alerter, (id) => byId.get(id)?.usage, metrics);
+    return runHealthCheck({
+      credentials: config.credentials, store, alerter, log, metrics, now: () => clock.now(),
       verifierFor: (c) => ports.verifierFor(byId.get(c.id) as RuntimeCredential),
       managementFor: (c) => (c.vendor === "callcov" ? ports.vendorFor(byId.get(c.id) as RuntimeCredential) : undefined),
       overdueAfterMs: Math.max(2 * settings.dueCheckEveryMs, 3_600_000),
       onUsage: async (id, sample) => void (await usage.observe(id, sample, clock.now())),
     });
+  };
   const orphanSweep = () =>
     runOrphanSweep({ accounts: accountsOf(keyApi, ports), store, log, now: () => clock.now(), minAgeMs: settings.orphanMinAgeMs });
 

@@ -8,7 +8,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { AlertRouter } from "../../src/alerts/alert-router.js";
+import { AlertRouter, resolvingOnlyOpen } from "../../src/alerts/alert-router.js";
 import { type AlertSink, pagerDutySink, slackSink } from "../../src/alerts/alert-sinks.js";
 import type { OpenAlertStore } from "../../src/alerts/open-alert-store.js";
 import { RedisOpenAlertStore } from "../../src/alerts/redis-open-alert-store.js";
@@ -135,13 +135,55 @@ describe("open alerts in Redis", () => {
   });
 });
 
+describe("a health tick's snapshot of the open alerts", () => {
+  it("lists every open alert of this prefix in one pass, and forgets a resolved one", async () => {
+    const r = replica();
+    await r.raise(alert);
+    await r.raise({ ...alert, credentialId: "cc-other", kind: "health-verify" });
+    await redis.set(`${prefix}x:alerts:open:cc-prod/not-ours`, "{}");
+    expect(await r.openKeys()).toEqual(new Set(["cc-prod/rotation-failed", "cc-other/health-verify"]));
+    await r.resolve("cc-prod", "rotation-failed");
+    expect(await r.openKeys()).toEqual(new Set(["cc-other/health-verify"]));
+    await redis.del(`${prefix}x:alerts:open:cc-prod/not-ours`);
+    await r.flush();
+  });
+
+  it("resolves only what the snapshot holds, so a credential that is fine costs no store call; a raise joins it", async () => {
+    const calls: string[] = [];
+    const inner = new RedisOpenAlertStore(redis, prefix);
+    const counting: OpenAlertStore = {
+      get: (k) => (calls.push(`get ${k}`), inner.get(k)),
+      set: (k, v) => (calls.push(`set ${k}`), inner.set(k, v)),
+      take: (k) => (calls.push(`take ${k}`), inner.take(k)),
+      keys: () => (calls.push("keys"), inner.keys()),
+    };
+    const r = replica({ store: counting });
+    await r.raise(alert);
+    await r.flush();
+    calls.length = 0;
+    const tick = resolvingOnlyOpen(r, (await r.openKeys()) ?? new Set());
+    for (let i = 0; i < 50; i++) await tick.resolve(`cc-${i}`, "health-verify");
+    await tick.raise({ ...alert, credentialId: "cc-7", kind: "health-verify" });
+    await tick.resolve("cc-7", "health-verify");
+    await tick.resolve("cc-prod", "rotation-failed");
+    await tick.resolve("cc-prod", "rotation-failed");
+    await r.flush();
+    expect(calls).toEqual(["keys", "get cc-7/health-verify", "set cc-7/health-verify", "take cc-7/health-verify", "take cc-prod/rotation-failed"]);
+    expect(pd("resolve").map((h) => h.body.dedup_key)).toEqual(["key-rotator/cc-prod/rotation-failed"]);
+  });
+});
+
 describe("when the open-alert store fails", () => {
   const sent: string[] = [];
   const recording = (name: string, type: AlertSink["type"]): AlertSink => ({ name, type, send: async (a, action) => void sent.push(`${name}:${action}:${a.kind}`) });
   const sinks = [recording("pager", "pagerduty"), recording("chat", "slack")];
-  const broken: OpenAlertStore = { get: () => Promise.reject(new Error("Connection is closed.")), set: () => Promise.reject(new Error("Connection is closed.")), take: () => Promise.reject(new Error("Connection is closed.")) };
-  const hanging: OpenAlertStore = { get: () => new Promise(() => undefined), set: () => new Promise(() => undefined), take: () => new Promise(() => undefined) };
+  const broken: OpenAlertStore = { get: () => Promise.reject(new Error("Connection is closed.")), set: () => Promise.reject(new Error("Connection is closed.")), take: () => Promise.reject(new Error("Connection is closed.")), keys: () => Promise.reject(new Error("Connection is closed.")) };
+  const hanging: OpenAlertStore = { get: () => new Promise(() => undefined), set: () => new Promise(() => undefined), take: () => new Promise(() => undefined), keys: () => new Promise(() => undefined) };
   beforeEach(() => void (sent.length = 0));
+
+  it("cannot list the open alerts: says so (undefined), so a health tick resolves each one the slow way", async () => {
+    expect(await replica({ store: broken, sinks }).openKeys()).toBeUndefined();
+  });
 
   it("raises anyway and resolves to the routes that dedupe by key (PagerDuty), not to chat; never throws", async () => {
     const r = replica({ store: broken, sinks });
