@@ -5,6 +5,8 @@
  * of the rate and of its variance), rebuilt from nothing if Redis is lost (no alert until it has a
  * few samples), and alerts when use exceeds the baseline by the policy's factor and by more than its
  * usual spread, nears the minute's limit, or would spend the plan's daily quota.
+ * The baselines are one Redis hash (credential -> "mean var n"); a health tick reads it whole with
+ * `load()` and writes what changed with `save()`, a few commands a tick instead of two a credential.
  * Also the usage gate of grace: is the old key still being used by someone?
  * JustCall sends no usage signal: its credentials are "usage not observable".
  */
@@ -27,6 +29,8 @@ const MIN_SAMPLES = 3;
 const MIN_ANOMALY_PER_MINUTE = 5;
 /** A spike must also stand this many standard deviations above the baseline. */
 const SPREAD = 3;
+/** Baselines written by one HSET at the end of a tick. */
+const SAVE_BATCH = 500;
 const MINUTE_S = 60;
 const DAY_S = 86_400;
 
@@ -53,13 +57,36 @@ export class UsageWatcher {
     private readonly metrics?: Metrics,
   ) {}
 
+  /** Baselines read by `load()`, and the ones changed since; undefined: read and write one at a time. */
+  #loaded?: Map<string, string>;
+  readonly #changed = new Set<string>();
+
+  get #key(): string {
+    return `${this.prefix}:usage`;
+  }
+
+  /** Reads every baseline in one command, for a tick that observes many credentials. */
+  async load(): Promise<void> {
+    this.#loaded = new Map(Object.entries(await this.redis.hgetall(this.#key)));
+    this.#changed.clear();
+  }
+
+  /** Writes the baselines changed since `load()`, a few hundred to a command. */
+  async save(): Promise<void> {
+    const loaded = this.#loaded;
+    if (!loaded) return;
+    const changed = [...this.#changed];
+    this.#changed.clear();
+    for (let i = 0; i < changed.length; i += SAVE_BATCH) {
+      await this.redis.hset(this.#key, Object.fromEntries(changed.slice(i, i + SAVE_BATCH).map((id) => [id, loaded.get(id) ?? ""])));
+    }
+  }
+
   async observe(credentialId: string, usage: UsageSample, nowMs: number): Promise<{ perMinute: number; baseline?: number; anomaly: boolean }> {
     const policy = this.policyOf(credentialId) ?? { factor: 3, quotaWarnRatio: 0.8 };
-    const key = `${this.prefix}:usage:${credentialId}`;
-    const stored = await this.redis.hmget(key, "mean", "var", "n");
-    const mean = Number(stored[0] ?? Number.NaN);
-    const variance = Number(stored[1] ?? 0) || 0;
-    const n = Number(stored[2] ?? 0);
+    // "mean var n"; anything else (lost, hand-edited) is no baseline, rebuilt from this sample on.
+    const stored = (this.#loaded ? this.#loaded.get(credentialId) : await this.redis.hget(this.#key, credentialId))?.split(" ").map(Number) ?? [];
+    const [mean = Number.NaN, variance = 0, n = 0] = stored.length === 3 && stored.every(Number.isFinite) ? stored : [];
     const perMinute = perMinuteFrom(usage, nowMs);
     const spike = perMinute >= MIN_ANOMALY_PER_MINUTE && perMinute > policy.factor * Math.max(mean, 1) && perMinute > mean + SPREAD * Math.sqrt(variance);
     const anomaly = n >= MIN_SAMPLES && Number.isFinite(mean) && spike;
@@ -74,7 +101,11 @@ export class UsageWatcher {
     const alpha = anomaly ? ALPHA / 4 : ALPHA;
     const next = !Number.isFinite(mean) ? perMinute : mean + alpha * (perMinute - mean);
     const nextVar = !Number.isFinite(mean) ? 0 : (1 - alpha) * (variance + alpha * (perMinute - mean) ** 2);
-    await this.redis.hset(key, "mean", String(next), "var", String(nextVar), "n", String(n + 1));
+    const value = `${next} ${nextVar} ${n + 1}`;
+    if (this.#loaded) {
+      this.#loaded.set(credentialId, value);
+      this.#changed.add(credentialId);
+    } else await this.redis.hset(this.#key, credentialId, value);
     return { perMinute, ...(Number.isFinite(mean) ? { baseline: mean } : {}), anomaly };
   }
 }

@@ -81,13 +81,16 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
     const open = await ports.alerter.openKeys?.();
     const alerter = open ? resolvingOnlyOpen(ports.alerter, open) : ports.alerter;
     const usage = new UsageWatcher(redis, settings.queuePrefix, alerter, (id) => byId.get(id)?.usage, metrics);
-    return runHealthCheck({
+    await usage.load();
+    const summary = await runHealthCheck({
       credentials: config.credentials, store, alerter, log, metrics, now: () => clock.now(),
       verifierFor: (c) => ports.verifierFor(byId.get(c.id) as RuntimeCredential),
       managementFor: (c) => (c.vendor === "callcov" ? ports.vendorFor(byId.get(c.id) as RuntimeCredential) : undefined),
       overdueAfterMs: Math.max(2 * settings.dueCheckEveryMs, 3_600_000),
       onUsage: async (id, sample) => void (await usage.observe(id, sample, clock.now())),
     });
+    await usage.save();
+    return summary;
   };
   const orphanSweep = () =>
     runOrphanSweep({ accounts: accountsOf(keyApi, ports), store, log, now: () => clock.now(), minAgeMs: settings.orphanMinAgeMs });

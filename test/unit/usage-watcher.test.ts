@@ -92,6 +92,37 @@ describe("UsageWatcher on real Redis", () => {
     expect(alerter.raised.map((a) => [a.kind, a.summary])).toEqual([["usage-near-quota", "the key has used 995 of its 1000 requests today"]]);
   });
 
+  it("a tick reads every baseline in one command and writes the changed ones in one, and what it learnt persists", async () => {
+    const calls: string[] = [];
+    const counting = new Proxy(redis, {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver) as unknown;
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => (calls.push(String(name)), (value as (...a: unknown[]) => unknown).apply(target, args));
+      },
+    });
+    const tickPrefix = `${prefix}-tick`;
+    const tick = new UsageWatcher(counting, tickPrefix, new FakeAlerter(), () => undefined);
+    await tick.load();
+    for (let round = 0; round < 3; round++) for (let i = 0; i < 40; i++) await tick.observe(`k${i}`, sample(5), at);
+    await tick.save();
+    expect(calls).toEqual(["hgetall", "hset"]);
+    // The next tick (another replica, say) starts from those baselines: a jump is now an anomaly.
+    const alerter = new FakeAlerter();
+    const next = new UsageWatcher(redis, tickPrefix, alerter, () => ({ factor: 3, quotaWarnRatio: 0.8 }));
+    await next.load();
+    expect(await next.observe("k7", sample(40), at)).toMatchObject({ anomaly: true, baseline: 10 });
+    await dropPrefix(redis, tickPrefix);
+  });
+
+  it("a baseline in Redis that does not parse counts as none and is rebuilt, never an alert", async () => {
+    await redis.hset(`${prefix}:usage`, "garbled", "not numbers");
+    const alerter = new FakeAlerter();
+    const watcher = new UsageWatcher(redis, prefix, alerter, () => ({ factor: 3, quotaWarnRatio: 0.8 }));
+    expect(await watcher.observe("garbled", sample(100), at)).toEqual({ perMinute: 200, anomaly: false });
+    expect(await redis.hget(`${prefix}:usage`, "garbled")).toBe("200 0 1");
+  });
+
   it("warns when use nears the plan's limit", async () => {
     const alerter = new FakeAlerter();
     const watcher = new UsageWatcher(redis, prefix, alerter, () => ({ factor: 100, quotaWarnRatio: 0.5 }));
