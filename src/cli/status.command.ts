@@ -9,6 +9,7 @@ import { describeError } from "../core/errors.js";
 import { pendingRotation } from "../rotation/rotation.js";
 import { type RotationState, Step } from "../rotation/rotation-state.js";
 import { RotationHistory } from "../runtime/history.js";
+import { usageBaseline } from "../runtime/usage-watcher.js";
 import { dedupIdFor } from "../runtime/rotation-queue.js";
 import { openCli } from "./cli-context.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Out, humanDuration, table } from "./output.js";
@@ -83,8 +84,8 @@ export async function statusCommand(credentialId: string | undefined, o: { confi
         }
         if (c.vendor === "justcall") row.usage = "not observable";
         else if (cli.redis) {
-          const mean = await cli.redis.hget(`${cli.runtime.settings.queuePrefix}:usage:${c.id}`, "mean");
-          row.usage = mean === null ? "no samples yet" : `~${Math.round(Number(mean))}/min`;
+          const mean = await usageBaseline(cli.redis, cli.runtime.settings.queuePrefix, c.id);
+          row.usage = mean === undefined ? "no samples yet" : `~${Math.round(mean)}/min`;
         }
         const last = history ? (await history.list(c.id, 1))[0] : undefined;
         row.lastResult = last ? { result: last.result, finishedAt: new Date(last.finishedAt).toISOString(), rotationId: last.rotationId } : history ? null : undefined;

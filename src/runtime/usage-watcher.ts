@@ -48,6 +48,22 @@ export function perMinuteFrom(usage: UsageSample, nowMs: number, ourProbes = 1):
   return Math.round((used * 60) / elapsedS);
 }
 
+/** Where the baselines live: one hash, credential id -> "mean var n". */
+export function usageKey(prefix: string): string {
+  return `${prefix}:usage`;
+}
+
+/** "mean var n" as numbers, or undefined for nothing or anything else (lost, hand-edited). */
+function parseBaseline(text: string | null | undefined): [number, number, number] | undefined {
+  const parts = text?.split(" ").map(Number) ?? [];
+  return parts.length === 3 && parts.every(Number.isFinite) ? (parts as [number, number, number]) : undefined;
+}
+
+/** A credential's usual requests per minute, for `status`; undefined before its first sample. */
+export async function usageBaseline(redis: Redis, prefix: string, credentialId: string): Promise<number | undefined> {
+  return parseBaseline(await redis.hget(usageKey(prefix), credentialId))?.[0];
+}
+
 export class UsageWatcher {
   constructor(
     private readonly redis: Redis,
@@ -62,7 +78,7 @@ export class UsageWatcher {
   readonly #changed = new Set<string>();
 
   get #key(): string {
-    return `${this.prefix}:usage`;
+    return usageKey(this.prefix);
   }
 
   /** Reads every baseline in one command, for a tick that observes many credentials. */
@@ -85,8 +101,7 @@ export class UsageWatcher {
   async observe(credentialId: string, usage: UsageSample, nowMs: number): Promise<{ perMinute: number; baseline?: number; anomaly: boolean }> {
     const policy = this.policyOf(credentialId) ?? { factor: 3, quotaWarnRatio: 0.8 };
     // "mean var n"; anything else (lost, hand-edited) is no baseline, rebuilt from this sample on.
-    const stored = (this.#loaded ? this.#loaded.get(credentialId) : await this.redis.hget(this.#key, credentialId))?.split(" ").map(Number) ?? [];
-    const [mean = Number.NaN, variance = 0, n = 0] = stored.length === 3 && stored.every(Number.isFinite) ? stored : [];
+    const [mean, variance, n] = parseBaseline(this.#loaded ? this.#loaded.get(credentialId) : await this.redis.hget(this.#key, credentialId)) ?? [Number.NaN, 0, 0];
     const perMinute = perMinuteFrom(usage, nowMs);
     const spike = perMinute >= MIN_ANOMALY_PER_MINUTE && perMinute > policy.factor * Math.max(mean, 1) && perMinute > mean + SPREAD * Math.sqrt(variance);
     const anomaly = n >= MIN_SAMPLES && Number.isFinite(mean) && spike;

@@ -5,6 +5,7 @@
  */
 import type { Server } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
+import { startCli } from "../../src/sandbox/cli-process.js";
 import { alertReceiver, until } from "../support/alert-receiver.js";
 import { type World, expectConverged, leaks, startWorld } from "../support/rotation-world.js";
 
@@ -59,8 +60,15 @@ describe("watching", () => {
     expect(alert?.summary).toContain("refuses the current key (401");
     w.sandbox.callcov.faults.reset();
     await until(() => r.got.some((a) => a.kind === "health-key" && a.action === "resolve"), "the resolve");
-    const metrics = await (await fetch(`${w.sandbox.urls.callcov}/__sim/stats`)).json();
-    expect(metrics).toBeDefined();
+    // The ticks that passed sampled the key's usage: `status` shows the baseline they learnt.
+    let usage: unknown;
+    await until(async () => {
+      const p = startCli(["status", c.id, "--json"], { env: w.env });
+      await p.exited;
+      usage = (JSON.parse(p.lines.find((l) => l.startsWith("{")) ?? "{}") as { credentials?: Array<{ usage?: string }> }).credentials?.[0]?.usage;
+      return usage !== "no samples yet";
+    }, "a usage baseline in status");
+    expect(usage).toMatch(/^~\d+\/min$/);
   });
 
   it("exports the documented metrics after a rotation, with no secret in any name or label", async () => {

@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SecretValue } from "../../src/core/secret.js";
-import { UsageWatcher, perMinuteFrom, usageGateFor, windowSecondsOf } from "../../src/runtime/usage-watcher.js";
+import { UsageWatcher, perMinuteFrom, usageBaseline, usageGateFor, windowSecondsOf } from "../../src/runtime/usage-watcher.js";
 import { FakeAlerter } from "../support/fake-ports.js";
 import { dropPrefix, testPrefix, testRedis } from "../support/redis.js";
 
@@ -111,6 +111,8 @@ describe("UsageWatcher on real Redis", () => {
     const alerter = new FakeAlerter();
     const next = new UsageWatcher(redis, tickPrefix, alerter, () => ({ factor: 3, quotaWarnRatio: 0.8 }));
     await next.load();
+    expect(await usageBaseline(redis, tickPrefix, "k7")).toBe(10);
+    expect(await usageBaseline(redis, tickPrefix, "never-sampled")).toBeUndefined();
     expect(await next.observe("k7", sample(40), at)).toMatchObject({ anomaly: true, baseline: 10 });
     await dropPrefix(redis, tickPrefix);
   });
