@@ -22,10 +22,11 @@ export interface EmergencyFigures {
 }
 
 const TOKEN = "bench-admin-token-0123456789";
+const WARM_UP = 5;
 
 export async function emergencyBench(runs: number, progress: (s: string) => void): Promise<EmergencyFigures> {
   const cliRuns = Math.max(3, Math.floor(runs / 4));
-  const world = await benchWorld({ credentials: runs * 2 + cliRuns + 2, inventory: { grace: "15m" } });
+  const world = await benchWorld({ credentials: (runs + WARM_UP) * 2 + cliRuns, inventory: { grace: "15m" } });
   try {
     const revokedAt = new Map<string, number>();
     const state = world.sandbox.callcov.state;
@@ -55,22 +56,6 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
       await until(() => revokedAt.has(c.keyId), 30_000, `${c.id} revoked`);
       return (revokedAt.get(c.keyId) ?? 0) - t0;
     };
-    await viaHttp(); // warm: management login, connections
-    const http: number[] = [];
-    for (let i = 0; i < runs; i++) http.push(await viaHttp());
-    progress(`emergency via admin HTTP: ${runs} runs, p50 ${round(percentile(http, 50), 1)} ms`);
-
-    const cli: number[] = [];
-    for (let i = 0; i < cliRuns; i++) {
-      const c = next();
-      const t0 = performance.now();
-      const p = startCli(["rotate", c.id, "--emergency", "--reason", "bench"], { env: world.env, useBuild: true });
-      await until(() => revokedAt.has(c.keyId), 30_000, `${c.id} revoked`);
-      cli.push((revokedAt.get(c.keyId) ?? 0) - t0);
-      await p.exited;
-    }
-    progress(`emergency via CLI process: ${cliRuns} runs, p50 ${round(percentile(cli, 50), 1)} ms (includes starting node)`);
-
     // The floor: the same calls, in sequence, no queue.
     const client = createSecretsManagerClient({ endpoint: world.sandbox.urls.secretsManager });
     const store = new AwsSecretStore(client);
@@ -93,9 +78,31 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
       await vendor.verify(vendorSecretOf(old));
       return elapsed;
     };
-    await floorOnce();
+    // Both paths warmed alike (connections, logins, the JIT), then measured in turns, so that a
+    // machine that slows down or speeds up during the run weighs on both the same.
+    for (let i = 0; i < WARM_UP; i++) {
+      await viaHttp();
+      await floorOnce();
+    }
+    const http: number[] = [];
     const floor: number[] = [];
-    for (let i = 0; i < runs; i++) floor.push(await floorOnce());
+    for (let i = 0; i < runs; i++) {
+      http.push(await viaHttp());
+      floor.push(await floorOnce());
+    }
+    progress(`emergency via admin HTTP: ${runs} runs, p50 ${round(percentile(http, 50), 1)} ms; floor p50 ${round(percentile(floor, 50), 1)} ms`);
+
+    const cli: number[] = [];
+    for (let i = 0; i < cliRuns; i++) {
+      const c = next();
+      const t0 = performance.now();
+      const p = startCli(["rotate", c.id, "--emergency", "--reason", "bench"], { env: world.env, useBuild: true });
+      await until(() => revokedAt.has(c.keyId), 30_000, `${c.id} revoked`);
+      cli.push((revokedAt.get(c.keyId) ?? 0) - t0);
+      await p.exited;
+    }
+    progress(`emergency via CLI process: ${cliRuns} runs, p50 ${round(percentile(cli, 50), 1)} ms (includes starting node)`);
+
     client.destroy();
     const p50 = percentile(http, 50);
     const floorP50 = percentile(floor, 50);
