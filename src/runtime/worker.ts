@@ -1,8 +1,9 @@
 /**
- * The long-running worker: BullMQ workers for rotations and maintenance, the job schedulers,
- * the HTTP surface, and an orderly stop. On start it rebuilds its schedules from the inventory
- * (upserting those it wants, removing any others under its prefix) and runs a due check at once,
- * which resumes every rotation the store shows unfinished. Any number of replicas may run.
+ * The long-running worker: BullMQ workers for rotations and maintenance (the ticks themselves are
+ * in maintenance.ts), the HTTP surface, and an orderly stop. On start it rebuilds its schedules
+ * from the inventory (upserting those it wants, removing any others under its prefix) and runs a
+ * due check at once, which resumes every rotation the store shows unfinished. Any number of
+ * replicas may run.
  *
  * Must not: rotate anything itself (jobs do), or trust Redis for what the store can say.
  */
@@ -10,23 +11,19 @@ import { Queue, Worker } from "bullmq";
 import type { Redis } from "ioredis";
 import { describeError } from "../core/errors.js";
 import type { Alert, Alerter, Clock, KeyApiVendor, KeyVerifier, SecretStore } from "../core/ports.js";
-import { resolvingOnlyOpen } from "../alerts/alert-router.js";
 import type { OpenAlertStore } from "../alerts/open-alert-store.js";
 import { RedisOpenAlertStore } from "../alerts/redis-open-alert-store.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { rotationProcessor } from "../../jobs/rotation.job.js";
-import { runDueCheck } from "../../jobs/due-check.job.js";
-import { runOrphanSweep } from "../../jobs/orphan-sweep.job.js";
-import { runHealthCheck } from "../../jobs/health-check.job.js";
-import { UsageWatcher, usageGateFor } from "./usage-watcher.js";
+import { usageGateFor } from "./usage-watcher.js";
+import { MAINTENANCE_QUEUE, keepSchedules, maintenanceProcessor } from "./maintenance.js";
 import { RotationHistory } from "./history.js";
 import { type ReadyCheck, startHttpServer } from "./http-server.js";
 import { assertRedisAnswers, connectRedis } from "./redis.js";
 import { ROTATION_QUEUE, emergencyFlagKey, enqueueRotation, type RotationRequest } from "./rotation-queue.js";
 import type { RuntimeConfig, RuntimeCredential } from "./runtime-config.js";
 
-export const MAINTENANCE_QUEUE = "maintenance";
 /** Put pending, move current: a completed rotation leaves AWSPENDING where it is (see history.ts). */
 const WRITES_PER_ROTATION = 2;
 
@@ -69,47 +66,10 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
   const maintenance = new Queue(MAINTENANCE_QUEUE, connection);
   const history = new RotationHistory(redis, settings.queuePrefix);
   const byId = new Map(config.credentials.map((c) => [c.id, c]));
-  const keyApi = config.credentials.filter((c) => c.vendor === "callcov");
   const operatorAlerter = ports.alerter as WorkerPorts["alerter"] & { escalate?(a: Alert): Promise<void> };
   const enqueue = (request: RotationRequest) => enqueueRotation(rotations, redis, request, clock.now());
 
-  const dueCheck = () =>
-    runDueCheck({ credentials: config.credentials, store, schedule: (id, created, now) => scheduleOf(byId, id, created, now), enqueue,
-      completedRotations: () => history.completedRotations(), log, metrics, now: () => clock.now() });
-  const healthCheck = async () => {
-    // One read of the open alerts per tick, so a credential that is fine costs no Redis command.
-    const open = await ports.alerter.openKeys?.();
-    const alerter = open ? resolvingOnlyOpen(ports.alerter, open) : ports.alerter;
-    const usage = new UsageWatcher(redis, settings.queuePrefix, alerter, (id) => byId.get(id)?.usage, metrics);
-    await usage.load();
-    const summary = await runHealthCheck({
-      credentials: config.credentials, store, alerter, log, metrics, now: () => clock.now(),
-      verifierFor: (c) => ports.verifierFor(byId.get(c.id) as RuntimeCredential),
-      managementFor: (c) => (c.vendor === "callcov" ? ports.vendorFor(byId.get(c.id) as RuntimeCredential) : undefined),
-      overdueAfterMs: Math.max(2 * settings.dueCheckEveryMs, 3_600_000),
-      onUsage: async (id, sample) => void (await usage.observe(id, sample, clock.now())),
-    });
-    await usage.save();
-    return summary;
-  };
-  const orphanSweep = () =>
-    runOrphanSweep({ accounts: accountsOf(keyApi, ports), store, log, now: () => clock.now(), minAgeMs: settings.orphanMinAgeMs });
-
-  const wanted = { "due-check": settings.dueCheckEveryMs, "orphan-sweep": settings.orphanSweepEveryMs, "health-check": settings.healthCheckEveryMs };
-  await syncSchedulers(maintenance, wanted, log);
-  // Redis may be flushed or replaced while we run: put the schedules back when they vanish
-  // (one cheap command a minute), so the due check resumes what the store shows unfinished.
-  const watchdog = setInterval(() => {
-    maintenance.getJobSchedulersCount().then(async (n) => {
-      if (n >= Object.keys(wanted).length) return;
-      log.warn({ event: "scheduler.restored", found: n }, "job schedulers missing from Redis (flushed or replaced?): restoring them");
-      await syncSchedulers(maintenance, wanted, log);
-    }).catch((err: unknown) => log.warn({ event: "scheduler.check-failed", error: describeError(err) }, "could not check the job schedulers"));
-  }, Math.min(60_000, settings.dueCheckEveryMs));
-  watchdog.unref();
-  // A due check at once (resuming whatever the store shows unfinished), as a job with an id per
-  // minute, so replicas starting together run it once while it is in flight.
-  await maintenance.add("due-check", {}, { jobId: `due-check-start-${Math.floor(clock.now() / 60_000)}`, removeOnComplete: true, removeOnFail: true });
+  const watchdog = await keepSchedules(maintenance, settings, clock, log);
 
   const workerConnections = [redis.duplicate(), redis.duplicate()] as const;
   const rotationWorker = new Worker(
@@ -147,24 +107,7 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
   );
   const maintenanceWorker = new Worker(
     MAINTENANCE_QUEUE,
-    async (job) => {
-      if (job.name === "due-check") {
-        const summary = await dueCheck();
-        log.info({ event: "due-check.done", ...summary }, `due check: ${summary.checked} checked, ${summary.started} started, ${summary.resumed} resumed, ${summary.held} held for a window, ${summary.errors} errors`);
-        return summary;
-      }
-      if (job.name === "health-check") {
-        const summary = await healthCheck();
-        log.info({ event: "health-check.done", checked: summary.checked, failing: summary.failing.length }, `health check: ${summary.checked} credentials, ${summary.failing.length} failing checks`);
-        return { checked: summary.checked, failing: summary.failing.length };
-      }
-      if (job.name === "orphan-sweep") {
-        const summary = await orphanSweep();
-        log.info({ event: "orphan-sweep.done", keysSeen: summary.keysSeen, revoked: summary.revoked.length, errors: summary.errors }, `orphan sweep: ${summary.keysSeen} keys seen, ${summary.revoked.length} orphans revoked`);
-        return summary;
-      }
-      throw new Error(`unknown maintenance job ${job.name}`);
-    },
+    maintenanceProcessor({ config, ports, redis, history, enqueue, byId }),
     // Maintenance jobs are idempotent ticks: a crashed one is simply run again, so stalls are checked rarely.
     { ...connection, connection: workerConnections[1], concurrency: 1, lockDuration: 120_000, stalledInterval: 300_000, drainDelay: 30 },
   );
@@ -202,42 +145,4 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
         log.info({ event: "worker.stopped" }, "stopped");
       })()),
   };
-}
-
-function scheduleOf(byId: Map<string, RuntimeCredential>, id: string, created: Date, now: number) {
-  const credential = byId.get(id);
-  if (!credential) return { due: false, dueAt: Number.POSITIVE_INFINITY };
-  return credential.schedule(created, now);
-}
-
-/** One sweep per vendor account: credentials that share a base URL and management login. */
-function accountsOf(credentials: RuntimeCredential[], ports: WorkerPorts) {
-  const groups = new Map<string, RuntimeCredential[]>();
-  for (const c of credentials) {
-    const key = `${c.baseUrl}|${c.managementSecretId ?? ""}`;
-    groups.set(key, [...(groups.get(key) ?? []), c]);
-  }
-  return [...groups.values()].map((group) => ({ vendor: ports.vendorFor(group[0] as RuntimeCredential), credentials: group }));
-}
-
-/**
- * Makes the queue's job schedulers exactly the wanted set (by id and interval). A new scheduler's
- * first tick is one interval away: BullMQ would otherwise fire it at once, on top of the startup
- * due check. One that already exists with the same interval is left alone, so a restarting replica
- * does not push every tick back.
- */
-export async function syncSchedulers(queue: Queue, wanted: Record<string, number>, log: Logger, now = Date.now()): Promise<void> {
-  const existing = new Map<string, number | undefined>();
-  for (const s of await queue.getJobSchedulers(0, -1)) {
-    const id = s.id ?? s.key;
-    existing.set(id, s.every);
-    if (!(id in wanted)) {
-      await queue.removeJobScheduler(id);
-      log.info({ event: "scheduler.removed", scheduler: id }, `removed job scheduler ${id}`);
-    }
-  }
-  for (const [id, every] of Object.entries(wanted)) {
-    if (existing.get(id) === every) continue;
-    await queue.upsertJobScheduler(id, { every, startDate: now + every }, { name: id, data: {}, opts: { removeOnComplete: 20, removeOnFail: 20 } });
-  }
 }

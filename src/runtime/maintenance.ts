@@ -1,0 +1,142 @@
+/**
+ * The maintenance ticks of the worker, each a BullMQ job scheduler on the maintenance queue: the
+ * due check (hourly by default; also once at start), the health check with the usage watcher, and
+ * the orphan sweep. `keepSchedules` makes the schedulers match the inventory and puts them back if
+ * Redis loses them; `maintenanceProcessor` runs a tick by its job name.
+ *
+ * Must not: rotate anything (the due check only enqueues), or keep state between ticks.
+ */
+import type { Job, Queue } from "bullmq";
+import type { Redis } from "ioredis";
+import { describeError } from "../core/errors.js";
+import type { Clock } from "../core/ports.js";
+import { resolvingOnlyOpen } from "../alerts/alert-router.js";
+import type { Logger } from "../observability/logger.js";
+import { runDueCheck } from "../../jobs/due-check.job.js";
+import { runHealthCheck } from "../../jobs/health-check.job.js";
+import { runOrphanSweep } from "../../jobs/orphan-sweep.job.js";
+import type { RotationHistory } from "./history.js";
+import type { Enqueued, RotationRequest } from "./rotation-queue.js";
+import type { RuntimeConfig, RuntimeCredential, RuntimeSettings } from "./runtime-config.js";
+import { UsageWatcher } from "./usage-watcher.js";
+import type { WorkerPorts } from "./worker.js";
+
+export const MAINTENANCE_QUEUE = "maintenance";
+
+export interface MaintenanceContext {
+  config: RuntimeConfig;
+  ports: WorkerPorts;
+  redis: Redis;
+  history: RotationHistory;
+  enqueue(request: RotationRequest): Promise<Enqueued>;
+  byId: Map<string, RuntimeCredential>;
+}
+
+export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Promise<unknown> {
+  const { config, ports, redis, history, enqueue, byId } = ctx;
+  const { store, log, metrics, clock } = ports;
+  const settings = config.settings;
+  const keyApi = config.credentials.filter((c) => c.vendor === "callcov");
+
+  const dueCheck = () =>
+    runDueCheck({ credentials: config.credentials, store, schedule: (id, created, now) => scheduleOf(byId, id, created, now), enqueue,
+      completedRotations: () => history.completedRotations(), log, metrics, now: () => clock.now() });
+  const healthCheck = async () => {
+    // One read of the open alerts per tick, so a credential that is fine costs no Redis command.
+    const open = await ports.alerter.openKeys?.();
+    const alerter = open ? resolvingOnlyOpen(ports.alerter, open) : ports.alerter;
+    const usage = new UsageWatcher(redis, settings.queuePrefix, alerter, (id) => byId.get(id)?.usage, metrics);
+    await usage.load();
+    const summary = await runHealthCheck({
+      credentials: config.credentials, store, alerter, log, metrics, now: () => clock.now(),
+      verifierFor: (c) => ports.verifierFor(byId.get(c.id) as RuntimeCredential),
+      managementFor: (c) => (c.vendor === "callcov" ? ports.vendorFor(byId.get(c.id) as RuntimeCredential) : undefined),
+      overdueAfterMs: Math.max(2 * settings.dueCheckEveryMs, 3_600_000),
+      onUsage: async (id, sample) => void (await usage.observe(id, sample, clock.now())),
+    });
+    await usage.save();
+    return summary;
+  };
+  const orphanSweep = () =>
+    runOrphanSweep({ accounts: accountsOf(keyApi, ports), store, log, now: () => clock.now(), minAgeMs: settings.orphanMinAgeMs });
+
+  return async (job) => {
+    if (job.name === "due-check") {
+      const summary = await dueCheck();
+      log.info({ event: "due-check.done", ...summary }, `due check: ${summary.checked} checked, ${summary.started} started, ${summary.resumed} resumed, ${summary.held} held for a window, ${summary.errors} errors`);
+      return summary;
+    }
+    if (job.name === "health-check") {
+      const summary = await healthCheck();
+      log.info({ event: "health-check.done", checked: summary.checked, failing: summary.failing.length }, `health check: ${summary.checked} credentials, ${summary.failing.length} failing checks`);
+      return { checked: summary.checked, failing: summary.failing.length };
+    }
+    if (job.name === "orphan-sweep") {
+      const summary = await orphanSweep();
+      log.info({ event: "orphan-sweep.done", keysSeen: summary.keysSeen, revoked: summary.revoked.length, errors: summary.errors }, `orphan sweep: ${summary.keysSeen} keys seen, ${summary.revoked.length} orphans revoked`);
+      return summary;
+    }
+    throw new Error(`unknown maintenance job ${job.name}`);
+  };
+}
+
+/**
+ * Makes the schedulers the inventory's, queues a due check at once, and returns the watchdog that
+ * puts them back if they vanish from Redis.
+ */
+export async function keepSchedules(maintenance: Queue, settings: RuntimeSettings, clock: Clock, log: Logger): Promise<NodeJS.Timeout> {
+  const wanted = { "due-check": settings.dueCheckEveryMs, "orphan-sweep": settings.orphanSweepEveryMs, "health-check": settings.healthCheckEveryMs };
+  await syncSchedulers(maintenance, wanted, log);
+  // Redis may be flushed or replaced while we run: put the schedules back when they vanish
+  // (one cheap command a minute), so the due check resumes what the store shows unfinished.
+  const watchdog = setInterval(() => {
+    maintenance.getJobSchedulersCount().then(async (n) => {
+      if (n >= Object.keys(wanted).length) return;
+      log.warn({ event: "scheduler.restored", found: n }, "job schedulers missing from Redis (flushed or replaced?): restoring them");
+      await syncSchedulers(maintenance, wanted, log);
+    }).catch((err: unknown) => log.warn({ event: "scheduler.check-failed", error: describeError(err) }, "could not check the job schedulers"));
+  }, Math.min(60_000, settings.dueCheckEveryMs));
+  watchdog.unref();
+  // A due check at once (resuming whatever the store shows unfinished), as a job with an id per
+  // minute, so replicas starting together run it once while it is in flight.
+  await maintenance.add("due-check", {}, { jobId: `due-check-start-${Math.floor(clock.now() / 60_000)}`, removeOnComplete: true, removeOnFail: true });
+  return watchdog;
+}
+
+function scheduleOf(byId: Map<string, RuntimeCredential>, id: string, created: Date, now: number) {
+  const credential = byId.get(id);
+  if (!credential) return { due: false, dueAt: Number.POSITIVE_INFINITY };
+  return credential.schedule(created, now);
+}
+
+/** One sweep per vendor account: credentials that share a base URL and management login. */
+function accountsOf(credentials: RuntimeCredential[], ports: WorkerPorts) {
+  const groups = new Map<string, RuntimeCredential[]>();
+  for (const c of credentials) {
+    const key = `${c.baseUrl}|${c.managementSecretId ?? ""}`;
+    groups.set(key, [...(groups.get(key) ?? []), c]);
+  }
+  return [...groups.values()].map((group) => ({ vendor: ports.vendorFor(group[0] as RuntimeCredential), credentials: group }));
+}
+
+/**
+ * Makes the queue's job schedulers exactly the wanted set (by id and interval). A new scheduler's
+ * first tick is one interval away: BullMQ would otherwise fire it at once, on top of the startup
+ * due check. One that already exists with the same interval is left alone, so a restarting replica
+ * does not push every tick back.
+ */
+export async function syncSchedulers(queue: Queue, wanted: Record<string, number>, log: Logger, now = Date.now()): Promise<void> {
+  const existing = new Map<string, number | undefined>();
+  for (const s of await queue.getJobSchedulers(0, -1)) {
+    const id = s.id ?? s.key;
+    existing.set(id, s.every);
+    if (!(id in wanted)) {
+      await queue.removeJobScheduler(id);
+      log.info({ event: "scheduler.removed", scheduler: id }, `removed job scheduler ${id}`);
+    }
+  }
+  for (const [id, every] of Object.entries(wanted)) {
+    if (existing.get(id) === every) continue;
+    await queue.upsertJobScheduler(id, { every, startDate: now + every }, { name: id, data: {}, opts: { removeOnComplete: 20, removeOnFail: 20 } });
+  }
+}
