@@ -26,7 +26,9 @@ const WARM_UP = 5;
 
 export async function emergencyBench(runs: number, progress: (s: string) => void): Promise<EmergencyFigures> {
   const cliRuns = Math.max(3, Math.floor(runs / 4));
-  const world = await benchWorld({ credentials: (runs + WARM_UP) * 2 + cliRuns, inventory: { grace: "15m" } });
+  // Some 150 rotations in about a minute: CallCov's default management budget (120 calls a minute)
+  // would put the worker to wait for its reset. The fleet measures that budget; this, one incident.
+  const world = await benchWorld({ credentials: (runs + WARM_UP) * 2 + cliRuns, managementPerMinute: 10_000, inventory: { grace: "15m" } });
   try {
     const revokedAt = new Map<string, number>();
     const state = world.sandbox.callcov.state;
