@@ -94,7 +94,7 @@ export async function startWorld(o: { credentials?: number; redisUrl?: string; j
       const r = await enqueueRotation(queue, redis, { credentialId, trigger: emergency ? "emergency" : "manual", emergency });
       return r.rotationId;
     },
-    async waitRotated(c, timeoutMs = 30_000) {
+    async waitRotated(c, timeoutMs = 25_000) {
       const end = Date.now() + timeoutMs;
       for (;;) {
         const current = await currentKey(c);
@@ -102,8 +102,8 @@ export async function startWorld(o: { credentials?: number; redisUrl?: string; j
         const completed = (await redis.hget(`${prefix}:completed`, c.id)) === current.versionId;
         if (current.keyId !== c.keyId && !pending && completed && !sandbox.callcov.isKeyActive(c.keyId)) return;
         if (Date.now() > end) {
-          const lines = workers.flatMap((w) => w.lines.slice(-10)).join("\n");
-          throw new Error(`${c.id} did not converge: current ${current.keyId}, pending ${String(pending)}, original active ${String(sandbox.callcov.isKeyActive(c.keyId))}\n${lines}`);
+          const lines = workers.flatMap((w) => w.lines.slice(-25)).join("\n");
+          throw new Error(`${c.id} did not converge: current ${current.keyId}, pending ${String(pending)}, recorded completed ${String(completed)}, original active ${String(sandbox.callcov.isKeyActive(c.keyId))}\n${lines}`);
         }
         await new Promise((r) => setTimeout(r, 100));
       }
