@@ -37,7 +37,10 @@ describe("worker processes and Redis", () => {
   });
 
   it("a completed rotation costs two store writes; the next due check leaves it alone, and after a FLUSHALL finishing it again writes nothing", async () => {
-    world = await startWorld({ credentials: 4, due: true, grace: "0s" });
+    // A private Redis: FLUSHALL on the shared one would wipe the queues of tests running beside it.
+    const redis = await startPrivateRedis();
+    stopRedis = redis.stop;
+    world = await startWorld({ redisUrl: redis.url, credentials: 4, due: true, grace: "0s" });
     const w = world;
     w.sandbox.emulator.resetStats();
     const first = await w.startWorker();
