@@ -71,10 +71,10 @@ export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; onL
       const seen = lines.find(test);
       if (seen !== undefined) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no line matching ${String(match)} within ${timeoutMs} ms; last lines:\n${lines.slice(-15).join("\n")}`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`no line matching ${String(match)} within ${timeoutMs} ms; last lines:\n${lastLines(lines)}`)), timeoutMs);
         waiters.push({ test, resolve: (l) => { clearTimeout(timer); resolve(l); } });
         void exited.then(() => {
-          setTimeout(() => { clearTimeout(timer); reject(new Error(`process exited before a line matching ${String(match)}; last lines:\n${lines.slice(-15).join("\n")}`)); }, 50);
+          setTimeout(() => { clearTimeout(timer); reject(new Error(`process exited before a line matching ${String(match)}; last lines:\n${lastLines(lines)}`)); }, 50);
         });
       });
     },
@@ -83,4 +83,9 @@ export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; onL
       return exited;
     },
   };
+}
+
+/** The last lines for an error, less the routine ticks (a due check a second in tests) that would crowd out what happened. */
+function lastLines(lines: string[]): string {
+  return lines.filter((l) => !l.includes('"due-check.done"')).slice(-20).join("\n");
 }
