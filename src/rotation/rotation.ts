@@ -199,7 +199,7 @@ export async function reconcile(
 }
 
 /** The version carrying AWSPENDING without AWSCURRENT: a rotation in progress, if any. */
-export function pendingRotation(versions: VersionInfo[]): VersionInfo | undefined {
+export function pendingRotation<V extends Pick<VersionInfo, "stages">>(versions: V[]): V | undefined {
   return versions.find((v) => v.stages.includes(STAGE_PENDING) && !v.stages.includes(STAGE_CURRENT));
 }
 

@@ -15,6 +15,7 @@ import { type InventoryOptions, type SeededCallCov, type SeededJustCall, sandbox
 import { createSecretsManagerClient } from "../../src/store/aws-secret-store.js";
 import { connectRedis } from "../../src/runtime/redis.js";
 import { ROTATION_QUEUE, enqueueRotation } from "../../src/runtime/rotation-queue.js";
+import { pendingRotation } from "../../src/rotation/rotation.js";
 import { REDIS_URL, dropPrefix, testPrefix } from "./redis.js";
 
 export interface World {
@@ -98,7 +99,7 @@ export async function startWorld(o: { credentials?: number; redisUrl?: string; j
       const end = Date.now() + timeoutMs;
       for (;;) {
         const current = await currentKey(c);
-        const pending = (await stagesOf(c)).some(inProgress);
+        const pending = pendingRotation(await stagesOf(c)) !== undefined;
         const completed = (await redis.hget(`${prefix}:completed`, c.id)) === current.versionId;
         if (current.keyId !== c.keyId && !pending && completed && !sandbox.callcov.isKeyActive(c.keyId)) return;
         if (Date.now() > end) {
@@ -166,14 +167,9 @@ export async function expectConverged(world: World, c: SeededCallCov): Promise<s
   const active = [...world.sandbox.callcov.state.keys.values()].filter((k) => k.active && k.name.startsWith(`key-rotator/${c.id}/`));
   const orphans = active.filter((k) => k.id !== current.keyId);
   if (orphans.length > 0) problems.push(`${c.id}: orphan keys at the vendor: ${orphans.map((k) => k.id).join(", ")}`);
-  const pending = (await world.stagesOf(c)).filter(inProgress);
-  if (pending.length > 0) problems.push(`${c.id}: AWSPENDING left on ${pending.map((v) => v.versionId).join(", ")}, which is not current`);
+  const pending = pendingRotation(await world.stagesOf(c));
+  if (pending) problems.push(`${c.id}: AWSPENDING left on ${pending.versionId}, which is not current`);
   return problems;
-}
-
-/** A version staged AWSPENDING but not current: a rotation that has not been promoted. */
-function inProgress(v: { stages: string[] }): boolean {
-  return v.stages.includes("AWSPENDING") && !v.stages.includes("AWSCURRENT");
 }
 
 /** The credential id in a vendor key name `key-rotator/<credential>/<rotationId>`, or undefined for a key not ours. */
