@@ -9,7 +9,7 @@ import { DelayedError, type Job, UnrecoverableError } from "bullmq";
 import { RateLimitedError, RotatorError, describeError } from "../src/core/errors.js";
 import { STAGE_CURRENT } from "../src/core/ports.js";
 import type { Logger } from "../src/observability/logger.js";
-import { type RotationCredential, type RotationDeps, rotate } from "../src/rotation/rotation.js";
+import { type RotationCredential, type RotationDeps, type RotationResult, rotate } from "../src/rotation/rotation.js";
 import { type OperatorCredential, type OperatorDeps, operatorRotate } from "../src/rotation/operator-rotation.js";
 import { type RotationState, Step, isBefore } from "../src/rotation/rotation-state.js";
 import type { RotationHistory, RotationResultKind } from "../src/runtime/history.js";
@@ -29,28 +29,17 @@ export interface RotationJobContext {
   now(): number;
 }
 
+export type ResolvedRotation = NonNullable<ReturnType<RotationJobContext["resolve"]>>;
+
 export function rotationProcessor(ctx: RotationJobContext) {
   return async (job: Job<RotationState>, token?: string): Promise<{ step: Step; outcome?: string }> => {
-    const saved = job.data;
-    const found = ctx.resolve(saved.credentialId);
-    if (!found) throw new UnrecoverableError(`credential ${saved.credentialId} is not in the inventory`);
+    const found = ctx.resolve(job.data.credentialId);
+    if (!found) throw new UnrecoverableError(`credential ${job.data.credentialId} is not in the inventory`);
     const { credential } = found;
-    const log = ctx.log.child({ credentialId: credential.id, rotationId: saved.rotationId, jobId: job.id });
-    const inFlight = ctx.metrics?.rotationsInFlight.labels({ vendor: credential.vendor });
-    inFlight?.inc();
-    let last = saved;
+    const log = jobLog(ctx, job);
+    const progress = { last: job.data };
     try {
-      const onStep = (state: RotationState, step: Step, durationMs: number) => {
-        ctx.metrics?.stepDurationSeconds.labels({ vendor: credential.vendor, step }).observe(durationMs / 1000);
-        log.info({ event: "rotation.step", step, next: state.step, trigger: state.trigger, actor: state.actor, reason: state.reason, emergency: state.emergency, durationMs }, `step ${step} done`);
-      };
-      const save = async (state: RotationState) => {
-        last = state;
-        await job.updateData(state);
-      };
-      const result = found.kind === "operator"
-        ? await operatorRotate(found.credential, { ...found.deps, onStep }, saved, save)
-        : await rotate(found.credential, { ...found.deps, emergencyRequested: () => ctx.emergencyRequested(saved.rotationId), onStep }, saved, save, { trustSaved: job.attemptsMade === 0 });
+      const result = await attemptRotation(ctx, job, found, progress);
       if (result.kind === "wait") {
         log.info({ event: "rotation.wait", until: new Date(result.until).toISOString(), reason: result.reason }, `waiting: ${result.reason}`);
         await job.moveToDelayed(result.until, token);
@@ -70,15 +59,52 @@ export function rotationProcessor(ctx: RotationJobContext) {
       const final = !retryable || job.attemptsMade + 1 >= attempts;
       const message = describeError(err);
       if (!final) {
-        log.warn({ event: "rotation.retry", step: last.step, attempt: job.attemptsMade + 1, attempts, error: message }, `step ${last.step} failed, will retry: ${message}`);
+        log.warn({ event: "rotation.retry", step: progress.last.step, attempt: job.attemptsMade + 1, attempts, error: message }, `step ${progress.last.step} failed, will retry: ${message}`);
         throw err;
       }
-      await giveUp(ctx, found, last, message, log);
-      throw new UnrecoverableError(`${credential.id}: rotation ${saved.rotationId} failed at step ${last.step}: ${message}`);
-    } finally {
-      inFlight?.dec();
+      await giveUp(ctx, found, progress.last, message, log);
+      throw new UnrecoverableError(`${credential.id}: rotation ${job.data.rotationId} failed at step ${progress.last.step}: ${message}`);
     }
   };
+}
+
+export function jobLog(ctx: RotationJobContext, job: Job<RotationState>): Logger {
+  return ctx.log.child({ credentialId: job.data.credentialId, rotationId: job.data.rotationId, jobId: job.id });
+}
+
+/**
+ * Runs the rotation once from the job's saved state (or `options.from`): saves each step's state
+ * to the job data unless told not to (`progress.last` follows it either way), logs and times each
+ * step. What the outcome means, and what an error means, is the caller's to decide: the queue
+ * processor above, or the emergency lane.
+ */
+export async function attemptRotation(
+  ctx: RotationJobContext,
+  job: Job<RotationState>,
+  found: ResolvedRotation,
+  progress: { last: RotationState },
+  options: { from?: RotationState; saveEachStep?: boolean } = {},
+): Promise<RotationResult> {
+  const saved = options.from ?? job.data;
+  const { credential } = found;
+  const log = jobLog(ctx, job);
+  const inFlight = ctx.metrics?.rotationsInFlight.labels({ vendor: credential.vendor });
+  inFlight?.inc();
+  try {
+    const onStep = (state: RotationState, step: Step, durationMs: number) => {
+      ctx.metrics?.stepDurationSeconds.labels({ vendor: credential.vendor, step }).observe(durationMs / 1000);
+      log.info({ event: "rotation.step", step, next: state.step, trigger: state.trigger, actor: state.actor, reason: state.reason, emergency: state.emergency, durationMs }, `step ${step} done`);
+    };
+    const save = async (state: RotationState) => {
+      progress.last = state;
+      if (options.saveEachStep ?? true) await job.updateData(state);
+    };
+    return found.kind === "operator"
+      ? await operatorRotate(found.credential, { ...found.deps, onStep }, saved, save)
+      : await rotate(found.credential, { ...found.deps, emergencyRequested: () => ctx.emergencyRequested(saved.rotationId), onStep }, saved, save, { trustSaved: job.attemptsMade === 0 });
+  } finally {
+    inFlight?.dec();
+  }
 }
 
 async function finish(ctx: RotationJobContext, credential: { id: string; vendor: string }, state: RotationState, result: RotationResultKind, log: Logger) {
@@ -94,7 +120,7 @@ async function finish(ctx: RotationJobContext, credential: { id: string; vendor:
  * pending stage) so the current key stays the only one; after promote, the new key is already
  * current and only a person should decide, so alert.
  */
-async function giveUp(ctx: RotationJobContext, found: NonNullable<ReturnType<RotationJobContext["resolve"]>>, state: RotationState, message: string, log: Logger) {
+async function giveUp(ctx: RotationJobContext, found: ResolvedRotation, state: RotationState, message: string, log: Logger) {
   const { credential, deps } = found;
   let undone = "";
   if (found.kind === "key-api" && isBefore(state.step, Step.Grace)) {

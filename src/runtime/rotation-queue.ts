@@ -8,7 +8,7 @@
  * Must not: put anything but ids, flags and short reasons in job data.
  */
 import { createHash, randomUUID } from "node:crypto";
-import type { Queue } from "bullmq";
+import type { Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import type { VersionInfo } from "../core/ports.js";
 import { type RotationState, Step, type Trigger } from "../rotation/rotation-state.js";
@@ -30,6 +30,11 @@ export interface RotationRequest {
   retriedStaleLock?: boolean;
   /** Internal: set when a failed job of this rotation id was taken out to run it again. */
   retriedFailed?: boolean;
+  /**
+   * Add the job held back (delayed) this long, for the emergency lane to run it here and now. It
+   * still holds the credential's deduplication id; if nobody releases it, a worker takes it then.
+   */
+  holdMs?: number;
 }
 
 export interface Enqueued {
@@ -37,6 +42,8 @@ export interface Enqueued {
   rotationId: string;
   /** True when a rotation was already in flight and this request joined it. */
   joined: boolean;
+  /** The new job, when it was added held back (holdMs) and is the caller's to run or release. */
+  held?: Job<RotationState>;
 }
 
 export function dedupIdFor(credentialId: string): string {
@@ -73,8 +80,9 @@ export async function enqueueRotation(queue: Queue, redis: Redis, request: Rotat
     emergency,
     trigger: request.trigger,
     startedAt: now,
-    // A failed attempt may have made a key at the vendor that never reached the store.
-    ...(request.retriedFailed ? { createAttempted: true } : {}),
+    // A failed attempt may have made a key at the vendor that never reached the store; so may a
+    // held job's run in the emergency lane, if that process dies: whoever resumes it looks first.
+    ...(request.retriedFailed || request.holdMs ? { createAttempted: true } : {}),
     ...(request.actor ? { actor: request.actor } : {}),
     ...(request.reason ? { reason: request.reason } : {}),
   };
@@ -88,6 +96,7 @@ export async function enqueueRotation(queue: Queue, redis: Redis, request: Rotat
     backoff: { type: "exponential", delay: emergency ? 500 : 5_000 },
     removeOnComplete: { count: 1_000 },
     removeOnFail: { count: 1_000 },
+    ...(request.holdMs ? { delay: request.holdMs } : {}),
   });
   const jobId = job.id ?? jobIdFor(rotationId);
   if (jobId === jobIdFor(rotationId)) {
@@ -98,7 +107,7 @@ export async function enqueueRotation(queue: Queue, redis: Redis, request: Rotat
       const removed = await queue.remove(jobId).catch(() => 0);
       if (removed) return enqueueRotation(queue, redis, { ...request, retriedFailed: true }, now);
     }
-    return { jobId, rotationId, joined: false };
+    return { jobId, rotationId, joined: false, ...(request.holdMs ? { held: job as Job<RotationState> } : {}) };
   }
   const existing = await queue.getJob(jobId);
   if (!existing && !request.retriedStaleLock) {

@@ -1,11 +1,12 @@
 /**
  * The long-running worker: BullMQ workers for rotations and maintenance (the ticks themselves are
- * in maintenance.ts), the HTTP surface, and an orderly stop. On start it rebuilds its schedules
+ * in maintenance.ts), the HTTP surface with its emergency lane (emergency-lane.ts), and an orderly stop. On start it rebuilds its schedules
  * from the inventory (upserting those it wants, removing any others under its prefix) and runs a
  * due check at once, which resumes every rotation the store shows unfinished. Any number of
  * replicas may run.
  *
- * Must not: rotate anything itself (jobs do), or trust Redis for what the store can say.
+ * Must not: rotate anything itself outside a job (the queue and the lane run jobs), or trust Redis
+ * for what the store can say.
  */
 import { Queue, Worker } from "bullmq";
 import type { Redis } from "ioredis";
@@ -15,8 +16,9 @@ import type { OpenAlertStore } from "../alerts/open-alert-store.js";
 import { RedisOpenAlertStore } from "../alerts/redis-open-alert-store.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
-import { rotationProcessor } from "../../jobs/rotation.job.js";
+import { type RotationJobContext, rotationProcessor } from "../../jobs/rotation.job.js";
 import { usageGateFor } from "./usage-watcher.js";
+import { emergencyLane } from "./emergency-lane.js";
 import { MAINTENANCE_QUEUE, keepSchedules, maintenanceProcessor } from "./maintenance.js";
 import { RotationHistory } from "./history.js";
 import { type ReadyCheck, startHttpServer } from "./http-server.js";
@@ -71,31 +73,34 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
 
   const watchdog = await keepSchedules(maintenance, settings, clock, log);
 
+  const rotationContext: RotationJobContext = {
+    resolve: (id) => {
+      const credential = byId.get(id);
+      if (!credential) return undefined;
+      if (credential.vendor === "justcall") {
+        const op = credential.operator ?? { singlePair: false, remindEveryMs: 4 * 3_600_000, deadlineMs: 48 * 3_600_000 };
+        return { kind: "operator" as const, credential: { ...credential, ...op }, deps: { store, verifier: ports.verifierFor(credential), alerter: operatorAlerter, clock } };
+      }
+      const vendor = ports.vendorFor(credential);
+      return { kind: "key-api" as const, credential, deps: { store, vendor, alerter: ports.alerter, clock, usageGate: usageGateFor(vendor, () => clock.now(), Math.min(60_000, Math.max(1_000, credential.graceMs))) } };
+    },
+    history,
+    log,
+    metrics,
+    now: () => clock.now(),
+    emergencyRequested: async (rotationId) => {
+      // The flag holds who asked: it goes into the audit trail as the rotation turns emergency.
+      const actor = await redis.getdel(emergencyFlagKey(rotations, rotationId));
+      if (actor !== null) log.info({ event: "rotation.escalated", rotationId, actor }, `rotation ${rotationId} finishes as an emergency (asked by ${actor})`);
+      return actor !== null;
+    },
+  };
+  const lane = emergencyLane({ rotations, redis, ctx: rotationContext, leaseMs: settings.lockDurationMs, maxInFlight: settings.concurrency });
+
   const workerConnections = [redis.duplicate(), redis.duplicate()] as const;
   const rotationWorker = new Worker(
     ROTATION_QUEUE,
-    rotationProcessor({
-      resolve: (id) => {
-        const credential = byId.get(id);
-        if (!credential) return undefined;
-        if (credential.vendor === "justcall") {
-          const op = credential.operator ?? { singlePair: false, remindEveryMs: 4 * 3_600_000, deadlineMs: 48 * 3_600_000 };
-          return { kind: "operator" as const, credential: { ...credential, ...op }, deps: { store, verifier: ports.verifierFor(credential), alerter: operatorAlerter, clock } };
-        }
-        const vendor = ports.vendorFor(credential);
-        return { kind: "key-api" as const, credential, deps: { store, vendor, alerter: ports.alerter, clock, usageGate: usageGateFor(vendor, () => clock.now(), Math.min(60_000, Math.max(1_000, credential.graceMs))) } };
-      },
-      history,
-      log,
-      metrics,
-      now: () => clock.now(),
-      emergencyRequested: async (rotationId) => {
-        // The flag holds who asked: it goes into the audit trail as the rotation turns emergency.
-        const actor = await redis.getdel(emergencyFlagKey(rotations, rotationId));
-        if (actor !== null) log.info({ event: "rotation.escalated", rotationId, actor }, `rotation ${rotationId} finishes as an emergency (asked by ${actor})`);
-        return actor !== null;
-      },
-    }),
+    rotationProcessor(rotationContext),
     {
       ...connection, connection: workerConnections[0], concurrency: settings.concurrency, lockDuration: settings.lockDurationMs, stalledInterval: settings.lockDurationMs, maxStalledCount: 10,
       // A rotation makes two store writes (put, promote); BullMQ's limiter is shared by
@@ -123,7 +128,7 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
     ...(options.adminToken ? { adminToken: options.adminToken } : {}),
     admin: {
       has: (id) => byId.has(id),
-      rotate: (r) => enqueue({ credentialId: r.credentialId, trigger: r.emergency ? "emergency" : "admin", emergency: r.emergency, actor: r.actor, reason: r.reason }),
+      rotate: (r) => lane.rotate({ credentialId: r.credentialId, trigger: r.emergency ? "emergency" : "admin", emergency: r.emergency, actor: r.actor, reason: r.reason }),
     },
   });
   log.info({ event: "worker.ready", credentials: config.credentials.length, http: http.url, prefix: settings.queuePrefix }, `worker ready: ${config.credentials.length} credentials, http ${http.url}`);
@@ -137,6 +142,7 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
       (closing ??= (async () => {
         log.info({ event: "worker.stopping" }, "stopping: finishing the jobs in hand");
         clearInterval(watchdog);
+        await lane.close();
         await Promise.all([rotationWorker.close(), maintenanceWorker.close()]);
         await ports.alerter.flush?.();
         await http.close();

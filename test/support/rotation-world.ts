@@ -30,7 +30,7 @@ export interface World {
   redis: Redis;
   queue: Queue;
   workers: CliProcess[];
-  startWorker(): Promise<CliProcess>;
+  startWorker(extraEnv?: Record<string, string>): Promise<CliProcess>;
   enqueue(credentialId: string, emergency?: boolean): Promise<string>;
   currentKey(c: SeededCallCov): Promise<{ versionId: string; apiKey: string; keyId: string }>;
   stagesOf(c: SeededCallCov): Promise<Array<{ versionId: string; stages: string[] }>>;
@@ -85,8 +85,8 @@ export async function startWorld(o: { credentials?: number; redisUrl?: string; j
 
   return {
     sandbox, client, creds, jcCreds, jcSecrets, env: childEnv, prefix, redis, queue, workers, stagesOf, currentKey,
-    async startWorker() {
-      const w = startCli(["worker"], { env: childEnv });
+    async startWorker(extraEnv = {}) {
+      const w = startCli(["worker"], { env: { ...childEnv, ...extraEnv } });
       workers.push(w);
       await w.waitForLine(/worker ready/, 30_000);
       return w;
