@@ -3,11 +3,12 @@
  * CallCov credentials written straight into the emulator's and simulator's memory (seeding is
  * not what is measured), an inventory file, a private Redis, and compiled worker processes.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { type CliProcess, startCli } from "../src/sandbox/cli-process.js";
+import { type CliProcess, cliCommand } from "../src/sandbox/cli-process.js";
 import { ensureRedis } from "../src/sandbox/local-redis.js";
 import { SANDBOX_LOGIN, type Sandbox, startSandbox } from "../src/sandbox/sandbox.js";
 import { type InventoryOptions, type SeededCallCov, sandboxEnv, writeCallCovInventory } from "../src/sandbox/seed.js";
@@ -20,6 +21,7 @@ export interface BenchWorld {
   redisUrl: string;
   /** The workers' BullMQ prefix; `<prefix>:completed` holds each credential's last completed rotation. */
   prefix: string;
+  /** A compiled worker whose log goes to a file (see startLoggingToFile). */
   startWorker(extraEnv?: Record<string, string>): Promise<{ process: CliProcess; httpUrl: string }>;
   close(): Promise<void>;
 }
@@ -62,7 +64,7 @@ export async function benchWorld(o: {
   return {
     sandbox, creds, env: childEnv, redisUrl: redis.url, prefix,
     async startWorker(extraEnv = {}) {
-      const w = startCli(["worker"], { env: { ...childEnv, ...extraEnv }, useBuild: true });
+      const w = startLoggingToFile(["worker"], { ...childEnv, ...extraEnv }, join(dir, `worker-${workers.length}.log`));
       workers.push(w);
       const ready = await w.waitForLine(/"worker.ready"/, 120_000);
       const httpUrl = (JSON.parse(ready) as { http: string }).http;
@@ -73,6 +75,44 @@ export async function benchWorld(o: {
       await sandbox.close();
       await redis.stop();
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Starts the compiled CLI with stdout and stderr written straight to a file, as a container's log
+ * is collected by another process. Read through a pipe, every line a worker logs would cost CPU in
+ * this process, which also serves the vendor and the store, and slow them down. The file is read
+ * only when asked (`lines`, `waitForLine`, which looks every 50 ms).
+ */
+function startLoggingToFile(args: string[], env: Record<string, string>, logPath: string): CliProcess {
+  const { command, args: base } = cliCommand({ useBuild: true });
+  const fd = openSync(logPath, "a");
+  const child = spawn(command, [...base, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", fd, fd] });
+  closeSync(fd);
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  const read = () => (existsSync(logPath) ? readFileSync(logPath, "utf8").split("\n").filter((l) => l.length > 0) : []);
+  return {
+    child,
+    get lines() {
+      return read();
+    },
+    async waitForLine(match, timeoutMs = 20_000) {
+      const test = typeof match === "function" ? match : (l: string) => match.test(l);
+      const end = Date.now() + timeoutMs;
+      for (;;) {
+        const seen = read().find(test);
+        if (seen !== undefined) return seen;
+        if (child.exitCode !== null || Date.now() > end) {
+          throw new Error(`no line matching ${String(match)} ${child.exitCode !== null ? "before the process exited" : `within ${timeoutMs} ms`}; last lines:\n${read().slice(-20).join("\n")}`);
+        }
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+    exited,
+    async kill(signal = "SIGTERM") {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
     },
   };
 }

@@ -1,15 +1,17 @@
 /**
  * Emergency latency: from the trigger (admin HTTP, and the CLI as a new process) to the old key
  * being refused by the vendor simulator, against the floor: the same vendor and store calls made
- * directly in sequence, with the same clients, in this process.
+ * directly in sequence, with the same clients, from a process of their own (emergency-floor.ts),
+ * as the worker is one. The same calls made from this process, beside the sandbox, are reported
+ * too: they skip every hop between processes, so they are a floor no deployment can reach.
  */
-import { SecretValue } from "../src/core/secret.js";
-import { parseStoredValue, vendorSecretOf } from "../src/core/stored-value.js";
-import { SANDBOX_LOGIN } from "../src/sandbox/sandbox.js";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { startCli } from "../src/sandbox/cli-process.js";
-import { AwsSecretStore, createSecretsManagerClient } from "../src/store/aws-secret-store.js";
-import { CallCovVendor } from "../src/vendors/callcov/callcov-vendor.js";
-import { benchWorld, percentile, round, until } from "./bench-world.js";
+import type { SeededCallCov } from "../src/sandbox/seed.js";
+import { benchWorld, percentile, round } from "./bench-world.js";
+import { floorClients } from "./floor-calls.js";
 
 export interface EmergencyFigures {
   runs: number;
@@ -17,6 +19,8 @@ export interface EmergencyFigures {
   p95_ms: number;
   floor_p50_ms: number;
   ratio: number;
+  /** The same calls made from the bench process itself, where no call crosses to another process. */
+  floor_same_process_p50_ms: number;
   cli_p50_ms: number;
   cli_runs: number;
 }
@@ -28,22 +32,40 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
   const cliRuns = Math.max(3, Math.floor(runs / 4));
   // Some 150 rotations in about a minute: CallCov's default management budget (120 calls a minute)
   // would put the worker to wait for its reset. The fleet measures that budget; this, one incident.
-  const world = await benchWorld({ credentials: (runs + WARM_UP) * 2 + cliRuns, managementPerMinute: 10_000, inventory: { grace: "15m" } });
+  const world = await benchWorld({ credentials: (runs + WARM_UP) * 3 + cliRuns, managementPerMinute: 10_000, inventory: { grace: "15m" } });
+  const floorProcess = startFloorProcess(world.sandbox.urls.secretsManager, world.sandbox.urls.callcov, world.env);
   try {
+    // The simulator says when it revokes a key: the measurement waits on that, without polling,
+    // so the process serving the vendor and the store is not kept busy by the measuring.
     const revokedAt = new Map<string, number>();
+    const waiting = new Map<string, () => void>();
     const state = world.sandbox.callcov.state;
     const revoke = state.revoke.bind(state);
     state.revoke = (id: string) => {
       const done = revoke(id);
-      if (done) revokedAt.set(id, performance.now());
+      if (done) {
+        revokedAt.set(id, performance.now());
+        waiting.get(id)?.();
+      }
       return done;
     };
     const { httpUrl } = await world.startWorker({ KEY_ROTATOR_ADMIN_TOKEN: TOKEN });
+    await floorProcess.ready;
     const creds = [...world.creds];
     const next = () => {
       const c = creds.shift();
       if (!c) throw new Error("out of credentials");
       return c;
+    };
+    const revokedSince = async (c: SeededCallCov, t0: number) => {
+      if (!revokedAt.has(c.keyId)) {
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve, reject) => {
+          waiting.set(c.keyId, resolve);
+          timer = setTimeout(() => reject(new Error(`${c.id} was not revoked within 30 s`)), 30_000);
+        }).finally(() => clearTimeout(timer));
+      }
+      return (revokedAt.get(c.keyId) ?? 0) - t0;
     };
 
     // One emergency at a time with a pause between them, as incidents come: back-to-back runs
@@ -55,61 +77,87 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
       const t0 = performance.now();
       const res = await fetch(`${httpUrl}/v1/credentials/${c.id}/rotate`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ emergency: true, reason: "bench" }) });
       if (res.status !== 202) throw new Error(`admin rotate answered ${res.status}`);
-      await until(() => revokedAt.has(c.keyId), 30_000, `${c.id} revoked`);
-      return (revokedAt.get(c.keyId) ?? 0) - t0;
+      return revokedSince(c, t0);
     };
-    // The floor: the same calls, in sequence, no queue.
-    const client = createSecretsManagerClient({ endpoint: world.sandbox.urls.secretsManager });
-    const store = new AwsSecretStore(client);
-    const vendor = new CallCovVendor({ baseUrl: world.sandbox.urls.callcov, mode: "live", loadLogin: async () => ({ email: SANDBOX_LOGIN.email, password: new SecretValue(SANDBOX_LOGIN.password) }) });
     const floorOnce = async () => {
       await pause();
       const c = next();
       const t0 = performance.now();
-      await store.listVersions(c.secretId);
-      const current = await store.read(c.secretId, { stage: "AWSCURRENT" });
-      const old = parseStoredValue(current.value, "floor");
-      const rotationId = crypto.randomUUID();
-      const created = await vendor.createKey(`key-rotator/${c.id}/${rotationId}`);
-      await store.putPending(c.secretId, rotationId, new SecretValue(JSON.stringify({ vendor: "callcov", apiKey: created.key.reveal(), keyId: created.keyId })));
-      const pending = parseStoredValue((await store.read(c.secretId, { versionId: rotationId })).value, "floor");
-      await vendor.verify(vendorSecretOf(pending));
-      await store.promote(c.secretId, rotationId, current.versionId);
-      await vendor.revokeKey(old.vendor === "callcov" ? old.keyId : "");
-      const elapsed = (revokedAt.get(c.keyId) ?? performance.now()) - t0;
-      await vendor.verify(vendorSecretOf(old));
-      return elapsed;
+      await floorProcess.run(c);
+      return revokedSince(c, t0);
     };
-    // Both paths warmed alike (connections, logins, the JIT), then measured in turns, so that a
-    // machine that slows down or speeds up during the run weighs on both the same.
+    // The same calls from this process, which also runs the sandbox: no call crosses to another process.
+    const sameProcess = floorClients(world.sandbox.urls.secretsManager, world.sandbox.urls.callcov);
+    const sameProcessOnce = async () => {
+      await pause();
+      const c = next();
+      const t0 = performance.now();
+      await sameProcess.run(c);
+      return revokedSince(c, t0);
+    };
+    // All paths warmed alike (connections, logins, the JIT), then measured in turns, so that a
+    // machine that slows down or speeds up during the run weighs on each the same.
     for (let i = 0; i < WARM_UP; i++) {
       await viaHttp();
       await floorOnce();
+      await sameProcessOnce();
     }
     const http: number[] = [];
     const floor: number[] = [];
+    const same: number[] = [];
     for (let i = 0; i < runs; i++) {
       http.push(await viaHttp());
       floor.push(await floorOnce());
+      same.push(await sameProcessOnce());
     }
-    progress(`emergency via admin HTTP: ${runs} runs, p50 ${round(percentile(http, 50), 1)} ms; floor p50 ${round(percentile(floor, 50), 1)} ms`);
+    progress(`emergency via admin HTTP: ${runs} runs, p50 ${round(percentile(http, 50), 1)} ms; floor p50 ${round(percentile(floor, 50), 1)} ms (${round(percentile(same, 50), 1)} ms from the sandbox's own process)`);
 
     const cli: number[] = [];
     for (let i = 0; i < cliRuns; i++) {
       const c = next();
       const t0 = performance.now();
       const p = startCli(["rotate", c.id, "--emergency", "--reason", "bench"], { env: world.env, useBuild: true });
-      await until(() => revokedAt.has(c.keyId), 30_000, `${c.id} revoked`);
-      cli.push((revokedAt.get(c.keyId) ?? 0) - t0);
+      cli.push(await revokedSince(c, t0));
       await p.exited;
     }
     progress(`emergency via CLI process: ${cliRuns} runs, p50 ${round(percentile(cli, 50), 1)} ms (includes starting node)`);
 
-    client.destroy();
+    sameProcess.close();
     const p50 = percentile(http, 50);
     const floorP50 = percentile(floor, 50);
-    return { runs, p50_ms: round(p50), p95_ms: round(percentile(http, 95)), floor_p50_ms: round(floorP50), ratio: round(p50 / floorP50), cli_p50_ms: round(percentile(cli, 50)), cli_runs: cliRuns };
+    return {
+      runs, p50_ms: round(p50), p95_ms: round(percentile(http, 95)), floor_p50_ms: round(floorP50), ratio: round(p50 / floorP50),
+      floor_same_process_p50_ms: round(percentile(same, 50)), cli_p50_ms: round(percentile(cli, 50)), cli_runs: cliRuns,
+    };
   } finally {
+    floorProcess.close();
     await world.close();
   }
+}
+
+/** emergency-floor.ts in a process of its own: `run` hands it a credential and resolves when its calls are made. */
+function startFloorProcess(secretsManagerUrl: string, callcovUrl: string, env: Record<string, string>) {
+  const script = fileURLToPath(new URL("./emergency-floor.ts", import.meta.url));
+  const child = spawn(process.execPath, ["--import", "tsx", script, secretsManagerUrl, callcovUrl], { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "inherit"] });
+  const answers: Array<(line: string) => void> = [];
+  let readyLine: (line: string) => void = () => undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    readyLine = (line) => (line === "ready" ? resolve() : reject(new Error(`the floor process said "${line}"`)));
+    child.once("exit", (code) => reject(new Error(`the floor process exited (${String(code)}) before it was ready`)));
+  });
+  let started = false;
+  createInterface({ input: child.stdout }).on("line", (line) => {
+    if (!started) {
+      started = true;
+      readyLine(line);
+    } else answers.shift()?.(line);
+  });
+  return {
+    ready,
+    run: (c: SeededCallCov) => new Promise<void>((resolve, reject) => {
+      answers.push((line) => (line === "done" ? resolve() : reject(new Error(`floor process: ${line}`))));
+      child.stdin.write(`${JSON.stringify({ id: c.id, secretId: c.secretId })}\n`);
+    }),
+    close: () => void child.kill("SIGKILL"),
+  };
 }
