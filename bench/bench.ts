@@ -19,7 +19,7 @@ const progress = (s: string) => process.stderr.write(`${s}\n`);
 progress("building the worker (npm run build) so measurements do not include a TypeScript loader");
 execFileSync("npm", ["run", "-s", "build"], { stdio: ["ignore", "ignore", "inherit"] });
 
-const emergency = await emergencyBench(quick ? 5 : 30, progress);
+const emergency = await emergencyBench(quick ? 5 : 60, progress);
 // The write quota is AWS's 50/s scaled up so that 10,000 rotations are bound to about a minute.
 const fleet = await fleetBench(quick ? 300 : 10_000, quick ? 300 : writeTpsFor(10_000, 60), progress);
 const idle = await idleBench(quick ? 1_000 : 10_000, quick ? 10 : 60, progress);
