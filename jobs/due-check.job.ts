@@ -11,10 +11,10 @@
  * Must not: rotate anything itself, or keep due-ness in memory between ticks.
  */
 import { describeError } from "../src/core/errors.js";
-import { STAGE_CURRENT, STAGE_PENDING, type SecretStore } from "../src/core/ports.js";
+import { STAGE_CURRENT, type SecretStore } from "../src/core/ports.js";
 import type { Logger } from "../src/observability/logger.js";
 import { type Metrics, recordKeyAge } from "../src/observability/metrics.js";
-import { pendingRotation } from "../src/rotation/rotation.js";
+import { pendingRotation, promotedRotation } from "../src/rotation/reconcile.js";
 import { type Enqueued, type RotationRequest, deterministicRotationId } from "../src/runtime/rotation-queue.js";
 
 export interface DueCheckCredential {
@@ -76,7 +76,8 @@ export async function runDueCheck(ctx: DueCheckContext, progress?: (done: number
 
 async function checkOne(ctx: DueCheckContext, c: DueCheckCredential, lastCompleted: string | undefined): Promise<"started" | "resumed" | "held" | "checked"> {
   const versions = await ctx.store.listVersions(c.secretId);
-  const inProgress = pendingRotation(versions) ?? versions.find((v) => v.stages.includes(STAGE_CURRENT) && v.stages.includes(STAGE_PENDING) && v.versionId !== lastCompleted);
+  const promoted = promotedRotation(versions);
+  const inProgress = pendingRotation(versions) ?? (promoted?.versionId !== lastCompleted ? promoted : undefined);
   if (inProgress) {
     const r = await ctx.enqueue({ credentialId: c.id, trigger: "resume", rotationId: inProgress.versionId });
     if (!r.joined) ctx.log.info({ event: "due-check.resume", credentialId: c.id, rotationId: r.rotationId }, `resuming rotation of ${c.id} found in the store`);

@@ -9,8 +9,8 @@
 import { randomUUID } from "node:crypto";
 import { userInfo } from "node:os";
 import { describeError } from "../core/errors.js";
-import { STAGE_CURRENT, STAGE_PENDING } from "../core/ports.js";
-import { pendingRotation, rotate } from "../rotation/rotation.js";
+import { pendingRotation, promotedRotation } from "../rotation/reconcile.js";
+import { rotate } from "../rotation/rotation.js";
 import { type RotationState, Step, isFinished } from "../rotation/rotation-state.js";
 import { enqueueRotation } from "../runtime/rotation-queue.js";
 import { loadRuntime } from "../runtime/load-runtime.js";
@@ -109,7 +109,7 @@ async function direct(credentialId: string, o: RotateOptions, actor: string, out
     // A completed rotation looks the same in the store (AWSPENDING stays on the current version)
     // and Redis, which knows the difference, may be down: finishing it again costs a revoke that
     // answers 404 and a confirm, no store write.
-    const inGrace = (await services.store.listVersions(credential.secretId)).find((v) => v.stages.includes(STAGE_CURRENT) && v.stages.includes(STAGE_PENDING));
+    const inGrace = promotedRotation(await services.store.listVersions(credential.secretId));
     let finishedFirst: RotationState | undefined;
     if (inGrace) {
       say(`finishing rotation ${inGrace.versionId} of ${credentialId} first (in grace, or completed): its old key is revoked now if it is not already`);

@@ -6,7 +6,7 @@
  */
 import { STAGE_CURRENT } from "../core/ports.js";
 import { describeError } from "../core/errors.js";
-import { pendingRotation } from "../rotation/rotation.js";
+import { pendingRotation } from "../rotation/reconcile.js";
 import { type RotationState, Step } from "../rotation/rotation-state.js";
 import { RotationHistory } from "../runtime/history.js";
 import { usageBaseline } from "../runtime/usage-watcher.js";

@@ -11,7 +11,7 @@ import { STAGE_CURRENT } from "../core/ports.js";
 import { SecretValue } from "../core/secret.js";
 import { parseStoredValue } from "../core/stored-value.js";
 import { sameApiKey } from "../rotation/operator-rotation.js";
-import { pendingRotation } from "../rotation/rotation.js";
+import { pendingRotation } from "../rotation/reconcile.js";
 import { dedupIdFor, enqueueRotation } from "../runtime/rotation-queue.js";
 import { parseJustCallPairInput } from "../vendors/justcall/justcall-pair-input.js";
 import { openCli } from "./cli-context.js";

@@ -19,7 +19,8 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { InvalidStateError } from "../core/errors.js";
 import { STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, type Alert, type Alerter, type Clock, type KeyVerifier, type SecretStore, type VersionInfo } from "../core/ports.js";
 import { type JustCallValue, parseStoredValue, vendorSecretOf } from "../core/stored-value.js";
-import { pendingRotation, type RotationResult } from "./rotation.js";
+import { pendingRotation, promotedRotation } from "./reconcile.js";
+import type { RotationResult } from "./rotation.js";
 import { type RotationState, Step, isFinished } from "./rotation-state.js";
 
 export interface OperatorCredential {
@@ -138,7 +139,7 @@ export function reconcileOperator(c: OperatorCredential, versions: VersionInfo[]
   const { pendingVersionId: _dropped, ...unsubmitted } = saved;
   const awaitPair: RotationState = { ...unsubmitted, step: Step.AwaitPair, oldVersionId: current.versionId };
   const submitted = saved.pendingVersionId === undefined
-    ? versions.find((v) => v.stages.includes(STAGE_CURRENT) && v.stages.includes(STAGE_PENDING))
+    ? promotedRotation(versions)
     : versions.find((v) => v.versionId === saved.pendingVersionId);
   if (!submitted) return awaitPair;
   if (submitted.stages.includes(STAGE_CURRENT)) {

@@ -15,7 +15,7 @@ import { type InventoryOptions, type SeededCallCov, type SeededJustCall, sandbox
 import { createSecretsManagerClient } from "../../src/store/aws-secret-store.js";
 import { connectRedis } from "../../src/runtime/redis.js";
 import { ROTATION_QUEUE, enqueueRotation } from "../../src/runtime/rotation-queue.js";
-import { pendingRotation } from "../../src/rotation/rotation.js";
+import { pendingRotation } from "../../src/rotation/reconcile.js";
 import { REDIS_URL, dropPrefix, testPrefix } from "./redis.js";
 
 export interface World {
