@@ -18,6 +18,9 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production
+# glibc's malloc gives back what the startup used (listing every secret): an idle worker with
+# 10,000 credentials keeps about 10 MiB less (bench: idle RSS). The bench runs workers the same way.
+ENV MALLOC_TRIM_THRESHOLD_=65536
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

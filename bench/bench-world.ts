@@ -8,7 +8,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } fr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { type CliProcess, cliCommand } from "../src/sandbox/cli-process.js";
+import { type CliProcess, WORKER_ENV, cliCommand } from "../src/sandbox/cli-process.js";
 import { ensureRedis } from "../src/sandbox/local-redis.js";
 import { SANDBOX_LOGIN, type Sandbox, startSandbox } from "../src/sandbox/sandbox.js";
 import { type InventoryOptions, type SeededCallCov, sandboxEnv, writeCallCovInventory } from "../src/sandbox/seed.js";
@@ -80,15 +80,16 @@ export async function benchWorld(o: {
 }
 
 /**
- * Starts the compiled CLI with stdout and stderr written straight to a file, as a container's log
- * is collected by another process. Read through a pipe, every line a worker logs would cost CPU in
+ * Starts the compiled CLI, as the image runs it (its flags and environment), with stdout and
+ * stderr written straight to a file, as a container's log is collected by another process.
+ * Read through a pipe, every line a worker logs would cost CPU in
  * this process, which also serves the vendor and the store, and slow them down. The file is read
  * only when asked (`lines`, `waitForLine`, which looks every 50 ms).
  */
 function startLoggingToFile(args: string[], env: Record<string, string>, logPath: string): CliProcess {
   const { command, args: base } = cliCommand({ useBuild: true });
   const fd = openSync(logPath, "a");
-  const child = spawn(command, [...base, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", fd, fd] });
+  const child = spawn(command, [...base, ...args], { env: { ...process.env, ...WORKER_ENV, ...env }, stdio: ["ignore", fd, fd] });
   closeSync(fd);
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   const read = () => (existsSync(logPath) ? readFileSync(logPath, "utf8").split("\n").filter((l) => l.length > 0) : []);

@@ -19,6 +19,16 @@ export interface CliProcess {
 /** The V8 flags the image runs the worker with (Dockerfile): a small young generation keeps RSS low. */
 export const WORKER_NODE_FLAGS = ["--max-semi-space-size=2"];
 
+/**
+ * The environment the image sets (Dockerfile). glibc's malloc gives free memory over 64 KiB at
+ * the top of its heap back to the system (its default threshold grows up to 32 MiB). Without it
+ * much of what a worker's startup used (10,000 secrets listed) stays resident: an idle worker
+ * with 10,000 credentials held 55 MiB of its own memory, 44-46 MiB with it, for no measurable
+ * CPU in the fleet run. (A fixed mmap threshold as well saved 2 MiB more but cost a fifth more
+ * CPU per rotation: every 64 KiB socket read became a mapping.)
+ */
+export const WORKER_ENV = { MALLOC_TRIM_THRESHOLD_: "65536" };
+
 export function cliCommand(options: { useBuild?: boolean } = {}): { command: string; args: string[] } {
   const self = fileURLToPath(import.meta.url);
   if (options.useBuild && self.endsWith(".ts")) {
@@ -34,7 +44,7 @@ export function cliCommand(options: { useBuild?: boolean } = {}): { command: str
 export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; onLine?: (line: string) => void; stdin?: string; useBuild?: boolean } = {}): CliProcess {
   const { command, args: base } = cliCommand({ useBuild: options.useBuild ?? false });
   const child = spawn(command, [...base, ...args], {
-    env: { ...process.env, ...options.env },
+    env: { ...process.env, ...(options.useBuild ? WORKER_ENV : {}), ...options.env },
     stdio: [options.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"],
   });
   if (options.stdin !== undefined) child.stdin?.end(options.stdin);
