@@ -39,7 +39,7 @@ export function rotationProcessor(ctx: RotationJobContext) {
     const log = jobLog(ctx, job);
     const progress = { last: job.data };
     try {
-      const result = await attemptRotation(ctx, job, found, progress);
+      const result = await attemptRotation(ctx, job, found, progress, log);
       if (result.kind === "wait") {
         log.info({ event: "rotation.wait", until: new Date(result.until).toISOString(), reason: result.reason }, `waiting: ${result.reason}`);
         await job.moveToDelayed(result.until, token);
@@ -83,11 +83,11 @@ export async function attemptRotation(
   job: Job<RotationState>,
   found: ResolvedRotation,
   progress: { last: RotationState },
+  log: Logger,
   options: { from?: RotationState; saveEachStep?: boolean } = {},
 ): Promise<RotationResult> {
   const saved = options.from ?? job.data;
   const { credential } = found;
-  const log = jobLog(ctx, job);
   const inFlight = ctx.metrics?.rotationsInFlight.labels({ vendor: credential.vendor });
   inFlight?.inc();
   try {

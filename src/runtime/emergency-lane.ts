@@ -6,9 +6,11 @@
  * The rotation is still a job, added first and held back (delayed) for a lease:
  * - it holds the credential's deduplication id, so a due check or another replica joins it
  *   instead of starting a second rotation (DESIGN.md rule 4);
- * - the lane saves each step's state to it, as a queue worker would;
+ * - it is stored marked createAttempted, and the lane writes its state back once, when it hands
+ *   the job back (each Redis write before the revocation is time the key stays valid);
  * - while the rotation runs here the lease is renewed; if this process dies, the lease runs out
- *   and any worker resumes the job from its saved state and the store, as after any crash.
+ *   and any worker resumes the job from the store, as after any crash (every step is safe to
+ *   repeat, and the first looks for a key made but never stored).
  * When the attempt ends, the job is released to the queue: a finished rotation completes there at
  * once with no further call (history, metrics), and anything else (a failed step, a vendor's
  * rate limit) is retried by the queue's own rules.
@@ -78,7 +80,7 @@ async function runHere(o: EmergencyLaneOptions, job: Job<RotationState>): Promis
   try {
     const found = o.ctx.resolve(job.data.credentialId);
     if (!found) return; // left the inventory a moment ago: the queue's processor says so
-    const result = await attemptRotation(o.ctx, job, found, progress, { from: { ...job.data, createAttempted: false }, saveEachStep: false });
+    const result = await attemptRotation(o.ctx, job, found, progress, log, { from: { ...job.data, createAttempted: false }, saveEachStep: false });
     if (result.kind === "wait") release = () => job.changeDelay(Math.max(0, result.until - o.ctx.now()));
   } catch (err) {
     if (err instanceof RateLimitedError) release = () => job.changeDelay(Math.max(0, err.retryAt - o.ctx.now()));

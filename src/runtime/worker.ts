@@ -1,9 +1,9 @@
 /**
  * The long-running worker: BullMQ workers for rotations and maintenance (the ticks themselves are
- * in maintenance.ts), the HTTP surface with its emergency lane (emergency-lane.ts), and an orderly stop. On start it rebuilds its schedules
- * from the inventory (upserting those it wants, removing any others under its prefix) and runs a
- * due check at once, which resumes every rotation the store shows unfinished. Any number of
- * replicas may run.
+ * in maintenance.ts), the HTTP surface with its emergency lane (emergency-lane.ts), and an
+ * orderly stop. On start it rebuilds its schedules from the inventory (upserting those it wants,
+ * removing any others under its prefix) and runs a due check at once, which resumes every
+ * rotation the store shows unfinished. Any number of replicas may run.
  *
  * Must not: rotate anything itself outside a job (the queue and the lane run jobs), or trust Redis
  * for what the store can say.
