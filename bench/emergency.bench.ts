@@ -70,31 +70,22 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
 
     // One emergency at a time with a pause between them, as incidents come: back-to-back runs
     // would measure the fleet's write-quota limiter instead of the latency of one emergency.
-    const pause = () => new Promise((r) => setTimeout(r, 150));
-    const viaHttp = async () => {
-      await pause();
+    // Each run: a fresh credential, the trigger, then the wait for the simulator's revocation.
+    const measured = (trigger: (c: SeededCallCov) => Promise<void>) => async () => {
+      await new Promise((r) => setTimeout(r, 150));
       const c = next();
       const t0 = performance.now();
+      await trigger(c);
+      return revokedSince(c, t0);
+    };
+    const viaHttp = measured(async (c) => {
       const res = await fetch(`${httpUrl}/v1/credentials/${c.id}/rotate`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ emergency: true, reason: "bench" }) });
       if (res.status !== 202) throw new Error(`admin rotate answered ${res.status}`);
-      return revokedSince(c, t0);
-    };
-    const floorOnce = async () => {
-      await pause();
-      const c = next();
-      const t0 = performance.now();
-      await floorProcess.run(c);
-      return revokedSince(c, t0);
-    };
+    });
+    const floorOnce = measured((c) => floorProcess.run(c));
     // The same calls from this process, which also runs the sandbox: no call crosses to another process.
     const sameProcess = floorClients(world.sandbox.urls.secretsManager, world.sandbox.urls.callcov);
-    const sameProcessOnce = async () => {
-      await pause();
-      const c = next();
-      const t0 = performance.now();
-      await sameProcess.run(c);
-      return revokedSince(c, t0);
-    };
+    const sameProcessOnce = measured((c) => sameProcess.run(c));
     // All paths warmed alike (connections, logins, the JIT), then measured in turns, so that a
     // machine that slows down or speeds up during the run weighs on each the same.
     for (let i = 0; i < WARM_UP; i++) {
