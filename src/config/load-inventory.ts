@@ -44,9 +44,30 @@ export function parseInventory(text: string, sourceName: string): Inventory {
   const parsed = inventorySchema.safeParse(raw);
   const problems = [...(parsed.success ? [] : parsed.error.issues), ...crossReferenceProblems(raw)];
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems.map((i) => `${formatPath(i.path)}: ${i.message}`), sourceName);
-  // Strings the parser cut from the file's text are slices of it: each would keep the whole text
-  // (2 MB for 10,000 credentials) alive for as long as the worker runs. A copy owns its strings.
-  return structuredClone(parsed.data);
+  return ownStrings(parsed.data, new Map());
+}
+
+/**
+ * A deep copy of the parsed inventory whose strings are its own, each distinct value once.
+ * Strings the parser cut from the file's text are slices of it: each would keep the whole text
+ * (2 MB for 10,000 credentials) alive for as long as the worker runs. And a value repeated on
+ * every credential (vendor, mode, plan, base URL, management secret) is then held once, not
+ * 10,000 times.
+ */
+function ownStrings<T>(value: T, seen: Map<string, string>): T {
+  if (typeof value === "string") {
+    let own = seen.get(value);
+    if (own === undefined) {
+      own = structuredClone(value);
+      seen.set(own, own);
+    }
+    return own as T;
+  }
+  if (Array.isArray(value)) return value.map((v: unknown) => ownStrings(v, seen)) as T;
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, ownStrings(v, seen)])) as T;
+  }
+  return value;
 }
 
 /** `credentials[2].rotation.every` from ["credentials", 2, "rotation", "every"]. */

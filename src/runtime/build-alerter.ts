@@ -10,6 +10,7 @@ import { SecretValue } from "../core/secret.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { AlertRouter, type CredentialRoutes } from "../alerts/alert-router.js";
+import { shared } from "./load-runtime.js";
 import { type AlertSink, pagerDutySink, slackSink, webhookSink } from "../alerts/alert-sinks.js";
 
 export async function buildAlerter(inventory: Inventory, o: { log: Logger; metrics?: Metrics; env: NodeJS.ProcessEnv }): Promise<AlertRouter> {
@@ -41,10 +42,12 @@ export async function buildAlerter(inventory: Inventory, o: { log: Logger; metri
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  const routes = new Map<string, CredentialRoutes>(inventory.credentials.map((c) => [c.id, {
+  // Credentials with the same routes share one entry (most do; a worker holds them all).
+  const distinct = new Map<string, CredentialRoutes>();
+  const routes = new Map<string, CredentialRoutes>(inventory.credentials.map((c) => [c.id, shared(distinct, {
     warning: c.alerts.warning,
     critical: c.alerts.critical,
     ...(c.vendor === "justcall" ? { escalate: c.operator.escalateTo } : {}),
-  }]));
+  })]));
   return new AlertRouter({ sinks, routes, log: o.log, ...(o.metrics ? { metrics: o.metrics } : {}) });
 }

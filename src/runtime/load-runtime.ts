@@ -16,6 +16,10 @@ export async function loadRuntime(path: string): Promise<{ inventory: Inventory;
 
 export function toRuntime(inventory: Inventory): RuntimeConfig {
   const s = inventory.settings;
+  // Most credentials share their rules: one due rule and one usage policy per distinct setting,
+  // not one per credential (an idle worker with 10,000 credentials holds them all).
+  const schedules = new Map<string, RuntimeCredential["schedule"]>();
+  const policies = new Map<string, UsagePolicy>();
   return {
     settings: {
       queuePrefix: s.queuePrefix,
@@ -38,15 +42,29 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
         secretId: c.secretId,
         baseUrl: c.baseUrl,
         mode: c.vendor === "callcov" ? c.mode : "live",
-        ...(c.vendor === "callcov" ? { managementSecretId: c.managementSecretId, usage: usagePolicy(c.usage, c.plan) } : {}),
+        ...(c.vendor === "callcov" ? { managementSecretId: c.managementSecretId, usage: shared(policies, usagePolicy(c.usage, c.plan)) } : {}),
         ...(c.vendor === "justcall" ? { operator: { singlePair: c.operator.singlePair, remindEveryMs: c.operator.remindEvery, deadlineMs: c.operator.deadline } } : {}),
         ageWarnBeforeMs: s.ageWarnBefore[c.vendor],
         graceMs: r.grace,
         maxGraceExtensionMs: r.maxGraceExtension,
-        schedule: (created, now) => decideDue(cadence, window, created, now),
+        schedule: sharedBy(schedules, JSON.stringify([cadence, window]), () => (created, now) => decideDue(cadence, window, created, now)),
       };
     }),
   };
+}
+
+/** The one value equal to `value` (same JSON) that `seen` already holds, else `value`. */
+export function shared<T>(seen: Map<string, T>, value: T): T {
+  return sharedBy(seen, JSON.stringify(value), () => value);
+}
+
+function sharedBy<T>(seen: Map<string, T>, key: string, make: () => T): T {
+  let value = seen.get(key);
+  if (value === undefined) {
+    value = make();
+    seen.set(key, value);
+  }
+  return value;
 }
 
 /** The inventory's usage settings, with the plan's daily quota unless the inventory sets one. */

@@ -194,4 +194,26 @@ ${extra}
     const by = Object.fromEntries(toRuntime(inventory("")).credentials.map((c) => [c.id, c]));
     expect(by["cc-enterprise"]?.usage).toEqual({ factor: 3, quotaWarnRatio: 0.8 });
   });
+
+  it("credentials with the same rules share one due rule and one usage policy, and each still follows its own", () => {
+    const rt = toRuntime(inventory(`  - id: cc-monthly
+    vendor: callcov
+    plan: free
+    secretId: s4
+    baseUrl: https://api.callcov.test
+    managementSecretId: m
+    rotation: { every: 30d }`));
+    const by = Object.fromEntries(rt.credentials.map((c) => [c.id, c]));
+    const [free, enterprise, monthly, jc] = [by["cc-free"], by["cc-enterprise"], by["cc-monthly"], by.jc];
+    if (!free || !enterprise || !monthly || !jc) throw new Error("a credential is missing");
+    expect(free.schedule).toBe(enterprise.schedule);
+    expect(free.schedule).toBe(jc.schedule);
+    expect(monthly.schedule).not.toBe(free.schedule);
+    expect(monthly.usage).toBe(free.usage);
+    expect(enterprise.usage).not.toBe(free.usage);
+    const now = Date.UTC(2026, 10, 24);
+    const made = new Date(now - 40 * 86_400_000);
+    expect(monthly.schedule(made, now).due).toBe(true);
+    expect(free.schedule(made, now).due).toBe(false);
+  });
 });
