@@ -12,8 +12,8 @@ export interface Metrics {
    * `time() - created`. Timestamps, not ages, so they do not go stale on a replica that has not
    * looked for a while (rules take the max over replicas), and two series per credential, not four.
    */
-  keyCreatedTimestamp: Gauge<"credential" | "vendor">;
-  keyDueTimestamp: Gauge<"credential" | "vendor">;
+  keyCreatedTimestamp: CredentialGauge;
+  keyDueTimestamp: CredentialGauge;
   /** Finished rotations by result: completed, rolled-back, failed. */
   rotationsTotal: Counter<"credential" | "vendor" | "result" | "trigger">;
   /** Time each rotation step took. */
@@ -45,8 +45,8 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   const credential = ["credential", "vendor"] as const;
   return {
     registry,
-    keyCreatedTimestamp: new Gauge({ name: "key_rotator_key_created_timestamp_seconds", help: "Unix time the current key (AWSCURRENT version) was made", labelNames: credential, registers }),
-    keyDueTimestamp: new Gauge({ name: "key_rotator_key_due_timestamp_seconds", help: "Unix time the credential is due for rotation", labelNames: credential, registers }),
+    keyCreatedTimestamp: new CredentialGauge({ name: "key_rotator_key_created_timestamp_seconds", help: "Unix time the current key (AWSCURRENT version) was made", labelNames: credential, registers }),
+    keyDueTimestamp: new CredentialGauge({ name: "key_rotator_key_due_timestamp_seconds", help: "Unix time the credential is due for rotation", labelNames: credential, registers }),
     rotationsTotal: new Counter({ name: "key_rotator_rotations_total", help: "Finished rotations by result", labelNames: ["credential", "vendor", "result", "trigger"], registers }),
     stepDurationSeconds: new Histogram({ name: "key_rotator_step_duration_seconds", help: "Duration of rotation steps", labelNames: ["vendor", "step"], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers }),
     lastSuccessTimestamp: new Gauge({ name: "key_rotator_last_success_timestamp_seconds", help: "Unix time of the last completed rotation", labelNames: credential, registers }),
@@ -62,6 +62,37 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
 /** What the due check and the health check learn of a key's age, as every gauge that shows it. */
 export function recordKeyAge(metrics: Metrics | undefined, labels: { credential: string; vendor: string }, createdAt: Date, dueAt: number): void {
   if (!metrics) return;
-  metrics.keyCreatedTimestamp.labels(labels).set(createdAt.getTime() / 1000);
-  metrics.keyDueTimestamp.labels(labels).set(dueAt / 1000);
+  metrics.keyCreatedTimestamp.setFor(labels.credential, labels.vendor, createdAt.getTime() / 1000);
+  metrics.keyDueTimestamp.setFor(labels.credential, labels.vendor, dueAt / 1000);
+}
+
+/**
+ * A gauge with one series per credential, kept compactly: a worker may hold 10,000 credentials,
+ * and a prom-client series (its key string, label object and value entry) costs about three
+ * times what an entry here does. Series set through `labels()` still work and are exported too.
+ */
+export class CredentialGauge extends Gauge<"credential" | "vendor"> {
+  readonly #series = new Map<string, { vendor: string; value: number }>();
+
+  setFor(credential: string, vendor: string, value: number): void {
+    const series = this.#series.get(credential);
+    if (series) {
+      series.vendor = vendor;
+      series.value = value;
+    } else {
+      this.#series.set(credential, { vendor, value });
+    }
+  }
+
+  override async get(): ReturnType<Gauge<"credential" | "vendor">["get"]> {
+    const metric = await super.get();
+    const compact = Array.from(this.#series, ([credential, s]) => ({ labels: { credential, vendor: s.vendor }, value: s.value }));
+    return { ...metric, values: [...metric.values, ...compact] };
+  }
+
+  override reset(): void {
+    super.reset();
+    // Gauge's constructor calls reset() before this class's fields exist.
+    if (#series in this) this.#series.clear();
+  }
 }

@@ -23,4 +23,19 @@ describe("metrics", () => {
     expect(await value("key_rotator_key_created_timestamp_seconds")).toMatchObject({ value: (now - 10_000) / 1000, labels: { credential: "cc", vendor: "callcov" } });
     expect(await value("key_rotator_key_due_timestamp_seconds")).toMatchObject({ value: (now + 5_000) / 1000 });
   });
+
+  it("a credential's key-age series is replaced, not repeated, and reset clears it", async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const labels = (credential: string) => ({ credential, vendor: "callcov" });
+    recordKeyAge(metrics, labels("a"), new Date(1_000_000), 2_000_000);
+    recordKeyAge(metrics, labels("b"), new Date(3_000_000), 4_000_000);
+    recordKeyAge(metrics, labels("a"), new Date(5_000_000), 6_000_000);
+    const text = await metrics.registry.getSingleMetricAsString("key_rotator_key_created_timestamp_seconds");
+    expect(text.split("\n").filter((l) => !l.startsWith("#"))).toEqual([
+      'key_rotator_key_created_timestamp_seconds{credential="a",vendor="callcov"} 5000',
+      'key_rotator_key_created_timestamp_seconds{credential="b",vendor="callcov"} 3000',
+    ]);
+    metrics.registry.resetMetrics();
+    expect((await metrics.keyDueTimestamp.get()).values).toEqual([]);
+  });
 });
