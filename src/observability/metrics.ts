@@ -12,8 +12,10 @@ export interface Metrics {
    * `time() - created`. Timestamps, not ages, so they do not go stale on a replica that has not
    * looked for a while (rules take the max over replicas), and two series per credential, not four.
    */
-  keyCreatedTimestamp: CredentialGauge;
-  keyDueTimestamp: CredentialGauge;
+  keyCreatedTimestamp: Gauge<"credential" | "vendor">;
+  keyDueTimestamp: Gauge<"credential" | "vendor">;
+  /** What the two gauges above show; written through recordKeyAge. */
+  keyTimes: KeyTimes;
   /** Finished rotations by result: completed, rolled-back, failed. */
   rotationsTotal: Counter<"credential" | "vendor" | "result" | "trigger">;
   /** Time each rotation step took. */
@@ -43,10 +45,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
   collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX, eventLoopMonitoringPrecision: 1_000 });
   const registers = [registry];
   const credential = ["credential", "vendor"] as const;
+  const keyTimes = new KeyTimes();
   return {
     registry,
-    keyCreatedTimestamp: new CredentialGauge({ name: "key_rotator_key_created_timestamp_seconds", help: "Unix time the current key (AWSCURRENT version) was made", labelNames: credential, registers }),
-    keyDueTimestamp: new CredentialGauge({ name: "key_rotator_key_due_timestamp_seconds", help: "Unix time the credential is due for rotation", labelNames: credential, registers }),
+    keyCreatedTimestamp: new KeyTimeGauge({ name: "key_rotator_key_created_timestamp_seconds", help: "Unix time the current key (AWSCURRENT version) was made", registers }, keyTimes, "created"),
+    keyDueTimestamp: new KeyTimeGauge({ name: "key_rotator_key_due_timestamp_seconds", help: "Unix time the credential is due for rotation", registers }, keyTimes, "due"),
+    keyTimes,
     rotationsTotal: new Counter({ name: "key_rotator_rotations_total", help: "Finished rotations by result", labelNames: ["credential", "vendor", "result", "trigger"], registers }),
     stepDurationSeconds: new Histogram({ name: "key_rotator_step_duration_seconds", help: "Duration of rotation steps", labelNames: ["vendor", "step"], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers }),
     lastSuccessTimestamp: new Gauge({ name: "key_rotator_last_success_timestamp_seconds", help: "Unix time of the last completed rotation", labelNames: credential, registers }),
@@ -62,37 +66,57 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
 /** What the due check and the health check learn of a key's age, as every gauge that shows it. */
 export function recordKeyAge(metrics: Metrics | undefined, labels: { credential: string; vendor: string }, createdAt: Date, dueAt: number): void {
   if (!metrics) return;
-  metrics.keyCreatedTimestamp.setFor(labels.credential, labels.vendor, createdAt.getTime() / 1000);
-  metrics.keyDueTimestamp.setFor(labels.credential, labels.vendor, dueAt / 1000);
+  metrics.keyTimes.set(labels.credential, labels.vendor, createdAt.getTime() / 1000, dueAt / 1000);
 }
 
 /**
- * A gauge with one series per credential, kept compactly: a worker may hold 10,000 credentials,
- * and a prom-client series (its key string, label object and value entry) costs about three
- * times what an entry here does. Series set through `labels()` still work and are exported too.
+ * The created and due times of every credential's key, one compact entry per credential, shown
+ * as the two key-time gauges. A worker may hold 10,000 credentials, and a prom-client series (a
+ * key string, a labels object and a value entry, per gauge) costs several times what an entry
+ * here does.
  */
-export class CredentialGauge extends Gauge<"credential" | "vendor"> {
-  readonly #series = new Map<string, { vendor: string; value: number }>();
+export class KeyTimes {
+  readonly #byCredential = new Map<string, { vendor: string; created: number; due: number }>();
 
-  setFor(credential: string, vendor: string, value: number): void {
-    const series = this.#series.get(credential);
-    if (series) {
-      series.vendor = vendor;
-      series.value = value;
+  set(credential: string, vendor: string, createdSeconds: number, dueSeconds: number): void {
+    const entry = this.#byCredential.get(credential);
+    if (entry) {
+      entry.vendor = vendor;
+      entry.created = createdSeconds;
+      entry.due = dueSeconds;
     } else {
-      this.#series.set(credential, { vendor, value });
+      this.#byCredential.set(credential, { vendor, created: createdSeconds, due: dueSeconds });
     }
+  }
+
+  series(field: "created" | "due"): { labels: { credential: string; vendor: string }; value: number }[] {
+    return Array.from(this.#byCredential, ([credential, e]) => ({ labels: { credential, vendor: e.vendor }, value: e[field] }));
+  }
+
+  clear(): void {
+    this.#byCredential.clear();
+  }
+}
+
+/** One of the key-time gauges: its series come from KeyTimes (those set through labels() too). */
+class KeyTimeGauge extends Gauge<"credential" | "vendor"> {
+  readonly #times: KeyTimes;
+  readonly #field: "created" | "due";
+
+  constructor(config: { name: string; help: string; registers: Registry[] }, times: KeyTimes, field: "created" | "due") {
+    super({ ...config, labelNames: ["credential", "vendor"] });
+    this.#times = times;
+    this.#field = field;
   }
 
   override async get(): ReturnType<Gauge<"credential" | "vendor">["get"]> {
     const metric = await super.get();
-    const compact = Array.from(this.#series, ([credential, s]) => ({ labels: { credential, vendor: s.vendor }, value: s.value }));
-    return { ...metric, values: [...metric.values, ...compact] };
+    return { ...metric, values: [...metric.values, ...this.#times.series(this.#field)] };
   }
 
   override reset(): void {
     super.reset();
     // Gauge's constructor calls reset() before this class's fields exist.
-    if (#series in this) this.#series.clear();
+    if (#times in this) this.#times.clear();
   }
 }

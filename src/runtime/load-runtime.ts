@@ -42,8 +42,10 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
         secretId: c.secretId,
         baseUrl: c.baseUrl,
         mode: c.vendor === "callcov" ? c.mode : "live",
-        ...(c.vendor === "callcov" ? { managementSecretId: c.managementSecretId, usage: shared(policies, usagePolicy(c.usage, c.plan)) } : {}),
-        ...(c.vendor === "justcall" ? { operator: { singlePair: c.operator.singlePair, remindEveryMs: c.operator.remindEvery, deadlineMs: c.operator.deadline } } : {}),
+        // Every field in one literal, vendor or not: one object shape, its fields inside it.
+        managementSecretId: c.vendor === "callcov" ? c.managementSecretId : undefined,
+        usage: c.vendor === "callcov" ? shared(policies, usagePolicy(c.usage, c.plan)) : undefined,
+        operator: c.vendor === "justcall" ? { singlePair: c.operator.singlePair, remindEveryMs: c.operator.remindEvery, deadlineMs: c.operator.deadline } : undefined,
         ageWarnBeforeMs: s.ageWarnBefore[c.vendor],
         graceMs: r.grace,
         maxGraceExtensionMs: r.maxGraceExtension,
