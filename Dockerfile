@@ -30,6 +30,7 @@ USER 1000:1000
 EXPOSE 8080
 # Node runs as PID 1 and handles SIGTERM itself: the worker finishes the steps in hand and exits.
 STOPSIGNAL SIGTERM
-# A small young generation keeps an idle worker's memory low (see bench: idle RSS).
-ENTRYPOINT ["node", "--max-semi-space-size=2", "dist/src/cli/main.js"]
+# A capped young generation: an idle worker gives its startup's memory back, and a busy one does
+# not spend its time collecting garbage (WORKER_NODE_FLAGS in src/sandbox/cli-process.ts says why 8).
+ENTRYPOINT ["node", "--max-semi-space-size=8", "dist/src/cli/main.js"]
 CMD ["worker"]
