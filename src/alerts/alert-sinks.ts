@@ -5,6 +5,7 @@
  * status, never the URL of a Slack hook or a routing key (both are credentials).
  */
 import { createHmac } from "node:crypto";
+import { HttpCallError, httpCall } from "../core/http-call.js";
 import type { Alert } from "../core/ports.js";
 import type { SecretValue } from "../core/secret.js";
 
@@ -70,12 +71,11 @@ export function pagerDutySink(name: string, routingKey: SecretValue, url: string
 }
 
 async function post(name: string, url: string, body: string, headers: Record<string, string>, ok: number[]): Promise<void> {
-  let res: Response;
+  let status: number;
   try {
-    res = await fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(10_000) });
-    await res.arrayBuffer();
+    status = (await httpCall(url, { method: "POST", headers, body, timeoutMs: 10_000 })).status;
   } catch (err) {
-    throw new Error(`alert sink ${name}: ${err instanceof Error && err.name === "TimeoutError" ? "no answer within 10s" : "connection failed"}`);
+    throw new Error(`alert sink ${name}: ${err instanceof HttpCallError && err.kind === "timeout" ? "no answer within 10s" : "connection failed"}`);
   }
-  if (!ok.includes(res.status)) throw new Error(`alert sink ${name}: answered ${res.status}`);
+  if (!ok.includes(status)) throw new Error(`alert sink ${name}: answered ${status}`);
 }

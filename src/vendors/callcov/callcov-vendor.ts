@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { ConfigError, InvalidStateError, OutcomeUnknownError, RateLimitedError, VendorError } from "../../core/errors.js";
 import { type Clock, type CreatedKey, type KeyApiVendor, type ListedKey, type UsageSample, type Verdict, systemClock } from "../../core/ports.js";
+import { type HttpReply, httpCall } from "../../core/http-call.js";
 import { SecretValue } from "../../core/secret.js";
 
 export interface CallCovVendorOptions {
@@ -32,7 +33,7 @@ const listBody = z.object({ data: z.array(z.object({ id: keyId, name: z.string()
 const MAX_RETRY_AT_MS = 86_400_000;
 
 interface Session { access: SecretValue; accessExpires: number; refresh: SecretValue; refreshExpires: number }
-interface Reply { status: number; headers: Headers; text: string }
+type Reply = HttpReply;
 type Auth = { kind: "management" } | { kind: "key"; key: SecretValue } | { kind: "none" };
 
 export class CallCovVendor implements KeyApiVendor {
@@ -104,7 +105,7 @@ export class CallCovVendor implements KeyApiVendor {
       if (auth.kind === "management") headers.authorization = `Bearer ${(await this.#token()).reveal()}`;
       const r = await this.#send(operation, method, path, headers, body, idempotent);
       if (r.status === 429) {
-        const reset = Number(r.headers.get("x-ratelimit-reset"));
+        const reset = Number(r.headers["x-ratelimit-reset"]);
         const now = this.#o.clock.now();
         const retryAt = Number.isFinite(reset) && reset > 0 ? Math.min(reset * 1000 + 50, now + MAX_RETRY_AT_MS) : now + 1_000;
         const wait = retryAt - this.#o.clock.now();
@@ -121,20 +122,18 @@ export class CallCovVendor implements KeyApiVendor {
   }
 
   async #send(operation: string, method: string, path: string, headers: Record<string, string>, body: string | undefined, idempotent: boolean): Promise<Reply> {
-    let res: Response;
-    let text: string;
+    let reply: Reply;
     try {
-      // Never follow a redirect: the key or the session token in the headers would travel with it.
-      res = await fetch(`${this.#o.baseUrl}${path}`, { method, headers, redirect: "manual", ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(this.#o.timeoutMs) });
-      text = await res.text();
+      // Never follows a redirect: the key or the session token in the headers would travel with it.
+      reply = await httpCall(`${this.#o.baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body } : {}), timeoutMs: this.#o.timeoutMs });
     } catch (err) {
       this.#o.onRequest?.(operation, "error");
-      const why = err instanceof Error && err.name === "TimeoutError" ? `no answer within ${this.#o.timeoutMs} ms` : "the connection failed";
+      const why = err instanceof Error ? err.message : "the connection failed";
       if (!idempotent) throw new OutcomeUnknownError(`CallCov ${operation}: ${why} after the request was sent; the outcome is unknown`, err);
       throw new VendorError(`CallCov ${operation}: ${why}`, { retryable: true, cause: err });
     }
-    this.#o.onRequest?.(operation, res.status);
-    return { status: res.status, headers: res.headers, text };
+    this.#o.onRequest?.(operation, reply.status);
+    return reply;
   }
 
   /** A valid access token: logged in lazily, refreshed ahead of expiry, re-made when refresh fails. */
@@ -186,11 +185,11 @@ function parseBody<T>(text: string, schema: z.ZodType<T>): { ok: true; value: T 
   return { ok: false, problem: parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ") };
 }
 
-function usageFrom(h: Headers): UsageSample | undefined {
-  const limit = Number(h.get("x-ratelimit-limit"));
-  const remaining = Number(h.get("x-ratelimit-remaining"));
-  const resetAt = Number(h.get("x-ratelimit-reset"));
-  if (![limit, remaining, resetAt].every((n) => Number.isFinite(n)) || h.get("x-ratelimit-limit") === null) return undefined;
+function usageFrom(h: Record<string, string>): UsageSample | undefined {
+  const limit = Number(h["x-ratelimit-limit"]);
+  const remaining = Number(h["x-ratelimit-remaining"]);
+  const resetAt = Number(h["x-ratelimit-reset"]);
+  if (![limit, remaining, resetAt].every((n) => Number.isFinite(n)) || h["x-ratelimit-limit"] === undefined) return undefined;
   return { limit, remaining, resetAt };
 }
 

@@ -5,6 +5,7 @@
  * a clear answer is a VendorError. Must not: put the pair in an error, a log or a metric label,
  * follow redirects (the Authorization header would travel), or retry by itself.
  */
+import { httpCall } from "../../core/http-call.js";
 import { ConfigError, InvalidStateError, RateLimitedError, VendorError } from "../../core/errors.js";
 import { type Clock, type KeyVerifier, type Verdict, systemClock } from "../../core/ports.js";
 import type { SecretValue } from "../../core/secret.js";
@@ -22,8 +23,8 @@ export const JUSTCALL_FORBIDDEN_REASON = "forbidden: the plan or the user has no
 
 /** The seed gives no Retry-After or rate-limit headers; without a hint, try again after this. */
 const DEFAULT_RETRY_AFTER_MS = 60_000;
-// Visible ASCII only: anything else cannot go in a header intact, and fetch would silently trim
-// a trailing space that JustCall refuses, so a pair other clients cannot use would verify here.
+// Visible ASCII only: anything else cannot go in a header intact, and an HTTP client may trim a
+// trailing space that JustCall refuses, so a pair other clients cannot use would verify here.
 // The stored-value shape allows only [A-Za-z0-9_-] on both sides of the colon anyway.
 const HEADER_SAFE = /^[\x21-\x7e]+$/;
 
@@ -74,19 +75,17 @@ export class JustCallVerifier implements KeyVerifier {
 
   async #get(operation: string, path: string, authorization: string): Promise<{ status: number; text: string; retryAfter: string | null }> {
     try {
-      const res = await fetch(`${this.#baseUrl}${path}`, {
+      const reply = await httpCall(`${this.#baseUrl}${path}`, {
         method: "GET",
         headers: { authorization, "content-type": "application/json", accept: "application/json" },
-        redirect: "manual",
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        timeoutMs: this.#timeoutMs,
       });
-      const text = await res.text();
-      this.#onRequest?.(operation, res.status);
-      return { status: res.status, text, retryAfter: res.headers.get("retry-after") };
+      this.#onRequest?.(operation, reply.status);
+      return { status: reply.status, text: reply.text, retryAfter: reply.headers["retry-after"] ?? null };
     } catch (err) {
       this.#onRequest?.(operation, "error");
-      const why = err instanceof Error && err.name === "TimeoutError" ? `no answer within ${this.#timeoutMs} ms` : "the connection failed";
-      // The cause is kept for its type and code only; undici errors do not carry headers.
+      const why = err instanceof Error ? err.message : "the connection failed";
+      // The cause is kept for its type and code only; it carries no header.
       throw new VendorError(`JustCall ${operation}: ${why}`, { retryable: true, cause: err });
     }
   }
