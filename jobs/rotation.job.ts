@@ -5,7 +5,8 @@
  * Giving up before promote rolls back what the rotation made; after promote it alerts.
  * This is the only place that turns an error into BullMQ's UnrecoverableError.
  */
-import { DelayedError, type Job, UnrecoverableError } from "bullmq";
+import type { Job } from "bullmq";
+import { DelayedError, UnrecoverableError } from "../src/runtime/bullmq.js";
 import { RateLimitedError, RotatorError, describeError } from "../src/core/errors.js";
 import { STAGE_CURRENT } from "../src/core/ports.js";
 import type { Logger } from "../src/observability/logger.js";

@@ -2,7 +2,7 @@
  * What a one-shot CLI command needs: the inventory turned into runtime config, the store, and,
  * when reachable, Redis and the rotation queue. `close()` releases all of it.
  */
-import { Queue } from "bullmq";
+import { Queue } from "../runtime/bullmq.js";
 import type { Redis } from "ioredis";
 import type { SecretStore } from "../core/ports.js";
 import { loadRuntime } from "../runtime/load-runtime.js";

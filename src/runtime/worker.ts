@@ -8,7 +8,7 @@
  * Must not: rotate anything itself outside a job (the queue and the lane run jobs), or trust Redis
  * for what the store can say.
  */
-import { Queue, Worker } from "bullmq";
+import { Queue, Worker } from "./bullmq.js";
 import type { Redis } from "ioredis";
 import { describeError } from "../core/errors.js";
 import type { Alert, Alerter, Clock, KeyApiVendor, KeyVerifier, SecretStore } from "../core/ports.js";
