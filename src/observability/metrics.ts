@@ -76,25 +76,37 @@ export function recordKeyAge(metrics: Metrics | undefined, labels: { credential:
  * here does.
  */
 export class KeyTimes {
-  readonly #byCredential = new Map<string, { vendor: string; created: number; due: number }>();
+  /** Each credential's slot: its vendor in #vendors, its two times in #times (created, due). */
+  readonly #slots = new Map<string, number>();
+  readonly #vendors: string[] = [];
+  // Two numbers a slot in one typed array: as object fields, each would be a heap number of its own.
+  #times = new Float64Array(64);
 
   set(credential: string, vendor: string, createdSeconds: number, dueSeconds: number): void {
-    const entry = this.#byCredential.get(credential);
-    if (entry) {
-      entry.vendor = vendor;
-      entry.created = createdSeconds;
-      entry.due = dueSeconds;
-    } else {
-      this.#byCredential.set(credential, { vendor, created: createdSeconds, due: dueSeconds });
+    let slot = this.#slots.get(credential);
+    if (slot === undefined) {
+      slot = this.#slots.size;
+      this.#slots.set(credential, slot);
+      if (2 * slot + 2 > this.#times.length) {
+        const grown = new Float64Array(this.#times.length * 2);
+        grown.set(this.#times);
+        this.#times = grown;
+      }
     }
+    this.#vendors[slot] = vendor;
+    this.#times[2 * slot] = createdSeconds;
+    this.#times[2 * slot + 1] = dueSeconds;
   }
 
   series(field: "created" | "due"): { labels: { credential: string; vendor: string }; value: number }[] {
-    return Array.from(this.#byCredential, ([credential, e]) => ({ labels: { credential, vendor: e.vendor }, value: e[field] }));
+    const offset = field === "created" ? 0 : 1;
+    return Array.from(this.#slots, ([credential, slot]) => ({ labels: { credential, vendor: this.#vendors[slot] ?? "" }, value: this.#times[2 * slot + offset] ?? 0 }));
   }
 
   clear(): void {
-    this.#byCredential.clear();
+    this.#slots.clear();
+    this.#vendors.length = 0;
+    this.#times = new Float64Array(64);
   }
 }
 

@@ -38,4 +38,24 @@ describe("metrics", () => {
     metrics.registry.resetMetrics();
     expect((await metrics.keyDueTimestamp.get()).values).toEqual([]);
   });
+
+  it("keeps every credential's two times apart as the store grows, and after a reset", async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const record = (n: number) => {
+      for (let i = 0; i < n; i++) recordKeyAge(metrics, { credential: `c${i}`, vendor: i % 2 ? "justcall" : "callcov" }, new Date(i * 1000), 1_000_000 + i * 1000);
+    };
+    const series = async () => ({
+      created: (await metrics.keyCreatedTimestamp.get()).values.map((v) => `${v.labels.credential}/${v.labels.vendor}=${v.value}`),
+      due: (await metrics.keyDueTimestamp.get()).values.map((v) => `${v.labels.credential}=${v.value}`),
+    });
+    const expected = (n: number) => ({
+      created: Array.from({ length: n }, (_, i) => `c${i}/${i % 2 ? "justcall" : "callcov"}=${i}`),
+      due: Array.from({ length: n }, (_, i) => `c${i}=${1000 + i}`),
+    });
+    record(100);
+    expect(await series()).toEqual(expected(100));
+    metrics.registry.resetMetrics();
+    record(3);
+    expect(await series()).toEqual(expected(3));
+  });
 });
