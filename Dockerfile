@@ -31,6 +31,7 @@ EXPOSE 8080
 # Node runs as PID 1 and handles SIGTERM itself: the worker finishes the steps in hand and exits.
 STOPSIGNAL SIGTERM
 # A capped young generation: an idle worker gives its startup's memory back, and a busy one does
-# not spend its time collecting garbage (WORKER_NODE_FLAGS in src/sandbox/cli-process.ts says why 8).
-ENTRYPOINT ["node", "--max-semi-space-size=8", "dist/src/cli/main.js"]
+# not spend its time collecting garbage; a capped old-generation growth keeps the startup's peak
+# under the chart's memory limit (WORKER_NODE_FLAGS in src/sandbox/cli-process.ts says why).
+ENTRYPOINT ["node", "--max-semi-space-size=8", "--heap-growing-percent=50", "dist/src/cli/main.js"]
 CMD ["worker"]
