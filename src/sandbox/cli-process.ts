@@ -24,7 +24,7 @@ export interface CliProcess {
  * The old generation grows by at most half between full collections instead of up to four
  * times: parsing a 10,000-credential inventory leaves 54 MB live for a moment, after which V8
  * let the startup due check's garbage reach 220 MB before collecting it (peak RSS 300 MiB,
- * over the chart's 256Mi limit); with the cap the peak is 205-210 MiB, at the same fleet CPU.
+ * over the chart's 256Mi limit); with the cap the peak was 210 MiB, at the same fleet CPU.
  */
 export const WORKER_NODE_FLAGS = ["--max-semi-space-size=8", "--heap-growing-percent=50"];
 
