@@ -8,7 +8,7 @@
 import { z } from "zod";
 import { ConfigError, InvalidStateError, OutcomeUnknownError, RateLimitedError, VendorError } from "../../core/errors.js";
 import { type Clock, type CreatedKey, type KeyApiVendor, type ListedKey, type UsageSample, type Verdict, systemClock } from "../../core/ports.js";
-import { type HttpReply, httpCall } from "../../core/http-call.js";
+import { HttpCallError, type HttpReply, httpCall } from "../../core/http-call.js";
 import { SecretValue } from "../../core/secret.js";
 
 export interface CallCovVendorOptions {
@@ -128,7 +128,7 @@ export class CallCovVendor implements KeyApiVendor {
       reply = await httpCall(`${this.#o.baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body } : {}), timeoutMs: this.#o.timeoutMs });
     } catch (err) {
       this.#o.onRequest?.(operation, "error");
-      const why = err instanceof Error ? err.message : "the connection failed";
+      const why = err instanceof HttpCallError ? err.message : "the connection failed";
       if (!idempotent) throw new OutcomeUnknownError(`CallCov ${operation}: ${why} after the request was sent; the outcome is unknown`, err);
       throw new VendorError(`CallCov ${operation}: ${why}`, { retryable: true, cause: err });
     }

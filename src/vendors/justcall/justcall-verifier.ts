@@ -5,7 +5,7 @@
  * a clear answer is a VendorError. Must not: put the pair in an error, a log or a metric label,
  * follow redirects (the Authorization header would travel), or retry by itself.
  */
-import { httpCall } from "../../core/http-call.js";
+import { HttpCallError, httpCall } from "../../core/http-call.js";
 import { ConfigError, InvalidStateError, RateLimitedError, VendorError } from "../../core/errors.js";
 import { type Clock, type KeyVerifier, type Verdict, systemClock } from "../../core/ports.js";
 import type { SecretValue } from "../../core/secret.js";
@@ -84,7 +84,7 @@ export class JustCallVerifier implements KeyVerifier {
       return { status: reply.status, text: reply.text, retryAfter: reply.headers["retry-after"] ?? null };
     } catch (err) {
       this.#onRequest?.(operation, "error");
-      const why = err instanceof Error ? err.message : "the connection failed";
+      const why = err instanceof HttpCallError ? err.message : "the connection failed";
       // The cause is kept for its type and code only; it carries no header.
       throw new VendorError(`JustCall ${operation}: ${why}`, { retryable: true, cause: err });
     }
