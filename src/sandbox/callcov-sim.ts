@@ -5,12 +5,13 @@
  * X-RateLimit-Limit/Remaining/Reset of the window that binds (see RateVerdict): 429 once the
  * minute's or the UTC day's budget is spent, with Remaining 0 and Reset at that window's end. A 401
  * for a missing, unknown or revoked key carries none: there is no key, so no budget, to report.
- * API keys never expire (seed 002); JWTs do. Fault knobs and counters for tests; `/__sim/*` controls.
+ * API keys never expire (seed 002); JWTs do. Fault knobs and counters for tests; `/__sim/*` controls,
+ * among them `GET /__sim/keys`: every key ever made with its creation and revocation times.
  * Serves plain HTTP on loopback (the real API is HTTPS-only; the adapter insists on https except
  * for loopback addresses).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { CallCovState, PLAN_LIMITS, type Plan, type RateVerdict, type SimKey } from "./callcov/callcov-state.js";
+import { CallCovState, type KeyRecord, PLAN_LIMITS, type Plan, type RateVerdict, type SimKey } from "./callcov/callcov-state.js";
 import { Faults, parseFaultRule } from "./faults.js";
 import { BodyTooLargeError, readBody, serveLocally } from "./local-server.js";
 
@@ -36,6 +37,8 @@ export interface CallCovSimulator {
   /** Seeds a key as if a person made it in the dashboard; returns its id and the key. */
   issueKey(name: string): { id: string; key: string };
   isKeyActive(id: string): boolean;
+  /** Every key ever made with its creation and revocation times (epoch ms), in creation order. */
+  keyHistory(): KeyRecord[];
   /** Records n requests by a consumer with this key (usage the worker did not make). */
   useKey(key: string, n: number): void;
   setClock(clock: () => number): void;
@@ -161,7 +164,10 @@ export async function startCallCovSimulator(options: {
         const k = state.issueKey(name);
         return send(res, 201, { id: k.id, name: k.name, key: k.key });
       }
-      if (method === "GET" && path === "/__sim/keys") return send(res, 200, { data: [...state.keys.values()].map((k) => ({ ...listed(k), active: k.active })) });
+      // Every key ever made, revoked ones too, with creation and revocation times (ms and ISO), for checks from outside.
+      if (method === "GET" && path === "/__sim/keys") {
+        return send(res, 200, { data: [...state.keys.values()].map((k) => ({ ...listed(k), active: k.active, created_at_ms: k.createdAt, revoked_at: k.revokedAt === undefined ? null : new Date(k.revokedAt).toISOString(), revoked_at_ms: k.revokedAt ?? null })) });
+      }
       send(res, 404, { message: `no control route ${method} ${path}` });
     } catch (err) {
       send(res, 400, { message: err instanceof Error ? err.message : "bad control request" });
@@ -178,6 +184,7 @@ export async function startCallCovSimulator(options: {
       return { id: k.id, key: k.key };
     },
     isKeyActive: (id) => state.keys.get(id)?.active ?? false,
+    keyHistory: () => state.keyHistory(),
     useKey: (key, n) => {
       const k = state.findActive(key);
       if (!k) return;

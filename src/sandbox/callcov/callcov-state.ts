@@ -21,9 +21,22 @@ export interface SimKey {
   name: string;
   key: string;
   createdAt: number;
+  /** When the key went from active to inactive (epoch ms); absent while it is active. */
+  revokedAt?: number;
   active: boolean;
   plan: Plan;
   forbidden: boolean;
+}
+
+/** One key's life at the simulator, as keyHistory() and `GET /__sim/keys` tell it (never its value). */
+export interface KeyRecord {
+  id: string;
+  name: string;
+  /** Epoch ms. */
+  createdAt: number;
+  /** Epoch ms of the revocation; absent while the key is active. */
+  revokedAt?: number;
+  active: boolean;
 }
 
 interface Budget { minute: number; minuteCount: number; day: number; dayCount: number }
@@ -83,10 +96,19 @@ export class CallCovState {
     const k = this.keys.get(id);
     if (!k || !k.active) return false;
     k.active = false;
+    k.revokedAt = this.clock();
     this.#activeBySecret.delete(k.key);
     this.counters.revoked += 1;
     this.counters.revocationsByKey[id] = (this.counters.revocationsByKey[id] ?? 0) + 1;
     return true;
+  }
+
+  /**
+   * Every key ever made, with its creation and revocation times, in creation order: what a test
+   * judging from outside needs to say exactly which keys were live at any moment. No key values.
+   */
+  keyHistory(): KeyRecord[] {
+    return [...this.keys.values()].map((k) => ({ id: k.id, name: k.name, createdAt: k.createdAt, ...(k.revokedAt !== undefined ? { revokedAt: k.revokedAt } : {}), active: k.active }));
   }
 
   /** Counts a revoke request for `id` on arrival, before auth, rate limits or faults decide its answer. */
