@@ -3,16 +3,19 @@
  * (POST /, `X-Amz-Target: secretsmanager.<Operation>`), AWS's error types in `__type` and
  * `x-amzn-ErrorType`, a SigV4 Authorization header required. Fault knobs (src/sandbox/faults.ts),
  * a write quota shared by PutSecretValue / UpdateSecret / UpdateSecretVersionStage like AWS's
- * 50 per second, and call counters. Control endpoints under /__emulator/ for other processes.
+ * 50 per second, and call counters. Control endpoints under /__emulator/ for other processes,
+ * among them `GET /__emulator/history[?secret=<name>]`: every stage move and PutSecretValue, with
+ * its time (StageEvent).
  * Must not: answer a stack trace, or log a secret value.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { Faults, parseFaultRule } from "./faults.js";
 import { BodyTooLargeError, readBody, serveLocally } from "./local-server.js";
-import { AwsError, SecretsState } from "./secrets-manager/secrets-state.js";
+import { AwsError, SecretsState, type StageEvent } from "./secrets-manager/secrets-state.js";
 
-const OPERATIONS = ["CreateSecret", "DescribeSecret", "GetSecretValue", "PutSecretValue", "UpdateSecretVersionStage", "ListSecretVersionIds", "ListSecrets", "TagResource", "DeleteSecret"] as const;
+const OPERATIONS = ["CreateSecret", "DescribeSecret", "GetSecretValue", "PutSecretValue", "UpdateSecretVersionStage", "ListSecretVersionIds", "ListSecrets", "TagResource", "UntagResource", "DeleteSecret"] as const;
 type Operation = (typeof OPERATIONS)[number];
+/** The operations that share AWS's 50/s write quota. TagResource and UntagResource have a quota of their own (50/s) and do not count here. */
 const WRITES = new Set<string>(["PutSecretValue", "UpdateSecret", "UpdateSecretVersionStage"]);
 
 export interface EmulatorStats {
@@ -31,6 +34,8 @@ export interface SecretsManagerEmulator {
   stats(): EmulatorStats;
   resetStats(): void;
   setWriteTps(tps: number | undefined): void;
+  /** The stage history (every label move and PutSecretValue, oldest first), of all secrets or one. */
+  history(secretId?: string): StageEvent[];
   close(): Promise<void>;
 }
 
@@ -114,6 +119,11 @@ export async function startSecretsManagerEmulator(options: { port?: number; host
       res.end(JSON.stringify(value));
     };
     try {
+      const url = new URL(req.url ?? "/", "http://emulator");
+      if (req.method === "GET" && url.pathname === "/__emulator/history") {
+        const secret = url.searchParams.get("secret");
+        return json(200, { events: state.history(secret ?? undefined) });
+      }
       if (req.method === "GET" && req.url === "/__emulator/stats") return json(200, stats);
       if (req.method === "POST" && req.url === "/__emulator/faults") return json(200, { rules: faults.add(parseFaultRule(JSON.parse(body))).rules });
       if (req.method === "DELETE" && req.url === "/__emulator/faults") return json(200, (faults.reset(), { rules: [] }));
@@ -135,6 +145,7 @@ export async function startSecretsManagerEmulator(options: { port?: number; host
     faults,
     state,
     setClock: (next) => void (clock = next),
+    history: (secretId) => state.history(secretId),
     stats: () => structuredClone(stats),
     resetStats: () => void (stats = { calls: {}, throttled: 0, writes: 0 }),
     setWriteTps: (tps) => {

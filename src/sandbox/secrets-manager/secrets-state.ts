@@ -2,7 +2,9 @@
  * The Secrets Manager emulator's data and rules, without HTTP: secrets, versions, stage labels,
  * ClientRequestToken idempotency, deletion, and AWS's error types. Each operation takes the
  * request's JSON and returns the response's JSON or throws an AwsError.
- * Must not: log or put a SecretString in an error message.
+ * Keeps a history of every stage move and every PutSecretValue (StageEvent), for tests that judge
+ * from outside what happened when: which version was current when, and when a rotation was pending.
+ * Must not: log or put a SecretString in an error message, or in the history.
  */
 import { createHash, randomUUID } from "node:crypto";
 
@@ -15,6 +17,31 @@ export class AwsError extends Error {
 interface Version { id: string; value: string; stages: Set<string>; created: number }
 interface Secret { name: string; arn: string; versions: Map<string, Version>; created: number; deleted?: number; tags: Map<string, string>; description?: string }
 
+/**
+ * One entry of the stage history, in the order things happened (`seq`). A label move is one entry
+ * with the version it moved to and the one it was removed from (either may be absent: attached
+ * fresh, or removed without a move). PutSecretValue and CreateSecret get one entry of their own
+ * with the version and the stages asked for (`created` false for a repeat of the same token, which
+ * changes nothing), followed by the label moves it made. AWS's own side effect, AWSPREVIOUS
+ * following the version that lost AWSCURRENT, is recorded as a move too. Never a value.
+ */
+export interface StageEvent {
+  seq: number;
+  /** Epoch ms, the emulator's clock. */
+  at: number;
+  /** The secret's name. */
+  secret: string;
+  op: "CreateSecret" | "PutSecretValue" | "UpdateSecretVersionStage";
+  /** A label move: the label. */
+  stage?: string;
+  movedTo?: string;
+  removedFrom?: string;
+  /** A PutSecretValue or CreateSecret: the version it names and the stages it set. */
+  versionId?: string;
+  stages?: string[];
+  created?: boolean;
+}
+
 const CURRENT = "AWSCURRENT";
 const PREVIOUS = "AWSPREVIOUS";
 const MAX_VERSIONS = 100;
@@ -22,6 +49,8 @@ type Json = Record<string, unknown>;
 
 export class SecretsState {
   readonly #secrets = new Map<string, Secret>();
+  readonly #history: StageEvent[] = [];
+  #op: StageEvent["op"] = "PutSecretValue";
   constructor(private readonly now: () => number = Date.now, private readonly region = "us-east-1") {}
 
   #find(id: unknown, allowDeleted = false): Secret {
@@ -34,7 +63,20 @@ export class SecretsState {
     return secret;
   }
 
+  /** The stage history, all secrets or one (by name or ARN, deleted ones too), oldest first. */
+  history(secretId?: string): StageEvent[] {
+    if (secretId === undefined) return this.#history.map((e) => ({ ...e }));
+    const s = this.#secrets.get(secretId) ?? [...this.#secrets.values()].find((x) => x.arn === secretId);
+    const name = s?.name ?? secretId;
+    return this.#history.filter((e) => e.secret === name).map((e) => ({ ...e }));
+  }
+
+  #record(e: Omit<StageEvent, "seq" | "at" | "op">): void {
+    this.#history.push({ seq: this.#history.length + 1, at: this.now(), op: this.#op, ...e });
+  }
+
   CreateSecret(r: Json): Json {
+    this.#op = "CreateSecret";
     const name = str(r.Name, "Name");
     if (!/^[A-Za-z0-9/_+=.@-]{1,512}$/.test(name)) throw new AwsError("ValidationException", "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!");
     if (this.#secrets.has(name)) throw new AwsError("ResourceExistsException", `The operation failed because the secret ${name} already exists.`);
@@ -44,7 +86,9 @@ export class SecretsState {
     this.#secrets.set(name, secret);
     const out: Json = { ARN: secret.arn, Name: name };
     if (r.SecretString !== undefined) {
-      const v = this.#addVersion(secret, optionalToken(r.ClientRequestToken) ?? randomUUID(), str(r.SecretString, "SecretString"), [CURRENT]);
+      const token = optionalToken(r.ClientRequestToken) ?? randomUUID();
+      this.#record({ secret: name, versionId: token, stages: [CURRENT], created: true });
+      const v = this.#addVersion(secret, token, str(r.SecretString, "SecretString"), [CURRENT]);
       out.VersionId = v.id;
     }
     return out;
@@ -77,8 +121,13 @@ export class SecretsState {
     const existing = s.versions.get(token);
     if (existing) {
       if (existing.value !== value) throw new AwsError("ResourceExistsException", `You can't modify an existing version, you can only create a new version. (ClientRequestToken ${token} was already used with another value)`);
+      this.#op = "PutSecretValue";
+      this.#record({ secret: s.name, versionId: token, stages, created: false });
       return { ARN: s.arn, Name: s.name, VersionId: token, VersionStages: [...existing.stages] };
     }
+    if (Buffer.byteLength(value) > 65_536) throw new AwsError("InvalidParameterException", "SecretString exceeds the 65536 byte limit.");
+    this.#op = "PutSecretValue";
+    this.#record({ secret: s.name, versionId: token, stages, created: true });
     const v = this.#addVersion(s, token, value, stages);
     return { ARN: s.arn, Name: s.name, VersionId: v.id, VersionStages: [...v.stages] };
   }
@@ -101,8 +150,12 @@ export class SecretsState {
       throw new AwsError("InvalidParameterException", `The staging label ${stage} is currently attached to version ${holder.id}, so you must explicitly reference that version in RemoveFromVersionId.`);
     }
     if (move === undefined && remove === undefined) throw new AwsError("InvalidParameterException", "You must specify MoveToVersionId or RemoveFromVersionId.");
+    this.#op = "UpdateSecretVersionStage";
     if (move !== undefined) this.#attach(s, stage, move);
-    else if (holder) holder.stages.delete(stage);
+    else if (holder) {
+      holder.stages.delete(stage);
+      this.#record({ secret: s.name, stage, removedFrom: holder.id });
+    }
     return { ARN: s.arn, Name: s.name };
   }
 
@@ -124,7 +177,7 @@ export class SecretsState {
     const list = [...this.#secrets.values()].filter((s) => s.deleted === undefined && (names.length === 0 || names.some((n) => s.name.startsWith(n))));
     const page = list.slice(start, start + max);
     return {
-      SecretList: page.map((s) => ({ ARN: s.arn, Name: s.name, CreatedDate: s.created / 1000, SecretVersionsToStages: Object.fromEntries([...s.versions.values()].filter((v) => v.stages.size > 0).map((v) => [v.id, [...v.stages]])) })),
+      SecretList: page.map((s) => ({ ARN: s.arn, Name: s.name, CreatedDate: s.created / 1000, ...(s.description ? { Description: s.description } : {}), Tags: [...s.tags].map(([Key, Value]) => ({ Key, Value })), SecretVersionsToStages: Object.fromEntries([...s.versions.values()].filter((v) => v.stages.size > 0).map((v) => [v.id, [...v.stages]])) })),
       ...(start + max < list.length ? { NextToken: String(start + max) } : {}),
     };
   }
@@ -132,7 +185,15 @@ export class SecretsState {
   TagResource(r: Json): Json {
     const s = this.#find(r.SecretId);
     if (!Array.isArray(r.Tags)) throw new AwsError("InvalidParameterException", "Tags must be a list of {Key, Value}.");
-    for (const t of r.Tags as Json[]) s.tags.set(str(t.Key, "Tags.Key"), str(t.Value, "Tags.Value"));
+    const tags = (r.Tags as Json[]).map((t) => [str(t.Key, "Tags.Key"), str(t.Value, "Tags.Value")] as const);
+    for (const [k, v] of tags) s.tags.set(k, v);
+    return {};
+  }
+
+  /** AWS's UntagResource: removes the tags named in `TagKeys`; a key the secret does not carry is ignored. */
+  UntagResource(r: Json): Json {
+    const s = this.#find(r.SecretId);
+    for (const key of strList(r.TagKeys, "TagKeys")) s.tags.delete(key);
     return {};
   }
 
@@ -152,7 +213,10 @@ export class SecretsState {
     const v: Version = { id, value, stages: new Set(), created: this.now() };
     s.versions.set(id, v);
     for (const stage of stages) this.#attach(s, stage, id);
-    if (s.versions.size === 1) v.stages.add(CURRENT);
+    if (s.versions.size === 1 && !v.stages.has(CURRENT)) {
+      v.stages.add(CURRENT);
+      this.#record({ secret: s.name, stage: CURRENT, movedTo: id });
+    }
     // AWS drops the oldest versions without a label beyond 100 versions.
     for (const old of [...s.versions.values()]) {
       if (s.versions.size <= MAX_VERSIONS) break;
@@ -164,15 +228,22 @@ export class SecretsState {
   #attach(s: Secret, stage: string, id: string): void {
     const target = s.versions.get(id);
     if (!target || target.stages.has(stage)) return;
+    let from: string | undefined;
+    let previousMove: { movedTo: string; removedFrom?: string } | undefined;
     for (const v of s.versions.values()) {
       if (!v.stages.has(stage)) continue;
       v.stages.delete(stage);
+      from = v.id;
       if (stage === CURRENT) {
-        for (const p of s.versions.values()) p.stages.delete(PREVIOUS);
+        let oldPrevious: string | undefined;
+        for (const p of s.versions.values()) if (p.stages.delete(PREVIOUS)) oldPrevious = p.id;
         v.stages.add(PREVIOUS);
+        previousMove = { movedTo: v.id, ...(oldPrevious !== undefined ? { removedFrom: oldPrevious } : {}) };
       }
     }
     target.stages.add(stage);
+    this.#record({ secret: s.name, stage, movedTo: id, ...(from !== undefined ? { removedFrom: from } : {}) });
+    if (previousMove) this.#record({ secret: s.name, stage: PREVIOUS, ...previousMove });
   }
 }
 
