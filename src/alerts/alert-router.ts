@@ -3,7 +3,8 @@
  * resolve to the sinks that got the trigger, and retries each sink with backoff. Open alerts live
  * in an OpenAlertStore: Redis in the worker, so a resolve decided on one replica reaches the
  * incident raised on another, repeats are suppressed fleet-wide, and a restart forgets nothing;
- * in memory for a process alone (`rotate --direct`).
+ * in memory for a process alone (`rotate --direct`). What an open entry may decide, so that a
+ * forged one cannot hold an alert past its bound or stop a resolve, is in open-alert-policy.ts.
  *
  * Must not: throw, or hold up a rotation. Sends run in the background (`flush()` waits for them);
  * a store call that fails or takes longer than `storeTimeoutMs` is logged and the router sends
@@ -13,6 +14,7 @@ import type { Alert, Alerter } from "../core/ports.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { AlertSink } from "./alert-sinks.js";
+import { claimedRoutes, distrustOf, holdsBack, resolvedAlert, resolveTargets, routesOf } from "./open-alert-policy.js";
 import { MemoryOpenAlertStore, type OpenAlertStore } from "./open-alert-store.js";
 
 export interface CredentialRoutes {
@@ -34,6 +36,11 @@ export interface AlertRouterOptions {
   openAlerts?: OpenAlertStore;
   /** How long one read or write of the open alerts may take before the router sends without it. */
   storeTimeoutMs?: number;
+  /**
+   * How long this process holds back one alert at most, whatever the open-alert store says: the
+   * bound that holds even against a store rewritten continuously (24 h; never below renotifyMs).
+   */
+  maxHoldMs?: number;
 }
 
 type Options = Required<Omit<AlertRouterOptions, "metrics" | "openAlerts">> & Pick<AlertRouterOptions, "metrics">;
@@ -42,10 +49,12 @@ export class AlertRouter implements Alerter {
   readonly #o: Options;
   #open: OpenAlertStore;
   readonly #pending = new Set<Promise<void>>();
+  /** When this process first held back each alert since it last sent it: see #heldTooLong. */
+  readonly #heldSince = new Map<string, { since: number; last: number }>();
 
   constructor(options: AlertRouterOptions) {
     const { openAlerts, ...rest } = options;
-    this.#o = { now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), renotifyMs: 3_600_000, attempts: 3, storeTimeoutMs: 2_000, ...rest };
+    this.#o = { now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), renotifyMs: 3_600_000, attempts: 3, storeTimeoutMs: 2_000, maxHoldMs: 86_400_000, ...rest };
     this.#open = openAlerts ?? new MemoryOpenAlertStore();
   }
 
@@ -63,14 +72,17 @@ export class AlertRouter implements Alerter {
       this.#o.log.warn({ event: "alert.raised", credentialId: alert.credentialId, kind: alert.kind, severity: alert.severity, step: alert.step, rotationId: alert.rotationId }, `alert: ${alert.credentialId}: ${alert.summary}`);
       const open = await this.#store("get", alert, () => this.#open.get(key));
       const now = this.#o.now();
-      if (open && !alert.reminder && open.alert.severity === alert.severity && now - open.at < this.#o.renotifyMs) {
-        for (const sink of open.sentTo) this.#o.metrics?.alertsTotal.labels({ sink, result: "suppressed" }).inc();
+      const names = this.#routesFor(alert);
+      const verdict = holdsBack(open, alert, names, now, this.#o.renotifyMs);
+      if (!verdict.hold && verdict.distrust) this.#distrusted(alert, verdict.distrust);
+      if (verdict.hold && !this.#heldTooLong(key, now)) {
+        for (const sink of names) this.#o.metrics?.alertsTotal.labels({ sink, result: "suppressed" }).inc();
         return;
       }
-      const names = this.#routesFor(alert);
+      this.#heldSince.delete(key);
       this.#dispatch(names, alert, "trigger");
       // Sinks that got an earlier trigger (a critical that is now a warning) still need the resolve.
-      const sentTo = [...new Set([...(open?.sentTo ?? []), ...names])];
+      const sentTo = [...new Set([...claimedRoutes(open, routesOf(this.#o.routes.get(alert.credentialId))), ...names])];
       await this.#store("set", alert, () => this.#open.set(key, { alert, sentTo, at: now }));
     } catch (err) {
       this.#o.log.error({ event: "alert.router-failed", credentialId: alert.credentialId, kind: alert.kind, error: messageOf(err) }, "alert router failed");
@@ -79,15 +91,19 @@ export class AlertRouter implements Alerter {
 
   async resolve(credentialId: string, kind: string): Promise<void> {
     try {
+      const key = keyOf(credentialId, kind);
+      this.#heldSince.delete(key);
       const failed = Symbol("failed");
-      const open = await this.#store("take", { credentialId, kind }, () => this.#open.take(keyOf(credentialId, kind)), failed);
-      if (open === failed) {
-        this.#resolveBlind(credentialId, kind);
-        return;
-      }
-      if (!open) return;
-      this.#o.log.info({ event: "alert.resolved", credentialId, kind }, `resolved: ${credentialId}: ${kind}`);
-      this.#dispatch(open.sentTo, open.alert, "resolve");
+      const open = await this.#store("take", { credentialId, kind }, () => this.#open.take(key), failed);
+      if (open === undefined) return;
+      const known = open === failed ? undefined : open;
+      const now = this.#o.now();
+      const distrust = known && distrustOf(known, { credentialId, kind }, now);
+      if (distrust) this.#distrusted({ credentialId, kind }, distrust);
+      const blind = open === failed ? " (open alerts unavailable, sent to every deduplicating route)" : "";
+      this.#o.log.info({ event: "alert.resolved", credentialId, kind, ...(blind ? { blind: true } : {}) }, `resolved${blind}: ${credentialId}: ${kind}`);
+      const targets = resolveTargets(distrust ? undefined : known, routesOf(this.#o.routes.get(credentialId)), this.#o.sinks);
+      this.#dispatch(targets, resolvedAlert(known, credentialId, kind, now), "resolve");
     } catch (err) {
       this.#o.log.error({ event: "alert.router-failed", credentialId, kind, error: messageOf(err) }, "alert router failed");
     }
@@ -113,15 +129,24 @@ export class AlertRouter implements Alerter {
   }
 
   /**
-   * The store could not say whether the alert is open. A lost resolve leaves a PagerDuty incident
-   * open for good, while a resolve of something never raised is a no-op for sinks that dedupe by
-   * key (PagerDuty, the webhook's dedupKey) but a stray line in a Slack channel: so those get it.
+   * The backstop for a Redis rewritten again and again (each entry looks fresh): this process sends
+   * a held alert anyway once it has held it for `maxHoldMs`, whatever Redis says. In a fleet that
+   * costs at most one duplicate per replica per `maxHoldMs`; a lone forged entry never gets this far.
    */
-  #resolveBlind(credentialId: string, kind: string): void {
-    const routes = this.#o.routes.get(credentialId);
-    const names = [...new Set([...(routes?.critical ?? []), ...(routes?.warning ?? [])])].filter((n) => this.#o.sinks.get(n)?.type !== "slack");
-    this.#o.log.info({ event: "alert.resolved", credentialId, kind, blind: true }, `resolved (open alerts unavailable, sent to every deduplicating route): ${credentialId}: ${kind}`);
-    this.#dispatch(names, { credentialId, kind, severity: "info", summary: `${kind} resolved` }, "resolve");
+  #heldTooLong(key: string, now: number): boolean {
+    const held = this.#heldSince.get(key);
+    // A hold long past (the alert was not raised here for a while) starts the count again.
+    if (!held || held.since > now || now - held.last > this.#o.renotifyMs) {
+      if (this.#heldSince.size >= 10_000) this.#heldSince.clear();
+      this.#heldSince.set(key, { since: now, last: now });
+      return false;
+    }
+    held.last = now;
+    return now - held.since >= Math.max(this.#o.maxHoldMs, this.#o.renotifyMs);
+  }
+
+  #distrusted(about: Pick<Alert, "credentialId" | "kind">, why: string): void {
+    this.#o.log.warn({ event: "alert.open-entry-ignored", credentialId: about.credentialId, kind: about.kind, reason: why }, `open alert ${about.credentialId}/${about.kind} in the store ignored: ${why}`);
   }
 
   /** Runs one store call with a time limit; on failure logs and returns `onFail`. */

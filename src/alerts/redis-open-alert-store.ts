@@ -5,7 +5,9 @@
  * Each key expires `ttlMs` after it was last sent (30 days by default): a condition still failing
  * is re-sent (and so re-written) every re-notify interval, so only alerts nobody raised or resolved
  * for that long fall off, and a credential removed from the inventory leaves nothing behind.
- * A value that does not parse is reported as an error, never read as "nothing open".
+ * A value that does not parse is reported as an error, never read as "nothing open": the router
+ * logs it, sends, and so overwrites it. What a value that parses may decide is limited by
+ * open-alert-policy.ts, since anyone who reaches Redis can write one.
  *
  * Must not: store anything but the alert (which never carries a secret), sink route names, and a
  * time.
@@ -27,7 +29,8 @@ const openAlertSchema = z.object({
     details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
     reminder: z.boolean().optional(),
   }),
-  sentTo: z.array(z.string()),
+  // Route names; a forged list of thousands is garbage, not a claim to weigh.
+  sentTo: z.array(z.string().max(200)).max(100),
   at: z.number(),
 });
 
