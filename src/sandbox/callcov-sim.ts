@@ -70,6 +70,8 @@ export async function startCallCovSimulator(options: {
     const method = req.method ?? "GET";
     if (path.startsWith("/__sim/")) return control(method, path, body, res);
     // Counted before faults, auth and rate limits: a request the product sent counts even if it is dropped.
+    const route = `${method} ${path.replace(KEY_PATH, "/api/v1/api-keys/{id}")}`;
+    state.counters.requestsByRoute[route] = (state.counters.requestsByRoute[route] ?? 0) + 1;
     const revokeTarget = method === "DELETE" ? KEY_PATH.exec(path)?.[1] : undefined;
     if (revokeTarget !== undefined) state.countRevokeRequest(decodeKeyId(revokeTarget));
     const fault = await faults.apply(`${method} ${path}`, req, res);

@@ -41,8 +41,20 @@ export class Faults {
   readonly hits: Record<string, number> = {};
 
   add(rule: FaultRule): this {
-    this.#rules.push({ ...rule });
+    this.addRule(rule);
     return this;
+  }
+
+  /** Adds a rule and returns it as stored, for `remove` (a fault window that ends). */
+  addRule(rule: FaultRule): FaultRule {
+    const stored = { ...rule };
+    this.#rules.push(stored);
+    return stored;
+  }
+
+  /** Removes one rule that addRule returned (a no-op once it is spent or gone); held requests stay held. */
+  remove(rule: FaultRule): void {
+    this.#rules = this.#rules.filter((r) => r !== rule);
   }
 
   /** Removes every rule and releases every held request. */

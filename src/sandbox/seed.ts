@@ -60,6 +60,11 @@ export interface InventoryOptions {
   healthCheckEvery?: string;
   lockDuration?: string;
   orphanMinAge?: string;
+  orphanSweepEvery?: string;
+  /** rotation.maxGraceExtension of every CallCov credential (the schema's default when absent). */
+  maxGraceExtension?: string;
+  /** More `settings` entries, written as given (a setting this helper does not name). */
+  extraSettings?: Record<string, unknown>;
   concurrency?: number;
   storeWriteQuota?: number;
   webhookUrl?: string;
@@ -75,9 +80,11 @@ export function writeCallCovInventory(path: string, sandbox: Sandbox, credential
       healthCheckEvery: o.healthCheckEvery ?? "15m",
       lockDuration: o.lockDuration ?? "30s",
       orphanMinAge: o.orphanMinAge ?? "10m",
+      ...(o.orphanSweepEvery ? { orphanSweepEvery: o.orphanSweepEvery } : {}),
       concurrency: o.concurrency ?? 4,
       ...(o.storeWriteQuota ? { storeWriteQuota: o.storeWriteQuota } : {}),
       httpPort: 0,
+      ...o.extraSettings,
     },
     ...(o.webhookUrl ? { alertRoutes: { hook: { type: "webhook", url: o.webhookUrl } } } : {}),
     credentials: credentials.map((c) => ({
@@ -86,7 +93,7 @@ export function writeCallCovInventory(path: string, sandbox: Sandbox, credential
       secretId: c.secretId,
       baseUrl: sandbox.urls.callcov,
       managementSecretId,
-      rotation: { every: o.everyById?.[c.id] ?? o.every ?? "90d", grace: o.grace ?? "0s" },
+      rotation: { every: o.everyById?.[c.id] ?? o.every ?? "90d", grace: o.grace ?? "0s", ...(o.maxGraceExtension ? { maxGraceExtension: o.maxGraceExtension } : {}) },
       ...(o.webhookUrl ? { alerts: { warning: ["hook"], critical: ["hook"] } } : {}),
     })).concat((o.justcall ?? []).map((j) => ({
       id: j.id,

@@ -49,6 +49,8 @@ describe("CallCov simulator: key history", () => {
       { id: other.id, active: true, created: t0, revoked: null, revokedIso: null },
     ]);
     expect(data[0]?.created_at).toBe(new Date(t0).toISOString());
+    // Every request counted by route, key ids folded into {id}.
+    expect(sim.state.counters.requestsByRoute).toMatchObject({ "POST /api/v1/auth/login": 1, "POST /api/v1/api-keys/": 1, "DELETE /api/v1/api-keys/{id}": 2 });
     // The control surface never shows a key's value.
     expect(JSON.stringify(data)).not.toContain(made.key);
     expect(JSON.stringify(data)).not.toContain(other.key);

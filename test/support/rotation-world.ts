@@ -30,6 +30,10 @@ export interface World {
   redis: Redis;
   queue: Queue;
   workers: CliProcess[];
+  /** The inventory file the workers read. */
+  inventory: string;
+  /** Writes the inventory again with these options changed (a deploy of new settings; running workers keep the old). */
+  rewriteInventory(changes: Partial<Omit<InventoryOptions, "justcall" | "queuePrefix">>): void;
   startWorker(extraEnv?: Record<string, string>): Promise<CliProcess>;
   enqueue(credentialId: string, emergency?: boolean): Promise<string>;
   currentKey(c: SeededCallCov): Promise<{ versionId: string; apiKey: string; keyId: string }>;
@@ -44,8 +48,14 @@ export interface World {
 
 export interface JustCallWorldOptions { count: number; singlePair?: boolean; every?: string; remindEvery?: string; deadline?: string }
 
-export async function startWorld(o: { credentials?: number; redisUrl?: string; jc?: JustCallWorldOptions; /** Seed keys 100 days old: all due at once, once. */ due?: boolean } & Partial<Omit<InventoryOptions, "justcall">> = {}): Promise<World> {
-  const sandbox = await startSandbox({ ...(o.jc?.singlePair ? { justcallSinglePair: true } : {}) });
+export async function startWorld(o: {
+  credentials?: number; redisUrl?: string; jc?: JustCallWorldOptions; /** Seed keys 100 days old: all due at once, once. */ due?: boolean;
+  /** The CallCov account's management budget per minute (the simulator's default, 120, when absent). */
+  managementPerMinute?: number;
+  /** The worker's log level (debug when absent). */
+  logLevel?: string;
+} & Partial<Omit<InventoryOptions, "justcall">> = {}): Promise<World> {
+  const sandbox = await startSandbox({ ...(o.jc?.singlePair ? { justcallSinglePair: true } : {}), ...(o.managementPerMinute ? { managementPerMinute: o.managementPerMinute } : {}) });
   const env = { ...sandboxEnv(sandbox) };
   process.env.AWS_ACCESS_KEY_ID ??= env.AWS_ACCESS_KEY_ID;
   process.env.AWS_SECRET_ACCESS_KEY ??= env.AWS_SECRET_ACCESS_KEY;
@@ -60,13 +70,14 @@ export async function startWorld(o: { credentials?: number; redisUrl?: string; j
   const dir = mkdtempSync(join(tmpdir(), "kr-world-"));
   const prefix = o.queuePrefix ?? testPrefix("world");
   const inventory = join(dir, "inventory.yaml");
-  const { jc, due: _due, ...inventoryOptions } = o;
-  writeCallCovInventory(inventory, sandbox, creds, login, {
-    every: "90d", grace: "1s", lockDuration: "2s", dueCheckEvery: "1s", orphanMinAge: "0s", ...inventoryOptions, queuePrefix: prefix,
+  const { jc, due: _due, managementPerMinute: _mpm, logLevel, redisUrl: _url, credentials: _n, ...inventoryOptions } = o;
+  const write = (changes: Partial<InventoryOptions>) => writeCallCovInventory(inventory, sandbox, creds, login, {
+    every: "90d", grace: "1s", lockDuration: "2s", dueCheckEvery: "1s", orphanMinAge: "0s", ...inventoryOptions, ...changes, queuePrefix: prefix,
     ...(jc ? { justcall: jcCreds.map((j) => ({ ...j, ...(jc.every ? { every: jc.every } : {}), singlePair: jc.singlePair ?? false, ...(jc.remindEvery ? { remindEvery: jc.remindEvery } : {}), ...(jc.deadline ? { deadline: jc.deadline } : {}) })) } : {}),
   });
+  write({});
   const redisUrl = o.redisUrl ?? REDIS_URL;
-  const childEnv = { ...env, REDIS_URL: redisUrl, KEY_ROTATOR_CONFIG: inventory, KEY_ROTATOR_HTTP_PORT: "0", LOG_LEVEL: "debug" };
+  const childEnv = { ...env, REDIS_URL: redisUrl, KEY_ROTATOR_CONFIG: inventory, KEY_ROTATOR_HTTP_PORT: "0", LOG_LEVEL: logLevel ?? "debug" };
   const redis = connectRedis(redisUrl);
   const queue = new Queue(ROTATION_QUEUE, { connection: redis, prefix });
   const workers: CliProcess[] = [];
@@ -84,7 +95,8 @@ export async function startWorld(o: { credentials?: number; redisUrl?: string; j
   };
 
   return {
-    sandbox, client, creds, jcCreds, jcSecrets, env: childEnv, prefix, redis, queue, workers, stagesOf, currentKey,
+    sandbox, client, creds, jcCreds, jcSecrets, env: childEnv, prefix, redis, queue, workers, stagesOf, currentKey, inventory,
+    rewriteInventory: (changes) => write(changes),
     async startWorker(extraEnv = {}) {
       const w = startCli(["worker"], { env: { ...childEnv, ...extraEnv } });
       workers.push(w);

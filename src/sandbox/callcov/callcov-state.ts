@@ -66,6 +66,11 @@ export class CallCovState {
     revokeRequestsByKey: {} as Record<string, number>,
     /** Per key id: successful revocations (active -> inactive). At most 1: no call makes a key active again. */
     revocationsByKey: {} as Record<string, number>,
+    /**
+     * Every request received, by "METHOD route" (a key id in the path shown as {id}), counted on
+     * arrival like revokeRequestsByKey: what a test counts to say how many vendor calls a thing cost.
+     */
+    requestsByRoute: {} as Record<string, number>,
   };
   readonly #budgets = new Map<string, Budget>();
   readonly #jwtSecret = randomBytes(32);
