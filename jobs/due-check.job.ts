@@ -3,8 +3,11 @@
  * the store's versions (one call) and decides:
  *   a version pending and not current      -> resume that rotation
  *   the current version still pending      -> resume it (promoted, not yet finished), unless
- *                                             Redis records that rotation as completed
+ *                                             the secret's finished-marker names it
  *   the key is due (age or cron, window)   -> start a rotation
+ * The marker is read only for a promoted version, and a marker once seen is remembered in this
+ * process (a finished rotation stays finished), so a steady fleet costs one call a credential.
+ * Redis is not asked: what it says was finished could be lost or forged.
  * Enqueueing is idempotent (one job per credential), so the tick may run on any replica, twice,
  * or after Redis was flushed. Also publishes key age and time-to-due metrics.
  *
@@ -36,8 +39,8 @@ export interface DueCheckContext {
   store: SecretStore;
   schedule(credentialId: string, keyCreatedAt: Date, now: number): DueVerdict;
   enqueue(request: RotationRequest): Promise<Enqueued>;
-  /** Credential id -> its last completed rotation id (read once a tick; empty after Redis loss). */
-  completedRotations?(): Promise<Map<string, string>>;
+  /** Credential id -> the version its secret's finished-marker was seen naming (this process's memory). */
+  finishedSeen?: Map<string, string>;
   log: Logger;
   metrics?: Metrics;
   now(): number;
@@ -56,11 +59,11 @@ export async function runDueCheck(ctx: DueCheckContext, progress?: (done: number
   const summary: DueCheckSummary = { checked: 0, started: 0, resumed: 0, held: 0, errors: 0 };
   const queue = [...ctx.credentials];
   const total = queue.length;
-  const completed = (await ctx.completedRotations?.()) ?? new Map<string, string>();
+  const finishedSeen = ctx.finishedSeen ?? new Map<string, string>();
   const worker = async () => {
     for (let c = queue.shift(); c; c = queue.shift()) {
       try {
-        const outcome = await checkOne(ctx, c, completed.get(c.id));
+        const outcome = await checkOne(ctx, c, finishedSeen);
         if (outcome !== "checked") summary[outcome] += 1;
       } catch (err) {
         summary.errors += 1;
@@ -74,10 +77,15 @@ export async function runDueCheck(ctx: DueCheckContext, progress?: (done: number
   return summary;
 }
 
-async function checkOne(ctx: DueCheckContext, c: DueCheckCredential, lastCompleted: string | undefined): Promise<"started" | "resumed" | "held" | "checked"> {
+async function checkOne(ctx: DueCheckContext, c: DueCheckCredential, finishedSeen: Map<string, string>): Promise<"started" | "resumed" | "held" | "checked"> {
   const versions = await ctx.store.listVersions(c.secretId);
   const promoted = promotedRotation(versions);
-  const inProgress = pendingRotation(versions) ?? (promoted?.versionId !== lastCompleted ? promoted : undefined);
+  if (promoted && finishedSeen.get(c.id) !== promoted.versionId) {
+    const finished = await ctx.store.finishedRotation(c.secretId);
+    if (finished === undefined) finishedSeen.delete(c.id);
+    else finishedSeen.set(c.id, finished);
+  }
+  const inProgress = pendingRotation(versions) ?? (promoted && finishedSeen.get(c.id) !== promoted.versionId ? promoted : undefined);
   if (inProgress) {
     const r = await ctx.enqueue({ credentialId: c.id, trigger: "resume", rotationId: inProgress.versionId });
     if (!r.joined) ctx.log.info({ event: "due-check.resume", credentialId: c.id, rotationId: r.rotationId }, `resuming rotation of ${c.id} found in the store`);

@@ -1,16 +1,20 @@
 /**
- * The orphan sweep (rule 2 of DESIGN.md): a key at the vendor that carries our name
- * (`key-rotator/<credential>/<rotationId>`) but that no staged store version refers to is
- * revoked. A version refers to a key while it is AWSCURRENT, AWSPREVIOUS or AWSPENDING; keys of
+ * The orphan sweep (rules 2 and 11 of DESIGN.md): a key at the vendor that carries our name
+ * (`key-rotator/<credential>/<rotationId>`) but whose key id no staged version of that
+ * credential's secret holds is revoked. Keys are matched by id, never by name: a create retried
+ * under the same name makes a second key, and the first is an orphan although a version carries
+ * its name. A version holds a key while it is AWSCURRENT, AWSPREVIOUS or AWSPENDING; keys of
  * unstaged versions (rolled back, long replaced) and of versions that never reached the store
- * (a crash between create and store) are orphans. Keys younger than `minAgeMs` are left alone: a
- * rotation may be between its create and its store write right now.
+ * (a crash between create and store) are orphans. A key younger than `minAgeMs` is left alone
+ * while a rotation of its credential is in flight: it may be between its create and its store
+ * write right now. Redis can only make the sweep wait for that (at most `minAgeMs`).
  *
  * Must not: touch a key without our name prefix, or one of a credential not in the inventory.
  */
 import { describeError } from "../src/core/errors.js";
-import type { KeyApiVendor, SecretStore, VersionInfo } from "../src/core/ports.js";
+import { STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, type KeyApiVendor, type SecretStore } from "../src/core/ports.js";
 import type { Logger } from "../src/observability/logger.js";
+import { readKeyValue } from "../src/rotation/revocation.js";
 
 export interface SweepAccount {
   /** A vendor account (one management login) and the credentials it holds keys for. */
@@ -24,6 +28,8 @@ export interface OrphanSweepContext {
   log: Logger;
   now(): number;
   minAgeMs: number;
+  /** Whether a rotation of this credential may be running now (Redis's word; it can only delay). */
+  rotationInFlight?(credentialId: string): Promise<boolean>;
 }
 
 export interface SweepSummary {
@@ -33,23 +39,35 @@ export interface SweepSummary {
 }
 
 const OUR_NAME = /^key-rotator\/([^/]+)\/([^/]+)$/;
+const STAGED = [STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS];
 
 export async function runOrphanSweep(ctx: OrphanSweepContext): Promise<SweepSummary> {
   const summary: SweepSummary = { keysSeen: 0, revoked: [], errors: 0 };
   for (const account of ctx.accounts) {
     const byId = new Map(account.credentials.map((c) => [c.id, c]));
-    const versionsOf = new Map<string, VersionInfo[]>();
+    // Per credential, the key ids its staged versions hold; undefined when they cannot be read
+    // (a hand-edited value, say): then none of its keys is touched this time.
+    const held = new Map<string, Set<string> | undefined>();
+    const heldBy = async (c: { id: string; secretId: string }) => {
+      if (!held.has(c.id)) {
+        held.set(c.id, await heldKeyIds(ctx.store, c).catch((err: unknown) => {
+          summary.errors += 1;
+          ctx.log.warn({ event: "orphan-sweep.error", credentialId: c.id, error: describeError(err) }, `orphan sweep: the staged keys of ${c.id} could not be read; its keys are left alone`);
+          return undefined;
+        }));
+      }
+      return held.get(c.id);
+    };
     try {
       for (const key of await account.vendor.listKeys()) {
         summary.keysSeen += 1;
         const m = OUR_NAME.exec(key.name);
         const credential = m ? byId.get(m[1] ?? "") : undefined;
         if (!m || !credential) continue;
-        if (ctx.now() - key.createdAt.getTime() < ctx.minAgeMs) continue;
-        let versions = versionsOf.get(credential.id);
-        if (!versions) versionsOf.set(credential.id, (versions = await ctx.store.listVersions(credential.secretId)));
-        const version = versions.find((v) => v.versionId === m[2]);
-        if (version && version.stages.length > 0) continue;
+        const ids = await heldBy(credential);
+        if (!ids || ids.has(key.keyId)) continue;
+        const young = ctx.now() - key.createdAt.getTime() < ctx.minAgeMs;
+        if (young && (!ctx.rotationInFlight || (await ctx.rotationInFlight(credential.id)))) continue;
         await account.vendor.revokeKey(key.keyId);
         summary.revoked.push(key.keyId);
         ctx.log.warn({ event: "orphan-sweep.revoked", credentialId: credential.id, keyId: key.keyId, rotationId: m[2] }, `revoked orphan key ${key.keyId} of ${credential.id}`);
@@ -60,4 +78,14 @@ export async function runOrphanSweep(ctx: OrphanSweepContext): Promise<SweepSumm
     }
   }
   return summary;
+}
+
+/** The key ids the credential's staged versions hold. */
+async function heldKeyIds(store: SecretStore, c: { id: string; secretId: string }): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (const v of await store.listVersions(c.secretId)) {
+    if (!v.stages.some((stage) => STAGED.includes(stage))) continue;
+    ids.add((await readKeyValue(store, c, v.versionId, "a staged key")).keyId);
+  }
+  return ids;
 }

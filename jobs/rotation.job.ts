@@ -8,9 +8,9 @@
 import type { Job } from "bullmq";
 import { DelayedError, UnrecoverableError } from "../src/runtime/bullmq.js";
 import { RateLimitedError, RotatorError, describeError } from "../src/core/errors.js";
-import { STAGE_CURRENT } from "../src/core/ports.js";
 import type { Logger } from "../src/observability/logger.js";
 import { type RotationCredential, type RotationDeps, type RotationResult, rotate } from "../src/rotation/rotation.js";
+import { undoUnpromoted } from "../src/rotation/revocation.js";
 import { type OperatorCredential, type OperatorDeps, operatorRotate } from "../src/rotation/operator-rotation.js";
 import { type RotationState, Step, isBefore } from "../src/rotation/rotation-state.js";
 import type { RotationHistory, RotationResultKind } from "../src/runtime/history.js";
@@ -25,8 +25,8 @@ export interface RotationJobContext {
   history: RotationHistory;
   log: Logger;
   metrics?: Metrics;
-  /** Reads (and clears) the "finish as an emergency" flag set while this job ran. */
-  emergencyRequested(rotationId: string): Promise<boolean>;
+  /** Reads (and clears) an emergency asked for this credential while its job ran: the request's epoch ms. */
+  emergencyRequested(credentialId: string): Promise<number | undefined>;
   now(): number;
 }
 
@@ -102,7 +102,7 @@ export async function attemptRotation(
     };
     return found.kind === "operator"
       ? await operatorRotate(found.credential, { ...found.deps, onStep }, saved, save)
-      : await rotate(found.credential, { ...found.deps, emergencyRequested: () => ctx.emergencyRequested(saved.rotationId), onStep }, saved, save, { trustSaved: job.attemptsMade === 0 });
+      : await rotate(found.credential, { ...found.deps, emergencyRequested: () => ctx.emergencyRequested(saved.credentialId), onStep }, saved, save);
   } finally {
     inFlight?.dec();
   }
@@ -119,7 +119,8 @@ async function finish(ctx: RotationJobContext, credential: { id: string; vendor:
 /**
  * The last attempt failed. Before promote, undo what exists (the new key at the vendor, the
  * pending stage) so the current key stays the only one; after promote, the new key is already
- * current and only a person should decide, so alert.
+ * current and only a person should decide, so alert. What is undone is what the store shows of
+ * this rotation, never what job data names.
  */
 async function giveUp(ctx: RotationJobContext, found: ResolvedRotation, state: RotationState, message: string, log: Logger) {
   const { credential, deps } = found;
@@ -127,11 +128,8 @@ async function giveUp(ctx: RotationJobContext, found: ResolvedRotation, state: R
   if (found.kind === "key-api" && isBefore(state.step, Step.Grace)) {
     try {
       const versions = await deps.store.listVersions(credential.secretId);
-      const mine = versions.find((v) => v.versionId === state.rotationId);
-      if (!mine?.stages.includes(STAGE_CURRENT)) {
-        if (state.newKeyId) await found.deps.vendor.revokeKey(state.newKeyId);
-        if (mine) await deps.store.removePending(credential.secretId, state.rotationId);
-        undone = "; the new key was revoked and unstaged, the current key is unchanged";
+      if ((await undoUnpromoted(found.deps, credential, versions, state.rotationId)) === "undone") {
+        undone = "; what it made was revoked and unstaged, the current key is unchanged";
       }
     } catch (err) {
       undone = `; undoing it also failed (${describeError(err)}): the orphan sweep and the next due check will clean up`;

@@ -60,7 +60,20 @@ export interface SecretStore {
 
   /** Removes AWSPENDING from `versionId`. Safe to repeat: no stage there is a no-op. */
   removePending(secretId: string, versionId: string): Promise<void>;
+
+  /**
+   * Records on the secret itself that rotation `versionId` is finished (the key it replaced is
+   * revoked and refused). A tag, not a version: it costs nothing of the write quota that
+   * PutSecretValue and UpdateSecretVersionStage share. Safe to repeat; a later call replaces it.
+   */
+  markFinished(secretId: string, versionId: string): Promise<void>;
+
+  /** The version id the secret's finished-marker names, or undefined when there is none. */
+  finishedRotation(secretId: string): Promise<string | undefined>;
 }
+
+/** The tag that holds the finished-marker (its value is the finished rotation's version id). */
+export const FINISHED_TAG = "key-rotator:finished";
 
 /** Rate-limit figures a vendor reported on a response (CallCov `X-RateLimit-*`). */
 export interface UsageSample {

@@ -1,7 +1,8 @@
 /**
  * The JSON that consumers read from a credential's secret (AWSCURRENT). One shape per vendor,
  * validated on every read: a value edited by hand into a bad shape is reported with what is
- * wrong, never overwritten. Parse errors never quote the value.
+ * wrong, never overwritten. Parse errors never quote the value. Fields the product does not own
+ * (a user's `owner`, `region`, ...) are kept as they are and carried to the next version.
  */
 import { z } from "zod";
 import { InvalidStateError } from "./errors.js";
@@ -14,15 +15,20 @@ const common = {
   createdAt: z.string().optional(),
 };
 
-const callcovValue = z.object({
+const callcovValue = z.looseObject({
   vendor: z.literal("callcov"),
   apiKey: z.string().regex(/^sk_(live|test)_[A-Za-z0-9_-]{8,}$/, "expected a CallCov key (sk_live_… or sk_test_…)"),
   keyId: z.string().min(1, "the vendor's key id is needed to revoke the key later"),
   keyName: z.string().optional(),
+  /**
+   * The key id of the key this version replaced, written when the version is made. The store, not
+   * Redis, so names what the rotation revokes (DESIGN.md rule 8).
+   */
+  replacesKeyId: z.string().min(1).optional(),
   ...common,
 });
 
-const justcallValue = z.object({
+const justcallValue = z.looseObject({
   vendor: z.literal("justcall"),
   apiKey: z.string().regex(/^[A-Za-z0-9_-]{6,128}$/, "expected a JustCall API key (letters, digits, - or _)"),
   apiSecret: z.string().regex(/^[A-Za-z0-9_-]{6,256}$/, "expected a JustCall API secret (letters, digits, - or _)"),

@@ -30,14 +30,23 @@ export interface RotationState {
   actor?: string;
   reason?: string;
   startedAt: number;
-  /** The AWSCURRENT version when the rotation began (becomes AWSPREVIOUS at promote). */
+  /**
+   * Epoch ms of the latest emergency request this rotation answers: it is done only when every
+   * key live at that moment is revoked and the current key was made after it (DESIGN.md rule 10).
+   */
+  emergencyAt?: number;
+  /** The AWSCURRENT version when the rotation began (becomes AWSPREVIOUS at promote). A hint for promote. */
   oldVersionId?: string;
-  /** The vendor's id of the key being replaced (safe to log). */
+  /** For the record only: the vendor's id of the key being replaced. What is revoked comes from the store. */
   oldKeyId?: string;
-  /** The vendor's id of the key this rotation made. */
+  /** For the record only: the vendor's id of the key this rotation made. */
   newKeyId?: string;
   /** True once the vendor create call has been made, so a retry looks for a half-made key. */
   createAttempted?: boolean;
+  /** Epoch ms just before the vendor create call: the new key is no older than this. */
+  createIssuedAt?: number;
+  /** Set when the state was rebuilt from the store: the revoke may have happened already, so look first. */
+  verifyBeforeRevoke?: boolean;
   /** Epoch ms when the grace period ends. */
   graceUntil?: number;
   /** How long revocation has been deferred past grace because the old key was still in use. */

@@ -1,22 +1,29 @@
 /**
  * One rotation of one credential, top to bottom, as in the table of DESIGN.md:
  *
- *   create -> verify -> promote -> grace -> revoke -> confirm
+ *   (finish the rotation before) -> create -> verify -> promote -> grace -> revoke -> confirm
  *
  * Every step is safe to repeat and the state after each is saved, so a retry resumes at the step
  * that failed. The store is the source of truth: `reconcile` reads the stages first and corrects
- * the saved step, which is how a rotation resumes after Redis was lost. A failed verify rolls back
- * (revoke the new key, unstage it, alert). After promote nothing is undone automatically: the new
- * key is already what consumers read, so problems alert instead.
+ * the saved step, which is how a rotation resumes after Redis was lost, and why forged job data
+ * can delay or repeat work but never aim it: what is revoked comes from the store (revocation.ts).
+ * A failed verify rolls back (revoke the new key, unstage it, alert). After promote nothing is
+ * undone automatically: the new key is already what consumers read, so problems alert instead.
+ * An emergency is done only when the current key was made after it was asked for: a rotation
+ * whose key is older finishes and the next one starts at once (DESIGN.md rule 10).
  *
  * Must not: hold a secret in the state, decide scheduling, or know how a vendor or store talks.
  */
-import { InvalidStateError, VendorError } from "../core/errors.js";
-import type { Alerter, Clock, KeyApiVendor, SecretStore } from "../core/ports.js";
+import { randomUUID } from "node:crypto";
+import { InvalidStateError } from "../core/errors.js";
+import { STAGE_CURRENT, STAGE_PREVIOUS, type Alerter, type Clock, type KeyApiVendor, type SecretStore, type VersionInfo } from "../core/ports.js";
 import type { SecretValue } from "../core/secret.js";
-import { type CallCovValue, parseStoredValue, serializeStoredValue, vendorSecretOf } from "../core/stored-value.js";
-import { reconcile } from "./reconcile.js";
-import { type RotationState, Step, isBefore } from "./rotation-state.js";
+import { type CallCovValue, serializeStoredValue, vendorSecretOf } from "../core/stored-value.js";
+import { promotedRotation, reconcile } from "./reconcile.js";
+import { finishPromoted, keyNameFor, readKeyValue, revokeUnstoredKeys, undoUnpromoted } from "./revocation.js";
+import { type RotationState, Step } from "./rotation-state.js";
+
+export { keyNameFor } from "./revocation.js";
 
 /** What the rotation needs to know about a credential (a slice of the inventory entry). */
 export interface RotationCredential {
@@ -38,8 +45,8 @@ export interface RotationDeps {
   alerter: Alerter;
   clock: Clock;
   usageGate?: UsageGate;
-  /** True when a person asked, while this rotation ran, to finish it as an emergency. */
-  emergencyRequested?: () => Promise<boolean>;
+  /** When a person asked, while this rotation ran, for an emergency: the request's epoch ms. */
+  emergencyRequested?: () => Promise<number | undefined>;
   /** Called after every step with the state it left; the audit trail and metrics hang here. */
   onStep?: (state: RotationState, step: Step, durationMs: number) => void;
 }
@@ -48,23 +55,34 @@ export type RotationResult =
   | { kind: "finished"; state: RotationState }
   | { kind: "wait"; until: number; reason: string; state: RotationState };
 
-/** The name the vendor key gets; the orphan sweep recognises our keys by it. */
-export function keyNameFor(credentialId: string, rotationId: string): string {
-  return `key-rotator/${credentialId}/${rotationId}`;
+type Save = (state: RotationState) => Promise<void>;
+
+export async function rotate(credential: RotationCredential, deps: RotationDeps, saved: RotationState, save: Save): Promise<RotationResult> {
+  let result = await rotateOnce(credential, deps, saved, save);
+  // An emergency asked after this rotation's key was made is answered by the next one, at once.
+  while (result.kind === "finished" && result.state.step === Step.Done) {
+    const s = await absorbEmergency(deps, result.state, save);
+    // A request time ahead of this clock (skew, or forged job data) counts as now: one more, not forever.
+    if (s.emergencyAt === undefined || (s.createIssuedAt ?? 0) >= Math.min(s.emergencyAt, deps.clock.now())) return { kind: "finished", state: s };
+    const next: RotationState = {
+      credentialId: s.credentialId, rotationId: randomUUID(), step: Step.Create, emergency: true, trigger: "emergency",
+      startedAt: deps.clock.now(), emergencyAt: Math.min(s.emergencyAt, deps.clock.now()), ...(s.actor ? { actor: s.actor } : {}), ...(s.reason ? { reason: s.reason } : {}),
+    };
+    await save(next);
+    result = await rotateOnce(credential, deps, next, save);
+  }
+  return result;
 }
 
-export async function rotate(
-  credential: RotationCredential,
-  deps: RotationDeps,
-  saved: RotationState,
-  save: (state: RotationState) => Promise<void>,
-  options: { trustSaved?: boolean } = {},
-): Promise<RotationResult> {
+async function rotateOnce(credential: RotationCredential, deps: RotationDeps, saved: RotationState, save: Save): Promise<RotationResult> {
   const { store, vendor, clock } = deps;
   const secretId = credential.secretId;
-  // A continuation of this very job (woken after grace, state saved by us a moment ago) may skip
-  // the store read; a new, resumed or retried rotation always checks the store first.
-  let s = options.trustSaved && !isBefore(saved.step, Step.Grace) ? saved : await reconcile(credential, store, saved);
+  const reconciled = await reconcile(credential, store, saved);
+  let s = reconciled.state;
+  let versions = reconciled.versions;
+  // After promote the listing is stale; it is read again only if this attempt goes on past grace.
+  let stale = false;
+  const freshVersions = async () => (stale ? ((stale = false), (versions = await store.listVersions(secretId))) : versions);
   const stepDone = async (next: Partial<RotationState> & { step: Step }) => {
     const done = s.step;
     const startedAt = s.stepTimes?.[done] ?? s.startedAt;
@@ -72,26 +90,23 @@ export async function rotate(
     await save(s);
     deps.onStep?.(s, done, clock.now() - startedAt);
   };
-  const readOld = () => readValue(store, credential, s.oldVersionId, "the key being replaced");
 
   if (s.step === Step.Create) {
-    const old = await readOld();
+    // Rule 9: a promoted rotation not yet finished is finished first, or its old key is forgotten.
+    const before = await finishBefore(credential, deps, s, versions);
+    if (before.kind === "wait") return { ...before, state: s };
+    versions = before.versions;
+    const current = versions.find((v) => v.stages.includes(STAGE_CURRENT));
+    if (!current) throw new InvalidStateError(`${credential.id}: secret ${secretId} has no AWSCURRENT version`);
+    const old = await readKeyValue(store, credential, current.versionId, "the key being replaced");
     const name = keyNameFor(credential.id, s.rotationId);
     // A retry after a crash inside create may find a key the vendor made whose secret never
     // reached the store: nobody can use it, so it goes before a new one is made.
-    if (s.createAttempted) await revokeKeysNamed(vendor, name);
-    await save((s = { ...s, oldKeyId: old.keyId, createAttempted: true }));
+    if (s.createAttempted || s.trigger === "resume") await revokeUnstoredKeys({ store, vendor }, credential, versions, name);
+    await save((s = { ...s, oldVersionId: current.versionId, oldKeyId: old.keyId, createAttempted: true, createIssuedAt: clock.now() }));
     const created = await vendor.createKey(name);
-    const value: CallCovValue = {
-      vendor: "callcov",
-      apiKey: created.key.reveal(),
-      keyId: created.keyId,
-      keyName: name,
-      rotationId: s.rotationId,
-      createdAt: created.createdAt.toISOString(),
-    };
     try {
-      await store.putPending(secretId, s.rotationId, serializeStoredValue(value));
+      await store.putPending(secretId, s.rotationId, serializeStoredValue(nextValue(old, created, name, s.rotationId)));
     } catch (err) {
       // Rule 2: a key reaches the store before anything else happens, or it does not live.
       await vendor.revokeKey(created.keyId).catch(() => undefined);
@@ -101,10 +116,10 @@ export async function rotate(
   }
 
   if (s.step === Step.Verify) {
-    const pending = await readValue(store, credential, s.rotationId, "the new key");
+    const pending = await readKeyValue(store, credential, s.rotationId, "the new key");
     const verdict = await vendor.verify(vendorSecretOf(pending));
     if (!verdict.valid) {
-      await rollBack(credential, deps, s, pending.keyId, `the vendor refused the new key (${verdict.status}: ${verdict.reason})`);
+      await rollBack(credential, deps, s, `the vendor refused the new key (${verdict.status}: ${verdict.reason})`);
       await stepDone({ step: Step.RolledBack, outcome: `verify refused: ${verdict.reason}` });
       return { kind: "finished", state: s };
     }
@@ -113,11 +128,13 @@ export async function rotate(
 
   if (s.step === Step.Promote) {
     await store.promote(secretId, s.rotationId, s.oldVersionId);
+    stale = true;
     await stepDone({ step: Step.Grace, graceUntil: clock.now() + (s.emergency ? 0 : credential.graceMs) });
   }
 
   if (s.step === Step.Grace) {
-    const wait = await graceWait(credential, deps, s, readOld);
+    s = await absorbEmergency(deps, s, save);
+    const wait = await graceWait(credential, deps, s, freshVersions);
     if (wait) {
       await save((s = { ...s, graceExtendedMs: wait.graceExtendedMs }));
       return { kind: "wait", until: wait.until, reason: wait.reason, state: s };
@@ -125,42 +142,62 @@ export async function rotate(
     await stepDone({ step: Step.Revoke });
   }
 
-  if (s.step === Step.Revoke) {
-    const oldKeyId = s.oldKeyId ?? (await readOld()).keyId;
-    await vendor.revokeKey(oldKeyId);
-    await stepDone({ step: Step.Confirm, oldKeyId });
-  }
-
-  if (s.step === Step.Confirm) {
-    const verdict = await vendor.verify(vendorSecretOf(await readOld()));
-    if (verdict.valid) {
-      throw new VendorError(`${credential.id}: the old key ${s.oldKeyId ?? ""} is still accepted after its revocation`, { retryable: true });
-    }
-    // AWSPENDING stays on the version now current: unstaging it would be a third write against the
-    // store's write quota, and a pending stage on the current version is harmless (DESIGN.md).
-    await stepDone({ step: Step.Done, outcome: "completed" });
+  if (s.step === Step.Revoke || s.step === Step.Confirm) {
+    const oldKeyId = await finishPromoted({ store, vendor }, credential, await freshVersions(), s.rotationId, {
+      verifyFirst: s.verifyBeforeRevoke === true || s.step === Step.Confirm,
+      onRevoked: async (keyId) => {
+        if (s.step === Step.Revoke) await stepDone({ step: Step.Confirm, oldKeyId: keyId });
+      },
+    });
+    await stepDone({ step: Step.Done, outcome: "completed", ...(oldKeyId ? { oldKeyId } : {}) });
     await deps.alerter.resolve(credential.id, "rotation-failed");
   }
   return { kind: "finished", state: s };
 }
 
-async function readValue(store: SecretStore, credential: RotationCredential, versionId: string | undefined, what: string) {
-  if (!versionId) throw new InvalidStateError(`${credential.id}: no store version is known for ${what}`);
-  const version = await store.read(credential.secretId, { versionId });
-  const value = parseStoredValue(version.value, `${credential.id}: secret ${credential.secretId} version ${versionId} (${what})`);
-  if (value.vendor !== "callcov") {
-    throw new InvalidStateError(`${credential.id}: version ${versionId} holds a ${value.vendor} value, expected callcov`);
+/**
+ * Before a new key is made: if the current version is a promoted rotation not marked finished,
+ * finish it (its old key revoked). An emergency does it now; otherwise its grace is waited out.
+ */
+async function finishBefore(credential: RotationCredential, deps: RotationDeps, s: RotationState, versions: VersionInfo[]) {
+  const promoted = promotedRotation(versions);
+  if (!promoted || (await deps.store.finishedRotation(credential.secretId)) === promoted.versionId) return { kind: "go" as const, versions };
+  const graceEnd = promoted.createdAt.getTime() + credential.graceMs;
+  if (!s.emergency && deps.clock.now() < graceEnd) {
+    return { kind: "wait" as const, until: graceEnd, reason: `finishing rotation ${promoted.versionId} first: its grace period` };
   }
-  return value;
+  await finishPromoted(deps, credential, versions, promoted.versionId, { verifyFirst: true });
+  return { kind: "go" as const, versions: await deps.store.listVersions(credential.secretId) };
 }
 
-async function revokeKeysNamed(vendor: KeyApiVendor, name: string): Promise<void> {
-  for (const key of await vendor.listKeys()) if (key.name === name) await vendor.revokeKey(key.keyId);
+/**
+ * The new version's value: the fields the product owns are new, the key it replaces is named, and
+ * every other field of the old value (a user's `owner`, `region`, ...) is carried unchanged.
+ */
+function nextValue(old: CallCovValue, created: { keyId: string; key: SecretValue; createdAt: Date }, name: string, rotationId: string): CallCovValue {
+  return {
+    ...old,
+    vendor: "callcov",
+    apiKey: created.key.reveal(),
+    keyId: created.keyId,
+    keyName: name,
+    rotationId,
+    createdAt: created.createdAt.toISOString(),
+    replacesKeyId: old.keyId,
+  };
 }
 
-async function rollBack(credential: RotationCredential, deps: RotationDeps, s: RotationState, newKeyId: string, reason: string) {
-  await deps.vendor.revokeKey(newKeyId);
-  await deps.store.removePending(credential.secretId, s.rotationId);
+/** Takes an emergency asked while this rotation ran into its state (saved, so a crash keeps it). */
+async function absorbEmergency(deps: RotationDeps, s: RotationState, save: Save): Promise<RotationState> {
+  const at = await deps.emergencyRequested?.();
+  if (at === undefined) return s;
+  const next = { ...s, emergency: true, trigger: "emergency" as const, emergencyAt: Math.max(at, s.emergencyAt ?? 0) };
+  await save(next);
+  return next;
+}
+
+async function rollBack(credential: RotationCredential, deps: RotationDeps, s: RotationState, reason: string) {
+  await undoUnpromoted(deps, credential, await deps.store.listVersions(credential.secretId), s.rotationId);
   await deps.alerter.raise({
     credentialId: credential.id,
     severity: "critical",
@@ -176,14 +213,17 @@ async function graceWait(
   credential: RotationCredential,
   deps: RotationDeps,
   s: RotationState,
-  readOld: () => Promise<CallCovValue>,
+  versionsNow: () => Promise<VersionInfo[]>,
 ): Promise<{ until: number; reason: string; graceExtendedMs: number } | undefined> {
   const now = deps.clock.now();
   const extended = s.graceExtendedMs ?? 0;
-  if (s.emergency || (await deps.emergencyRequested?.())) return undefined;
+  if (s.emergency) return undefined;
   if (s.graceUntil !== undefined && now < s.graceUntil) return { until: s.graceUntil, reason: "grace period", graceExtendedMs: extended };
   if (!deps.usageGate) return undefined;
-  const use = await deps.usageGate.oldKeyUse(credential.id, vendorSecretOf(await readOld()));
+  const previous = (await versionsNow()).find((v) => v.stages.includes(STAGE_PREVIOUS));
+  if (!previous) return undefined;
+  const old = await readKeyValue(deps.store, credential, previous.versionId, "the key being replaced");
+  const use = await deps.usageGate.oldKeyUse(credential.id, vendorSecretOf(old));
   if (!use.inUse) return undefined;
   const details = { perMinute: use.perMinute, deferredMs: extended };
   if (extended >= credential.maxGraceExtensionMs) {

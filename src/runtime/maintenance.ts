@@ -29,18 +29,21 @@ export interface MaintenanceContext {
   redis: Redis;
   history: RotationHistory;
   enqueue(request: RotationRequest): Promise<Enqueued>;
+  /** Whether a rotation job of the credential holds its deduplication id now (Redis's word). */
+  rotationInFlight(credentialId: string): Promise<boolean>;
   byId: Map<string, RuntimeCredential>;
 }
 
 export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Promise<unknown> {
-  const { config, ports, redis, history, enqueue, byId } = ctx;
+  const { config, ports, redis, enqueue, byId, rotationInFlight } = ctx;
   const { store, log, metrics, clock } = ports;
   const settings = config.settings;
   const keyApi = config.credentials.filter((c) => c.vendor === "callcov");
 
+  const finishedSeen = new Map<string, string>();
   const dueCheck = () =>
     runDueCheck({ credentials: config.credentials, store, schedule: (id, created, now) => scheduleOf(byId, id, created, now), enqueue,
-      completedRotations: () => history.completedRotations(), log, metrics, now: () => clock.now() });
+      finishedSeen, log, metrics, now: () => clock.now() });
   const healthCheck = async () => {
     // One read of the open alerts per tick, so a credential that is fine costs no Redis command.
     const open = await ports.alerter.openKeys?.();
@@ -58,7 +61,7 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
     return summary;
   };
   const orphanSweep = () =>
-    runOrphanSweep({ accounts: accountsOf(keyApi, ports), store, log, now: () => clock.now(), minAgeMs: settings.orphanMinAgeMs });
+    runOrphanSweep({ accounts: accountsOf(keyApi, ports), store, log, now: () => clock.now(), minAgeMs: settings.orphanMinAgeMs, rotationInFlight });
 
   return async (job) => {
     if (job.name === "due-check") {
@@ -86,6 +89,7 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
  */
 export async function keepSchedules(maintenance: Queue, settings: RuntimeSettings, clock: Clock, log: Logger): Promise<NodeJS.Timeout> {
   const wanted = { "due-check": settings.dueCheckEveryMs, "orphan-sweep": settings.orphanSweepEveryMs, "health-check": settings.healthCheckEveryMs };
+  if ((await maintenance.getJobSchedulersCount()) === 0) await sweepSoon(maintenance, settings, clock);
   await syncSchedulers(maintenance, wanted, log);
   // Redis may be flushed or replaced while we run: put the schedules back when they vanish
   // (one cheap command a minute), so the due check resumes what the store shows unfinished.
@@ -94,6 +98,7 @@ export async function keepSchedules(maintenance: Queue, settings: RuntimeSetting
       if (n >= Object.keys(wanted).length) return;
       log.warn({ event: "scheduler.restored", found: n }, "job schedulers missing from Redis (flushed or replaced?): restoring them");
       await syncSchedulers(maintenance, wanted, log);
+      await sweepSoon(maintenance, settings, clock);
     }).catch((err: unknown) => log.warn({ event: "scheduler.check-failed", error: describeError(err) }, "could not check the job schedulers"));
   }, Math.min(60_000, settings.dueCheckEveryMs));
   watchdog.unref();
@@ -101,6 +106,17 @@ export async function keepSchedules(maintenance: Queue, settings: RuntimeSetting
   // minute, so replicas starting together run it once while it is in flight.
   await maintenance.add("due-check", {}, { jobId: `due-check-start-${Math.floor(clock.now() / 60_000)}`, removeOnComplete: true, removeOnFail: true });
   return watchdog;
+}
+
+/**
+ * Redis was lost (or is new): a create cut short with its job may have left a key the store never
+ * got. Sweep now, and again once such a key is past the minimum age, instead of hours from now.
+ */
+async function sweepSoon(maintenance: Queue, settings: RuntimeSettings, clock: Clock): Promise<void> {
+  const minute = Math.floor(clock.now() / 60_000);
+  const opts = { removeOnComplete: true, removeOnFail: true };
+  await maintenance.add("orphan-sweep", {}, { ...opts, jobId: `orphan-sweep-restored-${minute}` });
+  await maintenance.add("orphan-sweep", {}, { ...opts, jobId: `orphan-sweep-restored-late-${minute}`, delay: settings.orphanMinAgeMs + 1_000 });
 }
 
 function scheduleOf(byId: Map<string, RuntimeCredential>, id: string, created: Date, now: number) {
@@ -114,7 +130,9 @@ function accountsOf(credentials: RuntimeCredential[], ports: WorkerPorts) {
   const groups = new Map<string, RuntimeCredential[]>();
   for (const c of credentials) {
     const key = `${c.baseUrl}|${c.managementSecretId ?? ""}`;
-    groups.set(key, [...(groups.get(key) ?? []), c]);
+    const group = groups.get(key);
+    if (group) group.push(c);
+    else groups.set(key, [c]);
   }
   return [...groups.values()].map((group) => ({ vendor: ports.vendorFor(group[0] as RuntimeCredential), credentials: group }));
 }

@@ -65,9 +65,23 @@ export function deterministicRotationId(credentialId: string, versions: VersionI
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-/** Redis key holding "make rotation X an emergency" for a job that is running right now. */
-export function emergencyFlagKey(queue: Queue, rotationId: string): string {
-  return `${queue.opts.prefix ?? "bull"}:${ROTATION_QUEUE}:emergency:${rotationId}`;
+/**
+ * Redis key holding an emergency asked for a credential whose rotation job is running right now:
+ * JSON `{ at, actor }`. The running processor takes it (GETDEL) at its next step boundary.
+ */
+export function emergencyFlagKey(queue: Queue, credentialId: string): string {
+  return `${queue.opts.prefix ?? "bull"}:${ROTATION_QUEUE}:emergency:${credentialId}`;
+}
+
+/** Reads an emergency flag's request time; garbage or a time ahead of `now` counts as asked now. */
+export function parseEmergencyFlag(raw: string, now: number): { at: number; actor: string } {
+  try {
+    const v = JSON.parse(raw) as { at?: unknown; actor?: unknown };
+    const at = typeof v.at === "number" && Number.isFinite(v.at) ? Math.min(v.at, now) : now;
+    return { at, actor: typeof v.actor === "string" ? v.actor.slice(0, 200) : "unknown" };
+  } catch {
+    return { at: now, actor: "unknown" };
+  }
 }
 
 export async function enqueueRotation(queue: Queue, redis: Redis, request: RotationRequest, now = Date.now()): Promise<Enqueued> {
@@ -80,6 +94,7 @@ export async function enqueueRotation(queue: Queue, redis: Redis, request: Rotat
     emergency,
     trigger: request.trigger,
     startedAt: now,
+    ...(emergency ? { emergencyAt: now } : {}),
     // A failed attempt may have made a key at the vendor that never reached the store; so may a
     // held job's run in the emergency lane, if that process dies: whoever resumes it looks first.
     ...(request.retriedFailed || request.holdMs ? { createAttempted: true } : {}),
@@ -116,24 +131,38 @@ export async function enqueueRotation(queue: Queue, redis: Redis, request: Rotat
     return enqueueRotation(queue, redis, { ...request, rotationId, retriedStaleLock: true }, now);
   }
   const existingData = existing?.data as RotationState | undefined;
-  if (existing && existingData && emergency && !existingData.emergency) {
-    await escalate(queue, redis, jobId, existingData, await existing.getState(), request);
+  if (existing && existingData && emergency) {
+    // Every emergency counts from its own request, even one joining a rotation already made an
+    // emergency: a key made before this request is replaced again (DESIGN.md rule 10).
+    const after = await escalate(queue, redis, jobId, existingData, await existing.getState(), request, now);
+    if (after === "ended") return enqueueRotation(queue, redis, { ...request, retriedStaleLock: true }, now);
   }
   return { jobId, rotationId: existingData?.rotationId ?? rotationId, joined: true };
 }
 
-async function escalate(queue: Queue, redis: Redis, jobId: string, data: RotationState, state: string, request: RotationRequest): Promise<void> {
+/** How long an emergency waits to see a running job take its flag, before it assumes the job ended without it. */
+const FLAG_TAKEN_WITHIN_MS = 2_000;
+
+async function escalate(queue: Queue, redis: Redis, jobId: string, data: RotationState, state: string, request: RotationRequest, now: number): Promise<"joined" | "ended"> {
   const job = await queue.getJob(jobId);
-  if (!job) return;
+  if (!job) return "joined";
   const reason = request.reason ? `${data.reason ? `${data.reason}; ` : ""}emergency: ${request.reason}` : data.reason;
   if (state === "active") {
-    // The running processor owns job data; it reads this flag before waiting out grace.
-    await redis.set(emergencyFlagKey(queue, data.rotationId), request.actor ?? "emergency", "EX", 86_400);
-    return;
+    // The running processor owns job data; it takes this flag at its next step boundary. If the
+    // job ends before it does, nobody answered this emergency: the caller starts a rotation.
+    const key = emergencyFlagKey(queue, data.credentialId);
+    await redis.set(key, JSON.stringify({ at: now, actor: request.actor ?? "emergency" }), "EX", 86_400);
+    for (const end = Date.now() + FLAG_TAKEN_WITHIN_MS; Date.now() < end; ) {
+      if ((await redis.exists(key)) === 0) return "joined";
+      if (["completed", "failed"].includes(await job.getState())) return (await redis.del(key)) === 1 ? "ended" : "joined";
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return "joined";
   }
   // Who made it an emergency is part of the audit trail: keep whoever started it, and add them.
   const actor = request.actor ? (data.actor ? `${data.actor}; emergency: ${request.actor}` : request.actor) : data.actor;
-  await job.updateData({ ...data, emergency: true, trigger: "emergency", ...(reason ? { reason } : {}), ...(actor ? { actor } : {}) });
+  await job.updateData({ ...data, emergency: true, trigger: "emergency", emergencyAt: Math.max(now, data.emergencyAt ?? 0), ...(reason ? { reason } : {}), ...(actor ? { actor } : {}) });
   if (state === "delayed") await job.promote();
   else if (state === "waiting" || state === "prioritized") await job.changePriority({ priority: PRIORITY.emergency });
+  return "joined";
 }

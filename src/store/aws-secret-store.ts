@@ -11,10 +11,11 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
   SecretsManagerServiceException,
+  TagResourceCommand,
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
 import { InvalidStateError, StoreError } from "../core/errors.js";
-import { STAGE_CURRENT, STAGE_PENDING, type SecretStore, type StoredVersion, type VersionInfo, type VersionRef } from "../core/ports.js";
+import { FINISHED_TAG, STAGE_CURRENT, STAGE_PENDING, type SecretStore, type StoredVersion, type VersionInfo, type VersionRef } from "../core/ports.js";
 import { SecretValue } from "../core/secret.js";
 
 export function createSecretsManagerClient(options: { endpoint?: string; region?: string; maxAttempts?: number } = {}): SecretsManagerClient {
@@ -95,6 +96,18 @@ export class AwsSecretStore implements SecretStore {
       if (err instanceof StoreError && err.awsType === "InvalidParameterException") return;
       throw err;
     }
+  }
+
+  // TagResource has its own quota (50/s a region), apart from the writes that move versions.
+  async markFinished(secretId: string, versionId: string): Promise<void> {
+    await this.#call("TagResource", secretId, versionId, () =>
+      this.client.send(new TagResourceCommand({ SecretId: secretId, Tags: [{ Key: FINISHED_TAG, Value: versionId }] })),
+    );
+  }
+
+  async finishedRotation(secretId: string): Promise<string | undefined> {
+    const out = await this.#call("DescribeSecret", secretId, undefined, () => this.client.send(new DescribeSecretCommand({ SecretId: secretId })));
+    return out.Tags?.find((t) => t.Key === FINISHED_TAG)?.Value;
   }
 
   async #currentVersion(secretId: string): Promise<string> {

@@ -2,7 +2,7 @@
  * A SecretStore decorator that remembers values read by version id. A Secrets Manager version's
  * value never changes once written, so a cached read by id is always right; reads by stage and
  * every listing go to the store. This saves the re-read of the old key at confirm, which keeps a
- * rotation within six store calls. Values stay in process memory only, wrapped in SecretValue,
+ * rotation within six store calls, and so does remembering the value a put wrote. Values stay in process memory only, wrapped in SecretValue,
  * for at most `ttlMs`, and at most `maxEntries` of them.
  */
 import type { SecretStore, StoredVersion, VersionInfo, VersionRef } from "../core/ports.js";
@@ -38,6 +38,8 @@ export class CachedSecretStore implements SecretStore {
 
   async putPending(secretId: string, token: string, value: SecretValue): Promise<string> {
     const versionId = await this.#inner.putPending(secretId, token, value);
+    // The value just written is what a read of this version returns: verify need not read it back.
+    this.#remember(`${secretId}\u0000${versionId}`, { versionId, stages: [], createdAt: new Date(this.#now()), value });
     return versionId;
   }
 
@@ -47,6 +49,14 @@ export class CachedSecretStore implements SecretStore {
 
   removePending(secretId: string, versionId: string): Promise<void> {
     return this.#inner.removePending(secretId, versionId);
+  }
+
+  markFinished(secretId: string, versionId: string): Promise<void> {
+    return this.#inner.markFinished(secretId, versionId);
+  }
+
+  finishedRotation(secretId: string): Promise<string | undefined> {
+    return this.#inner.finishedRotation(secretId);
   }
 
   #remember(key: string, version: StoredVersion): void {

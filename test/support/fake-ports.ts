@@ -104,6 +104,20 @@ export class FakeStore implements SecretStore {
     if (v) v.stages = v.stages.filter((s) => s !== STAGE_PENDING);
   }
 
+  readonly finished = new Map<string, string>();
+
+  async markFinished(secretId: string, versionId: string): Promise<void> {
+    this.#enter("markFinished");
+    this.#versions(secretId);
+    this.finished.set(secretId, versionId);
+  }
+
+  async finishedRotation(secretId: string): Promise<string | undefined> {
+    this.#enter("finishedRotation");
+    this.#versions(secretId);
+    return this.finished.get(secretId);
+  }
+
   stagesOf(secretId: string): Record<string, string[]> {
     return Object.fromEntries(this.#versions(secretId).map((v) => [v.versionId, v.stages]));
   }

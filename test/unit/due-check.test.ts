@@ -38,7 +38,7 @@ describe("runDueCheck", () => {
     expect(again.enqueued.find((r) => r.credentialId === "a")?.rotationId).toBe(enqueued.find((r) => r.credentialId === "a")?.rotationId);
   });
 
-  it("a rotation Redis records as completed is not resumed, though it left AWSPENDING on the current version", async () => {
+  it("a rotation the secret's finished-marker names is not resumed, though it left AWSPENDING on the current version", async () => {
     const now = Date.UTC(2026, 10, 23, 12);
     const { store, enqueued, ctx } = setup(now);
     await store.putPending("s/b", "rot-b", new SecretValue("{}"));
@@ -46,18 +46,23 @@ describe("runDueCheck", () => {
     const made = store.secrets.get("s/b")?.find((v) => v.versionId === "rot-b");
     if (made) made.createdAt = new Date(now - DAY);
     expect(store.stagesOf("s/b")["rot-b"]).toEqual(expect.arrayContaining(["AWSCURRENT", "AWSPENDING"]));
-    // Redis knows it completed: b's key is new (not due), so only a and c start.
-    const known = await runDueCheck({ ...ctx, completedRotations: async () => new Map([["b", "rot-b"]]) });
-    expect(known).toMatchObject({ checked: 3, started: 2, resumed: 0 });
-    expect(enqueued.map((r) => r.credentialId).sort()).toEqual(["a", "c"]);
-    // Redis lost (or it never completed): the store alone says "promoted, not finished": resume it.
-    enqueued.length = 0;
-    const lost = await runDueCheck({ ...ctx, completedRotations: async () => new Map() });
-    expect(lost).toMatchObject({ started: 2, resumed: 1 });
+    // Not marked: promoted, not finished (in grace, or Redis lost its job): resume it.
+    const finishedSeen = new Map<string, string>();
+    expect(await runDueCheck({ ...ctx, finishedSeen })).toMatchObject({ started: 2, resumed: 1 });
     expect(enqueued.find((r) => r.credentialId === "b")).toEqual({ credentialId: "b", trigger: "resume", rotationId: "rot-b" });
-    // A record of an older rotation does not cover this one.
+    // A marker naming an older rotation does not cover this one.
+    store.finished.set("s/b", "v-b");
     enqueued.length = 0;
-    expect(await runDueCheck({ ...ctx, completedRotations: async () => new Map([["b", "v-b"]]) })).toMatchObject({ resumed: 1 });
+    expect(await runDueCheck({ ...ctx, finishedSeen })).toMatchObject({ resumed: 1 });
+    // Marked finished: b's key is new (not due), so only a and c start.
+    store.finished.set("s/b", "rot-b");
+    enqueued.length = 0;
+    expect(await runDueCheck({ ...ctx, finishedSeen })).toMatchObject({ checked: 3, started: 2, resumed: 0 });
+    expect(enqueued.map((r) => r.credentialId).sort()).toEqual(["a", "c"]);
+    // Once seen, the marker is remembered in this process: the next tick does not ask again.
+    store.calls.length = 0;
+    await runDueCheck({ ...ctx, finishedSeen });
+    expect(store.calls.filter((c) => c === "store.finishedRotation")).toEqual([]);
   });
 
   it("holds due keys outside the maintenance window and starts them inside it", async () => {
