@@ -9,7 +9,7 @@
  * Each failing check raises an alert (critical; a due-soon key a warning) and a critical one sets
  * key_rotator_health_check_failing; a passing one resolves it. The same vendor call also yields
  * usage (CallCov's X-RateLimit-* headers), which the usage watcher turns into a baseline and
- * anomaly alerts.
+ * anomaly alerts, taking off every replica's probes of the key (counted in Redis, usage-watcher.ts).
  * Must not: change anything in the store or at the vendor.
  */
 import { describeError } from "../src/core/errors.js";

@@ -9,6 +9,15 @@
  * `load()` and writes what changed with `save()`, a few commands a tick instead of two a credential.
  * Also the usage gate of grace: is the old key still being used by someone?
  * JustCall sends no usage signal: its credentials are "usage not observable".
+ *
+ * "Less our own probes" means every replica's: each probe (a health tick's verify of the current
+ * key, a gate sample of the old key) is counted in Redis per credential, per key role and per
+ * vendor window (ProbeCounter), and that shared count is what is taken off. Forged counters can
+ * only move the verdict within safe bounds: a count too high hides use, so the gate lets the
+ * revocation go at the end of grace as if there were no gate (and an anomaly may go unseen, as a
+ * forged baseline could already do); a count too low, negative or unreadable counts our probes as
+ * use, so the gate defers, at most `maxGraceExtension`. A count is never taken as more than two
+ * probes a second of the window, which bounds how much use a forged one can hide.
  */
 import type { Redis } from "ioredis";
 import type { Alerter, KeyVerifier, UsageSample } from "../core/ports.js";
@@ -48,6 +57,51 @@ export function perMinuteFrom(usage: UsageSample, nowMs: number, ourProbes = 1):
   return Math.round((used * 60) / elapsedS);
 }
 
+/**
+ * Which key a probe used: the health tick probes the key AWSCURRENT holds, the gate the old key a
+ * rotation in grace replaced. Two keys, two budgets at the vendor, so two counts. A health probe
+ * of the old key in the minute it stops being current counts as "current": the gate then sees one
+ * request too many and defers one sample, the safe way round.
+ */
+export type ProbeRole = "current" | "old";
+
+/** More than this many probes of ours a second of the window is not believed (a forged count). */
+const MAX_PROBES_PER_SECOND = 2;
+/** Kept a little past the window's end, for a replica whose clock is behind. */
+const COUNTER_SLACK_MS = 60_000;
+// INCR and PEXPIRE in one step, so no counter lives on without an expiry.
+const COUNT_PROBE = "local n = redis.call('INCR', KEYS[1]) redis.call('PEXPIRE', KEYS[1], ARGV[1]) return n";
+
+/**
+ * Our own probes of each credential's keys, counted by every replica in one Redis counter per
+ * credential, key role and vendor window (`X-RateLimit-Reset`), so each replica can take the whole
+ * fleet's probes off what the vendor counted. A counter expires just after its window.
+ */
+export class ProbeCounter {
+  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+
+  /**
+   * Records one probe the vendor answered with `usage` and returns our probes in that window so
+   * far, this one included: at least 1, at most MAX_PROBES_PER_SECOND a second of the window. A
+   * counter that is not a number is overwritten; Redis unreachable: 1 (this probe alone).
+   */
+  async record(credentialId: string, role: ProbeRole, usage: UsageSample, nowMs: number): Promise<number> {
+    const key = `${this.prefix}:usage:probes:${role}:${usage.resetAt}:${credentialId}`;
+    const ttlMs = Math.ceil(Math.min(DAY_S * 1000, Math.max(0, usage.resetAt * 1000 - nowMs))) + COUNTER_SLACK_MS;
+    let counted: number;
+    try {
+      counted = Number(await this.redis.eval(COUNT_PROBE, 1, key, ttlMs));
+    } catch {
+      // "not an integer": garbage where the counter should be. Start it again from this probe.
+      await this.redis.set(key, "1", "PX", ttlMs).catch(() => undefined);
+      return 1;
+    }
+    const windowS = windowSecondsOf(usage, nowMs);
+    const elapsedS = Math.max(1, Math.ceil((nowMs - (usage.resetAt - windowS) * 1000) / 1000));
+    return Number.isSafeInteger(counted) ? Math.min(Math.max(counted, 1), MAX_PROBES_PER_SECOND * Math.min(elapsedS, windowS)) : 1;
+  }
+}
+
 /** Where the baselines live: one hash, credential id -> "mean var n". */
 export function usageKey(prefix: string): string {
   return `${prefix}:usage`;
@@ -65,13 +119,17 @@ export async function usageBaseline(redis: Redis, prefix: string, credentialId: 
 }
 
 export class UsageWatcher {
+  readonly #probes: ProbeCounter;
+
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly alerter: Alerter,
     private readonly policyOf: (credentialId: string) => UsagePolicy | undefined,
     private readonly metrics?: Metrics,
-  ) {}
+  ) {
+    this.#probes = new ProbeCounter(redis, prefix);
+  }
 
   /** Baselines read by `load()`, and the ones changed since; undefined: read and write one at a time. */
   #loaded?: Map<string, string>;
@@ -98,11 +156,16 @@ export class UsageWatcher {
     }
   }
 
+  /**
+   * One sample from a probe of the credential's current key (a health tick's verify): the probe is
+   * counted with the fleet's, and what the others made with the key feeds the baseline.
+   */
   async observe(credentialId: string, usage: UsageSample, nowMs: number): Promise<{ perMinute: number; baseline?: number; anomaly: boolean }> {
+    const ours = await this.#probes.record(credentialId, "current", usage, nowMs);
     const policy = this.policyOf(credentialId) ?? { factor: 3, quotaWarnRatio: 0.8 };
     // "mean var n"; anything else (lost, hand-edited) is no baseline, rebuilt from this sample on.
     const [mean, variance, n] = parseBaseline(this.#loaded ? this.#loaded.get(credentialId) : await this.redis.hget(this.#key, credentialId)) ?? [Number.NaN, 0, 0];
-    const perMinute = perMinuteFrom(usage, nowMs);
+    const perMinute = perMinuteFrom(usage, nowMs, ours);
     const spike = perMinute >= MIN_ANOMALY_PER_MINUTE && perMinute > policy.factor * Math.max(mean, 1) && perMinute > mean + SPREAD * Math.sqrt(variance);
     const anomaly = n >= MIN_SAMPLES && Number.isFinite(mean) && spike;
     this.metrics?.usageAnomaly.labels({ credential: credentialId, vendor: "callcov" }).set(anomaly ? 1 : 0);
@@ -145,21 +208,20 @@ function nearQuota(usage: UsageSample, nowMs: number, perMinute: number, baselin
 }
 
 /**
- * The usage gate of grace for a vendor that reports usage on verify (CallCov). Our own probes
- * land in the same minute window as consumers' requests, so they are counted and taken off.
+ * The usage gate of grace for a vendor that reports usage on verify (CallCov). Our own probes, of
+ * every replica, land in the same window as consumers' requests, so they are counted in Redis
+ * (ProbeCounter, role "old") and the fleet's count is taken off.
  */
-export function usageGateFor(verifier: KeyVerifier, now: () => number = Date.now, sampleEveryMs = 60_000): UsageGate {
-  const probes = new Map<string, number>();
+export function usageGateFor(verifier: KeyVerifier, shared: { redis: Redis; prefix: string }, now: () => number = Date.now, sampleEveryMs = 60_000): UsageGate {
+  const probes = new ProbeCounter(shared.redis, shared.prefix);
   return {
     sampleEveryMs,
     async oldKeyUse(credentialId: string, oldKey: SecretValue) {
       const verdict = await verifier.verify(oldKey);
       if (!verdict.valid || !verdict.usage) return { inUse: false, perMinute: 0 };
-      const window = `${credentialId}@${verdict.usage.resetAt}`;
-      const ours = (probes.get(window) ?? 0) + 1;
-      probes.set(window, ours);
-      if (probes.size > 10_000) probes.clear();
-      const perMinute = perMinuteFrom(verdict.usage, now(), ours);
+      const at = now();
+      const ours = await probes.record(credentialId, "old", verdict.usage, at);
+      const perMinute = perMinuteFrom(verdict.usage, at, ours);
       return { inUse: perMinute > 0, perMinute };
     },
   };

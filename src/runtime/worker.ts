@@ -82,7 +82,7 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
         return { kind: "operator" as const, credential: { ...credential, ...op }, deps: { store, verifier: ports.verifierFor(credential), alerter: operatorAlerter, clock } };
       }
       const vendor = ports.vendorFor(credential);
-      return { kind: "key-api" as const, credential, deps: { store, vendor, alerter: ports.alerter, clock, usageGate: usageGateFor(vendor, () => clock.now(), Math.min(60_000, Math.max(1_000, credential.graceMs))) } };
+      return { kind: "key-api" as const, credential, deps: { store, vendor, alerter: ports.alerter, clock, usageGate: usageGateFor(vendor, { redis, prefix: settings.queuePrefix }, () => clock.now(), Math.min(60_000, Math.max(1_000, credential.graceMs))) } };
     },
     history,
     log,

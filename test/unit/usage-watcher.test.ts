@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { SecretValue } from "../../src/core/secret.js";
-import { UsageWatcher, perMinuteFrom, usageBaseline, usageGateFor, windowSecondsOf } from "../../src/runtime/usage-watcher.js";
+import { ProbeCounter, UsageWatcher, perMinuteFrom, usageBaseline, usageGateFor, windowSecondsOf } from "../../src/runtime/usage-watcher.js";
 import { FakeAlerter } from "../support/fake-ports.js";
 import { dropPrefix, testPrefix, testRedis } from "../support/redis.js";
 
@@ -47,15 +47,25 @@ describe("UsageWatcher on real Redis", () => {
 
   const sample = (used: number) => ({ limit: 300, remaining: 300 - used - 1, resetAt: WINDOW_END });
   const at = (WINDOW_END - 30) * 1000;
+  /**
+   * One health tick's sample in a minute of its own (ticks are minutes apart, and our probes in a
+   * window add up): `used` requests by others and our probe, read 30 s into the window.
+   */
+  let minute = 0;
+  const tick = (used: number) => {
+    minute += 1;
+    const resetAt = WINDOW_END + 60 * minute;
+    return [{ limit: 300, remaining: 300 - used - 1, resetAt }, (resetAt - 30) * 1000] as const;
+  };
 
   it("learns a baseline, alerts on a jump past the factor, and resolves when use is normal again", async () => {
     const alerter = new FakeAlerter();
     const watcher = new UsageWatcher(redis, prefix, alerter, () => ({ factor: 3, quotaWarnRatio: 0.8 }));
-    for (let i = 0; i < 3; i++) expect((await watcher.observe("cc", sample(5), at)).anomaly).toBe(false);
-    const jump = await watcher.observe("cc", sample(40), at);
+    for (let i = 0; i < 3; i++) expect((await watcher.observe("cc", ...tick(5))).anomaly).toBe(false);
+    const jump = await watcher.observe("cc", ...tick(40));
     expect(jump).toMatchObject({ anomaly: true, perMinute: 80 });
     expect(alerter.raised.map((a) => a.kind)).toEqual(["usage-anomaly"]);
-    expect((await watcher.observe("cc", sample(5), at)).anomaly).toBe(false);
+    expect((await watcher.observe("cc", ...tick(5))).anomaly).toBe(false);
     expect(alerter.resolved).toContain("cc/usage-anomaly");
   });
 
@@ -69,11 +79,11 @@ describe("UsageWatcher on real Redis", () => {
   it("a spike within the key's usual spread is not an anomaly; the same spike on a steady key is", async () => {
     const alerter = new FakeAlerter();
     const watcher = new UsageWatcher(redis, prefix, alerter, () => ({ factor: 2, quotaWarnRatio: 1 }));
-    for (let i = 0; i < 12; i++) await watcher.observe("bursty", sample(i % 2 === 0 ? 2 : 40), at);
-    for (let i = 0; i < 12; i++) await watcher.observe("steady", sample(20), at);
+    for (let i = 0; i < 12; i++) await watcher.observe("bursty", ...tick(i % 2 === 0 ? 2 : 40));
+    for (let i = 0; i < 12; i++) await watcher.observe("steady", ...tick(20));
     // 45/min is over twice either baseline (about 21 and 20/min), but inside the bursty key's spread.
-    expect((await watcher.observe("bursty", sample(45), at)).anomaly).toBe(false);
-    expect((await watcher.observe("steady", sample(45), at)).anomaly).toBe(true);
+    expect((await watcher.observe("bursty", ...tick(45))).anomaly).toBe(false);
+    expect((await watcher.observe("steady", ...tick(45))).anomaly).toBe(true);
     expect(alerter.raised.filter((a) => a.kind === "usage-anomaly").map((a) => a.credentialId)).toEqual(["steady"]);
   });
 
@@ -92,7 +102,7 @@ describe("UsageWatcher on real Redis", () => {
     expect(alerter.raised.map((a) => [a.kind, a.summary])).toEqual([["usage-near-quota", "the key has used 995 of its 1000 requests today"]]);
   });
 
-  it("a tick reads every baseline in one command and writes the changed ones in one, and what it learnt persists", async () => {
+  it("a tick reads every baseline in one command and writes the changed ones in one (besides one counter a probe), and what it learnt persists", async () => {
     const calls: string[] = [];
     const counting = new Proxy(redis, {
       get(target, name, receiver) {
@@ -102,18 +112,22 @@ describe("UsageWatcher on real Redis", () => {
       },
     });
     const tickPrefix = `${prefix}-tick`;
-    const tick = new UsageWatcher(counting, tickPrefix, new FakeAlerter(), () => undefined);
-    await tick.load();
-    for (let round = 0; round < 3; round++) for (let i = 0; i < 40; i++) await tick.observe(`k${i}`, sample(5), at);
-    await tick.save();
-    expect(calls).toEqual(["hgetall", "hset"]);
+    const ticker = new UsageWatcher(counting, tickPrefix, new FakeAlerter(), () => undefined);
+    await ticker.load();
+    for (let round = 0; round < 3; round++) {
+      const [usage, now] = tick(5);
+      for (let i = 0; i < 40; i++) await ticker.observe(`k${i}`, usage, now);
+    }
+    await ticker.save();
+    expect(calls.filter((c) => c !== "eval")).toEqual(["hgetall", "hset"]);
+    expect(calls.filter((c) => c === "eval")).toHaveLength(120);
     // The next tick (another replica, say) starts from those baselines: a jump is now an anomaly.
     const alerter = new FakeAlerter();
     const next = new UsageWatcher(redis, tickPrefix, alerter, () => ({ factor: 3, quotaWarnRatio: 0.8 }));
     await next.load();
     expect(await usageBaseline(redis, tickPrefix, "k7")).toBe(10);
     expect(await usageBaseline(redis, tickPrefix, "never-sampled")).toBeUndefined();
-    expect(await next.observe("k7", sample(40), at)).toMatchObject({ anomaly: true, baseline: 10 });
+    expect(await next.observe("k7", ...tick(40))).toMatchObject({ anomaly: true, baseline: 10 });
     await dropPrefix(redis, tickPrefix);
   });
 
@@ -134,10 +148,17 @@ describe("UsageWatcher on real Redis", () => {
 });
 
 describe("usageGateFor", () => {
+  let redis: Redis;
+  let prefix: string;
+  beforeAll(() => void (redis = testRedis()));
+  beforeEach(() => void (prefix = testPrefix("gate")));
+  afterEach(async () => dropPrefix(redis, prefix));
+  afterAll(() => redis.disconnect());
+
   it("takes its own probes off what the vendor counted", async () => {
     let remaining = 59;
     const verifier = { verify: async () => ({ valid: true as const, usage: { limit: 60, remaining: remaining--, resetAt: WINDOW_END } }) };
-    const gate = usageGateFor(verifier, () => (WINDOW_END - 30) * 1000, 1_000);
+    const gate = usageGateFor(verifier, { redis, prefix }, () => (WINDOW_END - 30) * 1000, 1_000);
     expect(await gate.oldKeyUse("cc", new SecretValue("k"))).toEqual({ inUse: false, perMinute: 0 });
     expect(await gate.oldKeyUse("cc", new SecretValue("k"))).toEqual({ inUse: false, perMinute: 0 });
     remaining -= 5; // five requests by someone else
@@ -145,7 +166,64 @@ describe("usageGateFor", () => {
   });
 
   it("a key the vendor refuses is not in use", async () => {
-    const gate = usageGateFor({ verify: async () => ({ valid: false as const, status: 401, reason: "no" }) });
+    const gate = usageGateFor({ verify: async () => ({ valid: false as const, status: 401, reason: "no" }) }, { redis, prefix });
     expect(await gate.oldKeyUse("cc", new SecretValue("k"))).toEqual({ inUse: false, perMinute: 0 });
+  });
+
+  it("two replicas' gates take off each other's probes: three samples, no one else, not in use", async () => {
+    let remaining = 60;
+    const verifier = { verify: async () => ({ valid: true as const, usage: { limit: 60, remaining: --remaining, resetAt: WINDOW_END } }) };
+    const at = () => (WINDOW_END - 30) * 1000;
+    const connections = [redis.duplicate(), redis.duplicate()];
+    const [a, b] = connections.map((c) => usageGateFor(verifier, { redis: c, prefix }, at, 1_000));
+    try {
+      for (const gate of [a, b, a]) expect(await gate?.oldKeyUse("cc", new SecretValue("k"))).toEqual({ inUse: false, perMinute: 0 });
+    } finally {
+      for (const c of connections) c.disconnect();
+    }
+  });
+});
+
+describe("ProbeCounter: what forged counters can do", () => {
+  // Only defer (a count too low) or hide use (too high, as if there were no gate), and never more
+  // than two probes a second of the window are believed.
+  let redis: Redis;
+  let prefix: string;
+  beforeAll(() => void (redis = testRedis()));
+  beforeEach(() => void (prefix = testPrefix("probes")));
+  afterEach(async () => dropPrefix(redis, prefix));
+  afterAll(() => redis.disconnect());
+
+  const usage = { limit: 300, remaining: 200, resetAt: WINDOW_END };
+  const at = (WINDOW_END - 30) * 1000; // 30 s into the window
+  const counterKey = (role = "old") => `${prefix}:usage:probes:${role}:${WINDOW_END}:cc`;
+
+  it("counts per credential, role and window, and expires just after the window", async () => {
+    const probes = new ProbeCounter(redis, prefix);
+    expect(await probes.record("cc", "old", usage, at)).toBe(1);
+    expect(await probes.record("cc", "old", usage, at)).toBe(2);
+    expect(await probes.record("cc", "current", usage, at)).toBe(1);
+    expect(await probes.record("cc", "old", { ...usage, resetAt: WINDOW_END + 60 }, at)).toBe(1);
+    expect(await probes.record("other", "old", usage, at)).toBe(1);
+    const ttl = await redis.pttl(counterKey());
+    expect(ttl).toBeGreaterThan(60_000);
+    expect(ttl).toBeLessThanOrEqual(90_000);
+  });
+
+  it.each([
+    ["a huge count", "1000000", 60],
+    ["a negative count", "-1000", 1],
+    ["garbage", "not a number", 1],
+  ])("%s is believed only within [1, 2 a second of the window]", async (_name, forged, expected) => {
+    await redis.set(counterKey(), forged);
+    expect(await new ProbeCounter(redis, prefix).record("cc", "old", usage, at)).toBe(expected);
+  });
+
+  it("garbage is overwritten, so the fleet's next probes count again", async () => {
+    await redis.set(counterKey(), "garbage");
+    const probes = new ProbeCounter(redis, prefix);
+    expect(await probes.record("cc", "old", usage, at)).toBe(1);
+    expect(await probes.record("cc", "old", usage, at)).toBe(2);
+    expect(await redis.pttl(counterKey())).toBeGreaterThan(0);
   });
 });
