@@ -1,6 +1,10 @@
 /**
  * What a one-shot CLI command needs: the inventory turned into runtime config, the store, and,
  * when reachable, Redis and the rotation queue. `close()` releases all of it.
+ *
+ * Redis down is an answer, not a hang or a stack trace: the connection fails each call within a
+ * few seconds (connectRedis failFast) while it keeps trying to come back, and neither it nor the
+ * queue prints anything of its own (BullMQ prints an unheard connection error with its stack).
  */
 import { Queue } from "../runtime/bullmq.js";
 import type { Redis } from "ioredis";
@@ -17,6 +21,8 @@ export interface CliContext {
   store: SecretStore;
   redis?: Redis;
   queue?: Queue;
+  /** REDIS_URL, for messages (shownUrl hides a password). */
+  redisUrl: string;
   close(): Promise<void>;
 }
 
@@ -25,14 +31,14 @@ export async function openCli(configPath: string, options: { redis: "required" |
   const services = await createServices(inventory, runtime, { logLevel: process.env.LOG_LEVEL ?? "warn", logTo: "stderr" });
   let redis: Redis | undefined;
   let queue: Queue | undefined;
+  const url = redisUrlFrom();
   if (options.redis !== "none") {
-    const url = redisUrlFrom();
     const candidate = connectRedis(url, { failFast: true });
-    candidate.on("error", () => undefined);
     try {
       await assertRedisAnswers(candidate, url, 2_000);
       redis = candidate;
       queue = new Queue(ROTATION_QUEUE, { connection: candidate, prefix: runtime.settings.queuePrefix });
+      queue.on("error", () => undefined);
     } catch (err) {
       candidate.disconnect();
       if (options.redis === "required") throw err;
@@ -44,8 +50,9 @@ export async function openCli(configPath: string, options: { redis: "required" |
     store: services.store,
     ...(redis ? { redis } : {}),
     ...(queue ? { queue } : {}),
+    redisUrl: url,
     async close() {
-      await queue?.close();
+      await queue?.close().catch(() => undefined);
       redis?.disconnect();
       await services.close();
     },

@@ -42,9 +42,10 @@ program
   .option("--direct", "with --emergency: run in this process without Redis (the store's pending stage is the lock)")
   .option("--wait", "wait for the rotation to finish, showing each step")
   .option("--reason <text>", "why (goes to the audit trail)")
+  .option("--force", "with --emergency and --reason: past the credential's emergency cooldown (audited; the global cap still applies)")
   .option("--timeout <seconds>", "with --wait: give up waiting after this long", "600")
   .option("--json", "machine-readable output")
-  .action(run(async (credential: string, o: { config: string; emergency?: boolean; direct?: boolean; wait?: boolean; reason?: string; timeout: string; json?: boolean }) => {
+  .action(run(async (credential: string, o: { config: string; emergency?: boolean; direct?: boolean; wait?: boolean; reason?: string; force?: boolean; timeout: string; json?: boolean }) => {
     const { rotateCommand } = await import("./rotate.command.js");
     return rotateCommand(credential, o, processOut);
   }));
@@ -115,6 +116,17 @@ program
     const { demoCommand } = await import("./demo.command.js");
     return demoCommand(o, processOut);
   }));
+
+// The last belt under "no stack trace reaches a person": whatever escapes a command (an error event
+// nobody listened for, a rejection nobody awaited) ends it with one line and exit 1. The stack is
+// for LOG_LEVEL=debug.
+for (const event of ["uncaughtException", "unhandledRejection"] as const) {
+  process.on(event, (err: unknown) => {
+    const debug = process.env.LOG_LEVEL === "debug" || process.env.LOG_LEVEL === "trace";
+    processOut.stderr(`key-rotator: ${describeError(err)}${debug && err instanceof Error && err.stack ? `\n${err.stack}` : ""}`);
+    process.stdout.write("", () => process.stderr.write("", () => process.exit(EXIT_FAILED)));
+  });
+}
 
 async function main(argv: string[]): Promise<number> {
   try {

@@ -92,6 +92,15 @@ const settings = z.strictObject({
   storeWriteQuota: z.number().positive().max(100_000).default(50),
   httpPort: z.number().int().min(0).max(65_535).default(8080),
   /**
+   * Bounds on emergencies (DESIGN.md rule 10). `cooldown`: after an emergency starts a rotation of
+   * a credential, another one for it waits this long unless forced (AWS asks for at most one
+   * PutSecretValue per secret per 10 minutes). `maxPerMinute`: emergencies started in any minute,
+   * across every credential and replica.
+   */
+  emergency: z
+    .strictObject({ cooldown: duration("10m").default(600_000), maxPerMinute: z.number().int().min(1).max(100_000).default(60) })
+    .default({ cooldown: 600_000, maxPerMinute: 60 }),
+  /**
    * How long before a key is due the health check warns, per vendor. JustCall pairs are made by a
    * person, so a week's notice; CallCov keys rotate by themselves, so 0: no warning ahead.
    */

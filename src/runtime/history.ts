@@ -8,6 +8,11 @@
  * store's write quota), so the store alone cannot tell it from one in grace; the due check reads
  * this hash once a tick to tell them apart. Without it (Redis lost) such a rotation is resumed
  * once, which converges without a store write: the old key's revoke answers 404, confirm passes.
+ *
+ * And the audit trail of emergency requests that did not simply start a rotation: each refused one
+ * (cooldown, global cap) and each forced one, with who asked and why. Its own capped list, so a
+ * flood of refusals neither pushes finished rotations out of `history` nor becomes `status`'s
+ * "last result".
  */
 import type { Redis } from "ioredis";
 import type { RotationState } from "../rotation/rotation-state.js";
@@ -28,7 +33,22 @@ export interface HistoryRecord {
   stepTimes?: RotationState["stepTimes"];
 }
 
+/** One emergency request in the audit trail: refused (and why), or forced past its cooldown. */
+export interface AuditRecord {
+  at: number;
+  credentialId: string;
+  event: "emergency.refused" | "emergency.forced";
+  actor: string;
+  /** The reason the person gave. */
+  reason?: string;
+  /** Why it was refused: cooldown, global-cap. */
+  refusedFor?: string;
+  retryAfterSeconds?: number;
+}
+
 const KEEP = 100;
+/** Enough for a minute's flood of refusals for one credential (600 requests) to be kept whole. */
+const KEEP_AUDIT = 1_000;
 
 export class RotationHistory {
   constructor(
@@ -64,6 +84,20 @@ export class RotationHistory {
     await tx.exec();
   }
 
+  async audit(entry: AuditRecord): Promise<void> {
+    const key = this.#auditKey(entry.credentialId);
+    await this.redis.multi().lpush(key, JSON.stringify(entry)).ltrim(key, 0, KEEP_AUDIT - 1).exec();
+  }
+
+  /** The audit trail of emergency requests for a credential, newest first. */
+  async auditTrail(credentialId: string, limit = KEEP_AUDIT): Promise<AuditRecord[]> {
+    return parseLines<AuditRecord>(await this.redis.lrange(this.#auditKey(credentialId), 0, limit - 1));
+  }
+
+  #auditKey(credentialId: string): string {
+    return `${this.prefix}:audit:${credentialId}`;
+  }
+
   /** Credential id -> the id of its last completed rotation, for every credential that has one. */
   async completedRotations(): Promise<Map<string, string>> {
     return new Map(Object.entries(await this.redis.hgetall(this.#completedKey)));
@@ -71,13 +105,16 @@ export class RotationHistory {
 
   /** Newest first. */
   async list(credentialId: string, limit = KEEP): Promise<HistoryRecord[]> {
-    const raw = await this.redis.lrange(this.#key(credentialId), 0, limit - 1);
-    return raw.flatMap((line) => {
-      try {
-        return [JSON.parse(line) as HistoryRecord];
-      } catch {
-        return [];
-      }
-    });
+    return parseLines<HistoryRecord>(await this.redis.lrange(this.#key(credentialId), 0, limit - 1));
   }
+}
+
+function parseLines<T>(raw: string[]): T[] {
+  return raw.flatMap((line) => {
+    try {
+      return [JSON.parse(line) as T];
+    } catch {
+      return [];
+    }
+  });
 }

@@ -31,6 +31,7 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
       storeWriteQuota: s.storeWriteQuota,
       httpPort: s.httpPort,
       lockDurationMs: s.lockDuration,
+      emergency: { cooldownMs: s.emergency.cooldown, maxPerMinute: s.emergency.maxPerMinute },
     },
     credentials: inventory.credentials.map((c): RuntimeCredential => {
       const r = c.rotation;

@@ -22,6 +22,15 @@ export interface RuntimeSettings {
   httpPort: number;
   /** BullMQ lock; a crashed worker's job is picked up again after about this long. */
   lockDurationMs: number;
+  /** Bounds on emergencies, enforced through Redis by every replica and the CLI (emergency-limits.ts). */
+  emergency: EmergencySettings;
+}
+
+export interface EmergencySettings {
+  /** After an emergency starts a rotation of a credential, the next one for it waits this long unless forced. */
+  cooldownMs: number;
+  /** Emergencies started in any 60 s, across every credential and replica. */
+  maxPerMinute: number;
 }
 
 export const DEFAULT_SETTINGS: RuntimeSettings = {
@@ -34,6 +43,7 @@ export const DEFAULT_SETTINGS: RuntimeSettings = {
   storeWriteQuota: 50,
   httpPort: 8080,
   lockDurationMs: 30_000,
+  emergency: { cooldownMs: 600_000, maxPerMinute: 60 },
 };
 
 export interface RuntimeCredential extends RotationCredential {
