@@ -12,11 +12,15 @@ import { describeError } from "../core/errors.js";
 import { pendingRotation, promotedRotation } from "../rotation/reconcile.js";
 import { rotate } from "../rotation/rotation.js";
 import { type RotationState, Step, isFinished } from "../rotation/rotation-state.js";
-import { enqueueRotation } from "../runtime/rotation-queue.js";
+import type { Redis } from "ioredis";
+import { type EmergencyGate, EmergencyLimits, EmergencyRefusedError, gateEmergency } from "../runtime/emergency-limits.js";
+import { RotationHistory } from "../runtime/history.js";
+import { redisProblem } from "../runtime/redis.js";
+import { type Enqueued, enqueueRotation } from "../runtime/rotation-queue.js";
 import { loadRuntime } from "../runtime/load-runtime.js";
 import type { RuntimeCredential } from "../runtime/runtime-config.js";
 import { type Services, createServices } from "../runtime/services.js";
-import { openCli } from "./cli-context.js";
+import { type CliContext, openCli } from "./cli-context.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Out } from "./output.js";
 
 export interface RotateOptions {
@@ -25,6 +29,8 @@ export interface RotateOptions {
   direct?: boolean;
   wait?: boolean;
   reason?: string;
+  /** With --emergency: past the credential's emergency cooldown; needs a reason. */
+  force?: boolean;
   timeout: string;
   json?: boolean;
 }
@@ -39,6 +45,11 @@ export async function rotateCommand(credentialId: string, o: RotateOptions, out:
     out.stderr("key-rotator rotate: --direct is only for --emergency (it bypasses the queue)");
     return EXIT_USAGE;
   }
+  const forceProblem = o.force ? (!o.emergency ? "--force is only for --emergency" : o.direct ? "--force is not for --direct (it runs without Redis, where the cooldown is kept)" : !o.reason?.trim() ? "--force needs --reason <text>: forcing past the cooldown goes to the audit trail" : undefined) : undefined;
+  if (forceProblem) {
+    out.stderr(`key-rotator rotate: ${forceProblem}`);
+    return EXIT_USAGE;
+  }
   const actor = safeUser();
   return o.direct ? direct(credentialId, o, actor, out) : queued(credentialId, o, actor, timeoutMs, out);
 }
@@ -51,43 +62,116 @@ async function queued(credentialId: string, o: RotateOptions, actor: string, tim
       out.stderr(`key-rotator rotate: no credential "${credentialId}" in ${o.config}`);
       return EXIT_USAGE;
     }
-    const queue = cli.queue;
-    if (!queue || !cli.redis) throw new Error("Redis is required");
+    const { queue, redis } = cli;
+    if (!queue || !redis) throw new Error("Redis is required");
     const started = Date.now();
-    const r = await enqueueRotation(queue, cli.redis, { credentialId, trigger: o.emergency ? "emergency" : "manual", emergency: o.emergency ?? false, actor, ...(o.reason ? { reason: o.reason } : {}) });
+    const request = { credentialId, trigger: o.emergency ? "emergency" : "manual", emergency: o.emergency ?? false, actor, ...(o.reason ? { reason: o.reason } : {}) } as const;
+    let r: Enqueued;
+    try {
+      r = o.emergency
+        ? await gateEmergency(emergencyGate(cli, redis), { ...request, ...(o.force ? { force: true } : {}) }, (req) => enqueueRotation(queue, redis, req))
+        : await enqueueRotation(queue, redis, request);
+    } catch (err) {
+      if (!(err instanceof EmergencyRefusedError)) throw err;
+      if (o.json) out.stdout(JSON.stringify({ credential: credentialId, refused: err.refusedFor, retryAfterSeconds: err.retryAfterSeconds, message: err.message }));
+      out.stderr(`key-rotator rotate: ${err.message}`);
+      return EXIT_FAILED;
+    }
     if (!o.wait) {
       out.stdout(o.json ? JSON.stringify({ credential: credentialId, ...r }) : `${r.joined ? "joined the rotation in flight" : "rotation queued"}: ${r.rotationId} (job ${r.jobId})`);
       return EXIT_OK;
     }
     if (!o.json) out.stdout(`${r.joined ? "joined rotation" : "rotation"} ${r.rotationId} of ${credentialId}${o.emergency ? " (emergency)" : ""}`);
-    let lastStep = "";
-    for (;;) {
-      const job = await queue.getJob(r.jobId);
-      const state = job ? await job.getState() : "missing";
-      const data = job?.data as RotationState | undefined;
-      if (data && data.step !== lastStep) {
-        lastStep = data.step;
-        if (!o.json) out.stdout(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s  ${data.step}`);
-      }
-      if (data?.step === Step.AwaitPair && !o.json && lastStep === Step.AwaitPair && Date.now() - started < 200) {
-        out.stdout(`  a person must now generate a new pair in JustCall and run: key-rotator submit ${credentialId}`);
-      }
-      if (state === "completed" || state === "failed" || state === "missing") {
-        const ok = state === "completed" && data?.step === Step.Done;
-        const result = { credential: credentialId, rotationId: r.rotationId, state, step: data?.step, outcome: data?.outcome ?? job?.failedReason, seconds: (Date.now() - started) / 1000 };
-        if (o.json) out.stdout(JSON.stringify(result));
-        else out.stdout(ok ? `done: ${credentialId} rotated in ${result.seconds.toFixed(1)}s` : `not rotated: ${state}${result.outcome ? `: ${result.outcome}` : ""}`);
-        return ok ? EXIT_OK : EXIT_FAILED;
-      }
-      if (Date.now() - started > timeoutMs) {
-        out.stderr(`key-rotator rotate: still at step ${lastStep} after ${o.timeout}s; it goes on in the worker (see key-rotator status ${credentialId})`);
-        return EXIT_FAILED;
-      }
-      await new Promise((res) => setTimeout(res, 100));
-    }
+    return await waitForEnd(cli, credential.secretId, r, { ...o, started, timeoutMs }, out);
   } finally {
     await cli.close();
   }
+}
+
+function emergencyGate(cli: CliContext, redis: Redis): EmergencyGate {
+  const prefix = cli.runtime.settings.queuePrefix;
+  return { limits: new EmergencyLimits(redis, prefix, cli.runtime.settings.emergency), history: new RotationHistory(redis, prefix), log: cli.services.log, now: Date.now };
+}
+
+/** How long a job may be missing from Redis, with no version of it in the store, before it counts as lost. */
+const LOST_AFTER_MS = 5_000;
+
+/**
+ * Shows each step until the rotation ends or --timeout passes. Rides out Redis going away (a
+ * restart): says so once, keeps polling, and says when it is back; a job that Redis lost is looked
+ * for in the store, from which the worker resumes it under the same job id.
+ */
+async function waitForEnd(cli: CliContext, secretId: string, r: Enqueued, o: RotateOptions & { started: number; timeoutMs: number }, out: Out): Promise<number> {
+  const { started } = o;
+  const queue = cli.queue as NonNullable<CliContext["queue"]>;
+  const credentialId = (cli.runtime.credentials.find((c) => c.secretId === secretId) ?? { id: "?" }).id;
+  const say = (line: string) => void (o.json ? undefined : out.stdout(line));
+  const elapsed = () => ((Date.now() - started) / 1000).toFixed(1).padStart(6);
+  let lastStep = "";
+  let downSince: number | undefined;
+  let missingSince: number | undefined;
+  let lastProblem = "";
+  for (;; await new Promise((res) => setTimeout(res, downSince === undefined && missingSince === undefined ? 100 : 500))) {
+    if (Date.now() - started > o.timeoutMs) {
+      const why = downSince !== undefined ? `${lastProblem} for the last ${((Date.now() - downSince) / 1000).toFixed(0)}s` : `still at step ${lastStep || "(not started)"}`;
+      out.stderr(`key-rotator rotate: gave up waiting after ${o.timeout}s: ${why}; rotation ${r.rotationId} goes on in the worker (see key-rotator status ${credentialId})`);
+      return EXIT_FAILED;
+    }
+    let job: Awaited<ReturnType<typeof queue.getJob>>;
+    let state: string;
+    try {
+      job = await queue.getJob(r.jobId);
+      state = job ? await job.getState() : "missing";
+    } catch (err) {
+      lastProblem = redisProblem(cli.redis, cli.redisUrl, err);
+      if (downSince === undefined) {
+        downSince = Date.now();
+        say(`  ${elapsed()}s  ${lastProblem}; still waiting for rotation ${r.rotationId} (the worker goes on with it), at most until --timeout ${o.timeout}s`);
+      }
+      continue;
+    }
+    if (downSince !== undefined) {
+      say(`  ${elapsed()}s  Redis answers again (after ${((Date.now() - downSince) / 1000).toFixed(1)}s)`);
+      downSince = undefined;
+    }
+    const data = job?.data as RotationState | undefined;
+    if (data && data.step !== lastStep) {
+      lastStep = data.step;
+      say(`  ${elapsed()}s  ${data.step}`);
+      if (data.step === Step.AwaitPair) say(`  a person must now generate a new pair in JustCall and run: key-rotator submit ${credentialId}`);
+    }
+    if (state === "missing") {
+      const verdict = await missingVerdict(cli, secretId, r).catch(() => "unknown" as const);
+      if (verdict === "completed") return report(o, out, { credential: credentialId, rotationId: r.rotationId, state: "completed", step: Step.Done, seconds: (Date.now() - started) / 1000 }, true);
+      if (verdict === "in-store" && missingSince === undefined) say(`  ${elapsed()}s  the job is gone from Redis; the worker resumes rotation ${r.rotationId} from the store`);
+      missingSince ??= Date.now();
+      if (verdict === "lost" && Date.now() - missingSince > LOST_AFTER_MS) {
+        out.stderr(`key-rotator rotate: rotation ${r.rotationId} is gone from Redis and never reached the store: nothing was changed; run key-rotator rotate ${credentialId} again`);
+        return EXIT_FAILED;
+      }
+      continue;
+    }
+    missingSince = undefined;
+    if (state === "completed" || state === "failed") {
+      const ok = state === "completed" && data?.step === Step.Done;
+      return report(o, out, { credential: credentialId, rotationId: r.rotationId, state, step: data?.step, outcome: data?.outcome ?? job?.failedReason, seconds: (Date.now() - started) / 1000 }, ok);
+    }
+  }
+}
+
+/** A job Redis no longer has: recorded completed, staged in the store (being resumed), or lost before it reached the store. */
+async function missingVerdict(cli: CliContext, secretId: string, r: Enqueued): Promise<"completed" | "in-store" | "lost"> {
+  const completed = await new RotationHistory(cli.redis as Redis, cli.runtime.settings.queuePrefix).completedRotations();
+  const credentialId = cli.runtime.credentials.find((c) => c.secretId === secretId)?.id ?? "";
+  if (completed.get(credentialId) === r.rotationId) return "completed";
+  const versions = await cli.store.listVersions(secretId);
+  return versions.some((v) => v.versionId === r.rotationId) ? "in-store" : "lost";
+}
+
+function report(o: RotateOptions, out: Out, result: { credential: string; rotationId: string; state: string; step?: string | undefined; outcome?: string | undefined; seconds: number }, ok: boolean): number {
+  if (o.json) out.stdout(JSON.stringify(result));
+  else out.stdout(ok ? `done: ${result.credential} rotated in ${result.seconds.toFixed(1)}s` : `not rotated: ${result.state}${result.outcome ? `: ${result.outcome}` : ""}`);
+  return ok ? EXIT_OK : EXIT_FAILED;
 }
 
 async function direct(credentialId: string, o: RotateOptions, actor: string, out: Out): Promise<number> {

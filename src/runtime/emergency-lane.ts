@@ -18,13 +18,25 @@
  * Only CallCov-style rotations take the lane (a JustCall one waits for a person anyway), and at
  * most `maxInFlight` at a time per process: an incident touching many credentials queues the rest,
  * where the write-quota limiter paces them.
+ *
+ * Bounds (emergency-limits.ts): every emergency passes the cooldown and the global cap first, and
+ * a lane rotation takes its slot of the store's write budget from the very counter BullMQ's
+ * limiter keeps for the queue's workers (one slot per rotation, as the queue counts it), so lane
+ * and queue share one budget across replicas. When the budget for this second is spent, the lane
+ * hands the rotation to the queue, whose limiter starts it when there is room.
+ *
+ * Must not: queue anything while Redis is down (RedisUnavailableError instead: a request that
+ * would only wait in the connection's offline queue, and run minutes later, is refused now).
  */
 import type { Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { RateLimitedError, describeError } from "../core/errors.js";
 import { type RotationJobContext, attemptRotation, jobLog } from "../../jobs/rotation.job.js";
 import type { RotationState } from "../rotation/rotation-state.js";
+import { EmergencyLimits, type EmergencyRequest, gateEmergency } from "./emergency-limits.js";
+import { RedisUnavailableError, redisIsUp } from "./redis.js";
 import { type Enqueued, type RotationRequest, enqueueRotation } from "./rotation-queue.js";
+import type { EmergencySettings } from "./runtime-config.js";
 
 export interface EmergencyLaneOptions {
   rotations: Queue;
@@ -33,11 +45,18 @@ export interface EmergencyLaneOptions {
   /** How long the held job waits for this process before a worker may take it; renewed while it runs. */
   leaseMs: number;
   maxInFlight: number;
+  /** The rotation workers' limiter (rotations per `durationMs`): the lane counts against the same budget. */
+  writeBudget: { max: number; durationMs: number };
+  limits: EmergencySettings;
 }
 
 export interface EmergencyLane {
-  /** Starts the rotation (in the lane if it may, else on the queue) and answers once it is started or joined. */
-  rotate(request: RotationRequest): Promise<Enqueued>;
+  /**
+   * Starts the rotation (in the lane if it may, else on the queue) and answers once it is started
+   * or joined. Throws EmergencyRefusedError past an emergency's bounds, RedisUnavailableError
+   * while Redis is down.
+   */
+  rotate(request: EmergencyRequest): Promise<Enqueued>;
   /** Takes no more work in the lane and waits for the rotations in it to be handed back. */
   close(): Promise<void>;
 }
@@ -46,17 +65,28 @@ export function emergencyLane(o: EmergencyLaneOptions): EmergencyLane {
   const running = new Set<Promise<void>>();
   let closed = false;
   const enqueue = (request: RotationRequest) => enqueueRotation(o.rotations, o.redis, request, o.ctx.now());
+  const gate = { limits: new EmergencyLimits(o.redis, o.rotations.opts.prefix ?? "bull", o.limits), history: o.ctx.history, log: o.ctx.log, now: o.ctx.now };
+  const startHere = async (request: RotationRequest): Promise<Enqueued> => {
+    const laneFits = !closed && running.size < o.maxInFlight && o.ctx.resolve(request.credentialId)?.kind === "key-api";
+    if (!laneFits) return enqueue(request);
+    if (!(await takeWriteSlot(o))) {
+      o.ctx.log.info({ event: "lane.budget-spent", credentialId: request.credentialId }, "emergency lane: the store write budget for this second is spent; the queue starts the rotation when there is room");
+      return enqueue(request);
+    }
+    const enqueued = await enqueue({ ...request, holdMs: o.leaseMs });
+    const { held, ...started } = enqueued;
+    if (held) {
+      const run = runHere(o, held).finally(() => running.delete(run));
+      running.add(run);
+    }
+    return started;
+  };
   return {
     async rotate(request) {
-      const laneFits = request.emergency && !closed && running.size < o.maxInFlight && o.ctx.resolve(request.credentialId)?.kind === "key-api";
-      if (!laneFits) return enqueue(request);
-      const enqueued = await enqueue({ ...request, holdMs: o.leaseMs });
-      const { held, ...started } = enqueued;
-      if (held) {
-        const run = runHere(o, held).finally(() => running.delete(run));
-        running.add(run);
-      }
-      return started;
+      if (!redisIsUp(o.redis)) throw new RedisUnavailableError(`Redis does not answer (connection ${o.redis.status}): nothing was started; retry when it is back`);
+      const { force: _force, ...rotation } = request;
+      if (!request.emergency) return enqueue(rotation);
+      return gateEmergency(gate, request, startHere);
     },
     async close() {
       closed = true;
@@ -96,4 +126,24 @@ async function runHere(o: EmergencyLaneOptions, job: Job<RotationState>): Promis
       log.warn({ event: "lane.release", error: describeError(err) }, `emergency lane: could not hand the job to the queue (${describeError(err)}); a worker resumes it when its lease runs out`),
     );
   }
+}
+
+// BullMQ's limiter: a counter of rotations started in the current window, shared by every replica's
+// workers. Takes one slot unless the window is full (as BullMQ's own check does); a counter left
+// without an expiry (forged or stale) gets one, so it cannot block the lane past one window.
+const TAKE_SLOT = `
+local raw = redis.pcall('GET', KEYS[1])
+if type(raw) == 'table' and raw.err then redis.call('DEL', KEYS[1]) raw = false end
+local n = tonumber(raw or '0') or 0
+local ttl = redis.call('PTTL', KEYS[1])
+if n >= tonumber(ARGV[1]) and ttl > 0 then return 0 end
+if ttl < 0 and n > 0 then redis.call('DEL', KEYS[1]) end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+`;
+
+async function takeWriteSlot(o: EmergencyLaneOptions): Promise<boolean> {
+  const limiter = o.rotations.keys.limiter ?? `${o.rotations.opts.prefix ?? "bull"}:${o.rotations.name}:limiter`;
+  const taken = await o.redis.eval(TAKE_SLOT, 1, limiter, o.writeBudget.max, o.writeBudget.durationMs);
+  return taken === 1;
 }

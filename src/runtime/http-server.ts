@@ -1,9 +1,11 @@
 /**
  * The worker's HTTP surface: `GET /healthz` (the process answers), `GET /readyz` (Redis and the
  * store answer), `GET /metrics` (Prometheus), and the admin `POST /v1/credentials/{id}/rotate`
- * for incident tooling, behind a bearer token compared in constant time.
+ * for incident tooling, behind a bearer token compared in constant time. The admin call answers
+ * within `adminTimeoutMs` whatever Redis does: 202 started or joined, 429 with `Retry-After` past
+ * an emergency's bounds, 503 with `Retry-After` while Redis does not answer.
  *
- * Must not: echo a token or a request body back, or answer a stack trace.
+ * Must not: echo a token or a request body back, answer a stack trace, or leave a request unanswered.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createHash, timingSafeEqual } from "node:crypto";
@@ -11,6 +13,8 @@ import type { AddressInfo } from "node:net";
 import { z } from "zod";
 import type { Registry } from "prom-client";
 import { describeError } from "../core/errors.js";
+import { EmergencyRefusedError } from "./emergency-limits.js";
+import { RedisUnavailableError } from "./redis.js";
 
 export interface ReadyCheck {
   name: string;
@@ -20,7 +24,11 @@ export interface ReadyCheck {
 export interface AdminRotate {
   /** Known credential ids; others answer 404. */
   has(credentialId: string): boolean;
-  rotate(request: { credentialId: string; emergency: boolean; reason: string; actor: string }): Promise<{ jobId: string; rotationId: string; joined: boolean }>;
+  /**
+   * Starts (or joins) the rotation. Throws EmergencyRefusedError past an emergency's bounds (429)
+   * and RedisUnavailableError while Redis is down (503).
+   */
+  rotate(request: { credentialId: string; emergency: boolean; reason: string; actor: string; force?: boolean }): Promise<{ jobId: string; rotationId: string; joined: boolean }>;
 }
 
 export interface HttpServerOptions {
@@ -31,12 +39,22 @@ export interface HttpServerOptions {
   /** Bearer token for the admin endpoint; without one the endpoint answers 503. */
   adminToken?: string;
   admin?: AdminRotate;
+  /** The admin call answers 503 when starting the rotation takes longer than this (Redis frozen, say). */
+  adminTimeoutMs?: number;
 }
 
-const rotateBody = z.strictObject({
-  emergency: z.boolean().default(false),
-  reason: z.string().trim().min(1, "give a reason: it goes to the audit trail").max(500),
-});
+const rotateBody = z
+  .strictObject({
+    emergency: z.boolean().default(false),
+    reason: z.string().trim().min(1, "give a reason: it goes to the audit trail").max(500),
+    /** Past the credential's emergency cooldown (never past the global cap); audited with the reason. */
+    force: z.boolean().default(false),
+  })
+  .refine((b) => !b.force || b.emergency, { message: "force is only for an emergency (send emergency: true)", path: ["force"] });
+
+const ADMIN_TIMEOUT_MS = 5_000;
+/** What a 503 asks the caller to wait before trying again: about one reconnect of the worker's. */
+const REDIS_RETRY_AFTER_S = 5;
 
 const MAX_BODY = 16 * 1024;
 
@@ -88,7 +106,7 @@ async function handle(options: HttpServerOptions, req: IncomingMessage, res: Ser
 async function ready(checks: ReadyCheck[], res: ServerResponse): Promise<void> {
   const results = await Promise.all(checks.map(async (c) => {
     try {
-      await withTimeout(c.check(), 3_000, `${c.name} did not answer within 3s`);
+      await withTimeout(c.check(), 3_000, new Error(`${c.name} did not answer within 3s`));
       return { name: c.name, ok: true };
     } catch (err) {
       return { name: c.name, ok: false, error: describeError(err) };
@@ -117,8 +135,22 @@ async function adminRotate(options: HttpServerOptions, credentialId: string, req
   if (!body.success) {
     return send(res, 400, { error: "bad_request", message: body.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ") });
   }
-  const result = await options.admin.rotate({ credentialId, emergency: body.data.emergency, reason: body.data.reason, actor: "admin-http" });
-  send(res, 202, { credentialId, ...result });
+  const { emergency, reason, force } = body.data;
+  const timeoutMs = options.adminTimeoutMs ?? ADMIN_TIMEOUT_MS;
+  try {
+    const started = options.admin.rotate({ credentialId, emergency, reason, actor: "admin-http", ...(force ? { force: true } : {}) });
+    const result = await withTimeout(started, timeoutMs, new RedisUnavailableError(`Redis did not answer within ${timeoutMs / 1000}s: the rotation may or may not have been queued; see key-rotator status before asking again`));
+    send(res, 202, { credentialId, ...result });
+  } catch (err) {
+    if (err instanceof EmergencyRefusedError) {
+      const retryAfter = String(err.retryAfterSeconds);
+      return send(res, 429, { error: "emergency_refused", refusedFor: err.refusedFor, retryAfterSeconds: err.retryAfterSeconds, message: err.message }, { "retry-after": retryAfter });
+    }
+    if (err instanceof RedisUnavailableError) {
+      return send(res, 503, { error: "redis_unavailable", message: err.message }, { "retry-after": String(REDIS_RETRY_AFTER_S) });
+    }
+    throw err;
+  }
 }
 
 /** Constant-time comparison of two tokens of any length (hash first so lengths do not leak). */
@@ -154,7 +186,9 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(JSON.stringify(body));
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+function withTimeout<T>(p: Promise<T>, ms: number, error: Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]).finally(() => clearTimeout(timer));
+  // A late rejection of the abandoned promise must not become an unhandled one.
+  p.catch(() => undefined);
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(error), ms)))]).finally(() => clearTimeout(timer));
 }

@@ -95,7 +95,7 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
       return actor !== null;
     },
   };
-  const lane = emergencyLane({ rotations, redis, ctx: rotationContext, leaseMs: settings.lockDurationMs, maxInFlight: settings.concurrency });
+  const lane = emergencyLane({ rotations, redis, ctx: rotationContext, leaseMs: settings.lockDurationMs, maxInFlight: settings.concurrency, writeBudget: { max: Math.max(1, Math.floor(settings.storeWriteQuota / WRITES_PER_ROTATION)), durationMs: 1_000 }, limits: settings.emergency });
 
   const workerConnections = [redis.duplicate(), redis.duplicate()] as const;
   const rotationWorker = new Worker(
@@ -128,7 +128,7 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
     ...(options.adminToken ? { adminToken: options.adminToken } : {}),
     admin: {
       has: (id) => byId.has(id),
-      rotate: (r) => lane.rotate({ credentialId: r.credentialId, trigger: r.emergency ? "emergency" : "admin", emergency: r.emergency, actor: r.actor, reason: r.reason }),
+      rotate: (r) => lane.rotate({ credentialId: r.credentialId, trigger: r.emergency ? "emergency" : "admin", emergency: r.emergency, actor: r.actor, reason: r.reason, ...(r.force ? { force: true } : {}) }),
     },
   });
   log.info({ event: "worker.ready", credentials: config.credentials.length, http: http.url, prefix: settings.queuePrefix }, `worker ready: ${config.credentials.length} credentials, http ${http.url}`);
