@@ -11,6 +11,12 @@ describe("iamPolicyFor", () => {
         Resource: ["arn:aws:secretsmanager:eu-central-1:123456789012:secret:prod/cc-??????", "arn:aws:secretsmanager:eu-central-1:123456789012:secret:prod/jc-??????"],
       },
       {
+        // The finished-marker is a tag: this one tag and no other.
+        Sid: "MarkRotationsFinished", Effect: "Allow", Action: ["secretsmanager:TagResource"],
+        Resource: ["arn:aws:secretsmanager:eu-central-1:123456789012:secret:prod/cc-??????", "arn:aws:secretsmanager:eu-central-1:123456789012:secret:prod/jc-??????"],
+        Condition: { "ForAllValues:StringEquals": { "aws:TagKeys": ["key-rotator:finished"] } },
+      },
+      {
         Sid: "ReadVendorManagementLogins", Effect: "Allow",
         Action: ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"],
         Resource: ["arn:aws:secretsmanager:eu-central-1:123456789012:secret:prod/cc-login-??????"],
