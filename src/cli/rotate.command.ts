@@ -9,9 +9,9 @@
 import { randomUUID } from "node:crypto";
 import { userInfo } from "node:os";
 import { describeError } from "../core/errors.js";
-import { pendingRotation, promotedRotation } from "../rotation/reconcile.js";
 import { rotate } from "../rotation/rotation.js";
-import { type RotationState, Step, isFinished } from "../rotation/rotation-state.js";
+import { type RotationState, Step, isBefore, isFinished } from "../rotation/rotation-state.js";
+import { undoUnpromoted } from "../rotation/revocation.js";
 import type { Redis } from "ioredis";
 import { type EmergencyGate, EmergencyLimits, EmergencyRefusedError, gateEmergency } from "../runtime/emergency-limits.js";
 import { RotationHistory } from "../runtime/history.js";
@@ -184,58 +184,48 @@ async function direct(credentialId: string, o: RotateOptions, actor: string, out
   const services = await createServices(inventory, runtime, { logLevel: "warn", logTo: "stderr" });
   const started = Date.now();
   const say = (line: string) => void (o.json ? undefined : out.stdout(line));
-  const run = (rotationId: string) => runToEnd(credential, services, {
-    credentialId, rotationId, step: Step.Create, emergency: true, trigger: "emergency", actor, startedAt: Date.now(), ...(o.reason ? { reason: o.reason } : {}),
-  }, say, started);
+  const rotationId = randomUUID();
   try {
-    // A rotation in grace still has its old key alive at the vendor, and a new rotation would
-    // forget it (it replaces only the current key): finish that one first, its old key revoked now.
-    // A completed rotation looks the same in the store (AWSPENDING stays on the current version)
-    // and Redis, which knows the difference, may be down: finishing it again costs a revoke that
-    // answers 404 and a confirm, no store write.
-    const inGrace = promotedRotation(await services.store.listVersions(credential.secretId));
-    let finishedFirst: RotationState | undefined;
-    if (inGrace) {
-      say(`finishing rotation ${inGrace.versionId} of ${credentialId} first (in grace, or completed): its old key is revoked now if it is not already`);
-      finishedFirst = await run(inGrace.versionId);
-      if (finishedFirst.step !== Step.Done) return report(finishedFirst, undefined);
-    }
-    const pending = pendingRotation(await services.store.listVersions(credential.secretId));
-    const rotationId = pending?.versionId ?? randomUUID();
-    say(`emergency rotation ${rotationId} of ${credentialId}, in this process${pending ? " (taking over the rotation pending in the store)" : ""}`);
-    return report(await run(rotationId), finishedFirst);
+    // The runner finishes a rotation in grace first (its old key revoked now), takes over one
+    // pending in the store, and answers the emergency only with a key made after it was asked.
+    say(`emergency rotation ${rotationId} of ${credentialId}, in this process`);
+    const asked = Date.now();
+    const last = await runToEnd(credential, services, {
+      credentialId, rotationId, step: Step.Create, emergency: true, emergencyAt: asked, trigger: "emergency", actor, startedAt: asked, ...(o.reason ? { reason: o.reason } : {}),
+    }, say, started);
+    const seconds = (Date.now() - started) / 1000;
+    const ok = last.step === Step.Done;
+    if (o.json) out.stdout(JSON.stringify({ credential: credentialId, rotationId: last.rotationId, step: last.step, outcome: last.outcome, seconds }));
+    else out.stdout(ok ? `done: ${credentialId} rotated in ${seconds.toFixed(1)}s` : `not rotated: ${last.outcome ?? last.step}`);
+    return ok ? EXIT_OK : EXIT_FAILED;
   } catch (err) {
     out.stderr(`key-rotator rotate: ${describeError(err)}`);
     return EXIT_FAILED;
   } finally {
     await services.close();
   }
-
-  function report(last: RotationState, first: RotationState | undefined): number {
-    const seconds = (Date.now() - started) / 1000;
-    const ok = last.step === Step.Done;
-    if (o.json) {
-      out.stdout(JSON.stringify({ credential: credentialId, rotationId: last.rotationId, step: last.step, outcome: last.outcome, seconds, ...(first ? { finishedFirst: first.rotationId } : {}) }));
-    } else {
-      out.stdout(ok ? `done: ${credentialId} rotated in ${seconds.toFixed(1)}s` : `not rotated: ${last.outcome ?? last.step}`);
-    }
-    return ok ? EXIT_OK : EXIT_FAILED;
-  }
 }
 
-/** Runs one rotation to its end in this process, retrying a retryable failure a few times. */
+/**
+ * Runs one rotation to its end in this process, retrying a retryable failure a few times. Giving
+ * up before promote undoes what the store shows it made, as the queue's processor does.
+ */
 async function runToEnd(credential: RuntimeCredential, services: Services, state: RotationState, say: (line: string) => void, started: number): Promise<RotationState> {
   let saved = state;
+  const deps = { store: services.store, vendor: services.vendorFor(credential), alerter: services.alerter, clock: services.clock };
   for (let attempt = 1; ; attempt++) {
     try {
       const result = await rotate(credential, {
-        store: services.store, vendor: services.vendorFor(credential), alerter: services.alerter, clock: services.clock,
+        ...deps,
         onStep: (_s, step) => say(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s  ${step} done`),
       }, saved, async (s) => void (saved = s));
       return result.state;
     } catch (err) {
       const retryable = (err as { retryable?: boolean }).retryable !== false;
       if (!retryable || attempt >= 5 || isFinished(saved.step)) {
+        if (isBefore(saved.step, Step.Grace)) {
+          await undoUnpromoted(deps, credential, await deps.store.listVersions(credential.secretId), saved.rotationId).catch(() => undefined);
+        }
         return { ...saved, outcome: `failed at step ${saved.step}: ${describeError(err)}` };
       }
       say(`  step ${saved.step} failed (${describeError(err)}); retrying`);

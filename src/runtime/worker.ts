@@ -23,7 +23,7 @@ import { MAINTENANCE_QUEUE, keepSchedules, maintenanceProcessor } from "./mainte
 import { RotationHistory } from "./history.js";
 import { type ReadyCheck, startHttpServer } from "./http-server.js";
 import { assertRedisAnswers, connectRedis } from "./redis.js";
-import { ROTATION_QUEUE, emergencyFlagKey, enqueueRotation, type RotationRequest } from "./rotation-queue.js";
+import { ROTATION_QUEUE, dedupIdFor, emergencyFlagKey, enqueueRotation, parseEmergencyFlag, type RotationRequest } from "./rotation-queue.js";
 import type { RuntimeConfig, RuntimeCredential } from "./runtime-config.js";
 
 /** Put pending, move current: a completed rotation leaves AWSPENDING where it is (see history.ts). */
@@ -88,11 +88,13 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
     log,
     metrics,
     now: () => clock.now(),
-    emergencyRequested: async (rotationId) => {
-      // The flag holds who asked: it goes into the audit trail as the rotation turns emergency.
-      const actor = await redis.getdel(emergencyFlagKey(rotations, rotationId));
-      if (actor !== null) log.info({ event: "rotation.escalated", rotationId, actor }, `rotation ${rotationId} finishes as an emergency (asked by ${actor})`);
-      return actor !== null;
+    emergencyRequested: async (credentialId) => {
+      // The flag holds who asked and when: the audit trail, and the time the new key must follow.
+      const raw = await redis.getdel(emergencyFlagKey(rotations, credentialId));
+      if (raw === null) return undefined;
+      const { at, actor } = parseEmergencyFlag(raw, clock.now());
+      log.info({ event: "rotation.escalated", credentialId, actor, askedAt: new Date(at).toISOString() }, `the rotation of ${credentialId} finishes as an emergency (asked by ${actor})`);
+      return at;
     },
   };
   const lane = emergencyLane({ rotations, redis, ctx: rotationContext, leaseMs: settings.lockDurationMs, maxInFlight: settings.concurrency, writeBudget: { max: Math.max(1, Math.floor(settings.storeWriteQuota / WRITES_PER_ROTATION)), durationMs: 1_000 }, limits: settings.emergency });
@@ -112,7 +114,7 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
   );
   const maintenanceWorker = new Worker(
     MAINTENANCE_QUEUE,
-    maintenanceProcessor({ config, ports, redis, history, enqueue, byId }),
+    maintenanceProcessor({ config, ports, redis, history, enqueue, byId, rotationInFlight: async (id) => (await rotations.getDeduplicationJobId(dedupIdFor(id))) !== null }),
     // Maintenance jobs are idempotent ticks: a crashed one is simply run again, so stalls are checked rarely.
     { ...connection, connection: workerConnections[1], concurrency: 1, lockDuration: 120_000, stalledInterval: 300_000, drainDelay: 30 },
   );
