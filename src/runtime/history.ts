@@ -3,11 +3,9 @@
  * capped list of JSON records (ids, times, outcomes: nothing secret). Redis can be lost; the
  * store's versions remain the record of what was rotated, and `history` falls back to them.
  *
- * Also the one hash "credential -> its last completed rotation id". A completed rotation leaves
- * AWSPENDING on the version it made current (unstaging it would be a third write against the
- * store's write quota), so the store alone cannot tell it from one in grace; the due check reads
- * this hash once a tick to tell them apart. Without it (Redis lost) such a rotation is resumed
- * once, which converges without a store write: the old key's revoke answers 404, confirm passes.
+ * Also the one hash "credential -> its last completed rotation id", for people and tests to read.
+ * Nothing decides by it: whether a rotation is finished is the secret's own finished-marker (a
+ * tag the rotation sets last), which Redis can neither lose nor forge.
  *
  * And the audit trail of emergency requests that did not simply start a rotation: each refused one
  * (cooldown, global cap) and each forced one, with who asked and why. Its own capped list, so a
