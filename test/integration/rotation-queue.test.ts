@@ -54,20 +54,46 @@ describe("enqueueRotation on real Redis", () => {
     expect((job?.data as RotationState).actor).toBe("cli:oncall");
   });
 
-  it("an emergency for a running rotation sets the flag the processor reads", async () => {
+  it("an emergency for a running rotation sets the flag the processor takes, with when it was asked", async () => {
+    await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "schedule" });
+    let release: () => void = () => undefined;
+    const running = new Promise<void>((r) => (release = r));
+    let started: () => void = () => undefined;
+    const isRunning = new Promise<void>((r) => (started = r));
+    let taken: string | null = null;
+    const worker = new Worker(ROTATION_QUEUE, async () => {
+      started();
+      await running;
+      taken = await redis.getdel(emergencyFlagKey(queue, "cc-1"));
+    }, { connection: redis.duplicate(), prefix });
+    await isRunning;
+    const asking = enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true, actor: "cli:alice" }, 1_234);
+    await new Promise((r) => setTimeout(r, 200));
+    release();
+    expect((await asking).joined).toBe(true);
+    expect(JSON.parse(taken ?? "{}")).toEqual({ at: 1_234, actor: "cli:alice" });
+    await worker.close();
+  });
+
+  it("an emergency whose running job ends without taking the flag starts a rotation of its own", async () => {
     const first = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "schedule" });
     let release: () => void = () => undefined;
     const running = new Promise<void>((r) => (release = r));
     let started: () => void = () => undefined;
     const isRunning = new Promise<void>((r) => (started = r));
-    const worker = new Worker(ROTATION_QUEUE, async () => {
+    const worker = new Worker(ROTATION_QUEUE, async (job: Job<RotationState>) => {
+      if (job.data.rotationId !== first.rotationId) return;
       started();
       await running;
-    }, { connection: redis.duplicate(), prefix });
+    }, { connection: redis.duplicate(), prefix, autorun: true });
     await isRunning;
-    await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true });
-    expect(await redis.get(emergencyFlagKey(queue, first.rotationId))).not.toBeNull();
+    const asking = enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true });
+    await new Promise((r) => setTimeout(r, 200));
     release();
+    const r = await asking;
+    expect(r.joined).toBe(false);
+    expect(r.rotationId).not.toBe(first.rotationId);
+    expect(await redis.exists(emergencyFlagKey(queue, "cc-1"))).toBe(0);
     await worker.close();
   });
 
