@@ -10,6 +10,7 @@ import { pendingRotation } from "../rotation/reconcile.js";
 import { type RotationState, Step } from "../rotation/rotation-state.js";
 import { RotationHistory } from "../runtime/history.js";
 import { usageBaseline } from "../runtime/usage-watcher.js";
+import { shownUrl } from "../runtime/redis.js";
 import { dedupIdFor } from "../runtime/rotation-queue.js";
 import { openCli } from "./cli-context.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Out, humanDuration, table } from "./output.js";
@@ -96,7 +97,7 @@ export async function statusCommand(credentialId: string | undefined, o: { confi
     }
     if (o.json) out.stdout(JSON.stringify({ redis: cli.redis ? "ok" : "unreachable", credentials: rows }));
     else {
-      if (!cli.redis) out.stdout("(Redis unreachable: steps in flight and last results unknown)");
+      if (!cli.redis) out.stdout(`(Redis unreachable at ${shownUrl(cli.redisUrl)}: steps in flight and last results unknown)`);
       out.stdout(table(
         ["credential", "vendor", "key age", "next due", "in flight", "last result", "usage"],
         rows.map((r) => [

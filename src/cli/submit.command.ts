@@ -12,6 +12,7 @@ import { SecretValue } from "../core/secret.js";
 import { parseStoredValue } from "../core/stored-value.js";
 import { sameApiKey } from "../rotation/operator-rotation.js";
 import { pendingRotation } from "../rotation/reconcile.js";
+import { shownUrl } from "../runtime/redis.js";
 import { dedupIdFor, enqueueRotation } from "../runtime/rotation-queue.js";
 import { parseJustCallPairInput } from "../vendors/justcall/justcall-pair-input.js";
 import { openCli } from "./cli-context.js";
@@ -55,7 +56,7 @@ export async function submitCommand(credentialId: string, o: { config: string; j
     const versionId = randomUUID();
     const value = JSON.stringify({ vendor: "justcall", apiKey: pair.apiKey, apiSecret: pair.apiSecret.reveal(), createdAt: new Date().toISOString() });
     await cli.store.putPending(credential.secretId, versionId, new SecretValue(value));
-    let woke = "the worker picks it up at its next check";
+    let woke = cli.queue ? "the worker picks it up at its next check" : `Redis does not answer at ${shownUrl(cli.redisUrl)}, so the worker picks it up at its first check once Redis is back`;
     if (cli.queue && cli.redis) {
       try {
         const jobId = await cli.queue.getDeduplicationJobId(dedupIdFor(credentialId));
