@@ -6,8 +6,16 @@
  *      alert, refuse) asserted;
  *   3. concurrency: three worker processes and 200 credentials all due at once: zero double
  *      rotations, all rotated.
+ *   4. compound scenarios (compound.ts): several faults at once, and Redis content forged;
+ *   5. the random fleet run (fleet-run.ts): 40 credentials, 3 workers, 120 s of mixed faults
+ *      chosen by a seeded PRNG, then DESIGN.md's invariants judged from outside only.
  * Every scenario also scans Redis and the worker logs for secret values. Prints a closing table
  * and `chaos: N passed, N failed`; exits 1 on any violation.
+ *
+ * Flags: `--quick` (fewer kill points, a smaller concurrency run), `--seed N` (the fleet run's
+ * seed, printed at its start; random when absent), `--fleet-only`, `--compound-only`,
+ * `--fleet-seconds N` (a shorter fault phase, for development; CI uses the default 120),
+ * `--case TEXT` (only the compound cases whose name contains TEXT).
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -16,10 +24,27 @@ import { table } from "../../src/cli/output.js";
 import type { FaultRule } from "../../src/sandbox/faults.js";
 import { type World, expectConverged, finishedPerCredential, keysMadePerCredential, leaks, startWorld } from "../support/rotation-world.js";
 import { until } from "../support/alert-receiver.js";
+import { compoundScenarios } from "./compound.js";
+import { fleetRun } from "./fleet-run.js";
 
 interface Row { scenario: string; case: string; expected: string; outcome: string; violations: string[] }
 const rows: Row[] = [];
 const quick = process.argv.includes("--quick");
+const fleetOnly = process.argv.includes("--fleet-only");
+const compoundOnly = process.argv.includes("--compound-only");
+/** A number after a flag (`--seed 42`), or undefined. */
+function numberArg(flag: string): number | undefined {
+  const i = process.argv.indexOf(flag);
+  if (i < 0) return undefined;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isInteger(v) || v < 0) {
+    process.stderr.write(`chaos: ${flag} needs a non-negative whole number\n`);
+    process.exit(2);
+  }
+  return v;
+}
+const seed = numberArg("--seed") ?? (Date.now() % 1_000_000_000);
+const fleetSeconds = numberArg("--fleet-seconds");
 
 async function secretScan(world: World): Promise<string[]> {
   const logs = world.workers.flatMap((w) => w.lines).join("\n");
@@ -266,22 +291,39 @@ async function concurrency(credentials: number, workers: number): Promise<void> 
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
 const started = Date.now();
-for (const kp of quick ? killPoints.slice(0, 3) : killPoints) {
-  await killPoint(kp);
-  process.stderr.write(`kill point: ${kp[0]}: ${rows.at(-1)?.outcome ?? "?"}\n`);
+const only = fleetOnly || compoundOnly;
+if (!only) {
+  for (const kp of quick ? killPoints.slice(0, 3) : killPoints) {
+    await killPoint(kp);
+    process.stderr.write(`kill point: ${kp[0]}: ${rows.at(-1)?.outcome ?? "?"}\n`);
+  }
+  for (const kp of quick ? jcKillPoints.slice(0, 1) : jcKillPoints) {
+    await jcKillPoint(kp);
+    process.stderr.write(`kill point: ${kp[0]}: ${rows.at(-1)?.outcome ?? "?"}\n`);
+  }
+  await faultMatrix();
+  process.stderr.write("fault matrix done\n");
+  await concurrency(quick ? 30 : 200, 3);
+  process.stderr.write("concurrency done\n");
 }
-for (const kp of quick ? jcKillPoints.slice(0, 1) : jcKillPoints) {
-  await jcKillPoint(kp);
-  process.stderr.write(`kill point: ${kp[0]}: ${rows.at(-1)?.outcome ?? "?"}\n`);
+if (!fleetOnly) {
+  const caseIndex = process.argv.indexOf("--case");
+  const caseFilter = caseIndex >= 0 ? (process.argv[caseIndex + 1] ?? "") : undefined;
+  for await (const row of compoundScenarios(caseFilter === undefined ? undefined : (name) => name.includes(caseFilter))) {
+    rows.push(row);
+    process.stderr.write(`compound: ${row.case}: ${row.violations.length === 0 ? "held" : `VIOLATION: ${row.violations.join("; ")}`}\n`);
+  }
 }
-await faultMatrix();
-process.stderr.write("fault matrix done\n");
-await concurrency(quick ? 30 : 200, 3);
-process.stderr.write("concurrency done\n");
+if (!compoundOnly) {
+  rows.push(await fleetRun({ seed, ...(fleetSeconds !== undefined ? { faultSeconds: fleetSeconds } : {}) }));
+  process.stderr.write("fleet run done\n");
+}
 
 const failed = rows.filter((r) => r.violations.length > 0);
 process.stdout.write(`\n${table(["scenario", "case", "expected", "outcome", "violations"], rows.map((r) => [r.scenario, r.case, r.expected, r.outcome, r.violations.length === 0 ? "0" : r.violations.join("; ")]))}\n`);
 const kills = rows.filter((r) => r.scenario === "kill point");
+const fleet = rows.find((r) => r.scenario === "fleet run");
+if (fleet) process.stdout.write(`\nfleet run: seed ${seed}; ${fleet.outcome}; violations ${fleet.violations.length}\n`);
 process.stdout.write(`\nkill points tried ${kills.length}, converged ${kills.filter((r) => r.violations.length === 0).length}; fault cases ${rows.filter((r) => r.scenario === "fault").length}; violations ${failed.reduce((n, r) => n + r.violations.length, 0)}; ${Math.round((Date.now() - started) / 1000)} s\n`);
 process.stdout.write(`chaos: ${rows.length - failed.length} passed, ${failed.length} failed\n`);
 process.exit(failed.length === 0 ? 0 : 1);
