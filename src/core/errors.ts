@@ -69,6 +69,13 @@ export class InvalidStateError extends RotatorError {
   }
 }
 
+/**
+ * AWSCURRENT is no longer on the version a promote was to replace: someone (another rotation
+ * after Redis lost the first, a person) moved it meanwhile. The promote did nothing; the rotation
+ * gives back what it made instead of clobbering the newer current version.
+ */
+export class SupersededError extends InvalidStateError {}
+
 /** Bad input from a person or a file: inventory, CLI arguments, HTTP bodies. Exit code 2. */
 export class ConfigError extends RotatorError {
   /** Every problem found, each as `path: what is wrong`. */

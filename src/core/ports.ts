@@ -53,8 +53,9 @@ export interface SecretStore {
 
   /**
    * Moves AWSCURRENT to `versionId`; the version that held it becomes AWSPREVIOUS. Safe to
-   * repeat: a version that is already current is left as it is. `fromVersionId`, when the caller
-   * knows which version is current, saves a read; if it is stale the store looks it up.
+   * repeat: a version that is already current is left as it is. With `fromVersionId` the move is
+   * a compare-and-set: it happens only while `fromVersionId` holds AWSCURRENT, and otherwise throws
+   * SupersededError (someone else moved it), never moving it from the newer holder.
    */
   promote(secretId: string, versionId: string, fromVersionId?: string): Promise<void>;
 

@@ -15,7 +15,7 @@
  * Must not: hold a secret in the state, decide scheduling, or know how a vendor or store talks.
  */
 import { randomUUID } from "node:crypto";
-import { InvalidStateError } from "../core/errors.js";
+import { InvalidStateError, SupersededError } from "../core/errors.js";
 import { STAGE_CURRENT, STAGE_PREVIOUS, type Alerter, type Clock, type KeyApiVendor, type SecretStore, type VersionInfo } from "../core/ports.js";
 import type { SecretValue } from "../core/secret.js";
 import { type CallCovValue, serializeStoredValue, vendorSecretOf } from "../core/stored-value.js";
@@ -127,7 +127,14 @@ async function rotateOnce(credential: RotationCredential, deps: RotationDeps, sa
   }
 
   if (s.step === Step.Promote) {
-    await store.promote(secretId, s.rotationId, s.oldVersionId);
+    // Compare-and-set: only over the version whose key this one replaces. If AWSCURRENT moved
+    // meanwhile (another rotation after Redis lost this one, a person), this one gives way.
+    const superseded = await promoteOver(credential, store, s);
+    if (superseded) {
+      await undoUnpromoted(deps, credential, await store.listVersions(secretId), s.rotationId);
+      await stepDone({ step: Step.RolledBack, outcome: `superseded: ${superseded}` });
+      return { kind: "finished", state: s };
+    }
     stale = true;
     await stepDone({ step: Step.Grace, graceUntil: clock.now() + (s.emergency ? 0 : credential.graceMs) });
   }
@@ -168,6 +175,24 @@ async function finishBefore(credential: RotationCredential, deps: RotationDeps, 
   }
   await finishPromoted(deps, credential, versions, promoted.versionId, { verifyFirst: true });
   return { kind: "go" as const, versions: await deps.store.listVersions(credential.secretId) };
+}
+
+/** Promotes the rotation's version over the one it replaced; returns why not if that one is no longer current. */
+async function promoteOver(credential: RotationCredential, store: SecretStore, s: RotationState): Promise<string | undefined> {
+  const from = s.oldVersionId;
+  if (!from) throw new InvalidStateError(`${credential.id}: no store version is known for the key being replaced`);
+  const mine = await readKeyValue(store, credential, s.rotationId, "the new key");
+  const replaced = await readKeyValue(store, credential, from, "the key being replaced");
+  if (mine.replacesKeyId !== undefined && mine.replacesKeyId !== replaced.keyId) {
+    return `version ${s.rotationId} replaces key ${mine.replacesKeyId}, but the current version ${from} holds ${replaced.keyId}`;
+  }
+  try {
+    await store.promote(credential.secretId, s.rotationId, from);
+    return undefined;
+  } catch (err) {
+    if (err instanceof SupersededError) return err.message;
+    throw err;
+  }
 }
 
 /**

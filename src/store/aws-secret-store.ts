@@ -14,7 +14,7 @@ import {
   TagResourceCommand,
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
-import { InvalidStateError, StoreError } from "../core/errors.js";
+import { InvalidStateError, StoreError, SupersededError } from "../core/errors.js";
 import { FINISHED_TAG, STAGE_CURRENT, STAGE_PENDING, type SecretStore, type StoredVersion, type VersionInfo, type VersionRef } from "../core/ports.js";
 import { SecretValue } from "../core/secret.js";
 
@@ -77,8 +77,11 @@ export class AwsSecretStore implements SecretStore {
         await moveCurrent(fromVersionId);
         return;
       } catch (err) {
-        // A stale hint (someone moved AWSCURRENT meanwhile): look the holder up and try once more.
+        // AWS refuses a RemoveFromVersionId that does not hold the label: AWSCURRENT moved.
         if (!(err instanceof StoreError) || err.awsType !== "InvalidParameterException") throw err;
+        const holder = await this.#currentVersion(secretId);
+        if (holder === versionId) return;
+        throw new SupersededError(`promote of ${versionId} on secret ${secretId}: AWSCURRENT is on ${holder} now, not on ${fromVersionId}`);
       }
     }
     const current = await this.#currentVersion(secretId);

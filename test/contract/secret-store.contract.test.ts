@@ -4,7 +4,7 @@
  */
 import { CreateSecretCommand, DeleteSecretCommand } from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InvalidStateError, StoreError } from "../../src/core/errors.js";
+import { InvalidStateError, StoreError, SupersededError } from "../../src/core/errors.js";
 import type { SecretStore } from "../../src/core/ports.js";
 import { SecretValue } from "../../src/core/secret.js";
 import { type SecretsManagerEmulator, startSecretsManagerEmulator } from "../../src/sandbox/secrets-manager-emulator.js";
@@ -96,14 +96,25 @@ describe.each(implementations)("SecretStore contract: %s", (_name, make) => {
     expect((await h.store.read(h.secretId, { stage: "AWSCURRENT" })).versionId).toBe(T1);
   });
 
-  it("promote works with a stale or missing hint of the current version", async () => {
+  it("promote from a version that no longer holds AWSCURRENT moves nothing and says it was superseded", async () => {
     const h = await fresh();
     await h.store.putPending(h.secretId, T1, new SecretValue("{\"n\":1}"));
     await h.store.promote(h.secretId, T1, h.v0);
     await h.store.putPending(h.secretId, T2, new SecretValue("{\"n\":2}"));
-    await h.store.promote(h.secretId, T2, h.v0);
+    await expect(h.store.promote(h.secretId, T2, h.v0)).rejects.toBeInstanceOf(SupersededError);
+    expect((await h.store.read(h.secretId, { stage: "AWSCURRENT" })).versionId).toBe(T1);
+    // Without a version to move from, the current holder is looked up.
+    await h.store.promote(h.secretId, T2);
     expect((await h.store.read(h.secretId, { stage: "AWSCURRENT" })).versionId).toBe(T2);
     expect((await h.store.read(h.secretId, { stage: "AWSPREVIOUS" })).versionId).toBe(T1);
+  });
+
+  it("the finished-marker is kept on the secret, replaced by a later one, and absent at first", async () => {
+    const h = await fresh();
+    expect(await h.store.finishedRotation(h.secretId)).toBeUndefined();
+    await h.store.markFinished(h.secretId, T1);
+    await h.store.markFinished(h.secretId, T2);
+    expect(await h.store.finishedRotation(h.secretId)).toBe(T2);
   });
 
   it("removePending unstages a pending version and is safe to repeat", async () => {

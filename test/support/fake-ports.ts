@@ -3,7 +3,7 @@
  * exact order of vendor and store calls. The fake store keeps Secrets Manager's stage rules
  * (one version per stage, AWSCURRENT moving leaves AWSPREVIOUS, token idempotency).
  */
-import { InvalidStateError, StoreError, VendorError } from "../../src/core/errors.js";
+import { InvalidStateError, StoreError, SupersededError, VendorError } from "../../src/core/errors.js";
 import {
   STAGE_CURRENT,
   STAGE_PENDING,
@@ -85,12 +85,14 @@ export class FakeStore implements SecretStore {
     return token;
   }
 
-  async promote(secretId: string, versionId: string): Promise<void> {
+  async promote(secretId: string, versionId: string, fromVersionId?: string): Promise<void> {
     this.#enter("promote");
     const versions = this.#versions(secretId);
     const target = versions.find((v) => v.versionId === versionId);
     if (!target) throw new InvalidStateError(`no version ${versionId}`);
     if (target.stages.includes(STAGE_CURRENT)) return;
+    const holder = versions.find((v) => v.stages.includes(STAGE_CURRENT));
+    if (fromVersionId && holder?.versionId !== fromVersionId) throw new SupersededError(`AWSCURRENT is on ${holder?.versionId ?? "?"}, not ${fromVersionId}`);
     for (const v of versions) v.stages = v.stages.filter((s) => s !== STAGE_PREVIOUS);
     for (const v of versions) {
       if (v.stages.includes(STAGE_CURRENT)) v.stages = [...v.stages.filter((s) => s !== STAGE_CURRENT), STAGE_PREVIOUS];
