@@ -120,7 +120,9 @@ program
 // The last belt under "no stack trace reaches a person": whatever escapes a command (an error event
 // nobody listened for, a rejection nobody awaited) ends it with one line and exit 1. The stack is
 // for LOG_LEVEL=debug.
-for (const event of ["uncaughtException", "unhandledRejection"] as const) {
+const BELT = Symbol.for("key-rotator.cli.last-belt");
+for (const event of (globalThis as Record<symbol, unknown>)[BELT] ? [] : (["uncaughtException", "unhandledRejection"] as const)) {
+  (globalThis as Record<symbol, unknown>)[BELT] = true;
   process.on(event, (err: unknown) => {
     const debug = process.env.LOG_LEVEL === "debug" || process.env.LOG_LEVEL === "trace";
     processOut.stderr(`key-rotator: ${describeError(err)}${debug && err instanceof Error && err.stack ? `\n${err.stack}` : ""}`);

@@ -72,7 +72,7 @@ if raw then
   local since = tonumber(raw)
   if since == nil or since ~= since or since > now then
     since = now
-    redis.call('SET', KEYS[1], now, 'PX', cooldown)
+    if cooldown > 0 then redis.call('SET', KEYS[1], now, 'PX', cooldown) else redis.call('DEL', KEYS[1]) end
   end
   previous = since
   local left = since + cooldown - now
@@ -91,7 +91,7 @@ if redis.call('ZCARD', KEYS[2]) >= cap then
 end
 redis.call('ZADD', KEYS[2], now, ARGV[4])
 redis.call('PEXPIRE', KEYS[2], ${WINDOW_MS})
-redis.call('SET', KEYS[1], now, 'PX', cooldown)
+if cooldown > 0 then redis.call('SET', KEYS[1], now, 'PX', cooldown) end
 return {1, now, previous}
 `;
 

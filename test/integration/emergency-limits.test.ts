@@ -49,6 +49,13 @@ describe("emergency cooldown", () => {
     expect(await l.admit("a", false)).toMatchObject({ admitted: true });
   });
 
+  it("a cooldown of 0 turns it off (the cap still holds)", async () => {
+    const l = limits(0, 2);
+    expect(await l.admit("a", false)).toMatchObject({ admitted: true });
+    expect(await l.admit("a", false)).toMatchObject({ admitted: true });
+    expect(await l.admit("a", false)).toMatchObject({ admitted: false, refusedFor: "global-cap" });
+  });
+
   it("force passes the cooldown and starts a new one", async () => {
     const l = limits(10 * MINUTE);
     expect(await l.admit("a", false)).toMatchObject({ admitted: true });
