@@ -5,9 +5,10 @@
  * submit answer from the store, which is the source of truth, and say Redis is unreachable); and
  * `rotate --wait` rides out a Redis restart, or ends at its --timeout naming what it waited for.
  */
+import { spawn } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import { type CliProcess, startCli } from "../../src/sandbox/cli-process.js";
-import { type RestartableRedis, startRestartableRedis } from "../support/restartable-redis.js";
+import { type RestartableRedis, freePort, startRestartableRedis } from "../support/restartable-redis.js";
 import { type World, expectConverged, startWorld } from "../support/rotation-world.js";
 
 const TOKEN = "redis-down-admin-token-0123";
@@ -164,5 +165,45 @@ describe("with Redis down", () => {
     expect(text).toMatch(/still waiting for rotation/);
     expect(text).toMatch(/^key-rotator rotate: gave up waiting after 8s: Redis does not answer at redis:\/\/127\.0\.0\.1:\d+ \(.+\) for the last \d+s; rotation \S+ goes on in the worker \(see key-rotator status cred-0\)$/m);
     expect(text).not.toMatch(STACK_FRAME);
+  }, 120_000);
+
+  it("a Redis that accepts connections but never answers (stopped with SIGSTOP): the admin endpoint still answers 503, and commands end within a bound", async () => {
+    const port = await freePort();
+    const server = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      world = await startWorld({ redisUrl: `redis://127.0.0.1:${port}`, grace: "15m" });
+      const w = world;
+      const c = w.creds[0];
+      if (!c) throw new Error("no credential");
+      const worker = await w.startWorker(ADMIN);
+      const http = httpOf(worker);
+      server.kill("SIGSTOP");
+      const admin = await timed(() => fetch(`${http}/v1/credentials/${c.id}/rotate`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ emergency: true, reason: "leaked while Redis hangs" }),
+        signal: AbortSignal.timeout(30_000),
+      }));
+      expect(admin.value.status).toBe(503);
+      expect(admin.ms).toBeLessThan(7_000);
+      expect(((await admin.value.json()) as { message: string }).message).toMatch(/Redis did not answer within 5s/);
+      const figures: string[] = [];
+      for (const [args, code] of [[["rotate", c.id], 1], [["status"], 0]] as const) {
+        const r = await run(w, [...args]);
+        figures.push(`${args[0]}: exit ${String(r.code)} in ${(r.ms / 1000).toFixed(1)}s`);
+        expect(r.code, r.all).toBe(code);
+        expect(r.ms).toBeLessThan(CLI_BOUND_MS);
+        expect(r.all).not.toMatch(STACK_FRAME);
+        expect(r.all).toMatch(/Redis (does not answer|unreachable) at redis:/);
+        figures.push(r.lines[0] ?? "");
+      }
+      console.log(`Redis frozen: admin 503 in ${admin.ms} ms; ${figures.join("; ")}`);
+    } finally {
+      server.kill("SIGCONT");
+      await world?.close().catch(() => undefined);
+      world = undefined;
+      server.kill("SIGKILL");
+    }
   }, 120_000);
 });
