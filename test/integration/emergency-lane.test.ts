@@ -13,12 +13,12 @@ import { type World, expectConverged, keysMadePerCredential, leaks, startWorld }
 const TOKEN = "lane-test-admin-token-0123";
 const ADMIN = { KEY_ROTATOR_ADMIN_TOKEN: TOKEN };
 
-async function askEmergency(worker: CliProcess, c: SeededCallCov): Promise<{ status: number; body: { rotationId: string; joined: boolean } }> {
+async function askEmergency(worker: CliProcess, c: SeededCallCov, force = false): Promise<{ status: number; body: { rotationId: string; joined: boolean } }> {
   const { http } = JSON.parse(await worker.waitForLine(/"worker.ready"/)) as { http: string };
   const res = await fetch(`${http}/v1/credentials/${c.id}/rotate`, {
     method: "POST",
     headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ emergency: true, reason: "key pasted in a public channel" }),
+    body: JSON.stringify({ emergency: true, reason: "key pasted in a public channel", ...(force ? { force: true } : {}) }),
   });
   return { status: res.status, body: (await res.json()) as { rotationId: string; joined: boolean } };
 }
@@ -70,7 +70,7 @@ describe("emergency lane", () => {
     expect(leaks(worker.lines.join("\n"), world.secrets())).toEqual([]);
   });
 
-  it("keeps its lease while a call takes longer than the lease: no queue worker runs the job meanwhile, and a second emergency joins it", async () => {
+  it("keeps its lease while a call takes longer than the lease: no queue worker runs the job meanwhile; a second emergency joins it and is answered by a newer key", async () => {
     world = await startWorld({ grace: "15m", lockDuration: "1s" });
     const c = world.creds[0];
     if (!c) throw new Error("no credential");
@@ -82,13 +82,18 @@ describe("emergency lane", () => {
     await until(() => faults.heldCount > 0, "the lane's revoke, held");
     // Four leases long: without renewals, the job would be due and a queue worker would take it.
     await new Promise((r) => setTimeout(r, 4_000));
-    const again = await askEmergency(second, c);
+    // Within the cooldown a second emergency needs force; it joins the rotation in flight.
+    expect((await askEmergency(second, c)).status).toBe(429);
+    const liveAtSecond = [...world.sandbox.callcov.state.keys.values()].filter((k) => k.active).map((k) => k.id);
+    const again = await askEmergency(second, c, true);
     expect(again.body).toMatchObject({ joined: true, rotationId: asked.body.rotationId });
     faults.release();
     await world.waitRotated(c);
     expect(await expectConverged(world, c)).toEqual([]);
-    expect(stepsOf(asked.body.rotationId, first, second)).toEqual(["create", "verify", "promote", "grace", "revoke", "confirm"]);
-    expect(keysMadePerCredential(world).get(c.id)).toBe(1);
+    expect(stepsOf(asked.body.rotationId, first, second).slice(0, 6)).toEqual(["create", "verify", "promote", "grace", "revoke", "confirm"]);
+    // The rotation's key was made before the second request: the lane's run goes on to one more.
+    expect(keysMadePerCredential(world).get(c.id)).toBe(2);
+    for (const keyId of liveAtSecond) expect(world.sandbox.callcov.isKeyActive(keyId), `${keyId} live at the second request`).toBe(false);
     expect(world.sandbox.callcov.state.counters.revokeRequestsByKey[c.keyId]).toBe(1);
   });
 
