@@ -68,7 +68,7 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
   log(`fleet run: seed ${o.seed} (again: npm run test:chaos -- --fleet-only --seed ${o.seed})`);
 
   const fig = {
-    rotations: 0, rolledBack: 0, kills: 0, ownExits: 0, wipes: 0, redisRestarts: 0, vendorWindows: 0, storeWindows: 0,
+    rotations: 0, kills: 0, ownExits: 0, wipes: 0, redisRestarts: 0, vendorWindows: 0, storeWindows: 0,
     http: { sent: 0, accepted: 0, refused429: 0, retryAfter: 0, unavailable: 0, other: 0, noAnswer: 0 },
     cli: { sent: 0, accepted: 0, cooldown: 0, failedClearly: 0, noExit: 0, stack: 0 },
   };
@@ -95,16 +95,18 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
     slot.proc = proc;
     slot.killedByUs = false;
     delete slot.http;
-    void proc.waitForLine(/"worker.ready"/, 60_000).then((line) => {
+    // Killed before it was ready, a worker never says so: its wait ends in a rejection that only an awaiting caller reads.
+    const ready = proc.waitForLine(/"worker.ready"/, 60_000);
+    ready.then((line) => {
       if (slot.proc === proc) slot.http = (JSON.parse(line) as { http: string }).http;
     }, () => undefined);
     void proc.exited.then(() => {
       if (slot.proc !== proc || slot.killedByUs || shuttingDown) return;
       fig.ownExits += 1;
       log(`fleet run: a worker exited by itself (${proc.lines.filter((l) => !l.startsWith("{")).slice(-2).join(" | ").slice(0, 300)})`);
-      track(sleep(1_000).then(() => void (slot.proc === proc && !shuttingDown && startSlot(slot))));
+      track(sleep(1_000).then(() => (slot.proc === proc && !shuttingDown ? startSlot(slot).then(() => undefined, () => undefined) : undefined)));
     });
-    return proc.waitForLine(/"worker.ready"/, 60_000);
+    return ready;
   };
   const versionCache: VersionKeys = new Map();
   const emergencies: EmergencyAsked[] = [];
@@ -171,6 +173,9 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
     track(sleep(between(3_000, 8_000)).then(() => faults.remove(stored)));
   };
 
+  // Should this process die midway, its workers must not live on.
+  const killAll = () => void [...allProcs, ...cliProcs].forEach((p) => p.child.kill("SIGKILL"));
+  process.on("exit", killAll);
   const started = Date.now();
   try {
     await Promise.all(slots.map((s) => startSlot(s)));
@@ -182,7 +187,7 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
         fig.kills += 1;
         slot.killedByUs = true;
         const proc = slot.proc;
-        track(proc.kill("SIGKILL").then(() => sleep(between(500, 3_000))).then(() => void (slot.proc === proc && startSlot(slot))));
+        track(proc.kill("SIGKILL").then(() => sleep(between(500, 3_000))).then(() => (slot.proc === proc ? startSlot(slot).then(() => undefined, () => undefined) : undefined)));
       }],
       [1, () => {
         if (!redis.isUp()) return;
@@ -231,7 +236,8 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
     world.rewriteInventory({ every: "90d" });
     for (const slot of slots) {
       slot.killedByUs = true;
-      await slot.proc?.kill("SIGTERM");
+      const proc = slot.proc;
+      if (proc) await Promise.race([proc.kill("SIGTERM"), sleep(15_000).then(() => proc.kill("SIGKILL"))]);
       await startSlot(slot);
     }
     const calmFrom = Date.now();
@@ -248,14 +254,13 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
     violations.push(...answerViolations);
 
     shuttingDown = true;
-    await Promise.all(slots.map((s) => s.proc?.kill("SIGTERM")));
+    await Promise.race([Promise.all(slots.map((s) => s.proc?.kill("SIGTERM"))), sleep(15_000)]);
     const secrets = world.secrets();
     const logs = [...allProcs, ...cliProcs].flatMap((p) => p.lines).join("\n");
     violations.push(...leaks(logs, secrets).map((s) => `secret ${s} in a log line`));
     violations.push(...leaks(await redis.dump(), secrets).map((s) => `secret ${s} in Redis`));
 
     fig.rotations = completedRotations(world.sandbox, world.creds);
-    fig.rolledBack = world.creds.reduce((sum, c) => sum + world.sandbox.emulator.history(c.secretId).filter((e) => e.stage === "AWSPENDING" && e.removedFrom && !e.movedTo).length, 0) - fig.rotations;
     const counters = world.sandbox.callcov.state.counters;
     const revokeRequests = Object.values(counters.revokeRequestsByKey).reduce((a, b) => a + b, 0);
     const figures = [
@@ -285,5 +290,6 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
     if (!redis.isUp()) await redis.start().catch(() => undefined);
     await Promise.race([world.close(), sleep(10_000)]);
     await redis.stop();
+    process.off("exit", killAll);
   }
 }

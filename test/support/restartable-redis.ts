@@ -78,6 +78,9 @@ export async function startRestartableRedis(): Promise<RestartableRedis> {
     c.kill("SIGKILL");
     await exited;
   };
+  // Should the test process die midway, its redis-server must not live on.
+  const onExit = () => void child?.kill("SIGKILL");
+  process.on("exit", onExit);
   await start();
   return {
     url,
@@ -110,6 +113,9 @@ export async function startRestartableRedis(): Promise<RestartableRedis> {
       } while (cursor !== "0");
       return parts.join("\n");
     }),
-    stop: kill,
+    async stop() {
+      await kill();
+      process.off("exit", onExit);
+    },
   };
 }

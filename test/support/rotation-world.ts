@@ -81,6 +81,9 @@ export async function startWorld(o: {
   const redis = connectRedis(redisUrl);
   const queue = new Queue(ROTATION_QUEUE, { connection: redis, prefix });
   const workers: CliProcess[] = [];
+  // Should the test process die midway, its workers must not live on.
+  const killWorkers = () => void workers.forEach((w) => w.child.kill("SIGKILL"));
+  process.on("exit", killWorkers);
   // JustCall secrets are shown once; the world remembers the ones it made or was handed.
   const jcSecrets: string[] = jcCreds.map((j) => j.apiSecret);
 
@@ -150,6 +153,7 @@ export async function startWorld(o: {
       client.destroy();
       await sandbox.close();
       rmSync(dir, { recursive: true, force: true });
+      process.off("exit", killWorkers);
     },
   };
 }
