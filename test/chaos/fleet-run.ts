@@ -3,8 +3,8 @@
  * afterwards from outside only (test/support/outside-checks.ts: the CallCov simulator's keys with
  * their times, the emulator's versions, stages and stage history; never Redis or worker memory).
  *
- * The world: FLEET_CREDENTIALS CallCov credentials, seeded due, rotating `every: 30s` with 2 s of
- * grace; 3 worker processes (each with an admin token) sharing ONE private redis-server that this
+ * The world: FLEET_CREDENTIALS CallCov credentials, seeded due, rotating `every: 30s` with 8 s of
+ * grace (a rotation is in grace about a third of the time); 3 worker processes (each with an admin token) sharing ONE private redis-server that this
  * run starts on a port of its own, so FLUSHALL and restarts touch nothing else.
  *
  * The fault phase (FAULT_SECONDS): every 1.5-3.5 s the seeded PRNG picks one of
@@ -15,7 +15,11 @@
  *     all, at a rate of 20-50%, for 3-8 s);
  *   - a store fault window (ThrottlingException or 500s, likewise);
  *   - an emergency over the admin HTTP (`POST /v1/credentials/{id}/rotate`), sometimes a burst
- *     of three for one credential, or over the CLI (`key-rotator rotate <id> --emergency`).
+ *     of three for one credential, or over the CLI (`key-rotator rotate <id> --emergency`);
+ *   - a crash of every worker while a vendor create is held open, with FLUSHALL half the time,
+ *     the create then landing (70%) or lost, and the workers back 0.5-3 s later.
+ * No Redis loss is chosen in the last 30 s of the fault phase, so the emergencies accepted then
+ * must be honoured (I6); the other faults go on to the end.
  * A worker that exits by itself is counted and started again a second later, as Kubernetes would.
  * The same seed gives the same choices (the timing of the processes does not repeat exactly).
  *
@@ -39,6 +43,7 @@ export interface FleetRow { scenario: string; case: string; expected: string; ou
 export const ADMIN_TOKEN = "chaos-admin-token-0123456789";
 const FLEET_CREDENTIALS = 40;
 const WORKERS = 3;
+const LOSS_FREE_MS = 30_000;
 
 export interface FleetOptions { seed: number; faultSeconds?: number; convergeSeconds?: number; credentials?: number; log?: (line: string) => void }
 
@@ -68,7 +73,7 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
   log(`fleet run: seed ${o.seed} (again: npm run test:chaos -- --fleet-only --seed ${o.seed})`);
 
   const fig = {
-    rotations: 0, kills: 0, ownExits: 0, wipes: 0, redisRestarts: 0, vendorWindows: 0, storeWindows: 0,
+    rotations: 0, poolCrashes: 0, kills: 0, ownExits: 0, wipes: 0, redisRestarts: 0, vendorWindows: 0, storeWindows: 0,
     http: { sent: 0, accepted: 0, refused429: 0, retryAfter: 0, unavailable: 0, other: 0, noAnswer: 0 },
     cli: { sent: 0, accepted: 0, cooldown: 0, failedClearly: 0, noExit: 0, stack: 0 },
   };
@@ -76,9 +81,12 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
   const violations: string[] = [];
   const redis = await startRestartableRedis();
   const world = await startWorld({
-    credentials: n, redisUrl: redis.url, due: true, every: "30s", grace: "2s", maxGraceExtension: "5s", dueCheckEvery: "2s", healthCheckEvery: "10s",
+    credentials: n, redisUrl: redis.url, due: true, every: "30s", grace: "8s", maxGraceExtension: "5s", dueCheckEvery: "2s", healthCheckEvery: "10s",
     lockDuration: "5s", orphanMinAge: "20s", orphanSweepEvery: "10s", concurrency: 4, managementPerMinute: 600, logLevel: "info",
   });
+  // The harness's own connections see Redis go away too; they reconnect by themselves.
+  world.redis.on("error", () => undefined);
+  world.queue.on("error", () => undefined);
   const allProcs: CliProcess[] = [];
   const cliProcs: CliProcess[] = [];
   interface Slot { proc?: CliProcess; http?: string; killedByUs: boolean }
@@ -177,6 +185,8 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
   const killAll = () => void [...allProcs, ...cliProcs].forEach((p) => p.child.kill("SIGKILL"));
   process.on("exit", killAll);
   const started = Date.now();
+  // No Redis loss in the last LOSS_FREE_MS of the fault phase: the emergencies accepted then must be honoured (I6).
+  const lossesAllowed = () => Date.now() - started < faultMs - LOSS_FREE_MS;
   try {
     await Promise.all(slots.map((s) => startSlot(s)));
     log(`fleet run: ${n} credentials, ${WORKERS} workers ready on ${redis.url} in ${Math.round((Date.now() - started) / 1000)} s; faults for ${faultMs / 1000} s`);
@@ -190,13 +200,13 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
         track(proc.kill("SIGKILL").then(() => sleep(between(500, 3_000))).then(() => (slot.proc === proc ? startSlot(slot).then(() => undefined, () => undefined) : undefined)));
       }],
       [1, () => {
-        if (!redis.isUp()) return;
+        if (!redis.isUp() || !lossesAllowed()) return;
         fig.wipes += 1;
         lastRedisLoss = Date.now();
         track(redis.wipe());
       }],
       [1, () => {
-        if (!redis.isUp()) return;
+        if (!redis.isUp() || !lossesAllowed()) return;
         fig.redisRestarts += 1;
         lastRedisLoss = Date.now();
         track(redis.restart(between(300, 3_000)));
@@ -217,6 +227,35 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
         for (let i = 0; i < burst; i++) track(httpEmergency(c.id));
       }],
       [1, () => track(cliEmergency(pick(world.creds).id))],
+      [1, () => {
+        // The compound the issue saw: every worker dies while a create is in flight at the vendor,
+        // Redis is lost with it (half the time), and the create's answer lands (or is lost) later.
+        if (!lossesAllowed() || pendingActions.size > 6) return;
+        fig.poolCrashes += 1;
+        const faults = world.sandbox.callcov.faults;
+        const hold = faults.addRule({ kind: "hold", match: "POST /api/v1/api-keys/", count: 1 });
+        const wipe = random() < 0.5;
+        const release = random() < 0.7;
+        const downMs = between(500, 3_000);
+        track((async () => {
+          const until = Date.now() + 5_000;
+          while (faults.heldCount === 0 && Date.now() < until) await sleep(50);
+          faults.remove(hold);
+          const victims = slots.filter((s) => s.proc && !s.killedByUs);
+          for (const slot of victims) slot.killedByUs = true;
+          fig.kills += victims.length;
+          await Promise.all(victims.map((s) => s.proc?.kill("SIGKILL")));
+          if (wipe && redis.isUp()) {
+            fig.wipes += 1;
+            lastRedisLoss = Date.now();
+            await redis.wipe();
+          }
+          if (release) faults.release();
+          else faults.dropHeld();
+          await sleep(downMs);
+          await Promise.all(victims.map((s) => startSlot(s).catch(() => undefined)));
+        })());
+      }],
     ];
     const total = actions.reduce((s, [w]) => s + w, 0);
     while (Date.now() - started < faultMs + 0) {
@@ -266,7 +305,7 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
     const figures = [
       `seed ${o.seed}`, `credentials ${n}`, `workers ${WORKERS}`, `rotations completed ${fig.rotations}`,
       `keys made ${counters.created}, revoked ${counters.revoked}, revoke requests ${revokeRequests}`, `vendor 429s ${counters.rateLimited}`,
-      `kills ${fig.kills}`, `worker exits by themselves ${fig.ownExits}`, `Redis wipes ${fig.wipes}`, `Redis restarts ${fig.redisRestarts}`,
+      `kills ${fig.kills} (of them in ${fig.poolCrashes} crashes of every worker inside a create)`, `worker exits by themselves ${fig.ownExits}`, `Redis wipes ${fig.wipes}`, `Redis restarts ${fig.redisRestarts}`,
       `vendor fault windows ${fig.vendorWindows}`, `store fault windows ${fig.storeWindows}`,
       `emergencies HTTP ${fig.http.sent} (202 ${fig.http.accepted}, 429 ${fig.http.refused429} with Retry-After ${fig.http.retryAfter}, 503 ${fig.http.unavailable}, other ${fig.http.other}, no answer ${fig.http.noAnswer})`,
       `emergencies CLI ${fig.cli.sent} (exit 0 ${fig.cli.accepted}, cooldown ${fig.cli.cooldown}, other exit ${fig.cli.failedClearly}, no exit ${fig.cli.noExit}, stack traces ${fig.cli.stack})`,
