@@ -82,7 +82,7 @@ const crashInCreateRedisLoss: Case = {
   expected: "no orphan by key id",
   async run() {
     const redis = await startRestartableRedis();
-    const world = await startWorld({ redisUrl: redis.url, due: true, grace: "1s", orphanMinAge: "5s", orphanSweepEvery: "3s" });
+    const world = await startWorld({ redisUrl: redis.url, due: true, grace: "1s", maxGraceExtension: "2s", orphanMinAge: "5s", orphanSweepEvery: "3s" });
     try {
       const faults = world.sandbox.callcov.faults;
       faults.add({ kind: "hold", match: "POST /api/v1/api-keys/", count: 1 });
