@@ -74,6 +74,14 @@ async function secretScan(world: World, redis?: RestartableRedis): Promise<strin
   return [...leaks(logs, world.secrets()).map((s) => `secret ${s} in a log line`), ...leaks(dump, world.secrets()).map((s) => `secret ${s} in Redis`)];
 }
 
+/** On a violation, the workers' last lines that say what the rotation did, to stderr (not a verdict: the evidence). */
+function explain(world: World): void {
+  for (const [i, w] of world.workers.entries()) {
+    const lines = w.lines.filter((l) => !/"due-check\.done"|"health-check\.done"|"usage\./.test(l)).slice(-25);
+    process.stderr.write(`  worker ${i + 1}, last lines:\n${lines.map((l) => `    ${l.slice(0, 400)}`).join("\n")}\n`);
+  }
+}
+
 interface Case { name: string; expected: string; run(): Promise<{ outcome: string; violations: string[] }> }
 
 /** 1. Crash inside create plus Redis loss. */
@@ -94,6 +102,7 @@ const crashInCreateRedisLoss: Case = {
       await until(() => world.sandbox.callcov.keyHistory().some((k) => k.name.startsWith("key-rotator/")), "the released create to land");
       await world.startWorker();
       const violations = await settle(world, 40_000);
+      if (violations.length > 0) explain(world);
       violations.push(...(await secretScan(world, redis)));
       const ours = world.sandbox.callcov.keyHistory().filter((k) => k.name.startsWith("key-rotator/"));
       return { outcome: `${ours.length} keys made (${new Set(ours.map((k) => k.name)).size} names), ${ours.filter((k) => k.active).length} active`, violations };
@@ -125,6 +134,7 @@ const graceRedisLossEmergency: Case = {
       if (asked.status !== 202) return { outcome: `emergency answered ${asked.status}`, violations: [`the emergency after the wipe was answered ${asked.status}, expected 202`] };
       // Grace is 30 s: within 25 s only the emergency can have revoked anything.
       const violations = await settle(world, 25_000, { emergencies: [{ credentialId: c.id, at, via: "admin HTTP" }] });
+      if (violations.length > 0) explain(world);
       violations.push(...(await secretScan(world, redis)));
       const keys = world.sandbox.callcov.keyHistory();
       const state = (id: string) => (keys.find((k) => k.id === id)?.active ? "live" : "revoked");

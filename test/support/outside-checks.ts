@@ -8,7 +8,9 @@
  * `key-rotator/<c>/...` together with every key id that any version of S holds (the key made by
  * hand before adoption among them). The invariants:
  *
- *  I1 current works: the key in S's AWSCURRENT version is accepted by the vendor (200).
+ *  I1 current works: the key in S's AWSCURRENT version is accepted by the vendor (active and
+ *     allowed at the simulator, asked in process: a probe over HTTP would be consumer use of the
+ *     key and hold a rotation's grace open), and is the key its keyId names.
  *  I2 replaced is revoked: every version that ever held AWSCURRENT (the stage history) and does
  *     not hold it now holds a key that is revoked, by key id.
  *  I3 no orphan: every key named `key-rotator/<c>/...` is the current key of c, or revoked, by id.
@@ -111,8 +113,11 @@ export async function checkInvariants(sandbox: Sandbox, creds: CheckedCredential
       } catch {
         apiKey = undefined;
       }
-      const status = apiKey ? (await fetch(`${sandbox.urls.callcov}/api/v1/health`, { headers: { "X-API-Key": apiKey } })).status : 0;
-      if (status !== 200) out.push(`I1 ${c.id}: the AWSCURRENT key ${currentKeyId} (version ${currentVersion}) is refused (${status})`);
+      // Asked of the simulator's state, not over HTTP: a probe would count as consumer use of the
+      // key, and the usage gate would then hold a rotation's grace open because of this check.
+      const k = apiKey ? sandbox.callcov.state.findActive(apiKey) : undefined;
+      if (!k || k.forbidden) out.push(`I1 ${c.id}: the AWSCURRENT key ${currentKeyId} (version ${currentVersion}) is refused (${!apiKey ? "no apiKey" : !k ? "401: unknown or revoked" : "403"})`);
+      else if (k.id !== currentKeyId) out.push(`I1 ${c.id}: the AWSCURRENT version ${currentVersion} says key ${currentKeyId} but holds the secret of key ${k.id}`);
     }
     // I2
     const everCurrent = new Set(s.history.filter((e) => e.stage === "AWSCURRENT" && e.movedTo).map((e) => e.movedTo as string));
