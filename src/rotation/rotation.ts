@@ -16,7 +16,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { InvalidStateError, SupersededError } from "../core/errors.js";
-import { STAGE_CURRENT, STAGE_PREVIOUS, type Alerter, type Clock, type KeyApiVendor, type SecretStore, type VersionInfo } from "../core/ports.js";
+import { STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, type Alerter, type Clock, type KeyApiVendor, type SecretStore, type VersionInfo } from "../core/ports.js";
 import type { SecretValue } from "../core/secret.js";
 import { type CallCovValue, serializeStoredValue, vendorSecretOf } from "../core/stored-value.js";
 import { promotedRotation, reconcile } from "./reconcile.js";
@@ -80,9 +80,7 @@ async function rotateOnce(credential: RotationCredential, deps: RotationDeps, sa
   const reconciled = await reconcile(credential, store, saved);
   let s = reconciled.state;
   let versions = reconciled.versions;
-  // After promote the listing is stale; it is read again only if this attempt goes on past grace.
-  let stale = false;
-  const freshVersions = async () => (stale ? ((stale = false), (versions = await store.listVersions(secretId))) : versions);
+
   const stepDone = async (next: Partial<RotationState> & { step: Step }) => {
     const done = s.step;
     const startedAt = s.stepTimes?.[done] ?? s.startedAt;
@@ -135,13 +133,13 @@ async function rotateOnce(credential: RotationCredential, deps: RotationDeps, sa
       await stepDone({ step: Step.RolledBack, outcome: `superseded: ${superseded}` });
       return { kind: "finished", state: s };
     }
-    stale = true;
+    versions = afterPromote(versions, s.rotationId, s.oldVersionId, clock.now());
     await stepDone({ step: Step.Grace, graceUntil: clock.now() + (s.emergency ? 0 : credential.graceMs) });
   }
 
   if (s.step === Step.Grace) {
     s = await absorbEmergency(deps, s, save);
-    const wait = await graceWait(credential, deps, s, freshVersions);
+    const wait = await graceWait(credential, deps, s, versions);
     if (wait) {
       await save((s = { ...s, graceExtendedMs: wait.graceExtendedMs }));
       return { kind: "wait", until: wait.until, reason: wait.reason, state: s };
@@ -150,7 +148,7 @@ async function rotateOnce(credential: RotationCredential, deps: RotationDeps, sa
   }
 
   if (s.step === Step.Revoke || s.step === Step.Confirm) {
-    const oldKeyId = await finishPromoted({ store, vendor }, credential, await freshVersions(), s.rotationId, {
+    const oldKeyId = await finishPromoted({ store, vendor }, credential, versions, s.rotationId, {
       verifyFirst: s.verifyBeforeRevoke === true || s.step === Step.Confirm,
       onRevoked: async (keyId) => {
         if (s.step === Step.Revoke) await stepDone({ step: Step.Confirm, oldKeyId: keyId });
@@ -175,6 +173,24 @@ async function finishBefore(credential: RotationCredential, deps: RotationDeps, 
   }
   await finishPromoted(deps, credential, versions, promoted.versionId, { verifyFirst: true });
   return { kind: "go" as const, versions: await deps.store.listVersions(credential.secretId) };
+}
+
+/**
+ * The stages after our promote, as Secrets Manager sets them (AWSPREVIOUS follows AWSCURRENT's old
+ * holder), so a rotation that goes on past grace in the same attempt need not list them again.
+ * The revocation guard still reads every staged value before it acts.
+ */
+function afterPromote(versions: VersionInfo[], mine: string, from: string | undefined, now: number): VersionInfo[] {
+  // Written in this attempt, so absent from its listing: the put moved AWSPENDING onto it.
+  const listed = versions.some((v) => v.versionId === mine)
+    ? versions
+    : [...versions.map((v) => ({ ...v, stages: v.stages.filter((stage) => stage !== STAGE_PENDING) })), { versionId: mine, stages: [STAGE_PENDING], createdAt: new Date(now) }];
+  return listed.map((v) => {
+    const stages = v.stages.filter((stage) => stage !== STAGE_PREVIOUS && !(stage === STAGE_CURRENT && v.versionId !== mine));
+    if (v.versionId === mine && !stages.includes(STAGE_CURRENT)) stages.push(STAGE_CURRENT);
+    if (v.versionId === from && v.versionId !== mine) stages.push(STAGE_PREVIOUS);
+    return { ...v, stages };
+  });
 }
 
 /** Promotes the rotation's version over the one it replaced; returns why not if that one is no longer current. */
@@ -238,14 +254,14 @@ async function graceWait(
   credential: RotationCredential,
   deps: RotationDeps,
   s: RotationState,
-  versionsNow: () => Promise<VersionInfo[]>,
+  versions: VersionInfo[],
 ): Promise<{ until: number; reason: string; graceExtendedMs: number } | undefined> {
   const now = deps.clock.now();
   const extended = s.graceExtendedMs ?? 0;
   if (s.emergency) return undefined;
   if (s.graceUntil !== undefined && now < s.graceUntil) return { until: s.graceUntil, reason: "grace period", graceExtendedMs: extended };
   if (!deps.usageGate) return undefined;
-  const previous = (await versionsNow()).find((v) => v.stages.includes(STAGE_PREVIOUS));
+  const previous = versions.find((v) => v.stages.includes(STAGE_PREVIOUS));
   if (!previous) return undefined;
   const old = await readKeyValue(deps.store, credential, previous.versionId, "the key being replaced");
   const use = await deps.usageGate.oldKeyUse(credential.id, vendorSecretOf(old));

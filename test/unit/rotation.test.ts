@@ -149,9 +149,12 @@ describe("rotate", () => {
     expect(current.rotationId).toBe(initial().rotationId);
   });
 
-  it("an emergency skips grace and finishes in one run", async () => {
+  it("an emergency skips grace and finishes in one run, listing the versions once", async () => {
     const result = await rotate(credential, deps(w), initial(true), async () => undefined);
     expect(result.kind).toBe("finished");
+    // The stages after its own promote are known without asking again; the guard reads the values.
+    expect(w.calls.filter((c) => c === "store.listVersions")).toEqual(["store.listVersions"]);
+    expect(w.store.finished.get(SECRET)).toBe(initial().rotationId);
     expectConverged(w);
   });
 
