@@ -48,7 +48,7 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
     // One read of the open alerts per tick, so a credential that is fine costs no Redis command.
     const open = await ports.alerter.openKeys?.();
     const alerter = open ? resolvingOnlyOpen(ports.alerter, open) : ports.alerter;
-    const usage = new UsageWatcher(redis, settings.queuePrefix, alerter, (id) => byId.get(id)?.usage, metrics);
+    const usage = new UsageWatcher(redis, settings.queuePrefix, alerter, (id) => byId.get(id)?.usage, metrics, settings.healthCheckEveryMs);
     await usage.load();
     const summary = await runHealthCheck({
       credentials: config.credentials, store, alerter, log, metrics, now: () => clock.now(),

@@ -127,6 +127,8 @@ export class UsageWatcher {
     private readonly alerter: Alerter,
     private readonly policyOf: (credentialId: string) => UsagePolicy | undefined,
     private readonly metrics?: Metrics,
+    /** How often health ticks run; when no two fall in one vendor window, that window needs no shared count. */
+    private readonly tickEveryMs?: number,
   ) {
     this.#probes = new ProbeCounter(redis, prefix);
   }
@@ -161,7 +163,11 @@ export class UsageWatcher {
    * counted with the fleet's, and what the others made with the key feeds the baseline.
    */
   async observe(credentialId: string, usage: UsageSample, nowMs: number): Promise<{ perMinute: number; baseline?: number; anomaly: boolean }> {
-    const ours = await this.#probes.record(credentialId, "current", usage, nowMs);
+    // When ticks are further apart than the vendor's window, the window holds this tick's probe of
+    // the current key and no other of ours (the gate probes only old keys): no Redis round trip a
+    // credential a tick. A day's window, or ticks closer together, need the fleet's shared count.
+    const alone = this.tickEveryMs !== undefined && this.tickEveryMs >= windowSecondsOf(usage, nowMs) * 1000;
+    const ours = alone ? 1 : await this.#probes.record(credentialId, "current", usage, nowMs);
     const policy = this.policyOf(credentialId) ?? { factor: 3, quotaWarnRatio: 0.8 };
     // "mean var n"; anything else (lost, hand-edited) is no baseline, rebuilt from this sample on.
     const [mean, variance, n] = parseBaseline(this.#loaded ? this.#loaded.get(credentialId) : await this.redis.hget(this.#key, credentialId)) ?? [Number.NaN, 0, 0];

@@ -121,6 +121,14 @@ describe("UsageWatcher on real Redis", () => {
     await ticker.save();
     expect(calls.filter((c) => c !== "eval")).toEqual(["hgetall", "hset"]);
     expect(calls.filter((c) => c === "eval")).toHaveLength(120);
+    // Ticks further apart than the vendor's minute: each probe is alone in its window, no counter.
+    calls.length = 0;
+    const sparse = new UsageWatcher(counting, `${tickPrefix}-sparse`, new FakeAlerter(), () => undefined, undefined, 15 * 60_000);
+    await sparse.load();
+    for (let i = 0; i < 40; i++) await sparse.observe(`k${i}`, ...tick(5));
+    await sparse.save();
+    expect(calls).toEqual(["hgetall", "hset"]);
+    await dropPrefix(redis, `${tickPrefix}-sparse`);
     // The next tick (another replica, say) starts from those baselines: a jump is now an anomaly.
     const alerter = new FakeAlerter();
     const next = new UsageWatcher(redis, tickPrefix, alerter, () => ({ factor: 3, quotaWarnRatio: 0.8 }));
