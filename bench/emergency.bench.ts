@@ -31,9 +31,10 @@ const WARM_UP = 5;
 
 export async function emergencyBench(runs: number, progress: (s: string) => void): Promise<EmergencyFigures> {
   const cliRuns = Math.max(3, Math.floor(runs / 4));
+  // The emergency bounds (cooldown, global cap) are lifted: this measures one rotation, not the bounds.
   // Some 150 rotations in about a minute: CallCov's default management budget (120 calls a minute)
   // would put the worker to wait for its reset. The fleet measures that budget; this, one incident.
-  const world = await benchWorld({ credentials: (runs + WARM_UP) * 3 + cliRuns, managementPerMinute: 10_000, inventory: { grace: "15m" } });
+  const world = await benchWorld({ credentials: (runs + WARM_UP) * 3 + cliRuns, managementPerMinute: 10_000, inventory: { grace: "15m", extraSettings: { emergency: { cooldown: "0s", maxPerMinute: 100_000 } } } });
   const floorProcess = startFloorProcess(world.sandbox.urls.secretsManager, world.sandbox.urls.callcov, world.env);
   try {
     // The simulator says when it revokes a key: the measurement waits on that, without polling,
