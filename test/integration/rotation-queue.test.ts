@@ -45,11 +45,13 @@ describe("enqueueRotation on real Redis", () => {
   it("an emergency joins a rotation in grace, marks it, and wakes it now", async () => {
     const first = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "schedule" });
     await putInGrace(queue, redis, prefix);
-    const emergency = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true, reason: "leaked in a log", actor: "cli:oncall" });
+    const emergency = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true, reason: "leaked in a log", actor: "cli:oncall" }, 5_000);
     expect(emergency.joined).toBe(true);
     const job = await queue.getJob(first.jobId);
     expect(await job?.getState()).not.toBe("delayed");
     expect((job?.data as RotationState).emergency).toBe(true);
+    // When it was asked: the rotation is done only with a key made after that (rule 10).
+    expect((job?.data as RotationState).emergencyAt).toBe(5_000);
     expect((job?.data as RotationState).reason).toContain("leaked in a log");
     expect((job?.data as RotationState).actor).toBe("cli:oncall");
   });
