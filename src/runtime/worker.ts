@@ -97,7 +97,13 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
       return at;
     },
   };
-  const lane = emergencyLane({ rotations, redis, ctx: rotationContext, leaseMs: settings.lockDurationMs, maxInFlight: settings.concurrency, writeBudget: { max: Math.max(1, Math.floor(settings.storeWriteQuota / WRITES_PER_ROTATION)), durationMs: 1_000 }, limits: settings.emergency });
+  // A rotation makes two store writes (put, promote): rotations a second that keep the fleet inside
+  // the account's write quota. The queue's limiter and the emergency lane share this one budget.
+  const rotationsPerSecond = Math.max(1, Math.floor(settings.storeWriteQuota / WRITES_PER_ROTATION));
+  const lane = emergencyLane({
+    rotations, redis, ctx: rotationContext, leaseMs: settings.lockDurationMs, maxInFlight: settings.concurrency,
+    writeBudget: { max: rotationsPerSecond, durationMs: 1_000 }, limits: settings.emergency,
+  });
 
   const workerConnections = [redis.duplicate(), redis.duplicate()] as const;
   const rotationWorker = new Worker(
@@ -105,9 +111,8 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
     rotationProcessor(rotationContext),
     {
       ...connection, connection: workerConnections[0], concurrency: settings.concurrency, lockDuration: settings.lockDurationMs, stalledInterval: settings.lockDurationMs, maxStalledCount: 10,
-      // A rotation makes two store writes (put, promote); BullMQ's limiter is shared by
-      // every replica, so the fleet stays inside the account's write quota instead of being throttled.
-      limiter: { max: Math.max(1, Math.floor(settings.storeWriteQuota / WRITES_PER_ROTATION)), duration: 1_000 },
+      // BullMQ's limiter is shared by every replica: the fleet stays inside the write quota.
+      limiter: { max: rotationsPerSecond, duration: 1_000 },
       // An idle worker long-polls Redis: 30 s per poll keeps it to a few commands a minute.
       drainDelay: 30,
     },
