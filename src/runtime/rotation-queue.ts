@@ -125,8 +125,10 @@ export async function enqueueRotation(queue: Queue, redis: Redis, request: Rotat
     return { jobId, rotationId, joined: false, ...(request.holdMs ? { held: job as Job<RotationState> } : {}) };
   }
   const existing = await queue.getJob(jobId);
-  if (!existing && !request.retriedStaleLock) {
-    // The lock names a job that no longer exists (removed by hand): free it and ask once more.
+  const existingState = existing ? await existing.getState() : "missing";
+  if (["missing", "completed", "failed"].includes(existingState) && !request.retriedStaleLock) {
+    // The lock names a job that no longer exists (removed by hand) or has ended (a lock BullMQ
+    // would have freed: left behind, or forged): nothing is in flight. Free it and ask once more.
     await queue.removeDeduplicationKey(dedupIdFor(request.credentialId));
     return enqueueRotation(queue, redis, { ...request, rotationId, retriedStaleLock: true }, now);
   }
@@ -134,7 +136,7 @@ export async function enqueueRotation(queue: Queue, redis: Redis, request: Rotat
   if (existing && existingData && emergency) {
     // Every emergency counts from its own request, even one joining a rotation already made an
     // emergency: a key made before this request is replaced again (DESIGN.md rule 10).
-    const after = await escalate(queue, redis, jobId, existingData, await existing.getState(), request, now);
+    const after = await escalate(queue, redis, jobId, existingData, existingState, request, now);
     if (after === "ended") return enqueueRotation(queue, redis, { ...request, retriedStaleLock: true }, now);
   }
   return { jobId, rotationId: existingData?.rotationId ?? rotationId, joined: true };

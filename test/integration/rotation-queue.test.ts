@@ -163,6 +163,28 @@ async function putInGrace(queue: Queue, redis: Redis, prefix: string): Promise<v
 }
 
 describe("a stale lock", () => {
+  it("a deduplication id naming a job that has ended (left behind, or forged in Redis) does not hold off a rotation", async () => {
+    const redis = testRedis();
+    const prefix = testPrefix("stale-ended");
+    const queue = new Queue(ROTATION_QUEUE, { connection: redis, prefix });
+    try {
+      const first = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "manual" });
+      const worker = new Worker(ROTATION_QUEUE, async () => "done", { connection: redis.duplicate(), prefix });
+      await until(async () => (await queue.getJobState(first.jobId)) === "completed", "the first job to complete");
+      await worker.close();
+      // Forged: the credential's lock points at the finished job again.
+      await redis.set(`${prefix}:${ROTATION_QUEUE}:de:rotation-cc-1`, first.jobId);
+      const emergency = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true });
+      expect(emergency.joined).toBe(false);
+      expect(emergency.rotationId).not.toBe(first.rotationId);
+      expect(await queue.getJobState(emergency.jobId)).not.toBe("completed");
+    } finally {
+      await queue.close();
+      await dropPrefix(redis, prefix);
+      redis.disconnect();
+    }
+  });
+
   it("a deduplication id naming a job that was removed by hand is freed and the rotation queued", async () => {
     const redis = testRedis();
     const prefix = testPrefix("stale");
