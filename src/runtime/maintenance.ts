@@ -91,14 +91,17 @@ export async function keepSchedules(maintenance: Queue, settings: RuntimeSetting
   const wanted = { "due-check": settings.dueCheckEveryMs, "orphan-sweep": settings.orphanSweepEveryMs, "health-check": settings.healthCheckEveryMs };
   if ((await maintenance.getJobSchedulersCount()) === 0) await sweepSoon(maintenance, settings, clock);
   await syncSchedulers(maintenance, wanted, log);
-  // Redis may be flushed or replaced while we run: put the schedules back when they vanish
-  // (one cheap command a minute), so the due check resumes what the store shows unfinished.
+  // Redis may be flushed, replaced or written to while we run: put the schedules back when they
+  // vanish, or when their interval or next run is not ours (a few cheap commands a minute), so
+  // the due check resumes what the store shows unfinished and no forged entry holds a tick off.
   const watchdog = setInterval(() => {
-    maintenance.getJobSchedulersCount().then(async (n) => {
-      if (n >= Object.keys(wanted).length) return;
-      log.warn({ event: "scheduler.restored", found: n }, "job schedulers missing from Redis (flushed or replaced?): restoring them");
-      await syncSchedulers(maintenance, wanted, log);
-      await sweepSoon(maintenance, settings, clock);
+    maintenance.getJobSchedulers(0, -1).then(async (schedulers) => {
+      const off = schedulersOff(schedulers, wanted, clock.now());
+      if (off.length === 0) return;
+      const lost = schedulers.length === 0;
+      log.warn({ event: "scheduler.restored", found: schedulers.length, off }, `job schedulers ${lost ? "missing from Redis (flushed or replaced?)" : `not as configured (${off.join(", ")})`}: restoring them`);
+      await syncSchedulers(maintenance, wanted, log, clock.now());
+      if (lost || off.length === Object.keys(wanted).length) await sweepSoon(maintenance, settings, clock);
     }).catch((err: unknown) => log.warn({ event: "scheduler.check-failed", error: describeError(err) }, "could not check the job schedulers"));
   }, Math.min(60_000, settings.dueCheckEveryMs));
   watchdog.unref();
@@ -144,17 +147,32 @@ function accountsOf(credentials: RuntimeCredential[], ports: WorkerPorts) {
  * does not push every tick back.
  */
 export async function syncSchedulers(queue: Queue, wanted: Record<string, number>, log: Logger, now = Date.now()): Promise<void> {
-  const existing = new Map<string, number | undefined>();
-  for (const s of await queue.getJobSchedulers(0, -1)) {
-    const id = s.id ?? s.key;
-    existing.set(id, s.every);
+  const schedulers = await queue.getJobSchedulers(0, -1);
+  for (const sch of schedulers) {
+    const id = sch.id ?? sch.key;
     if (!(id in wanted)) {
       await queue.removeJobScheduler(id);
       log.info({ event: "scheduler.removed", scheduler: id }, `removed job scheduler ${id}`);
     }
   }
+  const off = new Set(schedulersOff(schedulers, wanted, now));
+  const present = new Set(schedulers.map((sch) => sch.id ?? sch.key));
   for (const [id, every] of Object.entries(wanted)) {
-    if (existing.get(id) === every) continue;
+    if (!off.has(id)) continue;
+    // An upsert keeps an entry's next run; one that is off is made anew.
+    if (present.has(id)) await queue.removeJobScheduler(id);
     await queue.upsertJobScheduler(id, { every, startDate: now + every }, { name: id, data: {}, opts: { removeOnComplete: 20, removeOnFail: 20 } });
   }
+}
+
+/** A next run this much past its interval is not one we set: a forged or corrupt entry. */
+const NEXT_RUN_SLACK_MS = 60_000;
+
+/** The wanted schedulers that are missing, have another interval, or whose next run lies further off than one interval. */
+export function schedulersOff(schedulers: Array<{ id?: string | null; key: string; every?: number | null; next?: number | null }>, wanted: Record<string, number>, now: number): string[] {
+  const byId = new Map(schedulers.map((sch) => [sch.id ?? sch.key, sch]));
+  return Object.entries(wanted).filter(([id, every]) => {
+    const sch = byId.get(id);
+    return !sch || sch.every !== every || (sch.next ?? 0) > now + every + NEXT_RUN_SLACK_MS;
+  }).map(([id]) => id);
 }
