@@ -40,7 +40,9 @@ export function rotationProcessor(ctx: RotationJobContext) {
     const log = jobLog(ctx, job);
     const progress = { last: job.data };
     try {
-      const result = await attemptRotation(ctx, job, found, progress, log);
+      // A job a lane's lease let go of (its process died) is this worker's now.
+      const { heldByLane: _held, ...data } = job.data;
+      const result = await attemptRotation(ctx, job, found, progress, log, { from: data });
       if (result.kind === "wait") {
         log.info({ event: "rotation.wait", until: new Date(result.until).toISOString(), reason: result.reason }, `waiting: ${result.reason}`);
         await job.moveToDelayed(result.until, token);

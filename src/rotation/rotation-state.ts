@@ -45,6 +45,12 @@ export interface RotationState {
   createAttempted?: boolean;
   /** Epoch ms just before the vendor create call: the new key is no older than this. */
   createIssuedAt?: number;
+  /**
+   * Held back for the emergency lane of the process that added it: that process runs it now, and
+   * an emergency joining it leaves a flag rather than waking it (which would hand it to a second
+   * runner). Cleared when the lane hands the job to the queue, or a queue worker takes it.
+   */
+  heldByLane?: boolean;
   /** Set when the state was rebuilt from the store: the revoke may have happened already, so look first. */
   verifyBeforeRevoke?: boolean;
   /** Epoch ms when the grace period ends. */

@@ -119,7 +119,8 @@ async function runHere(o: EmergencyLaneOptions, job: Job<RotationState>): Promis
   } finally {
     clearInterval(renew);
     const handBack = async () => {
-      if (progress.last !== job.data) await job.updateData({ ...progress.last, createAttempted: true });
+      const { heldByLane: _held, ...handedBack } = progress.last;
+      await job.updateData({ ...handedBack, createAttempted: true });
       await release();
     };
     await handBack().catch((err: unknown) =>

@@ -98,6 +98,7 @@ export async function enqueueRotation(queue: Queue, redis: Redis, request: Rotat
     // A failed attempt may have made a key at the vendor that never reached the store; so may a
     // held job's run in the emergency lane, if that process dies: whoever resumes it looks first.
     ...(request.retriedFailed || request.holdMs ? { createAttempted: true } : {}),
+    ...(request.holdMs ? { heldByLane: true } : {}),
     ...(request.actor ? { actor: request.actor } : {}),
     ...(request.reason ? { reason: request.reason } : {}),
   };
@@ -149,9 +150,10 @@ async function escalate(queue: Queue, redis: Redis, jobId: string, data: Rotatio
   const job = await queue.getJob(jobId);
   if (!job) return "joined";
   const reason = request.reason ? `${data.reason ? `${data.reason}; ` : ""}emergency: ${request.reason}` : data.reason;
-  if (state === "active") {
-    // The running processor owns job data; it takes this flag at its next step boundary. If the
-    // job ends before it does, nobody answered this emergency: the caller starts a rotation.
+  if (state === "active" || (state === "delayed" && data.heldByLane)) {
+    // A running processor (a queue worker's, or the lane's that holds the job) owns job data; it
+    // takes this flag at its next step boundary. If the job ends before it does, nobody answered
+    // this emergency: the caller starts a rotation.
     const key = emergencyFlagKey(queue, data.credentialId);
     await redis.set(key, JSON.stringify({ at: now, actor: request.actor ?? "emergency" }), "EX", 86_400);
     for (const end = Date.now() + FLAG_TAKEN_WITHIN_MS; Date.now() < end; ) {

@@ -56,6 +56,14 @@ describe("enqueueRotation on real Redis", () => {
     expect((job?.data as RotationState).actor).toBe("cli:oncall");
   });
 
+  it("an emergency joining a job the lane holds leaves it held (no second runner) and flags the lane's run", async () => {
+    const held = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true, holdMs: 60_000 });
+    const again = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true, actor: "cli:bob" }, 7_000);
+    expect(again).toMatchObject({ joined: true, jobId: held.jobId });
+    expect(await queue.getJobState(held.jobId)).toBe("delayed");
+    expect(JSON.parse((await redis.get(emergencyFlagKey(queue, "cc-1"))) ?? "{}")).toEqual({ at: 7_000, actor: "cli:bob" });
+  });
+
   it("an emergency for a running rotation sets the flag the processor takes, with when it was asked", async () => {
     await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "schedule" });
     let release: () => void = () => undefined;
