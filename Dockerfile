@@ -8,7 +8,6 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-COPY jobs ./jobs
 RUN npm run build
 
 FROM node:24-bookworm-slim AS deps

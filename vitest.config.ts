@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 // two cores from thrashing by limiting parallel files.
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts", "src/**/*.test.ts", "jobs/**/*.test.ts"],
+    include: ["test/**/*.test.ts", "src/**/*.test.ts"],
     exclude: ["test/chaos/**", "node_modules/**"],
     testTimeout: 30_000,
     hookTimeout: 30_000,

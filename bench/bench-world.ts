@@ -8,8 +8,8 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } fr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { type CliProcess, WORKER_ENV, cliCommand } from "../src/sandbox/cli-process.js";
-import { ensureRedis } from "../src/sandbox/local-redis.js";
+import { type CliProcess, WORKER_ENV, cliCommand } from "../src/demo/cli-process.js";
+import { ensureRedis } from "../src/demo/local-redis.js";
 import { SANDBOX_LOGIN, type Sandbox, startSandbox } from "../src/sandbox/sandbox.js";
 import { type InventoryOptions, type SeededCallCov, sandboxEnv, writeCallCovInventory } from "../src/sandbox/seed.js";
 import type { Plan } from "../src/sandbox/callcov/callcov-state.js";

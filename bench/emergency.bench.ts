@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { httpCall } from "../src/core/http-call.js";
-import { startCli } from "../src/sandbox/cli-process.js";
+import { startCli } from "../src/demo/cli-process.js";
 import type { SeededCallCov } from "../src/sandbox/seed.js";
 import { benchWorld, percentile, round } from "./bench-world.js";
 import { floorClients } from "./floor-calls.js";

@@ -6,7 +6,7 @@
  * two management calls (create, revoke) at the account's budget, whichever takes longer. A
  * rotation counts when Redis records it completed (after confirm), as the product does.
  */
-import { connectRedis } from "../src/runtime/redis.js";
+import { connectRedis } from "../src/queue/redis.js";
 import { benchWorld, cpuTicks, redisCpuSeconds, round, until } from "./bench-world.js";
 
 export interface FleetFigures {

@@ -7,8 +7,8 @@
  */
 import { readFileSync } from "node:fs";
 import { Queue } from "bullmq";
-import { connectRedis } from "../src/runtime/redis.js";
-import { MAINTENANCE_QUEUE } from "../src/runtime/maintenance.js";
+import { connectRedis } from "../src/queue/redis.js";
+import { MAINTENANCE_QUEUE } from "../src/worker/maintenance.js";
 import { benchWorld, cpuTicks, round } from "./bench-world.js";
 
 export interface IdleFigures {

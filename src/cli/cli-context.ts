@@ -6,14 +6,14 @@
  * few seconds (connectRedis failFast) while it keeps trying to come back, and neither it nor the
  * queue prints anything of its own (BullMQ prints an unheard connection error with its stack).
  */
-import { Queue } from "../runtime/bullmq.js";
+import { Queue } from "../queue/bullmq.js";
 import type { Redis } from "ioredis";
 import type { SecretStore } from "../core/ports.js";
-import { loadRuntime } from "../runtime/load-runtime.js";
-import { assertRedisAnswers, connectRedis, redisUrlFrom } from "../runtime/redis.js";
-import { ROTATION_QUEUE } from "../runtime/rotation-queue.js";
-import type { RuntimeConfig } from "../runtime/runtime-config.js";
-import { type Services, createServices } from "../runtime/services.js";
+import { loadRuntime } from "../config/load-runtime.js";
+import { assertRedisAnswers, connectRedis, redisUrlFrom } from "../queue/redis.js";
+import { ROTATION_QUEUE } from "../queue/rotation-queue.js";
+import type { RuntimeConfig } from "../config/runtime-config.js";
+import { type Services, createServices } from "../worker/compose-services.js";
 
 export interface CliContext {
   runtime: RuntimeConfig;

@@ -12,12 +12,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
-import { startCli, type CliProcess } from "../sandbox/cli-process.js";
-import { ensureRedis } from "../sandbox/local-redis.js";
+import { startCli, type CliProcess } from "../demo/cli-process.js";
+import { ensureRedis } from "../demo/local-redis.js";
 import { startSandbox } from "../sandbox/sandbox.js";
 import { type SeededCallCov, type SeededJustCall, sandboxEnv, seedCallCovCredential, seedJustCallCredential, seedManagementLogin, writeCallCovInventory } from "../sandbox/seed.js";
 import { createSecretsManagerClient } from "../store/aws-secret-store.js";
-import { connectRedis, dropPrefix } from "../runtime/redis.js";
+import { connectRedis, dropPrefix } from "../queue/redis.js";
 import { EXIT_FAILED, EXIT_OK, type Out, table } from "./output.js";
 
 interface Outcome { credential: string; how: string; expected: string; result: string; oldKey: string; currentWorks: string; seconds: string; ok: boolean }

@@ -5,8 +5,8 @@
  * rotation made.
  */
 import { STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS } from "../core/ports.js";
-import { RotationHistory } from "../runtime/history.js";
-import { shownUrl } from "../runtime/redis.js";
+import { RotationHistory } from "../queue/rotation-history-store.js";
+import { shownUrl } from "../queue/redis.js";
 import { type CliContext, openCli } from "./cli-context.js";
 import { EXIT_OK, EXIT_USAGE, type Out, humanDuration, table } from "./output.js";
 

@@ -8,10 +8,10 @@ import { STAGE_CURRENT } from "../core/ports.js";
 import { describeError } from "../core/errors.js";
 import { pendingRotation } from "../rotation/reconcile.js";
 import { type RotationState, Step } from "../rotation/rotation-state.js";
-import { RotationHistory } from "../runtime/history.js";
-import { usageBaseline } from "../runtime/usage-watcher.js";
-import { shownUrl } from "../runtime/redis.js";
-import { dedupIdFor } from "../runtime/rotation-queue.js";
+import { RotationHistory } from "../queue/rotation-history-store.js";
+import { usageBaseline } from "../jobs/usage-watcher.js";
+import { shownUrl } from "../queue/redis.js";
+import { dedupIdFor } from "../queue/rotation-queue.js";
 import { openCli } from "./cli-context.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Out, humanDuration, table } from "./output.js";
 

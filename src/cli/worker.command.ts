@@ -5,11 +5,11 @@
  */
 import { readFileSync } from "node:fs";
 import { ConfigError } from "../core/errors.js";
-import { loadRuntime } from "../runtime/load-runtime.js";
-import { redisUrlFrom } from "../runtime/redis.js";
-import type { RuntimeConfig } from "../runtime/runtime-config.js";
-import { type Services, createServices } from "../runtime/services.js";
-import { startWorker } from "../runtime/worker.js";
+import { loadRuntime } from "../config/load-runtime.js";
+import { redisUrlFrom } from "../queue/redis.js";
+import type { RuntimeConfig } from "../config/runtime-config.js";
+import { type Services, createServices } from "../worker/compose-services.js";
+import { startWorker } from "../worker/worker.js";
 import { EXIT_OK } from "./output.js";
 
 export async function workerCommand(configPath: string): Promise<number> {

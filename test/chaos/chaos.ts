@@ -116,7 +116,7 @@ async function jcKillPoint([name, where]: JcKillPoint): Promise<void> {
   try {
     const jc = world.jcCreds[0];
     if (!jc) throw new Error("no JustCall credential");
-    const { startCli } = await import("../../src/sandbox/cli-process.js");
+    const { startCli } = await import("../../src/demo/cli-process.js");
     const submit = async (pair: { apiKey: string; apiSecret: string }) => {
       const p = startCli(["submit", jc.id], { env: world.env, stdin: `${pair.apiKey}\n${pair.apiSecret}\n` });
       if ((await p.exited) !== 0) throw new Error(`submit failed: ${p.lines.join(" ")}`);

@@ -26,8 +26,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { inventorySchema } from "../../src/config/inventory-schema.js";
-import { ROTATE_JOB } from "../../src/runtime/rotation-queue.js";
-import type { CliProcess } from "../../src/sandbox/cli-process.js";
+import { ROTATE_JOB } from "../../src/queue/rotation-queue.js";
+import type { CliProcess } from "../../src/demo/cli-process.js";
 import { alertReceiver, until } from "../support/alert-receiver.js";
 import { type EmergencyAsked, type VersionKeys, checkInvariants } from "../support/outside-checks.js";
 import { type RestartableRedis, startRestartableRedis } from "../support/restartable-redis.js";

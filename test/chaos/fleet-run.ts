@@ -33,7 +33,7 @@
  * the CLI are the bounded-emergency answers and count as answers.
  */
 import type { FaultRule } from "../../src/sandbox/faults.js";
-import { type CliProcess, startCli } from "../../src/sandbox/cli-process.js";
+import { type CliProcess, startCli } from "../../src/demo/cli-process.js";
 import { type EmergencyAsked, type VersionKeys, checkInvariants, completedRotations, snapshotVersions } from "../support/outside-checks.js";
 import { startRestartableRedis } from "../support/restartable-redis.js";
 import { leaks, startWorld } from "../support/rotation-world.js";

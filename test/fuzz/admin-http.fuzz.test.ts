@@ -10,7 +10,7 @@ import { request } from "node:http";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMetrics } from "../../src/observability/metrics.js";
-import { startHttpServer } from "../../src/runtime/http-server.js";
+import { startHttpServer } from "../../src/http/http-server.js";
 import { RUNS, STACK_FRAME, anyString, visibleAscii } from "./fuzz-support.js";
 
 const TOKEN = "t0ken-0123456789abcdef";
@@ -190,7 +190,7 @@ describe("admin HTTP under fuzzing", () => {
     }), { numRuns: 50 });
   });
 
-  // BUG (src/runtime/http-server.ts, handle): the credential segment goes through
+  // BUG (src/http/http-server.ts, handle): the credential segment goes through
   // decodeURIComponent outside any check, so a malformed %-escape throws URIError and the catch-all
   // answers 500 {"error":"internal","message":"URI malformed"} instead of a 400/404. It happens
   // before the token check, so anyone can provoke it. Reproduce:
@@ -203,7 +203,7 @@ describe("admin HTTP under fuzzing", () => {
     }), { numRuns: 20 });
   });
 
-  // BUG (src/runtime/http-server.ts, handle): `new URL(req.url, "http://localhost")` reads a
+  // BUG (src/http/http-server.ts, handle): `new URL(req.url, "http://localhost")` reads a
   // request target that starts with `//` (or `/\`) as an authority. So
   //   POST //anything/v1/credentials/cc/rotate  (right token, good body) -> 202, a rotation starts
   // although the path is not the admin route, and

@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { startCli } from "../../src/sandbox/cli-process.js";
+import { startCli } from "../../src/demo/cli-process.js";
 import { STACK_FRAME, alnum, anyString } from "./fuzz-support.js";
 
 /** Each run imports main.ts afresh (10 to 100 ms): fewer runs than the other fuzz files keep this file under 20 s. */

@@ -9,9 +9,9 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { type CliProcess, startCli } from "../../src/sandbox/cli-process.js";
+import { type CliProcess, startCli } from "../../src/demo/cli-process.js";
 import type { SeededCallCov } from "../../src/sandbox/seed.js";
-import { RotationHistory } from "../../src/runtime/history.js";
+import { RotationHistory } from "../../src/queue/rotation-history-store.js";
 import { type World, expectConverged, keysMadePerCredential, startWorld } from "../support/rotation-world.js";
 
 const TOKEN = "bounds-test-admin-token-0123";

@@ -6,7 +6,7 @@
  * lane's process dies (DESIGN.md rules 4 and 7).
  */
 import { afterEach, describe, expect, it } from "vitest";
-import type { CliProcess } from "../../src/sandbox/cli-process.js";
+import type { CliProcess } from "../../src/demo/cli-process.js";
 import type { SeededCallCov } from "../../src/sandbox/seed.js";
 import { type World, expectConverged, keysMadePerCredential, leaks, startWorld } from "../support/rotation-world.js";
 

@@ -5,9 +5,9 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Redis } from "ioredis";
-import { EmergencyLimits, EmergencyRefusedError, gateEmergency } from "../../src/runtime/emergency-limits.js";
-import { RotationHistory } from "../../src/runtime/history.js";
-import type { Enqueued } from "../../src/runtime/rotation-queue.js";
+import { EmergencyLimits, EmergencyRefusedError, gateEmergency } from "../../src/queue/emergency-limits.js";
+import { RotationHistory } from "../../src/queue/rotation-history-store.js";
+import type { Enqueued } from "../../src/queue/rotation-queue.js";
 import type { Logger } from "../../src/observability/logger.js";
 import { dropPrefix, testPrefix, testRedis } from "../support/redis.js";
 

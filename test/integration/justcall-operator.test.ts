@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { CredentialStatus } from "../../src/cli/status.command.js";
 import { alertReceiver, until } from "../support/alert-receiver.js";
 import { startPrivateRedis } from "../support/private-redis.js";
-import { startCli } from "../../src/sandbox/cli-process.js";
+import { startCli } from "../../src/demo/cli-process.js";
 import { type JustCallWorldOptions, type World, leaks, startWorld } from "../support/rotation-world.js";
 
 async function submit(world: World, id: string, stdin: string) {

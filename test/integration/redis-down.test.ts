@@ -7,7 +7,7 @@
  */
 import { spawn } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
-import { type CliProcess, startCli } from "../../src/sandbox/cli-process.js";
+import { type CliProcess, startCli } from "../../src/demo/cli-process.js";
 import { type RestartableRedis, freePort, startRestartableRedis } from "../support/restartable-redis.js";
 import { type World, expectConverged, startWorld } from "../support/rotation-world.js";
 

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { until } from "../support/alert-receiver.js";
-import { startCli } from "../../src/sandbox/cli-process.js";
+import { startCli } from "../../src/demo/cli-process.js";
 import { type World, expectConverged, leaks, startWorld } from "../support/rotation-world.js";
 
 const NO_REDIS = "redis://127.0.0.1:9";

@@ -1,7 +1,7 @@
 import { Queue, Worker, DelayedError, UnrecoverableError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ROTATION_QUEUE, deterministicRotationId, enqueueRotation, emergencyFlagKey } from "../../src/runtime/rotation-queue.js";
+import { ROTATION_QUEUE, deterministicRotationId, enqueueRotation, emergencyFlagKey } from "../../src/queue/rotation-queue.js";
 import type { RotationState } from "../../src/rotation/rotation-state.js";
 import { until } from "../support/alert-receiver.js";
 import { dropPrefix, testPrefix, testRedis } from "../support/redis.js";

@@ -6,7 +6,7 @@
 import { Queue } from "bullmq";
 import { afterEach, describe, expect, it } from "vitest";
 import { createLogger } from "../../src/observability/logger.js";
-import { MAINTENANCE_QUEUE, schedulersOff, syncSchedulers } from "../../src/runtime/maintenance.js";
+import { MAINTENANCE_QUEUE, schedulersOff, syncSchedulers } from "../../src/worker/maintenance.js";
 import { dropPrefix, testPrefix, testRedis } from "../support/redis.js";
 
 const log = createLogger({ level: "silent" });

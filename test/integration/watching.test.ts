@@ -5,7 +5,7 @@
  */
 import type { Server } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import { startCli } from "../../src/sandbox/cli-process.js";
+import { startCli } from "../../src/demo/cli-process.js";
 import { alertReceiver, until } from "../support/alert-receiver.js";
 import { type World, expectConverged, leaks, startWorld } from "../support/rotation-world.js";
 

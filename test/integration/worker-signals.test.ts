@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startCli } from "../../src/sandbox/cli-process.js";
+import { startCli } from "../../src/demo/cli-process.js";
 
 const INVENTORY = `credentials:
   - id: cc-one

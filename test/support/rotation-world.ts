@@ -9,12 +9,12 @@ import { join } from "node:path";
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { GetSecretValueCommand, ListSecretVersionIdsCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { type CliProcess, startCli } from "../../src/sandbox/cli-process.js";
+import { type CliProcess, startCli } from "../../src/demo/cli-process.js";
 import { SANDBOX_LOGIN, type Sandbox, startSandbox } from "../../src/sandbox/sandbox.js";
 import { type InventoryOptions, type SeededCallCov, type SeededJustCall, sandboxEnv, seedCallCovCredential, seedJustCallCredential, seedManagementLogin, writeCallCovInventory } from "../../src/sandbox/seed.js";
 import { createSecretsManagerClient } from "../../src/store/aws-secret-store.js";
-import { connectRedis } from "../../src/runtime/redis.js";
-import { ROTATION_QUEUE, enqueueRotation } from "../../src/runtime/rotation-queue.js";
+import { connectRedis } from "../../src/queue/redis.js";
+import { ROTATION_QUEUE, enqueueRotation } from "../../src/queue/rotation-queue.js";
 import { pendingRotation } from "../../src/rotation/reconcile.js";
 import { REDIS_URL, dropPrefix, testPrefix } from "./redis.js";
 

@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMetrics } from "../../src/observability/metrics.js";
-import { EmergencyRefusedError } from "../../src/runtime/emergency-limits.js";
-import { startHttpServer } from "../../src/runtime/http-server.js";
-import { RedisUnavailableError } from "../../src/runtime/redis.js";
+import { EmergencyRefusedError } from "../../src/queue/emergency-limits.js";
+import { startHttpServer } from "../../src/http/http-server.js";
+import { RedisUnavailableError } from "../../src/queue/redis.js";
 
 const TOKEN = "admin-token-0123456789abcdef";
 type Behaviour = "refuse" | "redis-down" | "hang" | "ok";

@@ -1,6 +1,6 @@
 import * as index from "bullmq";
 import { describe, expect, it } from "vitest";
-import * as direct from "../../src/runtime/bullmq.js";
+import * as direct from "../../src/queue/bullmq.js";
 
 describe("BullMQ classes loaded without its index", () => {
   it("are the index's own classes, so errors and instances match either way", () => {

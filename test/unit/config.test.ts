@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/core/errors.js";
 import { loadInventory, parseInventory } from "../../src/config/load-inventory.js";
 import { checkConfigCommand } from "../../src/cli/check-config.command.js";
-import { toRuntime } from "../../src/runtime/load-runtime.js";
+import { toRuntime } from "../../src/config/load-runtime.js";
 
 const valid = `
 alertRoutes:

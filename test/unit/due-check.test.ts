@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { runDueCheck } from "../../jobs/due-check.job.js";
+import { runDueCheck } from "../../src/jobs/due-check.job.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { SecretValue } from "../../src/core/secret.js";
-import type { RotationRequest } from "../../src/runtime/rotation-queue.js";
+import type { RotationRequest } from "../../src/queue/rotation-queue.js";
 import { decideDue } from "../../src/schedule/cadence.js";
 import { FakeStore } from "../support/fake-ports.js";
 

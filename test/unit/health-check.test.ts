@@ -4,7 +4,7 @@
  * its setting (settings.ageWarnBefore, per vendor).
  */
 import { describe, expect, it } from "vitest";
-import { type AgePolicy, type HealthCredential, ageVerdict, runHealthCheck } from "../../jobs/health-check.job.js";
+import { type AgePolicy, type HealthCredential, ageVerdict, runHealthCheck } from "../../src/jobs/health-check.job.js";
 import { parseInventory } from "../../src/config/load-inventory.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMetrics } from "../../src/observability/metrics.js";
-import { sameToken, startHttpServer } from "../../src/runtime/http-server.js";
+import { sameToken, startHttpServer } from "../../src/http/http-server.js";
 
 const TOKEN = "admin-token-0123456789abcdef";
 const calls: unknown[] = [];

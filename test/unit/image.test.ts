@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { WORKER_ENV, WORKER_NODE_FLAGS } from "../../src/sandbox/cli-process.js";
+import { WORKER_ENV, WORKER_NODE_FLAGS } from "../../src/demo/cli-process.js";
 
 const dockerfile = readFileSync(new URL("../../Dockerfile", import.meta.url), "utf8");
 const runtimeStage = dockerfile.slice(dockerfile.lastIndexOf("\nFROM "));

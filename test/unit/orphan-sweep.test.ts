@@ -3,7 +3,7 @@
  * holds are revoked, matched by key id, never by name.
  */
 import { describe, expect, it } from "vitest";
-import { runOrphanSweep } from "../../jobs/orphan-sweep.job.js";
+import { runOrphanSweep } from "../../src/jobs/orphan-sweep.job.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { FakeStore, FakeVendor } from "../support/fake-ports.js";
 

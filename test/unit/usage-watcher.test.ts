@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { SecretValue } from "../../src/core/secret.js";
-import { ProbeCounter, UsageWatcher, perMinuteFrom, usageBaseline, usageGateFor, windowSecondsOf } from "../../src/runtime/usage-watcher.js";
+import { ProbeCounter, UsageWatcher, perMinuteFrom, usageBaseline, usageGateFor, windowSecondsOf } from "../../src/jobs/usage-watcher.js";
 import { FakeAlerter } from "../support/fake-ports.js";
 import { dropPrefix, testPrefix, testRedis } from "../support/redis.js";
 

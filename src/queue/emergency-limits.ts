@@ -27,9 +27,9 @@ import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { RotatorError } from "../core/errors.js";
 import type { Logger } from "../observability/logger.js";
-import type { RotationHistory } from "./history.js";
+import type { RotationHistory } from "./rotation-history-store.js";
 import type { Enqueued, RotationRequest } from "./rotation-queue.js";
-import type { EmergencySettings } from "./runtime-config.js";
+import type { EmergencySettings } from "../config/runtime-config.js";
 
 /** Why an emergency was turned away. */
 export type RefusedFor = "cooldown" | "global-cap";

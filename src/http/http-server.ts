@@ -13,8 +13,8 @@ import type { AddressInfo } from "node:net";
 import { z } from "zod";
 import type { Registry } from "prom-client";
 import { describeError } from "../core/errors.js";
-import { EmergencyRefusedError } from "./emergency-limits.js";
-import { RedisUnavailableError } from "./redis.js";
+import { EmergencyRefusedError } from "../queue/emergency-limits.js";
+import { RedisUnavailableError } from "../queue/redis.js";
 
 export interface ReadyCheck {
   name: string;

@@ -5,7 +5,7 @@
  */
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { assertRedisAnswers, connectRedis, redisUrlFrom, shownUrl } from "../runtime/redis.js";
+import { assertRedisAnswers, connectRedis, redisUrlFrom, shownUrl } from "../queue/redis.js";
 
 export async function ensureRedis(): Promise<{ url: string; started: boolean; stop(): Promise<void> }> {
   const url = redisUrlFrom();

@@ -3,9 +3,9 @@
  * credential, its rotation timings and its due rule (cadence + window, from src/schedule).
  */
 import { CALLCOV_PLANS, type CallCovPlan } from "../vendors/callcov/callcov-plans.js";
-import type { UsagePolicy } from "./usage-watcher.js";
-import type { Inventory } from "../config/inventory-schema.js";
-import { loadInventory } from "../config/load-inventory.js";
+import type { UsagePolicy } from "../jobs/usage-watcher.js";
+import type { Inventory } from "./inventory-schema.js";
+import { loadInventory } from "./load-inventory.js";
 import { type Cadence, decideDue } from "../schedule/cadence.js";
 import type { RuntimeConfig, RuntimeCredential } from "./runtime-config.js";
 

@@ -13,9 +13,9 @@ import { AwsSecretStore, createSecretsManagerClient } from "../store/aws-secret-
 import { CachedSecretStore } from "../store/cached-secret-store.js";
 import { CallCovVendor } from "../vendors/callcov/callcov-vendor.js";
 import { JustCallVerifier } from "../vendors/justcall/justcall-verifier.js";
-import { buildAlerter } from "./build-alerter.js";
-import { loadManagementLogin } from "./management-login.js";
-import type { RuntimeConfig, RuntimeCredential } from "./runtime-config.js";
+import { buildAlerter } from "./compose-alerter.js";
+import { loadManagementLogin } from "../vendors/callcov/callcov-login.js";
+import type { RuntimeConfig, RuntimeCredential } from "../config/runtime-config.js";
 import { pino } from "pino";
 
 export interface Services {

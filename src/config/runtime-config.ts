@@ -5,8 +5,8 @@
  * people while the runtime reads well for engineers.
  */
 import type { RotationCredential } from "../rotation/rotation.js";
-import type { UsagePolicy } from "./usage-watcher.js";
-import type { DueVerdict } from "../../jobs/due-check.job.js";
+import type { UsagePolicy } from "../jobs/usage-watcher.js";
+import type { DueVerdict } from "../jobs/due-check.job.js";
 
 export interface RuntimeSettings {
   /** BullMQ key prefix; `{key-rotator}` keeps every key in one Redis Cluster slot. */

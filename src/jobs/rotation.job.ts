@@ -6,15 +6,15 @@
  * This is the only place that turns an error into BullMQ's UnrecoverableError.
  */
 import type { Job } from "bullmq";
-import { DelayedError, UnrecoverableError } from "../src/runtime/bullmq.js";
-import { RateLimitedError, RotatorError, describeError } from "../src/core/errors.js";
-import type { Logger } from "../src/observability/logger.js";
-import { type RotationCredential, type RotationDeps, type RotationResult, rotate } from "../src/rotation/rotation.js";
-import { undoUnpromoted } from "../src/rotation/revocation.js";
-import { type OperatorCredential, type OperatorDeps, operatorRotate } from "../src/rotation/operator-rotation.js";
-import { type RotationState, Step, isBefore } from "../src/rotation/rotation-state.js";
-import type { RotationHistory, RotationResultKind } from "../src/runtime/history.js";
-import type { Metrics } from "../src/observability/metrics.js";
+import { DelayedError, UnrecoverableError } from "../queue/bullmq.js";
+import { RateLimitedError, RotatorError, describeError } from "../core/errors.js";
+import type { Logger } from "../observability/logger.js";
+import { type RotationCredential, type RotationDeps, type RotationResult, rotate } from "../rotation/rotation.js";
+import { undoUnpromoted } from "../rotation/revocation.js";
+import { type OperatorCredential, type OperatorDeps, operatorRotate } from "../rotation/operator-rotation.js";
+import { type RotationState, Step, isBefore } from "../rotation/rotation-state.js";
+import type { RotationHistory, RotationResultKind } from "../queue/rotation-history-store.js";
+import type { Metrics } from "../observability/metrics.js";
 
 export interface RotationJobContext {
   /** The credential and the ports to rotate it with, or undefined when it left the inventory. */

@@ -13,12 +13,12 @@
  *
  * Must not: rotate anything itself, or keep due-ness in memory between ticks.
  */
-import { describeError } from "../src/core/errors.js";
-import { STAGE_CURRENT, type SecretStore } from "../src/core/ports.js";
-import type { Logger } from "../src/observability/logger.js";
-import { type Metrics, recordKeyAge } from "../src/observability/metrics.js";
-import { pendingRotation, promotedRotation } from "../src/rotation/reconcile.js";
-import { type Enqueued, type RotationRequest, deterministicRotationId } from "../src/runtime/rotation-queue.js";
+import { describeError } from "../core/errors.js";
+import { STAGE_CURRENT, type SecretStore } from "../core/ports.js";
+import type { Logger } from "../observability/logger.js";
+import { type Metrics, recordKeyAge } from "../observability/metrics.js";
+import { pendingRotation, promotedRotation } from "../rotation/reconcile.js";
+import { type Enqueued, type RotationRequest, deterministicRotationId } from "../queue/rotation-queue.js";
 
 export interface DueCheckCredential {
   id: string;

@@ -12,11 +12,11 @@
  * anomaly alerts, taking off every replica's probes of the key (counted in Redis, usage-watcher.ts).
  * Must not: change anything in the store or at the vendor.
  */
-import { describeError } from "../src/core/errors.js";
-import type { Alerter, KeyApiVendor, KeyVerifier, SecretStore, UsageSample } from "../src/core/ports.js";
-import { parseStoredValue, vendorSecretOf } from "../src/core/stored-value.js";
-import type { Logger } from "../src/observability/logger.js";
-import { type Metrics, recordKeyAge } from "../src/observability/metrics.js";
+import { describeError } from "../core/errors.js";
+import type { Alerter, KeyApiVendor, KeyVerifier, SecretStore, UsageSample } from "../core/ports.js";
+import { parseStoredValue, vendorSecretOf } from "../core/stored-value.js";
+import type { Logger } from "../observability/logger.js";
+import { type Metrics, recordKeyAge } from "../observability/metrics.js";
 import type { DueVerdict } from "./due-check.job.js";
 
 const HOUR = 3_600_000;

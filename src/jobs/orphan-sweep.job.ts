@@ -11,10 +11,10 @@
  *
  * Must not: touch a key without our name prefix, or one of a credential not in the inventory.
  */
-import { describeError } from "../src/core/errors.js";
-import { STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, type KeyApiVendor, type SecretStore } from "../src/core/ports.js";
-import type { Logger } from "../src/observability/logger.js";
-import { readKeyValue } from "../src/rotation/revocation.js";
+import { describeError } from "../core/errors.js";
+import { STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, type KeyApiVendor, type SecretStore } from "../core/ports.js";
+import type { Logger } from "../observability/logger.js";
+import { readKeyValue } from "../rotation/revocation.js";
 
 export interface SweepAccount {
   /** A vendor account (one management login) and the credentials it holds keys for. */

@@ -8,7 +8,7 @@
  * Must not: rotate anything itself outside a job (the queue and the lane run jobs), or trust Redis
  * for what the store can say.
  */
-import { Queue, Worker } from "./bullmq.js";
+import { Queue, Worker } from "../queue/bullmq.js";
 import type { Redis } from "ioredis";
 import { describeError } from "../core/errors.js";
 import type { Alert, Alerter, Clock, KeyApiVendor, KeyVerifier, SecretStore } from "../core/ports.js";
@@ -16,15 +16,15 @@ import type { OpenAlertStore } from "../alerts/open-alert-store.js";
 import { RedisOpenAlertStore } from "../alerts/redis-open-alert-store.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
-import { type RotationJobContext, rotationProcessor } from "../../jobs/rotation.job.js";
-import { usageGateFor } from "./usage-watcher.js";
-import { emergencyLane } from "./emergency-lane.js";
+import { type RotationJobContext, rotationProcessor } from "../jobs/rotation.job.js";
+import { usageGateFor } from "../jobs/usage-watcher.js";
+import { emergencyLane } from "../jobs/emergency-lane.js";
 import { MAINTENANCE_QUEUE, keepSchedules, maintenanceProcessor } from "./maintenance.js";
-import { RotationHistory } from "./history.js";
-import { type ReadyCheck, startHttpServer } from "./http-server.js";
-import { assertRedisAnswers, connectRedis } from "./redis.js";
-import { ROTATION_QUEUE, dedupIdFor, emergencyFlagKey, enqueueRotation, parseEmergencyFlag, type RotationRequest } from "./rotation-queue.js";
-import type { RuntimeConfig, RuntimeCredential } from "./runtime-config.js";
+import { RotationHistory } from "../queue/rotation-history-store.js";
+import { type ReadyCheck, startHttpServer } from "../http/http-server.js";
+import { assertRedisAnswers, connectRedis } from "../queue/redis.js";
+import { ROTATION_QUEUE, dedupIdFor, emergencyFlagKey, enqueueRotation, parseEmergencyFlag, type RotationRequest } from "../queue/rotation-queue.js";
+import type { RuntimeConfig, RuntimeCredential } from "../config/runtime-config.js";
 
 /** Put pending, move current: a completed rotation leaves AWSPENDING where it is (see history.ts). */
 const WRITES_PER_ROTATION = 2;

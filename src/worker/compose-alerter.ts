@@ -10,7 +10,7 @@ import { SecretValue } from "../core/secret.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { AlertRouter, type CredentialRoutes } from "../alerts/alert-router.js";
-import { shared } from "./load-runtime.js";
+import { shared } from "../config/load-runtime.js";
 import { type AlertSink, pagerDutySink, slackSink, webhookSink } from "../alerts/alert-sinks.js";
 
 export async function buildAlerter(inventory: Inventory, o: { log: Logger; metrics?: Metrics; env: NodeJS.ProcessEnv }): Promise<AlertRouter> {

@@ -31,12 +31,12 @@
 import type { Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { RateLimitedError, describeError } from "../core/errors.js";
-import { type RotationJobContext, attemptRotation, jobLog } from "../../jobs/rotation.job.js";
+import { type RotationJobContext, attemptRotation, jobLog } from "./rotation.job.js";
 import type { RotationState } from "../rotation/rotation-state.js";
-import { EmergencyLimits, type EmergencyRequest, gateEmergency } from "./emergency-limits.js";
-import { RedisUnavailableError, redisIsUp } from "./redis.js";
-import { type Enqueued, type RotationRequest, enqueueRotation } from "./rotation-queue.js";
-import type { EmergencySettings } from "./runtime-config.js";
+import { EmergencyLimits, type EmergencyRequest, gateEmergency } from "../queue/emergency-limits.js";
+import { RedisUnavailableError, redisIsUp } from "../queue/redis.js";
+import { type Enqueued, type RotationRequest, enqueueRotation } from "../queue/rotation-queue.js";
+import type { EmergencySettings } from "../config/runtime-config.js";
 
 export interface EmergencyLaneOptions {
   rotations: Queue;

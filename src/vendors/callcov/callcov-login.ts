@@ -4,9 +4,9 @@
  * `{ "email": "...", "password": "..." }`; a bad shape is reported by path, never quoted.
  */
 import { z } from "zod";
-import { InvalidStateError } from "../core/errors.js";
-import type { SecretStore } from "../core/ports.js";
-import { SecretValue } from "../core/secret.js";
+import { InvalidStateError } from "../../core/errors.js";
+import type { SecretStore } from "../../core/ports.js";
+import { SecretValue } from "../../core/secret.js";
 
 const loginShape = z.strictObject({
   email: z.string().email("expected an email address"),
