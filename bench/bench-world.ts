@@ -38,7 +38,10 @@ export async function benchWorld(o: {
   inventory?: Partial<InventoryOptions>;
 }): Promise<BenchWorld> {
   const redis = await ensureRedis();
-  const sandbox = await startSandbox({ plan: o.plan ?? "business", ...(o.managementPerMinute ? { managementPerMinute: o.managementPerMinute } : {}) });
+  const sandbox = await startSandbox({
+    plan: o.plan ?? "business",
+    ...(o.managementPerMinute ? { managementPerMinute: o.managementPerMinute } : {}),
+  });
   const env = { ...sandboxEnv(sandbox) };
   Object.assign(process.env, env);
   if (o.due) sandbox.emulator.setClock(() => Date.now() - 100 * DAY);
@@ -49,7 +52,10 @@ export async function benchWorld(o: {
     const id = `cc-${i.toString().padStart(5, "0")}`;
     const made = sandbox.callcov.issueKey(`made by hand for ${id}`);
     const secretId = `bench/callcov/${id}`;
-    sandbox.emulator.state.CreateSecret({ Name: secretId, SecretString: JSON.stringify({ vendor: "callcov", apiKey: made.key, keyId: made.id }) });
+    sandbox.emulator.state.CreateSecret({
+      Name: secretId,
+      SecretString: JSON.stringify({ vendor: "callcov", apiKey: made.key, keyId: made.id }),
+    });
     creds.push({ id, secretId, keyId: made.id });
   }
   sandbox.emulator.setClock(Date.now);
@@ -58,11 +64,26 @@ export async function benchWorld(o: {
   const dir = mkdtempSync(join(tmpdir(), "kr-bench-"));
   const inventoryPath = join(dir, "inventory.yaml");
   const prefix = `{kr-bench-${randomBytes(3).toString("hex")}}`;
-  writeCallCovInventory(inventoryPath, sandbox, creds, managementSecretId, { queuePrefix: prefix, every: "90d", grace: "0s", ...o.inventory });
-  const childEnv = { ...env, REDIS_URL: redis.url, KEY_ROTATOR_CONFIG: inventoryPath, KEY_ROTATOR_HTTP_PORT: "0", LOG_LEVEL: "info" };
+  writeCallCovInventory(inventoryPath, sandbox, creds, managementSecretId, {
+    queuePrefix: prefix,
+    every: "90d",
+    grace: "0s",
+    ...o.inventory,
+  });
+  const childEnv = {
+    ...env,
+    REDIS_URL: redis.url,
+    KEY_ROTATOR_CONFIG: inventoryPath,
+    KEY_ROTATOR_HTTP_PORT: "0",
+    LOG_LEVEL: "info",
+  };
   const workers: CliProcess[] = [];
   return {
-    sandbox, creds, env: childEnv, redisUrl: redis.url, prefix,
+    sandbox,
+    creds,
+    env: childEnv,
+    redisUrl: redis.url,
+    prefix,
     async startWorker(extraEnv = {}) {
       const w = startLoggingToFile(["worker"], { ...childEnv, ...extraEnv }, join(dir, `worker-${workers.length}.log`));
       workers.push(w);
@@ -89,10 +110,18 @@ export async function benchWorld(o: {
 function startLoggingToFile(args: string[], env: Record<string, string>, logPath: string): CliProcess {
   const { command, args: base } = cliCommand({ useBuild: true });
   const fd = openSync(logPath, "a");
-  const child = spawn(command, [...base, ...args], { env: { ...process.env, ...WORKER_ENV, ...env }, stdio: ["ignore", fd, fd] });
+  const child = spawn(command, [...base, ...args], {
+    env: { ...process.env, ...WORKER_ENV, ...env },
+    stdio: ["ignore", fd, fd],
+  });
   closeSync(fd);
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const read = () => (existsSync(logPath) ? readFileSync(logPath, "utf8").split("\n").filter((l) => l.length > 0) : []);
+  const read = () =>
+    existsSync(logPath)
+      ? readFileSync(logPath, "utf8")
+          .split("\n")
+          .filter((l) => l.length > 0)
+      : [];
   return {
     child,
     get lines() {
@@ -105,7 +134,9 @@ function startLoggingToFile(args: string[], env: Record<string, string>, logPath
         const seen = read().find(test);
         if (seen !== undefined) return seen;
         if (child.exitCode !== null || Date.now() > end) {
-          throw new Error(`no line matching ${String(match)} ${child.exitCode !== null ? "before the process exited" : `within ${timeoutMs} ms`}; last lines:\n${read().slice(-20).join("\n")}`);
+          throw new Error(
+            `no line matching ${String(match)} ${child.exitCode !== null ? "before the process exited" : `within ${timeoutMs} ms`}; last lines:\n${read().slice(-20).join("\n")}`,
+          );
         }
         await new Promise((r) => setTimeout(r, 50));
       }

@@ -34,7 +34,11 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
   // The emergency bounds (cooldown, global cap) are lifted: this measures one rotation, not the bounds.
   // Some 150 rotations in about a minute: CallCov's default management budget (120 calls a minute)
   // would put the worker to wait for its reset. The fleet measures that budget; this, one incident.
-  const world = await benchWorld({ credentials: (runs + WARM_UP) * 3 + cliRuns, managementPerMinute: 10_000, inventory: { grace: "15m", extraSettings: { emergency: { cooldown: "0s", maxPerMinute: 100_000 } } } });
+  const world = await benchWorld({
+    credentials: (runs + WARM_UP) * 3 + cliRuns,
+    managementPerMinute: 10_000,
+    inventory: { grace: "15m", extraSettings: { emergency: { cooldown: "0s", maxPerMinute: 100_000 } } },
+  });
   const floorProcess = startFloorProcess(world.sandbox.urls.secretsManager, world.sandbox.urls.callcov, world.env);
   try {
     // The simulator says when it revokes a key: the measurement waits on that, without polling,
@@ -83,7 +87,12 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
     // The trigger goes out over node:http, as cheap a client as the floor's pipe: the measured
     // time is the worker's and the calls', not this process's HTTP client's (fetch costs more).
     const viaHttp = measured(async (c) => {
-      const res = await httpCall(`${httpUrl}/v1/credentials/${c.id}/rotate`, { method: "POST", headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" }, body: JSON.stringify({ emergency: true, reason: "bench" }), timeoutMs: 30_000 });
+      const res = await httpCall(`${httpUrl}/v1/credentials/${c.id}/rotate`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ emergency: true, reason: "bench" }),
+        timeoutMs: 30_000,
+      });
       if (res.status !== 202) throw new Error(`admin rotate answered ${res.status}`);
     });
     const floorOnce = measured((c) => floorProcess.run(c));
@@ -105,7 +114,9 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
       floor.push(await floorOnce());
       same.push(await sameProcessOnce());
     }
-    progress(`emergency via admin HTTP: ${runs} runs, p50 ${round(percentile(http, 50), 1)} ms; floor p50 ${round(percentile(floor, 50), 1)} ms (${round(percentile(same, 50), 1)} ms from the sandbox's own process)`);
+    progress(
+      `emergency via admin HTTP: ${runs} runs, p50 ${round(percentile(http, 50), 1)} ms; floor p50 ${round(percentile(floor, 50), 1)} ms (${round(percentile(same, 50), 1)} ms from the sandbox's own process)`,
+    );
 
     const cli: number[] = [];
     for (let i = 0; i < cliRuns; i++) {
@@ -115,14 +126,22 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
       cli.push(await revokedSince(c, t0));
       await p.exited;
     }
-    progress(`emergency via CLI process: ${cliRuns} runs, p50 ${round(percentile(cli, 50), 1)} ms (includes starting node)`);
+    progress(
+      `emergency via CLI process: ${cliRuns} runs, p50 ${round(percentile(cli, 50), 1)} ms (includes starting node)`,
+    );
 
     sameProcess.close();
     const p50 = percentile(http, 50);
     const floorP50 = percentile(floor, 50);
     return {
-      runs, p50_ms: round(p50), p95_ms: round(percentile(http, 95)), floor_p50_ms: round(floorP50), ratio: round(p50 / floorP50),
-      floor_same_process_p50_ms: round(percentile(same, 50)), cli_p50_ms: round(percentile(cli, 50)), cli_runs: cliRuns,
+      runs,
+      p50_ms: round(p50),
+      p95_ms: round(percentile(http, 95)),
+      floor_p50_ms: round(floorP50),
+      ratio: round(p50 / floorP50),
+      floor_same_process_p50_ms: round(percentile(same, 50)),
+      cli_p50_ms: round(percentile(cli, 50)),
+      cli_runs: cliRuns,
     };
   } finally {
     floorProcess.close();
@@ -133,7 +152,10 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
 /** emergency-floor.ts in a process of its own: `run` hands it a credential and resolves when its calls are made. */
 function startFloorProcess(secretsManagerUrl: string, callcovUrl: string, env: Record<string, string>) {
   const script = fileURLToPath(new URL("./emergency-floor.ts", import.meta.url));
-  const child = spawn(process.execPath, ["--import", "tsx", script, secretsManagerUrl, callcovUrl], { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "inherit"] });
+  const child = spawn(process.execPath, ["--import", "tsx", script, secretsManagerUrl, callcovUrl], {
+    env: { ...process.env, ...env },
+    stdio: ["pipe", "pipe", "inherit"],
+  });
   const answers: Array<(line: string) => void> = [];
   let readyLine: (line: string) => void = () => undefined;
   const ready = new Promise<void>((resolve, reject) => {
@@ -149,10 +171,11 @@ function startFloorProcess(secretsManagerUrl: string, callcovUrl: string, env: R
   });
   return {
     ready,
-    run: (c: SeededCallCov) => new Promise<void>((resolve, reject) => {
-      answers.push((line) => (line === "done" ? resolve() : reject(new Error(`floor process: ${line}`))));
-      child.stdin.write(`${JSON.stringify({ id: c.id, secretId: c.secretId })}\n`);
-    }),
+    run: (c: SeededCallCov) =>
+      new Promise<void>((resolve, reject) => {
+        answers.push((line) => (line === "done" ? resolve() : reject(new Error(`floor process: ${line}`))));
+        child.stdin.write(`${JSON.stringify({ id: c.id, secretId: c.secretId })}\n`);
+      }),
     close: () => void child.kill("SIGKILL"),
   };
 }

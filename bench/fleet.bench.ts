@@ -31,11 +31,21 @@ export function writeTpsFor(credentials: number, seconds: number): number {
   return Math.max(1, Math.round((WRITES_PER_ROTATION * credentials) / seconds));
 }
 
-export async function fleetBench(credentials: number, writeTps: number, progress: (s: string) => void): Promise<FleetFigures> {
+export async function fleetBench(
+  credentials: number,
+  writeTps: number,
+  progress: (s: string) => void,
+): Promise<FleetFigures> {
   // The account's management budget: two calls a rotation (create, revoke) like the two writes, so
   // at writeTps a minute's worth it binds exactly when the write quota does.
   const managementPerMinute = writeTps * 60;
-  const world = await benchWorld({ credentials, due: true, writeTps, managementPerMinute, inventory: { concurrency: 32, storeWriteQuota: writeTps, dueCheckEvery: "1h" } });
+  const world = await benchWorld({
+    credentials,
+    due: true,
+    writeTps,
+    managementPerMinute,
+    inventory: { concurrency: 32, storeWriteQuota: writeTps, dueCheckEvery: "1h" },
+  });
   const redis = connectRedis(world.redisUrl);
   try {
     const workers = 2;
@@ -50,13 +60,16 @@ export async function fleetBench(credentials: number, writeTps: number, progress
     let completed = 0;
     let shown = 0;
     const poll = setInterval(() => {
-      redis.hlen(`${world.prefix}:completed`).then((n) => {
-        completed = n;
-        if (n - shown >= credentials / 10) {
-          shown = n;
-          progress(`fleet: ${n}/${credentials} rotated after ${round((performance.now() - t0) / 1000, 1)} s`);
-        }
-      }, () => undefined);
+      redis.hlen(`${world.prefix}:completed`).then(
+        (n) => {
+          completed = n;
+          if (n - shown >= credentials / 10) {
+            shown = n;
+            progress(`fleet: ${n}/${credentials} rotated after ${round((performance.now() - t0) / 1000, 1)} s`);
+          }
+        },
+        () => undefined,
+      );
     }, 50);
     await until(() => completed >= credentials, 30 * 60_000, "every credential rotated", 10);
     clearInterval(poll);
@@ -66,7 +79,10 @@ export async function fleetBench(credentials: number, writeTps: number, progress
     const redisCpu = (await redisCpuSeconds(redis)) - cpu0.redis;
     const stats = emulator.stats();
     const storeCalls = Object.values(stats.calls).reduce((a, b) => a + b, 0);
-    const vendorRequests = Object.values(sim.counters.requestsByKey).reduce((a, c) => a + c.accepted + c.refused, 0) + 2 * credentials + sim.counters.logins;
+    const vendorRequests =
+      Object.values(sim.counters.requestsByKey).reduce((a, c) => a + c.accepted + c.refused, 0) +
+      2 * credentials +
+      sim.counters.logins;
     const managementBound = (2 * credentials) / (managementPerMinute / 60);
     const bound = Math.max((WRITES_PER_ROTATION * credentials) / writeTps, managementBound);
     return {

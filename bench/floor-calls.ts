@@ -12,7 +12,11 @@ import { CallCovVendor } from "../src/vendors/callcov/callcov-vendor.js";
 export function floorClients(secretsManagerUrl: string, callcovUrl: string) {
   const client = createSecretsManagerClient({ endpoint: secretsManagerUrl });
   const store = new AwsSecretStore(client);
-  const vendor = new CallCovVendor({ baseUrl: callcovUrl, mode: "live", loadLogin: async () => ({ email: SANDBOX_LOGIN.email, password: new SecretValue(SANDBOX_LOGIN.password) }) });
+  const vendor = new CallCovVendor({
+    baseUrl: callcovUrl,
+    mode: "live",
+    loadLogin: async () => ({ email: SANDBOX_LOGIN.email, password: new SecretValue(SANDBOX_LOGIN.password) }),
+  });
   return {
     async run(c: { id: string; secretId: string }): Promise<void> {
       await store.listVersions(c.secretId);
@@ -20,7 +24,11 @@ export function floorClients(secretsManagerUrl: string, callcovUrl: string) {
       const old = parseStoredValue(current.value, "floor");
       const rotationId = crypto.randomUUID();
       const created = await vendor.createKey(`key-rotator/${c.id}/${rotationId}`);
-      await store.putPending(c.secretId, rotationId, new SecretValue(JSON.stringify({ vendor: "callcov", apiKey: created.key.reveal(), keyId: created.keyId })));
+      await store.putPending(
+        c.secretId,
+        rotationId,
+        new SecretValue(JSON.stringify({ vendor: "callcov", apiKey: created.key.reveal(), keyId: created.keyId })),
+      );
       const pending = parseStoredValue((await store.read(c.secretId, { versionId: rotationId })).value, "floor");
       await vendor.verify(vendorSecretOf(pending));
       await store.promote(c.secretId, rotationId, current.versionId);

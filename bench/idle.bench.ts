@@ -25,7 +25,11 @@ export interface IdleFigures {
   redis_cmds_per_min_with_health_ticks: number;
 }
 
-export async function idleBench(credentials: number, windowSeconds: number, progress: (s: string) => void): Promise<IdleFigures> {
+export async function idleBench(
+  credentials: number,
+  windowSeconds: number,
+  progress: (s: string) => void,
+): Promise<IdleFigures> {
   const world = await benchWorld({ credentials, inventory: { dueCheckEvery: "1h" } });
   const redis = connectRedis(world.redisUrl);
   try {
@@ -64,7 +68,12 @@ export async function idleBench(credentials: number, windowSeconds: number, prog
 }
 
 /** Runs one health-check tick now (as its scheduler would) and counts the Redis commands it made. */
-async function healthTickCommands(redis: ReturnType<typeof connectRedis>, prefix: string, worker: { waitForLine(m: RegExp, t?: number): Promise<string>; lines: string[] }, progress: (s: string) => void): Promise<number> {
+async function healthTickCommands(
+  redis: ReturnType<typeof connectRedis>,
+  prefix: string,
+  worker: { waitForLine(m: RegExp, t?: number): Promise<string>; lines: string[] },
+  progress: (s: string) => void,
+): Promise<number> {
   const queue = new Queue(MAINTENANCE_QUEUE, { connection: redis.duplicate(), prefix });
   try {
     const before = worker.lines.filter((l) => l.includes('"health-check.done"')).length;
@@ -84,7 +93,9 @@ async function healthTickCommands(redis: ReturnType<typeof connectRedis>, prefix
 }
 
 function rssKib(pid: number, field = "VmRSS"): number {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith(`${field}:`));
+  const line = readFileSync(`/proc/${pid}/status`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`${field}:`));
   return Number(line?.replace(/\D+/g, "") ?? 0);
 }
 

@@ -88,7 +88,9 @@ export async function checkChart(chartDir: string): Promise<ChartReport> {
   const rendered: Record<string, string[]> = {};
   const metrics = await exportedMetricNames();
   const modelled: Manifest[] = [];
-  const cases = readdirSync(join(chartDir, "ci")).filter((f) => f.endsWith("-values.yaml")).sort();
+  const cases = readdirSync(join(chartDir, "ci"))
+    .filter((f) => f.endsWith("-values.yaml"))
+    .sort();
   if (cases.length === 0) problems.push(`${chartDir}/ci: no *-values.yaml cases`);
   for (const file of cases) {
     const values = join(chartDir, "ci", file);
@@ -100,14 +102,23 @@ export async function checkChart(chartDir: string): Promise<ChartReport> {
     }
     let manifest: string;
     try {
-      manifest = (await run(helm, ["template", "kr", chartDir, "-f", values, "--namespace", "platform"], { maxBuffer: 16 * 1024 * 1024 })).stdout;
+      manifest = (
+        await run(helm, ["template", "kr", chartDir, "-f", values, "--namespace", "platform"], {
+          maxBuffer: 16 * 1024 * 1024,
+        })
+      ).stdout;
     } catch (err) {
       problems.push(`${file}: helm template failed: ${outputOf(err)}`);
       continue;
     }
     rendered[file] = [];
     for (const doc of parseAllDocuments(manifest)) {
-      const obj = doc.toJS() as { apiVersion?: string; kind?: string; metadata?: { name?: string }; spec?: Record<string, unknown> } | null;
+      const obj = doc.toJS() as {
+        apiVersion?: string;
+        kind?: string;
+        metadata?: { name?: string };
+        spec?: Record<string, unknown>;
+      } | null;
       if (!obj) continue;
       const id = `${obj.apiVersion ?? "?"}/${obj.kind ?? "?"}`;
       rendered[file].push(id);
@@ -122,12 +133,15 @@ export async function checkChart(chartDir: string): Promise<ChartReport> {
           if (!Model) throw new Error("no model");
           new Model(obj).validate();
         } catch (err) {
-          problems.push(`${where}: not a valid ${id}: ${err instanceof Error ? err.message.split("\n").slice(0, 3).join(" ") : String(err)}`);
+          problems.push(
+            `${where}: not a valid ${id}: ${err instanceof Error ? err.message.split("\n").slice(0, 3).join(" ") : String(err)}`,
+          );
         }
         const inventory = (obj as { data?: Record<string, string> }).data?.["inventory.yaml"];
         if (id === "v1/ConfigMap" && inventory !== undefined) problems.push(...checkInventory(where, inventory));
       } else if (id === "monitoring.coreos.com/v1/ServiceMonitor") {
-        if (!Array.isArray(obj.spec?.endpoints) || typeof obj.spec?.selector !== "object") problems.push(`${where}: needs spec.selector and spec.endpoints`);
+        if (!Array.isArray(obj.spec?.endpoints) || typeof obj.spec?.selector !== "object")
+          problems.push(`${where}: needs spec.selector and spec.endpoints`);
       } else if (id === "monitoring.coreos.com/v1/PrometheusRule") {
         problems.push(...checkRules(where, obj.spec, metrics));
       } else {
@@ -163,12 +177,19 @@ export function unknownFields(manifests: Manifest[]): string[] {
     text += `import type { I${kind} as T${i} } from "${VALIDATORS[m.id]}";\nexport const m${i}: T${i} = ${JSON.stringify(m.obj)};\n`;
   });
   const options: ts.CompilerOptions = {
-    strict: true, noEmit: true, skipLibCheck: true, types: [], lib: ["lib.es2023.d.ts"], target: ts.ScriptTarget.ES2023,
-    module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+    lib: ["lib.es2023.d.ts"],
+    target: ts.ScriptTarget.ES2023,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
   };
   const host = ts.createCompilerHost(options);
   const { getSourceFile, fileExists } = host;
-  host.getSourceFile = (name, lang, ...rest) => (name === file ? ts.createSourceFile(name, text, lang) : getSourceFile.call(host, name, lang, ...rest));
+  host.getSourceFile = (name, lang, ...rest) =>
+    name === file ? ts.createSourceFile(name, text, lang) : getSourceFile.call(host, name, lang, ...rest);
   host.fileExists = (name) => name === file || fileExists.call(host, name);
   const problems: string[] = [];
   for (const d of ts.getPreEmitDiagnostics(ts.createProgram([file], options, host))) {
@@ -193,11 +214,15 @@ export function checkMounts(where: string, obj: unknown): string[] {
   const problems: string[] = [];
   for (const c of [...(pod?.containers ?? []), ...(pod?.initContainers ?? [])]) {
     const mounts = (c.volumeMounts ?? []).map((m) => ({ name: m.name, at: m.mountPath.replace(/\/+$/, "") || "/" }));
-    const under = (inner: string, outer: string) => inner === outer || inner.startsWith(outer === "/" ? "/" : `${outer}/`);
+    const under = (inner: string, outer: string) =>
+      inner === outer || inner.startsWith(outer === "/" ? "/" : `${outer}/`);
     mounts.forEach((a, i) => {
       for (const b of mounts.slice(i + 1)) {
         const [inner, outer] = under(b.at, a.at) ? [b, a] : under(a.at, b.at) ? [a, b] : [];
-        if (inner && outer) problems.push(`${where}: container ${c.name}: volume ${inner.name} is mounted at ${inner.at}, under volume ${outer.name} at ${outer.at}; mount them at disjoint paths`);
+        if (inner && outer)
+          problems.push(
+            `${where}: container ${c.name}: volume ${inner.name} is mounted at ${inner.at}, under volume ${outer.name} at ${outer.at}; mount them at disjoint paths`,
+          );
       }
     });
   }
@@ -220,7 +245,9 @@ function checkInventory(where: string, text: string): string[] {
     parseInventory(text, "inventory");
     return [];
   } catch (err) {
-    return err instanceof ConfigError ? err.problems.map((p) => `${where}: inventory: ${p}`) : [`${where}: inventory: ${String(err)}`];
+    return err instanceof ConfigError
+      ? err.problems.map((p) => `${where}: inventory: ${p}`)
+      : [`${where}: inventory: ${String(err)}`];
   }
 }
 
@@ -234,20 +261,26 @@ function checkRules(where: string, spec: Record<string, unknown> | undefined, me
       continue;
     }
     const named = rule.expr.match(/\bkey_rotator_[a-z0-9_]+/g) ?? [];
-    if (named.length === 0 && !/\bup\b/.test(rule.expr)) problems.push(`${where}: ${rule.alert} names no key-rotator metric`);
-    for (const name of named) if (!metrics.has(name)) problems.push(`${where}: ${rule.alert} uses ${name}, which the worker does not export`);
+    if (named.length === 0 && !/\bup\b/.test(rule.expr))
+      problems.push(`${where}: ${rule.alert} names no key-rotator metric`);
+    for (const name of named)
+      if (!metrics.has(name)) problems.push(`${where}: ${rule.alert} uses ${name}, which the worker does not export`);
   }
   return problems;
 }
 
 function outputOf(err: unknown): string {
   const e = err as { stdout?: string; stderr?: string; message?: string };
-  return `${e.stderr ?? ""}${e.stdout ?? ""}`.trim().split("\n").filter(Boolean).slice(-6).join(" | ") || (e.message ?? String(err));
+  return (
+    `${e.stderr ?? ""}${e.stdout ?? ""}`.trim().split("\n").filter(Boolean).slice(-6).join(" | ") ||
+    (e.message ?? String(err))
+  );
 }
 
 if (import.meta.url === `file://${process.argv[1] ?? ""}`) {
   const report = await checkChart(resolve(process.argv[2] ?? "helm/key-rotator"));
-  for (const [file, kinds] of Object.entries(report.rendered)) console.log(`${file}: ${kinds.length} manifests (${kinds.map((k) => k.split("/").pop()).join(", ")})`);
+  for (const [file, kinds] of Object.entries(report.rendered))
+    console.log(`${file}: ${kinds.length} manifests (${kinds.map((k) => k.split("/").pop()).join(", ")})`);
   for (const p of report.problems) console.error(p);
   console.log(report.problems.length === 0 ? "chart checks: OK" : `chart checks: ${report.problems.length} problems`);
   process.exitCode = report.problems.length === 0 ? 0 : 1;

@@ -54,7 +54,15 @@ export class AlertRouter implements Alerter {
 
   constructor(options: AlertRouterOptions) {
     const { openAlerts, ...rest } = options;
-    this.#o = { now: Date.now, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), renotifyMs: 3_600_000, attempts: 3, storeTimeoutMs: 2_000, maxHoldMs: 86_400_000, ...rest };
+    this.#o = {
+      now: Date.now,
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      renotifyMs: 3_600_000,
+      attempts: 3,
+      storeTimeoutMs: 2_000,
+      maxHoldMs: 86_400_000,
+      ...rest,
+    };
     this.#open = openAlerts ?? new MemoryOpenAlertStore();
   }
 
@@ -69,7 +77,17 @@ export class AlertRouter implements Alerter {
   async raise(alert: Alert): Promise<void> {
     try {
       const key = keyOf(alert.credentialId, alert.kind);
-      this.#o.log.warn({ event: "alert.raised", credentialId: alert.credentialId, kind: alert.kind, severity: alert.severity, step: alert.step, rotationId: alert.rotationId }, `alert: ${alert.credentialId}: ${alert.summary}`);
+      this.#o.log.warn(
+        {
+          event: "alert.raised",
+          credentialId: alert.credentialId,
+          kind: alert.kind,
+          severity: alert.severity,
+          step: alert.step,
+          rotationId: alert.rotationId,
+        },
+        `alert: ${alert.credentialId}: ${alert.summary}`,
+      );
       const open = await this.#store("get", alert, () => this.#open.get(key));
       const now = this.#o.now();
       const names = this.#routesFor(alert);
@@ -85,7 +103,10 @@ export class AlertRouter implements Alerter {
       const sentTo = [...new Set([...claimedRoutes(open, routesOf(this.#o.routes.get(alert.credentialId))), ...names])];
       await this.#store("set", alert, () => this.#open.set(key, { alert, sentTo, at: now }));
     } catch (err) {
-      this.#o.log.error({ event: "alert.router-failed", credentialId: alert.credentialId, kind: alert.kind, error: messageOf(err) }, "alert router failed");
+      this.#o.log.error(
+        { event: "alert.router-failed", credentialId: alert.credentialId, kind: alert.kind, error: messageOf(err) },
+        "alert router failed",
+      );
     }
   }
 
@@ -101,11 +122,21 @@ export class AlertRouter implements Alerter {
       const distrust = known && distrustOf(known, { credentialId, kind }, now);
       if (distrust) this.#distrusted({ credentialId, kind }, distrust);
       const blind = open === failed ? " (open alerts unavailable, sent to every deduplicating route)" : "";
-      this.#o.log.info({ event: "alert.resolved", credentialId, kind, ...(blind ? { blind: true } : {}) }, `resolved${blind}: ${credentialId}: ${kind}`);
-      const targets = resolveTargets(distrust ? undefined : known, routesOf(this.#o.routes.get(credentialId)), this.#o.sinks);
+      this.#o.log.info(
+        { event: "alert.resolved", credentialId, kind, ...(blind ? { blind: true } : {}) },
+        `resolved${blind}: ${credentialId}: ${kind}`,
+      );
+      const targets = resolveTargets(
+        distrust ? undefined : known,
+        routesOf(this.#o.routes.get(credentialId)),
+        this.#o.sinks,
+      );
       this.#dispatch(targets, resolvedAlert(known, credentialId, kind, now), "resolve");
     } catch (err) {
-      this.#o.log.error({ event: "alert.router-failed", credentialId, kind, error: messageOf(err) }, "alert router failed");
+      this.#o.log.error(
+        { event: "alert.router-failed", credentialId, kind, error: messageOf(err) },
+        "alert router failed",
+      );
     }
   }
 
@@ -125,7 +156,11 @@ export class AlertRouter implements Alerter {
 
   #routesFor(alert: Alert): string[] {
     const routes = this.#o.routes.get(alert.credentialId);
-    return alert.severity === "critical" ? routes?.critical ?? [] : alert.severity === "warning" ? routes?.warning ?? [] : [];
+    return alert.severity === "critical"
+      ? (routes?.critical ?? [])
+      : alert.severity === "warning"
+        ? (routes?.warning ?? [])
+        : [];
   }
 
   /**
@@ -146,19 +181,33 @@ export class AlertRouter implements Alerter {
   }
 
   #distrusted(about: Pick<Alert, "credentialId" | "kind">, why: string): void {
-    this.#o.log.warn({ event: "alert.open-entry-ignored", credentialId: about.credentialId, kind: about.kind, reason: why }, `open alert ${about.credentialId}/${about.kind} in the store ignored: ${why}`);
+    this.#o.log.warn(
+      { event: "alert.open-entry-ignored", credentialId: about.credentialId, kind: about.kind, reason: why },
+      `open alert ${about.credentialId}/${about.kind} in the store ignored: ${why}`,
+    );
   }
 
   /** Runs one store call with a time limit; on failure logs and returns `onFail`. */
-  async #store<T, F = undefined>(op: string, about: Pick<Alert, "credentialId" | "kind">, call: () => Promise<T>, onFail?: F): Promise<T | F> {
+  async #store<T, F = undefined>(
+    op: string,
+    about: Pick<Alert, "credentialId" | "kind">,
+    call: () => Promise<T>,
+    onFail?: F,
+  ): Promise<T | F> {
     let timer: NodeJS.Timeout | undefined;
     try {
       const limit = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${this.#o.storeTimeoutMs} ms`)), this.#o.storeTimeoutMs);
+        timer = setTimeout(
+          () => reject(new Error(`no answer within ${this.#o.storeTimeoutMs} ms`)),
+          this.#o.storeTimeoutMs,
+        );
       });
       return await Promise.race([call(), limit]);
     } catch (err) {
-      this.#o.log.warn({ event: "alert.store-failed", op, credentialId: about.credentialId, kind: about.kind, error: messageOf(err) }, `open alerts unavailable (${op}): sending without them`);
+      this.#o.log.warn(
+        { event: "alert.store-failed", op, credentialId: about.credentialId, kind: about.kind, error: messageOf(err) },
+        `open alerts unavailable (${op}): sending without them`,
+      );
       return onFail as F;
     } finally {
       clearTimeout(timer);
@@ -183,7 +232,17 @@ export class AlertRouter implements Alerter {
       } catch (err) {
         if (attempt === this.#o.attempts) {
           this.#o.metrics?.alertsTotal.labels({ sink: sink.name, result: "failed" }).inc();
-          this.#o.log.error({ event: "alert.failed", sink: sink.name, credentialId: alert.credentialId, kind: alert.kind, attempts: attempt, error: messageOf(err) }, `alert to ${sink.name} failed`);
+          this.#o.log.error(
+            {
+              event: "alert.failed",
+              sink: sink.name,
+              credentialId: alert.credentialId,
+              kind: alert.kind,
+              attempts: attempt,
+              error: messageOf(err),
+            },
+            `alert to ${sink.name} failed`,
+          );
           return;
         }
         await this.#o.sleep(1000 * 2 ** (attempt - 1));

@@ -21,7 +21,12 @@ export function dedupKey(alert: Pick<Alert, "credentialId" | "kind">): string {
   return `key-rotator/${alert.credentialId}/${alert.kind}`;
 }
 
-export function webhookSink(name: string, url: string, hmacSecret?: SecretValue, now: () => number = Date.now): AlertSink {
+export function webhookSink(
+  name: string,
+  url: string,
+  hmacSecret?: SecretValue,
+  now: () => number = Date.now,
+): AlertSink {
   return {
     name,
     type: "webhook",
@@ -29,7 +34,9 @@ export function webhookSink(name: string, url: string, hmacSecret?: SecretValue,
       const at = new Date(now()).toISOString();
       const body = JSON.stringify({ version: 1, action, ...alert, dedupKey: dedupKey(alert), at });
       const headers: Record<string, string> = { "content-type": "application/json", "x-keyrotator-timestamp": at };
-      if (hmacSecret) headers["x-keyrotator-signature"] = `sha256=${createHmac("sha256", hmacSecret.reveal()).update(body).digest("hex")}`;
+      if (hmacSecret)
+        headers["x-keyrotator-signature"] =
+          `sha256=${createHmac("sha256", hmacSecret.reveal()).update(body).digest("hex")}`;
       await post(name, url, body, headers, [200, 201, 202, 204]);
     },
   };
@@ -41,7 +48,12 @@ export function slackSink(name: string, webhookUrl: SecretValue): AlertSink {
     type: "slack",
     async send(alert, action) {
       const head = action === "resolve" ? "[RESOLVED]" : `[${alert.severity.toUpperCase()}]`;
-      const where = [alert.step ? `step ${alert.step}` : undefined, alert.rotationId ? `rotation ${alert.rotationId.slice(0, 8)}` : undefined].filter(Boolean).join(", ");
+      const where = [
+        alert.step ? `step ${alert.step}` : undefined,
+        alert.rotationId ? `rotation ${alert.rotationId.slice(0, 8)}` : undefined,
+      ]
+        .filter(Boolean)
+        .join(", ");
       const text = `${head} ${alert.credentialId}: ${action === "resolve" ? `${alert.kind} resolved` : alert.summary}${where ? ` (${where})` : ""}`;
       await post(name, webhookUrl.reveal(), JSON.stringify({ text }), { "content-type": "application/json" }, [200]);
     },
@@ -54,28 +66,40 @@ export function pagerDutySink(name: string, routingKey: SecretValue, url: string
     type: "pagerduty",
     async send(alert, action) {
       const base = { routing_key: routingKey.reveal(), event_action: action, dedup_key: dedupKey(alert) };
-      const body = action === "resolve" ? base : {
-        ...base,
-        payload: {
-          summary: `${alert.credentialId}: ${alert.summary}`.slice(0, 1024),
-          source: "key-rotator",
-          severity: alert.severity === "critical" ? "critical" : alert.severity === "warning" ? "warning" : "info",
-          component: alert.credentialId,
-          class: alert.kind,
-          custom_details: { step: alert.step, rotationId: alert.rotationId, ...alert.details },
-        },
-      };
+      const body =
+        action === "resolve"
+          ? base
+          : {
+              ...base,
+              payload: {
+                summary: `${alert.credentialId}: ${alert.summary}`.slice(0, 1024),
+                source: "key-rotator",
+                severity:
+                  alert.severity === "critical" ? "critical" : alert.severity === "warning" ? "warning" : "info",
+                component: alert.credentialId,
+                class: alert.kind,
+                custom_details: { step: alert.step, rotationId: alert.rotationId, ...alert.details },
+              },
+            };
       await post(name, url, JSON.stringify(body), { "content-type": "application/json" }, [200, 202]);
     },
   };
 }
 
-async function post(name: string, url: string, body: string, headers: Record<string, string>, ok: number[]): Promise<void> {
+async function post(
+  name: string,
+  url: string,
+  body: string,
+  headers: Record<string, string>,
+  ok: number[],
+): Promise<void> {
   let status: number;
   try {
     status = (await httpCall(url, { method: "POST", headers, body, timeoutMs: 10_000 })).status;
   } catch (err) {
-    throw new Error(`alert sink ${name}: ${err instanceof HttpCallError && err.kind === "timeout" ? "no answer within 10s" : "connection failed"}`);
+    throw new Error(
+      `alert sink ${name}: ${err instanceof HttpCallError && err.kind === "timeout" ? "no answer within 10s" : "connection failed"}`,
+    );
   }
   if (!ok.includes(status)) throw new Error(`alert sink ${name}: answered ${status}`);
 }

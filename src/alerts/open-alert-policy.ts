@@ -29,7 +29,13 @@ export type HoldVerdict =
  * Does the open entry hold this raise back? `routes` are the routes the alert goes to now.
  * A reminder is never held (it has its own, shorter interval).
  */
-export function holdsBack(open: OpenAlert | undefined, alert: Alert, routes: string[], now: number, renotifyMs: number): HoldVerdict {
+export function holdsBack(
+  open: OpenAlert | undefined,
+  alert: Alert,
+  routes: string[],
+  now: number,
+  renotifyMs: number,
+): HoldVerdict {
   if (!open || alert.reminder) return { hold: false };
   const distrust = distrustOf(open, alert, now);
   if (distrust) return { hold: false, distrust };
@@ -41,7 +47,11 @@ export function holdsBack(open: OpenAlert | undefined, alert: Alert, routes: str
 }
 
 /** Why an entry cannot be one a router wrote for this alert, or undefined when it may be. */
-export function distrustOf(open: OpenAlert, about: Pick<Alert, "credentialId" | "kind">, now: number): string | undefined {
+export function distrustOf(
+  open: OpenAlert,
+  about: Pick<Alert, "credentialId" | "kind">,
+  now: number,
+): string | undefined {
   if (open.alert.credentialId !== about.credentialId || open.alert.kind !== about.kind) return "it names another alert";
   if (!Number.isFinite(open.at) || open.at > now + CLOCK_SKEW_MS) return "its time is in the future";
   return undefined;
@@ -63,7 +73,11 @@ export function claimedRoutes(open: OpenAlert | undefined, credentialRoutes: str
  * triggered is a no-op there), and the chat routes the entry claims. `open` undefined: the store
  * could not say, so chat gets nothing rather than a stray line.
  */
-export function resolveTargets(open: OpenAlert | undefined, credentialRoutes: string[], sinks: Map<string, AlertSink>): string[] {
+export function resolveTargets(
+  open: OpenAlert | undefined,
+  credentialRoutes: string[],
+  sinks: Map<string, AlertSink>,
+): string[] {
   const dedupe = credentialRoutes.filter((name) => sinks.get(name)?.type !== "slack");
   return [...new Set([...dedupe, ...claimedRoutes(open, credentialRoutes)])];
 }

@@ -37,7 +37,11 @@ const openAlertSchema = z.object({
 export class RedisOpenAlertStore implements OpenAlertStore {
   readonly #ttlMs: number;
 
-  constructor(private readonly redis: Redis, private readonly prefix: string, options: { ttlMs?: number } = {}) {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    options: { ttlMs?: number } = {},
+  ) {
     this.#ttlMs = options.ttlMs ?? DEFAULT_OPEN_ALERT_TTL_MS;
   }
 
@@ -59,7 +63,13 @@ export class RedisOpenAlertStore implements OpenAlertStore {
     const start = `${this.prefix}:alerts:open:`;
     let cursor = "0";
     do {
-      const [next, batch] = await this.redis.scan(cursor, "MATCH", `${start.replace(/[*?[\]\\]/g, "\\$&")}*`, "COUNT", 1000);
+      const [next, batch] = await this.redis.scan(
+        cursor,
+        "MATCH",
+        `${start.replace(/[*?[\]\\]/g, "\\$&")}*`,
+        "COUNT",
+        1000,
+      );
       cursor = next;
       for (const k of batch) keys.add(k.slice(start.length));
     } while (cursor !== "0");
@@ -79,7 +89,10 @@ export class RedisOpenAlertStore implements OpenAlertStore {
       throw new Error(`open alert ${key} in Redis is not JSON`);
     }
     const parsed = openAlertSchema.safeParse(json);
-    if (!parsed.success) throw new Error(`open alert ${key} in Redis has an unexpected shape: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    if (!parsed.success)
+      throw new Error(
+        `open alert ${key} in Redis has an unexpected shape: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+      );
     return parsed.data;
   }
 }

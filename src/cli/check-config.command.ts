@@ -12,17 +12,29 @@ export async function checkConfigCommand(file: string, opts: { json?: boolean },
     const byVendor: Record<string, number> = {};
     for (const c of inventory.credentials) byVendor[c.vendor] = (byVendor[c.vendor] ?? 0) + 1;
     if (opts.json) {
-      out.stdout(JSON.stringify({ ok: true, problems: [], credentials: inventory.credentials.length, byVendor, alertRoutes: Object.keys(inventory.alertRoutes) }));
+      out.stdout(
+        JSON.stringify({
+          ok: true,
+          problems: [],
+          credentials: inventory.credentials.length,
+          byVendor,
+          alertRoutes: Object.keys(inventory.alertRoutes),
+        }),
+      );
     } else {
-      const vendors = Object.entries(byVendor).map(([v, n]) => `${n} ${v}`).join(", ");
+      const vendors = Object.entries(byVendor)
+        .map(([v, n]) => `${n} ${v}`)
+        .join(", ");
       const routes = Object.keys(inventory.alertRoutes);
-      out.stdout(`${file}: OK: ${inventory.credentials.length} credentials (${vendors}); alert routes: ${routes.length > 0 ? routes.join(", ") : "none"}`);
+      out.stdout(
+        `${file}: OK: ${inventory.credentials.length} credentials (${vendors}); alert routes: ${routes.length > 0 ? routes.join(", ") : "none"}`,
+      );
     }
     return EXIT_OK;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     if (opts.json) out.stdout(JSON.stringify({ ok: false, problems: err.problems, credentials: 0 }));
-    else for (const p of err.problems) out.stderr(`${file === "" ? "\"\"" : file}: ${p}`);
+    else for (const p of err.problems) out.stderr(`${file === "" ? '""' : file}: ${p}`);
     return EXIT_USAGE;
   }
 }

@@ -26,9 +26,15 @@ export interface CliContext {
   close(): Promise<void>;
 }
 
-export async function openCli(configPath: string, options: { redis: "required" | "optional" | "none" }): Promise<CliContext> {
+export async function openCli(
+  configPath: string,
+  options: { redis: "required" | "optional" | "none" },
+): Promise<CliContext> {
   const { inventory, runtime } = await loadRuntime(configPath);
-  const services = await createServices(inventory, runtime, { logLevel: process.env.LOG_LEVEL ?? "warn", logTo: "stderr" });
+  const services = await createServices(inventory, runtime, {
+    logLevel: process.env.LOG_LEVEL ?? "warn",
+    logTo: "stderr",
+  });
   let redis: Redis | undefined;
   let queue: Queue | undefined;
   const url = redisUrlFrom();

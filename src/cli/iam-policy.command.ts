@@ -3,7 +3,11 @@ import { loadInventory } from "../config/load-inventory.js";
 import { iamPolicyFor } from "../iam/iam-policy.js";
 import { EXIT_OK, EXIT_USAGE, type Out } from "./output.js";
 
-export async function iamPolicyCommand(file: string, o: { region?: string; account?: string }, out: Out): Promise<number> {
+export async function iamPolicyCommand(
+  file: string,
+  o: { region?: string; account?: string },
+  out: Out,
+): Promise<number> {
   if (o.account !== undefined && !/^[0-9]{12}$/.test(o.account)) {
     out.stderr(`key-rotator iam-policy: --account must be a 12-digit AWS account id, got "${o.account}"`);
     return EXIT_USAGE;

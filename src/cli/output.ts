@@ -20,7 +20,11 @@ export const processOut: Out = {
 export function table(headers: string[], rows: Array<Array<string | number | undefined>>): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => (c === undefined ? "-" : String(c))))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
-  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ").trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
   return [line(cells[0] ?? []), line(widths.map((w) => "-".repeat(w))), ...cells.slice(1).map(line)].join("\n");
 }
 

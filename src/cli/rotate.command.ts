@@ -13,7 +13,12 @@ import { rotate } from "../rotation/rotation.js";
 import { type RotationState, Step, isBefore, isFinished } from "../rotation/rotation-state.js";
 import { undoUnpromoted } from "../rotation/revocation.js";
 import type { Redis } from "ioredis";
-import { type EmergencyGate, EmergencyLimits, EmergencyRefusedError, gateEmergency } from "../queue/emergency-limits.js";
+import {
+  type EmergencyGate,
+  EmergencyLimits,
+  EmergencyRefusedError,
+  gateEmergency,
+} from "../queue/emergency-limits.js";
 import { RotationHistory } from "../queue/rotation-history-store.js";
 import { redisProblem } from "../queue/redis.js";
 import { type Enqueued, enqueueRotation } from "../queue/rotation-queue.js";
@@ -45,7 +50,15 @@ export async function rotateCommand(credentialId: string, o: RotateOptions, out:
     out.stderr("key-rotator rotate: --direct is only for --emergency (it bypasses the queue)");
     return EXIT_USAGE;
   }
-  const forceProblem = o.force ? (!o.emergency ? "--force is only for --emergency" : o.direct ? "--force is not for --direct (it runs without Redis, where the cooldown is kept)" : !o.reason?.trim() ? "--force needs --reason <text>: forcing past the cooldown goes to the audit trail" : undefined) : undefined;
+  const forceProblem = o.force
+    ? !o.emergency
+      ? "--force is only for --emergency"
+      : o.direct
+        ? "--force is not for --direct (it runs without Redis, where the cooldown is kept)"
+        : !o.reason?.trim()
+          ? "--force needs --reason <text>: forcing past the cooldown goes to the audit trail"
+          : undefined
+    : undefined;
   if (forceProblem) {
     out.stderr(`key-rotator rotate: ${forceProblem}`);
     return EXIT_USAGE;
@@ -54,7 +67,13 @@ export async function rotateCommand(credentialId: string, o: RotateOptions, out:
   return o.direct ? direct(credentialId, o, actor, out) : queued(credentialId, o, actor, timeoutMs, out);
 }
 
-async function queued(credentialId: string, o: RotateOptions, actor: string, timeoutMs: number, out: Out): Promise<number> {
+async function queued(
+  credentialId: string,
+  o: RotateOptions,
+  actor: string,
+  timeoutMs: number,
+  out: Out,
+): Promise<number> {
   const cli = await openCli(o.config, { redis: "required" });
   try {
     const credential = cli.runtime.credentials.find((c) => c.id === credentialId);
@@ -65,23 +84,46 @@ async function queued(credentialId: string, o: RotateOptions, actor: string, tim
     const { queue, redis } = cli;
     if (!queue || !redis) throw new Error("Redis is required");
     const started = Date.now();
-    const request = { credentialId, trigger: o.emergency ? "emergency" : "manual", emergency: o.emergency ?? false, actor, ...(o.reason ? { reason: o.reason } : {}) } as const;
+    const request = {
+      credentialId,
+      trigger: o.emergency ? "emergency" : "manual",
+      emergency: o.emergency ?? false,
+      actor,
+      ...(o.reason ? { reason: o.reason } : {}),
+    } as const;
     let r: Enqueued;
     try {
       r = o.emergency
-        ? await gateEmergency(emergencyGate(cli, redis), { ...request, ...(o.force ? { force: true } : {}) }, (req) => enqueueRotation(queue, redis, req))
+        ? await gateEmergency(emergencyGate(cli, redis), { ...request, ...(o.force ? { force: true } : {}) }, (req) =>
+            enqueueRotation(queue, redis, req),
+          )
         : await enqueueRotation(queue, redis, request);
     } catch (err) {
       if (!(err instanceof EmergencyRefusedError)) throw err;
-      if (o.json) out.stdout(JSON.stringify({ credential: credentialId, refused: err.refusedFor, retryAfterSeconds: err.retryAfterSeconds, message: err.message }));
+      if (o.json)
+        out.stdout(
+          JSON.stringify({
+            credential: credentialId,
+            refused: err.refusedFor,
+            retryAfterSeconds: err.retryAfterSeconds,
+            message: err.message,
+          }),
+        );
       out.stderr(`key-rotator rotate: ${err.message}`);
       return EXIT_FAILED;
     }
     if (!o.wait) {
-      out.stdout(o.json ? JSON.stringify({ credential: credentialId, ...r }) : `${r.joined ? "joined the rotation in flight" : "rotation queued"}: ${r.rotationId} (job ${r.jobId})`);
+      out.stdout(
+        o.json
+          ? JSON.stringify({ credential: credentialId, ...r })
+          : `${r.joined ? "joined the rotation in flight" : "rotation queued"}: ${r.rotationId} (job ${r.jobId})`,
+      );
       return EXIT_OK;
     }
-    if (!o.json) out.stdout(`${r.joined ? "joined rotation" : "rotation"} ${r.rotationId} of ${credentialId}${o.emergency ? " (emergency)" : ""}`);
+    if (!o.json)
+      out.stdout(
+        `${r.joined ? "joined rotation" : "rotation"} ${r.rotationId} of ${credentialId}${o.emergency ? " (emergency)" : ""}`,
+      );
     return await waitForEnd(cli, credential.secretId, r, { ...o, started, timeoutMs }, out);
   } finally {
     await cli.close();
@@ -90,7 +132,12 @@ async function queued(credentialId: string, o: RotateOptions, actor: string, tim
 
 function emergencyGate(cli: CliContext, redis: Redis): EmergencyGate {
   const prefix = cli.runtime.settings.queuePrefix;
-  return { limits: new EmergencyLimits(redis, prefix, cli.runtime.settings.emergency), history: new RotationHistory(redis, prefix), log: cli.services.log, now: Date.now };
+  return {
+    limits: new EmergencyLimits(redis, prefix, cli.runtime.settings.emergency),
+    history: new RotationHistory(redis, prefix),
+    log: cli.services.log,
+    now: Date.now,
+  };
 }
 
 /** How long a job may be missing from Redis, with no version of it in the store, before it counts as lost. */
@@ -101,7 +148,13 @@ const LOST_AFTER_MS = 5_000;
  * restart): says so once, keeps polling, and says when it is back; a job that Redis lost is looked
  * for in the store, from which the worker resumes it under the same job id.
  */
-async function waitForEnd(cli: CliContext, secretId: string, r: Enqueued, o: RotateOptions & { started: number; timeoutMs: number }, out: Out): Promise<number> {
+async function waitForEnd(
+  cli: CliContext,
+  secretId: string,
+  r: Enqueued,
+  o: RotateOptions & { started: number; timeoutMs: number },
+  out: Out,
+): Promise<number> {
   const { started } = o;
   const queue = cli.queue as NonNullable<CliContext["queue"]>;
   const credentialId = (cli.runtime.credentials.find((c) => c.secretId === secretId) ?? { id: "?" }).id;
@@ -111,10 +164,19 @@ async function waitForEnd(cli: CliContext, secretId: string, r: Enqueued, o: Rot
   let downSince: number | undefined;
   let missingSince: number | undefined;
   let lastProblem = "";
-  for (;; await new Promise((res) => setTimeout(res, downSince === undefined && missingSince === undefined ? 100 : 500))) {
+  for (
+    ;
+    ;
+    await new Promise((res) => setTimeout(res, downSince === undefined && missingSince === undefined ? 100 : 500))
+  ) {
     if (Date.now() - started > o.timeoutMs) {
-      const why = downSince !== undefined ? `${lastProblem} for the last ${((Date.now() - downSince) / 1000).toFixed(0)}s` : `still at step ${lastStep || "(not started)"}`;
-      out.stderr(`key-rotator rotate: gave up waiting after ${o.timeout}s: ${why}; rotation ${r.rotationId} goes on in the worker (see key-rotator status ${credentialId})`);
+      const why =
+        downSince !== undefined
+          ? `${lastProblem} for the last ${((Date.now() - downSince) / 1000).toFixed(0)}s`
+          : `still at step ${lastStep || "(not started)"}`;
+      out.stderr(
+        `key-rotator rotate: gave up waiting after ${o.timeout}s: ${why}; rotation ${r.rotationId} goes on in the worker (see key-rotator status ${credentialId})`,
+      );
       return EXIT_FAILED;
     }
     let job: Awaited<ReturnType<typeof queue.getJob>>;
@@ -126,7 +188,9 @@ async function waitForEnd(cli: CliContext, secretId: string, r: Enqueued, o: Rot
       lastProblem = redisProblem(cli.redis, cli.redisUrl, err);
       if (downSince === undefined) {
         downSince = Date.now();
-        say(`  ${elapsed()}s  ${lastProblem}; still waiting for rotation ${r.rotationId} (the worker goes on with it), at most until --timeout ${o.timeout}s`);
+        say(
+          `  ${elapsed()}s  ${lastProblem}; still waiting for rotation ${r.rotationId} (the worker goes on with it), at most until --timeout ${o.timeout}s`,
+        );
       }
       continue;
     }
@@ -138,15 +202,31 @@ async function waitForEnd(cli: CliContext, secretId: string, r: Enqueued, o: Rot
     if (data && data.step !== lastStep) {
       lastStep = data.step;
       say(`  ${elapsed()}s  ${data.step}`);
-      if (data.step === Step.AwaitPair) say(`  a person must now generate a new pair in JustCall and run: key-rotator submit ${credentialId}`);
+      if (data.step === Step.AwaitPair)
+        say(`  a person must now generate a new pair in JustCall and run: key-rotator submit ${credentialId}`);
     }
     if (state === "missing") {
       const verdict = await missingVerdict(cli, secretId, r).catch(() => "unknown" as const);
-      if (verdict === "completed") return report(o, out, { credential: credentialId, rotationId: r.rotationId, state: "completed", step: Step.Done, seconds: (Date.now() - started) / 1000 }, true);
-      if (verdict === "in-store" && missingSince === undefined) say(`  ${elapsed()}s  the job is gone from Redis; the worker resumes rotation ${r.rotationId} from the store`);
+      if (verdict === "completed")
+        return report(
+          o,
+          out,
+          {
+            credential: credentialId,
+            rotationId: r.rotationId,
+            state: "completed",
+            step: Step.Done,
+            seconds: (Date.now() - started) / 1000,
+          },
+          true,
+        );
+      if (verdict === "in-store" && missingSince === undefined)
+        say(`  ${elapsed()}s  the job is gone from Redis; the worker resumes rotation ${r.rotationId} from the store`);
       missingSince ??= Date.now();
       if (verdict === "lost" && Date.now() - missingSince > LOST_AFTER_MS) {
-        out.stderr(`key-rotator rotate: rotation ${r.rotationId} is gone from Redis and never reached the store: nothing was changed; run key-rotator rotate ${credentialId} again`);
+        out.stderr(
+          `key-rotator rotate: rotation ${r.rotationId} is gone from Redis and never reached the store: nothing was changed; run key-rotator rotate ${credentialId} again`,
+        );
         return EXIT_FAILED;
       }
       continue;
@@ -154,23 +234,59 @@ async function waitForEnd(cli: CliContext, secretId: string, r: Enqueued, o: Rot
     missingSince = undefined;
     if (state === "completed" || state === "failed") {
       const ok = state === "completed" && data?.step === Step.Done;
-      return report(o, out, { credential: credentialId, rotationId: r.rotationId, state, step: data?.step, outcome: data?.outcome ?? job?.failedReason, seconds: (Date.now() - started) / 1000 }, ok);
+      return report(
+        o,
+        out,
+        {
+          credential: credentialId,
+          rotationId: r.rotationId,
+          state,
+          step: data?.step,
+          outcome: data?.outcome ?? job?.failedReason,
+          seconds: (Date.now() - started) / 1000,
+        },
+        ok,
+      );
     }
   }
 }
 
 /** A job Redis no longer has: recorded completed, staged in the store (being resumed), or lost before it reached the store. */
-async function missingVerdict(cli: CliContext, secretId: string, r: Enqueued): Promise<"completed" | "in-store" | "lost"> {
-  const completed = await new RotationHistory(cli.redis as Redis, cli.runtime.settings.queuePrefix).completedRotations();
+async function missingVerdict(
+  cli: CliContext,
+  secretId: string,
+  r: Enqueued,
+): Promise<"completed" | "in-store" | "lost"> {
+  const completed = await new RotationHistory(
+    cli.redis as Redis,
+    cli.runtime.settings.queuePrefix,
+  ).completedRotations();
   const credentialId = cli.runtime.credentials.find((c) => c.secretId === secretId)?.id ?? "";
   if (completed.get(credentialId) === r.rotationId) return "completed";
   const versions = await cli.store.listVersions(secretId);
   return versions.some((v) => v.versionId === r.rotationId) ? "in-store" : "lost";
 }
 
-function report(o: RotateOptions, out: Out, result: { credential: string; rotationId: string; state: string; step?: string | undefined; outcome?: string | undefined; seconds: number }, ok: boolean): number {
+function report(
+  o: RotateOptions,
+  out: Out,
+  result: {
+    credential: string;
+    rotationId: string;
+    state: string;
+    step?: string | undefined;
+    outcome?: string | undefined;
+    seconds: number;
+  },
+  ok: boolean,
+): number {
   if (o.json) out.stdout(JSON.stringify(result));
-  else out.stdout(ok ? `done: ${result.credential} rotated in ${result.seconds.toFixed(1)}s` : `not rotated: ${result.state}${result.outcome ? `: ${result.outcome}` : ""}`);
+  else
+    out.stdout(
+      ok
+        ? `done: ${result.credential} rotated in ${result.seconds.toFixed(1)}s`
+        : `not rotated: ${result.state}${result.outcome ? `: ${result.outcome}` : ""}`,
+    );
   return ok ? EXIT_OK : EXIT_FAILED;
 }
 
@@ -190,13 +306,39 @@ async function direct(credentialId: string, o: RotateOptions, actor: string, out
     // pending in the store, and answers the emergency only with a key made after it was asked.
     say(`emergency rotation ${rotationId} of ${credentialId}, in this process`);
     const asked = Date.now();
-    const last = await runToEnd(credential, services, {
-      credentialId, rotationId, step: Step.Create, emergency: true, emergencyAt: asked, trigger: "emergency", actor, startedAt: asked, ...(o.reason ? { reason: o.reason } : {}),
-    }, say, started);
+    const last = await runToEnd(
+      credential,
+      services,
+      {
+        credentialId,
+        rotationId,
+        step: Step.Create,
+        emergency: true,
+        emergencyAt: asked,
+        trigger: "emergency",
+        actor,
+        startedAt: asked,
+        ...(o.reason ? { reason: o.reason } : {}),
+      },
+      say,
+      started,
+    );
     const seconds = (Date.now() - started) / 1000;
     const ok = last.step === Step.Done;
-    if (o.json) out.stdout(JSON.stringify({ credential: credentialId, rotationId: last.rotationId, step: last.step, outcome: last.outcome, seconds }));
-    else out.stdout(ok ? `done: ${credentialId} rotated in ${seconds.toFixed(1)}s` : `not rotated: ${last.outcome ?? last.step}`);
+    if (o.json)
+      out.stdout(
+        JSON.stringify({
+          credential: credentialId,
+          rotationId: last.rotationId,
+          step: last.step,
+          outcome: last.outcome,
+          seconds,
+        }),
+      );
+    else
+      out.stdout(
+        ok ? `done: ${credentialId} rotated in ${seconds.toFixed(1)}s` : `not rotated: ${last.outcome ?? last.step}`,
+      );
     return ok ? EXIT_OK : EXIT_FAILED;
   } catch (err) {
     out.stderr(`key-rotator rotate: ${describeError(err)}`);
@@ -210,21 +352,42 @@ async function direct(credentialId: string, o: RotateOptions, actor: string, out
  * Runs one rotation to its end in this process, retrying a retryable failure a few times. Giving
  * up before promote undoes what the store shows it made, as the queue's processor does.
  */
-async function runToEnd(credential: RuntimeCredential, services: Services, state: RotationState, say: (line: string) => void, started: number): Promise<RotationState> {
+async function runToEnd(
+  credential: RuntimeCredential,
+  services: Services,
+  state: RotationState,
+  say: (line: string) => void,
+  started: number,
+): Promise<RotationState> {
   let saved = state;
-  const deps = { store: services.store, vendor: services.vendorFor(credential), alerter: services.alerter, clock: services.clock };
+  const deps = {
+    store: services.store,
+    vendor: services.vendorFor(credential),
+    alerter: services.alerter,
+    clock: services.clock,
+  };
   for (let attempt = 1; ; attempt++) {
     try {
-      const result = await rotate(credential, {
-        ...deps,
-        onStep: (_s, step) => say(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s  ${step} done`),
-      }, saved, async (s) => void (saved = s));
+      const result = await rotate(
+        credential,
+        {
+          ...deps,
+          onStep: (_s, step) => say(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s  ${step} done`),
+        },
+        saved,
+        async (s) => void (saved = s),
+      );
       return result.state;
     } catch (err) {
       const retryable = (err as { retryable?: boolean }).retryable !== false;
       if (!retryable || attempt >= 5 || isFinished(saved.step)) {
         if (isBefore(saved.step, Step.Grace)) {
-          await undoUnpromoted(deps, credential, await deps.store.listVersions(credential.secretId), saved.rotationId).catch(() => undefined);
+          await undoUnpromoted(
+            deps,
+            credential,
+            await deps.store.listVersions(credential.secretId),
+            saved.rotationId,
+          ).catch(() => undefined);
         }
         return { ...saved, outcome: `failed at step ${saved.step}: ${describeError(err)}` };
       }

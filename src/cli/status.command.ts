@@ -46,13 +46,24 @@ const WAITED_FOR_TEXT = { "new-pair": "a new pair", "old-pair-revocation": "the 
 export function awaitingOperator(data: RotationState, deadlineMs: number, now: number): AwaitingOperator | undefined {
   if ((data.step !== Step.AwaitPair && data.step !== Step.AwaitRevoke) || data.askedAt === undefined) return undefined;
   const deadline = data.askedAt + deadlineMs;
-  return { for: WAITED_FOR[data.step], since: new Date(data.askedAt).toISOString(), deadline: new Date(deadline).toISOString(), overdue: now >= deadline };
+  return {
+    for: WAITED_FOR[data.step],
+    since: new Date(data.askedAt).toISOString(),
+    deadline: new Date(deadline).toISOString(),
+    overdue: now >= deadline,
+  };
 }
 
-export async function statusCommand(credentialId: string | undefined, o: { config: string; json?: boolean }, out: Out): Promise<number> {
+export async function statusCommand(
+  credentialId: string | undefined,
+  o: { config: string; json?: boolean },
+  out: Out,
+): Promise<number> {
   const cli = await openCli(o.config, { redis: "optional" });
   try {
-    const chosen = credentialId ? cli.runtime.credentials.filter((c) => c.id === credentialId) : cli.runtime.credentials;
+    const chosen = credentialId
+      ? cli.runtime.credentials.filter((c) => c.id === credentialId)
+      : cli.runtime.credentials;
     if (chosen.length === 0) {
       out.stderr(`key-rotator: no credential "${credentialId ?? ""}" in ${o.config}`);
       return EXIT_USAGE;
@@ -77,11 +88,20 @@ export async function statusCommand(credentialId: string | undefined, o: { confi
           const job = jobId ? await cli.queue.getJob(jobId) : undefined;
           const state = job ? await job.getState() : undefined;
           const data = job?.data as RotationState | undefined;
-          row.inFlight = data && state && !["completed", "failed"].includes(state) ? { rotationId: data.rotationId, step: data.step, state, emergency: data.emergency } : null;
-          const waiting = row.inFlight && data && c.operator ? awaitingOperator(data, c.operator.deadlineMs, now) : undefined;
+          row.inFlight =
+            data && state && !["completed", "failed"].includes(state)
+              ? { rotationId: data.rotationId, step: data.step, state, emergency: data.emergency }
+              : null;
+          const waiting =
+            row.inFlight && data && c.operator ? awaitingOperator(data, c.operator.deadlineMs, now) : undefined;
           if (waiting) row.awaitingOperator = waiting;
         } else if (pending) {
-          row.inFlight = { rotationId: pending.versionId, step: "verify or later (from the store)", state: "unknown", emergency: false };
+          row.inFlight = {
+            rotationId: pending.versionId,
+            step: "verify or later (from the store)",
+            state: "unknown",
+            emergency: false,
+          };
         }
         if (c.vendor === "justcall") row.usage = "not observable";
         else if (cli.redis) {
@@ -89,7 +109,11 @@ export async function statusCommand(credentialId: string | undefined, o: { confi
           row.usage = mean === undefined ? "no samples yet" : `~${Math.round(mean)}/min`;
         }
         const last = history ? (await history.list(c.id, 1))[0] : undefined;
-        row.lastResult = last ? { result: last.result, finishedAt: new Date(last.finishedAt).toISOString(), rotationId: last.rotationId } : history ? null : undefined;
+        row.lastResult = last
+          ? { result: last.result, finishedAt: new Date(last.finishedAt).toISOString(), rotationId: last.rotationId }
+          : history
+            ? null
+            : undefined;
       } catch (err) {
         row.error = describeError(err);
       }
@@ -97,19 +121,30 @@ export async function statusCommand(credentialId: string | undefined, o: { confi
     }
     if (o.json) out.stdout(JSON.stringify({ redis: cli.redis ? "ok" : "unreachable", credentials: rows }));
     else {
-      if (!cli.redis) out.stdout(`(Redis unreachable at ${shownUrl(cli.redisUrl)}: steps in flight and last results unknown)`);
-      out.stdout(table(
-        ["credential", "vendor", "key age", "next due", "in flight", "last result", "usage"],
-        rows.map((r) => [
-          r.credential,
-          r.vendor,
-          r.error ? `error: ${r.error}` : r.keyAgeMs === undefined ? "no current key" : humanDuration(r.keyAgeMs),
-          r.dueAt ? `${r.dueAt}${r.overdue ? " (OVERDUE)" : ""}` : undefined,
-          r.inFlight ? `${r.inFlight.step} (${r.inFlight.state}${r.inFlight.emergency ? ", emergency" : ""})${r.awaitingOperator ? `: ${describeWait(r.awaitingOperator)}` : ""}` : r.inFlight === null ? "none" : "unknown",
-          r.lastResult ? `${r.lastResult.result} ${r.lastResult.finishedAt}` : r.lastResult === null ? "none" : "unknown",
-          r.usage,
-        ]),
-      ));
+      if (!cli.redis)
+        out.stdout(`(Redis unreachable at ${shownUrl(cli.redisUrl)}: steps in flight and last results unknown)`);
+      out.stdout(
+        table(
+          ["credential", "vendor", "key age", "next due", "in flight", "last result", "usage"],
+          rows.map((r) => [
+            r.credential,
+            r.vendor,
+            r.error ? `error: ${r.error}` : r.keyAgeMs === undefined ? "no current key" : humanDuration(r.keyAgeMs),
+            r.dueAt ? `${r.dueAt}${r.overdue ? " (OVERDUE)" : ""}` : undefined,
+            r.inFlight
+              ? `${r.inFlight.step} (${r.inFlight.state}${r.inFlight.emergency ? ", emergency" : ""})${r.awaitingOperator ? `: ${describeWait(r.awaitingOperator)}` : ""}`
+              : r.inFlight === null
+                ? "none"
+                : "unknown",
+            r.lastResult
+              ? `${r.lastResult.result} ${r.lastResult.finishedAt}`
+              : r.lastResult === null
+                ? "none"
+                : "unknown",
+            r.usage,
+          ]),
+        ),
+      );
     }
     return rows.some((r) => r.error) ? EXIT_FAILED : EXIT_OK;
   } finally {

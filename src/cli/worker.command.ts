@@ -23,16 +23,25 @@ export async function workerCommand(configPath: string): Promise<number> {
   const port = process.env.KEY_ROTATOR_HTTP_PORT;
   const adminToken = readAdminToken();
   const probeSecret = runtime.credentials[0]?.secretId;
-  const readyChecks = probeSecret ? [{ name: "secrets-manager", check: async () => void (await services.store.listVersions(probeSecret)) }] : [];
-  const starting = startWorker(runtime, { ...services, readyChecks }, {
-    redisUrl: redisUrlFrom(),
-    ...(adminToken ? { adminToken } : {}),
-    ...(port !== undefined ? { httpPort: Number(port) } : {}),
-  });
+  const readyChecks = probeSecret
+    ? [{ name: "secrets-manager", check: async () => void (await services.store.listVersions(probeSecret)) }]
+    : [];
+  const starting = startWorker(
+    runtime,
+    { ...services, readyChecks },
+    {
+      redisUrl: redisUrlFrom(),
+      ...(adminToken ? { adminToken } : {}),
+      ...(port !== undefined ? { httpPort: Number(port) } : {}),
+    },
+  );
   const worker = await Promise.race([starting, stopped.then(() => undefined)]);
   if (!worker) {
     // Stopped while starting: no step is in hand yet, so there is nothing to drain.
-    void starting.then((w) => w.close(), () => undefined);
+    void starting.then(
+      (w) => w.close(),
+      () => undefined,
+    );
     await services.close().catch(() => undefined);
     return EXIT_OK;
   }
@@ -56,7 +65,8 @@ function readAdminToken(): string | undefined {
   if (file) {
     try {
       const token = readFileSync(file, "utf8").trim();
-      if (token.length < 16) throw new ConfigError([`KEY_ROTATOR_ADMIN_TOKEN_FILE ${file}: the token must be at least 16 characters`]);
+      if (token.length < 16)
+        throw new ConfigError([`KEY_ROTATOR_ADMIN_TOKEN_FILE ${file}: the token must be at least 16 characters`]);
       return token;
     } catch (err) {
       if (err instanceof ConfigError) throw err;
@@ -64,6 +74,7 @@ function readAdminToken(): string | undefined {
     }
   }
   const token = process.env.KEY_ROTATOR_ADMIN_TOKEN?.trim();
-  if (token && token.length < 16) throw new ConfigError(["KEY_ROTATOR_ADMIN_TOKEN: the token must be at least 16 characters"]);
+  if (token && token.length < 16)
+    throw new ConfigError(["KEY_ROTATOR_ADMIN_TOKEN: the token must be at least 16 characters"]);
   return token ? token : undefined;
 }

@@ -28,12 +28,19 @@ export function crossReferenceProblems(raw: unknown): Problem[] {
       if (typeof value !== "string") continue;
       const first = firstWith[field].get(value);
       if (first === undefined) firstWith[field].set(value, i);
-      else problems.push({ path: ["credentials", i, field], message: `duplicate ${field === "id" ? "credential id" : "secretId"} "${value}" (also credentials[${first}])` });
+      else
+        problems.push({
+          path: ["credentials", i, field],
+          message: `duplicate ${field === "id" ? "credential id" : "secretId"} "${value}" (also credentials[${first}])`,
+        });
     }
     const check = (list: unknown, path: Array<string | number>) =>
       names(list).forEach((name, j) => {
         if (typeof name === "string" && !Object.hasOwn(routes, name)) {
-          problems.push({ path: ["credentials", i, ...path, j], message: `unknown alert route "${name}" (define it under alertRoutes)` });
+          problems.push({
+            path: ["credentials", i, ...path, j],
+            message: `unknown alert route "${name}" (define it under alertRoutes)`,
+          });
         }
       });
     const alerts = isObject(c.alerts) ? c.alerts : {};

@@ -22,16 +22,32 @@ const cron = z.string().superRefine((text, ctx) => {
   const problem = cronProblem(text);
   if (problem) ctx.addIssue({ code: "custom", message: problem });
 });
-const secretRef = z.union([z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name") }), z.strictObject({ file: z.string().min(1) })], {
-  error: "expected { env: NAME } or { file: /path }",
-});
-const httpUrl = z.string().refine((u) => /^https?:\/\/[^\s/]+/.test(u) && URL.canParse(u), { message: "expected an http(s) URL" });
+const secretRef = z.union(
+  [
+    z.strictObject({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name") }),
+    z.strictObject({ file: z.string().min(1) }),
+  ],
+  {
+    error: "expected { env: NAME } or { file: /path }",
+  },
+);
+const httpUrl = z
+  .string()
+  .refine((u) => /^https?:\/\/[^\s/]+/.test(u) && URL.canParse(u), { message: "expected an http(s) URL" });
 
-const alertRoute = z.discriminatedUnion("type", [
-  z.strictObject({ type: z.literal("slack"), webhookUrl: secretRef }),
-  z.strictObject({ type: z.literal("pagerduty"), routingKey: secretRef, url: httpUrl.default("https://events.pagerduty.com/v2/enqueue") }),
-  z.strictObject({ type: z.literal("webhook"), url: httpUrl, hmacSecret: secretRef.optional() }),
-], { error: "expected type slack, pagerduty or webhook" });
+const alertRoute = z.discriminatedUnion(
+  "type",
+  [
+    z.strictObject({ type: z.literal("slack"), webhookUrl: secretRef }),
+    z.strictObject({
+      type: z.literal("pagerduty"),
+      routingKey: secretRef,
+      url: httpUrl.default("https://events.pagerduty.com/v2/enqueue"),
+    }),
+    z.strictObject({ type: z.literal("webhook"), url: httpUrl, hmacSecret: secretRef.optional() }),
+  ],
+  { error: "expected type slack, pagerduty or webhook" },
+);
 
 const window = z.strictObject({ cron, duration: duration("4h"), timezone: timezone.default("UTC") });
 
@@ -45,9 +61,12 @@ const rotation = z
     window: window.optional(),
   })
   .superRefine((r, ctx) => {
-    if ((r.every === undefined) === (r.cron === undefined)) ctx.addIssue({ code: "custom", message: "give exactly one of every or cron", path: [] });
-    if (r.cron !== undefined && r.timezone === undefined) ctx.addIssue({ code: "custom", message: "a cron needs a timezone", path: ["timezone"] });
-    if (r.every !== undefined && r.grace >= r.every) ctx.addIssue({ code: "custom", message: "grace must be shorter than every", path: ["grace"] });
+    if ((r.every === undefined) === (r.cron === undefined))
+      ctx.addIssue({ code: "custom", message: "give exactly one of every or cron", path: [] });
+    if (r.cron !== undefined && r.timezone === undefined)
+      ctx.addIssue({ code: "custom", message: "a cron needs a timezone", path: ["timezone"] });
+    if (r.every !== undefined && r.grace >= r.every)
+      ctx.addIssue({ code: "custom", message: "grace must be shorter than every", path: ["grace"] });
   });
 
 const routeNames = z.array(z.string().min(1));
@@ -66,19 +85,34 @@ const callcovCredential = z.strictObject({
   vendor: z.literal("callcov"),
   mode: z.enum(["live", "test"]).default("live"),
   plan: z.enum(["free", "starter", "business", "enterprise"]).default("starter"),
-  managementSecretId: z.string({ error: "a CallCov credential needs managementSecretId (the secret holding its management login)" }).min(1),
-  usage: z.strictObject({ factor: z.number().positive().default(3), quotaWarnRatio: z.number().gt(0).lte(1).default(0.8), perDay: z.number().int().positive().optional() }).optional(),
+  managementSecretId: z
+    .string({ error: "a CallCov credential needs managementSecretId (the secret holding its management login)" })
+    .min(1),
+  usage: z
+    .strictObject({
+      factor: z.number().positive().default(3),
+      quotaWarnRatio: z.number().gt(0).lte(1).default(0.8),
+      perDay: z.number().int().positive().optional(),
+    })
+    .optional(),
 });
 
 const justcallCredential = z.strictObject({
   ...credentialBase,
   vendor: z.literal("justcall"),
   operator: z
-    .strictObject({ singlePair: z.boolean().default(false), remindEvery: duration("4h").default(14_400_000), deadline: duration("48h").default(172_800_000), escalateTo: routeNames.default([]) })
+    .strictObject({
+      singlePair: z.boolean().default(false),
+      remindEvery: duration("4h").default(14_400_000),
+      deadline: duration("48h").default(172_800_000),
+      escalateTo: routeNames.default([]),
+    })
     .default({ singlePair: false, remindEvery: 14_400_000, deadline: 172_800_000, escalateTo: [] }),
 });
 
-const credential = z.discriminatedUnion("vendor", [callcovCredential, justcallCredential], { error: "expected vendor callcov or justcall" });
+const credential = z.discriminatedUnion("vendor", [callcovCredential, justcallCredential], {
+  error: "expected vendor callcov or justcall",
+});
 
 const settings = z.strictObject({
   queuePrefix: z.string().min(1).default("{key-rotator}"),
@@ -98,7 +132,10 @@ const settings = z.strictObject({
    * across every credential and replica.
    */
   emergency: z
-    .strictObject({ cooldown: duration("10m").default(600_000), maxPerMinute: z.number().int().min(1).max(100_000).default(60) })
+    .strictObject({
+      cooldown: duration("10m").default(600_000),
+      maxPerMinute: z.number().int().min(1).max(100_000).default(60),
+    })
     .default({ cooldown: 600_000, maxPerMinute: 60 }),
   /**
    * How long before a key is due the health check warns, per vendor. JustCall pairs are made by a
@@ -109,12 +146,16 @@ const settings = z.strictObject({
     .default({ justcall: 604_800_000, callcov: 0 }),
 });
 
-export const inventorySchema = z
-  .strictObject({
-    settings: settings.default(settings.parse({})),
-    alertRoutes: z.record(z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "route names are lowercase letters, digits and dashes"), alertRoute).default({}),
-    credentials: z.array(credential).min(1, "list at least one credential"),
-  });
+export const inventorySchema = z.strictObject({
+  settings: settings.default(settings.parse({})),
+  alertRoutes: z
+    .record(
+      z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "route names are lowercase letters, digits and dashes"),
+      alertRoute,
+    )
+    .default({}),
+  credentials: z.array(credential).min(1, "list at least one credential"),
+});
 
 export type Inventory = z.infer<typeof inventorySchema>;
 export type CredentialConfig = Inventory["credentials"][number];

@@ -11,13 +11,21 @@ import { type Inventory, inventorySchema } from "./inventory-schema.js";
 
 export async function loadInventory(path: string): Promise<Inventory> {
   // An empty KEY_ROTATOR_CONFIG (a blank Helm value, say) would otherwise read as "no such file".
-  if (path.trim() === "") throw new ConfigError(["the inventory path is empty: give a file with --config or KEY_ROTATOR_CONFIG"], '""');
+  if (path.trim() === "")
+    throw new ConfigError(["the inventory path is empty: give a file with --config or KEY_ROTATOR_CONFIG"], '""');
   let text: string;
   try {
     text = await readFile(path, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : (err as Error).message;
+    const why =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EACCES"
+          ? "permission denied"
+          : code === "EISDIR"
+            ? "is a directory"
+            : (err as Error).message;
     throw new ConfigError([`cannot read the inventory: ${why}`], path);
   }
   return parseInventory(text, path);
@@ -27,23 +35,37 @@ export function parseInventory(text: string, sourceName: string): Inventory {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => {
-      const pos = lineCounter.linePos(e.pos[0]);
-      return `${pos ? `line ${pos.line}, column ${pos.col}: ` : ""}${e.message.split("\n")[0] ?? e.message}`;
-    }), sourceName);
+    throw new ConfigError(
+      doc.errors.map((e) => {
+        const pos = lineCounter.linePos(e.pos[0]);
+        return `${pos ? `line ${pos.line}, column ${pos.col}: ` : ""}${e.message.split("\n")[0] ?? e.message}`;
+      }),
+      sourceName,
+    );
   }
   let raw: unknown;
   try {
     raw = doc.toJS({ maxAliasCount: 100 });
   } catch (err) {
     // Aliases are resolved here, not while parsing: a missing anchor or an alias bomb lands here.
-    throw new ConfigError([`(top level): the YAML cannot be read: ${err instanceof Error ? err.message.split("\n")[0] ?? "" : String(err)}`], sourceName);
+    throw new ConfigError(
+      [
+        `(top level): the YAML cannot be read: ${err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err)}`,
+      ],
+      sourceName,
+    );
   }
-  if (raw === null || raw === undefined) throw new ConfigError(["the file is empty (expected a mapping with credentials)"], sourceName);
-  if (typeof raw !== "object" || Array.isArray(raw)) throw new ConfigError(["the top level must be a mapping with credentials"], sourceName);
+  if (raw === null || raw === undefined)
+    throw new ConfigError(["the file is empty (expected a mapping with credentials)"], sourceName);
+  if (typeof raw !== "object" || Array.isArray(raw))
+    throw new ConfigError(["the top level must be a mapping with credentials"], sourceName);
   const parsed = inventorySchema.safeParse(raw);
   const problems = [...(parsed.success ? [] : parsed.error.issues), ...crossReferenceProblems(raw)];
-  if (!parsed.success || problems.length > 0) throw new ConfigError(problems.map((i) => `${formatPath(i.path)}: ${i.message}`), sourceName);
+  if (!parsed.success || problems.length > 0)
+    throw new ConfigError(
+      problems.map((i) => `${formatPath(i.path)}: ${i.message}`),
+      sourceName,
+    );
   return ownStrings(parsed.data, new Map());
 }
 

@@ -35,8 +35,11 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
     },
     credentials: inventory.credentials.map((c): RuntimeCredential => {
       const r = c.rotation;
-      const cadence: Cadence = r.every !== undefined ? { everyMs: r.every } : { cron: r.cron ?? "", timezone: r.timezone ?? "UTC" };
-      const window = r.window ? { cron: r.window.cron, timezone: r.window.timezone, durationMs: r.window.duration } : undefined;
+      const cadence: Cadence =
+        r.every !== undefined ? { everyMs: r.every } : { cron: r.cron ?? "", timezone: r.timezone ?? "UTC" };
+      const window = r.window
+        ? { cron: r.window.cron, timezone: r.window.timezone, durationMs: r.window.duration }
+        : undefined;
       return {
         id: c.id,
         vendor: c.vendor,
@@ -46,11 +49,22 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
         // Every field in one literal, vendor or not: one object shape, its fields inside it.
         managementSecretId: c.vendor === "callcov" ? c.managementSecretId : undefined,
         usage: c.vendor === "callcov" ? shared(policies, usagePolicy(c.usage, c.plan)) : undefined,
-        operator: c.vendor === "justcall" ? { singlePair: c.operator.singlePair, remindEveryMs: c.operator.remindEvery, deadlineMs: c.operator.deadline } : undefined,
+        operator:
+          c.vendor === "justcall"
+            ? {
+                singlePair: c.operator.singlePair,
+                remindEveryMs: c.operator.remindEvery,
+                deadlineMs: c.operator.deadline,
+              }
+            : undefined,
         ageWarnBeforeMs: s.ageWarnBefore[c.vendor],
         graceMs: r.grace,
         maxGraceExtensionMs: r.maxGraceExtension,
-        schedule: sharedBy(schedules, JSON.stringify([cadence, window]), () => (created, now) => decideDue(cadence, window, created, now)),
+        schedule: sharedBy(
+          schedules,
+          JSON.stringify([cadence, window]),
+          () => (created, now) => decideDue(cadence, window, created, now),
+        ),
       };
     }),
   };
@@ -71,7 +85,14 @@ function sharedBy<T>(seen: Map<string, T>, key: string, make: () => T): T {
 }
 
 /** The inventory's usage settings, with the plan's daily quota unless the inventory sets one. */
-function usagePolicy(usage: { factor: number; quotaWarnRatio: number; perDay?: number | undefined } | undefined, plan: CallCovPlan): UsagePolicy {
+function usagePolicy(
+  usage: { factor: number; quotaWarnRatio: number; perDay?: number | undefined } | undefined,
+  plan: CallCovPlan,
+): UsagePolicy {
   const perDay = usage?.perDay ?? CALLCOV_PLANS[plan].perDay;
-  return { factor: usage?.factor ?? 3, quotaWarnRatio: usage?.quotaWarnRatio ?? 0.8, ...(perDay !== undefined ? { perDay } : {}) };
+  return {
+    factor: usage?.factor ?? 3,
+    quotaWarnRatio: usage?.quotaWarnRatio ?? 0.8,
+    ...(perDay !== undefined ? { perDay } : {}),
+  };
 }

@@ -22,10 +22,7 @@ export class RotatorError extends Error {
  */
 export class VendorError extends RotatorError {
   readonly status: number | undefined;
-  constructor(
-    message: string,
-    options: { retryable: boolean; status?: number; cause?: unknown },
-  ) {
+  constructor(message: string, options: { retryable: boolean; status?: number; cause?: unknown }) {
     super(message, options);
     this.status = options.status;
   }

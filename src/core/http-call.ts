@@ -44,7 +44,10 @@ export const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
  * `Keep-Alive: timeout=` hint, whichever is sooner, so a call rarely meets a connection the
  * server has just closed.
  */
-const agents = { http: new HttpAgent({ keepAlive: true, timeout: 4_000 }), https: new HttpsAgent({ keepAlive: true, timeout: 4_000 }) };
+const agents = {
+  http: new HttpAgent({ keepAlive: true, timeout: 4_000 }),
+  https: new HttpsAgent({ keepAlive: true, timeout: 4_000 }),
+};
 
 export function httpCall(url: string, call: HttpCall): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
@@ -57,7 +60,10 @@ export function httpCall(url: string, call: HttpCall): Promise<HttpReply> {
       reject(new HttpCallError(kind, message, cause));
     };
     const target = new URL(url);
-    const headers = call.body === undefined ? call.headers : { ...call.headers, "content-length": String(Buffer.byteLength(call.body)) };
+    const headers =
+      call.body === undefined
+        ? call.headers
+        : { ...call.headers, "content-length": String(Buffer.byteLength(call.body)) };
     const send = target.protocol === "https:" ? httpsRequest : httpRequest;
     const agent = target.protocol === "https:" ? agents.https : agents.http;
     let req: ReturnType<typeof httpRequest>;
@@ -66,7 +72,13 @@ export function httpCall(url: string, call: HttpCall): Promise<HttpReply> {
     } catch (err) {
       // A header value node refuses (a control character, say): nothing was sent.
       settled = true;
-      reject(new HttpCallError("connection", `the request could not be sent (${err instanceof Error ? err.message : "invalid request"})`, err));
+      reject(
+        new HttpCallError(
+          "connection",
+          `the request could not be sent (${err instanceof Error ? err.message : "invalid request"})`,
+          err,
+        ),
+      );
       return;
     }
     const timer = setTimeout(() => fail("timeout", `no answer within ${call.timeoutMs} ms`), call.timeoutMs);
@@ -85,7 +97,11 @@ export function httpCall(url: string, call: HttpCall): Promise<HttpReply> {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        resolve({ status: res.statusCode ?? 0, headers: joinHeaders(res), text: Buffer.concat(chunks).toString("utf8") });
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: joinHeaders(res),
+          text: Buffer.concat(chunks).toString("utf8"),
+        });
       });
     });
     req.end(call.body);

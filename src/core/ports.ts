@@ -84,9 +84,7 @@ export interface UsageSample {
   resetAt: number;
 }
 
-export type Verdict =
-  | { valid: true; usage?: UsageSample }
-  | { valid: false; status: number; reason: string };
+export type Verdict = { valid: true; usage?: UsageSample } | { valid: false; status: number; reason: string };
 
 /** Checks whether the vendor accepts a key. Safe to repeat; throws VendorError when unreachable. */
 export interface KeyVerifier {

@@ -50,7 +50,9 @@ export function parseStoredValue(raw: SecretValue, where: string): StoredValue {
   try {
     json = JSON.parse(raw.reveal());
   } catch {
-    throw new InvalidStateError(`${where}: the stored value is not JSON (expected the key-rotator shape, see README "Stored value")`);
+    throw new InvalidStateError(
+      `${where}: the stored value is not JSON (expected the key-rotator shape, see README "Stored value")`,
+    );
   }
   const parsed = storedValue.safeParse(json);
   if (!parsed.success) {

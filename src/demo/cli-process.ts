@@ -42,15 +42,24 @@ export function cliCommand(options: { useBuild?: boolean } = {}): { command: str
   const self = fileURLToPath(import.meta.url);
   if (options.useBuild && self.endsWith(".ts")) {
     // The compiled CLI (npm run build), for measurements that must not include tsx's loader.
-    return { command: process.execPath, args: [...WORKER_NODE_FLAGS, fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url))] };
+    return {
+      command: process.execPath,
+      args: [...WORKER_NODE_FLAGS, fileURLToPath(new URL("../../dist/src/cli/main.js", import.meta.url))],
+    };
   }
   if (self.endsWith(".ts")) {
-    return { command: process.execPath, args: ["--import", "tsx", fileURLToPath(new URL("../cli/main.ts", import.meta.url))] };
+    return {
+      command: process.execPath,
+      args: ["--import", "tsx", fileURLToPath(new URL("../cli/main.ts", import.meta.url))],
+    };
   }
   return { command: process.execPath, args: [fileURLToPath(new URL("../cli/main.js", import.meta.url))] };
 }
 
-export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; onLine?: (line: string) => void; stdin?: string; useBuild?: boolean } = {}): CliProcess {
+export function startCli(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; onLine?: (line: string) => void; stdin?: string; useBuild?: boolean } = {},
+): CliProcess {
   const { command, args: base } = cliCommand({ useBuild: options.useBuild ?? false });
   const child = spawn(command, [...base, ...args], {
     env: { ...process.env, ...(options.useBuild ? WORKER_ENV : {}), ...options.env },
@@ -90,10 +99,27 @@ export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; onL
       const seen = lines.find(test);
       if (seen !== undefined) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no line matching ${String(match)} within ${timeoutMs} ms; last lines:\n${lastLines(lines)}`)), timeoutMs);
-        waiters.push({ test, resolve: (l) => { clearTimeout(timer); resolve(l); } });
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(`no line matching ${String(match)} within ${timeoutMs} ms; last lines:\n${lastLines(lines)}`),
+            ),
+          timeoutMs,
+        );
+        waiters.push({
+          test,
+          resolve: (l) => {
+            clearTimeout(timer);
+            resolve(l);
+          },
+        });
         void exited.then(() => {
-          setTimeout(() => { clearTimeout(timer); reject(new Error(`process exited before a line matching ${String(match)}; last lines:\n${lastLines(lines)}`)); }, 50);
+          setTimeout(() => {
+            clearTimeout(timer);
+            reject(
+              new Error(`process exited before a line matching ${String(match)}; last lines:\n${lastLines(lines)}`),
+            );
+          }, 50);
         });
       });
     },
@@ -106,5 +132,8 @@ export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; onL
 
 /** The last lines for an error, less the routine ticks (a due check a second in tests) that would crowd out what happened. */
 function lastLines(lines: string[]): string {
-  return lines.filter((l) => !l.includes('"due-check.done"')).slice(-20).join("\n");
+  return lines
+    .filter((l) => !l.includes('"due-check.done"'))
+    .slice(-20)
+    .join("\n");
 }

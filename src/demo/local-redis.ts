@@ -11,12 +11,19 @@ export async function ensureRedis(): Promise<{ url: string; started: boolean; st
   const url = redisUrlFrom();
   if (await answers(url)) return { url, started: false, stop: async () => undefined };
   const port = await freePort();
-  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  const child = spawn(
+    "redis-server",
+    ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+    { stdio: "ignore" },
+  );
   const failed = new Promise<Error>((resolve) => child.once("error", (err) => resolve(err)));
   const local = `redis://127.0.0.1:${port}`;
   for (let i = 0; i < 50; i++) {
     const early = await Promise.race([failed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 100))]);
-    if (early) throw new Error(`no Redis answers at ${shownUrl(url)}, and redis-server could not be started (${early.message}); install Redis (apt-get install redis-server) or set REDIS_URL`);
+    if (early)
+      throw new Error(
+        `no Redis answers at ${shownUrl(url)}, and redis-server could not be started (${early.message}); install Redis (apt-get install redis-server) or set REDIS_URL`,
+      );
     if (await answers(local)) {
       return { url: local, started: true, stop: async () => void child.kill("SIGTERM") };
     }

@@ -28,7 +28,13 @@ export interface AdminRotate {
    * Starts (or joins) the rotation. Throws EmergencyRefusedError past an emergency's bounds (429)
    * and RedisUnavailableError while Redis is down (503).
    */
-  rotate(request: { credentialId: string; emergency: boolean; reason: string; actor: string; force?: boolean }): Promise<{ jobId: string; rotationId: string; joined: boolean }>;
+  rotate(request: {
+    credentialId: string;
+    emergency: boolean;
+    reason: string;
+    actor: string;
+    force?: boolean;
+  }): Promise<{ jobId: string; rotationId: string; joined: boolean }>;
 }
 
 export interface HttpServerOptions {
@@ -50,7 +56,10 @@ const rotateBody = z
     /** Past the credential's emergency cooldown (never past the global cap); audited with the reason. */
     force: z.boolean().default(false),
   })
-  .refine((b) => !b.force || b.emergency, { message: "force is only for an emergency (send emergency: true)", path: ["force"] });
+  .refine((b) => !b.force || b.emergency, {
+    message: "force is only for an emergency (send emergency: true)",
+    path: ["force"],
+  });
 
 const ADMIN_TIMEOUT_MS = 5_000;
 /** What a 503 asks the caller to wait before trying again: about one reconnect of the worker's. */
@@ -58,9 +67,13 @@ const REDIS_RETRY_AFTER_S = 5;
 
 const MAX_BODY = 16 * 1024;
 
-export async function startHttpServer(options: HttpServerOptions): Promise<{ server: Server; url: string; close(): Promise<void> }> {
+export async function startHttpServer(
+  options: HttpServerOptions,
+): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
-    handle(options, req, res).catch((err: unknown) => send(res, 500, { error: "internal", message: describeError(err) }));
+    handle(options, req, res).catch((err: unknown) =>
+      send(res, 500, { error: "internal", message: describeError(err) }),
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -71,10 +84,11 @@ export async function startHttpServer(options: HttpServerOptions): Promise<{ ser
   return {
     server,
     url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${address.port}`,
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -96,7 +110,10 @@ async function handle(options: HttpServerOptions, req: IncomingMessage, res: Ser
     try {
       credentialId = decodeURIComponent(rotate[1] ?? "");
     } catch {
-      return send(res, 400, { error: "bad_request", message: "the credential id in the path is not valid percent-encoding" });
+      return send(res, 400, {
+        error: "bad_request",
+        message: "the credential id in the path is not valid percent-encoding",
+      });
     }
     return adminRotate(options, credentialId, req, res);
   }
@@ -104,50 +121,106 @@ async function handle(options: HttpServerOptions, req: IncomingMessage, res: Ser
 }
 
 async function ready(checks: ReadyCheck[], res: ServerResponse): Promise<void> {
-  const results = await Promise.all(checks.map(async (c) => {
-    try {
-      await withTimeout(c.check(), 3_000, new Error(`${c.name} did not answer within 3s`));
-      return { name: c.name, ok: true };
-    } catch (err) {
-      return { name: c.name, ok: false, error: describeError(err) };
-    }
-  }));
+  const results = await Promise.all(
+    checks.map(async (c) => {
+      try {
+        await withTimeout(c.check(), 3_000, new Error(`${c.name} did not answer within 3s`));
+        return { name: c.name, ok: true };
+      } catch (err) {
+        return { name: c.name, ok: false, error: describeError(err) };
+      }
+    }),
+  );
   const ok = results.every((r) => r.ok);
   send(res, ok ? 200 : 503, { status: ok ? "ready" : "not ready", checks: results });
 }
 
-async function adminRotate(options: HttpServerOptions, credentialId: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  if (!options.adminToken || !options.admin) return send(res, 503, { error: "admin_disabled", message: "no admin token is configured (KEY_ROTATOR_ADMIN_TOKEN_FILE)" });
+async function adminRotate(
+  options: HttpServerOptions,
+  credentialId: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
+  if (!options.adminToken || !options.admin)
+    return send(res, 503, {
+      error: "admin_disabled",
+      message: "no admin token is configured (KEY_ROTATOR_ADMIN_TOKEN_FILE)",
+    });
   const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
   if (!presented || !sameToken(presented, options.adminToken)) {
-    return send(res, 401, { error: "unauthorized", message: "missing or wrong bearer token" }, { "www-authenticate": "Bearer" });
+    return send(
+      res,
+      401,
+      { error: "unauthorized", message: "missing or wrong bearer token" },
+      { "www-authenticate": "Bearer" },
+    );
   }
-  if (!options.admin.has(credentialId)) return send(res, 404, { error: "not_found", message: `no credential "${credentialId}" in the inventory` });
+  if (!options.admin.has(credentialId))
+    return send(res, 404, { error: "not_found", message: `no credential "${credentialId}" in the inventory` });
   const raw = await readBody(req);
-  if (raw === undefined) return send(res, 413, { error: "too_large", message: `the body is larger than ${MAX_BODY} bytes` }, { connection: "close" });
+  if (raw === undefined)
+    return send(
+      res,
+      413,
+      { error: "too_large", message: `the body is larger than ${MAX_BODY} bytes` },
+      { connection: "close" },
+    );
   let json: unknown;
   try {
     json = raw.length === 0 ? {} : JSON.parse(raw);
   } catch {
-    return send(res, 400, { error: "bad_request", message: "the body is not JSON; send {\"emergency\": true, \"reason\": \"...\"}" });
+    return send(res, 400, {
+      error: "bad_request",
+      message: 'the body is not JSON; send {"emergency": true, "reason": "..."}',
+    });
   }
   const body = rotateBody.safeParse(json);
   if (!body.success) {
-    return send(res, 400, { error: "bad_request", message: body.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ") });
+    return send(res, 400, {
+      error: "bad_request",
+      message: body.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "),
+    });
   }
   const { emergency, reason, force } = body.data;
   const timeoutMs = options.adminTimeoutMs ?? ADMIN_TIMEOUT_MS;
   try {
-    const started = options.admin.rotate({ credentialId, emergency, reason, actor: "admin-http", ...(force ? { force: true } : {}) });
-    const result = await withTimeout(started, timeoutMs, new RedisUnavailableError(`Redis did not answer within ${timeoutMs / 1000}s: the rotation may or may not have been queued; see key-rotator status before asking again`));
+    const started = options.admin.rotate({
+      credentialId,
+      emergency,
+      reason,
+      actor: "admin-http",
+      ...(force ? { force: true } : {}),
+    });
+    const result = await withTimeout(
+      started,
+      timeoutMs,
+      new RedisUnavailableError(
+        `Redis did not answer within ${timeoutMs / 1000}s: the rotation may or may not have been queued; see key-rotator status before asking again`,
+      ),
+    );
     send(res, 202, { credentialId, ...result });
   } catch (err) {
     if (err instanceof EmergencyRefusedError) {
       const retryAfter = String(err.retryAfterSeconds);
-      return send(res, 429, { error: "emergency_refused", refusedFor: err.refusedFor, retryAfterSeconds: err.retryAfterSeconds, message: err.message }, { "retry-after": retryAfter });
+      return send(
+        res,
+        429,
+        {
+          error: "emergency_refused",
+          refusedFor: err.refusedFor,
+          retryAfterSeconds: err.retryAfterSeconds,
+          message: err.message,
+        },
+        { "retry-after": retryAfter },
+      );
     }
     if (err instanceof RedisUnavailableError) {
-      return send(res, 503, { error: "redis_unavailable", message: err.message }, { "retry-after": String(REDIS_RETRY_AFTER_S) });
+      return send(
+        res,
+        503,
+        { error: "redis_unavailable", message: err.message },
+        { "retry-after": String(REDIS_RETRY_AFTER_S) },
+      );
     }
     throw err;
   }
@@ -190,5 +263,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, error: Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   // A late rejection of the abandoned promise must not become an unhandled one.
   p.catch(() => undefined);
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(error), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(error), ms)))]).finally(
+    () => clearTimeout(timer),
+  );
 }

@@ -35,10 +35,19 @@ export function iamPolicyFor(input: IamPolicyInput): { Version: string; Statemen
   if (rotate.length > 0) {
     statements.push({ Sid: "RotateCredentialSecrets", Effect: "Allow", Action: ROTATE_ACTIONS, Resource: rotate });
     statements.push({
-      Sid: "MarkRotationsFinished", Effect: "Allow", Action: ["secretsmanager:TagResource"], Resource: rotate,
+      Sid: "MarkRotationsFinished",
+      Effect: "Allow",
+      Action: ["secretsmanager:TagResource"],
+      Resource: rotate,
       Condition: { "ForAllValues:StringEquals": { "aws:TagKeys": [FINISHED_TAG] } },
     });
   }
-  if (managementOnly.length > 0) statements.push({ Sid: "ReadVendorManagementLogins", Effect: "Allow", Action: READ_ACTIONS, Resource: managementOnly });
+  if (managementOnly.length > 0)
+    statements.push({
+      Sid: "ReadVendorManagementLogins",
+      Effect: "Allow",
+      Action: READ_ACTIONS,
+      Resource: managementOnly,
+    });
   return { Version: "2012-10-17", Statement: statements };
 }

@@ -55,7 +55,10 @@ export interface DueCheckSummary {
   errors: number;
 }
 
-export async function runDueCheck(ctx: DueCheckContext, progress?: (done: number, total: number) => Promise<void> | void): Promise<DueCheckSummary> {
+export async function runDueCheck(
+  ctx: DueCheckContext,
+  progress?: (done: number, total: number) => Promise<void> | void,
+): Promise<DueCheckSummary> {
   const summary: DueCheckSummary = { checked: 0, started: 0, resumed: 0, held: 0, errors: 0 };
   const queue = [...ctx.credentials];
   const total = queue.length;
@@ -67,7 +70,10 @@ export async function runDueCheck(ctx: DueCheckContext, progress?: (done: number
         if (outcome !== "checked") summary[outcome] += 1;
       } catch (err) {
         summary.errors += 1;
-        ctx.log.warn({ event: "due-check.error", credentialId: c.id, error: describeError(err) }, `due check of ${c.id} failed`);
+        ctx.log.warn(
+          { event: "due-check.error", credentialId: c.id, error: describeError(err) },
+          `due check of ${c.id} failed`,
+        );
       }
       summary.checked += 1;
       if (progress && summary.checked % 100 === 0) await progress(summary.checked, total);
@@ -77,7 +83,11 @@ export async function runDueCheck(ctx: DueCheckContext, progress?: (done: number
   return summary;
 }
 
-async function checkOne(ctx: DueCheckContext, c: DueCheckCredential, finishedSeen: Map<string, string>): Promise<"started" | "resumed" | "held" | "checked"> {
+async function checkOne(
+  ctx: DueCheckContext,
+  c: DueCheckCredential,
+  finishedSeen: Map<string, string>,
+): Promise<"started" | "resumed" | "held" | "checked"> {
   const versions = await ctx.store.listVersions(c.secretId);
   const promoted = promotedRotation(versions);
   if (promoted && finishedSeen.get(c.id) !== promoted.versionId) {
@@ -85,15 +95,23 @@ async function checkOne(ctx: DueCheckContext, c: DueCheckCredential, finishedSee
     if (finished === undefined) finishedSeen.delete(c.id);
     else finishedSeen.set(c.id, finished);
   }
-  const inProgress = pendingRotation(versions) ?? (promoted && finishedSeen.get(c.id) !== promoted.versionId ? promoted : undefined);
+  const inProgress =
+    pendingRotation(versions) ?? (promoted && finishedSeen.get(c.id) !== promoted.versionId ? promoted : undefined);
   if (inProgress) {
     const r = await ctx.enqueue({ credentialId: c.id, trigger: "resume", rotationId: inProgress.versionId });
-    if (!r.joined) ctx.log.info({ event: "due-check.resume", credentialId: c.id, rotationId: r.rotationId }, `resuming rotation of ${c.id} found in the store`);
+    if (!r.joined)
+      ctx.log.info(
+        { event: "due-check.resume", credentialId: c.id, rotationId: r.rotationId },
+        `resuming rotation of ${c.id} found in the store`,
+      );
     return r.joined ? "checked" : "resumed";
   }
   const current = versions.find((v) => v.stages.includes(STAGE_CURRENT));
   if (!current) {
-    ctx.log.warn({ event: "due-check.no-current", credentialId: c.id, secretId: c.secretId }, `${c.id}: the secret has no AWSCURRENT version`);
+    ctx.log.warn(
+      { event: "due-check.no-current", credentialId: c.id, secretId: c.secretId },
+      `${c.id}: the secret has no AWSCURRENT version`,
+    );
     return "checked";
   }
   const now = ctx.now();
@@ -102,7 +120,15 @@ async function checkOne(ctx: DueCheckContext, c: DueCheckCredential, finishedSee
   recordKeyAge(ctx.metrics, labels, current.createdAt, verdict.dueAt);
   if (!verdict.due) return "checked";
   if (verdict.heldUntil !== undefined) return "held";
-  const r = await ctx.enqueue({ credentialId: c.id, trigger: "schedule", rotationId: deterministicRotationId(c.id, versions) });
-  if (!r.joined) ctx.log.info({ event: "due-check.start", credentialId: c.id, rotationId: r.rotationId }, `${c.id} is due: rotation started`);
+  const r = await ctx.enqueue({
+    credentialId: c.id,
+    trigger: "schedule",
+    rotationId: deterministicRotationId(c.id, versions),
+  });
+  if (!r.joined)
+    ctx.log.info(
+      { event: "due-check.start", credentialId: c.id, rotationId: r.rotationId },
+      `${c.id} is due: rotation started`,
+    );
   return r.joined ? "checked" : "started";
 }

@@ -65,12 +65,20 @@ export function emergencyLane(o: EmergencyLaneOptions): EmergencyLane {
   const running = new Set<Promise<void>>();
   let closed = false;
   const enqueue = (request: RotationRequest) => enqueueRotation(o.rotations, o.redis, request, o.ctx.now());
-  const gate = { limits: new EmergencyLimits(o.redis, o.rotations.opts.prefix ?? "bull", o.limits), history: o.ctx.history, log: o.ctx.log, now: o.ctx.now };
+  const gate = {
+    limits: new EmergencyLimits(o.redis, o.rotations.opts.prefix ?? "bull", o.limits),
+    history: o.ctx.history,
+    log: o.ctx.log,
+    now: o.ctx.now,
+  };
   const startHere = async (request: RotationRequest): Promise<Enqueued> => {
     const laneFits = !closed && running.size < o.maxInFlight && o.ctx.resolve(request.credentialId)?.kind === "key-api";
     if (!laneFits) return enqueue(request);
     if (!(await takeWriteSlot(o))) {
-      o.ctx.log.info({ event: "lane.budget-spent", credentialId: request.credentialId }, "emergency lane: the store write budget for this second is spent; the queue starts the rotation when there is room");
+      o.ctx.log.info(
+        { event: "lane.budget-spent", credentialId: request.credentialId },
+        "emergency lane: the store write budget for this second is spent; the queue starts the rotation when there is room",
+      );
       return enqueue(request);
     }
     const enqueued = await enqueue({ ...request, holdMs: o.leaseMs });
@@ -83,7 +91,10 @@ export function emergencyLane(o: EmergencyLaneOptions): EmergencyLane {
   };
   return {
     async rotate(request) {
-      if (!redisIsUp(o.redis)) throw new RedisUnavailableError(`Redis does not answer (connection ${o.redis.status}): nothing was started; retry when it is back`);
+      if (!redisIsUp(o.redis))
+        throw new RedisUnavailableError(
+          `Redis does not answer (connection ${o.redis.status}): nothing was started; retry when it is back`,
+        );
       const { force: _force, ...rotation } = request;
       if (!request.emergency) return enqueue(rotation);
       return gateEmergency(gate, request, startHere);
@@ -97,9 +108,19 @@ export function emergencyLane(o: EmergencyLaneOptions): EmergencyLane {
 
 async function runHere(o: EmergencyLaneOptions, job: Job<RotationState>): Promise<void> {
   const log = jobLog(o.ctx, job);
-  const renew = setInterval(() => {
-    job.changeDelay(o.leaseMs).catch((err: unknown) => log.warn({ event: "lane.lease", error: describeError(err) }, `emergency lane: could not renew the lease: ${describeError(err)}`));
-  }, Math.max(100, Math.floor(o.leaseMs / 3)));
+  const renew = setInterval(
+    () => {
+      job
+        .changeDelay(o.leaseMs)
+        .catch((err: unknown) =>
+          log.warn(
+            { event: "lane.lease", error: describeError(err) },
+            `emergency lane: could not renew the lease: ${describeError(err)}`,
+          ),
+        );
+    },
+    Math.max(100, Math.floor(o.leaseMs / 3)),
+  );
   let release = () => job.promote();
   // The job was stored marked createAttempted, for whoever resumes it should this process die; this
   // first run has made no key yet. Its steps are saved once, when it hands the job back: every
@@ -110,12 +131,18 @@ async function runHere(o: EmergencyLaneOptions, job: Job<RotationState>): Promis
   try {
     const found = o.ctx.resolve(job.data.credentialId);
     if (!found) return; // left the inventory a moment ago: the queue's processor says so
-    const result = await attemptRotation(o.ctx, job, found, progress, log, { from: { ...job.data, createAttempted: false }, saveEachStep: false });
+    const result = await attemptRotation(o.ctx, job, found, progress, log, {
+      from: { ...job.data, createAttempted: false },
+      saveEachStep: false,
+    });
     if (result.kind === "wait") release = () => job.changeDelay(Math.max(0, result.until - o.ctx.now()));
   } catch (err) {
     if (err instanceof RateLimitedError) release = () => job.changeDelay(Math.max(0, err.retryAt - o.ctx.now()));
     const message = describeError(err);
-    log.warn({ event: "lane.handed-over", step: progress.last.step, error: message }, `emergency lane: step ${progress.last.step} failed, the queue takes the rotation over: ${message}`);
+    log.warn(
+      { event: "lane.handed-over", step: progress.last.step, error: message },
+      `emergency lane: step ${progress.last.step} failed, the queue takes the rotation over: ${message}`,
+    );
   } finally {
     clearInterval(renew);
     const handBack = async () => {
@@ -124,7 +151,10 @@ async function runHere(o: EmergencyLaneOptions, job: Job<RotationState>): Promis
       await release();
     };
     await handBack().catch((err: unknown) =>
-      log.warn({ event: "lane.release", error: describeError(err) }, `emergency lane: could not hand the job to the queue (${describeError(err)}); a worker resumes it when its lease runs out`),
+      log.warn(
+        { event: "lane.release", error: describeError(err) },
+        `emergency lane: could not hand the job to the queue (${describeError(err)}); a worker resumes it when its lease runs out`,
+      ),
     );
   }
 }

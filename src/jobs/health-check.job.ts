@@ -39,11 +39,17 @@ export function ageVerdict(createdAt: Date, dueAt: number, now: number, policy: 
   if (!Number.isFinite(dueAt)) return { level: "ok" };
   const age = `the key is ${Math.floor((now - createdAt.getTime()) / DAY)} d old`;
   if (now > dueAt + policy.overdueAfterMs) {
-    return { level: "critical", reason: `overdue: the key is ${Math.round((now - dueAt) / HOUR)} h past its rotation date (${age}); rotations may have stopped` };
+    return {
+      level: "critical",
+      reason: `overdue: the key is ${Math.round((now - dueAt) / HOUR)} h past its rotation date (${age}); rotations may have stopped`,
+    };
   }
   if (policy.warnBeforeMs > 0 && now >= dueAt - policy.warnBeforeMs) {
     const when = now < dueAt ? `in ${span(dueAt - now)}` : `since ${span(now - dueAt)}`;
-    return { level: "warning", reason: `due for rotation ${when} (${new Date(dueAt).toISOString()}), ${age}: a person must act` };
+    return {
+      level: "warning",
+      reason: `due for rotation ${when} (${new Date(dueAt).toISOString()}), ${age}: a person must act`,
+    };
   }
   return { level: "ok" };
 }
@@ -98,10 +104,21 @@ export async function runHealthCheck(ctx: HealthContext): Promise<HealthSummary>
     for (let c = queue.shift(); c; c = queue.shift()) {
       const results = await checkOne(ctx, c, managementChecked);
       for (const [check, finding] of Object.entries(results) as Array<[Check, Finding]>) {
-        ctx.metrics?.healthCheckFailing.labels({ credential: c.id, vendor: c.vendor, check }).set(finding?.severity === "critical" ? 1 : 0);
+        ctx.metrics?.healthCheckFailing
+          .labels({ credential: c.id, vendor: c.vendor, check })
+          .set(finding?.severity === "critical" ? 1 : 0);
         if (finding) {
-          (finding.severity === "critical" ? summary.failing : summary.warnings).push({ credentialId: c.id, check, reason: finding.reason });
-          await ctx.alerter.raise({ credentialId: c.id, severity: finding.severity, kind: `health-${check}`, summary: finding.reason });
+          (finding.severity === "critical" ? summary.failing : summary.warnings).push({
+            credentialId: c.id,
+            check,
+            reason: finding.reason,
+          });
+          await ctx.alerter.raise({
+            credentialId: c.id,
+            severity: finding.severity,
+            kind: `health-${check}`,
+            summary: finding.reason,
+          });
         } else {
           await ctx.alerter.resolve(c.id, `health-${check}`);
         }
@@ -113,7 +130,11 @@ export async function runHealthCheck(ctx: HealthContext): Promise<HealthSummary>
   return summary;
 }
 
-async function checkOne(ctx: HealthContext, c: HealthCredential, managementChecked: Map<KeyApiVendor, Promise<Finding>>): Promise<Partial<Record<Check, Finding>>> {
+async function checkOne(
+  ctx: HealthContext,
+  c: HealthCredential,
+  managementChecked: Map<KeyApiVendor, Promise<Finding>>,
+): Promise<Partial<Record<Check, Finding>>> {
   const out: Partial<Record<Check, Finding>> = {};
   const critical = (reason: string): Finding => ({ severity: "critical", reason });
   let current;
@@ -128,12 +149,17 @@ async function checkOne(ctx: HealthContext, c: HealthCredential, managementCheck
   const labels = { credential: c.id, vendor: c.vendor };
   const verdict = c.schedule(current.createdAt, now);
   recordKeyAge(ctx.metrics, labels, current.createdAt, verdict.dueAt);
-  const age = ageVerdict(current.createdAt, verdict.dueAt, now, { warnBeforeMs: c.ageWarnBeforeMs ?? 0, overdueAfterMs: ctx.overdueAfterMs });
+  const age = ageVerdict(current.createdAt, verdict.dueAt, now, {
+    warnBeforeMs: c.ageWarnBeforeMs ?? 0,
+    overdueAfterMs: ctx.overdueAfterMs,
+  });
   out.age = age.level === "ok" ? undefined : { severity: age.level, reason: age.reason };
   try {
     const value = parseStoredValue(current.value, `${c.id}: secret ${c.secretId} version ${current.versionId}`);
     const result = await ctx.verifierFor(c).verify(vendorSecretOf(value));
-    out.key = result.valid ? undefined : critical(`the vendor refuses the current key (${result.status}: ${result.reason})`);
+    out.key = result.valid
+      ? undefined
+      : critical(`the vendor refuses the current key (${result.status}: ${result.reason})`);
     if (result.valid && result.usage) await ctx.onUsage?.(c.id, result.usage);
   } catch (err) {
     out.key = critical(`the current key could not be checked: ${describeError(err)}`);
@@ -142,7 +168,13 @@ async function checkOne(ctx: HealthContext, c: HealthCredential, managementCheck
   if (management) {
     let check = managementChecked.get(management);
     if (!check) {
-      check = management.listKeys().then(() => undefined, (err: unknown) => critical(`the management login cannot list keys, so the next rotation cannot mint one: ${describeError(err)}`));
+      check = management.listKeys().then(
+        () => undefined,
+        (err: unknown) =>
+          critical(
+            `the management login cannot list keys, so the next rotation cannot mint one: ${describeError(err)}`,
+          ),
+      );
       managementChecked.set(management, check);
     }
     out.management = await check;

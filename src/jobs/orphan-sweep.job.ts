@@ -50,11 +50,17 @@ export async function runOrphanSweep(ctx: OrphanSweepContext): Promise<SweepSumm
     const held = new Map<string, Set<string> | undefined>();
     const heldBy = async (c: { id: string; secretId: string }) => {
       if (!held.has(c.id)) {
-        held.set(c.id, await heldKeyIds(ctx.store, c).catch((err: unknown) => {
-          summary.errors += 1;
-          ctx.log.warn({ event: "orphan-sweep.error", credentialId: c.id, error: describeError(err) }, `orphan sweep: the staged keys of ${c.id} could not be read; its keys are left alone`);
-          return undefined;
-        }));
+        held.set(
+          c.id,
+          await heldKeyIds(ctx.store, c).catch((err: unknown) => {
+            summary.errors += 1;
+            ctx.log.warn(
+              { event: "orphan-sweep.error", credentialId: c.id, error: describeError(err) },
+              `orphan sweep: the staged keys of ${c.id} could not be read; its keys are left alone`,
+            );
+            return undefined;
+          }),
+        );
       }
       return held.get(c.id);
     };
@@ -70,7 +76,10 @@ export async function runOrphanSweep(ctx: OrphanSweepContext): Promise<SweepSumm
         if (young && (!ctx.rotationInFlight || (await ctx.rotationInFlight(credential.id)))) continue;
         await account.vendor.revokeKey(key.keyId);
         summary.revoked.push(key.keyId);
-        ctx.log.warn({ event: "orphan-sweep.revoked", credentialId: credential.id, keyId: key.keyId, rotationId: m[2] }, `revoked orphan key ${key.keyId} of ${credential.id}`);
+        ctx.log.warn(
+          { event: "orphan-sweep.revoked", credentialId: credential.id, keyId: key.keyId, rotationId: m[2] },
+          `revoked orphan key ${key.keyId} of ${credential.id}`,
+        );
       }
     } catch (err) {
       summary.errors += 1;

@@ -18,7 +18,9 @@ import type { Metrics } from "../observability/metrics.js";
 
 export interface RotationJobContext {
   /** The credential and the ports to rotate it with, or undefined when it left the inventory. */
-  resolve(credentialId: string):
+  resolve(
+    credentialId: string,
+  ):
     | { kind: "key-api"; credential: RotationCredential & { vendor: string }; deps: RotationDeps }
     | { kind: "operator"; credential: OperatorCredential & { vendor: string }; deps: OperatorDeps }
     | undefined;
@@ -44,7 +46,10 @@ export function rotationProcessor(ctx: RotationJobContext) {
       const { heldByLane: _held, ...data } = job.data;
       const result = await attemptRotation(ctx, job, found, progress, log, { from: data });
       if (result.kind === "wait") {
-        log.info({ event: "rotation.wait", until: new Date(result.until).toISOString(), reason: result.reason }, `waiting: ${result.reason}`);
+        log.info(
+          { event: "rotation.wait", until: new Date(result.until).toISOString(), reason: result.reason },
+          `waiting: ${result.reason}`,
+        );
         await job.moveToDelayed(result.until, token);
         throw new DelayedError();
       }
@@ -53,7 +58,10 @@ export function rotationProcessor(ctx: RotationJobContext) {
     } catch (err) {
       if (err instanceof DelayedError) throw err;
       if (err instanceof RateLimitedError) {
-        log.warn({ event: "rotation.rate-limited", retryAt: new Date(err.retryAt).toISOString() }, "vendor rate limit: waiting for its reset");
+        log.warn(
+          { event: "rotation.rate-limited", retryAt: new Date(err.retryAt).toISOString() },
+          "vendor rate limit: waiting for its reset",
+        );
         await job.moveToDelayed(err.retryAt, token);
         throw new DelayedError();
       }
@@ -62,11 +70,22 @@ export function rotationProcessor(ctx: RotationJobContext) {
       const final = !retryable || job.attemptsMade + 1 >= attempts;
       const message = describeError(err);
       if (!final) {
-        log.warn({ event: "rotation.retry", step: progress.last.step, attempt: job.attemptsMade + 1, attempts, error: message }, `step ${progress.last.step} failed, will retry: ${message}`);
+        log.warn(
+          {
+            event: "rotation.retry",
+            step: progress.last.step,
+            attempt: job.attemptsMade + 1,
+            attempts,
+            error: message,
+          },
+          `step ${progress.last.step} failed, will retry: ${message}`,
+        );
         throw err;
       }
       await giveUp(ctx, found, progress.last, message, log);
-      throw new UnrecoverableError(`${credential.id}: rotation ${job.data.rotationId} failed at step ${progress.last.step}: ${message}`);
+      throw new UnrecoverableError(
+        `${credential.id}: rotation ${job.data.rotationId} failed at step ${progress.last.step}: ${message}`,
+      );
     }
   };
 }
@@ -96,7 +115,19 @@ export async function attemptRotation(
   try {
     const onStep = (state: RotationState, step: Step, durationMs: number) => {
       ctx.metrics?.stepDurationSeconds.labels({ vendor: credential.vendor, step }).observe(durationMs / 1000);
-      log.info({ event: "rotation.step", step, next: state.step, trigger: state.trigger, actor: state.actor, reason: state.reason, emergency: state.emergency, durationMs }, `step ${step} done`);
+      log.info(
+        {
+          event: "rotation.step",
+          step,
+          next: state.step,
+          trigger: state.trigger,
+          actor: state.actor,
+          reason: state.reason,
+          emergency: state.emergency,
+          durationMs,
+        },
+        `step ${step} done`,
+      );
     };
     const save = async (state: RotationState) => {
       progress.last = state;
@@ -104,18 +135,35 @@ export async function attemptRotation(
     };
     return found.kind === "operator"
       ? await operatorRotate(found.credential, { ...found.deps, onStep }, saved, save)
-      : await rotate(found.credential, { ...found.deps, emergencyRequested: () => ctx.emergencyRequested(saved.credentialId), onStep }, saved, save);
+      : await rotate(
+          found.credential,
+          { ...found.deps, emergencyRequested: () => ctx.emergencyRequested(saved.credentialId), onStep },
+          saved,
+          save,
+        );
   } finally {
     inFlight?.dec();
   }
 }
 
-async function finish(ctx: RotationJobContext, credential: { id: string; vendor: string }, state: RotationState, result: RotationResultKind, log: Logger) {
+async function finish(
+  ctx: RotationJobContext,
+  credential: { id: string; vendor: string },
+  state: RotationState,
+  result: RotationResultKind,
+  log: Logger,
+) {
   const now = ctx.now();
-  ctx.metrics?.rotationsTotal.labels({ credential: credential.id, vendor: credential.vendor, result, trigger: state.trigger }).inc();
-  if (result === "completed") ctx.metrics?.lastSuccessTimestamp.labels({ credential: credential.id, vendor: credential.vendor }).set(now / 1000);
+  ctx.metrics?.rotationsTotal
+    .labels({ credential: credential.id, vendor: credential.vendor, result, trigger: state.trigger })
+    .inc();
+  if (result === "completed")
+    ctx.metrics?.lastSuccessTimestamp.labels({ credential: credential.id, vendor: credential.vendor }).set(now / 1000);
   await ctx.history.record(state, result, now);
-  log.info({ event: "rotation.finished", result, outcome: state.outcome, trigger: state.trigger, actor: state.actor }, `rotation ${result}`);
+  log.info(
+    { event: "rotation.finished", result, outcome: state.outcome, trigger: state.trigger, actor: state.actor },
+    `rotation ${result}`,
+  );
 }
 
 /**
@@ -124,7 +172,13 @@ async function finish(ctx: RotationJobContext, credential: { id: string; vendor:
  * current and only a person should decide, so alert. What is undone is what the store shows of
  * this rotation, never what job data names.
  */
-async function giveUp(ctx: RotationJobContext, found: ResolvedRotation, state: RotationState, message: string, log: Logger) {
+async function giveUp(
+  ctx: RotationJobContext,
+  found: ResolvedRotation,
+  state: RotationState,
+  message: string,
+  log: Logger,
+) {
   const { credential, deps } = found;
   let undone = "";
   if (found.kind === "key-api" && isBefore(state.step, Step.Grace)) {

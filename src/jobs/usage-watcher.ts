@@ -78,7 +78,10 @@ const COUNT_PROBE = "local n = redis.call('INCR', KEYS[1]) redis.call('PEXPIRE',
  * fleet's probes off what the vendor counted. A counter expires just after its window.
  */
 export class ProbeCounter {
-  constructor(private readonly redis: Redis, private readonly prefix: string) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
 
   /**
    * Records one probe the vendor answered with `usage` and returns our probes in that window so
@@ -98,7 +101,9 @@ export class ProbeCounter {
     }
     const windowS = windowSecondsOf(usage, nowMs);
     const elapsedS = Math.max(1, Math.ceil((nowMs - (usage.resetAt - windowS) * 1000) / 1000));
-    return Number.isSafeInteger(counted) ? Math.min(Math.max(counted, 1), MAX_PROBES_PER_SECOND * Math.min(elapsedS, windowS)) : 1;
+    return Number.isSafeInteger(counted)
+      ? Math.min(Math.max(counted, 1), MAX_PROBES_PER_SECOND * Math.min(elapsedS, windowS))
+      : 1;
   }
 }
 
@@ -154,7 +159,10 @@ export class UsageWatcher {
     const changed = [...this.#changed];
     this.#changed.clear();
     for (let i = 0; i < changed.length; i += SAVE_BATCH) {
-      await this.redis.hset(this.#key, Object.fromEntries(changed.slice(i, i + SAVE_BATCH).map((id) => [id, loaded.get(id) ?? ""])));
+      await this.redis.hset(
+        this.#key,
+        Object.fromEntries(changed.slice(i, i + SAVE_BATCH).map((id) => [id, loaded.get(id) ?? ""])),
+      );
     }
   }
 
@@ -162,7 +170,11 @@ export class UsageWatcher {
    * One sample from a probe of the credential's current key (a health tick's verify): the probe is
    * counted with the fleet's, and what the others made with the key feeds the baseline.
    */
-  async observe(credentialId: string, usage: UsageSample, nowMs: number): Promise<{ perMinute: number; baseline?: number; anomaly: boolean }> {
+  async observe(
+    credentialId: string,
+    usage: UsageSample,
+    nowMs: number,
+  ): Promise<{ perMinute: number; baseline?: number; anomaly: boolean }> {
     // When ticks are further apart than the vendor's window, the window holds this tick's probe of
     // the current key and no other of ours (the gate probes only old keys): no Redis round trip a
     // credential a tick. A day's window, or ticks closer together, need the fleet's shared count.
@@ -170,16 +182,34 @@ export class UsageWatcher {
     const ours = alone ? 1 : await this.#probes.record(credentialId, "current", usage, nowMs);
     const policy = this.policyOf(credentialId) ?? { factor: 3, quotaWarnRatio: 0.8 };
     // "mean var n"; anything else (lost, hand-edited) is no baseline, rebuilt from this sample on.
-    const [mean, variance, n] = parseBaseline(this.#loaded ? this.#loaded.get(credentialId) : await this.redis.hget(this.#key, credentialId)) ?? [Number.NaN, 0, 0];
+    const [mean, variance, n] = parseBaseline(
+      this.#loaded ? this.#loaded.get(credentialId) : await this.redis.hget(this.#key, credentialId),
+    ) ?? [Number.NaN, 0, 0];
     const perMinute = perMinuteFrom(usage, nowMs, ours);
-    const spike = perMinute >= MIN_ANOMALY_PER_MINUTE && perMinute > policy.factor * Math.max(mean, 1) && perMinute > mean + SPREAD * Math.sqrt(variance);
+    const spike =
+      perMinute >= MIN_ANOMALY_PER_MINUTE &&
+      perMinute > policy.factor * Math.max(mean, 1) &&
+      perMinute > mean + SPREAD * Math.sqrt(variance);
     const anomaly = n >= MIN_SAMPLES && Number.isFinite(mean) && spike;
     this.metrics?.usageAnomaly.labels({ credential: credentialId, vendor: "callcov" }).set(anomaly ? 1 : 0);
     if (anomaly) {
-      await this.alerter.raise({ credentialId, severity: "warning", kind: "usage-anomaly", summary: `the key is used ${perMinute}/min, over ${policy.factor}x its baseline of ${Math.round(mean)}/min`, details: { perMinute, baseline: Math.round(mean) } });
+      await this.alerter.raise({
+        credentialId,
+        severity: "warning",
+        kind: "usage-anomaly",
+        summary: `the key is used ${perMinute}/min, over ${policy.factor}x its baseline of ${Math.round(mean)}/min`,
+        details: { perMinute, baseline: Math.round(mean) },
+      });
     } else await this.alerter.resolve(credentialId, "usage-anomaly");
     const quota = nearQuota(usage, nowMs, perMinute, Number.isFinite(mean) ? mean : perMinute, policy);
-    if (quota) await this.alerter.raise({ credentialId, severity: "warning", kind: "usage-near-quota", summary: quota.summary, details: quota.details });
+    if (quota)
+      await this.alerter.raise({
+        credentialId,
+        severity: "warning",
+        kind: "usage-near-quota",
+        summary: quota.summary,
+        details: quota.details,
+      });
     else await this.alerter.resolve(credentialId, "usage-near-quota");
     // An anomalous sample moves the baseline slowly, so an attack does not become the new normal.
     const alpha = anomaly ? ALPHA / 4 : ALPHA;
@@ -199,16 +229,33 @@ export class UsageWatcher {
  * headers already describe the day (it is the tighter one); or the plan's daily quota at the
  * baseline's rate kept up for a day.
  */
-function nearQuota(usage: UsageSample, nowMs: number, perMinute: number, baseline: number, policy: UsagePolicy): { summary: string; details: Record<string, number> } | undefined {
+function nearQuota(
+  usage: UsageSample,
+  nowMs: number,
+  perMinute: number,
+  baseline: number,
+  policy: UsagePolicy,
+): { summary: string; details: Record<string, number> } | undefined {
   if (windowSecondsOf(usage, nowMs) === DAY_S) {
     const used = usage.limit - usage.remaining;
-    if (used >= policy.quotaWarnRatio * usage.limit) return { summary: `the key has used ${used} of its ${usage.limit} requests today`, details: { usedToday: used, perDay: usage.limit } };
+    if (used >= policy.quotaWarnRatio * usage.limit)
+      return {
+        summary: `the key has used ${used} of its ${usage.limit} requests today`,
+        details: { usedToday: used, perDay: usage.limit },
+      };
     return undefined;
   }
-  if (perMinute >= policy.quotaWarnRatio * usage.limit) return { summary: `the key is used ${perMinute}/min of the plan's ${usage.limit}/min`, details: { perMinute, limit: usage.limit } };
+  if (perMinute >= policy.quotaWarnRatio * usage.limit)
+    return {
+      summary: `the key is used ${perMinute}/min of the plan's ${usage.limit}/min`,
+      details: { perMinute, limit: usage.limit },
+    };
   const perDay = Math.round(baseline * 1440);
   if (policy.perDay !== undefined && perDay >= policy.quotaWarnRatio * policy.perDay) {
-    return { summary: `at its usual ${Math.round(baseline)}/min the key would make ${perDay} requests a day, of the plan's ${policy.perDay}`, details: { perMinute: Math.round(baseline), projectedPerDay: perDay, perDay: policy.perDay } };
+    return {
+      summary: `at its usual ${Math.round(baseline)}/min the key would make ${perDay} requests a day, of the plan's ${policy.perDay}`,
+      details: { perMinute: Math.round(baseline), projectedPerDay: perDay, perDay: policy.perDay },
+    };
   }
   return undefined;
 }
@@ -218,7 +265,12 @@ function nearQuota(usage: UsageSample, nowMs: number, perMinute: number, baselin
  * every replica, land in the same window as consumers' requests, so they are counted in Redis
  * (ProbeCounter, role "old") and the fleet's count is taken off.
  */
-export function usageGateFor(verifier: KeyVerifier, shared: { redis: Redis; prefix: string }, now: () => number = Date.now, sampleEveryMs = 60_000): UsageGate {
+export function usageGateFor(
+  verifier: KeyVerifier,
+  shared: { redis: Redis; prefix: string },
+  now: () => number = Date.now,
+  sampleEveryMs = 60_000,
+): UsageGate {
   const probes = new ProbeCounter(shared.redis, shared.prefix);
   return {
     sampleEveryMs,

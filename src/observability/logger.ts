@@ -8,11 +8,32 @@ import { pino, type DestinationStream, type Logger } from "pino";
 export type { Logger };
 
 export const REDACT_PATHS = [
-  "apiKey", "*.apiKey", "apiSecret", "*.apiSecret", "password", "*.password", "key", "*.key",
-  "access_token", "*.access_token", "refresh_token", "*.refresh_token", "token", "*.token",
-  "authorization", "*.authorization", "headers.authorization", "*.headers.authorization",
-  "routingKey", "*.routingKey", "webhookUrl", "*.webhookUrl", "hmacSecret", "*.hmacSecret",
-  "SecretString", "*.SecretString",
+  "apiKey",
+  "*.apiKey",
+  "apiSecret",
+  "*.apiSecret",
+  "password",
+  "*.password",
+  "key",
+  "*.key",
+  "access_token",
+  "*.access_token",
+  "refresh_token",
+  "*.refresh_token",
+  "token",
+  "*.token",
+  "authorization",
+  "*.authorization",
+  "headers.authorization",
+  "*.headers.authorization",
+  "routingKey",
+  "*.routingKey",
+  "webhookUrl",
+  "*.webhookUrl",
+  "hmacSecret",
+  "*.hmacSecret",
+  "SecretString",
+  "*.SecretString",
 ];
 
 export function createLogger(options: { level?: string; destination?: DestinationStream; name?: string } = {}): Logger {

@@ -40,31 +40,99 @@ export const METRIC_PREFIX = "key_rotator_";
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) // Event-loop lag sampled once a second: the default 10 ms wakes an idle worker 100 times a
-  // second, most of its idle CPU (bench: 1.9% of a core -> 0.8%).
-  collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX, eventLoopMonitoringPrecision: 1_000 });
+  if (options.defaultMetrics ?? true)
+    // Event-loop lag sampled once a second: the default 10 ms wakes an idle worker 100 times a
+    // second, most of its idle CPU (bench: 1.9% of a core -> 0.8%).
+    collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX, eventLoopMonitoringPrecision: 1_000 });
   const registers = [registry];
   const credential = ["credential", "vendor"] as const;
   const keyTimes = new KeyTimes();
   return {
     registry,
-    keyCreatedTimestamp: new KeyTimeGauge({ name: "key_rotator_key_created_timestamp_seconds", help: "Unix time the current key (AWSCURRENT version) was made", registers }, keyTimes, "created"),
-    keyDueTimestamp: new KeyTimeGauge({ name: "key_rotator_key_due_timestamp_seconds", help: "Unix time the credential is due for rotation", registers }, keyTimes, "due"),
+    keyCreatedTimestamp: new KeyTimeGauge(
+      {
+        name: "key_rotator_key_created_timestamp_seconds",
+        help: "Unix time the current key (AWSCURRENT version) was made",
+        registers,
+      },
+      keyTimes,
+      "created",
+    ),
+    keyDueTimestamp: new KeyTimeGauge(
+      {
+        name: "key_rotator_key_due_timestamp_seconds",
+        help: "Unix time the credential is due for rotation",
+        registers,
+      },
+      keyTimes,
+      "due",
+    ),
     keyTimes,
-    rotationsTotal: new Counter({ name: "key_rotator_rotations_total", help: "Finished rotations by result", labelNames: ["credential", "vendor", "result", "trigger"], registers }),
-    stepDurationSeconds: new Histogram({ name: "key_rotator_step_duration_seconds", help: "Duration of rotation steps", labelNames: ["vendor", "step"], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers }),
-    lastSuccessTimestamp: new Gauge({ name: "key_rotator_last_success_timestamp_seconds", help: "Unix time of the last completed rotation", labelNames: credential, registers }),
-    rotationsInFlight: new Gauge({ name: "key_rotator_rotations_in_flight", help: "Rotations started and not finished", labelNames: ["vendor"], registers }),
-    healthCheckFailing: new Gauge({ name: "key_rotator_health_check_failing", help: "1 while a health check fails", labelNames: ["credential", "vendor", "check"], registers }),
-    usageAnomaly: new Gauge({ name: "key_rotator_usage_anomaly", help: "1 while usage is anomalous", labelNames: credential, registers }),
-    alertsTotal: new Counter({ name: "key_rotator_alerts_total", help: "Alerts by sink and result", labelNames: ["sink", "result"], registers }),
-    vendorRequestsTotal: new Counter({ name: "key_rotator_vendor_requests_total", help: "Vendor HTTP requests by status", labelNames: ["vendor", "operation", "status"], registers }),
-    storeRequestsTotal: new Counter({ name: "key_rotator_store_requests_total", help: "Secrets Manager calls by result", labelNames: ["operation", "result"], registers }),
+    rotationsTotal: new Counter({
+      name: "key_rotator_rotations_total",
+      help: "Finished rotations by result",
+      labelNames: ["credential", "vendor", "result", "trigger"],
+      registers,
+    }),
+    stepDurationSeconds: new Histogram({
+      name: "key_rotator_step_duration_seconds",
+      help: "Duration of rotation steps",
+      labelNames: ["vendor", "step"],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    }),
+    lastSuccessTimestamp: new Gauge({
+      name: "key_rotator_last_success_timestamp_seconds",
+      help: "Unix time of the last completed rotation",
+      labelNames: credential,
+      registers,
+    }),
+    rotationsInFlight: new Gauge({
+      name: "key_rotator_rotations_in_flight",
+      help: "Rotations started and not finished",
+      labelNames: ["vendor"],
+      registers,
+    }),
+    healthCheckFailing: new Gauge({
+      name: "key_rotator_health_check_failing",
+      help: "1 while a health check fails",
+      labelNames: ["credential", "vendor", "check"],
+      registers,
+    }),
+    usageAnomaly: new Gauge({
+      name: "key_rotator_usage_anomaly",
+      help: "1 while usage is anomalous",
+      labelNames: credential,
+      registers,
+    }),
+    alertsTotal: new Counter({
+      name: "key_rotator_alerts_total",
+      help: "Alerts by sink and result",
+      labelNames: ["sink", "result"],
+      registers,
+    }),
+    vendorRequestsTotal: new Counter({
+      name: "key_rotator_vendor_requests_total",
+      help: "Vendor HTTP requests by status",
+      labelNames: ["vendor", "operation", "status"],
+      registers,
+    }),
+    storeRequestsTotal: new Counter({
+      name: "key_rotator_store_requests_total",
+      help: "Secrets Manager calls by result",
+      labelNames: ["operation", "result"],
+      registers,
+    }),
   };
 }
 
 /** What the due check and the health check learn of a key's age, as every gauge that shows it. */
-export function recordKeyAge(metrics: Metrics | undefined, labels: { credential: string; vendor: string }, createdAt: Date, dueAt: number): void {
+export function recordKeyAge(
+  metrics: Metrics | undefined,
+  labels: { credential: string; vendor: string },
+  createdAt: Date,
+  dueAt: number,
+): void {
   if (!metrics) return;
   metrics.keyTimes.set(labels.credential, labels.vendor, createdAt.getTime() / 1000, dueAt / 1000);
 }
@@ -100,7 +168,10 @@ export class KeyTimes {
 
   series(field: "created" | "due"): { labels: { credential: string; vendor: string }; value: number }[] {
     const offset = field === "created" ? 0 : 1;
-    return Array.from(this.#slots, ([credential, slot]) => ({ labels: { credential, vendor: this.#vendors[slot] ?? "" }, value: this.#times[2 * slot + offset] ?? 0 }));
+    return Array.from(this.#slots, ([credential, slot]) => ({
+      labels: { credential, vendor: this.#vendors[slot] ?? "" },
+      value: this.#times[2 * slot + offset] ?? 0,
+    }));
   }
 
   clear(): void {
@@ -115,7 +186,11 @@ class KeyTimeGauge extends Gauge<"credential" | "vendor"> {
   readonly #times: KeyTimes;
   readonly #field: "created" | "due";
 
-  constructor(config: { name: string; help: string; registers: Registry[] }, times: KeyTimes, field: "created" | "due") {
+  constructor(
+    config: { name: string; help: string; registers: Registry[] },
+    times: KeyTimes,
+    field: "created" | "due",
+  ) {
     super({ ...config, labelNames: ["credential", "vendor"] });
     this.#times = times;
     this.#field = field;

@@ -124,14 +124,31 @@ export class EmergencyLimits {
   /** Admits one emergency that would start a rotation (and counts it), or says why not and for how long. */
   async admit(credentialId: string, force: boolean): Promise<Admission> {
     const ticket = randomUUID();
-    const reply = (await this.redis.eval(ADMIT, 2, ...this.#keys(credentialId), this.settings.cooldownMs, this.settings.maxPerMinute, force ? 1 : 0, ticket)) as [number, string | number, number];
-    if (reply[0] === 1) return { admitted: true, ticket, at: Number(reply[1]), previous: reply[2] >= 0 ? reply[2] : undefined };
+    const reply = (await this.redis.eval(
+      ADMIT,
+      2,
+      ...this.#keys(credentialId),
+      this.settings.cooldownMs,
+      this.settings.maxPerMinute,
+      force ? 1 : 0,
+      ticket,
+    )) as [number, string | number, number];
+    if (reply[0] === 1)
+      return { admitted: true, ticket, at: Number(reply[1]), previous: reply[2] >= 0 ? reply[2] : undefined };
     return { admitted: false, refusedFor: reply[1] as RefusedFor, retryAfterMs: reply[2] };
   }
 
   /** Gives back an admission whose request started nothing (its start failed). */
   async refund(credentialId: string, admission: Extract<Admission, { admitted: true }>): Promise<void> {
-    await this.redis.eval(REFUND, 2, ...this.#keys(credentialId), admission.at, admission.ticket, admission.previous ?? -1, this.settings.cooldownMs);
+    await this.redis.eval(
+      REFUND,
+      2,
+      ...this.#keys(credentialId),
+      admission.at,
+      admission.ticket,
+      admission.previous ?? -1,
+      this.settings.cooldownMs,
+    );
   }
 }
 
@@ -148,11 +165,20 @@ export type EmergencyRequest = RotationRequest & { force?: boolean };
  * Starts an emergency within its bounds: admits it and calls `start` (the lane, or the queue, which
  * may join a rotation in flight), or audits the refusal and throws EmergencyRefusedError.
  */
-export async function gateEmergency(gate: EmergencyGate, request: EmergencyRequest, start: (request: RotationRequest) => Promise<Enqueued>): Promise<Enqueued> {
+export async function gateEmergency(
+  gate: EmergencyGate,
+  request: EmergencyRequest,
+  start: (request: RotationRequest) => Promise<Enqueued>,
+): Promise<Enqueued> {
   const { force = false, ...rotation } = request;
   const admission = await gate.limits.admit(request.credentialId, force);
   if (!admission.admitted) return refuse(gate, request, admission.refusedFor, admission.retryAfterMs);
-  if (force) await audit(gate, { event: "emergency.forced", request }, `emergency for ${request.credentialId} forced past its cooldown by ${request.actor ?? "unknown"}`);
+  if (force)
+    await audit(
+      gate,
+      { event: "emergency.forced", request },
+      `emergency for ${request.credentialId} forced past its cooldown by ${request.actor ?? "unknown"}`,
+    );
   try {
     return await start(rotation);
   } catch (err) {
@@ -162,23 +188,37 @@ export async function gateEmergency(gate: EmergencyGate, request: EmergencyReque
   }
 }
 
-async function refuse(gate: EmergencyGate, request: EmergencyRequest, refusedFor: RefusedFor, retryAfterMs: number): Promise<never> {
+async function refuse(
+  gate: EmergencyGate,
+  request: EmergencyRequest,
+  refusedFor: RefusedFor,
+  retryAfterMs: number,
+): Promise<never> {
   const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
-  const message = refusedFor === "cooldown"
-    ? `emergency for ${request.credentialId} refused: it had an emergency rotation less than the cooldown ago; retry in ${retryAfterSeconds}s, or force it with a reason`
-    : `emergency for ${request.credentialId} refused: the fleet-wide cap of emergencies per minute is reached; retry in ${retryAfterSeconds}s`;
+  const message =
+    refusedFor === "cooldown"
+      ? `emergency for ${request.credentialId} refused: it had an emergency rotation less than the cooldown ago; retry in ${retryAfterSeconds}s, or force it with a reason`
+      : `emergency for ${request.credentialId} refused: the fleet-wide cap of emergencies per minute is reached; retry in ${retryAfterSeconds}s`;
   await audit(gate, { event: "emergency.refused", request, refusedFor, retryAfterSeconds }, message);
   throw new EmergencyRefusedError(message, refusedFor, retryAfterSeconds);
 }
 
 async function audit(
   gate: EmergencyGate,
-  e: { event: "emergency.refused" | "emergency.forced"; request: EmergencyRequest; refusedFor?: RefusedFor; retryAfterSeconds?: number },
+  e: {
+    event: "emergency.refused" | "emergency.forced";
+    request: EmergencyRequest;
+    refusedFor?: RefusedFor;
+    retryAfterSeconds?: number;
+  },
   message: string,
 ): Promise<void> {
   const { credentialId, actor = "unknown", reason } = e.request;
   const entry = {
-    at: gate.now(), credentialId, event: e.event, actor,
+    at: gate.now(),
+    credentialId,
+    event: e.event,
+    actor,
     ...(reason ? { reason } : {}),
     ...(e.refusedFor ? { refusedFor: e.refusedFor } : {}),
     ...(e.retryAfterSeconds !== undefined ? { retryAfterSeconds: e.retryAfterSeconds } : {}),

@@ -67,7 +67,8 @@ function plainCause(err: Error): string {
   if (code === "ECONNREFUSED") return "connection refused";
   if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "host not found";
   if (code === "ETIMEDOUT" || /timed? ?out/i.test(err.message)) return "timed out";
-  if (/max retries per request/i.test(err.message) || /Connection is closed/i.test(err.message)) return "connection lost";
+  if (/max retries per request/i.test(err.message) || /Connection is closed/i.test(err.message))
+    return "connection lost";
   return err.message.split("\n")[0] ?? "unknown";
 }
 
@@ -81,7 +82,15 @@ export async function assertRedisAnswers(redis: Redis, url: string, timeoutMs = 
   const hint = "(set REDIS_URL, or start one: bash scripts/ensure-redis.sh)";
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new RedisUnavailableError(`${redisProblem(redis, url, new Error(`timed out after ${timeoutMs} ms`))} ${hint}`)), timeoutMs);
+    timer = setTimeout(
+      () =>
+        reject(
+          new RedisUnavailableError(
+            `${redisProblem(redis, url, new Error(`timed out after ${timeoutMs} ms`))} ${hint}`,
+          ),
+        ),
+      timeoutMs,
+    );
   });
   try {
     await Promise.race([redis.ping(), timeout]);

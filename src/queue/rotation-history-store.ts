@@ -77,14 +77,21 @@ export class RotationHistory {
       ...(state.stepTimes ? { stepTimes: state.stepTimes } : {}),
     };
     const key = this.#key(state.credentialId);
-    const tx = this.redis.multi().lpush(key, JSON.stringify(entry)).ltrim(key, 0, KEEP - 1);
+    const tx = this.redis
+      .multi()
+      .lpush(key, JSON.stringify(entry))
+      .ltrim(key, 0, KEEP - 1);
     if (result === "completed") tx.hset(this.#completedKey, state.credentialId, state.rotationId);
     await tx.exec();
   }
 
   async audit(entry: AuditRecord): Promise<void> {
     const key = this.#auditKey(entry.credentialId);
-    await this.redis.multi().lpush(key, JSON.stringify(entry)).ltrim(key, 0, KEEP_AUDIT - 1).exec();
+    await this.redis
+      .multi()
+      .lpush(key, JSON.stringify(entry))
+      .ltrim(key, 0, KEEP_AUDIT - 1)
+      .exec();
   }
 
   /** The audit trail of emergency requests for a credential, newest first. */

@@ -60,7 +60,10 @@ export function jobIdFor(rotationId: string): string {
  * version is added (after a rollback, say), so a token is never reused with another value.
  */
 export function deterministicRotationId(credentialId: string, versions: VersionInfo[]): string {
-  const ids = versions.map((v) => v.versionId).sort().join(",");
+  const ids = versions
+    .map((v) => v.versionId)
+    .sort()
+    .join(",");
   const h = createHash("sha256").update(`${credentialId}|${ids}`).digest("hex");
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
@@ -84,7 +87,12 @@ export function parseEmergencyFlag(raw: string, now: number): { at: number; acto
   }
 }
 
-export async function enqueueRotation(queue: Queue, redis: Redis, request: RotationRequest, now = Date.now()): Promise<Enqueued> {
+export async function enqueueRotation(
+  queue: Queue,
+  redis: Redis,
+  request: RotationRequest,
+  now = Date.now(),
+): Promise<Enqueued> {
   const emergency = request.emergency ?? false;
   const rotationId = request.rotationId ?? randomUUID();
   const data: RotationState = {
@@ -107,7 +115,11 @@ export async function enqueueRotation(queue: Queue, redis: Redis, request: Rotat
   const job = await queue.add(ROTATE_JOB, data, {
     jobId: jobIdFor(rotationId),
     deduplication: { id: dedupIdFor(request.credentialId) },
-    priority: emergency ? PRIORITY.emergency : request.trigger === "schedule" || request.trigger === "resume" ? PRIORITY.schedule : PRIORITY.manual,
+    priority: emergency
+      ? PRIORITY.emergency
+      : request.trigger === "schedule" || request.trigger === "resume"
+        ? PRIORITY.schedule
+        : PRIORITY.manual,
     attempts: 10,
     backoff: { type: "exponential", delay: emergency ? 500 : 5_000 },
     removeOnComplete: { count: 1_000 },
@@ -146,7 +158,15 @@ export async function enqueueRotation(queue: Queue, redis: Redis, request: Rotat
 /** How long an emergency waits to see a running job take its flag, before it assumes the job ended without it. */
 const FLAG_TAKEN_WITHIN_MS = 2_000;
 
-async function escalate(queue: Queue, redis: Redis, jobId: string, data: RotationState, state: string, request: RotationRequest, now: number): Promise<"joined" | "ended"> {
+async function escalate(
+  queue: Queue,
+  redis: Redis,
+  jobId: string,
+  data: RotationState,
+  state: string,
+  request: RotationRequest,
+  now: number,
+): Promise<"joined" | "ended"> {
   const job = await queue.getJob(jobId);
   if (!job) return "joined";
   const reason = request.reason ? `${data.reason ? `${data.reason}; ` : ""}emergency: ${request.reason}` : data.reason;
@@ -156,16 +176,28 @@ async function escalate(queue: Queue, redis: Redis, jobId: string, data: Rotatio
     // this emergency: the caller starts a rotation.
     const key = emergencyFlagKey(queue, data.credentialId);
     await redis.set(key, JSON.stringify({ at: now, actor: request.actor ?? "emergency" }), "EX", 86_400);
-    for (const end = Date.now() + FLAG_TAKEN_WITHIN_MS; Date.now() < end; ) {
+    for (const end = Date.now() + FLAG_TAKEN_WITHIN_MS; Date.now() < end;) {
       if ((await redis.exists(key)) === 0) return "joined";
-      if (["completed", "failed"].includes(await job.getState())) return (await redis.del(key)) === 1 ? "ended" : "joined";
+      if (["completed", "failed"].includes(await job.getState()))
+        return (await redis.del(key)) === 1 ? "ended" : "joined";
       await new Promise((r) => setTimeout(r, 50));
     }
     return "joined";
   }
   // Who made it an emergency is part of the audit trail: keep whoever started it, and add them.
-  const actor = request.actor ? (data.actor ? `${data.actor}; emergency: ${request.actor}` : request.actor) : data.actor;
-  await job.updateData({ ...data, emergency: true, trigger: "emergency", emergencyAt: Math.max(now, data.emergencyAt ?? 0), ...(reason ? { reason } : {}), ...(actor ? { actor } : {}) });
+  const actor = request.actor
+    ? data.actor
+      ? `${data.actor}; emergency: ${request.actor}`
+      : request.actor
+    : data.actor;
+  await job.updateData({
+    ...data,
+    emergency: true,
+    trigger: "emergency",
+    emergencyAt: Math.max(now, data.emergencyAt ?? 0),
+    ...(reason ? { reason } : {}),
+    ...(actor ? { actor } : {}),
+  });
   if (state === "delayed") await job.promote();
   else if (state === "waiting" || state === "prioritized") await job.changePriority({ priority: PRIORITY.emergency });
   return "joined";

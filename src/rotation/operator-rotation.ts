@@ -17,7 +17,17 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { InvalidStateError } from "../core/errors.js";
-import { STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, type Alert, type Alerter, type Clock, type KeyVerifier, type SecretStore, type VersionInfo } from "../core/ports.js";
+import {
+  STAGE_CURRENT,
+  STAGE_PENDING,
+  STAGE_PREVIOUS,
+  type Alert,
+  type Alerter,
+  type Clock,
+  type KeyVerifier,
+  type SecretStore,
+  type VersionInfo,
+} from "../core/ports.js";
 import { type JustCallValue, parseStoredValue, vendorSecretOf } from "../core/stored-value.js";
 import { pendingRotation, promotedRotation } from "./reconcile.js";
 import type { RotationResult } from "./rotation.js";
@@ -42,7 +52,12 @@ export interface OperatorDeps {
 /** How often a waiting rotation looks again (for a submitted pair, or a revoked old one). */
 const POLL_MS = 60_000;
 
-export async function operatorRotate(c: OperatorCredential, deps: OperatorDeps, saved: RotationState, save: (s: RotationState) => Promise<void>): Promise<RotationResult> {
+export async function operatorRotate(
+  c: OperatorCredential,
+  deps: OperatorDeps,
+  saved: RotationState,
+  save: (s: RotationState) => Promise<void>,
+): Promise<RotationResult> {
   const { store, verifier, alerter, clock } = deps;
   const versions = await store.listVersions(c.secretId);
   const current = versions.find((v) => v.stages.includes(STAGE_CURRENT));
@@ -54,7 +69,12 @@ export async function operatorRotate(c: OperatorCredential, deps: OperatorDeps, 
     await save(s);
     deps.onStep?.(s, done, 0);
   };
-  const wait = (reason: string) => ({ kind: "wait" as const, until: clock.now() + Math.min(POLL_MS, c.remindEveryMs), reason, state: s });
+  const wait = (reason: string) => ({
+    kind: "wait" as const,
+    until: clock.now() + Math.min(POLL_MS, c.remindEveryMs),
+    reason,
+    state: s,
+  });
 
   if (s.step === Step.AwaitPair) {
     const pending = pendingRotation(versions);
@@ -80,7 +100,14 @@ export async function operatorRotate(c: OperatorCredential, deps: OperatorDeps, 
     const pair = await readPair(store, c, versionId);
     if (sameApiKey(pair, await readPair(store, c, current.versionId))) {
       await store.removePending(c.secretId, versionId);
-      await alerter.raise({ credentialId: c.id, severity: "warning", kind: "pair-already-current", step: Step.Verify, rotationId: s.rotationId, summary: `the pair staged as version ${versionId} is the pair already in use by ${c.id}; it was unstaged and not promoted. Generate a new pair in JustCall (Settings → API & Webhooks) and submit that.` });
+      await alerter.raise({
+        credentialId: c.id,
+        severity: "warning",
+        kind: "pair-already-current",
+        step: Step.Verify,
+        rotationId: s.rotationId,
+        summary: `the pair staged as version ${versionId} is the pair already in use by ${c.id}; it was unstaged and not promoted. Generate a new pair in JustCall (Settings → API & Webhooks) and submit that.`,
+      });
       const { pendingVersionId: _dropped, ...rest } = s;
       s = { ...rest, step: Step.AwaitPair };
       await save(s);
@@ -89,7 +116,14 @@ export async function operatorRotate(c: OperatorCredential, deps: OperatorDeps, 
     const verdict = await verifier.verify(vendorSecretOf(pair));
     if (!verdict.valid) {
       await store.removePending(c.secretId, versionId);
-      await alerter.raise({ credentialId: c.id, severity: "warning", kind: "pair-refused", step: Step.Verify, rotationId: s.rotationId, summary: `JustCall refused the submitted pair (${verdict.status}: ${verdict.reason}); it was unstaged, the current pair is unchanged. Submit another.` });
+      await alerter.raise({
+        credentialId: c.id,
+        severity: "warning",
+        kind: "pair-refused",
+        step: Step.Verify,
+        rotationId: s.rotationId,
+        summary: `JustCall refused the submitted pair (${verdict.status}: ${verdict.reason}); it was unstaged, the current pair is unchanged. Submit another.`,
+      });
       const { pendingVersionId: _dropped, ...rest } = s;
       s = { ...rest, step: Step.AwaitPair };
       await save(s);
@@ -101,7 +135,13 @@ export async function operatorRotate(c: OperatorCredential, deps: OperatorDeps, 
   if (s.step === Step.Promote) {
     await store.promote(c.secretId, s.pendingVersionId ?? "", s.oldVersionId);
     const downtime = c.singlePair ? clock.now() - (s.oldRefusedAt ?? s.askedAt ?? clock.now()) : undefined;
-    await stepDone({ step: Step.AwaitRevoke, askedAt: clock.now(), remindedAt: 0, escalated: false, ...(downtime !== undefined ? { downtimeMs: downtime } : {}) });
+    await stepDone({
+      step: Step.AwaitRevoke,
+      askedAt: clock.now(),
+      remindedAt: 0,
+      escalated: false,
+      ...(downtime !== undefined ? { downtimeMs: downtime } : {}),
+    });
     await alerter.resolve(c.id, "pair-needed");
   }
 
@@ -110,13 +150,29 @@ export async function operatorRotate(c: OperatorCredential, deps: OperatorDeps, 
     const old = await readPair(store, c, oldVersionId);
     if ((await verifier.verify(vendorSecretOf(old))).valid) {
       // Names the old pair by when it was stored and its version, never by any of its characters.
-      const storedOn = versions.find((v) => v.versionId === oldVersionId)?.createdAt.toISOString().slice(0, 10) ?? "an unknown date";
-      await remind(c, deps, s, "revoke-old-pair", `the new pair of ${c.id} is live; revoke the old pair (the pair stored on ${storedOn}, version ${oldVersionId}) in JustCall (Settings → API & Webhooks)`);
+      const storedOn =
+        versions
+          .find((v) => v.versionId === oldVersionId)
+          ?.createdAt.toISOString()
+          .slice(0, 10) ?? "an unknown date";
+      await remind(
+        c,
+        deps,
+        s,
+        "revoke-old-pair",
+        `the new pair of ${c.id} is live; revoke the old pair (the pair stored on ${storedOn}, version ${oldVersionId}) in JustCall (Settings → API & Webhooks)`,
+      );
       await save(s);
       return wait("awaiting the revocation of the old pair");
     }
     await store.removePending(c.secretId, s.pendingVersionId ?? "");
-    await stepDone({ step: Step.Done, outcome: s.downtimeMs !== undefined ? `completed; no working pair for ${Math.round(s.downtimeMs / 1000)} s` : "completed" });
+    await stepDone({
+      step: Step.Done,
+      outcome:
+        s.downtimeMs !== undefined
+          ? `completed; no working pair for ${Math.round(s.downtimeMs / 1000)} s`
+          : "completed",
+    });
     await alerter.resolve(c.id, "revoke-old-pair");
     await alerter.resolve(c.id, "rotation-failed");
   }
@@ -138,39 +194,77 @@ export function reconcileOperator(c: OperatorCredential, versions: VersionInfo[]
   if (!current) throw new InvalidStateError(`${c.id}: secret ${c.secretId} has no AWSCURRENT version`);
   const { pendingVersionId: _dropped, ...unsubmitted } = saved;
   const awaitPair: RotationState = { ...unsubmitted, step: Step.AwaitPair, oldVersionId: current.versionId };
-  const submitted = saved.pendingVersionId === undefined
-    ? promotedRotation(versions)
-    : versions.find((v) => v.versionId === saved.pendingVersionId);
+  const submitted =
+    saved.pendingVersionId === undefined
+      ? promotedRotation(versions)
+      : versions.find((v) => v.versionId === saved.pendingVersionId);
   if (!submitted) return awaitPair;
   if (submitted.stages.includes(STAGE_CURRENT)) {
-    if (!submitted.stages.includes(STAGE_PENDING)) return { ...saved, step: Step.Done, outcome: saved.outcome ?? "completed" };
+    if (!submitted.stages.includes(STAGE_PENDING))
+      return { ...saved, step: Step.Done, outcome: saved.outcome ?? "completed" };
     // Promote again is a no-op at the store and still measures the downtime and starts the wait.
     if (saved.step === Step.AwaitRevoke || saved.step === Step.Promote) return saved;
-    const oldVersionId = saved.oldVersionId !== undefined && saved.oldVersionId !== submitted.versionId
-      ? saved.oldVersionId
-      : versions.find((v) => v.stages.includes(STAGE_PREVIOUS))?.versionId;
-    if (!oldVersionId) throw new InvalidStateError(`${c.id}: version ${submitted.versionId} was promoted but no AWSPREVIOUS version names the old pair to revoke`);
+    const oldVersionId =
+      saved.oldVersionId !== undefined && saved.oldVersionId !== submitted.versionId
+        ? saved.oldVersionId
+        : versions.find((v) => v.stages.includes(STAGE_PREVIOUS))?.versionId;
+    if (!oldVersionId)
+      throw new InvalidStateError(
+        `${c.id}: version ${submitted.versionId} was promoted but no AWSPREVIOUS version names the old pair to revoke`,
+      );
     // The promote time was lost with the state; the submission's is earlier, so no deadline is missed.
-    return { ...saved, step: Step.AwaitRevoke, pendingVersionId: submitted.versionId, oldVersionId, askedAt: submitted.createdAt.getTime(), remindedAt: 0, escalated: false };
+    return {
+      ...saved,
+      step: Step.AwaitRevoke,
+      pendingVersionId: submitted.versionId,
+      oldVersionId,
+      askedAt: submitted.createdAt.getTime(),
+      remindedAt: 0,
+      escalated: false,
+    };
   }
   if (submitted.stages.includes(STAGE_PENDING)) {
-    return { ...saved, step: saved.step === Step.Promote ? Step.Promote : Step.Verify, pendingVersionId: submitted.versionId, oldVersionId: current.versionId };
+    return {
+      ...saved,
+      step: saved.step === Step.Promote ? Step.Promote : Step.Verify,
+      pendingVersionId: submitted.versionId,
+      oldVersionId: current.versionId,
+    };
   }
   return awaitPair;
 }
 
 /** Asks the person (first time), reminds on the cadence, and escalates once past the deadline. */
-async function remind(c: OperatorCredential, deps: OperatorDeps, s: RotationState, kind: string, summary: string): Promise<void> {
+async function remind(
+  c: OperatorCredential,
+  deps: OperatorDeps,
+  s: RotationState,
+  kind: string,
+  summary: string,
+): Promise<void> {
   const now = deps.clock.now();
   s.askedAt ??= now;
   const deadline = s.askedAt + c.deadlineMs;
-  const alert: Alert = { credentialId: c.id, severity: "warning", kind, summary, rotationId: s.rotationId, reminder: true, details: { awaitingSince: new Date(s.askedAt).toISOString(), deadline: new Date(deadline).toISOString() } };
+  const alert: Alert = {
+    credentialId: c.id,
+    severity: "warning",
+    kind,
+    summary,
+    rotationId: s.rotationId,
+    reminder: true,
+    details: { awaitingSince: new Date(s.askedAt).toISOString(), deadline: new Date(deadline).toISOString() },
+  };
   if (!s.remindedAt || now - s.remindedAt >= c.remindEveryMs) {
     await deps.alerter.raise(alert);
     s.remindedAt = now;
   }
   if (now >= deadline && !s.escalated) {
-    await deps.alerter.escalate?.({ ...alert, severity: "critical", kind: `${kind}-overdue`, summary: `overdue since ${new Date(deadline).toISOString()}: ${summary}` });
+    await deps.alerter.escalate?.({
+      ...alert,
+      severity: "critical",
+      kind: `${kind}-overdue`,
+      summary: `overdue since ${new Date(deadline).toISOString()}: ${summary}`,
+    });
     s.escalated = true;
   }
 }
@@ -184,6 +278,7 @@ export function sameApiKey(a: { apiKey: string }, b: { apiKey: string }): boolea
 async function readPair(store: SecretStore, c: OperatorCredential, versionId: string): Promise<JustCallValue> {
   const v = await store.read(c.secretId, { versionId });
   const value = parseStoredValue(v.value, `${c.id}: secret ${c.secretId} version ${versionId}`);
-  if (value.vendor !== "justcall") throw new InvalidStateError(`${c.id}: version ${versionId} holds a ${value.vendor} value, expected justcall`);
+  if (value.vendor !== "justcall")
+    throw new InvalidStateError(`${c.id}: version ${versionId} holds a ${value.vendor} value, expected justcall`);
   return value;
 }

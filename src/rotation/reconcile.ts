@@ -19,7 +19,11 @@ export interface ReconcileCredential {
 const PROMOTE_SLACK_MS = 3_600_000;
 
 /** Reads the stages (and, when it matters, the finished-marker) and corrects the saved step. */
-export async function reconcile(credential: ReconcileCredential, store: SecretStore, saved: RotationState): Promise<{ state: RotationState; versions: VersionInfo[] }> {
+export async function reconcile(
+  credential: ReconcileCredential,
+  store: SecretStore,
+  saved: RotationState,
+): Promise<{ state: RotationState; versions: VersionInfo[] }> {
   if (isFinished(saved.step)) return { state: saved, versions: [] };
   const versions = await store.listVersions(credential.secretId);
   const mine = versions.find((v) => v.versionId === saved.rotationId);
@@ -40,10 +44,16 @@ export async function reconcile(credential: ReconcileCredential, store: SecretSt
  *   ours pending, not current           -> verify (or promote, if that was saved)
  *   ours present, no stage              -> rolled back
  */
-export function reconcileWith(credential: ReconcileCredential, versions: VersionInfo[], saved: RotationState, finished: string | undefined): RotationState {
+export function reconcileWith(
+  credential: ReconcileCredential,
+  versions: VersionInfo[],
+  saved: RotationState,
+  finished: string | undefined,
+): RotationState {
   if (isFinished(saved.step)) return saved;
   const current = versions.find((v) => v.stages.includes(STAGE_CURRENT));
-  if (!current) throw new InvalidStateError(`${credential.id}: secret ${credential.secretId} has no AWSCURRENT version`);
+  if (!current)
+    throw new InvalidStateError(`${credential.id}: secret ${credential.secretId} has no AWSCURRENT version`);
   const mine = versions.find((v) => v.versionId === saved.rotationId);
   const s: RotationState = { ...saved, oldVersionId: current.versionId };
 
@@ -51,12 +61,15 @@ export function reconcileWith(credential: ReconcileCredential, versions: Version
     const other = pendingRotation(versions);
     if (other) return { ...s, rotationId: other.versionId, step: Step.Verify, verifyBeforeRevoke: true };
     if (s.step !== Step.Create) {
-      throw new InvalidStateError(`${credential.id}: version ${s.rotationId} of rotation at step ${s.step} is missing from the store`);
+      throw new InvalidStateError(
+        `${credential.id}: version ${s.rotationId} of rotation at step ${s.step} is missing from the store`,
+      );
     }
     return s;
   }
   if (mine.stages.includes(STAGE_CURRENT)) {
-    if (!mine.stages.includes(STAGE_PENDING) || finished === mine.versionId) return { ...s, step: Step.Done, outcome: s.outcome ?? "completed" };
+    if (!mine.stages.includes(STAGE_PENDING) || finished === mine.versionId)
+      return { ...s, step: Step.Done, outcome: s.outcome ?? "completed" };
     const previous = versions.find((v) => v.stages.includes(STAGE_PREVIOUS));
     const floor = mine.createdAt.getTime() + (s.emergency ? 0 : credential.graceMs);
     const graceUntil = Math.min(Math.max(s.graceUntil ?? floor, floor), floor + PROMOTE_SLACK_MS);

@@ -13,7 +13,14 @@
  * a rotation (rotation.ts does).
  */
 import { InvalidStateError, VendorError } from "../core/errors.js";
-import { STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, type KeyApiVendor, type SecretStore, type VersionInfo } from "../core/ports.js";
+import {
+  STAGE_CURRENT,
+  STAGE_PENDING,
+  STAGE_PREVIOUS,
+  type KeyApiVendor,
+  type SecretStore,
+  type VersionInfo,
+} from "../core/ports.js";
 import type { SecretValue } from "../core/secret.js";
 import { type CallCovValue, parseStoredValue, vendorSecretOf } from "../core/stored-value.js";
 
@@ -33,10 +40,16 @@ export function keyNameFor(credentialId: string, rotationId: string): string {
 }
 
 /** Reads a version's value and checks it is a key-API (CallCov) value. */
-export async function readKeyValue(store: SecretStore, c: RevocationCredential, versionId: string, what: string): Promise<CallCovValue> {
+export async function readKeyValue(
+  store: SecretStore,
+  c: RevocationCredential,
+  versionId: string,
+  what: string,
+): Promise<CallCovValue> {
   const version = await store.read(c.secretId, { versionId });
   const value = parseStoredValue(version.value, `${c.id}: secret ${c.secretId} version ${versionId} (${what})`);
-  if (value.vendor !== "callcov") throw new InvalidStateError(`${c.id}: version ${versionId} holds a ${value.vendor} value, expected callcov`);
+  if (value.vendor !== "callcov")
+    throw new InvalidStateError(`${c.id}: version ${versionId} holds a ${value.vendor} value, expected callcov`);
   return value;
 }
 
@@ -44,20 +57,37 @@ export async function readKeyValue(store: SecretStore, c: RevocationCredential, 
  * The version (other than `except`) that carries AWSCURRENT or AWSPENDING and holds `keyId`, if
  * any. A staged value that cannot be read as ours cannot be cleared, so it counts as holding it.
  */
-export async function stagedHolder(store: SecretStore, c: RevocationCredential, versions: VersionInfo[], keyId: string, except?: string): Promise<string | undefined> {
+export async function stagedHolder(
+  store: SecretStore,
+  c: RevocationCredential,
+  versions: VersionInfo[],
+  keyId: string,
+  except?: string,
+): Promise<string | undefined> {
   for (const v of versions) {
     if (v.versionId === except || !(v.stages.includes(STAGE_CURRENT) || v.stages.includes(STAGE_PENDING))) continue;
-    const held = await readKeyValue(store, c, v.versionId, "a staged key").then((value) => value.keyId === keyId, () => true);
+    const held = await readKeyValue(store, c, v.versionId, "a staged key").then(
+      (value) => value.keyId === keyId,
+      () => true,
+    );
     if (held) return v.versionId;
   }
   return undefined;
 }
 
 /** Revokes `keyId` unless a staged version holds it; then throws, since something upstream is wrong. */
-async function revokeUnlessStaged(deps: RevocationDeps, c: RevocationCredential, versions: VersionInfo[], keyId: string, except?: string): Promise<"revoked" | "already-gone"> {
+async function revokeUnlessStaged(
+  deps: RevocationDeps,
+  c: RevocationCredential,
+  versions: VersionInfo[],
+  keyId: string,
+  except?: string,
+): Promise<"revoked" | "already-gone"> {
   const holder = await stagedHolder(deps.store, c, versions, keyId, except);
   if (holder) {
-    throw new InvalidStateError(`${c.id}: refusing to revoke key ${keyId}: version ${holder} of secret ${c.secretId} is staged with it (AWSCURRENT or AWSPENDING)`);
+    throw new InvalidStateError(
+      `${c.id}: refusing to revoke key ${keyId}: version ${holder} of secret ${c.secretId} is staged with it (AWSCURRENT or AWSPENDING)`,
+    );
   }
   return deps.vendor.revokeKey(keyId);
 }
@@ -74,11 +104,19 @@ export interface FinishOptions {
  * that the vendor now refuses it, and marks the rotation finished on the secret. Safe to repeat.
  * Returns the revoked key id (undefined when the version replaced no key we know of).
  */
-export async function finishPromoted(deps: RevocationDeps, c: RevocationCredential, versions: VersionInfo[], versionId: string, o: FinishOptions): Promise<string | undefined> {
+export async function finishPromoted(
+  deps: RevocationDeps,
+  c: RevocationCredential,
+  versions: VersionInfo[],
+  versionId: string,
+  o: FinishOptions,
+): Promise<string | undefined> {
   const mine = versions.find((v) => v.versionId === versionId);
   const current = mine?.stages.includes(STAGE_CURRENT) ?? false;
   if (!mine || !(current || mine.stages.includes(STAGE_PREVIOUS))) {
-    throw new InvalidStateError(`${c.id}: rotation ${versionId} was never promoted (its version is not AWSCURRENT or AWSPREVIOUS): it replaced no key`);
+    throw new InvalidStateError(
+      `${c.id}: rotation ${versionId} was never promoted (its version is not AWSCURRENT or AWSPREVIOUS): it replaced no key`,
+    );
   }
   const value = await readKeyValue(deps.store, c, versionId, "the new key");
   const target = value.replacesKeyId ?? (current ? await previousKeyId(deps.store, c, versions) : undefined);
@@ -89,7 +127,9 @@ export async function finishPromoted(deps: RevocationDeps, c: RevocationCredenti
       await revokeUnlessStaged(deps, c, versions, target);
       await o.onRevoked?.(target);
       if (oldSecret && (await deps.vendor.verify(oldSecret)).valid) {
-        throw new VendorError(`${c.id}: the old key ${target} is still accepted after its revocation`, { retryable: true });
+        throw new VendorError(`${c.id}: the old key ${target} is still accepted after its revocation`, {
+          retryable: true,
+        });
       }
     }
   }
@@ -103,7 +143,12 @@ export async function finishPromoted(deps: RevocationDeps, c: RevocationCredenti
  * key made under its name that no staged version holds. A version that is or was current is left
  * alone: that rotation is past undoing.
  */
-export async function undoUnpromoted(deps: RevocationDeps, c: RevocationCredential, versions: VersionInfo[], versionId: string): Promise<"undone" | "promoted"> {
+export async function undoUnpromoted(
+  deps: RevocationDeps,
+  c: RevocationCredential,
+  versions: VersionInfo[],
+  versionId: string,
+): Promise<"undone" | "promoted"> {
   const mine = versions.find((v) => v.versionId === versionId);
   if (!mine) {
     await revokeUnstoredKeys(deps, c, versions, keyNameFor(c.id, versionId));
@@ -117,7 +162,12 @@ export async function undoUnpromoted(deps: RevocationDeps, c: RevocationCredenti
 }
 
 /** Revokes keys with this name that no staged version holds (a create whose key never reached the store). */
-export async function revokeUnstoredKeys(deps: RevocationDeps, c: RevocationCredential, versions: VersionInfo[], name: string): Promise<string[]> {
+export async function revokeUnstoredKeys(
+  deps: RevocationDeps,
+  c: RevocationCredential,
+  versions: VersionInfo[],
+  name: string,
+): Promise<string[]> {
   const revoked: string[] = [];
   for (const key of await deps.vendor.listKeys()) {
     if (key.name !== name) continue;
@@ -135,13 +185,22 @@ async function refused(vendor: KeyApiVendor, key: SecretValue): Promise<boolean>
 }
 
 /** Versions written before `replacesKeyId` existed: the replaced key is AWSPREVIOUS's. */
-async function previousKeyId(store: SecretStore, c: RevocationCredential, versions: VersionInfo[]): Promise<string | undefined> {
+async function previousKeyId(
+  store: SecretStore,
+  c: RevocationCredential,
+  versions: VersionInfo[],
+): Promise<string | undefined> {
   const previous = versions.find((v) => v.stages.includes(STAGE_PREVIOUS));
   return previous ? (await readKeyValue(store, c, previous.versionId, "the key replaced")).keyId : undefined;
 }
 
 /** The secret of key `keyId`, from the AWSPREVIOUS version when it holds that key (to confirm the revoke). */
-async function secretOfKey(store: SecretStore, c: RevocationCredential, versions: VersionInfo[], keyId: string): Promise<SecretValue | undefined> {
+async function secretOfKey(
+  store: SecretStore,
+  c: RevocationCredential,
+  versions: VersionInfo[],
+  keyId: string,
+): Promise<SecretValue | undefined> {
   const previous = versions.find((v) => v.stages.includes(STAGE_PREVIOUS));
   if (!previous) return undefined;
   const value = await readKeyValue(store, c, previous.versionId, "the key replaced").catch(() => undefined);

@@ -16,7 +16,16 @@
  */
 import { randomUUID } from "node:crypto";
 import { InvalidStateError, SupersededError } from "../core/errors.js";
-import { STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, type Alerter, type Clock, type KeyApiVendor, type SecretStore, type VersionInfo } from "../core/ports.js";
+import {
+  STAGE_CURRENT,
+  STAGE_PENDING,
+  STAGE_PREVIOUS,
+  type Alerter,
+  type Clock,
+  type KeyApiVendor,
+  type SecretStore,
+  type VersionInfo,
+} from "../core/ports.js";
 import type { SecretValue } from "../core/secret.js";
 import { type CallCovValue, serializeStoredValue, vendorSecretOf } from "../core/stored-value.js";
 import { promotedRotation, reconcile } from "./reconcile.js";
@@ -52,21 +61,33 @@ export interface RotationDeps {
 }
 
 export type RotationResult =
-  | { kind: "finished"; state: RotationState }
-  | { kind: "wait"; until: number; reason: string; state: RotationState };
+  { kind: "finished"; state: RotationState } | { kind: "wait"; until: number; reason: string; state: RotationState };
 
 type Save = (state: RotationState) => Promise<void>;
 
-export async function rotate(credential: RotationCredential, deps: RotationDeps, saved: RotationState, save: Save): Promise<RotationResult> {
+export async function rotate(
+  credential: RotationCredential,
+  deps: RotationDeps,
+  saved: RotationState,
+  save: Save,
+): Promise<RotationResult> {
   let result = await rotateOnce(credential, deps, saved, save);
   // An emergency asked after this rotation's key was made is answered by the next one, at once.
   while (result.kind === "finished" && result.state.step === Step.Done) {
     const s = await absorbEmergency(deps, result.state, save);
     // A request time ahead of this clock (skew, or forged job data) counts as now: one more, not forever.
-    if (s.emergencyAt === undefined || (s.createIssuedAt ?? 0) >= Math.min(s.emergencyAt, deps.clock.now())) return { kind: "finished", state: s };
+    if (s.emergencyAt === undefined || (s.createIssuedAt ?? 0) >= Math.min(s.emergencyAt, deps.clock.now()))
+      return { kind: "finished", state: s };
     const next: RotationState = {
-      credentialId: s.credentialId, rotationId: randomUUID(), step: Step.Create, emergency: true, trigger: "emergency",
-      startedAt: deps.clock.now(), emergencyAt: Math.min(s.emergencyAt, deps.clock.now()), ...(s.actor ? { actor: s.actor } : {}), ...(s.reason ? { reason: s.reason } : {}),
+      credentialId: s.credentialId,
+      rotationId: randomUUID(),
+      step: Step.Create,
+      emergency: true,
+      trigger: "emergency",
+      startedAt: deps.clock.now(),
+      emergencyAt: Math.min(s.emergencyAt, deps.clock.now()),
+      ...(s.actor ? { actor: s.actor } : {}),
+      ...(s.reason ? { reason: s.reason } : {}),
     };
     await save(next);
     result = await rotateOnce(credential, deps, next, save);
@@ -74,7 +95,12 @@ export async function rotate(credential: RotationCredential, deps: RotationDeps,
   return result;
 }
 
-async function rotateOnce(credential: RotationCredential, deps: RotationDeps, saved: RotationState, save: Save): Promise<RotationResult> {
+async function rotateOnce(
+  credential: RotationCredential,
+  deps: RotationDeps,
+  saved: RotationState,
+  save: Save,
+): Promise<RotationResult> {
   const { store, vendor, clock } = deps;
   const secretId = credential.secretId;
   const reconciled = await reconcile(credential, store, saved);
@@ -100,8 +126,17 @@ async function rotateOnce(credential: RotationCredential, deps: RotationDeps, sa
     const name = keyNameFor(credential.id, s.rotationId);
     // A retry after a crash inside create may find a key the vendor made whose secret never
     // reached the store: nobody can use it, so it goes before a new one is made.
-    if (s.createAttempted || s.trigger === "resume") await revokeUnstoredKeys({ store, vendor }, credential, versions, name);
-    await save((s = { ...s, oldVersionId: current.versionId, oldKeyId: old.keyId, createAttempted: true, createIssuedAt: clock.now() }));
+    if (s.createAttempted || s.trigger === "resume")
+      await revokeUnstoredKeys({ store, vendor }, credential, versions, name);
+    await save(
+      (s = {
+        ...s,
+        oldVersionId: current.versionId,
+        oldKeyId: old.keyId,
+        createAttempted: true,
+        createIssuedAt: clock.now(),
+      }),
+    );
     const created = await vendor.createKey(name);
     try {
       await store.putPending(secretId, s.rotationId, serializeStoredValue(nextValue(old, created, name, s.rotationId)));
@@ -164,12 +199,22 @@ async function rotateOnce(credential: RotationCredential, deps: RotationDeps, sa
  * Before a new key is made: if the current version is a promoted rotation not marked finished,
  * finish it (its old key revoked). An emergency does it now; otherwise its grace is waited out.
  */
-async function finishBefore(credential: RotationCredential, deps: RotationDeps, s: RotationState, versions: VersionInfo[]) {
+async function finishBefore(
+  credential: RotationCredential,
+  deps: RotationDeps,
+  s: RotationState,
+  versions: VersionInfo[],
+) {
   const promoted = promotedRotation(versions);
-  if (!promoted || (await deps.store.finishedRotation(credential.secretId)) === promoted.versionId) return { kind: "go" as const, versions };
+  if (!promoted || (await deps.store.finishedRotation(credential.secretId)) === promoted.versionId)
+    return { kind: "go" as const, versions };
   const graceEnd = promoted.createdAt.getTime() + credential.graceMs;
   if (!s.emergency && deps.clock.now() < graceEnd) {
-    return { kind: "wait" as const, until: graceEnd, reason: `finishing rotation ${promoted.versionId} first: its grace period` };
+    return {
+      kind: "wait" as const,
+      until: graceEnd,
+      reason: `finishing rotation ${promoted.versionId} first: its grace period`,
+    };
   }
   await finishPromoted(deps, credential, versions, promoted.versionId, { verifyFirst: true });
   return { kind: "go" as const, versions: await deps.store.listVersions(credential.secretId) };
@@ -184,9 +229,14 @@ function afterPromote(versions: VersionInfo[], mine: string, from: string | unde
   // Written in this attempt, so absent from its listing: the put moved AWSPENDING onto it.
   const listed = versions.some((v) => v.versionId === mine)
     ? versions
-    : [...versions.map((v) => ({ ...v, stages: v.stages.filter((stage) => stage !== STAGE_PENDING) })), { versionId: mine, stages: [STAGE_PENDING], createdAt: new Date(now) }];
+    : [
+        ...versions.map((v) => ({ ...v, stages: v.stages.filter((stage) => stage !== STAGE_PENDING) })),
+        { versionId: mine, stages: [STAGE_PENDING], createdAt: new Date(now) },
+      ];
   return listed.map((v) => {
-    const stages = v.stages.filter((stage) => stage !== STAGE_PREVIOUS && !(stage === STAGE_CURRENT && v.versionId !== mine));
+    const stages = v.stages.filter(
+      (stage) => stage !== STAGE_PREVIOUS && !(stage === STAGE_CURRENT && v.versionId !== mine),
+    );
     if (v.versionId === mine && !stages.includes(STAGE_CURRENT)) stages.push(STAGE_CURRENT);
     if (v.versionId === from && v.versionId !== mine) stages.push(STAGE_PREVIOUS);
     return { ...v, stages };
@@ -194,7 +244,11 @@ function afterPromote(versions: VersionInfo[], mine: string, from: string | unde
 }
 
 /** Promotes the rotation's version over the one it replaced; returns why not if that one is no longer current. */
-async function promoteOver(credential: RotationCredential, store: SecretStore, s: RotationState): Promise<string | undefined> {
+async function promoteOver(
+  credential: RotationCredential,
+  store: SecretStore,
+  s: RotationState,
+): Promise<string | undefined> {
   const from = s.oldVersionId;
   if (!from) throw new InvalidStateError(`${credential.id}: no store version is known for the key being replaced`);
   const mine = await readKeyValue(store, credential, s.rotationId, "the new key");
@@ -215,7 +269,12 @@ async function promoteOver(credential: RotationCredential, store: SecretStore, s
  * The new version's value: the fields the product owns are new, the key it replaces is named, and
  * every other field of the old value (a user's `owner`, `region`, ...) is carried unchanged.
  */
-function nextValue(old: CallCovValue, created: { keyId: string; key: SecretValue; createdAt: Date }, name: string, rotationId: string): CallCovValue {
+function nextValue(
+  old: CallCovValue,
+  created: { keyId: string; key: SecretValue; createdAt: Date },
+  name: string,
+  rotationId: string,
+): CallCovValue {
   return {
     ...old,
     vendor: "callcov",
@@ -259,7 +318,8 @@ async function graceWait(
   const now = deps.clock.now();
   const extended = s.graceExtendedMs ?? 0;
   if (s.emergency) return undefined;
-  if (s.graceUntil !== undefined && now < s.graceUntil) return { until: s.graceUntil, reason: "grace period", graceExtendedMs: extended };
+  if (s.graceUntil !== undefined && now < s.graceUntil)
+    return { until: s.graceUntil, reason: "grace period", graceExtendedMs: extended };
   if (!deps.usageGate) return undefined;
   const previous = versions.find((v) => v.stages.includes(STAGE_PREVIOUS));
   if (!previous) return undefined;
@@ -268,12 +328,26 @@ async function graceWait(
   if (!use.inUse) return undefined;
   const details = { perMinute: use.perMinute, deferredMs: extended };
   if (extended >= credential.maxGraceExtensionMs) {
-    await deps.alerter.raise({ credentialId: credential.id, severity: "critical", kind: "old-key-in-use", step: Step.Grace, rotationId: s.rotationId, details,
-      summary: `revoking the old key although it is still used (${use.perMinute}/min): the deferral bound was reached` });
+    await deps.alerter.raise({
+      credentialId: credential.id,
+      severity: "critical",
+      kind: "old-key-in-use",
+      step: Step.Grace,
+      rotationId: s.rotationId,
+      details,
+      summary: `revoking the old key although it is still used (${use.perMinute}/min): the deferral bound was reached`,
+    });
     return undefined;
   }
-  await deps.alerter.raise({ credentialId: credential.id, severity: "warning", kind: "old-key-in-use", step: Step.Grace, rotationId: s.rotationId, details,
-    summary: `revocation deferred: the old key is still used (${use.perMinute}/min)` });
+  await deps.alerter.raise({
+    credentialId: credential.id,
+    severity: "warning",
+    kind: "old-key-in-use",
+    step: Step.Grace,
+    rotationId: s.rotationId,
+    details,
+    summary: `revocation deferred: the old key is still used (${use.perMinute}/min)`,
+  });
   const step = deps.usageGate.sampleEveryMs;
   return { until: now + step, reason: `old key still in use (${use.perMinute}/min)`, graceExtendedMs: extended + step };
 }

@@ -11,7 +11,14 @@
  * for loopback addresses).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { CallCovState, type KeyRecord, PLAN_LIMITS, type Plan, type RateVerdict, type SimKey } from "./callcov/callcov-state.js";
+import {
+  CallCovState,
+  type KeyRecord,
+  PLAN_LIMITS,
+  type Plan,
+  type RateVerdict,
+  type SimKey,
+} from "./callcov/callcov-state.js";
 import { Faults, parseFaultRule } from "./faults.js";
 import { BodyTooLargeError, readBody, serveLocally } from "./local-server.js";
 
@@ -51,11 +58,24 @@ const DATA_PATHS: Record<string, unknown> = {
   "/api/v1/analysis/": { data: [] },
 };
 
-export async function startCallCovSimulator(options: {
-  port?: number; host?: string; clock?: () => number; plan?: Plan; mode?: "live" | "test";
-  accounts?: Array<{ email: string; password: string }>; managementPerMinute?: number;
-} = {}): Promise<CallCovSimulator> {
-  const state = new CallCovState(options.clock ?? Date.now, options.accounts ?? [{ email: "admin@callcov.test", password: "demo-password" }], options.plan ?? "starter", options.mode ?? "live", options.managementPerMinute);
+export async function startCallCovSimulator(
+  options: {
+    port?: number;
+    host?: string;
+    clock?: () => number;
+    plan?: Plan;
+    mode?: "live" | "test";
+    accounts?: Array<{ email: string; password: string }>;
+    managementPerMinute?: number;
+  } = {},
+): Promise<CallCovSimulator> {
+  const state = new CallCovState(
+    options.clock ?? Date.now,
+    options.accounts ?? [{ email: "admin@callcov.test", password: "demo-password" }],
+    options.plan ?? "starter",
+    options.mode ?? "live",
+    options.managementPerMinute,
+  );
   const faults = new Faults();
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
@@ -76,29 +96,47 @@ export async function startCallCovSimulator(options: {
     if (revokeTarget !== undefined) state.countRevokeRequest(decodeKeyId(revokeTarget));
     const fault = await faults.apply(`${method} ${path}`, req, res);
     if (fault === "handled") return;
-    if (fault?.kind === "error") return send(res, fault.status ?? 500, { error: { code: "server_error", message: "The server encountered an error" } });
-    if (fault?.kind === "rate-limit") return send(res, 429, CALLCOV_ERRORS.rateLimited, rateHeaders({ ok: false, limit: PLAN_LIMITS[state.plan].perMinute, remaining: 0, reset: Math.ceil(state.clock() / 60_000) * 60, window: "minute" }));
+    if (fault?.kind === "error")
+      return send(res, fault.status ?? 500, {
+        error: { code: "server_error", message: "The server encountered an error" },
+      });
+    if (fault?.kind === "rate-limit")
+      return send(
+        res,
+        429,
+        CALLCOV_ERRORS.rateLimited,
+        rateHeaders({
+          ok: false,
+          limit: PLAN_LIMITS[state.plan].perMinute,
+          remaining: 0,
+          reset: Math.ceil(state.clock() / 60_000) * 60,
+          window: "minute",
+        }),
+      );
     if (fault?.kind === "malformed") {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end("{\"data\": [truncated");
+      res.end('{"data": [truncated');
       return;
     }
 
     if (method === "POST" && path === "/api/v1/auth/login") {
       const b = parseJson(body);
-      if (!b || typeof b.email !== "string" || typeof b.password !== "string") return send(res, 400, { error: { code: "invalid_request", message: "email and password are required" } });
+      if (!b || typeof b.email !== "string" || typeof b.password !== "string")
+        return send(res, 400, { error: { code: "invalid_request", message: "email and password are required" } });
       const tokens = state.login(b.email, b.password);
       return tokens ? send(res, 200, tokens) : send(res, 401, CALLCOV_ERRORS.badLogin);
     }
     if (method === "POST" && path === "/api/v1/auth/refresh") {
       const b = parseJson(body);
-      if (!b || typeof b.refresh_token !== "string") return send(res, 400, { error: { code: "invalid_request", message: "refresh_token is required" } });
+      if (!b || typeof b.refresh_token !== "string")
+        return send(res, 400, { error: { code: "invalid_request", message: "refresh_token is required" } });
       const out = state.refresh(b.refresh_token);
       if (out === "expired") return send(res, 401, CALLCOV_ERRORS.tokenExpired);
       if (out === "invalid") return send(res, 401, CALLCOV_ERRORS.invalidToken);
       return send(res, 200, out);
     }
-    if (path === "/api/v1/api-keys/" || path.startsWith("/api/v1/api-keys/")) return manageKeys(method, path, body, req, res);
+    if (path === "/api/v1/api-keys/" || path.startsWith("/api/v1/api-keys/"))
+      return manageKeys(method, path, body, req, res);
     if (method === "GET" && (path in DATA_PATHS || path === "/api/v1/users/me")) return dataEndpoint(path, req, res);
     send(res, 404, { error: { code: "not_found", message: `No route for ${method} ${path}` } });
   }
@@ -124,7 +162,14 @@ export async function startCallCovSimulator(options: {
       return send(res, 403, CALLCOV_ERRORS.forbidden, rateHeaders(rate));
     }
     state.count(key.id, "accepted");
-    send(res, 200, path === "/api/v1/users/me" ? { email: state.accounts[0]?.email, key: { id: key.id, name: key.name } } : DATA_PATHS[path], rateHeaders(rate));
+    send(
+      res,
+      200,
+      path === "/api/v1/users/me"
+        ? { email: state.accounts[0]?.email, key: { id: key.id, name: key.name } }
+        : DATA_PATHS[path],
+      rateHeaders(rate),
+    );
   }
 
   function manageKeys(method: string, path: string, body: string, req: IncomingMessage, res: ServerResponse): void {
@@ -132,15 +177,35 @@ export async function startCallCovSimulator(options: {
     const claims = token ? state.verifyJwt(token, "access") : "invalid";
     if (claims === "expired") return send(res, 401, CALLCOV_ERRORS.tokenExpired);
     if (claims === "invalid") return send(res, 401, CALLCOV_ERRORS.invalidToken);
-    const rate = state.spend(`account:${claims.sub}`, { perMinute: state.managementPerMinute, perDay: Number.MAX_SAFE_INTEGER });
+    const rate = state.spend(`account:${claims.sub}`, {
+      perMinute: state.managementPerMinute,
+      perDay: Number.MAX_SAFE_INTEGER,
+    });
     if (!rate.ok) return send(res, 429, CALLCOV_ERRORS.rateLimited, rateHeaders(rate));
     const headers = rateHeaders(rate);
     if (method === "POST" && path === "/api/v1/api-keys/") {
       const b = parseJson(body);
-      if (!b) return send(res, 400, { error: { code: "invalid_request", message: "The body must be a JSON object" } }, headers);
-      if (typeof b.name !== "string" || b.name.trim() === "" || b.name.length > 200) return send(res, 400, { error: { code: "invalid_request", message: "name is required (a string of 1 to 200 characters)" } }, headers);
+      if (!b)
+        return send(
+          res,
+          400,
+          { error: { code: "invalid_request", message: "The body must be a JSON object" } },
+          headers,
+        );
+      if (typeof b.name !== "string" || b.name.trim() === "" || b.name.length > 200)
+        return send(
+          res,
+          400,
+          { error: { code: "invalid_request", message: "name is required (a string of 1 to 200 characters)" } },
+          headers,
+        );
       const k = state.issueKey(b.name);
-      return send(res, 201, { id: k.id, name: k.name, key: k.key, created_at: new Date(k.createdAt).toISOString() }, headers);
+      return send(
+        res,
+        201,
+        { id: k.id, name: k.name, key: k.key, created_at: new Date(k.createdAt).toISOString() },
+        headers,
+      );
     }
     if (method === "GET" && path === "/api/v1/api-keys/") {
       return send(res, 200, { data: [...state.keys.values()].filter((k) => k.active).map(listed) }, headers);
@@ -157,8 +222,14 @@ export async function startCallCovSimulator(options: {
 
   function control(method: string, path: string, body: string, res: ServerResponse): void {
     try {
-      if (method === "GET" && path === "/__sim/stats") return send(res, 200, { ...state.counters, activeKeys: [...state.keys.values()].filter((k) => k.active).length, faultHits: faults.hits });
-      if (method === "POST" && path === "/__sim/faults") return send(res, 200, { rules: faults.add(parseFaultRule(JSON.parse(body))).rules });
+      if (method === "GET" && path === "/__sim/stats")
+        return send(res, 200, {
+          ...state.counters,
+          activeKeys: [...state.keys.values()].filter((k) => k.active).length,
+          faultHits: faults.hits,
+        });
+      if (method === "POST" && path === "/__sim/faults")
+        return send(res, 200, { rules: faults.add(parseFaultRule(JSON.parse(body))).rules });
       if (method === "DELETE" && path === "/__sim/faults") return send(res, 200, (faults.reset(), { rules: [] }));
       if (method === "POST" && path === "/__sim/release") return send(res, 200, (faults.release(), { released: true }));
       if (method === "POST" && path === "/__sim/keys") {
@@ -168,7 +239,15 @@ export async function startCallCovSimulator(options: {
       }
       // Every key ever made, revoked ones too, with creation and revocation times (ms and ISO), for checks from outside.
       if (method === "GET" && path === "/__sim/keys") {
-        return send(res, 200, { data: [...state.keys.values()].map((k) => ({ ...listed(k), active: k.active, created_at_ms: k.createdAt, revoked_at: k.revokedAt === undefined ? null : new Date(k.revokedAt).toISOString(), revoked_at_ms: k.revokedAt ?? null })) });
+        return send(res, 200, {
+          data: [...state.keys.values()].map((k) => ({
+            ...listed(k),
+            active: k.active,
+            created_at_ms: k.createdAt,
+            revoked_at: k.revokedAt === undefined ? null : new Date(k.revokedAt).toISOString(),
+            revoked_at_ms: k.revokedAt ?? null,
+          })),
+        });
       }
       send(res, 404, { message: `no control route ${method} ${path}` });
     } catch (err) {
@@ -223,7 +302,11 @@ function presentedKey(req: IncomingMessage): string | undefined {
 }
 
 function rateHeaders(r: RateVerdict): Record<string, string> {
-  return { "x-ratelimit-limit": String(r.limit), "x-ratelimit-remaining": String(r.remaining), "x-ratelimit-reset": String(r.reset) };
+  return {
+    "x-ratelimit-limit": String(r.limit),
+    "x-ratelimit-remaining": String(r.remaining),
+    "x-ratelimit-reset": String(r.reset),
+  };
 }
 
 function parseJson(body: string): Record<string, unknown> | undefined {

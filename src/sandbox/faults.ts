@@ -147,7 +147,8 @@ export function parseFaultRule(body: unknown): FaultRule {
   const rule: FaultRule = { kind: b.kind as FaultKind };
   for (const field of ["count", "skip", "rate", "latencyMs", "status"] as const) {
     if (b[field] === undefined) continue;
-    if (typeof b[field] !== "number" || !Number.isFinite(b[field])) throw new Error(`fault rule.${field}: expected a number`);
+    if (typeof b[field] !== "number" || !Number.isFinite(b[field]))
+      throw new Error(`fault rule.${field}: expected a number`);
     rule[field] = b[field];
   }
   if (b.match !== undefined) {

@@ -16,13 +16,27 @@ export const JUSTCALL_ACCOUNT: JustCallAccount = { account_id: 12345, email: "ad
 export const JUSTCALL_401 = { status: "error", message: "Invalid API key or secret." };
 // The seed shows no 403 body; this follows the 401's shape with the seed's troubleshooting words.
 // Which endpoints need Admin-level credentials the seed does not say: account details do, here.
-export const JUSTCALL_403 = { status: "error", message: "Your account plan does not include API access, or the endpoint requires Admin-level credentials." };
+export const JUSTCALL_403 = {
+  status: "error",
+  message: "Your account plan does not include API access, or the endpoint requires Admin-level credentials.",
+};
 
-export const JUSTCALL_409 = "This account allows one active API key; revoke it in Settings → API & Webhooks before generating another.";
+export const JUSTCALL_409 =
+  "This account allows one active API key; revoke it in Settings → API & Webhooks before generating another.";
 const ADMIN_PATHS = new Set(["/v2/account"]);
 
-export interface JustCallAccount { account_id: number; email: string; plan: string }
-export interface JustCallPair { apiKey: string; apiSecret: string; createdAt: number; active: boolean; admin: boolean }
+export interface JustCallAccount {
+  account_id: number;
+  email: string;
+  plan: string;
+}
+export interface JustCallPair {
+  apiKey: string;
+  apiSecret: string;
+  createdAt: number;
+  active: boolean;
+  admin: boolean;
+}
 export interface JustCallStats {
   generated: number;
   revoked: number;
@@ -67,7 +81,13 @@ export async function startJustCallSimulator(options: JustCallSimulatorOptions =
 
   const generatePair = (opts: { admin?: boolean } = {}) => {
     if (options.singlePair && [...pairs.values()].some((p) => p.active)) throw new PairLimitError(JUSTCALL_409);
-    const pair = { apiKey: randomBytes(12).toString("hex"), apiSecret: randomBytes(18).toString("hex"), createdAt: clock(), active: true, admin: opts.admin ?? true };
+    const pair = {
+      apiKey: randomBytes(12).toString("hex"),
+      apiSecret: randomBytes(18).toString("hex"),
+      createdAt: clock(),
+      active: true,
+      admin: opts.admin ?? true,
+    };
     pairs.set(pair.apiKey, pair);
     counters.generated += 1;
     return { apiKey: pair.apiKey, apiSecret: pair.apiSecret };
@@ -79,11 +99,18 @@ export async function startJustCallSimulator(options: JustCallSimulatorOptions =
     counters.revoked += 1;
     return true;
   };
-  const listPairs = () => [...pairs.values()].map((p) => ({ apiKey: p.apiKey, createdAt: new Date(p.createdAt).toISOString(), active: p.active, admin: p.admin }));
+  const listPairs = () =>
+    [...pairs.values()].map((p) => ({
+      apiKey: p.apiKey,
+      createdAt: new Date(p.createdAt).toISOString(),
+      active: p.active,
+      admin: p.admin,
+    }));
 
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
-      if (err instanceof BodyTooLargeError) return send(res, 413, { status: "error", message: "Request body too large." });
+      if (err instanceof BodyTooLargeError)
+        return send(res, 413, { status: "error", message: "Request body too large." });
       send(res, 500, { status: "error", message: "Internal server error." });
     });
   });
@@ -95,14 +122,16 @@ export async function startJustCallSimulator(options: JustCallSimulatorOptions =
     if (path.startsWith("/__dashboard/") || path.startsWith("/__sim/")) return control(method, path, body, res);
     const fault = await faults.apply(`${method} ${path}`, req, res);
     if (fault === "handled") return;
-    if (fault?.kind === "error") return send(res, fault.status ?? 500, { status: "error", message: "Internal server error." });
+    if (fault?.kind === "error")
+      return send(res, fault.status ?? 500, { status: "error", message: "Internal server error." });
     if (fault?.kind === "rate-limit") return send(res, 429, { status: "error", message: "Too many requests." });
     if (fault?.kind === "malformed") {
       res.writeHead(200, { "content-type": "application/json" });
-      res.end("{\"status\": \"succ");
+      res.end('{"status": "succ');
       return;
     }
-    if (method !== "GET" || (path !== "/v2/account" && path !== "/v2/calls")) return send(res, 404, { status: "error", message: "Not found." });
+    if (method !== "GET" || (path !== "/v2/account" && path !== "/v2/calls"))
+      return send(res, 404, { status: "error", message: "Not found." });
     // The raw header: the seed says trailing spaces make a pair invalid, so nothing is trimmed.
     const header = rawHeader(req, "authorization");
     const sep = header?.indexOf(":") ?? -1;
@@ -125,7 +154,8 @@ export async function startJustCallSimulator(options: JustCallSimulatorOptions =
     try {
       if (method === "POST" && path === "/__dashboard/pairs") {
         const admin = body.trim() === "" ? undefined : (JSON.parse(body) as { admin?: unknown }).admin;
-        if (admin !== undefined && typeof admin !== "boolean") return send(res, 400, { status: "error", message: "admin: expected true or false" });
+        if (admin !== undefined && typeof admin !== "boolean")
+          return send(res, 400, { status: "error", message: "admin: expected true or false" });
         try {
           return send(res, 201, generatePair(admin === undefined ? {} : { admin }));
         } catch (err) {
@@ -134,10 +164,14 @@ export async function startJustCallSimulator(options: JustCallSimulatorOptions =
         }
       }
       const revoke = /^\/__dashboard\/pairs\/([^/]+)$/.exec(path);
-      if (method === "DELETE" && revoke) return revokePair(decodeURIComponent(revoke[1] ?? "")) ? send(res, 200, { revoked: true }) : send(res, 404, { status: "error", message: "No active pair with that key." });
+      if (method === "DELETE" && revoke)
+        return revokePair(decodeURIComponent(revoke[1] ?? ""))
+          ? send(res, 200, { revoked: true })
+          : send(res, 404, { status: "error", message: "No active pair with that key." });
       if (method === "GET" && path === "/__dashboard/pairs") return send(res, 200, { data: listPairs() });
       if (method === "GET" && path === "/__sim/stats") return send(res, 200, { ...counters, faultHits: faults.hits });
-      if (method === "POST" && path === "/__sim/faults") return send(res, 200, { rules: faults.add(parseFaultRule(JSON.parse(body))).rules });
+      if (method === "POST" && path === "/__sim/faults")
+        return send(res, 200, { rules: faults.add(parseFaultRule(JSON.parse(body))).rules });
       if (method === "DELETE" && path === "/__sim/faults") return send(res, 200, (faults.reset(), { rules: [] }));
       if (method === "POST" && path === "/__sim/release") return send(res, 200, (faults.release(), { released: true }));
       send(res, 404, { message: `no control route ${method} ${path}` });
@@ -163,7 +197,8 @@ export async function startJustCallSimulator(options: JustCallSimulatorOptions =
 }
 
 function rawHeader(req: IncomingMessage, name: string): string | undefined {
-  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]?.toLowerCase() === name) return req.rawHeaders[i + 1];
+  for (let i = 0; i < req.rawHeaders.length; i += 2)
+    if (req.rawHeaders[i]?.toLowerCase() === name) return req.rawHeaders[i + 1];
   return undefined;
 }
 

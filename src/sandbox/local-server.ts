@@ -43,12 +43,18 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
 
 /** serveLocally's rejection when the port is taken or cannot be bound; the message names host:port. */
 export class ListenError extends Error {
-  constructor(message: string, readonly code: string | undefined) {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
     super(message);
   }
 }
 
-export async function serveLocally(server: Server, options: { port?: number; host?: string }): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveLocally(
+  server: Server,
+  options: { port?: number; host?: string },
+): Promise<{ url: string; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
   server.on("connection", (s) => {
     sockets.add(s);
@@ -59,7 +65,14 @@ export async function serveLocally(server: Server, options: { port?: number; hos
   await new Promise<void>((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       const where = `${host}:${wanted}`;
-      reject(new ListenError(err.code === "EADDRINUSE" ? `port ${where} is already in use` : `cannot listen on ${where}: ${err.code ?? err.message}`, err.code));
+      reject(
+        new ListenError(
+          err.code === "EADDRINUSE"
+            ? `port ${where} is already in use`
+            : `cannot listen on ${where}: ${err.code ?? err.message}`,
+          err.code,
+        ),
+      );
     };
     server.once("error", onError);
     server.listen(wanted, host, () => {
@@ -70,9 +83,10 @@ export async function serveLocally(server: Server, options: { port?: number; hos
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${host}:${port}`,
-    close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }

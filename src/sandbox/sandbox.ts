@@ -18,12 +18,35 @@ export interface Sandbox {
   close(): Promise<void>;
 }
 
-export async function startSandbox(options: { portBase?: number; host?: string; writeTps?: number; plan?: Plan; managementPerMinute?: number; justcallSinglePair?: boolean } = {}): Promise<Sandbox> {
+export async function startSandbox(
+  options: {
+    portBase?: number;
+    host?: string;
+    writeTps?: number;
+    plan?: Plan;
+    managementPerMinute?: number;
+    justcallSinglePair?: boolean;
+  } = {},
+): Promise<Sandbox> {
   const port = (i: number) => (options.portBase ? options.portBase + i : 0);
   const host = options.host ?? "127.0.0.1";
-  const emulator = await startSecretsManagerEmulator({ port: port(0), host, ...(options.writeTps ? { writeTps: options.writeTps } : {}) });
-  const callcov = await startCallCovSimulator({ port: port(1), host, accounts: [SANDBOX_LOGIN], plan: options.plan ?? "business", ...(options.managementPerMinute ? { managementPerMinute: options.managementPerMinute } : {}) });
-  const justcall = await startJustCallSimulator({ port: port(2), host, ...(options.justcallSinglePair ? { singlePair: true } : {}) });
+  const emulator = await startSecretsManagerEmulator({
+    port: port(0),
+    host,
+    ...(options.writeTps ? { writeTps: options.writeTps } : {}),
+  });
+  const callcov = await startCallCovSimulator({
+    port: port(1),
+    host,
+    accounts: [SANDBOX_LOGIN],
+    plan: options.plan ?? "business",
+    ...(options.managementPerMinute ? { managementPerMinute: options.managementPerMinute } : {}),
+  });
+  const justcall = await startJustCallSimulator({
+    port: port(2),
+    host,
+    ...(options.justcallSinglePair ? { singlePair: true } : {}),
+  });
   return {
     urls: { secretsManager: emulator.url, callcov: callcov.url, justcall: justcall.url },
     emulator,

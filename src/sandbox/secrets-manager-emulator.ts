@@ -13,7 +13,18 @@ import { Faults, parseFaultRule } from "./faults.js";
 import { BodyTooLargeError, readBody, serveLocally } from "./local-server.js";
 import { AwsError, SecretsState, type StageEvent } from "./secrets-manager/secrets-state.js";
 
-const OPERATIONS = ["CreateSecret", "DescribeSecret", "GetSecretValue", "PutSecretValue", "UpdateSecretVersionStage", "ListSecretVersionIds", "ListSecrets", "TagResource", "UntagResource", "DeleteSecret"] as const;
+const OPERATIONS = [
+  "CreateSecret",
+  "DescribeSecret",
+  "GetSecretValue",
+  "PutSecretValue",
+  "UpdateSecretVersionStage",
+  "ListSecretVersionIds",
+  "ListSecrets",
+  "TagResource",
+  "UntagResource",
+  "DeleteSecret",
+] as const;
 type Operation = (typeof OPERATIONS)[number];
 /** The operations that share AWS's 50/s write quota. TagResource and UntagResource have a quota of their own (50/s) and do not count here. */
 const WRITES = new Set<string>(["PutSecretValue", "UpdateSecret", "UpdateSecretVersionStage"]);
@@ -39,7 +50,9 @@ export interface SecretsManagerEmulator {
   close(): Promise<void>;
 }
 
-export async function startSecretsManagerEmulator(options: { port?: number; host?: string; writeTps?: number; clock?: () => number } = {}): Promise<SecretsManagerEmulator> {
+export async function startSecretsManagerEmulator(
+  options: { port?: number; host?: string; writeTps?: number; clock?: () => number } = {},
+): Promise<SecretsManagerEmulator> {
   let clock = options.clock ?? Date.now;
   const state = new SecretsState(() => clock());
   const faults = new Faults();
@@ -59,7 +72,8 @@ export async function startSecretsManagerEmulator(options: { port?: number; host
   const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       // A body over local-server's 1 MiB cap: 413 in AWS's JSON error shape (the type is the emulator's choice).
-      if (err instanceof BodyTooLargeError) return sendError(res, new AwsError("RequestEntityTooLargeException", err.message, 413));
+      if (err instanceof BodyTooLargeError)
+        return sendError(res, new AwsError("RequestEntityTooLargeException", err.message, 413));
       sendError(res, new AwsError("InternalServiceError", "An error occurred on the server side.", 500));
     });
   });
@@ -67,24 +81,41 @@ export async function startSecretsManagerEmulator(options: { port?: number; host
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
     if (req.url?.startsWith("/__emulator/")) return control(req, res, body);
-    if (req.method !== "POST") return sendError(res, new AwsError("UnknownOperationException", "Only POST / with X-Amz-Target is supported."));
+    if (req.method !== "POST")
+      return sendError(res, new AwsError("UnknownOperationException", "Only POST / with X-Amz-Target is supported."));
     const auth = req.headers.authorization ?? "";
     if (!/^AWS4-HMAC-SHA256 Credential=\S+/.test(auth)) {
-      return sendError(res, new AwsError("MissingAuthenticationTokenException", "Request is missing Authentication Token (a SigV4 Authorization header)."));
+      return sendError(
+        res,
+        new AwsError(
+          "MissingAuthenticationTokenException",
+          "Request is missing Authentication Token (a SigV4 Authorization header).",
+        ),
+      );
     }
     const target = String(req.headers["x-amz-target"] ?? "");
     const operation = target.startsWith("secretsmanager.") ? target.slice("secretsmanager.".length) : "";
     if (!(OPERATIONS as readonly string[]).includes(operation)) {
-      return sendError(res, new AwsError("UnknownOperationException", `Unknown operation ${target === "" ? "(no X-Amz-Target header)" : target}.`));
+      return sendError(
+        res,
+        new AwsError(
+          "UnknownOperationException",
+          `Unknown operation ${target === "" ? "(no X-Amz-Target header)" : target}.`,
+        ),
+      );
     }
     stats.calls[operation] = (stats.calls[operation] ?? 0) + 1;
     const fault = await faults.apply(operation, req, res);
     if (fault === "handled") return;
     if (fault?.kind === "rate-limit") return throttle(res);
-    if (fault?.kind === "error") return sendError(res, new AwsError("InternalServiceError", "An error occurred on the server side.", fault.status ?? 500));
+    if (fault?.kind === "error")
+      return sendError(
+        res,
+        new AwsError("InternalServiceError", "An error occurred on the server side.", fault.status ?? 500),
+      );
     if (fault?.kind === "malformed") {
       res.writeHead(200, { "content-type": "application/x-amz-json-1.1" });
-      res.end("{\"ARN\": <not json");
+      res.end('{"ARN": <not json');
       return;
     }
     let request: Record<string, unknown>;
@@ -104,7 +135,12 @@ export async function startSecretsManagerEmulator(options: { port?: number; host
       res.writeHead(200, { "content-type": "application/x-amz-json-1.1" });
       res.end(JSON.stringify(out));
     } catch (err) {
-      sendError(res, err instanceof AwsError ? err : new AwsError("InternalServiceError", "An error occurred on the server side.", 500));
+      sendError(
+        res,
+        err instanceof AwsError
+          ? err
+          : new AwsError("InternalServiceError", "An error occurred on the server side.", 500),
+      );
     }
   }
 
@@ -125,9 +161,12 @@ export async function startSecretsManagerEmulator(options: { port?: number; host
         return json(200, { events: state.history(secret ?? undefined) });
       }
       if (req.method === "GET" && req.url === "/__emulator/stats") return json(200, stats);
-      if (req.method === "POST" && req.url === "/__emulator/faults") return json(200, { rules: faults.add(parseFaultRule(JSON.parse(body))).rules });
-      if (req.method === "DELETE" && req.url === "/__emulator/faults") return json(200, (faults.reset(), { rules: [] }));
-      if (req.method === "POST" && req.url === "/__emulator/release") return json(200, (faults.release(), { released: true }));
+      if (req.method === "POST" && req.url === "/__emulator/faults")
+        return json(200, { rules: faults.add(parseFaultRule(JSON.parse(body))).rules });
+      if (req.method === "DELETE" && req.url === "/__emulator/faults")
+        return json(200, (faults.reset(), { rules: [] }));
+      if (req.method === "POST" && req.url === "/__emulator/release")
+        return json(200, (faults.release(), { released: true }));
       if (req.method === "POST" && req.url === "/__emulator/write-tps") {
         const tps = (JSON.parse(body) as { tps?: number | null }).tps;
         writeTps = typeof tps === "number" && tps > 0 ? tps : undefined;

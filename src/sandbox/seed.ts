@@ -8,7 +8,12 @@ import { CreateSecretCommand, type SecretsManagerClient } from "@aws-sdk/client-
 import { stringify } from "yaml";
 import { SANDBOX_LOGIN, type Sandbox } from "./sandbox.js";
 
-export const SANDBOX_ENV = { AWS_ACCESS_KEY_ID: "sandbox", AWS_SECRET_ACCESS_KEY: "sandbox", AWS_REGION: "us-east-1", AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" };
+export const SANDBOX_ENV = {
+  AWS_ACCESS_KEY_ID: "sandbox",
+  AWS_SECRET_ACCESS_KEY: "sandbox",
+  AWS_REGION: "us-east-1",
+  AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+};
 
 export function sandboxEnv(sandbox: Sandbox): Record<string, string> {
   return { ...SANDBOX_ENV, AWS_ENDPOINT_URL_SECRETS_MANAGER: sandbox.urls.secretsManager };
@@ -20,17 +25,31 @@ export interface SeededCallCov {
   keyId: string;
 }
 
-export async function seedManagementLogin(client: SecretsManagerClient, secretId = "sandbox/callcov/management-login"): Promise<string> {
-  await client.send(new CreateSecretCommand({ Name: secretId, SecretString: JSON.stringify(SANDBOX_LOGIN) })).catch((err: unknown) => {
-    if ((err as { name?: string }).name !== "ResourceExistsException") throw err;
-  });
+export async function seedManagementLogin(
+  client: SecretsManagerClient,
+  secretId = "sandbox/callcov/management-login",
+): Promise<string> {
+  await client
+    .send(new CreateSecretCommand({ Name: secretId, SecretString: JSON.stringify(SANDBOX_LOGIN) }))
+    .catch((err: unknown) => {
+      if ((err as { name?: string }).name !== "ResourceExistsException") throw err;
+    });
   return secretId;
 }
 
-export async function seedCallCovCredential(sandbox: Sandbox, client: SecretsManagerClient, id: string): Promise<SeededCallCov> {
+export async function seedCallCovCredential(
+  sandbox: Sandbox,
+  client: SecretsManagerClient,
+  id: string,
+): Promise<SeededCallCov> {
   const secretId = `sandbox/callcov/${id}`;
   const made = sandbox.callcov.issueKey(`made by hand for ${id}`);
-  await client.send(new CreateSecretCommand({ Name: secretId, SecretString: JSON.stringify({ vendor: "callcov", apiKey: made.key, keyId: made.id }) }));
+  await client.send(
+    new CreateSecretCommand({
+      Name: secretId,
+      SecretString: JSON.stringify({ vendor: "callcov", apiKey: made.key, keyId: made.id }),
+    }),
+  );
   return { id, secretId, keyId: made.id };
 }
 
@@ -43,10 +62,19 @@ export interface SeededJustCall {
 }
 
 /** A JustCall pair made in the simulator's dashboard (as a person would) and stored. */
-export async function seedJustCallCredential(sandbox: Sandbox, client: SecretsManagerClient, id: string): Promise<SeededJustCall> {
+export async function seedJustCallCredential(
+  sandbox: Sandbox,
+  client: SecretsManagerClient,
+  id: string,
+): Promise<SeededJustCall> {
   const secretId = `sandbox/justcall/${id}`;
   const pair = sandbox.justcall.generatePair();
-  await client.send(new CreateSecretCommand({ Name: secretId, SecretString: JSON.stringify({ vendor: "justcall", apiKey: pair.apiKey, apiSecret: pair.apiSecret }) }));
+  await client.send(
+    new CreateSecretCommand({
+      Name: secretId,
+      SecretString: JSON.stringify({ vendor: "justcall", apiKey: pair.apiKey, apiSecret: pair.apiSecret }),
+    }),
+  );
   return { id, secretId, apiKey: pair.apiKey, apiSecret: pair.apiSecret };
 }
 
@@ -72,7 +100,13 @@ export interface InventoryOptions {
   justcall?: Array<SeededJustCall & { every?: string; singlePair?: boolean; remindEvery?: string; deadline?: string }>;
 }
 
-export function writeCallCovInventory(path: string, sandbox: Sandbox, credentials: SeededCallCov[], managementSecretId: string, o: InventoryOptions): void {
+export function writeCallCovInventory(
+  path: string,
+  sandbox: Sandbox,
+  credentials: SeededCallCov[],
+  managementSecretId: string,
+  o: InventoryOptions,
+): void {
   const inventory = {
     settings: {
       queuePrefix: o.queuePrefix,
@@ -87,23 +121,36 @@ export function writeCallCovInventory(path: string, sandbox: Sandbox, credential
       ...o.extraSettings,
     },
     ...(o.webhookUrl ? { alertRoutes: { hook: { type: "webhook", url: o.webhookUrl } } } : {}),
-    credentials: credentials.map((c) => ({
-      id: c.id,
-      vendor: "callcov",
-      secretId: c.secretId,
-      baseUrl: sandbox.urls.callcov,
-      managementSecretId,
-      rotation: { every: o.everyById?.[c.id] ?? o.every ?? "90d", grace: o.grace ?? "0s", ...(o.maxGraceExtension ? { maxGraceExtension: o.maxGraceExtension } : {}) },
-      ...(o.webhookUrl ? { alerts: { warning: ["hook"], critical: ["hook"] } } : {}),
-    })).concat((o.justcall ?? []).map((j) => ({
-      id: j.id,
-      vendor: "justcall",
-      secretId: j.secretId,
-      baseUrl: sandbox.urls.justcall,
-      rotation: { every: j.every ?? "90d", grace: "0s" },
-      operator: { singlePair: j.singlePair ?? false, remindEvery: j.remindEvery ?? "4h", deadline: j.deadline ?? "48h", escalateTo: o.webhookUrl ? ["hook"] : [] },
-      ...(o.webhookUrl ? { alerts: { warning: ["hook"], critical: ["hook"] } } : {}),
-    })) as never[]),
+    credentials: credentials
+      .map((c) => ({
+        id: c.id,
+        vendor: "callcov",
+        secretId: c.secretId,
+        baseUrl: sandbox.urls.callcov,
+        managementSecretId,
+        rotation: {
+          every: o.everyById?.[c.id] ?? o.every ?? "90d",
+          grace: o.grace ?? "0s",
+          ...(o.maxGraceExtension ? { maxGraceExtension: o.maxGraceExtension } : {}),
+        },
+        ...(o.webhookUrl ? { alerts: { warning: ["hook"], critical: ["hook"] } } : {}),
+      }))
+      .concat(
+        (o.justcall ?? []).map((j) => ({
+          id: j.id,
+          vendor: "justcall",
+          secretId: j.secretId,
+          baseUrl: sandbox.urls.justcall,
+          rotation: { every: j.every ?? "90d", grace: "0s" },
+          operator: {
+            singlePair: j.singlePair ?? false,
+            remindEvery: j.remindEvery ?? "4h",
+            deadline: j.deadline ?? "48h",
+            escalateTo: o.webhookUrl ? ["hook"] : [],
+          },
+          ...(o.webhookUrl ? { alerts: { warning: ["hook"], critical: ["hook"] } } : {}),
+        })) as never[],
+      ),
   };
   writeFileSync(path, stringify(inventory));
 }

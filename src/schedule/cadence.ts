@@ -24,7 +24,10 @@ export function nextDueAt(cadence: Cadence, keyCreatedAt: Date): Date {
 /** Whether the window is open at `now`, when the current or next opening began/begins, and when it closes. */
 export function windowAt(window: MaintenanceWindow, now: Date): { open: boolean; opensAt: Date; closesAt: Date } {
   // The latest opening at or before now: if now is inside it, the window is open.
-  const back = CronExpressionParser.parse(window.cron, { currentDate: new Date(now.getTime() + 1), tz: window.timezone });
+  const back = CronExpressionParser.parse(window.cron, {
+    currentDate: new Date(now.getTime() + 1),
+    tz: window.timezone,
+  });
   const last = back.prev().toDate();
   if (now.getTime() < last.getTime() + window.durationMs) {
     return { open: true, opensAt: last, closesAt: new Date(last.getTime() + window.durationMs) };
@@ -41,7 +44,12 @@ export interface DueDecision {
 }
 
 /** Is a rotation due now, and may it start now (window)? */
-export function decideDue(cadence: Cadence, window: MaintenanceWindow | undefined, keyCreatedAt: Date, now: number): DueDecision {
+export function decideDue(
+  cadence: Cadence,
+  window: MaintenanceWindow | undefined,
+  keyCreatedAt: Date,
+  now: number,
+): DueDecision {
   const dueAt = nextDueAt(cadence, keyCreatedAt).getTime();
   if (now < dueAt) return { due: false, dueAt };
   if (!window) return { due: true, dueAt };
@@ -51,7 +59,7 @@ export function decideDue(cadence: Cadence, window: MaintenanceWindow | undefine
 
 /** The cron expression's error, cleaned for a person, or undefined when it parses in that zone. */
 export function cronProblem(cron: string, timezone?: string): string | undefined {
-  if (cron.trim().split(/\s+/).length !== 5) return "expected a 5-field cron expression like \"0 3 1 */3 *\"";
+  if (cron.trim().split(/\s+/).length !== 5) return 'expected a 5-field cron expression like "0 3 1 */3 *"';
   try {
     CronExpressionParser.parse(cron, timezone ? { tz: timezone } : {});
     return undefined;

@@ -15,10 +15,20 @@ import {
   UpdateSecretVersionStageCommand,
 } from "@aws-sdk/client-secrets-manager";
 import { InvalidStateError, StoreError, SupersededError } from "../core/errors.js";
-import { FINISHED_TAG, STAGE_CURRENT, STAGE_PENDING, type SecretStore, type StoredVersion, type VersionInfo, type VersionRef } from "../core/ports.js";
+import {
+  FINISHED_TAG,
+  STAGE_CURRENT,
+  STAGE_PENDING,
+  type SecretStore,
+  type StoredVersion,
+  type VersionInfo,
+  type VersionRef,
+} from "../core/ports.js";
 import { SecretValue } from "../core/secret.js";
 
-export function createSecretsManagerClient(options: { endpoint?: string; region?: string; maxAttempts?: number } = {}): SecretsManagerClient {
+export function createSecretsManagerClient(
+  options: { endpoint?: string; region?: string; maxAttempts?: number } = {},
+): SecretsManagerClient {
   return new SecretsManagerClient({
     region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1",
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
@@ -26,7 +36,13 @@ export function createSecretsManagerClient(options: { endpoint?: string; region?
   });
 }
 
-const RETRYABLE = new Set(["ThrottlingException", "InternalServiceError", "TooManyRequestsException", "RequestTimeout", "ServiceUnavailable"]);
+const RETRYABLE = new Set([
+  "ThrottlingException",
+  "InternalServiceError",
+  "TooManyRequestsException",
+  "RequestTimeout",
+  "ServiceUnavailable",
+]);
 
 export class AwsSecretStore implements SecretStore {
   constructor(
@@ -40,9 +56,16 @@ export class AwsSecretStore implements SecretStore {
     const versions: VersionInfo[] = [];
     let NextToken: string | undefined;
     do {
-      const out = await this.#call("ListSecretVersionIds", secretId, undefined, () => this.client.send(new ListSecretVersionIdsCommand({ SecretId: secretId, NextToken, IncludeDeprecated: true })));
+      const out = await this.#call("ListSecretVersionIds", secretId, undefined, () =>
+        this.client.send(new ListSecretVersionIdsCommand({ SecretId: secretId, NextToken, IncludeDeprecated: true })),
+      );
       for (const v of out.Versions ?? []) {
-        if (v.VersionId) versions.push({ versionId: v.VersionId, stages: v.VersionStages ?? [], createdAt: v.CreatedDate ?? new Date(0) });
+        if (v.VersionId)
+          versions.push({
+            versionId: v.VersionId,
+            stages: v.VersionStages ?? [],
+            createdAt: v.CreatedDate ?? new Date(0),
+          });
       }
       NextToken = out.NextToken;
     } while (NextToken);
@@ -52,17 +75,36 @@ export class AwsSecretStore implements SecretStore {
   async read(secretId: string, ref: VersionRef): Promise<StoredVersion> {
     const version = "versionId" in ref ? ref.versionId : undefined;
     const out = await this.#call("GetSecretValue", secretId, version ?? ("stage" in ref ? ref.stage : undefined), () =>
-      this.client.send(new GetSecretValueCommand({ SecretId: secretId, ...("versionId" in ref ? { VersionId: ref.versionId } : { VersionStage: ref.stage }) })),
+      this.client.send(
+        new GetSecretValueCommand({
+          SecretId: secretId,
+          ...("versionId" in ref ? { VersionId: ref.versionId } : { VersionStage: ref.stage }),
+        }),
+      ),
     );
     if (out.SecretString === undefined || !out.VersionId) {
-      throw new InvalidStateError(`secret ${secretId} version ${out.VersionId ?? "?"} holds no SecretString (binary secrets are not supported)`);
+      throw new InvalidStateError(
+        `secret ${secretId} version ${out.VersionId ?? "?"} holds no SecretString (binary secrets are not supported)`,
+      );
     }
-    return { versionId: out.VersionId, stages: out.VersionStages ?? [], createdAt: out.CreatedDate ?? new Date(0), value: new SecretValue(out.SecretString) };
+    return {
+      versionId: out.VersionId,
+      stages: out.VersionStages ?? [],
+      createdAt: out.CreatedDate ?? new Date(0),
+      value: new SecretValue(out.SecretString),
+    };
   }
 
   async putPending(secretId: string, token: string, value: SecretValue): Promise<string> {
     const out = await this.#call("PutSecretValue", secretId, token, () =>
-      this.client.send(new PutSecretValueCommand({ SecretId: secretId, ClientRequestToken: token, SecretString: value.reveal(), VersionStages: [STAGE_PENDING] })),
+      this.client.send(
+        new PutSecretValueCommand({
+          SecretId: secretId,
+          ClientRequestToken: token,
+          SecretString: value.reveal(),
+          VersionStages: [STAGE_PENDING],
+        }),
+      ),
     );
     return out.VersionId ?? token;
   }
@@ -70,7 +112,14 @@ export class AwsSecretStore implements SecretStore {
   async promote(secretId: string, versionId: string, fromVersionId?: string): Promise<void> {
     const moveCurrent = (from: string) =>
       this.#call("UpdateSecretVersionStage", secretId, versionId, () =>
-        this.client.send(new UpdateSecretVersionStageCommand({ SecretId: secretId, VersionStage: STAGE_CURRENT, MoveToVersionId: versionId, RemoveFromVersionId: from })),
+        this.client.send(
+          new UpdateSecretVersionStageCommand({
+            SecretId: secretId,
+            VersionStage: STAGE_CURRENT,
+            MoveToVersionId: versionId,
+            RemoveFromVersionId: from,
+          }),
+        ),
       );
     if (fromVersionId && fromVersionId !== versionId) {
       try {
@@ -81,7 +130,9 @@ export class AwsSecretStore implements SecretStore {
         if (!(err instanceof StoreError) || err.awsType !== "InvalidParameterException") throw err;
         const holder = await this.#currentVersion(secretId);
         if (holder === versionId) return;
-        throw new SupersededError(`promote of ${versionId} on secret ${secretId}: AWSCURRENT is on ${holder} now, not on ${fromVersionId}`);
+        throw new SupersededError(
+          `promote of ${versionId} on secret ${secretId}: AWSCURRENT is on ${holder} now, not on ${fromVersionId}`,
+        );
       }
     }
     const current = await this.#currentVersion(secretId);
@@ -92,7 +143,13 @@ export class AwsSecretStore implements SecretStore {
   async removePending(secretId: string, versionId: string): Promise<void> {
     try {
       await this.#call("UpdateSecretVersionStage", secretId, versionId, () =>
-        this.client.send(new UpdateSecretVersionStageCommand({ SecretId: secretId, VersionStage: STAGE_PENDING, RemoveFromVersionId: versionId })),
+        this.client.send(
+          new UpdateSecretVersionStageCommand({
+            SecretId: secretId,
+            VersionStage: STAGE_PENDING,
+            RemoveFromVersionId: versionId,
+          }),
+        ),
       );
     } catch (err) {
       // AWS refuses when the label is not on that version: already removed, which is the goal.
@@ -109,12 +166,16 @@ export class AwsSecretStore implements SecretStore {
   }
 
   async finishedRotation(secretId: string): Promise<string | undefined> {
-    const out = await this.#call("DescribeSecret", secretId, undefined, () => this.client.send(new DescribeSecretCommand({ SecretId: secretId })));
+    const out = await this.#call("DescribeSecret", secretId, undefined, () =>
+      this.client.send(new DescribeSecretCommand({ SecretId: secretId })),
+    );
     return out.Tags?.find((t) => t.Key === FINISHED_TAG)?.Value;
   }
 
   async #currentVersion(secretId: string): Promise<string> {
-    const out = await this.#call("DescribeSecret", secretId, undefined, () => this.client.send(new DescribeSecretCommand({ SecretId: secretId })));
+    const out = await this.#call("DescribeSecret", secretId, undefined, () =>
+      this.client.send(new DescribeSecretCommand({ SecretId: secretId })),
+    );
     const entry = Object.entries(out.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes(STAGE_CURRENT));
     if (!entry) throw new InvalidStateError(`secret ${secretId} has no AWSCURRENT version`);
     return entry[0];
@@ -137,20 +198,27 @@ function mapError(err: unknown, type: string, where: string): Error {
   if (quotesTheBody(err)) {
     // The answer could not be parsed. Its text may be the secret's value, and the parser's message
     // (and the SDK's $response on the error) quote it: keep neither, say what happened.
-    return new StoreError(`${where}: the answer from Secrets Manager could not be read (malformed or cut short)`, { retryable: true, awsType: type });
+    return new StoreError(`${where}: the answer from Secrets Manager could not be read (malformed or cut short)`, {
+      retryable: true,
+      awsType: type,
+    });
   }
   const message = err instanceof Error ? err.message : String(err);
   if (type === "ResourceNotFoundException") return new InvalidStateError(`${where}: not found (${message})`, err);
-  if (type === "InvalidRequestException" && /deletion/i.test(message)) return new InvalidStateError(`${where}: the secret is marked for deletion`, err);
-  if (type === "ResourceExistsException") return new InvalidStateError(`${where}: this ClientRequestToken was already used with another value`, err);
+  if (type === "InvalidRequestException" && /deletion/i.test(message))
+    return new InvalidStateError(`${where}: the secret is marked for deletion`, err);
+  if (type === "ResourceExistsException")
+    return new InvalidStateError(`${where}: this ClientRequestToken was already used with another value`, err);
   const fault = err instanceof SecretsManagerServiceException ? err.$fault === "server" : true;
-  const retryable = RETRYABLE.has(type) || (fault && !(err instanceof SecretsManagerServiceException && err.$fault === "client"));
+  const retryable =
+    RETRYABLE.has(type) || (fault && !(err instanceof SecretsManagerServiceException && err.$fault === "client"));
   return new StoreError(`${where}: ${type}: ${message}`, { retryable, awsType: type, cause: err });
 }
 
 /** A parse failure of the response body: JSON's own errors, or the SDK's deserialization wrapper. */
 function quotesTheBody(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  if (err instanceof SecretsManagerServiceException && err.$fault === "client" && err.name !== "SyntaxError") return false;
+  if (err instanceof SecretsManagerServiceException && err.$fault === "client" && err.name !== "SyntaxError")
+    return false;
   return err.name === "SyntaxError" || "$response" in err || /deserializ/i.test(err.message);
 }

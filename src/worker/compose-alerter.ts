@@ -13,12 +13,16 @@ import { AlertRouter, type CredentialRoutes } from "../alerts/alert-router.js";
 import { shared } from "../config/load-runtime.js";
 import { type AlertSink, pagerDutySink, slackSink, webhookSink } from "../alerts/alert-sinks.js";
 
-export async function buildAlerter(inventory: Inventory, o: { log: Logger; metrics?: Metrics; env: NodeJS.ProcessEnv }): Promise<AlertRouter> {
+export async function buildAlerter(
+  inventory: Inventory,
+  o: { log: Logger; metrics?: Metrics; env: NodeJS.ProcessEnv },
+): Promise<AlertRouter> {
   const problems: string[] = [];
   const resolve = (route: string, field: string, ref: SecretRef): SecretValue | undefined => {
     if ("env" in ref) {
       const v = o.env[ref.env];
-      if (v === undefined || v === "") problems.push(`alertRoutes.${route}.${field}: environment variable ${ref.env} is not set`);
+      if (v === undefined || v === "")
+        problems.push(`alertRoutes.${route}.${field}: environment variable ${ref.env} is not set`);
       return v ? new SecretValue(v.trim()) : undefined;
     }
     try {
@@ -44,10 +48,15 @@ export async function buildAlerter(inventory: Inventory, o: { log: Logger; metri
   if (problems.length > 0) throw new ConfigError(problems);
   // Credentials with the same routes share one entry (most do; a worker holds them all).
   const distinct = new Map<string, CredentialRoutes>();
-  const routes = new Map<string, CredentialRoutes>(inventory.credentials.map((c) => [c.id, shared(distinct, {
-    warning: c.alerts.warning,
-    critical: c.alerts.critical,
-    ...(c.vendor === "justcall" ? { escalate: c.operator.escalateTo } : {}),
-  })]));
+  const routes = new Map<string, CredentialRoutes>(
+    inventory.credentials.map((c) => [
+      c.id,
+      shared(distinct, {
+        warning: c.alerts.warning,
+        critical: c.alerts.critical,
+        ...(c.vendor === "justcall" ? { escalate: c.operator.escalateTo } : {}),
+      }),
+    ]),
+  );
   return new AlertRouter({ sinks, routes, log: o.log, ...(o.metrics ? { metrics: o.metrics } : {}) });
 }

@@ -33,13 +33,26 @@ export interface Services {
 export async function createServices(
   inventory: Inventory,
   runtime: RuntimeConfig,
-  options: { logLevel?: string; logTo?: "stdout" | "stderr"; log?: Logger; metrics?: Metrics; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    logLevel?: string;
+    logTo?: "stdout" | "stderr";
+    log?: Logger;
+    metrics?: Metrics;
+    env?: NodeJS.ProcessEnv;
+  } = {},
 ): Promise<Services> {
-  const log = options.log ?? createLogger({ ...(options.logLevel ? { level: options.logLevel } : {}), ...(options.logTo === "stderr" ? { destination: pino.destination(2) } : {}) });
+  const log =
+    options.log ??
+    createLogger({
+      ...(options.logLevel ? { level: options.logLevel } : {}),
+      ...(options.logTo === "stderr" ? { destination: pino.destination(2) } : {}),
+    });
   const metrics = options.metrics ?? createMetrics();
   const client = createSecretsManagerClient({});
   const store = new CachedSecretStore(
-    new AwsSecretStore(client, { onCall: (operation, result) => metrics.storeRequestsTotal.labels({ operation, result }).inc() }),
+    new AwsSecretStore(client, {
+      onCall: (operation, result) => metrics.storeRequestsTotal.labels({ operation, result }).inc(),
+    }),
   );
   const vendors = new Map<string, KeyApiVendor>();
   const vendorFor = (c: RuntimeCredential): KeyApiVendor => {
@@ -52,7 +65,8 @@ export async function createServices(
         baseUrl: c.baseUrl,
         mode: c.mode,
         loadLogin: () => loadManagementLogin(store, managementSecretId),
-        onRequest: (operation, status) => metrics.vendorRequestsTotal.labels({ vendor: "callcov", operation, status: String(status) }).inc(),
+        onRequest: (operation, status) =>
+          metrics.vendorRequestsTotal.labels({ vendor: "callcov", operation, status: String(status) }).inc(),
       });
       vendors.set(key, vendor);
     }
@@ -63,7 +77,11 @@ export async function createServices(
     if (c.vendor === "callcov") return vendorFor(c);
     let v = justcall.get(c.baseUrl);
     if (!v) {
-      v = new JustCallVerifier({ baseUrl: c.baseUrl, onRequest: (operation, status) => metrics.vendorRequestsTotal.labels({ vendor: "justcall", operation, status: String(status) }).inc() });
+      v = new JustCallVerifier({
+        baseUrl: c.baseUrl,
+        onRequest: (operation, status) =>
+          metrics.vendorRequestsTotal.labels({ vendor: "justcall", operation, status: String(status) }).inc(),
+      });
       justcall.set(c.baseUrl, v);
     }
     return v;

@@ -42,16 +42,36 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
 
   const finishedSeen = new Map<string, string>();
   const dueCheck = () =>
-    runDueCheck({ credentials: config.credentials, store, schedule: (id, created, now) => scheduleOf(byId, id, created, now), enqueue,
-      finishedSeen, log, metrics, now: () => clock.now() });
+    runDueCheck({
+      credentials: config.credentials,
+      store,
+      schedule: (id, created, now) => scheduleOf(byId, id, created, now),
+      enqueue,
+      finishedSeen,
+      log,
+      metrics,
+      now: () => clock.now(),
+    });
   const healthCheck = async () => {
     // One read of the open alerts per tick, so a credential that is fine costs no Redis command.
     const open = await ports.alerter.openKeys?.();
     const alerter = open ? resolvingOnlyOpen(ports.alerter, open) : ports.alerter;
-    const usage = new UsageWatcher(redis, settings.queuePrefix, alerter, (id) => byId.get(id)?.usage, metrics, settings.healthCheckEveryMs);
+    const usage = new UsageWatcher(
+      redis,
+      settings.queuePrefix,
+      alerter,
+      (id) => byId.get(id)?.usage,
+      metrics,
+      settings.healthCheckEveryMs,
+    );
     await usage.load();
     const summary = await runHealthCheck({
-      credentials: config.credentials, store, alerter, log, metrics, now: () => clock.now(),
+      credentials: config.credentials,
+      store,
+      alerter,
+      log,
+      metrics,
+      now: () => clock.now(),
       verifierFor: (c) => ports.verifierFor(byId.get(c.id) as RuntimeCredential),
       managementFor: (c) => (c.vendor === "callcov" ? ports.vendorFor(byId.get(c.id) as RuntimeCredential) : undefined),
       overdueAfterMs: Math.max(2 * settings.dueCheckEveryMs, 3_600_000),
@@ -61,22 +81,43 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
     return summary;
   };
   const orphanSweep = () =>
-    runOrphanSweep({ accounts: accountsOf(keyApi, ports), store, log, now: () => clock.now(), minAgeMs: settings.orphanMinAgeMs, rotationInFlight });
+    runOrphanSweep({
+      accounts: accountsOf(keyApi, ports),
+      store,
+      log,
+      now: () => clock.now(),
+      minAgeMs: settings.orphanMinAgeMs,
+      rotationInFlight,
+    });
 
   return async (job) => {
     if (job.name === "due-check") {
       const summary = await dueCheck();
-      log.info({ event: "due-check.done", ...summary }, `due check: ${summary.checked} checked, ${summary.started} started, ${summary.resumed} resumed, ${summary.held} held for a window, ${summary.errors} errors`);
+      log.info(
+        { event: "due-check.done", ...summary },
+        `due check: ${summary.checked} checked, ${summary.started} started, ${summary.resumed} resumed, ${summary.held} held for a window, ${summary.errors} errors`,
+      );
       return summary;
     }
     if (job.name === "health-check") {
       const summary = await healthCheck();
-      log.info({ event: "health-check.done", checked: summary.checked, failing: summary.failing.length }, `health check: ${summary.checked} credentials, ${summary.failing.length} failing checks`);
+      log.info(
+        { event: "health-check.done", checked: summary.checked, failing: summary.failing.length },
+        `health check: ${summary.checked} credentials, ${summary.failing.length} failing checks`,
+      );
       return { checked: summary.checked, failing: summary.failing.length };
     }
     if (job.name === "orphan-sweep") {
       const summary = await orphanSweep();
-      log.info({ event: "orphan-sweep.done", keysSeen: summary.keysSeen, revoked: summary.revoked.length, errors: summary.errors }, `orphan sweep: ${summary.keysSeen} keys seen, ${summary.revoked.length} orphans revoked`);
+      log.info(
+        {
+          event: "orphan-sweep.done",
+          keysSeen: summary.keysSeen,
+          revoked: summary.revoked.length,
+          errors: summary.errors,
+        },
+        `orphan sweep: ${summary.keysSeen} keys seen, ${summary.revoked.length} orphans revoked`,
+      );
       return summary;
     }
     throw new Error(`unknown maintenance job ${job.name}`);
@@ -87,27 +128,54 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
  * Makes the schedulers the inventory's, queues a due check at once, and returns the watchdog that
  * puts them back if they vanish from Redis.
  */
-export async function keepSchedules(maintenance: Queue, settings: RuntimeSettings, clock: Clock, log: Logger): Promise<NodeJS.Timeout> {
-  const wanted = { "due-check": settings.dueCheckEveryMs, "orphan-sweep": settings.orphanSweepEveryMs, "health-check": settings.healthCheckEveryMs };
+export async function keepSchedules(
+  maintenance: Queue,
+  settings: RuntimeSettings,
+  clock: Clock,
+  log: Logger,
+): Promise<NodeJS.Timeout> {
+  const wanted = {
+    "due-check": settings.dueCheckEveryMs,
+    "orphan-sweep": settings.orphanSweepEveryMs,
+    "health-check": settings.healthCheckEveryMs,
+  };
   if ((await maintenance.getJobSchedulersCount()) === 0) await sweepSoon(maintenance, settings, clock);
   await syncSchedulers(maintenance, wanted, log);
   // Redis may be flushed, replaced or written to while we run: put the schedules back when they
   // vanish, or when their interval or next run is not ours (a few cheap commands a minute), so
   // the due check resumes what the store shows unfinished and no forged entry holds a tick off.
-  const watchdog = setInterval(() => {
-    maintenance.getJobSchedulers(0, -1).then(async (schedulers) => {
-      const off = schedulersOff(schedulers, wanted, clock.now());
-      if (off.length === 0) return;
-      const lost = schedulers.length === 0;
-      log.warn({ event: "scheduler.restored", found: schedulers.length, off }, `job schedulers ${lost ? "missing from Redis (flushed or replaced?)" : `not as configured (${off.join(", ")})`}: restoring them`);
-      await syncSchedulers(maintenance, wanted, log, clock.now());
-      if (lost || off.length === Object.keys(wanted).length) await sweepSoon(maintenance, settings, clock);
-    }).catch((err: unknown) => log.warn({ event: "scheduler.check-failed", error: describeError(err) }, "could not check the job schedulers"));
-  }, Math.min(60_000, settings.dueCheckEveryMs));
+  const watchdog = setInterval(
+    () => {
+      maintenance
+        .getJobSchedulers(0, -1)
+        .then(async (schedulers) => {
+          const off = schedulersOff(schedulers, wanted, clock.now());
+          if (off.length === 0) return;
+          const lost = schedulers.length === 0;
+          log.warn(
+            { event: "scheduler.restored", found: schedulers.length, off },
+            `job schedulers ${lost ? "missing from Redis (flushed or replaced?)" : `not as configured (${off.join(", ")})`}: restoring them`,
+          );
+          await syncSchedulers(maintenance, wanted, log, clock.now());
+          if (lost || off.length === Object.keys(wanted).length) await sweepSoon(maintenance, settings, clock);
+        })
+        .catch((err: unknown) =>
+          log.warn(
+            { event: "scheduler.check-failed", error: describeError(err) },
+            "could not check the job schedulers",
+          ),
+        );
+    },
+    Math.min(60_000, settings.dueCheckEveryMs),
+  );
   watchdog.unref();
   // A due check at once (resuming whatever the store shows unfinished), as a job with an id per
   // minute, so replicas starting together run it once while it is in flight.
-  await maintenance.add("due-check", {}, { jobId: `due-check-start-${Math.floor(clock.now() / 60_000)}`, removeOnComplete: true, removeOnFail: true });
+  await maintenance.add(
+    "due-check",
+    {},
+    { jobId: `due-check-start-${Math.floor(clock.now() / 60_000)}`, removeOnComplete: true, removeOnFail: true },
+  );
   return watchdog;
 }
 
@@ -119,7 +187,11 @@ async function sweepSoon(maintenance: Queue, settings: RuntimeSettings, clock: C
   const minute = Math.floor(clock.now() / 60_000);
   const opts = { removeOnComplete: true, removeOnFail: true };
   await maintenance.add("orphan-sweep", {}, { ...opts, jobId: `orphan-sweep-restored-${minute}` });
-  await maintenance.add("orphan-sweep", {}, { ...opts, jobId: `orphan-sweep-restored-late-${minute}`, delay: settings.orphanMinAgeMs + 1_000 });
+  await maintenance.add(
+    "orphan-sweep",
+    {},
+    { ...opts, jobId: `orphan-sweep-restored-late-${minute}`, delay: settings.orphanMinAgeMs + 1_000 },
+  );
 }
 
 function scheduleOf(byId: Map<string, RuntimeCredential>, id: string, created: Date, now: number) {
@@ -137,7 +209,10 @@ function accountsOf(credentials: RuntimeCredential[], ports: WorkerPorts) {
     if (group) group.push(c);
     else groups.set(key, [c]);
   }
-  return [...groups.values()].map((group) => ({ vendor: ports.vendorFor(group[0] as RuntimeCredential), credentials: group }));
+  return [...groups.values()].map((group) => ({
+    vendor: ports.vendorFor(group[0] as RuntimeCredential),
+    credentials: group,
+  }));
 }
 
 /**
@@ -146,7 +221,12 @@ function accountsOf(credentials: RuntimeCredential[], ports: WorkerPorts) {
  * due check. One that already exists with the same interval is left alone, so a restarting replica
  * does not push every tick back.
  */
-export async function syncSchedulers(queue: Queue, wanted: Record<string, number>, log: Logger, now = Date.now()): Promise<void> {
+export async function syncSchedulers(
+  queue: Queue,
+  wanted: Record<string, number>,
+  log: Logger,
+  now = Date.now(),
+): Promise<void> {
   const schedulers = await queue.getJobSchedulers(0, -1);
   for (const sch of schedulers) {
     const id = sch.id ?? sch.key;
@@ -161,7 +241,11 @@ export async function syncSchedulers(queue: Queue, wanted: Record<string, number
     if (!off.has(id)) continue;
     // An upsert keeps an entry's next run; one that is off is made anew.
     if (present.has(id)) await queue.removeJobScheduler(id);
-    await queue.upsertJobScheduler(id, { every, startDate: now + every }, { name: id, data: {}, opts: { removeOnComplete: 20, removeOnFail: 20 } });
+    await queue.upsertJobScheduler(
+      id,
+      { every, startDate: now + every },
+      { name: id, data: {}, opts: { removeOnComplete: 20, removeOnFail: 20 } },
+    );
   }
 }
 
@@ -169,10 +253,16 @@ export async function syncSchedulers(queue: Queue, wanted: Record<string, number
 const NEXT_RUN_SLACK_MS = 60_000;
 
 /** The wanted schedulers that are missing, have another interval, or whose next run lies further off than one interval. */
-export function schedulersOff(schedulers: Array<{ id?: string | null; key: string; every?: number | null; next?: number | null }>, wanted: Record<string, number>, now: number): string[] {
+export function schedulersOff(
+  schedulers: Array<{ id?: string | null; key: string; every?: number | null; next?: number | null }>,
+  wanted: Record<string, number>,
+  now: number,
+): string[] {
   const byId = new Map(schedulers.map((sch) => [sch.id ?? sch.key, sch]));
-  return Object.entries(wanted).filter(([id, every]) => {
-    const sch = byId.get(id);
-    return !sch || sch.every !== every || (sch.next ?? 0) > now + every + NEXT_RUN_SLACK_MS;
-  }).map(([id]) => id);
+  return Object.entries(wanted)
+    .filter(([id, every]) => {
+      const sch = byId.get(id);
+      return !sch || sch.every !== every || (sch.next ?? 0) > now + every + NEXT_RUN_SLACK_MS;
+    })
+    .map(([id]) => id);
 }

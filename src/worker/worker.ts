@@ -23,7 +23,14 @@ import { MAINTENANCE_QUEUE, keepSchedules, maintenanceProcessor } from "./mainte
 import { RotationHistory } from "../queue/rotation-history-store.js";
 import { type ReadyCheck, startHttpServer } from "../http/http-server.js";
 import { assertRedisAnswers, connectRedis } from "../queue/redis.js";
-import { ROTATION_QUEUE, dedupIdFor, emergencyFlagKey, enqueueRotation, parseEmergencyFlag, type RotationRequest } from "../queue/rotation-queue.js";
+import {
+  ROTATION_QUEUE,
+  dedupIdFor,
+  emergencyFlagKey,
+  enqueueRotation,
+  parseEmergencyFlag,
+  type RotationRequest,
+} from "../queue/rotation-queue.js";
 import type { RuntimeConfig, RuntimeCredential } from "../config/runtime-config.js";
 
 /** Put pending, move current: a completed rotation leaves AWSPENDING where it is (see history.ts). */
@@ -33,7 +40,11 @@ export interface WorkerPorts {
   store: SecretStore;
   vendorFor(credential: RuntimeCredential): KeyApiVendor;
   verifierFor(credential: RuntimeCredential): KeyVerifier;
-  alerter: Alerter & { flush?(): Promise<void>; keepOpenAlertsIn?(store: OpenAlertStore): void; openKeys?(): Promise<Set<string> | undefined> };
+  alerter: Alerter & {
+    flush?(): Promise<void>;
+    keepOpenAlertsIn?(store: OpenAlertStore): void;
+    openKeys?(): Promise<Set<string> | undefined>;
+  };
   metrics: Metrics;
   log: Logger;
   clock: Clock;
@@ -56,7 +67,11 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
-export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, options: WorkerOptions): Promise<RunningWorker> {
+export async function startWorker(
+  config: RuntimeConfig,
+  ports: WorkerPorts,
+  options: WorkerOptions,
+): Promise<RunningWorker> {
   const { settings } = config;
   const { log, store, clock, metrics } = ports;
   const redis = connectRedis(options.redisUrl);
@@ -78,11 +93,34 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
       const credential = byId.get(id);
       if (!credential) return undefined;
       if (credential.vendor === "justcall") {
-        const op = credential.operator ?? { singlePair: false, remindEveryMs: 4 * 3_600_000, deadlineMs: 48 * 3_600_000 };
-        return { kind: "operator" as const, credential: { ...credential, ...op }, deps: { store, verifier: ports.verifierFor(credential), alerter: operatorAlerter, clock } };
+        const op = credential.operator ?? {
+          singlePair: false,
+          remindEveryMs: 4 * 3_600_000,
+          deadlineMs: 48 * 3_600_000,
+        };
+        return {
+          kind: "operator" as const,
+          credential: { ...credential, ...op },
+          deps: { store, verifier: ports.verifierFor(credential), alerter: operatorAlerter, clock },
+        };
       }
       const vendor = ports.vendorFor(credential);
-      return { kind: "key-api" as const, credential, deps: { store, vendor, alerter: ports.alerter, clock, usageGate: usageGateFor(vendor, { redis, prefix: settings.queuePrefix }, () => clock.now(), Math.min(60_000, Math.max(1_000, credential.graceMs))) } };
+      return {
+        kind: "key-api" as const,
+        credential,
+        deps: {
+          store,
+          vendor,
+          alerter: ports.alerter,
+          clock,
+          usageGate: usageGateFor(
+            vendor,
+            { redis, prefix: settings.queuePrefix },
+            () => clock.now(),
+            Math.min(60_000, Math.max(1_000, credential.graceMs)),
+          ),
+        },
+      };
     },
     history,
     log,
@@ -93,7 +131,10 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
       const raw = await redis.getdel(emergencyFlagKey(rotations, credentialId));
       if (raw === null) return undefined;
       const { at, actor } = parseEmergencyFlag(raw, clock.now());
-      log.info({ event: "rotation.escalated", credentialId, actor, askedAt: new Date(at).toISOString() }, `the rotation of ${credentialId} finishes as an emergency (asked by ${actor})`);
+      log.info(
+        { event: "rotation.escalated", credentialId, actor, askedAt: new Date(at).toISOString() },
+        `the rotation of ${credentialId} finishes as an emergency (asked by ${actor})`,
+      );
       return at;
     },
   };
@@ -101,27 +142,48 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
   // the account's write quota. The queue's limiter and the emergency lane share this one budget.
   const rotationsPerSecond = Math.max(1, Math.floor(settings.storeWriteQuota / WRITES_PER_ROTATION));
   const lane = emergencyLane({
-    rotations, redis, ctx: rotationContext, leaseMs: settings.lockDurationMs, maxInFlight: settings.concurrency,
-    writeBudget: { max: rotationsPerSecond, durationMs: 1_000 }, limits: settings.emergency,
+    rotations,
+    redis,
+    ctx: rotationContext,
+    leaseMs: settings.lockDurationMs,
+    maxInFlight: settings.concurrency,
+    writeBudget: { max: rotationsPerSecond, durationMs: 1_000 },
+    limits: settings.emergency,
   });
 
   const workerConnections = [redis.duplicate(), redis.duplicate()] as const;
-  const rotationWorker = new Worker(
-    ROTATION_QUEUE,
-    rotationProcessor(rotationContext),
-    {
-      ...connection, connection: workerConnections[0], concurrency: settings.concurrency, lockDuration: settings.lockDurationMs, stalledInterval: settings.lockDurationMs, maxStalledCount: 10,
-      // BullMQ's limiter is shared by every replica: the fleet stays inside the write quota.
-      limiter: { max: rotationsPerSecond, duration: 1_000 },
-      // An idle worker long-polls Redis: 30 s per poll keeps it to a few commands a minute.
-      drainDelay: 30,
-    },
-  );
+  const rotationWorker = new Worker(ROTATION_QUEUE, rotationProcessor(rotationContext), {
+    ...connection,
+    connection: workerConnections[0],
+    concurrency: settings.concurrency,
+    lockDuration: settings.lockDurationMs,
+    stalledInterval: settings.lockDurationMs,
+    maxStalledCount: 10,
+    // BullMQ's limiter is shared by every replica: the fleet stays inside the write quota.
+    limiter: { max: rotationsPerSecond, duration: 1_000 },
+    // An idle worker long-polls Redis: 30 s per poll keeps it to a few commands a minute.
+    drainDelay: 30,
+  });
   const maintenanceWorker = new Worker(
     MAINTENANCE_QUEUE,
-    maintenanceProcessor({ config, ports, redis, history, enqueue, byId, rotationInFlight: async (id) => (await rotations.getDeduplicationJobId(dedupIdFor(id))) !== null }),
+    maintenanceProcessor({
+      config,
+      ports,
+      redis,
+      history,
+      enqueue,
+      byId,
+      rotationInFlight: async (id) => (await rotations.getDeduplicationJobId(dedupIdFor(id))) !== null,
+    }),
     // Maintenance jobs are idempotent ticks: a crashed one is simply run again, so stalls are checked rarely.
-    { ...connection, connection: workerConnections[1], concurrency: 1, lockDuration: 120_000, stalledInterval: 300_000, drainDelay: 30 },
+    {
+      ...connection,
+      connection: workerConnections[1],
+      concurrency: 1,
+      lockDuration: 120_000,
+      stalledInterval: 300_000,
+      drainDelay: 30,
+    },
   );
   for (const w of [rotationWorker, maintenanceWorker]) {
     w.on("error", (err) => log.error({ event: "worker.error", error: describeError(err) }, "queue worker error"));
@@ -135,10 +197,21 @@ export async function startWorker(config: RuntimeConfig, ports: WorkerPorts, opt
     ...(options.adminToken ? { adminToken: options.adminToken } : {}),
     admin: {
       has: (id) => byId.has(id),
-      rotate: (r) => lane.rotate({ credentialId: r.credentialId, trigger: r.emergency ? "emergency" : "admin", emergency: r.emergency, actor: r.actor, reason: r.reason, ...(r.force ? { force: true } : {}) }),
+      rotate: (r) =>
+        lane.rotate({
+          credentialId: r.credentialId,
+          trigger: r.emergency ? "emergency" : "admin",
+          emergency: r.emergency,
+          actor: r.actor,
+          reason: r.reason,
+          ...(r.force ? { force: true } : {}),
+        }),
     },
   });
-  log.info({ event: "worker.ready", credentials: config.credentials.length, http: http.url, prefix: settings.queuePrefix }, `worker ready: ${config.credentials.length} credentials, http ${http.url}`);
+  log.info(
+    { event: "worker.ready", credentials: config.credentials.length, http: http.url, prefix: settings.queuePrefix },
+    `worker ready: ${config.credentials.length} credentials, http ${http.url}`,
+  );
 
   let closing: Promise<void> | undefined;
   return {

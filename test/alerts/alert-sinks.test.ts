@@ -9,7 +9,11 @@ import type { Alert } from "../../src/core/ports.js";
 import { SecretValue } from "../../src/core/secret.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 
-interface Hit { path: string; headers: IncomingHttpHeaders; body: string }
+interface Hit {
+  path: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
 let server: Server;
 let base: string;
 const hits: Hit[] = [];
@@ -36,7 +40,15 @@ beforeEach(() => {
   failNext = 0;
 });
 
-const alert: Alert = { credentialId: "cc-prod", severity: "critical", kind: "rotation-failed", summary: "rotation failed at step verify: 503", step: "verify", rotationId: "5d0c1f2e-aaaa", details: { attempts: 3 } };
+const alert: Alert = {
+  credentialId: "cc-prod",
+  severity: "critical",
+  kind: "rotation-failed",
+  summary: "rotation failed at step verify: 503",
+  step: "verify",
+  rotationId: "5d0c1f2e-aaaa",
+  details: { attempts: 3 },
+};
 
 describe("sinks", () => {
   it("webhook: the JSON body is signed with HMAC-SHA256 of the exact bytes", async () => {
@@ -46,7 +58,16 @@ describe("sinks", () => {
     if (!hit) throw new Error("no request");
     const expected = `sha256=${createHmac("sha256", secret).update(hit.body).digest("hex")}`;
     expect(hit.headers["x-keyrotator-signature"]).toBe(expected);
-    expect(JSON.parse(hit.body)).toMatchObject({ version: 1, action: "trigger", credentialId: "cc-prod", severity: "critical", kind: "rotation-failed", step: "verify", dedupKey: "key-rotator/cc-prod/rotation-failed", at: "1970-01-01T00:00:00.000Z" });
+    expect(JSON.parse(hit.body)).toMatchObject({
+      version: 1,
+      action: "trigger",
+      credentialId: "cc-prod",
+      severity: "critical",
+      kind: "rotation-failed",
+      step: "verify",
+      dedupKey: "key-rotator/cc-prod/rotation-failed",
+      at: "1970-01-01T00:00:00.000Z",
+    });
     expect(hit.body).not.toContain(secret);
   });
 
@@ -65,35 +86,59 @@ describe("sinks", () => {
     await sink.send(alert, "trigger");
     await sink.send(alert, "resolve");
     expect(JSON.parse(hits[0]?.body ?? "")).toEqual({
-      routing_key: "R0UTINGKEY0000000000000000000000", event_action: "trigger", dedup_key: "key-rotator/cc-prod/rotation-failed",
-      payload: { summary: "cc-prod: rotation failed at step verify: 503", source: "key-rotator", severity: "critical", component: "cc-prod", class: "rotation-failed", custom_details: { step: "verify", rotationId: "5d0c1f2e-aaaa", attempts: 3 } },
+      routing_key: "R0UTINGKEY0000000000000000000000",
+      event_action: "trigger",
+      dedup_key: "key-rotator/cc-prod/rotation-failed",
+      payload: {
+        summary: "cc-prod: rotation failed at step verify: 503",
+        source: "key-rotator",
+        severity: "critical",
+        component: "cc-prod",
+        class: "rotation-failed",
+        custom_details: { step: "verify", rotationId: "5d0c1f2e-aaaa", attempts: 3 },
+      },
     });
-    expect(JSON.parse(hits[1]?.body ?? "")).toEqual({ routing_key: "R0UTINGKEY0000000000000000000000", event_action: "resolve", dedup_key: "key-rotator/cc-prod/rotation-failed" });
+    expect(JSON.parse(hits[1]?.body ?? "")).toEqual({
+      routing_key: "R0UTINGKEY0000000000000000000000",
+      event_action: "resolve",
+      dedup_key: "key-rotator/cc-prod/rotation-failed",
+    });
   });
 
   it("a sink's error names the sink and status, never the Slack URL", async () => {
     failNext = 1;
-    const err = await slackSink("ops-slack", new SecretValue(`${base}/slack/T000/B000/secretpart`)).send(alert, "trigger").catch((e: unknown) => e);
+    const err = await slackSink("ops-slack", new SecretValue(`${base}/slack/T000/B000/secretpart`))
+      .send(alert, "trigger")
+      .catch((e: unknown) => e);
     expect((err as Error).message).toBe("alert sink ops-slack: answered 503");
   });
 });
 
 describe("AlertRouter", () => {
   const logs: string[] = [];
-  const log = { info: (o: object) => void logs.push(JSON.stringify(o)), warn: (o: object) => void logs.push(JSON.stringify(o)), error: (o: object) => void logs.push(JSON.stringify(o)) };
+  const log = {
+    info: (o: object) => void logs.push(JSON.stringify(o)),
+    warn: (o: object) => void logs.push(JSON.stringify(o)),
+    error: (o: object) => void logs.push(JSON.stringify(o)),
+  };
   const slept: number[] = [];
   const recording = (name: string, sent: string[], failures = 0): AlertSink => ({
-    name, type: "webhook",
+    name,
+    type: "webhook",
     async send(a, action) {
       if (failures-- > 0) throw new Error(`alert sink ${name}: answered 503`);
       sent.push(`${name}:${action}:${a.kind}:${a.severity}`);
     },
   });
-  const router = (sinks: AlertSink[], now = () => 0) => new AlertRouter({
-    sinks: new Map(sinks.map((s) => [s.name, s])),
-    routes: new Map([["cc-prod", { warning: ["chat"], critical: ["pager", "chat"], escalate: ["boss"] }]]),
-    log, now, sleep: async (ms) => void slept.push(ms), metrics: createMetrics({ defaultMetrics: false }),
-  });
+  const router = (sinks: AlertSink[], now = () => 0) =>
+    new AlertRouter({
+      sinks: new Map(sinks.map((s) => [s.name, s])),
+      routes: new Map([["cc-prod", { warning: ["chat"], critical: ["pager", "chat"], escalate: ["boss"] }]]),
+      log,
+      now,
+      sleep: async (ms) => void slept.push(ms),
+      metrics: createMetrics({ defaultMetrics: false }),
+    });
 
   it("routes by severity, suppresses repeats while open, resolves only what was sent", async () => {
     const sent: string[] = [];
@@ -104,7 +149,13 @@ describe("AlertRouter", () => {
     await r.resolve("cc-prod", "rotation-failed");
     await r.resolve("cc-prod", "never-raised");
     await r.flush();
-    expect(sent.sort()).toEqual(["chat:resolve:rotation-failed:critical", "chat:trigger:old-key-in-use:warning", "chat:trigger:rotation-failed:critical", "pager:resolve:rotation-failed:critical", "pager:trigger:rotation-failed:critical"]);
+    expect(sent.sort()).toEqual([
+      "chat:resolve:rotation-failed:critical",
+      "chat:trigger:old-key-in-use:warning",
+      "chat:trigger:rotation-failed:critical",
+      "pager:resolve:rotation-failed:critical",
+      "pager:trigger:rotation-failed:critical",
+    ]);
   });
 
   it("re-notifies an open alert after the re-notify interval", async () => {
@@ -132,7 +183,12 @@ describe("AlertRouter", () => {
     await r.flush();
     // The resolve also goes to the deduplicating pager route (a no-op there): the open entry, which
     // Redis holds and anyone there could forge, is not trusted to say the pager never got a trigger.
-    expect(sent.filter((s) => s.includes("pair-needed")).sort()).toEqual(["chat:resolve:pair-needed:warning", "chat:trigger:pair-needed:warning", "chat:trigger:pair-needed:warning", "pager:resolve:pair-needed:warning"]);
+    expect(sent.filter((s) => s.includes("pair-needed")).sort()).toEqual([
+      "chat:resolve:pair-needed:warning",
+      "chat:trigger:pair-needed:warning",
+      "chat:trigger:pair-needed:warning",
+      "pager:resolve:pair-needed:warning",
+    ]);
     expect(sent.filter((s) => s.startsWith("pager:trigger:rotation-failed"))).toHaveLength(1);
   });
 
@@ -143,7 +199,10 @@ describe("AlertRouter", () => {
     await r.raise({ ...alert, severity: "warning" });
     await r.resolve("cc-prod", "rotation-failed");
     await r.flush();
-    expect(sent.filter((s) => s.includes(":resolve:")).sort()).toEqual(["chat:resolve:rotation-failed:warning", "pager:resolve:rotation-failed:warning"]);
+    expect(sent.filter((s) => s.includes(":resolve:")).sort()).toEqual([
+      "chat:resolve:rotation-failed:warning",
+      "pager:resolve:rotation-failed:warning",
+    ]);
   });
 
   it("retries a failing sink with backoff and delivers once; a sink that keeps failing is logged, never thrown", async () => {
@@ -154,7 +213,7 @@ describe("AlertRouter", () => {
     await r.flush();
     expect(sent).toEqual(["pager:trigger:rotation-failed:critical"]);
     expect(slept.sort()).toEqual([1000, 1000, 2000, 2000]);
-    expect(logs.some((l) => l.includes("\"alert.failed\"") && l.includes("\"chat\""))).toBe(true);
+    expect(logs.some((l) => l.includes('"alert.failed"') && l.includes('"chat"'))).toBe(true);
   });
 
   it("escalates to the credential's escalation routes", async () => {

@@ -15,7 +15,14 @@ import { dropPrefix, testPrefix, testRedis } from "../support/redis.js";
 
 const HOUR = 3_600_000;
 const T0 = Date.UTC(2026, 0, 5, 9, 0, 0);
-const alert: Alert = { credentialId: "cc-prod", severity: "critical", kind: "rotation-failed", summary: "rotation failed at step verify: 503", step: "verify", rotationId: "5d0c1f2e-aaaa" };
+const alert: Alert = {
+  credentialId: "cc-prod",
+  severity: "critical",
+  kind: "rotation-failed",
+  summary: "rotation failed at step verify: 503",
+  step: "verify",
+  rotationId: "5d0c1f2e-aaaa",
+};
 
 let redis: Redis;
 let prefix: string;
@@ -33,21 +40,36 @@ beforeEach(() => {
 });
 afterEach(async () => dropPrefix(redis, prefix));
 
-const recording = (name: string, type: AlertSink["type"]): AlertSink => ({ name, type, send: async (a, action) => void sent.push(`${name}:${action}:${a.credentialId}/${a.kind}`) });
+const recording = (name: string, type: AlertSink["type"]): AlertSink => ({
+  name,
+  type,
+  send: async (a, action) => void sent.push(`${name}:${action}:${a.credentialId}/${a.kind}`),
+});
 
 function router(): AlertRouter {
   const sinks = [recording("pager", "pagerduty"), recording("chat", "slack")];
-  const log = { info: (o: object) => void logs.push(o), warn: (o: object) => void logs.push(o), error: (o: object) => void logs.push(o) };
+  const log = {
+    info: (o: object) => void logs.push(o),
+    warn: (o: object) => void logs.push(o),
+    error: (o: object) => void logs.push(o),
+  };
   return new AlertRouter({
     sinks: new Map(sinks.map((s) => [s.name, s])),
-    routes: new Map([["cc-prod", { warning: ["chat"], critical: ["pager", "chat"] }], ["cc-other", { warning: ["chat"], critical: ["pager", "chat"] }]]),
-    log, now: () => now, sleep: async () => undefined, renotifyMs: HOUR,
+    routes: new Map([
+      ["cc-prod", { warning: ["chat"], critical: ["pager", "chat"] }],
+      ["cc-other", { warning: ["chat"], critical: ["pager", "chat"] }],
+    ]),
+    log,
+    now: () => now,
+    sleep: async () => undefined,
+    renotifyMs: HOUR,
     openAlerts: new RedisOpenAlertStore(redis, prefix),
   });
 }
 
 const entryKey = (key = "cc-prod/rotation-failed") => `${prefix}:alerts:open:${key}`;
-const forge = (value: unknown, key?: string) => redis.set(entryKey(key), typeof value === "string" ? value : JSON.stringify(value));
+const forge = (value: unknown, key?: string) =>
+  redis.set(entryKey(key), typeof value === "string" ? value : JSON.stringify(value));
 
 /** Raises the alert every 15 minutes (a health tick) until a trigger is sent; returns how long that took. */
 async function deliveredAfter(r: AlertRouter, before?: () => Promise<unknown>): Promise<number> {
@@ -67,7 +89,9 @@ describe("a forged open-alert entry holds an alert for one re-notify window at m
     await forge({ alert, sentTo: ["pager", "chat"], at: T0 + 365 * 24 * HOUR });
     const r = router();
     expect(await deliveredAfter(r)).toBe(0);
-    expect(logs.some((l) => l.event === "alert.open-entry-ignored" && l.reason === "its time is in the future")).toBe(true);
+    expect(logs.some((l) => l.event === "alert.open-entry-ignored" && l.reason === "its time is in the future")).toBe(
+      true,
+    );
     expect(JSON.parse((await redis.get(entryKey())) ?? "{}")).toMatchObject({ at: T0 });
     // The entry is the router's own again: the next repeat is held as usual.
     sent.length = 0;
@@ -88,15 +112,18 @@ describe("a forged open-alert entry holds an alert for one re-notify window at m
     ["JSON null", "null"],
     ["the wrong shape", JSON.stringify({ alert: { credentialId: 1 }, sentTo: "pager", at: "soon" })],
     ["a huge route list", JSON.stringify({ alert, sentTo: Array.from({ length: 5_000 }, (_, i) => `r${i}`), at: T0 })],
-  ])("a value that does not parse (%s) holds nothing, is logged, and is overwritten by the send", async (_name, value) => {
-    await forge(value);
-    const r = router();
-    await expect(r.raise(alert)).resolves.toBeUndefined();
-    await r.flush();
-    expect(sent.sort()).toEqual(["chat:trigger:cc-prod/rotation-failed", "pager:trigger:cc-prod/rotation-failed"]);
-    expect(logs.some((l) => l.event === "alert.store-failed")).toBe(true);
-    expect(JSON.parse((await redis.get(entryKey())) ?? "{}")).toEqual({ alert, sentTo: ["pager", "chat"], at: T0 });
-  });
+  ])(
+    "a value that does not parse (%s) holds nothing, is logged, and is overwritten by the send",
+    async (_name, value) => {
+      await forge(value);
+      const r = router();
+      await expect(r.raise(alert)).resolves.toBeUndefined();
+      await r.flush();
+      expect(sent.sort()).toEqual(["chat:trigger:cc-prod/rotation-failed", "pager:trigger:cc-prod/rotation-failed"]);
+      expect(logs.some((l) => l.event === "alert.store-failed")).toBe(true);
+      expect(JSON.parse((await redis.get(entryKey())) ?? "{}")).toEqual({ alert, sentTo: ["pager", "chat"], at: T0 });
+    },
+  );
 
   it("a sentTo that leaves a route out holds nothing from that route; one that claims every route holds for the window only", async () => {
     await forge({ alert, sentTo: ["chat"], at: T0 });
@@ -110,7 +137,9 @@ describe("a forged open-alert entry holds an alert for one re-notify window at m
   it("an entry filed under this alert but naming another holds nothing", async () => {
     await forge({ alert: { ...alert, credentialId: "cc-other" }, sentTo: ["pager", "chat"], at: T0 });
     expect(await deliveredAfter(router())).toBe(0);
-    expect(logs.some((l) => l.event === "alert.open-entry-ignored" && l.reason === "it names another alert")).toBe(true);
+    expect(logs.some((l) => l.event === "alert.open-entry-ignored" && l.reason === "it names another alert")).toBe(
+      true,
+    );
   });
 
   it("an entry rewritten fresh before every raise still cannot hold the alert past the process's backstop (24 h)", async () => {
@@ -134,7 +163,11 @@ describe("a forged open-alert entry cannot stop or redirect a resolve", () => {
 
   it("an entry with a time in the future or naming another credential resolves this alert, never the other's incident", async () => {
     const r = router();
-    await forge({ alert: { ...alert, credentialId: "cc-other" }, sentTo: ["pager", "chat", "elsewhere"], at: now + 365 * 24 * HOUR });
+    await forge({
+      alert: { ...alert, credentialId: "cc-other" },
+      sentTo: ["pager", "chat", "elsewhere"],
+      at: now + 365 * 24 * HOUR,
+    });
     await r.resolve("cc-prod", "rotation-failed");
     await r.flush();
     expect(sent).toEqual(["pager:resolve:cc-prod/rotation-failed"]);

@@ -20,7 +20,10 @@ import { dropPrefix, testPrefix, testRedis } from "../support/redis.js";
 const ROUTING_KEY = "R0UTINGKEY-open-alerts-0000000000";
 const SLACK_PATH = "/slack/T000/B000/hooksecretpart";
 
-interface Hit { path: string; body: Record<string, unknown> }
+interface Hit {
+  path: string;
+  body: Record<string, unknown>;
+}
 let server: Server;
 let base: string;
 const hits: Hit[] = [];
@@ -54,19 +57,34 @@ afterEach(async () => {
   await dropPrefix(redis, prefix);
 });
 
-const alert: Alert = { credentialId: "cc-prod", severity: "critical", kind: "rotation-failed", summary: "rotation failed at step verify: 503", step: "verify", rotationId: "5d0c1f2e-aaaa" };
+const alert: Alert = {
+  credentialId: "cc-prod",
+  severity: "critical",
+  kind: "rotation-failed",
+  summary: "rotation failed at step verify: 503",
+  step: "verify",
+  rotationId: "5d0c1f2e-aaaa",
+};
 const logs: string[] = [];
-const log = { info: (o: object) => void logs.push(JSON.stringify(o)), warn: (o: object) => void logs.push(JSON.stringify(o)), error: (o: object) => void logs.push(JSON.stringify(o)) };
+const log = {
+  info: (o: object) => void logs.push(JSON.stringify(o)),
+  warn: (o: object) => void logs.push(JSON.stringify(o)),
+  error: (o: object) => void logs.push(JSON.stringify(o)),
+};
 
 /** One replica's router: its own Redis connection, the shared prefix. */
 function replica(o: { store?: OpenAlertStore; sinks?: AlertSink[]; storeTimeoutMs?: number } = {}): AlertRouter {
   const connection = redis.duplicate();
   replicaConnections.push(connection);
-  const sinks = o.sinks ?? [pagerDutySink("pager", new SecretValue(ROUTING_KEY), `${base}/pd`), slackSink("chat", new SecretValue(`${base}${SLACK_PATH}`))];
+  const sinks = o.sinks ?? [
+    pagerDutySink("pager", new SecretValue(ROUTING_KEY), `${base}/pd`),
+    slackSink("chat", new SecretValue(`${base}${SLACK_PATH}`)),
+  ];
   return new AlertRouter({
     sinks: new Map(sinks.map((s) => [s.name, s])),
     routes: new Map([["cc-prod", { warning: ["chat"], critical: ["pager", "chat"] }]]),
-    log, sleep: async () => undefined,
+    log,
+    sleep: async () => undefined,
     openAlerts: o.store ?? new RedisOpenAlertStore(connection, prefix),
     ...(o.storeTimeoutMs ? { storeTimeoutMs: o.storeTimeoutMs } : {}),
   });
@@ -83,7 +101,12 @@ describe("open alerts in Redis", () => {
     await a.resolve("cc-prod", "rotation-failed");
     await until(() => pd("resolve").length === 1, "the PagerDuty resolve");
     await Promise.all([a.flush(), b.flush()]);
-    expect(pd("resolve")).toEqual([{ path: "/pd", body: { routing_key: ROUTING_KEY, event_action: "resolve", dedup_key: "key-rotator/cc-prod/rotation-failed" } }]);
+    expect(pd("resolve")).toEqual([
+      {
+        path: "/pd",
+        body: { routing_key: ROUTING_KEY, event_action: "resolve", dedup_key: "key-rotator/cc-prod/rotation-failed" },
+      },
+    ]);
     expect(hits.filter((h) => h.path === SLACK_PATH).map((h) => h.body.text)).toEqual([
       "[CRITICAL] cc-prod: rotation failed at step verify: 503 (step verify, rotation 5d0c1f2e)",
       "[RESOLVED] cc-prod: rotation-failed resolved (step verify, rotation 5d0c1f2e)",
@@ -116,7 +139,11 @@ describe("open alerts in Redis", () => {
     const keys = await redis.keys(`${prefix}*`);
     expect(keys).toEqual([`${prefix}:alerts:open:cc-prod/rotation-failed`]);
     const raw = (await redis.get(keys[0] as string)) ?? "";
-    expect(JSON.parse(raw)).toEqual({ alert: { ...alert, details: { attempts: 3 } }, sentTo: ["pager", "chat"], at: expect.any(Number) });
+    expect(JSON.parse(raw)).toEqual({
+      alert: { ...alert, details: { attempts: 3 } },
+      sentTo: ["pager", "chat"],
+      at: expect.any(Number),
+    });
     expect(raw).not.toContain(ROUTING_KEY);
     expect(raw).not.toContain("hooksecretpart");
     const ttl = await redis.pttl(keys[0] as string);
@@ -125,13 +152,16 @@ describe("open alerts in Redis", () => {
   });
 
   it("a value in Redis that does not parse is reported and the alert is sent anyway", async () => {
-    await redis.set(`${prefix}:alerts:open:cc-prod/rotation-failed`, JSON.stringify({ alert: { credentialId: 1 }, sentTo: "pager" }));
+    await redis.set(
+      `${prefix}:alerts:open:cc-prod/rotation-failed`,
+      JSON.stringify({ alert: { credentialId: 1 }, sentTo: "pager" }),
+    );
     logs.length = 0;
     const r = replica();
     await r.raise(alert);
     await r.flush();
     expect(pd("trigger")).toHaveLength(1);
-    expect(logs.some((l) => l.includes("\"alert.store-failed\"") && l.includes("unexpected shape"))).toBe(true);
+    expect(logs.some((l) => l.includes('"alert.store-failed"') && l.includes("unexpected shape"))).toBe(true);
   });
 });
 
@@ -168,17 +198,37 @@ describe("a health tick's snapshot of the open alerts", () => {
     await tick.resolve("cc-prod", "rotation-failed");
     await tick.resolve("cc-prod", "rotation-failed");
     await r.flush();
-    expect(calls).toEqual(["keys", "get cc-7/health-verify", "set cc-7/health-verify", "take cc-7/health-verify", "take cc-prod/rotation-failed"]);
+    expect(calls).toEqual([
+      "keys",
+      "get cc-7/health-verify",
+      "set cc-7/health-verify",
+      "take cc-7/health-verify",
+      "take cc-prod/rotation-failed",
+    ]);
     expect(pd("resolve").map((h) => h.body.dedup_key)).toEqual(["key-rotator/cc-prod/rotation-failed"]);
   });
 });
 
 describe("when the open-alert store fails", () => {
   const sent: string[] = [];
-  const recording = (name: string, type: AlertSink["type"]): AlertSink => ({ name, type, send: async (a, action) => void sent.push(`${name}:${action}:${a.kind}`) });
+  const recording = (name: string, type: AlertSink["type"]): AlertSink => ({
+    name,
+    type,
+    send: async (a, action) => void sent.push(`${name}:${action}:${a.kind}`),
+  });
   const sinks = [recording("pager", "pagerduty"), recording("chat", "slack")];
-  const broken: OpenAlertStore = { get: () => Promise.reject(new Error("Connection is closed.")), set: () => Promise.reject(new Error("Connection is closed.")), take: () => Promise.reject(new Error("Connection is closed.")), keys: () => Promise.reject(new Error("Connection is closed.")) };
-  const hanging: OpenAlertStore = { get: () => new Promise(() => undefined), set: () => new Promise(() => undefined), take: () => new Promise(() => undefined), keys: () => new Promise(() => undefined) };
+  const broken: OpenAlertStore = {
+    get: () => Promise.reject(new Error("Connection is closed.")),
+    set: () => Promise.reject(new Error("Connection is closed.")),
+    take: () => Promise.reject(new Error("Connection is closed.")),
+    keys: () => Promise.reject(new Error("Connection is closed.")),
+  };
+  const hanging: OpenAlertStore = {
+    get: () => new Promise(() => undefined),
+    set: () => new Promise(() => undefined),
+    take: () => new Promise(() => undefined),
+    keys: () => new Promise(() => undefined),
+  };
   beforeEach(() => void (sent.length = 0));
 
   it("cannot list the open alerts: says so (undefined), so a health tick resolves each one the slow way", async () => {
@@ -190,7 +240,11 @@ describe("when the open-alert store fails", () => {
     await expect(r.raise(alert)).resolves.toBeUndefined();
     await expect(r.resolve("cc-prod", "rotation-failed")).resolves.toBeUndefined();
     await r.flush();
-    expect(sent.sort()).toEqual(["chat:trigger:rotation-failed", "pager:resolve:rotation-failed", "pager:trigger:rotation-failed"]);
+    expect(sent.sort()).toEqual([
+      "chat:trigger:rotation-failed",
+      "pager:resolve:rotation-failed",
+      "pager:trigger:rotation-failed",
+    ]);
   });
 
   it("a store that never answers holds an alert up for storeTimeoutMs at most", async () => {
@@ -200,6 +254,10 @@ describe("when the open-alert store fails", () => {
     await r.resolve("cc-prod", "rotation-failed");
     await r.flush();
     expect(Date.now() - started).toBeLessThan(1_000);
-    expect(sent.sort()).toEqual(["chat:trigger:rotation-failed", "pager:resolve:rotation-failed", "pager:trigger:rotation-failed"]);
+    expect(sent.sort()).toEqual([
+      "chat:trigger:rotation-failed",
+      "pager:resolve:rotation-failed",
+      "pager:trigger:rotation-failed",
+    ]);
   });
 });

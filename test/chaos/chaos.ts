@@ -22,12 +22,25 @@ import type { AddressInfo } from "node:net";
 import { PutSecretValueCommand, DeleteSecretCommand, GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { table } from "../../src/cli/output.js";
 import type { FaultRule } from "../../src/sandbox/faults.js";
-import { type World, expectConverged, finishedPerCredential, keysMadePerCredential, leaks, startWorld } from "../support/rotation-world.js";
+import {
+  type World,
+  expectConverged,
+  finishedPerCredential,
+  keysMadePerCredential,
+  leaks,
+  startWorld,
+} from "../support/rotation-world.js";
 import { until } from "../support/alert-receiver.js";
 import { compoundScenarios } from "./compound.js";
 import { fleetRun } from "./fleet-run.js";
 
-interface Row { scenario: string; case: string; expected: string; outcome: string; violations: string[] }
+interface Row {
+  scenario: string;
+  case: string;
+  expected: string;
+  outcome: string;
+  violations: string[];
+}
 const rows: Row[] = [];
 const quick = process.argv.includes("--quick");
 const fleetOnly = process.argv.includes("--fleet-only");
@@ -43,12 +56,15 @@ function numberArg(flag: string): number | undefined {
   }
   return v;
 }
-const seed = numberArg("--seed") ?? (Date.now() % 1_000_000_000);
+const seed = numberArg("--seed") ?? Date.now() % 1_000_000_000;
 const fleetSeconds = numberArg("--fleet-seconds");
 
 async function secretScan(world: World): Promise<string[]> {
   const logs = world.workers.flatMap((w) => w.lines).join("\n");
-  return [...leaks(logs, world.secrets()).map((s) => `secret ${s} in a log line`), ...leaks(await world.redisDump(), world.secrets()).map((s) => `secret ${s} in Redis`)];
+  return [
+    ...leaks(logs, world.secrets()).map((s) => `secret ${s} in a log line`),
+    ...leaks(await world.redisDump(), world.secrets()).map((s) => `secret ${s} in Redis`),
+  ];
 }
 
 // ---- 1. kill points ------------------------------------------------------------------------
@@ -58,7 +74,12 @@ const killPoints: KillPoint[] = [
   ["create: request lost", "callcov", { kind: "hold", match: "POST /api/v1/api-keys/" }, "drop"],
   ["store write lands after the kill", "emulator", { kind: "hold", match: "PutSecretValue" }, "release"],
   ["store write lost", "emulator", { kind: "hold", match: "PutSecretValue" }, "drop"],
-  ["boundary create/verify: reading the new key", "emulator", { kind: "hold", match: "GetSecretValue", skip: 1 }, "drop"],
+  [
+    "boundary create/verify: reading the new key",
+    "emulator",
+    { kind: "hold", match: "GetSecretValue", skip: 1 },
+    "drop",
+  ],
   ["verify", "callcov", { kind: "hold", match: "GET /api/v1/health" }, "drop"],
   ["promote lands", "emulator", { kind: "hold", match: "UpdateSecretVersionStage" }, "release"],
   ["promote lost", "emulator", { kind: "hold", match: "UpdateSecretVersionStage" }, "drop"],
@@ -94,11 +115,17 @@ async function killPoint([name, target, rule, then]: KillPoint): Promise<void> {
     if (revokes !== created - 1) violations.push(`${created} keys made, ${revokes} revoked: expected ${created - 1}`);
     violations.push(...(await secretScan(world)));
   } catch (err) {
-    violations.push(err instanceof Error ? err.message.split("\n")[0] ?? "" : String(err));
+    violations.push(err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err));
   } finally {
     await world.close();
   }
-  rows.push({ scenario: "kill point", case: name, expected: "converges", outcome: violations.length === 0 ? "converged" : "VIOLATION", violations });
+  rows.push({
+    scenario: "kill point",
+    case: name,
+    expected: "converges",
+    outcome: violations.length === 0 ? "converged" : "VIOLATION",
+    violations,
+  });
 }
 
 // JustCall: the person's two clicks happen around the kills.
@@ -121,8 +148,10 @@ async function jcKillPoint([name, where]: JcKillPoint): Promise<void> {
       const p = startCli(["submit", jc.id], { env: world.env, stdin: `${pair.apiKey}\n${pair.apiSecret}\n` });
       if ((await p.exited) !== 0) throw new Error(`submit failed: ${p.lines.join(" ")}`);
     };
-    if (where === "verify") world.sandbox.justcall.faults.add({ kind: "hold", match: "GET /v2/account", skip: 1, count: 1 });
-    if (where === "promote") world.sandbox.emulator.faults.add({ kind: "hold", match: "UpdateSecretVersionStage", count: 1 });
+    if (where === "verify")
+      world.sandbox.justcall.faults.add({ kind: "hold", match: "GET /v2/account", skip: 1, count: 1 });
+    if (where === "promote")
+      world.sandbox.emulator.faults.add({ kind: "hold", match: "UpdateSecretVersionStage", count: 1 });
     const first = await world.startWorker();
     await world.enqueue(jc.id);
     await first.waitForLine(/a new API pair is needed/);
@@ -139,17 +168,37 @@ async function jcKillPoint([name, where]: JcKillPoint): Promise<void> {
     if (where === "await-pair") await submit(pair);
     await second.waitForLine(/revoke the old pair/, 40_000);
     world.sandbox.justcall.revokePair(jc.apiKey);
-    await until(async () => (await world.stagesOf({ id: jc.id, secretId: jc.secretId, keyId: "" })).every((v) => !v.stages.includes("AWSPENDING")), "the rotation to finish");
-    const current = JSON.parse((await world.client.send(new GetSecretValueCommand({ SecretId: jc.secretId }))).SecretString ?? "{}") as { apiKey: string; apiSecret: string };
-    const works = (await fetch(`${world.sandbox.urls.justcall}/v2/account`, { headers: { authorization: `${current.apiKey}:${current.apiSecret}` } })).status === 200;
-    if (!works || current.apiKey !== pair.apiKey) violations.push("the current pair is not the submitted one, or does not work");
+    await until(
+      async () =>
+        (await world.stagesOf({ id: jc.id, secretId: jc.secretId, keyId: "" })).every(
+          (v) => !v.stages.includes("AWSPENDING"),
+        ),
+      "the rotation to finish",
+    );
+    const current = JSON.parse(
+      (await world.client.send(new GetSecretValueCommand({ SecretId: jc.secretId }))).SecretString ?? "{}",
+    ) as { apiKey: string; apiSecret: string };
+    const works =
+      (
+        await fetch(`${world.sandbox.urls.justcall}/v2/account`, {
+          headers: { authorization: `${current.apiKey}:${current.apiSecret}` },
+        })
+      ).status === 200;
+    if (!works || current.apiKey !== pair.apiKey)
+      violations.push("the current pair is not the submitted one, or does not work");
     violations.push(...(await secretScan(world)));
   } catch (err) {
-    violations.push(err instanceof Error ? err.message.split("\n")[0] ?? "" : String(err));
+    violations.push(err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err));
   } finally {
     await world.close();
   }
-  rows.push({ scenario: "kill point", case: name, expected: "converges", outcome: violations.length === 0 ? "converged" : "VIOLATION", violations });
+  rows.push({
+    scenario: "kill point",
+    case: name,
+    expected: "converges",
+    outcome: violations.length === 0 ? "converged" : "VIOLATION",
+    violations,
+  });
 }
 
 // ---- 2. fault matrix -----------------------------------------------------------------------
@@ -162,22 +211,67 @@ interface FaultCase {
 const vendorFault = (rule: FaultRule) => async (w: World) => void w.sandbox.callcov.faults.add(rule);
 const storeFault = (rule: FaultRule) => async (w: World) => void w.sandbox.emulator.faults.add(rule);
 const faultCases: FaultCase[] = [
-  { name: "vendor 503 on create", expected: "completed (retried)", arm: vendorFault({ kind: "error", status: 503, match: "POST /api/v1/api-keys/", count: 2 }) },
-  { name: "vendor timeout on verify", expected: "completed (retried)", arm: vendorFault({ kind: "timeout", match: "GET /api/v1/health", count: 1 }) },
-  { name: "vendor 429 with reset on create", expected: "completed (retried)", arm: vendorFault({ kind: "rate-limit", match: "POST /api/v1/api-keys/", count: 1 }) },
-  { name: "vendor malformed JSON on create", expected: "completed (retried)", arm: vendorFault({ kind: "malformed", match: "POST /api/v1/api-keys/", count: 1 }) },
-  { name: "vendor connection reset on revoke", expected: "completed (retried)", arm: vendorFault({ kind: "reset", match: "DELETE /api/v1/api-keys/", count: 1 }) },
-  { name: "vendor 401 on verify", expected: "rolled back", arm: vendorFault({ kind: "error", status: 401, match: "GET /api/v1/health", count: 1 }) },
-  { name: "vendor 403 on create", expected: "failed, alert", arm: vendorFault({ kind: "error", status: 403, match: "POST /api/v1/api-keys/", count: 1 }) },
-  { name: "store throttling on put", expected: "completed (retried)", arm: storeFault({ kind: "rate-limit", match: "PutSecretValue", count: 4 }) },
-  { name: "store 500 on promote", expected: "completed (retried)", arm: storeFault({ kind: "error", match: "UpdateSecretVersionStage", count: 4 }) },
   {
-    name: "secret deleted", expected: "refused, alert",
-    arm: async (w, i) => void (await w.client.send(new DeleteSecretCommand({ SecretId: w.creds[i]?.secretId, RecoveryWindowInDays: 7 }))),
+    name: "vendor 503 on create",
+    expected: "completed (retried)",
+    arm: vendorFault({ kind: "error", status: 503, match: "POST /api/v1/api-keys/", count: 2 }),
   },
   {
-    name: "hand-edited value of the wrong shape", expected: "refused, alert",
-    arm: async (w, i) => void (await w.client.send(new PutSecretValueCommand({ SecretId: w.creds[i]?.secretId, SecretString: JSON.stringify({ vendor: "callcov", apiKey: "edited-by-hand" }) }))),
+    name: "vendor timeout on verify",
+    expected: "completed (retried)",
+    arm: vendorFault({ kind: "timeout", match: "GET /api/v1/health", count: 1 }),
+  },
+  {
+    name: "vendor 429 with reset on create",
+    expected: "completed (retried)",
+    arm: vendorFault({ kind: "rate-limit", match: "POST /api/v1/api-keys/", count: 1 }),
+  },
+  {
+    name: "vendor malformed JSON on create",
+    expected: "completed (retried)",
+    arm: vendorFault({ kind: "malformed", match: "POST /api/v1/api-keys/", count: 1 }),
+  },
+  {
+    name: "vendor connection reset on revoke",
+    expected: "completed (retried)",
+    arm: vendorFault({ kind: "reset", match: "DELETE /api/v1/api-keys/", count: 1 }),
+  },
+  {
+    name: "vendor 401 on verify",
+    expected: "rolled back",
+    arm: vendorFault({ kind: "error", status: 401, match: "GET /api/v1/health", count: 1 }),
+  },
+  {
+    name: "vendor 403 on create",
+    expected: "failed, alert",
+    arm: vendorFault({ kind: "error", status: 403, match: "POST /api/v1/api-keys/", count: 1 }),
+  },
+  {
+    name: "store throttling on put",
+    expected: "completed (retried)",
+    arm: storeFault({ kind: "rate-limit", match: "PutSecretValue", count: 4 }),
+  },
+  {
+    name: "store 500 on promote",
+    expected: "completed (retried)",
+    arm: storeFault({ kind: "error", match: "UpdateSecretVersionStage", count: 4 }),
+  },
+  {
+    name: "secret deleted",
+    expected: "refused, alert",
+    arm: async (w, i) =>
+      void (await w.client.send(new DeleteSecretCommand({ SecretId: w.creds[i]?.secretId, RecoveryWindowInDays: 7 }))),
+  },
+  {
+    name: "hand-edited value of the wrong shape",
+    expected: "refused, alert",
+    arm: async (w, i) =>
+      void (await w.client.send(
+        new PutSecretValueCommand({
+          SecretId: w.creds[i]?.secretId,
+          SecretString: JSON.stringify({ vendor: "callcov", apiKey: "edited-by-hand" }),
+        }),
+      )),
   },
 ];
 
@@ -192,7 +286,11 @@ async function faultMatrix(): Promise<void> {
     });
   });
   await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
-  const world = await startWorld({ credentials: faultCases.length, grace: "0s", webhookUrl: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/` });
+  const world = await startWorld({
+    credentials: faultCases.length,
+    grace: "0s",
+    webhookUrl: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/`,
+  });
   try {
     await world.startWorker();
     for (const [i, fc] of faultCases.entries()) {
@@ -203,18 +301,33 @@ async function faultMatrix(): Promise<void> {
       try {
         const before = (await world.client.send(new GetSecretValueCommand({ SecretId: c.secretId }))).SecretString;
         const createdBefore = world.sandbox.callcov.state.counters.created;
-        const hits = () => [world.sandbox.callcov.faults.hits, world.sandbox.emulator.faults.hits].flatMap((h) => Object.values(h)).reduce((a, b) => a + b, 0);
+        const hits = () =>
+          [world.sandbox.callcov.faults.hits, world.sandbox.emulator.faults.hits]
+            .flatMap((h) => Object.values(h))
+            .reduce((a, b) => a + b, 0);
         const hitsBefore = hits();
         await fc.arm(world, i);
         const rotationId = await world.enqueue(c.id, true);
         const job = `rotation-${rotationId}`;
         // A 429 waits for X-RateLimit-Reset, the end of the vendor's minute: up to 60 s.
-        await until(async () => ["completed", "failed"].includes((await (await world.queue.getJob(job))?.getState()) ?? ""), `${fc.name} to finish`, 100_000);
+        await until(
+          async () => ["completed", "failed"].includes((await (await world.queue.getJob(job))?.getState()) ?? ""),
+          `${fc.name} to finish`,
+          100_000,
+        );
         const j = await world.queue.getJob(job);
         const state = await j?.getState();
         const step = (j?.data as { step?: string } | undefined)?.step;
-        outcome = state === "completed" ? (step === "done" ? "completed" : step === "rolled-back" ? "rolled back" : `completed at ${step ?? "?"}`) : "failed";
-        const alerted = () => alerts.some((a) => a.credentialId === c.id && a.kind === "rotation-failed" && a.action === "trigger");
+        outcome =
+          state === "completed"
+            ? step === "done"
+              ? "completed"
+              : step === "rolled-back"
+                ? "rolled back"
+                : `completed at ${step ?? "?"}`
+            : "failed";
+        const alerted = () =>
+          alerts.some((a) => a.credentialId === c.id && a.kind === "rotation-failed" && a.action === "trigger");
         if (fc.expected === "completed (retried)") {
           if (outcome !== "completed") violations.push(`expected completed, got ${outcome}`);
           violations.push(...(await expectConverged(world, c)));
@@ -226,23 +339,33 @@ async function faultMatrix(): Promise<void> {
         } else {
           if (outcome !== "failed") violations.push(`expected failed, got ${outcome}`);
           await until(alerted, "the alert", 5_000).catch(() => violations.push("no alert"));
-          if (world.sandbox.callcov.state.counters.created !== createdBefore) violations.push("a key was created at the vendor");
+          if (world.sandbox.callcov.state.counters.created !== createdBefore)
+            violations.push("a key was created at the vendor");
           if (fc.name.includes("hand-edited")) {
             const after = (await world.client.send(new GetSecretValueCommand({ SecretId: c.secretId }))).SecretString;
-            if (after !== JSON.stringify({ vendor: "callcov", apiKey: "edited-by-hand" })) violations.push("the hand-edited value was overwritten");
+            if (after !== JSON.stringify({ vendor: "callcov", apiKey: "edited-by-hand" }))
+              violations.push("the hand-edited value was overwritten");
             if (before === after) violations.push("the edit did not take");
           }
-          if ((j?.attemptsMade ?? 0) > 1) violations.push(`a non-retryable failure was tried ${j?.attemptsMade ?? 0} times`);
+          if ((j?.attemptsMade ?? 0) > 1)
+            violations.push(`a non-retryable failure was tried ${j?.attemptsMade ?? 0} times`);
         }
       } catch (err) {
-        violations.push(err instanceof Error ? err.message.split("\n")[0] ?? "" : String(err));
+        violations.push(err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err));
       }
       world.sandbox.callcov.faults.reset();
       world.sandbox.emulator.faults.reset();
       rows.push({ scenario: "fault", case: fc.name, expected: fc.expected, outcome, violations });
     }
     const leaked = await secretScan(world);
-    if (leaked.length > 0) rows.push({ scenario: "fault", case: "secret scan", expected: "no secret", outcome: "VIOLATION", violations: leaked });
+    if (leaked.length > 0)
+      rows.push({
+        scenario: "fault",
+        case: "secret scan",
+        expected: "no secret",
+        outcome: "VIOLATION",
+        violations: leaked,
+      });
   } finally {
     await world.close();
     hook.close();
@@ -270,23 +393,32 @@ async function concurrency(credentials: number, workers: number): Promise<void> 
       if (n > 1) doubles += 1;
       if (n !== 1) violations.push(`${c.id}: ${n} keys made, expected exactly 1`);
       const results = finished.get(c.id) ?? [];
-      if (results.length !== 1 || results[0] !== "completed") violations.push(`${c.id}: rotations finished ${JSON.stringify(results)}, expected ["completed"]`);
+      if (results.length !== 1 || results[0] !== "completed")
+        violations.push(`${c.id}: rotations finished ${JSON.stringify(results)}, expected ["completed"]`);
       violations.push(...(await expectConverged(world, c)));
     }
     const strangers = [...made.keys(), ...finished.keys()].filter((id) => !world.creds.some((c) => c.id === id));
-    if (strangers.length > 0) violations.push(`keys made or rotations finished for unknown credentials: ${[...new Set(strangers)].join(", ")}`);
+    if (strangers.length > 0)
+      violations.push(`keys made or rotations finished for unknown credentials: ${[...new Set(strangers)].join(", ")}`);
     const finishedTotal = [...finished.values()].flat().length;
-    if (finishedTotal !== credentials) violations.push(`${finishedTotal} rotations finished, expected exactly ${credentials}`);
+    if (finishedTotal !== credentials)
+      violations.push(`${finishedTotal} rotations finished, expected exactly ${credentials}`);
     if (doubles > 0) violations.push(`${doubles} credentials rotated more than once`);
     violations.push(...(await secretScan(world)));
-    const perWorker = world.workers.map((w) => w.lines.filter((l) => l.includes("\"rotation.finished\"")).length);
+    const perWorker = world.workers.map((w) => w.lines.filter((l) => l.includes('"rotation.finished"')).length);
     outcome = `${finishedTotal} of ${credentials} rotated; per worker ${perWorker.join("/")}; ${doubles} double`;
   } catch (err) {
-    violations.push(err instanceof Error ? err.message.split("\n")[0] ?? "" : String(err));
+    violations.push(err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err));
   } finally {
     await world.close();
   }
-  rows.push({ scenario: "concurrency", case: `${workers} workers, ${credentials} credentials due at once`, expected: "each rotated once", outcome, violations });
+  rows.push({
+    scenario: "concurrency",
+    case: `${workers} workers, ${credentials} credentials due at once`,
+    expected: "each rotated once",
+    outcome,
+    violations,
+  });
 }
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = "true";
@@ -309,9 +441,13 @@ if (!only) {
 if (!fleetOnly) {
   const caseIndex = process.argv.indexOf("--case");
   const caseFilter = caseIndex >= 0 ? (process.argv[caseIndex + 1] ?? "") : undefined;
-  for await (const row of compoundScenarios(caseFilter === undefined ? undefined : (name) => name.includes(caseFilter))) {
+  for await (const row of compoundScenarios(
+    caseFilter === undefined ? undefined : (name) => name.includes(caseFilter),
+  )) {
     rows.push(row);
-    process.stderr.write(`compound: ${row.case}: ${row.violations.length === 0 ? "held" : `VIOLATION: ${row.violations.join("; ")}`}\n`);
+    process.stderr.write(
+      `compound: ${row.case}: ${row.violations.length === 0 ? "held" : `VIOLATION: ${row.violations.join("; ")}`}\n`,
+    );
   }
 }
 if (!compoundOnly) {
@@ -320,10 +456,23 @@ if (!compoundOnly) {
 }
 
 const failed = rows.filter((r) => r.violations.length > 0);
-process.stdout.write(`\n${table(["scenario", "case", "expected", "outcome", "violations"], rows.map((r) => [r.scenario, r.case, r.expected, r.outcome, r.violations.length === 0 ? "0" : r.violations.join("; ")]))}\n`);
+process.stdout.write(
+  `\n${table(
+    ["scenario", "case", "expected", "outcome", "violations"],
+    rows.map((r) => [
+      r.scenario,
+      r.case,
+      r.expected,
+      r.outcome,
+      r.violations.length === 0 ? "0" : r.violations.join("; "),
+    ]),
+  )}\n`,
+);
 const kills = rows.filter((r) => r.scenario === "kill point");
 const fleet = rows.find((r) => r.scenario === "fleet run");
 if (fleet) process.stdout.write(`\nfleet run: seed ${seed}; ${fleet.outcome}; violations ${fleet.violations.length}\n`);
-process.stdout.write(`\nkill points tried ${kills.length}, converged ${kills.filter((r) => r.violations.length === 0).length}; fault cases ${rows.filter((r) => r.scenario === "fault").length}; violations ${failed.reduce((n, r) => n + r.violations.length, 0)}; ${Math.round((Date.now() - started) / 1000)} s\n`);
+process.stdout.write(
+  `\nkill points tried ${kills.length}, converged ${kills.filter((r) => r.violations.length === 0).length}; fault cases ${rows.filter((r) => r.scenario === "fault").length}; violations ${failed.reduce((n, r) => n + r.violations.length, 0)}; ${Math.round((Date.now() - started) / 1000)} s\n`,
+);
 process.stdout.write(`chaos: ${rows.length - failed.length} passed, ${failed.length} failed\n`);
 process.exit(failed.length === 0 ? 0 : 1);

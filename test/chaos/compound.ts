@@ -36,15 +36,20 @@ import { ADMIN_TOKEN, type FleetRow } from "./fleet-run.js";
 
 const ADMIN = { KEY_ROTATOR_ADMIN_TOKEN: ADMIN_TOKEN };
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const firstLine = (err: unknown) => (err instanceof Error ? err.message.split("\n")[0] ?? "" : String(err));
+const firstLine = (err: unknown) => (err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err));
 
 async function httpOf(worker: CliProcess): Promise<string> {
   return (JSON.parse(await worker.waitForLine(/"worker.ready"/, 60_000)) as { http: string }).http;
 }
 
-async function askEmergency(http: string, credentialId: string, reason = "compound chaos"): Promise<{ status: number; retryAfter: string | null; body: { joined?: boolean; rotationId?: string } }> {
+async function askEmergency(
+  http: string,
+  credentialId: string,
+  reason = "compound chaos",
+): Promise<{ status: number; retryAfter: string | null; body: { joined?: boolean; rotationId?: string } }> {
   const res = await fetch(`${http}/v1/credentials/${credentialId}/rotate`, {
-    method: "POST", signal: AbortSignal.timeout(15_000),
+    method: "POST",
+    signal: AbortSignal.timeout(15_000),
     headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
     body: JSON.stringify({ emergency: true, reason }),
   });
@@ -59,7 +64,12 @@ async function askEmergency(http: string, credentialId: string, reason = "compou
 }
 
 /** Polls the invariants until they hold or `timeoutMs` passes; returns the last violations. */
-async function settle(world: World, timeoutMs: number, o: { emergencies?: EmergencyAsked[] } = {}, cache: VersionKeys = new Map()): Promise<string[]> {
+async function settle(
+  world: World,
+  timeoutMs: number,
+  o: { emergencies?: EmergencyAsked[] } = {},
+  cache: VersionKeys = new Map(),
+): Promise<string[]> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await checkInvariants(world.sandbox, world.creds, cache, o);
@@ -71,7 +81,10 @@ async function settle(world: World, timeoutMs: number, o: { emergencies?: Emerge
 async function secretScan(world: World, redis?: RestartableRedis): Promise<string[]> {
   const logs = world.workers.flatMap((w) => w.lines).join("\n");
   const dump = redis ? await redis.dump() : await world.redisDump();
-  return [...leaks(logs, world.secrets()).map((s) => `secret ${s} in a log line`), ...leaks(dump, world.secrets()).map((s) => `secret ${s} in Redis`)];
+  return [
+    ...leaks(logs, world.secrets()).map((s) => `secret ${s} in a log line`),
+    ...leaks(dump, world.secrets()).map((s) => `secret ${s} in Redis`),
+  ];
 }
 
 /** On a violation, the workers' last lines that say what the rotation did, to stderr (not a verdict: the evidence). */
@@ -82,7 +95,11 @@ function explain(world: World): void {
   }
 }
 
-interface Case { name: string; expected: string; run(): Promise<{ outcome: string; violations: string[] }> }
+interface Case {
+  name: string;
+  expected: string;
+  run(): Promise<{ outcome: string; violations: string[] }>;
+}
 
 /** 1. Crash inside create plus Redis loss. */
 const crashInCreateRedisLoss: Case = {
@@ -90,7 +107,14 @@ const crashInCreateRedisLoss: Case = {
   expected: "no orphan by key id",
   async run() {
     const redis = await startRestartableRedis();
-    const world = await startWorld({ redisUrl: redis.url, due: true, grace: "1s", maxGraceExtension: "2s", orphanMinAge: "5s", orphanSweepEvery: "3s" });
+    const world = await startWorld({
+      redisUrl: redis.url,
+      due: true,
+      grace: "1s",
+      maxGraceExtension: "2s",
+      orphanMinAge: "5s",
+      orphanSweepEvery: "3s",
+    });
     try {
       const faults = world.sandbox.callcov.faults;
       faults.add({ kind: "hold", match: "POST /api/v1/api-keys/", count: 1 });
@@ -99,13 +123,19 @@ const crashInCreateRedisLoss: Case = {
       await first.kill("SIGKILL");
       await redis.wipe();
       faults.release();
-      await until(() => world.sandbox.callcov.keyHistory().some((k) => k.name.startsWith("key-rotator/")), "the released create to land");
+      await until(
+        () => world.sandbox.callcov.keyHistory().some((k) => k.name.startsWith("key-rotator/")),
+        "the released create to land",
+      );
       await world.startWorker();
       const violations = await settle(world, 40_000);
       if (violations.length > 0) explain(world);
       violations.push(...(await secretScan(world, redis)));
       const ours = world.sandbox.callcov.keyHistory().filter((k) => k.name.startsWith("key-rotator/"));
-      return { outcome: `${ours.length} keys made (${new Set(ours.map((k) => k.name)).size} names), ${ours.filter((k) => k.active).length} active`, violations };
+      return {
+        outcome: `${ours.length} keys made (${new Set(ours.map((k) => k.name)).size} names), ${ours.filter((k) => k.active).length} active`,
+        violations,
+      };
     } finally {
       await world.close();
       await redis.stop();
@@ -119,7 +149,13 @@ const graceRedisLossEmergency: Case = {
   expected: "keys live at the request revoked; current made after it",
   async run() {
     const redis = await startRestartableRedis();
-    const world = await startWorld({ redisUrl: redis.url, grace: "30s", maxGraceExtension: "1s", orphanMinAge: "5s", orphanSweepEvery: "3s" });
+    const world = await startWorld({
+      redisUrl: redis.url,
+      grace: "30s",
+      maxGraceExtension: "1s",
+      orphanMinAge: "5s",
+      orphanSweepEvery: "3s",
+    });
     try {
       const c = world.creds[0];
       if (!c) throw new Error("no credential");
@@ -131,14 +167,21 @@ const graceRedisLossEmergency: Case = {
       await redis.wipe();
       const at = Date.now();
       const asked = await askEmergency(http, c.id);
-      if (asked.status !== 202) return { outcome: `emergency answered ${asked.status}`, violations: [`the emergency after the wipe was answered ${asked.status}, expected 202`] };
+      if (asked.status !== 202)
+        return {
+          outcome: `emergency answered ${asked.status}`,
+          violations: [`the emergency after the wipe was answered ${asked.status}, expected 202`],
+        };
       // Grace is 30 s: within 25 s only the emergency can have revoked anything.
       const violations = await settle(world, 25_000, { emergencies: [{ credentialId: c.id, at, via: "admin HTTP" }] });
       if (violations.length > 0) explain(world);
       violations.push(...(await secretScan(world, redis)));
       const keys = world.sandbox.callcov.keyHistory();
       const state = (id: string) => (keys.find((k) => k.id === id)?.active ? "live" : "revoked");
-      return { outcome: `replaced ${c.keyId} ${state(c.keyId)}, current-at-request ${promoted} ${state(promoted)}`, violations };
+      return {
+        outcome: `replaced ${c.keyId} ${state(c.keyId)}, current-at-request ${promoted} ${state(promoted)}`,
+        violations,
+      };
     } finally {
       await world.close();
       await redis.stop();
@@ -153,12 +196,30 @@ const redisLossAfterCompletion: Case = {
   async run() {
     const redis = await startRestartableRedis();
     const n = 5;
-    const world = await startWorld({ credentials: n, redisUrl: redis.url, due: true, grace: "0s", orphanMinAge: "5s", orphanSweepEvery: "3s" });
+    const world = await startWorld({
+      credentials: n,
+      redisUrl: redis.url,
+      due: true,
+      grace: "0s",
+      orphanMinAge: "5s",
+      orphanSweepEvery: "3s",
+    });
     try {
       const first = await world.startWorker();
-      const rotated = await until(() => world.creds.every((c) => !world.sandbox.callcov.isKeyActive(c.keyId)), "every seed key revoked", 60_000).then(() => true, () => false);
+      const rotated = await until(
+        () => world.creds.every((c) => !world.sandbox.callcov.isKeyActive(c.keyId)),
+        "every seed key revoked",
+        60_000,
+      ).then(
+        () => true,
+        () => false,
+      );
       const before = await settle(world, 20_000);
-      if (before.length > 0 || !rotated) return { outcome: "did not finish the first rotations", violations: [`before the wipe: ${before.join("; ") || "seed keys still active"}`] };
+      if (before.length > 0 || !rotated)
+        return {
+          outcome: "did not finish the first rotations",
+          violations: [`before the wipe: ${before.join("; ") || "seed keys still active"}`],
+        };
       // Let the completed rotations' jobs end (nothing in flight), then lose Redis and restart.
       await sleep(3_000);
       const counters = world.sandbox.callcov.state.counters;
@@ -195,10 +256,19 @@ const redisLossAfterCompletion: Case = {
         const id = /^key-rotator\/([^/]+)\//.exec(k.name)?.[1] ?? "?";
         perCredential.set(id, (perCredential.get(id) ?? 0) + 1);
       }
-      for (const [id, calls] of perCredential) if (calls > 1) violations.push(`${id}: ${calls} vendor calls (revokes and creates) after two Redis losses, expected at most 1`);
-      const routes = Object.entries(counters.requestsByRoute).map(([r, v]) => [r, v - (routesBefore[r] ?? 0)] as const).filter(([, v]) => v > 0);
+      for (const [id, calls] of perCredential)
+        if (calls > 1)
+          violations.push(
+            `${id}: ${calls} vendor calls (revokes and creates) after two Redis losses, expected at most 1`,
+          );
+      const routes = Object.entries(counters.requestsByRoute)
+        .map(([r, v]) => [r, v - (routesBefore[r] ?? 0)] as const)
+        .filter(([, v]) => v > 0);
       violations.push(...(await secretScan(world, redis)));
-      return { outcome: `after two wipes: ${deletes} revoke requests, ${keys.length - keysBefore} keys made; calls ${routes.map(([r, v]) => `${r} ${v}`).join(", ")}`, violations };
+      return {
+        outcome: `after two wipes: ${deletes} revoke requests, ${keys.length - keysBefore} keys made; calls ${routes.map(([r, v]) => `${r} ${v}`).join(", ")}`,
+        violations,
+      };
     } finally {
       await world.close();
       await redis.stop();
@@ -218,19 +288,45 @@ const forgedJobData: Case = {
       await world.startWorker();
       const aCurrent = await world.currentKey(a);
       const bCurrent = await world.currentKey(b);
-      const forged = (oldKeyId: string) => ({ credentialId: a.id, rotationId: aCurrent.versionId, step: "revoke", oldKeyId, emergency: false, trigger: "manual", startedAt: Date.now() });
+      const forged = (oldKeyId: string) => ({
+        credentialId: a.id,
+        rotationId: aCurrent.versionId,
+        step: "revoke",
+        oldKeyId,
+        emergency: false,
+        trigger: "manual",
+        startedAt: Date.now(),
+      });
       const q = world.queue;
-      const jobs = [await q.add(ROTATE_JOB, forged(bCurrent.keyId), { jobId: `forged-${randomUUID()}` }), await q.add(ROTATE_JOB, forged(aCurrent.keyId), { jobId: `forged-${randomUUID()}` })];
-      await until(async () => (await Promise.all(jobs.map((j) => q.getJobState(j.id ?? "")))).every((s) => s === "completed" || s === "failed"), "the forged jobs to be taken", 30_000).catch(() => undefined);
+      const jobs = [
+        await q.add(ROTATE_JOB, forged(bCurrent.keyId), { jobId: `forged-${randomUUID()}` }),
+        await q.add(ROTATE_JOB, forged(aCurrent.keyId), { jobId: `forged-${randomUUID()}` }),
+      ];
+      await until(
+        async () =>
+          (await Promise.all(jobs.map((j) => q.getJobState(j.id ?? "")))).every(
+            (s) => s === "completed" || s === "failed",
+          ),
+        "the forged jobs to be taken",
+        30_000,
+      ).catch(() => undefined);
       await sleep(2_000);
       const violations: string[] = [];
-      const status = async (apiKey: string) => (await fetch(`${world.sandbox.urls.callcov}/api/v1/health`, { headers: { "X-API-Key": apiKey } })).status;
+      const status = async (apiKey: string) =>
+        (await fetch(`${world.sandbox.urls.callcov}/api/v1/health`, { headers: { "X-API-Key": apiKey } })).status;
       const aNow = await status(aCurrent.apiKey);
       const bNow = await status(bCurrent.apiKey);
-      if (bNow !== 200) violations.push(`B's current key ${bCurrent.keyId} is refused (${bNow}) after a forged job named it`);
-      if (aNow !== 200) violations.push(`A's current key ${aCurrent.keyId} is refused (${aNow}) after a forged job named it`);
+      if (bNow !== 200)
+        violations.push(`B's current key ${bCurrent.keyId} is refused (${bNow}) after a forged job named it`);
+      if (aNow !== 200)
+        violations.push(`A's current key ${aCurrent.keyId} is refused (${aNow}) after a forged job named it`);
       const requests = world.sandbox.callcov.state.counters.revokeRequestsByKey;
-      for (const [who, k] of [["B", bCurrent.keyId], ["A", aCurrent.keyId]] as const) if ((requests[k] ?? 0) > 0) violations.push(`${requests[k] ?? 0} revoke requests reached ${who}'s current key ${k}`);
+      for (const [who, k] of [
+        ["B", bCurrent.keyId],
+        ["A", aCurrent.keyId],
+      ] as const)
+        if ((requests[k] ?? 0) > 0)
+          violations.push(`${requests[k] ?? 0} revoke requests reached ${who}'s current key ${k}`);
       const states = await Promise.all(jobs.map((j) => q.getJobState(j.id ?? "")));
       violations.push(...(await checkInvariants(world.sandbox, world.creds)), ...(await secretScan(world)));
       return { outcome: `forged jobs ${states.join("/")}; A ${aNow}, B ${bNow}`, violations };
@@ -243,7 +339,9 @@ const forgedJobData: Case = {
 /** The inventory setting for the alert re-notify window, if the schema has one. */
 function renotifySetting(): string | undefined {
   try {
-    const settings = (inventorySchema.shape.settings as unknown as { _zod: { def: { innerType: { shape: Record<string, unknown> } } } })._zod.def.innerType.shape;
+    const settings = (
+      inventorySchema.shape.settings as unknown as { _zod: { def: { innerType: { shape: Record<string, unknown> } } } }
+    )._zod.def.innerType.shape;
     return Object.keys(settings).find((k) => /renotif|re-notif/i.test(k));
   } catch {
     return undefined;
@@ -259,23 +357,42 @@ const forgedAlertEntry: Case = {
     const setting = renotifySetting();
     const renotifyS = setting ? 10 : 3_600;
     const healthS = 2;
-    const world = await startWorld({ grace: "0s", healthCheckEvery: `${healthS}s`, webhookUrl: receiver.url, ...(setting ? { extraSettings: { [setting]: `${renotifyS}s` } } : {}) });
+    const world = await startWorld({
+      grace: "0s",
+      healthCheckEvery: `${healthS}s`,
+      webhookUrl: receiver.url,
+      ...(setting ? { extraSettings: { [setting]: `${renotifyS}s` } } : {}),
+    });
     try {
       const c = world.creds[0];
       if (!c) throw new Error("no credential");
       await world.startWorker();
       const key = `${world.prefix}:alerts:open:${c.id}/health-key`;
-      const forged = { alert: { credentialId: c.id, severity: "critical", kind: "health-key", summary: "forged: all is well" }, sentTo: ["hook"], at: Date.now() + 10 * 365 * 86_400_000 };
+      const forged = {
+        alert: { credentialId: c.id, severity: "critical", kind: "health-key", summary: "forged: all is well" },
+        sentTo: ["hook"],
+        at: Date.now() + 10 * 365 * 86_400_000,
+      };
       await world.redis.set(key, JSON.stringify(forged));
       const at = Date.now();
       world.sandbox.callcov.state.revoke((await world.currentKey(c)).keyId);
       // The bound: the re-notify window, plus two health ticks to notice, plus slack; waited at most 60 s.
       const boundS = renotifyS + 2 * healthS + 5;
       const waitS = Math.min(boundS, 60);
-      const delivered = await until(() => receiver.got.some((g) => g.credentialId === c.id && g.kind === "health-key" && g.action === "trigger"), "the alert", waitS * 1000).then(() => true, () => false);
+      const delivered = await until(
+        () => receiver.got.some((g) => g.credentialId === c.id && g.kind === "health-key" && g.action === "trigger"),
+        "the alert",
+        waitS * 1000,
+      ).then(
+        () => true,
+        () => false,
+      );
       const tookS = (Date.now() - at) / 1000;
       const violations: string[] = [];
-      if (!delivered) violations.push(`no health-key alert within ${waitS} s of the key failing (bound ${boundS} s: ${setting ? `settings.${setting} ${renotifyS}s` : "no re-notify setting in the inventory; the default window is 1 h"} + 2 health ticks), while a forged open entry says sent at ${new Date(forged.at).toISOString().slice(0, 10)}`);
+      if (!delivered)
+        violations.push(
+          `no health-key alert within ${waitS} s of the key failing (bound ${boundS} s: ${setting ? `settings.${setting} ${renotifyS}s` : "no re-notify setting in the inventory; the default window is 1 h"} + 2 health ticks), while a forged open entry says sent at ${new Date(forged.at).toISOString().slice(0, 10)}`,
+        );
       violations.push(...(await secretScan(world)));
       return { outcome: delivered ? `delivered within ${Math.ceil(tookS)} s` : `silenced for ${waitS}+ s`, violations };
     } finally {
@@ -304,14 +421,23 @@ const emergencyFlood: Case = {
         // 10 a second, each on its own (a person's script or an incident tool gone wild).
         const due = started + i * 100;
         if (due > Date.now()) await sleep(due - Date.now());
-        inFlight.push(askEmergency(http, c.id, `flood ${i}`).then((r) => {
-          if (r.status === 202 && r.body.joined) answers.joined += 1;
-          else if (r.status === 202) answers.accepted += 1;
-          else if (r.status === 429) {
-            answers.refused += 1;
-            if (r.retryAfter !== null && /^\d+$/.test(r.retryAfter)) answers.withRetryAfter += 1;
-          } else answers.other.set(String(r.status), (answers.other.get(String(r.status)) ?? 0) + 1);
-        }, (err: unknown) => void answers.other.set(firstLine(err).slice(0, 40), (answers.other.get(firstLine(err).slice(0, 40)) ?? 0) + 1)));
+        inFlight.push(
+          askEmergency(http, c.id, `flood ${i}`).then(
+            (r) => {
+              if (r.status === 202 && r.body.joined) answers.joined += 1;
+              else if (r.status === 202) answers.accepted += 1;
+              else if (r.status === 429) {
+                answers.refused += 1;
+                if (r.retryAfter !== null && /^\d+$/.test(r.retryAfter)) answers.withRetryAfter += 1;
+              } else answers.other.set(String(r.status), (answers.other.get(String(r.status)) ?? 0) + 1);
+            },
+            (err: unknown) =>
+              void answers.other.set(
+                firstLine(err).slice(0, 40),
+                (answers.other.get(firstLine(err).slice(0, 40)) ?? 0) + 1,
+              ),
+          ),
+        );
       }
       await Promise.all(inFlight);
       await sleep(5_000);
@@ -321,21 +447,42 @@ const emergencyFlood: Case = {
       const stageCalls = events.filter((e) => e.op === "UpdateSecretVersionStage" && e.stage !== "AWSPREVIOUS");
       const versionsMade = new Set(puts.filter((e) => e.created).map((e) => e.versionId)).size;
       const violations: string[] = [];
-      if (versionsMade > 1) violations.push(`${versionsMade} new versions (rotations) within the minute, expected at most 1`);
-      if (puts.length + stageCalls.length > 3) violations.push(`${puts.length} PutSecretValue and ${stageCalls.length} UpdateSecretVersionStage for ${c.secretId} within the minute, more than one rotation's writes (≤ 3)`);
-      if (answers.accepted > 1) violations.push(`${answers.accepted} emergencies accepted as new rotations, expected at most 1`);
-      if (answers.withRetryAfter < answers.refused) violations.push(`${answers.refused - answers.withRetryAfter} of ${answers.refused} 429s without a Retry-After in seconds`);
+      if (versionsMade > 1)
+        violations.push(`${versionsMade} new versions (rotations) within the minute, expected at most 1`);
+      if (puts.length + stageCalls.length > 3)
+        violations.push(
+          `${puts.length} PutSecretValue and ${stageCalls.length} UpdateSecretVersionStage for ${c.secretId} within the minute, more than one rotation's writes (≤ 3)`,
+        );
+      if (answers.accepted > 1)
+        violations.push(`${answers.accepted} emergencies accepted as new rotations, expected at most 1`);
+      if (answers.withRetryAfter < answers.refused)
+        violations.push(
+          `${answers.refused - answers.withRetryAfter} of ${answers.refused} 429s without a Retry-After in seconds`,
+        );
       const expectedRefused = 600 - answers.accepted;
-      if (answers.refused < expectedRefused) violations.push(`${expectedRefused - answers.refused} requests not refused with 429 (joined ${answers.joined}${[...answers.other].map(([k, v]) => `, ${k} ${v}`).join("")})`);
+      if (answers.refused < expectedRefused)
+        violations.push(
+          `${expectedRefused - answers.refused} requests not refused with 429 (joined ${answers.joined}${[...answers.other].map(([k, v]) => `, ${k} ${v}`).join("")})`,
+        );
       violations.push(...(await settle(world, 20_000)), ...(await secretScan(world)));
-      return { outcome: `202 new ${answers.accepted}, joined ${answers.joined}, 429 ${answers.refused} (Retry-After ${answers.withRetryAfter}); ${versionsMade} versions, ${puts.length} puts, ${stageCalls.length} stage moves`, violations };
+      return {
+        outcome: `202 new ${answers.accepted}, joined ${answers.joined}, 429 ${answers.refused} (Retry-After ${answers.withRetryAfter}); ${versionsMade} versions, ${puts.length} puts, ${stageCalls.length} stage moves`,
+        violations,
+      };
     } finally {
       await world.close();
     }
   },
 };
 
-export const COMPOUND_CASES: Case[] = [crashInCreateRedisLoss, graceRedisLossEmergency, redisLossAfterCompletion, forgedJobData, forgedAlertEntry, emergencyFlood];
+export const COMPOUND_CASES: Case[] = [
+  crashInCreateRedisLoss,
+  graceRedisLossEmergency,
+  redisLossAfterCompletion,
+  forgedJobData,
+  forgedAlertEntry,
+  emergencyFlood,
+];
 
 export async function* compoundScenarios(only?: (name: string) => boolean): AsyncGenerator<FleetRow> {
   for (const c of COMPOUND_CASES) {
@@ -347,6 +494,12 @@ export async function* compoundScenarios(only?: (name: string) => boolean): Asyn
     } catch (err) {
       violations = [firstLine(err)];
     }
-    yield { scenario: "compound", case: c.name, expected: c.expected, outcome: violations.length === 0 ? outcome : `VIOLATION: ${outcome}`, violations };
+    yield {
+      scenario: "compound",
+      case: c.name,
+      expected: c.expected,
+      outcome: violations.length === 0 ? outcome : `VIOLATION: ${outcome}`,
+      violations,
+    };
   }
 }

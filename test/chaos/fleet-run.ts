@@ -34,18 +34,36 @@
  */
 import type { FaultRule } from "../../src/sandbox/faults.js";
 import { type CliProcess, startCli } from "../../src/demo/cli-process.js";
-import { type EmergencyAsked, type VersionKeys, checkInvariants, completedRotations, snapshotVersions } from "../support/outside-checks.js";
+import {
+  type EmergencyAsked,
+  type VersionKeys,
+  checkInvariants,
+  completedRotations,
+  snapshotVersions,
+} from "../support/outside-checks.js";
 import { startRestartableRedis } from "../support/restartable-redis.js";
 import { leaks, startWorld } from "../support/rotation-world.js";
 
-export interface FleetRow { scenario: string; case: string; expected: string; outcome: string; violations: string[] }
+export interface FleetRow {
+  scenario: string;
+  case: string;
+  expected: string;
+  outcome: string;
+  violations: string[];
+}
 
 export const ADMIN_TOKEN = "chaos-admin-token-0123456789";
 const FLEET_CREDENTIALS = 40;
 const WORKERS = 3;
 const LOSS_FREE_MS = 30_000;
 
-export interface FleetOptions { seed: number; faultSeconds?: number; convergeSeconds?: number; credentials?: number; log?: (line: string) => void }
+export interface FleetOptions {
+  seed: number;
+  faultSeconds?: number;
+  convergeSeconds?: number;
+  credentials?: number;
+  log?: (line: string) => void;
+}
 
 /** mulberry32: a small seeded PRNG, so a seed names one sequence of choices. */
 export function prng(seed: number): () => number {
@@ -73,7 +91,14 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
   log(`fleet run: seed ${o.seed} (again: npm run test:chaos -- --fleet-only --seed ${o.seed})`);
 
   const fig = {
-    rotations: 0, poolCrashes: 0, kills: 0, ownExits: 0, wipes: 0, redisRestarts: 0, vendorWindows: 0, storeWindows: 0,
+    rotations: 0,
+    poolCrashes: 0,
+    kills: 0,
+    ownExits: 0,
+    wipes: 0,
+    redisRestarts: 0,
+    vendorWindows: 0,
+    storeWindows: 0,
     http: { sent: 0, accepted: 0, refused429: 0, retryAfter: 0, unavailable: 0, other: 0, noAnswer: 0 },
     cli: { sent: 0, accepted: 0, cooldown: 0, failedClearly: 0, noExit: 0, stack: 0 },
   };
@@ -81,20 +106,40 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
   const violations: string[] = [];
   const redis = await startRestartableRedis();
   const world = await startWorld({
-    credentials: n, redisUrl: redis.url, due: true, every: "30s", grace: "8s", maxGraceExtension: "5s", dueCheckEvery: "2s", healthCheckEvery: "10s",
-    lockDuration: "5s", orphanMinAge: "20s", orphanSweepEvery: "10s", concurrency: 4, managementPerMinute: 600, logLevel: "info",
+    credentials: n,
+    redisUrl: redis.url,
+    due: true,
+    every: "30s",
+    grace: "8s",
+    maxGraceExtension: "5s",
+    dueCheckEvery: "2s",
+    healthCheckEvery: "10s",
+    lockDuration: "5s",
+    orphanMinAge: "20s",
+    orphanSweepEvery: "10s",
+    concurrency: 4,
+    managementPerMinute: 600,
+    logLevel: "info",
   });
   // The harness's own connections see Redis go away too; they reconnect by themselves.
   world.redis.on("error", () => undefined);
   world.queue.on("error", () => undefined);
   const allProcs: CliProcess[] = [];
   const cliProcs: CliProcess[] = [];
-  interface Slot { proc?: CliProcess; http?: string; killedByUs: boolean }
+  interface Slot {
+    proc?: CliProcess;
+    http?: string;
+    killedByUs: boolean;
+  }
   const slots: Slot[] = Array.from({ length: WORKERS }, () => ({ killedByUs: false }));
   let shuttingDown = false;
   const pendingActions = new Set<Promise<unknown>>();
   const track = (p: Promise<unknown>) => {
-    const q = p.catch((err: unknown) => log(`fleet run: action failed: ${err instanceof Error ? err.message.split("\n")[0] ?? "" : String(err)}`)).finally(() => pendingActions.delete(q));
+    const q = p
+      .catch((err: unknown) =>
+        log(`fleet run: action failed: ${err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err)}`),
+      )
+      .finally(() => pendingActions.delete(q));
     pendingActions.add(q);
   };
   const startSlot = (slot: Slot) => {
@@ -105,14 +150,32 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
     delete slot.http;
     // Killed before it was ready, a worker never says so: its wait ends in a rejection that only an awaiting caller reads.
     const ready = proc.waitForLine(/"worker.ready"/, 60_000);
-    ready.then((line) => {
-      if (slot.proc === proc) slot.http = (JSON.parse(line) as { http: string }).http;
-    }, () => undefined);
+    ready.then(
+      (line) => {
+        if (slot.proc === proc) slot.http = (JSON.parse(line) as { http: string }).http;
+      },
+      () => undefined,
+    );
     void proc.exited.then(() => {
       if (slot.proc !== proc || slot.killedByUs || shuttingDown) return;
       fig.ownExits += 1;
-      log(`fleet run: a worker exited by itself (${proc.lines.filter((l) => !l.startsWith("{")).slice(-2).join(" | ").slice(0, 300)})`);
-      track(sleep(1_000).then(() => (slot.proc === proc && !shuttingDown ? startSlot(slot).then(() => undefined, () => undefined) : undefined)));
+      log(
+        `fleet run: a worker exited by itself (${proc.lines
+          .filter((l) => !l.startsWith("{"))
+          .slice(-2)
+          .join(" | ")
+          .slice(0, 300)})`,
+      );
+      track(
+        sleep(1_000).then(() =>
+          slot.proc === proc && !shuttingDown
+            ? startSlot(slot).then(
+                () => undefined,
+                () => undefined,
+              )
+            : undefined,
+        ),
+      );
     });
     return ready;
   };
@@ -128,7 +191,8 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
     const at = Date.now();
     try {
       const res = await fetch(`${slot.http}/v1/credentials/${credentialId}/rotate`, {
-        method: "POST", signal: AbortSignal.timeout(15_000),
+        method: "POST",
+        signal: AbortSignal.timeout(15_000),
         headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
         body: JSON.stringify({ emergency: true, reason: "chaos fleet run" }),
       });
@@ -163,18 +227,38 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
     }
     if (p.lines.some((l) => STACK_LINE.test(l))) {
       fig.cli.stack += 1;
-      answerViolations.push(`CLI emergency for ${credentialId}: a stack trace in its output (exit ${String(code)}): ${p.lines.find((l) => !STACK_LINE.test(l))?.slice(0, 160) ?? ""}`);
+      answerViolations.push(
+        `CLI emergency for ${credentialId}: a stack trace in its output (exit ${String(code)}): ${p.lines.find((l) => !STACK_LINE.test(l))?.slice(0, 160) ?? ""}`,
+      );
     }
     if (code === 0) {
       fig.cli.accepted += 1;
       emergencies.push({ credentialId, at, via: "CLI" });
-    } else if (code === 1 && p.lines.some((l) => /cooldown|cap of emergencies|retry in|retry after|too many/i.test(l))) fig.cli.cooldown += 1;
+    } else if (code === 1 && p.lines.some((l) => /cooldown|cap of emergencies|retry in|retry after|too many/i.test(l)))
+      fig.cli.cooldown += 1;
     else fig.cli.failedClearly += 1;
   };
 
-  const vendorMatches = ["POST /api/v1/api-keys/", "DELETE /api/v1/api-keys/", "GET /api/v1/health", "GET /api/v1/api-keys/", undefined] as const;
-  const vendorKinds: FaultRule[] = [{ kind: "error", status: 503 }, { kind: "reset" }, { kind: "timeout" }, { kind: "rate-limit" }];
-  const storeMatches = ["PutSecretValue", "UpdateSecretVersionStage", "GetSecretValue", "DescribeSecret", undefined] as const;
+  const vendorMatches = [
+    "POST /api/v1/api-keys/",
+    "DELETE /api/v1/api-keys/",
+    "GET /api/v1/health",
+    "GET /api/v1/api-keys/",
+    undefined,
+  ] as const;
+  const vendorKinds: FaultRule[] = [
+    { kind: "error", status: 503 },
+    { kind: "reset" },
+    { kind: "timeout" },
+    { kind: "rate-limit" },
+  ];
+  const storeMatches = [
+    "PutSecretValue",
+    "UpdateSecretVersionStage",
+    "GetSecretValue",
+    "DescribeSecret",
+    undefined,
+  ] as const;
   const storeKinds: FaultRule[] = [{ kind: "rate-limit" }, { kind: "error", status: 500 }];
   const window = (faults: typeof world.sandbox.callcov.faults, rule: FaultRule) => {
     const stored = faults.addRule(rule);
@@ -189,73 +273,118 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
   const lossesAllowed = () => Date.now() - started < faultMs - LOSS_FREE_MS;
   try {
     await Promise.all(slots.map((s) => startSlot(s)));
-    log(`fleet run: ${n} credentials, ${WORKERS} workers ready on ${redis.url} in ${Math.round((Date.now() - started) / 1000)} s; faults for ${faultMs / 1000} s`);
+    log(
+      `fleet run: ${n} credentials, ${WORKERS} workers ready on ${redis.url} in ${Math.round((Date.now() - started) / 1000)} s; faults for ${faultMs / 1000} s`,
+    );
     const actions: Array<[number, () => void]> = [
-      [3, () => {
-        const slot = pick(slots);
-        if (!slot.proc || slot.killedByUs) return;
-        fig.kills += 1;
-        slot.killedByUs = true;
-        const proc = slot.proc;
-        track(proc.kill("SIGKILL").then(() => sleep(between(500, 3_000))).then(() => (slot.proc === proc ? startSlot(slot).then(() => undefined, () => undefined) : undefined)));
-      }],
-      [1, () => {
-        if (!redis.isUp() || !lossesAllowed()) return;
-        fig.wipes += 1;
-        lastRedisLoss = Date.now();
-        track(redis.wipe());
-      }],
-      [1, () => {
-        if (!redis.isUp() || !lossesAllowed()) return;
-        fig.redisRestarts += 1;
-        lastRedisLoss = Date.now();
-        track(redis.restart(between(300, 3_000)));
-      }],
-      [2, () => {
-        fig.vendorWindows += 1;
-        const match = pick(vendorMatches);
-        window(world.sandbox.callcov.faults, { ...pick(vendorKinds), ...(match ? { match } : {}), rate: between(0.2, 0.5) });
-      }],
-      [2, () => {
-        fig.storeWindows += 1;
-        const match = pick(storeMatches);
-        window(world.sandbox.emulator.faults, { ...pick(storeKinds), ...(match ? { match } : {}), rate: between(0.2, 0.5) });
-      }],
-      [2, () => {
-        const c = pick(world.creds);
-        const burst = random() < 0.3 ? 3 : 1;
-        for (let i = 0; i < burst; i++) track(httpEmergency(c.id));
-      }],
+      [
+        3,
+        () => {
+          const slot = pick(slots);
+          if (!slot.proc || slot.killedByUs) return;
+          fig.kills += 1;
+          slot.killedByUs = true;
+          const proc = slot.proc;
+          track(
+            proc
+              .kill("SIGKILL")
+              .then(() => sleep(between(500, 3_000)))
+              .then(() =>
+                slot.proc === proc
+                  ? startSlot(slot).then(
+                      () => undefined,
+                      () => undefined,
+                    )
+                  : undefined,
+              ),
+          );
+        },
+      ],
+      [
+        1,
+        () => {
+          if (!redis.isUp() || !lossesAllowed()) return;
+          fig.wipes += 1;
+          lastRedisLoss = Date.now();
+          track(redis.wipe());
+        },
+      ],
+      [
+        1,
+        () => {
+          if (!redis.isUp() || !lossesAllowed()) return;
+          fig.redisRestarts += 1;
+          lastRedisLoss = Date.now();
+          track(redis.restart(between(300, 3_000)));
+        },
+      ],
+      [
+        2,
+        () => {
+          fig.vendorWindows += 1;
+          const match = pick(vendorMatches);
+          window(world.sandbox.callcov.faults, {
+            ...pick(vendorKinds),
+            ...(match ? { match } : {}),
+            rate: between(0.2, 0.5),
+          });
+        },
+      ],
+      [
+        2,
+        () => {
+          fig.storeWindows += 1;
+          const match = pick(storeMatches);
+          window(world.sandbox.emulator.faults, {
+            ...pick(storeKinds),
+            ...(match ? { match } : {}),
+            rate: between(0.2, 0.5),
+          });
+        },
+      ],
+      [
+        2,
+        () => {
+          const c = pick(world.creds);
+          const burst = random() < 0.3 ? 3 : 1;
+          for (let i = 0; i < burst; i++) track(httpEmergency(c.id));
+        },
+      ],
       [1, () => track(cliEmergency(pick(world.creds).id))],
-      [1, () => {
-        // The compound the issue saw: every worker dies while a create is in flight at the vendor,
-        // Redis is lost with it (half the time), and the create's answer lands (or is lost) later.
-        if (!lossesAllowed() || pendingActions.size > 6) return;
-        fig.poolCrashes += 1;
-        const faults = world.sandbox.callcov.faults;
-        const hold = faults.addRule({ kind: "hold", match: "POST /api/v1/api-keys/", count: 1 });
-        const wipe = random() < 0.5;
-        const release = random() < 0.7;
-        const downMs = between(500, 3_000);
-        track((async () => {
-          const until = Date.now() + 5_000;
-          while (faults.heldCount === 0 && Date.now() < until) await sleep(50);
-          faults.remove(hold);
-          const victims = slots.filter((s) => s.proc && !s.killedByUs);
-          for (const slot of victims) slot.killedByUs = true;
-          fig.kills += victims.length;
-          await Promise.all(victims.map((s) => s.proc?.kill("SIGKILL")));
-          if (wipe && redis.isUp()) {
-            fig.wipes += 1;
-            lastRedisLoss = Date.now();
-            await redis.wipe();
-          }
-          if (release) faults.release();
-          else faults.dropHeld();
-          await sleep(downMs);
-          await Promise.all(victims.map((s) => startSlot(s).catch(() => undefined)));
-        })());
-      }],
+      [
+        1,
+        () => {
+          // The compound the issue saw: every worker dies while a create is in flight at the vendor,
+          // Redis is lost with it (half the time), and the create's answer lands (or is lost) later.
+          if (!lossesAllowed() || pendingActions.size > 6) return;
+          fig.poolCrashes += 1;
+          const faults = world.sandbox.callcov.faults;
+          const hold = faults.addRule({ kind: "hold", match: "POST /api/v1/api-keys/", count: 1 });
+          const wipe = random() < 0.5;
+          const release = random() < 0.7;
+          const downMs = between(500, 3_000);
+          track(
+            (async () => {
+              const until = Date.now() + 5_000;
+              while (faults.heldCount === 0 && Date.now() < until) await sleep(50);
+              faults.remove(hold);
+              const victims = slots.filter((s) => s.proc && !s.killedByUs);
+              for (const slot of victims) slot.killedByUs = true;
+              fig.kills += victims.length;
+              await Promise.all(victims.map((s) => s.proc?.kill("SIGKILL")));
+              if (wipe && redis.isUp()) {
+                fig.wipes += 1;
+                lastRedisLoss = Date.now();
+                await redis.wipe();
+              }
+              if (release) faults.release();
+              else faults.dropHeld();
+              await sleep(downMs);
+              await Promise.all(victims.map((s) => startSlot(s).catch(() => undefined)));
+            })(),
+          );
+        },
+      ],
     ];
     const total = actions.reduce((s, [w]) => s + w, 0);
     while (Date.now() - started < faultMs + 0) {
@@ -303,23 +432,36 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
     const counters = world.sandbox.callcov.state.counters;
     const revokeRequests = Object.values(counters.revokeRequestsByKey).reduce((a, b) => a + b, 0);
     const figures = [
-      `seed ${o.seed}`, `credentials ${n}`, `workers ${WORKERS}`, `rotations completed ${fig.rotations}`,
-      `keys made ${counters.created}, revoked ${counters.revoked}, revoke requests ${revokeRequests}`, `vendor 429s ${counters.rateLimited}`,
-      `kills ${fig.kills} (of them in ${fig.poolCrashes} crashes of every worker inside a create)`, `worker exits by themselves ${fig.ownExits}`, `Redis wipes ${fig.wipes}`, `Redis restarts ${fig.redisRestarts}`,
-      `vendor fault windows ${fig.vendorWindows}`, `store fault windows ${fig.storeWindows}`,
+      `seed ${o.seed}`,
+      `credentials ${n}`,
+      `workers ${WORKERS}`,
+      `rotations completed ${fig.rotations}`,
+      `keys made ${counters.created}, revoked ${counters.revoked}, revoke requests ${revokeRequests}`,
+      `vendor 429s ${counters.rateLimited}`,
+      `kills ${fig.kills} (of them in ${fig.poolCrashes} crashes of every worker inside a create)`,
+      `worker exits by themselves ${fig.ownExits}`,
+      `Redis wipes ${fig.wipes}`,
+      `Redis restarts ${fig.redisRestarts}`,
+      `vendor fault windows ${fig.vendorWindows}`,
+      `store fault windows ${fig.storeWindows}`,
       `emergencies HTTP ${fig.http.sent} (202 ${fig.http.accepted}, 429 ${fig.http.refused429} with Retry-After ${fig.http.retryAfter}, 503 ${fig.http.unavailable}, other ${fig.http.other}, no answer ${fig.http.noAnswer})`,
       `emergencies CLI ${fig.cli.sent} (exit 0 ${fig.cli.accepted}, cooldown ${fig.cli.cooldown}, other exit ${fig.cli.failedClearly}, no exit ${fig.cli.noExit}, stack traces ${fig.cli.stack})`,
-      `emergency contracts checked ${held.length}`, `converged in ${convergedIn} s`, `violations ${violations.length}`, `${Math.round((Date.now() - started) / 1000)} s`,
+      `emergency contracts checked ${held.length}`,
+      `converged in ${convergedIn} s`,
+      `violations ${violations.length}`,
+      `${Math.round((Date.now() - started) / 1000)} s`,
     ];
     log(`fleet run figures: ${figures.join("; ")}`);
     for (const v of violations.slice(0, 40)) log(`fleet run violation: ${v}`);
     return {
-      scenario: "fleet run", case: `seed ${o.seed}: ${n} credentials, ${WORKERS} workers, ${faultMs / 1000} s of mixed faults`, expected: "invariants hold",
+      scenario: "fleet run",
+      case: `seed ${o.seed}: ${n} credentials, ${WORKERS} workers, ${faultMs / 1000} s of mixed faults`,
+      expected: "invariants hold",
       outcome: `${fig.rotations} rotations, ${fig.kills} kills, ${fig.wipes} wipes, ${fig.redisRestarts} Redis restarts, ${fig.vendorWindows}+${fig.storeWindows} fault windows, ${fig.http.sent}+${fig.cli.sent} emergencies (${fig.http.refused429 + fig.cli.cooldown} refused)`,
       violations,
     };
   } catch (err) {
-    violations.push(err instanceof Error ? err.message.split("\n")[0] ?? "" : String(err));
+    violations.push(err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err));
     return { scenario: "fleet run", case: `seed ${o.seed}`, expected: "invariants hold", outcome: "ERROR", violations };
   } finally {
     shuttingDown = true;

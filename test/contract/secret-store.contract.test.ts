@@ -7,14 +7,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InvalidStateError, StoreError, SupersededError } from "../../src/core/errors.js";
 import type { SecretStore } from "../../src/core/ports.js";
 import { SecretValue } from "../../src/core/secret.js";
-import { type SecretsManagerEmulator, startSecretsManagerEmulator } from "../../src/sandbox/secrets-manager-emulator.js";
+import {
+  type SecretsManagerEmulator,
+  startSecretsManagerEmulator,
+} from "../../src/sandbox/secrets-manager-emulator.js";
 import { AwsSecretStore, createSecretsManagerClient } from "../../src/store/aws-secret-store.js";
 import { FakeStore } from "../support/fake-ports.js";
 
 process.env.AWS_ACCESS_KEY_ID ??= "test";
 process.env.AWS_SECRET_ACCESS_KEY ??= "test";
 
-const VALUE = "{\"apiKey\":\"sk_live_contractsecretvalue\"}";
+const VALUE = '{"apiKey":"sk_live_contractsecretvalue"}';
 const T1 = "00000000-0000-4000-a000-000000000001";
 const T2 = "00000000-0000-4000-a000-000000000002";
 
@@ -32,32 +35,44 @@ beforeAll(async () => {
 afterAll(async () => emulator.close());
 
 const implementations: Array<[string, () => Harness]> = [
-  ["AwsSecretStore on the emulator", () => {
-    const client = createSecretsManagerClient({ endpoint: emulator.url, maxAttempts: 1 });
-    return {
-      store: new AwsSecretStore(client),
-      async create(name) {
-        const out = await client.send(new CreateSecretCommand({ Name: name, SecretString: VALUE, ClientRequestToken: "00000000-0000-4000-a000-0000000000v0".replace("v0", "00") }));
-        return { secretId: name, v0: out.VersionId ?? "" };
-      },
-      async deleteSecret(secretId) {
-        await client.send(new DeleteSecretCommand({ SecretId: secretId, RecoveryWindowInDays: 7 }));
-      },
-    };
-  }],
-  ["FakeStore", () => {
-    const fake = new FakeStore([]);
-    return {
-      store: fake,
-      async create(name) {
-        fake.seed(name, "v0", VALUE);
-        return { secretId: name, v0: "v0" };
-      },
-      async deleteSecret(secretId) {
-        fake.secrets.delete(secretId);
-      },
-    };
-  }],
+  [
+    "AwsSecretStore on the emulator",
+    () => {
+      const client = createSecretsManagerClient({ endpoint: emulator.url, maxAttempts: 1 });
+      return {
+        store: new AwsSecretStore(client),
+        async create(name) {
+          const out = await client.send(
+            new CreateSecretCommand({
+              Name: name,
+              SecretString: VALUE,
+              ClientRequestToken: "00000000-0000-4000-a000-0000000000v0".replace("v0", "00"),
+            }),
+          );
+          return { secretId: name, v0: out.VersionId ?? "" };
+        },
+        async deleteSecret(secretId) {
+          await client.send(new DeleteSecretCommand({ SecretId: secretId, RecoveryWindowInDays: 7 }));
+        },
+      };
+    },
+  ],
+  [
+    "FakeStore",
+    () => {
+      const fake = new FakeStore([]);
+      return {
+        store: fake,
+        async create(name) {
+          fake.seed(name, "v0", VALUE);
+          return { secretId: name, v0: "v0" };
+        },
+        async deleteSecret(secretId) {
+          fake.secrets.delete(secretId);
+        },
+      };
+    },
+  ],
 ];
 
 describe.each(implementations)("SecretStore contract: %s", (_name, make) => {
@@ -70,27 +85,36 @@ describe.each(implementations)("SecretStore contract: %s", (_name, make) => {
 
   it("putPending is idempotent for the same token and value: one version", async () => {
     const h = await fresh();
-    expect(await h.store.putPending(h.secretId, T1, new SecretValue("{\"n\":1}"))).toBe(T1);
-    expect(await h.store.putPending(h.secretId, T1, new SecretValue("{\"n\":1}"))).toBe(T1);
+    expect(await h.store.putPending(h.secretId, T1, new SecretValue('{"n":1}'))).toBe(T1);
+    expect(await h.store.putPending(h.secretId, T1, new SecretValue('{"n":1}'))).toBe(T1);
     const versions = await h.store.listVersions(h.secretId);
-    expect(versions.map((v) => [v.versionId, v.stages]).sort()).toEqual([[h.v0, ["AWSCURRENT"]], [T1, ["AWSPENDING"]]].sort());
+    expect(versions.map((v) => [v.versionId, v.stages]).sort()).toEqual(
+      [
+        [h.v0, ["AWSCURRENT"]],
+        [T1, ["AWSPENDING"]],
+      ].sort(),
+    );
   });
 
   it("the same token with another value is refused and changes nothing", async () => {
     const h = await fresh();
-    await h.store.putPending(h.secretId, T1, new SecretValue("{\"n\":1}"));
-    const err = await h.store.putPending(h.secretId, T1, new SecretValue("{\"n\":2,\"secret\":\"sk_live_mustnotleak\"}")).catch((e: unknown) => e);
+    await h.store.putPending(h.secretId, T1, new SecretValue('{"n":1}'));
+    const err = await h.store
+      .putPending(h.secretId, T1, new SecretValue('{"n":2,"secret":"sk_live_mustnotleak"}'))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidStateError);
     expect((err as Error).message).not.toContain("mustnotleak");
-    expect((await h.store.read(h.secretId, { versionId: T1 })).value.reveal()).toBe("{\"n\":1}");
+    expect((await h.store.read(h.secretId, { versionId: T1 })).value.reveal()).toBe('{"n":1}');
   });
 
   it("promote moves AWSCURRENT and labels the old version AWSPREVIOUS; twice is a no-op", async () => {
     const h = await fresh();
-    await h.store.putPending(h.secretId, T1, new SecretValue("{\"n\":1}"));
+    await h.store.putPending(h.secretId, T1, new SecretValue('{"n":1}'));
     await h.store.promote(h.secretId, T1, h.v0);
     await h.store.promote(h.secretId, T1, h.v0);
-    const stages = Object.fromEntries((await h.store.listVersions(h.secretId)).map((v) => [v.versionId, [...v.stages].sort()]));
+    const stages = Object.fromEntries(
+      (await h.store.listVersions(h.secretId)).map((v) => [v.versionId, [...v.stages].sort()]),
+    );
     expect(stages[T1]).toEqual(["AWSCURRENT", "AWSPENDING"]);
     expect(stages[h.v0]).toEqual(["AWSPREVIOUS"]);
     expect((await h.store.read(h.secretId, { stage: "AWSCURRENT" })).versionId).toBe(T1);
@@ -98,9 +122,9 @@ describe.each(implementations)("SecretStore contract: %s", (_name, make) => {
 
   it("promote from a version that no longer holds AWSCURRENT moves nothing and says it was superseded", async () => {
     const h = await fresh();
-    await h.store.putPending(h.secretId, T1, new SecretValue("{\"n\":1}"));
+    await h.store.putPending(h.secretId, T1, new SecretValue('{"n":1}'));
     await h.store.promote(h.secretId, T1, h.v0);
-    await h.store.putPending(h.secretId, T2, new SecretValue("{\"n\":2}"));
+    await h.store.putPending(h.secretId, T2, new SecretValue('{"n":2}'));
     await expect(h.store.promote(h.secretId, T2, h.v0)).rejects.toBeInstanceOf(SupersededError);
     expect((await h.store.read(h.secretId, { stage: "AWSCURRENT" })).versionId).toBe(T1);
     // Without a version to move from, the current holder is looked up.
@@ -119,7 +143,7 @@ describe.each(implementations)("SecretStore contract: %s", (_name, make) => {
 
   it("removePending unstages a pending version and is safe to repeat", async () => {
     const h = await fresh();
-    await h.store.putPending(h.secretId, T1, new SecretValue("{\"n\":1}"));
+    await h.store.putPending(h.secretId, T1, new SecretValue('{"n":1}'));
     await h.store.removePending(h.secretId, T1);
     await h.store.removePending(h.secretId, T1);
     const pending = (await h.store.listVersions(h.secretId)).filter((v) => v.stages.includes("AWSPENDING"));
@@ -131,15 +155,20 @@ describe.each(implementations)("SecretStore contract: %s", (_name, make) => {
   // unlisted gave the next attempt the same id, and the credential was never rotated again.
   it("listVersions lists a version left with no stage (rolled back)", async () => {
     const h = await fresh();
-    await h.store.putPending(h.secretId, T1, new SecretValue("{\"n\":1}"));
+    await h.store.putPending(h.secretId, T1, new SecretValue('{"n":1}'));
     await h.store.removePending(h.secretId, T1);
     const versions = await h.store.listVersions(h.secretId);
-    expect(versions.map((v) => [v.versionId, v.stages]).sort()).toEqual([[h.v0, ["AWSCURRENT"]], [T1, []]].sort());
+    expect(versions.map((v) => [v.versionId, v.stages]).sort()).toEqual(
+      [
+        [h.v0, ["AWSCURRENT"]],
+        [T1, []],
+      ].sort(),
+    );
   });
 
   it("reads by stage and by version id", async () => {
     const h = await fresh();
-    await h.store.putPending(h.secretId, T1, new SecretValue("{\"n\":1}"));
+    await h.store.putPending(h.secretId, T1, new SecretValue('{"n":1}'));
     expect((await h.store.read(h.secretId, { stage: "AWSPENDING" })).versionId).toBe(T1);
     expect((await h.store.read(h.secretId, { versionId: h.v0 })).value.reveal()).toBe(VALUE);
     await expect(h.store.read(h.secretId, { versionId: T2 })).rejects.toBeInstanceOf(InvalidStateError);
@@ -151,7 +180,9 @@ describe.each(implementations)("SecretStore contract: %s", (_name, make) => {
     const err = await h.store.listVersions(h.secretId).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidStateError);
     expect((err as Error).message).toContain(h.secretId);
-    await expect(h.store.read("contract/never-made", { stage: "AWSCURRENT" })).rejects.toBeInstanceOf(InvalidStateError);
+    await expect(h.store.read("contract/never-made", { stage: "AWSCURRENT" })).rejects.toBeInstanceOf(
+      InvalidStateError,
+    );
   });
 });
 
@@ -161,7 +192,9 @@ describe("AwsSecretStore faults from the emulator", () => {
     const store = new AwsSecretStore(client);
     await client.send(new CreateSecretCommand({ Name: "contract/throttle", SecretString: VALUE }));
     emulator.faults.add({ kind: "rate-limit", match: "PutSecretValue", count: 1 });
-    const err = await store.putPending("contract/throttle", T1, new SecretValue("sk_live_neverinmessages")).catch((e: unknown) => e);
+    const err = await store
+      .putPending("contract/throttle", T1, new SecretValue("sk_live_neverinmessages"))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreError);
     expect((err as StoreError).retryable).toBe(true);
     expect((err as StoreError).awsType).toBe("ThrottlingException");
@@ -175,7 +208,12 @@ describe("AwsSecretStore faults from the emulator", () => {
     emulator.resetStats();
     emulator.setWriteTps(2);
     try {
-      for (let i = 0; i < 4; i++) await store.putPending("contract/quota", `00000000-0000-4000-a000-00000000010${i}`, new SecretValue(`{"i":${i}}`));
+      for (let i = 0; i < 4; i++)
+        await store.putPending(
+          "contract/quota",
+          `00000000-0000-4000-a000-00000000010${i}`,
+          new SecretValue(`{"i":${i}}`),
+        );
     } finally {
       emulator.setWriteTps(undefined);
     }

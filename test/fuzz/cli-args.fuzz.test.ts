@@ -42,16 +42,19 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => trap.listen(0, "127.0.0.1", r));
   trapPort = (trap.address() as { port: number }).port;
-  writeFileSync(VALID, [
-    "credentials:",
-    "  - id: cc",
-    "    vendor: callcov",
-    "    secretId: fuzz/callcov/cc",
-    `    baseUrl: http://127.0.0.1:${trapPort}`,
-    "    managementSecretId: fuzz/callcov/login",
-    "    rotation: { every: 90d, grace: 1m }",
-    "",
-  ].join("\n"));
+  writeFileSync(
+    VALID,
+    [
+      "credentials:",
+      "  - id: cc",
+      "    vendor: callcov",
+      "    secretId: fuzz/callcov/cc",
+      `    baseUrl: http://127.0.0.1:${trapPort}`,
+      "    managementSecretId: fuzz/callcov/login",
+      "    rotation: { every: 90d, grace: 1m }",
+      "",
+    ].join("\n"),
+  );
   vi.stubEnv("KEY_ROTATOR_CONFIG", undefined);
   vi.stubEnv("REDIS_URL", `redis://127.0.0.1:${trapPort}`);
   vi.stubEnv("AWS_ENDPOINT_URL_SECRETS_MANAGER", `http://127.0.0.1:${trapPort}`);
@@ -68,7 +71,11 @@ afterAll(async () => {
   rmSync(DIR, { recursive: true, force: true });
 });
 
-interface Run { code: number; stdout: string; stderr: string }
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 /** Runs `key-rotator <argv>` in this process through main.ts, as `node main.js <argv>` would. */
 async function runCli(argv: string[], timeoutMs = 10_000): Promise<Run> {
@@ -77,12 +84,13 @@ async function runCli(argv: string[], timeoutMs = 10_000): Promise<Run> {
   const err: string[] = [];
   let exit: (code: number) => void = () => undefined;
   const exited = new Promise<number>((resolve) => (exit = resolve));
-  const sink = (into: string[]) => ((chunk: unknown, encoding?: unknown, callback?: unknown) => {
-    into.push(String(chunk));
-    const done = typeof encoding === "function" ? encoding : callback;
-    if (typeof done === "function") setImmediate(() => (done as () => void)());
-    return true;
-  }) as typeof process.stdout.write;
+  const sink = (into: string[]) =>
+    ((chunk: unknown, encoding?: unknown, callback?: unknown) => {
+      into.push(String(chunk));
+      const done = typeof encoding === "function" ? encoding : callback;
+      if (typeof done === "function") setImmediate(() => (done as () => void)());
+      return true;
+    }) as typeof process.stdout.write;
   const argvBefore = process.argv;
   const spies = [
     vi.spyOn(process.stdout, "write").mockImplementation(sink(out)),
@@ -96,14 +104,24 @@ async function runCli(argv: string[], timeoutMs = 10_000): Promise<Run> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await import("../../src/cli/main.js");
-    const code = await Promise.race([exited, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no exit within ${timeoutMs} ms for ${JSON.stringify(argv)}`)), timeoutMs)))]);
+    const code = await Promise.race([
+      exited,
+      new Promise<never>(
+        (_, reject) =>
+          (timer = setTimeout(
+            () => reject(new Error(`no exit within ${timeoutMs} ms for ${JSON.stringify(argv)}`)),
+            timeoutMs,
+          )),
+      ),
+    ]);
     return { code, stdout: out.join(""), stderr: err.join("") };
   } finally {
     clearTimeout(timer);
     process.argv = argvBefore;
     for (const s of spies) s.mockRestore();
     for (const [signal, before] of Object.entries(listening)) {
-      for (const l of process.listeners(signal as NodeJS.Signals)) if (!before.includes(l)) process.removeListener(signal, l);
+      for (const l of process.listeners(signal as NodeJS.Signals))
+        if (!before.includes(l)) process.removeListener(signal, l);
     }
   }
 }
@@ -123,19 +141,40 @@ function expectUsageError(run: Run, argv: string[]): void {
   expect(run.code, `exit code for ${JSON.stringify(argv)}: ${run.stderr}`).toBe(2);
   // check-config prints `<file>: <problem>`, --json puts its verdict on stdout; the rest say who speaks.
   const json = argv.includes("--json") && /^\{"ok":false,"problems":\["[^]+\],"credentials":0\}\n$/.test(run.stdout);
-  const named = /^(?:error: \S|key-rotator[ :]|Usage: key-rotator )/.test(run.stderr) || argv.some((t) => t !== "" && run.stderr.startsWith(`${t}: `));
-  expect(json || named, `no clear error for ${JSON.stringify(argv)}: ${JSON.stringify(run.stderr.slice(0, 300))}`).toBe(true);
+  const named =
+    /^(?:error: \S|key-rotator[ :]|Usage: key-rotator )/.test(run.stderr) ||
+    argv.some((t) => t !== "" && run.stderr.startsWith(`${t}: `));
+  expect(json || named, `no clear error for ${JSON.stringify(argv)}: ${JSON.stringify(run.stderr.slice(0, 300))}`).toBe(
+    true,
+  );
 }
 
 const HELP_TOKENS = new Set(["help", "--help", "-h"]);
 const COMMANDS = ["worker", "rotate", "status", "history", "check-config", "iam-policy"];
 const NEVER = new Set(["sandbox", "demo", "submit"]);
 const KNOWN = new Set([...COMMANDS, ...NEVER, "help"]);
-const FLAGS = ["--config", "-c", "--emergency", "--direct", "--wait", "--reason", "--timeout", "--json", "--region", "--account", "--port-base", "--", "-", "--config="];
+const FLAGS = [
+  "--config",
+  "-c",
+  "--emergency",
+  "--direct",
+  "--wait",
+  "--reason",
+  "--timeout",
+  "--json",
+  "--region",
+  "--account",
+  "--port-base",
+  "--",
+  "-",
+  "--config=",
+];
 const noNul = (s: string) => s.replace(/\0/g, "");
 /** Strings as a shell could hand them over: anything but NUL. */
 const argString = anyString.map(noNul);
-const longArg = fc.tuple(fc.string({ minLength: 1, maxLength: 3 }), fc.integer({ min: 1_000, max: 20_000 })).map(([s, n]) => noNul(s).repeat(n) || "x".repeat(n));
+const longArg = fc
+  .tuple(fc.string({ minLength: 1, maxLength: 3 }), fc.integer({ min: 1_000, max: 20_000 }))
+  .map(([s, n]) => noNul(s).repeat(n) || "x".repeat(n));
 const token = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...COMMANDS, ...FLAGS, "help", "--help", "-h") },
   { weight: 1, arbitrary: fc.constantFrom(MISSING, A_DIRECTORY, GARBAGE) },
@@ -144,15 +183,31 @@ const token = fc.oneof(
 );
 const safeArgv = (a: string[]) => !a.some((t) => NEVER.has(t));
 /** Command names fuzzed to be unknown: no leading dash (that is an option), none of ours. */
-const unknownWord = fc.oneof(alnum(1, 20), fc.string({ unit: "grapheme", minLength: 1, maxLength: 30 }), fc.string({ unit: "binary", minLength: 1, maxLength: 30 }))
+const unknownWord = fc
+  .oneof(
+    alnum(1, 20),
+    fc.string({ unit: "grapheme", minLength: 1, maxLength: 30 }),
+    fc.string({ unit: "binary", minLength: 1, maxLength: 30 }),
+  )
   .map(noNul)
   .filter((t) => t !== "" && !t.startsWith("-") && !KNOWN.has(t));
 /** Arguments each command needs before its options, so the option is what fails. */
-const POSITIONALS: Record<string, string[]> = { worker: [], rotate: ["cc"], status: [], history: ["cc"], "check-config": [MISSING], "iam-policy": [MISSING] };
+const POSITIONALS: Record<string, string[]> = {
+  worker: [],
+  rotate: ["cc"],
+  status: [],
+  history: ["cc"],
+  "check-config": [MISSING],
+  "iam-policy": [MISSING],
+};
 const TAKES_CONFIG = new Set(["worker", "rotate", "status", "history"]);
 const OPTIONS_OF: Record<string, string[]> = {
-  worker: ["config", "help"], rotate: ["config", "emergency", "direct", "wait", "reason", "timeout", "json", "help"], status: ["config", "json", "help"],
-  history: ["config", "json", "help"], "check-config": ["json", "help"], "iam-policy": ["region", "account", "help"],
+  worker: ["config", "help"],
+  rotate: ["config", "emergency", "direct", "wait", "reason", "timeout", "json", "help"],
+  status: ["config", "json", "help"],
+  history: ["config", "json", "help"],
+  "check-config": ["json", "help"],
+  "iam-policy": ["region", "account", "help"],
 };
 
 describe("key-rotator with arbitrary arguments", () => {
@@ -163,7 +218,10 @@ describe("key-rotator with arbitrary arguments", () => {
         const run = await runCli(argv);
         expectNoTrace(run, argv);
         if (run.code === 0) {
-          expect(argv.some((t) => HELP_TOKENS.has(t)), `exit 0 without asking for help: ${JSON.stringify(argv)}`).toBe(true);
+          expect(
+            argv.some((t) => HELP_TOKENS.has(t)),
+            `exit 0 without asking for help: ${JSON.stringify(argv)}`,
+          ).toBe(true);
           expect(run.stdout).toContain("Usage: key-rotator");
         } else {
           expectUsageError(run, argv);
@@ -188,12 +246,18 @@ describe("key-rotator with arbitrary arguments", () => {
   });
 
   it("names an unknown flag, wherever it stands after the command", async () => {
-    const flag = fc.oneof(alnum(1, 20).map((n) => `--${n}`), fc.constantFrom(..."abdefgijklmnopqrstuvwxyz".split("")).map((l) => `-${l}`));
+    const flag = fc.oneof(
+      alnum(1, 20).map((n) => `--${n}`),
+      fc.constantFrom(..."abdefgijklmnopqrstuvwxyz".split("")).map((l) => `-${l}`),
+    );
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...COMMANDS), flag, fc.nat(), async (command, unknown, at) => {
         fc.pre(!OPTIONS_OF[command]?.includes(unknown.replace(/^--?/, "")));
         // `--config <file>` stays one piece: a flag between them would be taken as the file.
-        const rest = [...(POSITIONALS[command] ?? []).map((p) => [p]), ...(TAKES_CONFIG.has(command) ? [["--config", MISSING]] : [])];
+        const rest = [
+          ...(POSITIONALS[command] ?? []).map((p) => [p]),
+          ...(TAKES_CONFIG.has(command) ? [["--config", MISSING]] : []),
+        ];
         const i = at % (rest.length + 1);
         const argv = [command, ...rest.slice(0, i).flat(), unknown, ...rest.slice(i).flat()];
         const run = await runCli(argv);
@@ -207,12 +271,24 @@ describe("key-rotator with arbitrary arguments", () => {
 
   it("names a flag given without its value", async () => {
     const pairs: Array<[string, string, string]> = [
-      ["worker", "--config", "--config"], ["worker", "-c", "--config"], ["rotate", "--config", "--config"], ["rotate", "--reason", "--reason"], ["rotate", "--timeout", "--timeout"],
-      ["status", "--config", "--config"], ["history", "-c", "--config"], ["iam-policy", "--region", "--region"], ["iam-policy", "--account", "--account"],
+      ["worker", "--config", "--config"],
+      ["worker", "-c", "--config"],
+      ["rotate", "--config", "--config"],
+      ["rotate", "--reason", "--reason"],
+      ["rotate", "--timeout", "--timeout"],
+      ["status", "--config", "--config"],
+      ["history", "-c", "--config"],
+      ["iam-policy", "--region", "--region"],
+      ["iam-policy", "--account", "--account"],
     ];
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...pairs), fc.boolean(), async ([command, option, long], json) => {
-        const argv = [command, ...(POSITIONALS[command] ?? []), ...(json && OPTIONS_OF[command]?.includes("json") ? ["--json"] : []), option];
+        const argv = [
+          command,
+          ...(POSITIONALS[command] ?? []),
+          ...(json && OPTIONS_OF[command]?.includes("json") ? ["--json"] : []),
+          option,
+        ];
         const run = await runCli(argv);
         expectNoTrace(run, argv);
         expectUsageError(run, argv);
@@ -223,11 +299,18 @@ describe("key-rotator with arbitrary arguments", () => {
   });
 
   it("says which --config cannot be read: missing, a directory, or garbage", async () => {
-    const fileName = fc.string({ unit: "grapheme", minLength: 1, maxLength: 20 }).map((s) => noNul(s).replace(/\//g, "_")).filter((s) => s !== "" && s !== "." && s !== "..");
+    const fileName = fc
+      .string({ unit: "grapheme", minLength: 1, maxLength: 20 })
+      .map((s) => noNul(s).replace(/\//g, "_"))
+      .filter((s) => s !== "" && s !== "." && s !== "..");
     const target = fc.oneof(
       fileName.map((name) => ({ kind: "missing" as const, path: join(DIR, "no-such-dir", name) })),
       fc.constant({ kind: "directory" as const, path: A_DIRECTORY }),
-      fc.tuple(fileName, fc.uint8Array({ maxLength: 300 })).map(([name, bytes]) => ({ kind: "garbage" as const, path: join(DIR, `g-${Buffer.from(name).toString("hex").slice(0, 40)}.yaml`), bytes })),
+      fc.tuple(fileName, fc.uint8Array({ maxLength: 300 })).map(([name, bytes]) => ({
+        kind: "garbage" as const,
+        path: join(DIR, `g-${Buffer.from(name).toString("hex").slice(0, 40)}.yaml`),
+        bytes,
+      })),
     );
     const form = fc.constantFrom("--config", "-c", "--config=", "positional");
     await fc.assert(
@@ -235,7 +318,10 @@ describe("key-rotator with arbitrary arguments", () => {
         if (t.kind === "garbage") writeFileSync(t.path, t.bytes);
         const before = connections;
         const args = TAKES_CONFIG.has(command)
-          ? [...(POSITIONALS[command] ?? []), ...(how === "--config=" ? [`--config=${t.path}`] : [how === "-c" ? "-c" : "--config", t.path])]
+          ? [
+              ...(POSITIONALS[command] ?? []),
+              ...(how === "--config=" ? [`--config=${t.path}`] : [how === "-c" ? "-c" : "--config", t.path]),
+            ]
           : [t.path];
         const argv = [command, ...args];
         const run = await runCli(argv);
@@ -254,8 +340,14 @@ describe("key-rotator with arbitrary arguments", () => {
     const badTimeout = argString.filter((t) => !t.startsWith("-") && !(Number.isFinite(Number(t)) && Number(t) > 0));
     const badAccount = argString.filter((t) => !t.startsWith("-") && !/^[0-9]{12}$/.test(t));
     const bad = fc.oneof<Array<fc.Arbitrary<{ argv: string[]; says: string }>>>(
-      badTimeout.map((t) => ({ argv: ["rotate", "cc", "--config", VALID, "--timeout", t], says: `--timeout must be a number of seconds, got "${t}"` })),
-      badAccount.map((a) => ({ argv: ["iam-policy", VALID, "--account", a], says: `--account must be a 12-digit AWS account id, got "${a}"` })),
+      badTimeout.map((t) => ({
+        argv: ["rotate", "cc", "--config", VALID, "--timeout", t],
+        says: `--timeout must be a number of seconds, got "${t}"`,
+      })),
+      badAccount.map((a) => ({
+        argv: ["iam-policy", VALID, "--account", a],
+        says: `--account must be a 12-digit AWS account id, got "${a}"`,
+      })),
       fc.constant({ argv: ["rotate", "cc", "--config", VALID, "--direct"], says: "--direct is only for --emergency" }),
     );
     await fc.assert(
@@ -301,14 +393,34 @@ describe("key-rotator with a valid inventory whose store and Redis answer nothin
 
 describe("key-rotator as a real process", () => {
   const cases: Array<{ name: string; argv: () => string[]; stdin?: string; says: () => string }> = [
-    { name: "an unknown command", argv: () => ["no-such-command"], says: () => "error: unknown command 'no-such-command'" },
-    { name: "submit with nothing on standard input", argv: () => ["submit", "jc", "--config", MISSING], stdin: "", says: () => "key-rotator submit: the pair on standard input is not usable: input is empty" },
-    { name: "submit with a pair and a directory for --config", argv: () => ["submit", "jc", "--config", A_DIRECTORY], stdin: "abcdefghijklmnop\nqrstuvwxyz0123456789\n", says: () => `key-rotator: ${A_DIRECTORY}: cannot read the inventory: is a directory` },
+    {
+      name: "an unknown command",
+      argv: () => ["no-such-command"],
+      says: () => "error: unknown command 'no-such-command'",
+    },
+    {
+      name: "submit with nothing on standard input",
+      argv: () => ["submit", "jc", "--config", MISSING],
+      stdin: "",
+      says: () => "key-rotator submit: the pair on standard input is not usable: input is empty",
+    },
+    {
+      name: "submit with a pair and a directory for --config",
+      argv: () => ["submit", "jc", "--config", A_DIRECTORY],
+      stdin: "abcdefghijklmnop\nqrstuvwxyz0123456789\n",
+      says: () => `key-rotator: ${A_DIRECTORY}: cannot read the inventory: is a directory`,
+    },
   ];
   // Each spawn costs a second or more of tsx start-up on a busy machine: few, and side by side.
   it.concurrent.each(cases.map((c) => [c.name, c] as const))("%s: exits 2 with one clear line", async (_name, c) => {
     const argv = c.argv();
-    const p = startCli(argv, { env: { REDIS_URL: `redis://127.0.0.1:${trapPort}`, AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${trapPort}` }, ...(c.stdin !== undefined ? { stdin: c.stdin } : {}) });
+    const p = startCli(argv, {
+      env: {
+        REDIS_URL: `redis://127.0.0.1:${trapPort}`,
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: `http://127.0.0.1:${trapPort}`,
+      },
+      ...(c.stdin !== undefined ? { stdin: c.stdin } : {}),
+    });
     const code = await p.exited;
     const run = { code: code ?? -1, stdout: "", stderr: p.lines.join("\n") };
     expectNoTrace(run, argv);
@@ -320,10 +432,13 @@ describe("key-rotator as a real process", () => {
 // Found by this suite: an empty path (a blank Helm value for KEY_ROTATOR_CONFIG) read as "no such
 // file" with no file named; it is now said to be empty.
 describe("an empty config path", () => {
-  it.each([{ argv: ["status", "--config", ""] }, { argv: ["check-config", ""] }])("is named in the error: $argv", async ({ argv }) => {
-    const run = await runCli(argv);
-    expect(run.code).toBe(2);
-    expect(run.stderr).toMatch(/""|empty/);
-    expect(run.stderr).not.toMatch(/^: /);
-  });
+  it.each([{ argv: ["status", "--config", ""] }, { argv: ["check-config", ""] }])(
+    "is named in the error: $argv",
+    async ({ argv }) => {
+      const run = await runCli(argv);
+      expect(run.code).toBe(2);
+      expect(run.stderr).toMatch(/""|empty/);
+      expect(run.stderr).not.toMatch(/^: /);
+    },
+  );
 });

@@ -22,7 +22,11 @@ export const keyLike: fc.Arbitrary<string> = alnum(16, 16).map((s) => `sk_live_$
 
 /** Printable ASCII without space (safe in an HTTP request target). */
 export function visibleAscii(minLength: number, maxLength: number): fc.Arbitrary<string> {
-  return fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)), minLength, maxLength });
+  return fc.string({
+    unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)),
+    minLength,
+    maxLength,
+  });
 }
 
 /** Strings of every kind fast-check knows: ASCII, full Unicode (lone surrogates too), and bytes. */

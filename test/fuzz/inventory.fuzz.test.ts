@@ -20,7 +20,10 @@ const EXAMPLE: unknown = parseYaml(EXAMPLE_TEXT);
 // or a YAML position. The two whole-document problems (empty file, top level not a mapping) carry
 // no path; they are accepted as they are (the message names the whole file by its source name).
 const PROBLEM = /^(?:line \d+, column \d+: \S|(?:\(top level\)|settings|alertRoutes|credentials)[^]*: \S)/;
-const WHOLE_DOCUMENT = ["the file is empty (expected a mapping with credentials)", "the top level must be a mapping with credentials"];
+const WHOLE_DOCUMENT = [
+  "the file is empty (expected a mapping with credentials)",
+  "the top level must be a mapping with credentials",
+];
 
 /** The property: returns, or a ConfigError of well-formed problems; nothing else escapes. */
 function expectReturnsOrConfigError(text: string): void {
@@ -29,7 +32,9 @@ function expectReturnsOrConfigError(text: string): void {
     result = parseInventory(text, SOURCE);
   } catch (err) {
     if (!(err instanceof ConfigError)) {
-      throw new Error(`parseInventory threw ${err instanceof Error ? err.constructor.name : typeof err} (${String(err)}) for ${JSON.stringify(text)}`);
+      throw new Error(
+        `parseInventory threw ${err instanceof Error ? err.constructor.name : typeof err} (${String(err)}) for ${JSON.stringify(text)}`,
+      );
     }
     expect(err.problems.length).toBeGreaterThan(0);
     for (const problem of err.problems) {
@@ -64,11 +69,15 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 function pathsOf(value: unknown, prefix: Array<string | number> = []): Array<Array<string | number>> {
   const out: Array<Array<string | number>> = [prefix];
   if (Array.isArray(value)) value.forEach((v, i) => out.push(...pathsOf(v, [...prefix, i])));
-  else if (value !== null && typeof value === "object") for (const [k, v] of Object.entries(value)) out.push(...pathsOf(v, [...prefix, k]));
+  else if (value !== null && typeof value === "object")
+    for (const [k, v] of Object.entries(value)) out.push(...pathsOf(v, [...prefix, k]));
   return out;
 }
 
-function parentAndKey(root: unknown, path: Array<string | number>): { parent: Record<string | number, unknown>; key: string | number } | undefined {
+function parentAndKey(
+  root: unknown,
+  path: Array<string | number>,
+): { parent: Record<string | number, unknown>; key: string | number } | undefined {
   if (path.length === 0) return undefined;
   let node = root as Record<string | number, unknown>;
   for (const k of path.slice(0, -1)) node = node[k] as Record<string | number, unknown>;
@@ -82,7 +91,29 @@ type Mutation =
   | { kind: "rename-key"; at: number; name: string };
 
 const replacement: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom(null, true, false, 0, -1, 1.5, Number.POSITIVE_INFINITY, "1e400", "", " ", "90d", "0s", "1ms", "99999999999999999999d", "https://x", "http://", "{key-rotator}", "* * * * *", "Mars/Olympus", [], {}),
+  fc.constantFrom(
+    null,
+    true,
+    false,
+    0,
+    -1,
+    1.5,
+    Number.POSITIVE_INFINITY,
+    "1e400",
+    "",
+    " ",
+    "90d",
+    "0s",
+    "1ms",
+    "99999999999999999999d",
+    "https://x",
+    "http://",
+    "{key-rotator}",
+    "* * * * *",
+    "Mars/Olympus",
+    [],
+    {},
+  ),
   fc.string({ maxLength: 30 }),
   fc.integer(),
   fc.double(),
@@ -130,31 +161,108 @@ describe("parseInventory under fuzzing", () => {
   });
 
   it("arbitrary strings: returns or throws a ConfigError of `path: message` problems", async () => {
-    await fc.assert(fc.asyncProperty(anyString.filter(noAlias), async (text) => expectReturnsOrConfigError(text)), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(anyString.filter(noAlias), async (text) => expectReturnsOrConfigError(text)),
+      { numRuns: RUNS },
+    );
   });
 
   it("YAML-ish token soup: returns or throws a ConfigError", async () => {
     const token = fc.oneof(
-      fc.constantFrom("credentials:", "settings:", "alertRoutes:", "- ", "  ", "\n", ":", "? ", "---\n", "...\n", "&a ", "!!str ", "!!binary ", "!!set ", "!!map ", "!!omap ", "!tag ", "<<: ", "{", "}", "[", "]", ",", "#", "'", "\"", "|\n", ">\n", "\t", "id: x", "vendor: callcov", "vendor: justcall", "every: 90d", "cron: '0 3 * * *'", "%YAML 1.2\n", "%TAG ! tag:x,2000:\n", "\\u0000", "~", "null", "1e400", "0x1F", ".inf", "-.nan"),
+      fc.constantFrom(
+        "credentials:",
+        "settings:",
+        "alertRoutes:",
+        "- ",
+        "  ",
+        "\n",
+        ":",
+        "? ",
+        "---\n",
+        "...\n",
+        "&a ",
+        "!!str ",
+        "!!binary ",
+        "!!set ",
+        "!!map ",
+        "!!omap ",
+        "!tag ",
+        "<<: ",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        "#",
+        "'",
+        '"',
+        "|\n",
+        ">\n",
+        "\t",
+        "id: x",
+        "vendor: callcov",
+        "vendor: justcall",
+        "every: 90d",
+        "cron: '0 3 * * *'",
+        "%YAML 1.2\n",
+        "%TAG ! tag:x,2000:\n",
+        "\\u0000",
+        "~",
+        "null",
+        "1e400",
+        "0x1F",
+        ".inf",
+        "-.nan",
+      ),
       fc.string({ maxLength: 6 }),
     );
-    await fc.assert(fc.asyncProperty(fc.array(token, { maxLength: 40 }).map((t) => t.join("")).filter(noAlias), async (text) => expectReturnsOrConfigError(text)), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(
+        fc
+          .array(token, { maxLength: 40 })
+          .map((t) => t.join(""))
+          .filter(noAlias),
+        async (text) => expectReturnsOrConfigError(text),
+      ),
+      { numRuns: RUNS },
+    );
   });
 
   it("arbitrary values rendered as YAML: returns or throws a ConfigError", async () => {
     const value = fc.oneof(
-      fc.anything({ maxDepth: 4, withMap: true, withSet: true, withNullPrototype: true, withDate: true, withBigInt: true, withBoxedValues: true }),
+      fc.anything({
+        maxDepth: 4,
+        withMap: true,
+        withSet: true,
+        withNullPrototype: true,
+        withDate: true,
+        withBigInt: true,
+        withBoxedValues: true,
+      }),
       fc.object({ maxDepth: 4 }),
-      fc.record({ credentials: fc.anything({ maxDepth: 3 }), settings: fc.anything({ maxDepth: 2 }), alertRoutes: fc.anything({ maxDepth: 2 }) }, { requiredKeys: [] }),
+      fc.record(
+        {
+          credentials: fc.anything({ maxDepth: 3 }),
+          settings: fc.anything({ maxDepth: 2 }),
+          alertRoutes: fc.anything({ maxDepth: 2 }),
+        },
+        { requiredKeys: [] },
+      ),
     );
-    await fc.assert(fc.asyncProperty(value.map(yamlOf).filter(noAlias), async (text) => expectReturnsOrConfigError(text)), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(value.map(yamlOf).filter(noAlias), async (text) => expectReturnsOrConfigError(text)),
+      { numRuns: RUNS },
+    );
   });
 
   it("mutations of examples/inventory.yaml (drop a key, retype a value, rename a key, duplicate ids)", async () => {
-    await fc.assert(fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 4 }), async (mutations) => {
-      const text = yamlOf(mutate(mutations));
-      expectReturnsOrConfigError(text);
-    }), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(fc.array(mutation, { minLength: 1, maxLength: 4 }), async (mutations) => {
+        const text = yamlOf(mutate(mutations));
+        expectReturnsOrConfigError(text);
+      }),
+      { numRuns: RUNS },
+    );
   });
 
   it("a duplicated credential is reported with the path of the second one", () => {
@@ -168,13 +276,22 @@ describe("parseInventory under fuzzing", () => {
       return undefined;
     })();
     expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).problems).toContain('credentials[2].id: duplicate credential id "callcov-prod" (also credentials[0])');
+    expect((err as ConfigError).problems).toContain(
+      'credentials[2].id: duplicate credential id "callcov-prod" (also credentials[0])',
+    );
   });
 
   it("anchors with aliases that resolve, in small numbers: returns or throws a ConfigError", async () => {
-    const doc = fc.record({ n: fc.integer({ min: 1, max: 5 }), body: fc.anything({ maxDepth: 2 }) }).map(({ n, body }) =>
-      `base: &b ${JSON.stringify(body) ?? "null"}\ncredentials:\n${Array.from({ length: n }, () => "  - *b\n").join("")}`);
-    await fc.assert(fc.asyncProperty(doc, async (text) => expectReturnsOrConfigError(text)), { numRuns: RUNS });
+    const doc = fc
+      .record({ n: fc.integer({ min: 1, max: 5 }), body: fc.anything({ maxDepth: 2 }) })
+      .map(
+        ({ n, body }) =>
+          `base: &b ${JSON.stringify(body) ?? "null"}\ncredentials:\n${Array.from({ length: n }, () => "  - *b\n").join("")}`,
+      );
+    await fc.assert(
+      fc.asyncProperty(doc, async (text) => expectReturnsOrConfigError(text)),
+      { numRuns: RUNS },
+    );
   });
 
   // BUG (src/config/load-inventory.ts, parseInventory): `doc.toJS()` throws yaml's ReferenceError
@@ -183,8 +300,14 @@ describe("parseInventory under fuzzing", () => {
   // attack"). Neither is in `doc.errors`, so the ReferenceError escapes instead of a ConfigError
   // with a line/column (rule 6; `check-config` would print an internal error, not exit code 2).
   it("fixed: an unresolved alias or an alias bomb gives a ConfigError", async () => {
-    const bomb = "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n";
-    const unresolved = fc.string({ unit: fc.constantFrom("a", "b", "z", "_"), minLength: 1, maxLength: 8 }).map((name) => `credentials: *${name}\n`);
-    await fc.assert(fc.asyncProperty(fc.oneof(fc.constant(bomb), unresolved), async (text) => expectReturnsOrConfigError(text)), { numRuns: 20 });
+    const bomb =
+      "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n";
+    const unresolved = fc
+      .string({ unit: fc.constantFrom("a", "b", "z", "_"), minLength: 1, maxLength: 8 })
+      .map((name) => `credentials: *${name}\n`);
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.constant(bomb), unresolved), async (text) => expectReturnsOrConfigError(text)),
+      { numRuns: 20 },
+    );
   });
 });

@@ -28,96 +28,151 @@ function expectPairOrConfigError(input: Buffer | string, secret: string): void {
     pair = parseJustCallPairInput(input);
   } catch (err) {
     if (!(err instanceof ConfigError)) {
-      throw new Error(`threw ${err instanceof Error ? err.constructor.name : typeof err} for ${JSON.stringify(String(input))}`);
+      throw new Error(
+        `threw ${err instanceof Error ? err.constructor.name : typeof err} for ${JSON.stringify(String(input))}`,
+      );
     }
     expect(err.problems.length).toBeGreaterThan(0);
     const said = [err.message, ...err.problems].join("\n");
     expect(said).not.toMatch(STACK_FRAME);
     // Runs of one repeated character ("------") are words of the messages' own, not a quote.
-    for (const w of windows(secret, 6)) if (w.length >= 6 && !/^(.)\1*$/.test(w)) expect(said, `quotes ${JSON.stringify(w)}`).not.toContain(w);
+    for (const w of windows(secret, 6))
+      if (w.length >= 6 && !/^(.)\1*$/.test(w)) expect(said, `quotes ${JSON.stringify(w)}`).not.toContain(w);
     return;
   }
   expect(pair.apiKey).toMatch(/^[A-Za-z0-9_-]{6,128}$/);
   expect(pair.apiSecret).toBeInstanceOf(SecretValue);
   expect(pair.apiSecret.reveal()).toMatch(/^[A-Za-z0-9_-]{6,256}$/);
   expect(String(pair.apiSecret)).toBe("[redacted]");
-  parseStoredValue(new SecretValue(JSON.stringify({ vendor: "justcall", apiKey: pair.apiKey, apiSecret: pair.apiSecret.reveal() })), "fuzz");
+  parseStoredValue(
+    new SecretValue(JSON.stringify({ vendor: "justcall", apiKey: pair.apiKey, apiSecret: pair.apiSecret.reveal() })),
+    "fuzz",
+  );
 }
 
-const field = (min: number, max: number) => fc.string({ unit: fc.constantFrom(..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".split("")), minLength: min, maxLength: max });
+const field = (min: number, max: number) =>
+  fc.string({
+    unit: fc.constantFrom(..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".split("")),
+    minLength: min,
+    maxLength: max,
+  });
 
 /** A key and a secret that may be slightly off: too short/long, a space, a stray character. */
-const spoilt = (base: fc.Arbitrary<string>) => fc.oneof(
-  { weight: 3, arbitrary: base },
-  { weight: 1, arbitrary: fc.tuple(base, fc.constantFrom(" ", "\t", ":", "\"", "\\", "é", "\u0000", "\r", "{", "\ud800", "🔑")).map(([s, c]) => `${s.slice(0, 4)}${c}${s.slice(4)}`) },
-  { weight: 1, arbitrary: base.map((s) => ` ${s} `) },
-  { weight: 1, arbitrary: fc.constantFrom("", "abc", "x".repeat(300)) },
-);
+const spoilt = (base: fc.Arbitrary<string>) =>
+  fc.oneof(
+    { weight: 3, arbitrary: base },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(base, fc.constantFrom(" ", "\t", ":", '"', "\\", "é", "\u0000", "\r", "{", "\ud800", "🔑"))
+        .map(([s, c]) => `${s.slice(0, 4)}${c}${s.slice(4)}`),
+    },
+    { weight: 1, arbitrary: base.map((s) => ` ${s} `) },
+    { weight: 1, arbitrary: fc.constantFrom("", "abc", "x".repeat(300)) },
+  );
 
 /** A pair in one of the three accepted forms, dressed with a BOM, a trailing newline, CRLF. */
-const pairInput = fc.record({
-  key: spoilt(field(6, 128)),
-  secret: spoilt(field(6, 256)),
-  form: fc.constantFrom("lines", "colon", "json", "json-snake", "json-extra"),
-  bom: fc.boolean(),
-  ending: fc.constantFrom("", "\n", "\r\n", "\n\n", "\r"),
-  crlf: fc.boolean(),
-  asBuffer: fc.boolean(),
-}).map(({ key, secret, form, bom, ending, crlf, asBuffer }) => {
-  const body =
-    form === "lines" ? `${key}${crlf ? "\r\n" : "\n"}${secret}`
-    : form === "colon" ? `${key}:${secret}`
-    : form === "json" ? JSON.stringify({ apiKey: key, apiSecret: secret })
-    : form === "json-snake" ? JSON.stringify({ api_key: key, api_secret: secret })
-    : JSON.stringify({ apiKey: key, apiSecret: secret, [secret]: secret });
-  const text = `${bom ? "\ufeff" : ""}${body}${ending}`;
-  return { input: asBuffer ? Buffer.from(text, "utf8") : text, key, secret };
-});
+const pairInput = fc
+  .record({
+    key: spoilt(field(6, 128)),
+    secret: spoilt(field(6, 256)),
+    form: fc.constantFrom("lines", "colon", "json", "json-snake", "json-extra"),
+    bom: fc.boolean(),
+    ending: fc.constantFrom("", "\n", "\r\n", "\n\n", "\r"),
+    crlf: fc.boolean(),
+    asBuffer: fc.boolean(),
+  })
+  .map(({ key, secret, form, bom, ending, crlf, asBuffer }) => {
+    const body =
+      form === "lines"
+        ? `${key}${crlf ? "\r\n" : "\n"}${secret}`
+        : form === "colon"
+          ? `${key}:${secret}`
+          : form === "json"
+            ? JSON.stringify({ apiKey: key, apiSecret: secret })
+            : form === "json-snake"
+              ? JSON.stringify({ api_key: key, api_secret: secret })
+              : JSON.stringify({ apiKey: key, apiSecret: secret, [secret]: secret });
+    const text = `${bom ? "\ufeff" : ""}${body}${ending}`;
+    return { input: asBuffer ? Buffer.from(text, "utf8") : text, key, secret };
+  });
 
 describe("parseJustCallPairInput under fuzzing", () => {
   it("arbitrary strings: a pair or a ConfigError that quotes nothing of the secret part", async () => {
-    await fc.assert(fc.asyncProperty(anyString, async (text) => expectPairOrConfigError(text, secretPartOf(text))), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(anyString, async (text) => expectPairOrConfigError(text, secretPartOf(text))),
+      { numRuns: RUNS },
+    );
   });
 
   it("arbitrary bytes: a pair or a ConfigError that quotes nothing after the first separator", async () => {
     const bytes = fc.oneof(fc.uint8Array({ maxLength: 300 }), fc.uint8Array({ minLength: 2000, maxLength: 2100 }));
-    await fc.assert(fc.asyncProperty(bytes, async (u8) => {
-      const buf = Buffer.from(u8);
-      expectPairOrConfigError(buf, secretPartOf(buf.toString("utf8")));
-    }), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(bytes, async (u8) => {
+        const buf = Buffer.from(u8);
+        expectPairOrConfigError(buf, secretPartOf(buf.toString("utf8")));
+      }),
+      { numRuns: RUNS },
+    );
   });
 
   it("pairs in every form, well-formed or slightly off: the same pair back, or a ConfigError that never quotes the secret", async () => {
     let accepted = 0;
-    await fc.assert(fc.asyncProperty(pairInput, async ({ input, key, secret }) => {
-      expectPairOrConfigError(input, secret);
-      try {
-        const pair = parseJustCallPairInput(input);
-        accepted++;
-        expect(pair.apiKey).toBe(key);
-        expect(pair.apiSecret.reveal()).toBe(secret);
-      } catch {
-        // covered above
-      }
-    }), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(pairInput, async ({ input, key, secret }) => {
+        expectPairOrConfigError(input, secret);
+        try {
+          const pair = parseJustCallPairInput(input);
+          accepted++;
+          expect(pair.apiKey).toBe(key);
+          expect(pair.apiSecret.reveal()).toBe(secret);
+        } catch {
+          // covered above
+        }
+      }),
+      { numRuns: RUNS },
+    );
     expect(accepted).toBeGreaterThan(0);
   });
 
   it("every well-formed pair is accepted in every form", async () => {
-    const good = fc.record({ key: field(6, 128), secret: field(6, 256), form: fc.constantFrom("lines", "colon", "json"), bom: fc.boolean(), ending: fc.constantFrom("", "\n", "\r\n"), crlf: fc.boolean() });
-    await fc.assert(fc.asyncProperty(good, async ({ key, secret, form, bom, ending, crlf }) => {
-      const body = form === "lines" ? `${key}${crlf ? "\r\n" : "\n"}${secret}` : form === "colon" ? `${key}:${secret}` : JSON.stringify({ apiKey: key, apiSecret: secret });
-      const pair = parseJustCallPairInput(`${bom ? "\ufeff" : ""}${body}${ending}`);
-      expect(pair.apiKey).toBe(key);
-      expect(pair.apiSecret.reveal()).toBe(secret);
-    }), { numRuns: RUNS });
+    const good = fc.record({
+      key: field(6, 128),
+      secret: field(6, 256),
+      form: fc.constantFrom("lines", "colon", "json"),
+      bom: fc.boolean(),
+      ending: fc.constantFrom("", "\n", "\r\n"),
+      crlf: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(good, async ({ key, secret, form, bom, ending, crlf }) => {
+        const body =
+          form === "lines"
+            ? `${key}${crlf ? "\r\n" : "\n"}${secret}`
+            : form === "colon"
+              ? `${key}:${secret}`
+              : JSON.stringify({ apiKey: key, apiSecret: secret });
+        const pair = parseJustCallPairInput(`${bom ? "\ufeff" : ""}${body}${ending}`);
+        expect(pair.apiKey).toBe(key);
+        expect(pair.apiSecret.reveal()).toBe(secret);
+      }),
+      { numRuns: RUNS },
+    );
   });
 
   it("a secret planted anywhere in an over-long or binary input is never quoted", async () => {
-    await fc.assert(fc.asyncProperty(alnum(16, 40), fc.constantFrom("\u0000", "\u00ff", "é", " ", "x".repeat(2100)), fc.nat(3), async (secret, junk, where) => {
-      const parts = ["abcdefgh", ":", secret, junk];
-      const text = [...parts.slice(0, where), junk, ...parts.slice(where)].join("");
-      expectPairOrConfigError(text, secret);
-    }), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(
+        alnum(16, 40),
+        fc.constantFrom("\u0000", "\u00ff", "é", " ", "x".repeat(2100)),
+        fc.nat(3),
+        async (secret, junk, where) => {
+          const parts = ["abcdefgh", ":", secret, junk];
+          const text = [...parts.slice(0, where), junk, ...parts.slice(where)].join("");
+          expectPairOrConfigError(text, secret);
+        },
+      ),
+      { numRuns: RUNS },
+    );
   });
 });

@@ -32,7 +32,9 @@ function expectValidOrInvalidState(raw: string, secrets: string[] = []): void {
     return;
   }
   if (!(r.error instanceof InvalidStateError)) {
-    throw new Error(`parseStoredValue threw ${r.error instanceof Error ? r.error.constructor.name : typeof r.error} for ${JSON.stringify(raw)}`);
+    throw new Error(
+      `parseStoredValue threw ${r.error instanceof Error ? r.error.constructor.name : typeof r.error} for ${JSON.stringify(raw)}`,
+    );
   }
   const message = r.error.message;
   expect(message.startsWith(`${WHERE}: `)).toBe(true);
@@ -47,7 +49,8 @@ function expectValidOrInvalidState(raw: string, secrets: string[] = []): void {
 }
 
 /** Something that may hold a key: the key itself, or the key inside some text. */
-const hidingKey = (key: string) => fc.constantFrom(key, ` ${key}`, `${key}\n`, `Bearer ${key}`, `x${key}y`, `${key}:${key}`);
+const hidingKey = (key: string) =>
+  fc.constantFrom(key, ` ${key}`, `${key}\n`, `Bearer ${key}`, `x${key}y`, `${key}:${key}`);
 
 /** A near-valid stored object with the key-like string planted in one or more fields. */
 const planted = keyLike.chain((key) =>
@@ -56,12 +59,22 @@ const planted = keyLike.chain((key) =>
     value: fc.record(
       {
         vendor: fc.oneof(fc.constantFrom("callcov", "justcall", "CallCov", "", null, 1), hidingKey(key)),
-        apiKey: fc.oneof(hidingKey(key), fc.constant(key.replace("live", "prod")), fc.integer(), fc.constant(null), fc.array(hidingKey(key), { maxLength: 2 })),
+        apiKey: fc.oneof(
+          hidingKey(key),
+          fc.constant(key.replace("live", "prod")),
+          fc.integer(),
+          fc.constant(null),
+          fc.array(hidingKey(key), { maxLength: 2 }),
+        ),
         apiSecret: fc.oneof(hidingKey(key), fc.constant(`${key}!`), fc.constant(""), fc.boolean()),
         keyId: fc.oneof(hidingKey(key), fc.constant(""), fc.integer()),
         keyName: fc.oneof(hidingKey(key), fc.integer()),
         rotationId: fc.oneof(hidingKey(key), fc.constant({ nested: key })),
-        createdAt: fc.oneof(hidingKey(key), fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), fc.integer()),
+        createdAt: fc.oneof(
+          hidingKey(key),
+          fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+          fc.integer(),
+        ),
         [key]: hidingKey(key),
         extra: fc.dictionary(fc.string({ maxLength: 6 }), hidingKey(key), { maxKeys: 2 }),
       },
@@ -72,27 +85,44 @@ const planted = keyLike.chain((key) =>
 
 describe("parseStoredValue under fuzzing", () => {
   it("arbitrary strings: a valid value or InvalidStateError", async () => {
-    await fc.assert(fc.asyncProperty(anyString, async (raw) => expectValidOrInvalidState(raw)), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(anyString, async (raw) => expectValidOrInvalidState(raw)),
+      { numRuns: RUNS },
+    );
   });
 
   it("arbitrary JSON values: a valid value or InvalidStateError", async () => {
-    await fc.assert(fc.asyncProperty(fc.json({ maxDepth: 4 }), async (raw) => expectValidOrInvalidState(raw)), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(fc.json({ maxDepth: 4 }), async (raw) => expectValidOrInvalidState(raw)),
+      { numRuns: RUNS },
+    );
   });
 
   it("arbitrary JSON objects with a vendor: a valid value or InvalidStateError", async () => {
-    const obj = fc.record({
-      vendor: fc.constantFrom("callcov", "justcall"),
-      rest: fc.dictionary(fc.constantFrom("apiKey", "apiSecret", "keyId", "keyName", "rotationId", "createdAt", "other"), fc.jsonValue({ maxDepth: 2 })),
-    }).map(({ vendor, rest }) => JSON.stringify({ ...rest, vendor }));
-    await fc.assert(fc.asyncProperty(obj, async (raw) => expectValidOrInvalidState(raw)), { numRuns: RUNS });
+    const obj = fc
+      .record({
+        vendor: fc.constantFrom("callcov", "justcall"),
+        rest: fc.dictionary(
+          fc.constantFrom("apiKey", "apiSecret", "keyId", "keyName", "rotationId", "createdAt", "other"),
+          fc.jsonValue({ maxDepth: 2 }),
+        ),
+      })
+      .map(({ vendor, rest }) => JSON.stringify({ ...rest, vendor }));
+    await fc.assert(
+      fc.asyncProperty(obj, async (raw) => expectValidOrInvalidState(raw)),
+      { numRuns: RUNS },
+    );
   });
 
   it("a key-like string planted in any field never shows in the error message", async () => {
-    await fc.assert(fc.asyncProperty(planted, fc.boolean(), async ({ key, value }, breakJson) => {
-      // Half the time the JSON is also broken, so the "not JSON" path is covered with a key inside.
-      const raw = breakJson ? JSON.stringify(value).slice(0, -1) : JSON.stringify(value);
-      expectValidOrInvalidState(raw, [key, key.slice("sk_live_".length)]);
-    }), { numRuns: RUNS });
+    await fc.assert(
+      fc.asyncProperty(planted, fc.boolean(), async ({ key, value }, breakJson) => {
+        // Half the time the JSON is also broken, so the "not JSON" path is covered with a key inside.
+        const raw = breakJson ? JSON.stringify(value).slice(0, -1) : JSON.stringify(value);
+        expectValidOrInvalidState(raw, [key, key.slice("sk_live_".length)]);
+      }),
+      { numRuns: RUNS },
+    );
   });
 
   it("well-formed values always parse, and unchanged", async () => {
@@ -102,13 +132,23 @@ describe("parseStoredValue under fuzzing", () => {
       keyId: alnum(1, 20),
       keyName: fc.option(fc.string(), { nil: undefined }),
       rotationId: fc.option(fc.uuid(), { nil: undefined }),
-      createdAt: fc.option(fc.date({ noInvalidDate: true }).map((d) => d.toISOString()), { nil: undefined }),
+      createdAt: fc.option(
+        fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+        { nil: undefined },
+      ),
     });
-    const justcall = fc.record({ vendor: fc.constant("justcall" as const), apiKey: alnum(6, 128), apiSecret: alnum(6, 256) });
-    await fc.assert(fc.asyncProperty(fc.oneof(callcov, justcall), async (value) => {
-      const clean = JSON.parse(JSON.stringify(value)) as StoredValue;
-      const r = attempt(JSON.stringify(value));
-      expect(r).toEqual({ ok: true, value: clean });
-    }), { numRuns: RUNS });
+    const justcall = fc.record({
+      vendor: fc.constant("justcall" as const),
+      apiKey: alnum(6, 128),
+      apiSecret: alnum(6, 256),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(callcov, justcall), async (value) => {
+        const clean = JSON.parse(JSON.stringify(value)) as StoredValue;
+        const r = attempt(JSON.stringify(value));
+        expect(r).toEqual({ ok: true, value: clean });
+      }),
+      { numRuns: RUNS },
+    );
   });
 });

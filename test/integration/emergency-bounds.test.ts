@@ -17,7 +17,11 @@ import { type World, expectConverged, keysMadePerCredential, startWorld } from "
 const TOKEN = "bounds-test-admin-token-0123";
 const ADMIN = { KEY_ROTATOR_ADMIN_TOKEN: TOKEN };
 
-interface Answer { status: number; retryAfter: string | null; body: Record<string, unknown> }
+interface Answer {
+  status: number;
+  retryAfter: string | null;
+  body: Record<string, unknown>;
+}
 
 function httpOf(worker: CliProcess): string {
   const line = worker.lines.find((l) => l.includes('"worker.ready"'));
@@ -31,7 +35,11 @@ async function ask(http: string, c: SeededCallCov, body: Record<string, unknown>
     headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
     body: JSON.stringify(body),
   });
-  return { status: res.status, retryAfter: res.headers.get("retry-after"), body: (await res.json()) as Record<string, unknown> };
+  return {
+    status: res.status,
+    retryAfter: res.headers.get("retry-after"),
+    body: (await res.json()) as Record<string, unknown>,
+  };
 }
 
 /** Adds `settings.emergency` to the world's inventory (before any process reads it). */
@@ -77,7 +85,9 @@ describe("bounded emergencies", () => {
     const answers: Answer[] = [];
     const began = Date.now();
     for (let batch = 0; batch < 30; batch++) {
-      const round = await Promise.all(Array.from({ length: 20 }, () => ask(http, c, { emergency: true, reason: "flood" })));
+      const round = await Promise.all(
+        Array.from({ length: 20 }, () => ask(http, c, { emergency: true, reason: "flood" })),
+      );
       answers.push(...round);
       await new Promise((r) => setTimeout(r, 150));
     }
@@ -103,15 +113,28 @@ describe("bounded emergencies", () => {
     expect(keysMadePerCredential(w).get(c.id)).toBe(1);
 
     // Every refusal audited: a log line each, and an entry each in the trail `history` shows.
-    const logged = worker.lines.filter((l) => l.includes('"emergency.refused"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const logged = worker.lines
+      .filter((l) => l.includes('"emergency.refused"'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(logged).toHaveLength(599);
-    for (const l of logged) expect(l).toMatchObject({ credentialId: c.id, actor: "admin-http", reason: "flood", refusedFor: "cooldown", retryAfterSeconds: expect.any(Number) });
+    for (const l of logged)
+      expect(l).toMatchObject({
+        credentialId: c.id,
+        actor: "admin-http",
+        reason: "flood",
+        refusedFor: "cooldown",
+        retryAfterSeconds: expect.any(Number),
+      });
     expect(await new RotationHistory(w.redis, w.prefix).auditTrail(c.id)).toHaveLength(599);
     const shown = await cli(w, ["history", c.id, "--json"]);
     expect(shown.code).toBe(0);
-    const doc = JSON.parse(shown.lines.find((l) => l.startsWith("{") && l.includes('"emergencyAudit"')) ?? "{}") as { emergencyAudit: unknown[] };
+    const doc = JSON.parse(shown.lines.find((l) => l.startsWith("{") && l.includes('"emergencyAudit"')) ?? "{}") as {
+      emergencyAudit: unknown[];
+    };
     expect(doc.emergencyAudit).toHaveLength(599);
-    console.log(`flood: 600 requests in ${(tookMs / 1000).toFixed(1)}s: 1 accepted, ${refused.length} refused; PutSecretValue ${w.sandbox.emulator.stats().calls.PutSecretValue}`);
+    console.log(
+      `flood: 600 requests in ${(tookMs / 1000).toFixed(1)}s: 1 accepted, ${refused.length} refused; PutSecretValue ${w.sandbox.emulator.stats().calls.PutSecretValue}`,
+    );
   }, 120_000);
 
   it("the global cap holds across credentials; force passes the cooldown only, and needs a reason; the CLI refuses alike", async () => {
@@ -146,20 +169,34 @@ describe("bounded emergencies", () => {
     const viaCli = await cli(w, ["rotate", c.id, "--emergency", "--reason", "leaked"]);
     expect(viaCli.code).toBe(1);
     const said = viaCli.lines.filter((l) => !l.startsWith("{"));
-    expect(said).toEqual([expect.stringMatching(/^key-rotator rotate: emergency for cred-2 refused: the fleet-wide cap .* retry in \d+s$/)]);
+    expect(said).toEqual([
+      expect.stringMatching(/^key-rotator rotate: emergency for cred-2 refused: the fleet-wide cap .* retry in \d+s$/),
+    ]);
     const noReason = await cli(w, ["rotate", a.id, "--emergency", "--force"]);
     expect(noReason.code).toBe(2);
     expect(noReason.lines.join("\n")).toMatch(/--force needs --reason/);
     const cooledCli = await cli(w, ["rotate", a.id, "--emergency", "--reason", "again", "--json"]);
     expect(cooledCli.code).toBe(1);
-    expect(JSON.parse(cooledCli.lines.find((l) => l.includes('"refused"')) ?? "{}")).toMatchObject({ credential: a.id, refused: "cooldown" });
+    expect(JSON.parse(cooledCli.lines.find((l) => l.includes('"refused"')) ?? "{}")).toMatchObject({
+      credential: a.id,
+      refused: "cooldown",
+    });
 
     // Audited, with who asked: the admin's and the CLI's refusals, and the forced one.
     const history = new RotationHistory(w.redis, w.prefix);
     const trailA = await history.auditTrail(a.id);
-    expect(trailA.map((e) => [e.event, e.refusedFor])).toEqual([["emergency.refused", "cooldown"], ["emergency.forced", undefined], ["emergency.refused", "cooldown"]]);
+    expect(trailA.map((e) => [e.event, e.refusedFor])).toEqual([
+      ["emergency.refused", "cooldown"],
+      ["emergency.forced", undefined],
+      ["emergency.refused", "cooldown"],
+    ]);
     expect(trailA[0]?.actor).toMatch(/^cli:/);
-    expect((await history.auditTrail(c.id))[0]).toMatchObject({ event: "emergency.refused", refusedFor: "global-cap", actor: expect.stringMatching(/^cli:/), reason: "leaked" });
+    expect((await history.auditTrail(c.id))[0]).toMatchObject({
+      event: "emergency.refused",
+      refusedFor: "global-cap",
+      actor: expect.stringMatching(/^cli:/),
+      reason: "leaked",
+    });
     const shown = await cli(w, ["history", a.id]);
     expect(shown.lines.join("\n")).toMatch(/Emergency requests refused or forced/);
     expect(shown.lines.join("\n")).toMatch(/forced .* the new key leaked too/);

@@ -13,12 +13,20 @@ import { type World, expectConverged, keysMadePerCredential, leaks, startWorld }
 const TOKEN = "lane-test-admin-token-0123";
 const ADMIN = { KEY_ROTATOR_ADMIN_TOKEN: TOKEN };
 
-async function askEmergency(worker: CliProcess, c: SeededCallCov, force = false): Promise<{ status: number; body: { rotationId: string; joined: boolean } }> {
+async function askEmergency(
+  worker: CliProcess,
+  c: SeededCallCov,
+  force = false,
+): Promise<{ status: number; body: { rotationId: string; joined: boolean } }> {
   const { http } = JSON.parse(await worker.waitForLine(/"worker.ready"/)) as { http: string };
   const res = await fetch(`${http}/v1/credentials/${c.id}/rotate`, {
     method: "POST",
     headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ emergency: true, reason: "key pasted in a public channel", ...(force ? { force: true } : {}) }),
+    body: JSON.stringify({
+      emergency: true,
+      reason: "key pasted in a public channel",
+      ...(force ? { force: true } : {}),
+    }),
   });
   return { status: res.status, body: (await res.json()) as { rotationId: string; joined: boolean } };
 }
@@ -58,14 +66,23 @@ describe("emergency lane", () => {
     await world.waitRotated(c);
     expect(await expectConverged(world, c)).toEqual([]);
     const { rotationId } = asked.body;
-    await until(() => worker.lines.some((l) => l.includes('"rotation.finished"') && l.includes(rotationId)), "the rotation's completion");
+    await until(
+      () => worker.lines.some((l) => l.includes('"rotation.finished"') && l.includes(rotationId)),
+      "the rotation's completion",
+    );
     expect(worker.lines.some((l) => l.includes('"lane.start"') && l.includes(rotationId))).toBe(true);
     expect(worker.lines.some((l) => l.includes('"lane.handed-over"') || l.includes('"lane.release"'))).toBe(false);
     // Each step ran once, in the lane; the queue's run of the finished job made no step again.
     expect(stepsOf(rotationId, worker)).toEqual(["create", "verify", "promote", "grace", "revoke", "confirm"]);
     expect(await world.queue.getJobState(`rotation-${rotationId}`)).toBe("completed");
     const job = await world.queue.getJob(`rotation-${rotationId}`);
-    expect(job?.data).toMatchObject({ step: "done", emergency: true, trigger: "emergency", actor: "admin-http", reason: "key pasted in a public channel" });
+    expect(job?.data).toMatchObject({
+      step: "done",
+      emergency: true,
+      trigger: "emergency",
+      actor: "admin-http",
+      reason: "key pasted in a public channel",
+    });
     expect(leaks(await world.redisDump(), world.secrets())).toEqual([]);
     expect(leaks(worker.lines.join("\n"), world.secrets())).toEqual([]);
   });
@@ -90,15 +107,26 @@ describe("emergency lane", () => {
     faults.release();
     await world.waitRotated(c);
     expect(await expectConverged(world, c)).toEqual([]);
-    expect(stepsOf(asked.body.rotationId, first, second).slice(0, 6)).toEqual(["create", "verify", "promote", "grace", "revoke", "confirm"]);
+    expect(stepsOf(asked.body.rotationId, first, second).slice(0, 6)).toEqual([
+      "create",
+      "verify",
+      "promote",
+      "grace",
+      "revoke",
+      "confirm",
+    ]);
     // The rotation's key was made before the second request: the lane's run goes on to one more.
     expect(keysMadePerCredential(world).get(c.id)).toBe(2);
-    for (const keyId of liveAtSecond) expect(world.sandbox.callcov.isKeyActive(keyId), `${keyId} live at the second request`).toBe(false);
+    for (const keyId of liveAtSecond)
+      expect(world.sandbox.callcov.isKeyActive(keyId), `${keyId} live at the second request`).toBe(false);
     expect(world.sandbox.callcov.state.counters.revokeRequestsByKey[c.keyId]).toBe(1);
   });
 
   it.each([
-    ["inside create, the vendor's key made but the answer lost", { kind: "hold" as const, match: "POST /api/v1/api-keys/" }],
+    [
+      "inside create, the vendor's key made but the answer lost",
+      { kind: "hold" as const, match: "POST /api/v1/api-keys/" },
+    ],
     ["inside revoke, which then lands", { kind: "hold" as const, match: "DELETE /api/v1/api-keys/" }],
   ])("killed %s: another worker resumes the job when the lease runs out, and it converges", async (_where, rule) => {
     world = await startWorld({ grace: "15m" });

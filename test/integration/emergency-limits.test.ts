@@ -25,7 +25,8 @@ afterEach(async () => {
   redis.disconnect();
 });
 
-const limits = (cooldownMs: number, maxPerMinute = 100) => new EmergencyLimits(redis, prefix, { cooldownMs, maxPerMinute });
+const limits = (cooldownMs: number, maxPerMinute = 100) =>
+  new EmergencyLimits(redis, prefix, { cooldownMs, maxPerMinute });
 const cooldownKey = (credentialId: string) => `${prefix}:emergency:cooldown:${credentialId}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -126,7 +127,10 @@ describe("global cap", () => {
 describe("gateEmergency", () => {
   const silentLog = () => {
     const lines: Array<Record<string, unknown>> = [];
-    const log = { warn: (o: Record<string, unknown>, msg: string) => void lines.push({ ...o, msg }), info: () => undefined } as unknown as Logger;
+    const log = {
+      warn: (o: Record<string, unknown>, msg: string) => void lines.push({ ...o, msg }),
+      info: () => undefined,
+    } as unknown as Logger;
     return { log, lines };
   };
   const started: Enqueued = { jobId: "rotation-r1", rotationId: "r1", joined: false };
@@ -137,27 +141,56 @@ describe("gateEmergency", () => {
     const gate = { limits: limits(10 * MINUTE), history, log, now: Date.now };
     let starts = 0;
     const start = async () => (starts++, started);
-    const request = { credentialId: "a", trigger: "emergency" as const, emergency: true, actor: "admin-http", reason: "leaked" };
+    const request = {
+      credentialId: "a",
+      trigger: "emergency" as const,
+      emergency: true,
+      actor: "admin-http",
+      reason: "leaked",
+    };
     expect(await gateEmergency(gate, request, start)).toEqual(started);
     const refused = await gateEmergency(gate, request, start).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(EmergencyRefusedError);
     expect(refused).toMatchObject({ refusedFor: "cooldown" });
     expect((refused as EmergencyRefusedError).retryAfterSeconds).toBeGreaterThan(590);
     expect(starts).toBe(1);
-    expect(lines).toEqual([expect.objectContaining({ event: "emergency.refused", credentialId: "a", actor: "admin-http", reason: "leaked", refusedFor: "cooldown", retryAfterSeconds: expect.any(Number) })]);
-    expect(await history.auditTrail("a")).toEqual([expect.objectContaining({ event: "emergency.refused", actor: "admin-http", reason: "leaked", refusedFor: "cooldown" })]);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        event: "emergency.refused",
+        credentialId: "a",
+        actor: "admin-http",
+        reason: "leaked",
+        refusedFor: "cooldown",
+        retryAfterSeconds: expect.any(Number),
+      }),
+    ]);
+    expect(await history.auditTrail("a")).toEqual([
+      expect.objectContaining({
+        event: "emergency.refused",
+        actor: "admin-http",
+        reason: "leaked",
+        refusedFor: "cooldown",
+      }),
+    ]);
 
     // Forced: passes, and is audited as forced.
-    expect(await gateEmergency(gate, { ...request, force: true, reason: "the new key leaked too" }, start)).toEqual(started);
+    expect(await gateEmergency(gate, { ...request, force: true, reason: "the new key leaked too" }, start)).toEqual(
+      started,
+    );
     expect(starts).toBe(2);
-    expect((await history.auditTrail("a"))[0]).toMatchObject({ event: "emergency.forced", reason: "the new key leaked too" });
+    expect((await history.auditTrail("a"))[0]).toMatchObject({
+      event: "emergency.forced",
+      reason: "the new key leaked too",
+    });
   });
 
   it("gives the admission back when nothing could be started", async () => {
     const { log } = silentLog();
     const gate = { limits: limits(10 * MINUTE), history: new RotationHistory(redis, prefix), log, now: Date.now };
     const request = { credentialId: "a", trigger: "emergency" as const, emergency: true };
-    await expect(gateEmergency(gate, request, async () => Promise.reject(new Error("Redis went away")))).rejects.toThrow(/went away/);
+    await expect(
+      gateEmergency(gate, request, async () => Promise.reject(new Error("Redis went away"))),
+    ).rejects.toThrow(/went away/);
     expect(await gateEmergency(gate, request, async () => started)).toEqual(started);
   });
 });

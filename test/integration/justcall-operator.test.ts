@@ -35,7 +35,9 @@ async function statusJson(world: World, id: string): Promise<CredentialStatus> {
  */
 function fragmentLeaks(text: string, secrets: string[], min = 4): string[] {
   const words = new Set(text.match(/[A-Za-z0-9_-]+/g) ?? []);
-  return [...words].filter((w) => w.length >= min && secrets.some((s) => s.includes(w))).map((w) => `${w.slice(0, 2)}… (${w.length} chars)`);
+  return [...words]
+    .filter((w) => w.length >= min && secrets.some((s) => s.includes(w)))
+    .map((w) => `${w.slice(0, 2)}… (${w.length} chars)`);
 }
 
 /** Both halves of every JustCall pair the world has seen: keys from the dashboard, secrets as handed out. */
@@ -45,7 +47,10 @@ function justcallSecrets(world: World): string[] {
 
 async function current(world: World, secretId: string) {
   const out = await world.client.send(new GetSecretValueCommand({ SecretId: secretId }));
-  return { versionId: out.VersionId, value: JSON.parse(out.SecretString ?? "{}") as { apiKey: string; apiSecret: string } };
+  return {
+    versionId: out.VersionId,
+    value: JSON.parse(out.SecretString ?? "{}") as { apiKey: string; apiSecret: string },
+  };
 }
 
 describe("JustCall operator-assisted rotation", () => {
@@ -93,12 +98,28 @@ describe("JustCall operator-assisted rotation", () => {
     await until(() => r.got.some((a) => a.kind === "revoke-old-pair"), "the revoke-old-pair alert");
     const promoted = await current(w, jc.secretId);
     expect(promoted.value.apiKey).toBe(pair.apiKey);
-    const oldVersion = (await w.stagesOf({ id: jc.id, secretId: jc.secretId, keyId: "" })).find((v) => v.stages.includes("AWSPREVIOUS"));
-    expect(r.got.find((a) => a.kind === "revoke-old-pair")?.summary).toMatch(new RegExp(`revoke the old pair \\(the pair stored on \\d{4}-\\d{2}-\\d{2}[^)]*, version ${oldVersion?.versionId ?? "?"}\\)`));
+    const oldVersion = (await w.stagesOf({ id: jc.id, secretId: jc.secretId, keyId: "" })).find((v) =>
+      v.stages.includes("AWSPREVIOUS"),
+    );
+    expect(r.got.find((a) => a.kind === "revoke-old-pair")?.summary).toMatch(
+      new RegExp(
+        `revoke the old pair \\(the pair stored on \\d{4}-\\d{2}-\\d{2}[^)]*, version ${oldVersion?.versionId ?? "?"}\\)`,
+      ),
+    );
     w.sandbox.justcall.revokePair(jc.apiKey);
-    await until(async () => (await w.stagesOf({ id: jc.id, secretId: jc.secretId, keyId: "" })).every((v) => !v.stages.includes("AWSPENDING")), "the rotation to finish");
+    await until(
+      async () =>
+        (await w.stagesOf({ id: jc.id, secretId: jc.secretId, keyId: "" })).every(
+          (v) => !v.stages.includes("AWSPENDING"),
+        ),
+      "the rotation to finish",
+    );
     // Alerts are sent in the background: the resolve follows the store's last write.
-    await until(() => r.got.some((a) => a.kind === "revoke-old-pair" && a.action === "resolve"), "the resolve of revoke-old-pair", 10_000);
+    await until(
+      () => r.got.some((a) => a.kind === "revoke-old-pair" && a.action === "resolve"),
+      "the resolve of revoke-old-pair",
+      10_000,
+    );
     expect(leaks(w.workers.flatMap((x) => x.lines).join("\n"), w.secrets())).toEqual([]);
     expect(leaks(await w.redisDump(), w.secrets())).toEqual([]);
     expect(fragmentLeaks(JSON.stringify(r.got), justcallSecrets(w))).toEqual([]);
@@ -113,9 +134,15 @@ describe("JustCall operator-assisted rotation", () => {
     const before = await current(world, jc.secretId);
     const refused = await submit(world, jc.id, "abcdef123456:ffffffffffffffffffff\n");
     expect(refused.code).toBe(1);
-    expect(refused.output).toMatch(/JustCall refused this pair \(401: refused: invalid API key or secret\); nothing was stored/);
+    expect(refused.output).toMatch(
+      /JustCall refused this pair \(401: refused: invalid API key or secret\); nothing was stored/,
+    );
     expect(await current(world, jc.secretId)).toEqual(before);
-    expect((await world.stagesOf({ id: jc.id, secretId: jc.secretId, keyId: "" })).some((v) => v.stages.includes("AWSPENDING"))).toBe(false);
+    expect(
+      (await world.stagesOf({ id: jc.id, secretId: jc.secretId, keyId: "" })).some((v) =>
+        v.stages.includes("AWSPENDING"),
+      ),
+    ).toBe(false);
   });
 
   it.each([
@@ -140,9 +167,17 @@ describe("JustCall operator-assisted rotation", () => {
     await until(() => r.got.some((a) => a.kind === "pair-needed"), "the pair-needed alert");
     const pair = w.sandbox.justcall.generatePair();
     expect((await submit(w, jc.id, `${pair.apiKey}:${pair.apiSecret}\n`)).code).toBe(0);
-    await until(() => r.got.some((a) => a.kind === "revoke-old-pair-overdue" && a.severity === "critical"), "the escalation", 40_000);
+    await until(
+      () => r.got.some((a) => a.kind === "revoke-old-pair-overdue" && a.severity === "critical"),
+      "the escalation",
+      40_000,
+    );
     // Reminders keep their own pace (1s here): the router's hour of repeat suppression must not eat them.
-    await until(() => r.got.filter((a) => a.kind === "revoke-old-pair" && a.action === "trigger").length >= 2, "a second reminder", 10_000);
+    await until(
+      () => r.got.filter((a) => a.kind === "revoke-old-pair" && a.action === "trigger").length >= 2,
+      "a second reminder",
+      10_000,
+    );
   });
 
   it("a single-pair account: revoke first, then submit; the time without a working pair is reported", async () => {
@@ -156,7 +191,7 @@ describe("JustCall operator-assisted rotation", () => {
     const pair = w.sandbox.justcall.generatePair();
     expect((await submit(w, jc.id, `${pair.apiKey}\n${pair.apiSecret}\n`)).code).toBe(0);
     await worker.waitForLine(/rotation completed/, 30_000);
-    const finished = worker.lines.find((l) => l.includes("\"rotation.finished\""));
+    const finished = worker.lines.find((l) => l.includes('"rotation.finished"'));
     expect(finished).toMatch(/no working pair for \d+ s/);
   });
   it("submitting the pair already in use is refused: exit 2, nothing stored", async () => {
@@ -180,9 +215,22 @@ describe("JustCall operator-assisted rotation", () => {
     await until(() => r.got.some((a) => a.kind === "pair-needed"), "the pair-needed alert");
     const before = await current(w, jc.secretId);
     // Written straight into the store, past `submit` and its own check.
-    await w.client.send(new PutSecretValueCommand({ SecretId: jc.secretId, ClientRequestToken: randomUUID(), VersionStages: ["AWSPENDING"], SecretString: JSON.stringify({ vendor: "justcall", apiKey: jc.apiKey, apiSecret: jc.apiSecret }) }));
+    await w.client.send(
+      new PutSecretValueCommand({
+        SecretId: jc.secretId,
+        ClientRequestToken: randomUUID(),
+        VersionStages: ["AWSPENDING"],
+        SecretString: JSON.stringify({ vendor: "justcall", apiKey: jc.apiKey, apiSecret: jc.apiSecret }),
+      }),
+    );
     await until(() => r.got.some((a) => a.kind === "pair-already-current"), "the pair-already-current alert");
-    await until(async () => (await w.stagesOf({ id: jc.id, secretId: jc.secretId, keyId: "" })).every((v) => !v.stages.includes("AWSPENDING")), "the pair to be unstaged");
+    await until(
+      async () =>
+        (await w.stagesOf({ id: jc.id, secretId: jc.secretId, keyId: "" })).every(
+          (v) => !v.stages.includes("AWSPENDING"),
+        ),
+      "the pair to be unstaged",
+    );
     expect(await current(w, jc.secretId)).toEqual(before);
     expect(r.got.some((a) => a.kind === "revoke-old-pair")).toBe(false);
     expect(w.sandbox.justcall.listPairs().find((p) => p.apiKey === jc.apiKey)?.active).toBe(true);
@@ -206,20 +254,36 @@ describe("JustCall operator-assisted rotation", () => {
     w.jcSecrets.push(pair.apiSecret);
     expect((await submit(w, jc.id, `${pair.apiKey}\n${pair.apiSecret}\n`)).code).toBe(0);
     await until(() => r.got.some((a) => a.kind === "revoke-old-pair"), "the revoke-old-pair alert");
-    await until(() => r.got.some((a) => a.kind === "pair-needed" && a.action === "resolve"), "the resolve of pair-needed");
+    await until(
+      () => r.got.some((a) => a.kind === "pair-needed" && a.action === "resolve"),
+      "the resolve of pair-needed",
+    );
 
     const alertsBefore = r.got.length;
     const linesBefore = worker.lines.length;
     await w.redis.flushall();
     const since = () => worker.lines.slice(linesBefore);
-    await until(() => since().some((l) => l.includes("\"due-check.resume\"")), "the due check to resume the rotation from the store");
-    await until(() => since().some((l) => l.includes("awaiting the revocation of the old pair")), "the resumed rotation to wait for the revocation", 20_000);
+    await until(
+      () => since().some((l) => l.includes('"due-check.resume"')),
+      "the due check to resume the rotation from the store",
+    );
+    await until(
+      () => since().some((l) => l.includes("awaiting the revocation of the old pair")),
+      "the resumed rotation to wait for the revocation",
+      20_000,
+    );
     expect(since().some((l) => l.includes("awaiting a new pair"))).toBe(false);
     expect(r.got.slice(alertsBefore).filter((a) => a.kind === "pair-needed")).toEqual([]);
 
     w.sandbox.justcall.revokePair(jc.apiKey);
-    await until(async () => (await w.stagesOf({ id: jc.id, secretId: jc.secretId, keyId: "" })).every((v) => !v.stages.includes("AWSPENDING")), "the rotation to finish");
-    await worker.waitForLine((l) => l.includes("\"rotation.finished\"") && l.includes("completed"));
+    await until(
+      async () =>
+        (await w.stagesOf({ id: jc.id, secretId: jc.secretId, keyId: "" })).every(
+          (v) => !v.stages.includes("AWSPENDING"),
+        ),
+      "the rotation to finish",
+    );
+    await worker.waitForLine((l) => l.includes('"rotation.finished"') && l.includes("completed"));
     expect((await current(w, jc.secretId)).value.apiKey).toBe(pair.apiKey);
     expect(r.got.slice(alertsBefore).filter((a) => a.kind === "pair-needed")).toEqual([]);
     expect(w.sandbox.justcall.stats().generated).toBe(2);
@@ -232,7 +296,10 @@ describe("JustCall operator-assisted rotation", () => {
     await until(() => r.got.some((a) => a.kind === "pair-needed"), "the pair-needed alert");
     // The job's data is saved just after the alert goes out.
     let waitingForPair = await statusJson(w, jc.id);
-    await until(async () => (waitingForPair = await statusJson(w, jc.id)).awaitingOperator !== undefined, "status to show the wait");
+    await until(
+      async () => (waitingForPair = await statusJson(w, jc.id)).awaitingOperator !== undefined,
+      "status to show the wait",
+    );
     expect(waitingForPair.awaitingOperator).toMatchObject({ for: "new-pair", overdue: false });
     expect(waitingForPair.usage).toBe("not observable");
     const since = Date.parse(waitingForPair.awaitingOperator?.since ?? "");
@@ -247,7 +314,10 @@ describe("JustCall operator-assisted rotation", () => {
     expect((await submit(w, jc.id, `${pair.apiKey}\n${pair.apiSecret}\n`)).code).toBe(0);
     await until(() => r.got.some((a) => a.kind === "revoke-old-pair"), "the revoke-old-pair alert");
     let waitingForRevoke = await statusJson(w, jc.id);
-    await until(async () => (waitingForRevoke = await statusJson(w, jc.id)).inFlight?.step === "await-revoke", "status to show await-revoke");
+    await until(
+      async () => (waitingForRevoke = await statusJson(w, jc.id)).inFlight?.step === "await-revoke",
+      "status to show await-revoke",
+    );
     expect(waitingForRevoke.awaitingOperator).toMatchObject({ for: "old-pair-revocation", overdue: false });
     const revokeSince = Date.parse(waitingForRevoke.awaitingOperator?.since ?? "");
     expect(revokeSince).toBeGreaterThanOrEqual(since);

@@ -17,7 +17,12 @@ const ADMIN = { KEY_ROTATOR_ADMIN_TOKEN: TOKEN };
 const CLI_BOUND_MS = 12_000;
 const STACK_FRAME = /^\s+at .+\(|^\s+at \S+:\d+:\d+|TCPConnectWrap|^\w*Error: /m;
 
-interface Run { code: number | null; ms: number; lines: string[]; all: string }
+interface Run {
+  code: number | null;
+  ms: number;
+  lines: string[];
+  all: string;
+}
 
 async function run(world: World, args: string[], stdin?: string): Promise<Run> {
   const began = Date.now();
@@ -66,12 +71,14 @@ describe("with Redis down", () => {
     w.queue.on("error", () => undefined);
     await redis.kill();
 
-    const admin = await timed(() => fetch(`${http}/v1/credentials/${c.id}/rotate`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify({ emergency: true, reason: "leaked while Redis is down" }),
-      signal: AbortSignal.timeout(30_000),
-    }));
+    const admin = await timed(() =>
+      fetch(`${http}/v1/credentials/${c.id}/rotate`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ emergency: true, reason: "leaked while Redis is down" }),
+        signal: AbortSignal.timeout(30_000),
+      }),
+    );
     expect(admin.value.status).toBe(503);
     expect(admin.ms).toBeLessThan(6_000);
     expect(admin.value.headers.get("retry-after")).toMatch(/^\d+$/);
@@ -88,16 +95,42 @@ describe("with Redis down", () => {
 
     const shown = redis.url;
     const cases: Array<[string, string[], number, RegExp, string?]> = [
-      ["rotate", ["rotate", c.id], 1, new RegExp(`^key-rotator: Redis does not answer at ${shown} \\(connection refused\\)`)],
+      [
+        "rotate",
+        ["rotate", c.id],
+        1,
+        new RegExp(`^key-rotator: Redis does not answer at ${shown} \\(connection refused\\)`),
+      ],
       ["rotate --wait", ["rotate", c.id, "--wait"], 1, /^key-rotator: Redis does not answer at .*connection refused/],
-      ["rotate --emergency", ["rotate", c.id, "--emergency", "--reason", "leaked"], 1, /^key-rotator: Redis does not answer at .*connection refused/],
-      ["status", ["status"], 0, /^\(Redis unreachable at redis:\/\/127\.0\.0\.1:\d+: steps in flight and last results unknown\)$/m],
-      ["history", ["history", c.id], 0, /^Rotation records: Redis unreachable at redis:\/\/127\.0\.0\.1:\d+; showing the store's versions only\.$/m],
-      ["submit", ["submit", jc.id], 0, /staged as version .*; Redis does not answer at .*, so the worker picks it up at its first check once Redis is back$/m, (() => {
-        const pair = w.sandbox.justcall.generatePair();
-        w.jcSecrets.push(pair.apiSecret);
-        return `${pair.apiKey}\n${pair.apiSecret}\n`;
-      })()],
+      [
+        "rotate --emergency",
+        ["rotate", c.id, "--emergency", "--reason", "leaked"],
+        1,
+        /^key-rotator: Redis does not answer at .*connection refused/,
+      ],
+      [
+        "status",
+        ["status"],
+        0,
+        /^\(Redis unreachable at redis:\/\/127\.0\.0\.1:\d+: steps in flight and last results unknown\)$/m,
+      ],
+      [
+        "history",
+        ["history", c.id],
+        0,
+        /^Rotation records: Redis unreachable at redis:\/\/127\.0\.0\.1:\d+; showing the store's versions only\.$/m,
+      ],
+      [
+        "submit",
+        ["submit", jc.id],
+        0,
+        /staged as version .*; Redis does not answer at .*, so the worker picks it up at its first check once Redis is back$/m,
+        (() => {
+          const pair = w.sandbox.justcall.generatePair();
+          w.jcSecrets.push(pair.apiSecret);
+          return `${pair.apiKey}\n${pair.apiSecret}\n`;
+        })(),
+      ],
     ];
     const figures: string[] = [];
     for (const [name, args, code, said, stdin] of cases) {
@@ -135,8 +168,12 @@ describe("with Redis down", () => {
     await redis.restart(3_000);
     const code = await cli.exited;
     const text = cli.lines.join("\n");
-    console.log(`rotate --wait across a Redis restart: exit ${String(code)} after ${((Date.now() - began) / 1000).toFixed(1)}s\n${text}`);
-    expect(text).toMatch(/Redis does not answer at redis:\/\/127\.0\.0\.1:\d+ \(.+\); still waiting for rotation \S+ \(the worker goes on with it\), at most until --timeout 90s/);
+    console.log(
+      `rotate --wait across a Redis restart: exit ${String(code)} after ${((Date.now() - began) / 1000).toFixed(1)}s\n${text}`,
+    );
+    expect(text).toMatch(
+      /Redis does not answer at redis:\/\/127\.0\.0\.1:\d+ \(.+\); still waiting for rotation \S+ \(the worker goes on with it\), at most until --timeout 90s/,
+    );
     expect(text).toMatch(/Redis answers again/);
     expect(text).toMatch(/^done: cred-0 rotated in [\d.]+s$/m);
     expect(text).not.toMatch(STACK_FRAME);
@@ -163,13 +200,19 @@ describe("with Redis down", () => {
     expect(code).toBe(1);
     expect(ms).toBeLessThan(12_000);
     expect(text).toMatch(/still waiting for rotation/);
-    expect(text).toMatch(/^key-rotator rotate: gave up waiting after 8s: Redis does not answer at redis:\/\/127\.0\.0\.1:\d+ \(.+\) for the last \d+s; rotation \S+ goes on in the worker \(see key-rotator status cred-0\)$/m);
+    expect(text).toMatch(
+      /^key-rotator rotate: gave up waiting after 8s: Redis does not answer at redis:\/\/127\.0\.0\.1:\d+ \(.+\) for the last \d+s; rotation \S+ goes on in the worker \(see key-rotator status cred-0\)$/m,
+    );
     expect(text).not.toMatch(STACK_FRAME);
   }, 120_000);
 
   it("a Redis that accepts connections but never answers (stopped with SIGSTOP): the admin endpoint still answers 503, and commands end within a bound", async () => {
     const port = await freePort();
-    const server = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    const server = spawn(
+      "redis-server",
+      ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+      { stdio: "ignore" },
+    );
     try {
       await new Promise((r) => setTimeout(r, 300));
       world = await startWorld({ redisUrl: `redis://127.0.0.1:${port}`, grace: "15m" });
@@ -179,17 +222,22 @@ describe("with Redis down", () => {
       const worker = await w.startWorker(ADMIN);
       const http = httpOf(worker);
       server.kill("SIGSTOP");
-      const admin = await timed(() => fetch(`${http}/v1/credentials/${c.id}/rotate`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-        body: JSON.stringify({ emergency: true, reason: "leaked while Redis hangs" }),
-        signal: AbortSignal.timeout(30_000),
-      }));
+      const admin = await timed(() =>
+        fetch(`${http}/v1/credentials/${c.id}/rotate`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+          body: JSON.stringify({ emergency: true, reason: "leaked while Redis hangs" }),
+          signal: AbortSignal.timeout(30_000),
+        }),
+      );
       expect(admin.value.status).toBe(503);
       expect(admin.ms).toBeLessThan(7_000);
       expect(((await admin.value.json()) as { message: string }).message).toMatch(/Redis did not answer within 5s/);
       const figures: string[] = [];
-      for (const [args, code] of [[["rotate", c.id], 1], [["status"], 0]] as const) {
+      for (const [args, code] of [
+        [["rotate", c.id], 1],
+        [["status"], 0],
+      ] as const) {
         const r = await run(w, [...args]);
         figures.push(`${args[0]}: exit ${String(r.code)} in ${(r.ms / 1000).toFixed(1)}s`);
         expect(r.code, r.all).toBe(code);

@@ -11,10 +11,16 @@ import { type World, expectConverged, leaks, startWorld } from "../support/rotat
 const NO_REDIS = "redis://127.0.0.1:9";
 
 async function direct(world: World, id: string) {
-  const p = startCli(["rotate", id, "--emergency", "--direct", "--json"], { env: { ...world.env, REDIS_URL: NO_REDIS } });
+  const p = startCli(["rotate", id, "--emergency", "--direct", "--json"], {
+    env: { ...world.env, REDIS_URL: NO_REDIS },
+  });
   const code = await p.exited;
-  const json = p.lines.find((l) => l.startsWith("{\"credential\""));
-  return { code, lines: p.lines, result: json ? (JSON.parse(json) as { step: string; rotationId: string }) : undefined };
+  const json = p.lines.find((l) => l.startsWith('{"credential"'));
+  return {
+    code,
+    lines: p.lines,
+    result: json ? (JSON.parse(json) as { step: string; rotationId: string }) : undefined,
+  };
 }
 
 describe("rotate --emergency --direct", () => {
@@ -42,7 +48,10 @@ describe("rotate --emergency --direct", () => {
     if (!c) throw new Error("no credential");
     const worker = await w.startWorker();
     await w.enqueue(c.id);
-    await until(async () => (await w.stagesOf(c)).some((v) => v.stages.includes("AWSCURRENT") && v.stages.includes("AWSPENDING")), "the rotation to reach grace");
+    await until(
+      async () => (await w.stagesOf(c)).some((v) => v.stages.includes("AWSCURRENT") && v.stages.includes("AWSPENDING")),
+      "the rotation to reach grace",
+    );
     const inGrace = await w.currentKey(c);
     // The incident: the worker and Redis are gone, the original key is still live.
     await worker.kill("SIGKILL");

@@ -1,7 +1,12 @@
 import { Queue, Worker, DelayedError, UnrecoverableError, type Job } from "bullmq";
 import type { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ROTATION_QUEUE, deterministicRotationId, enqueueRotation, emergencyFlagKey } from "../../src/queue/rotation-queue.js";
+import {
+  ROTATION_QUEUE,
+  deterministicRotationId,
+  enqueueRotation,
+  emergencyFlagKey,
+} from "../../src/queue/rotation-queue.js";
 import type { RotationState } from "../../src/rotation/rotation-state.js";
 import { until } from "../support/alert-receiver.js";
 import { dropPrefix, testPrefix, testRedis } from "../support/redis.js";
@@ -25,7 +30,9 @@ describe("enqueueRotation on real Redis", () => {
 
   it("gives one job per credential however many times it is asked, in parallel", async () => {
     const results = await Promise.all(
-      Array.from({ length: 10 }, () => enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "schedule", rotationId: "r-same" })),
+      Array.from({ length: 10 }, () =>
+        enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "schedule", rotationId: "r-same" }),
+      ),
     );
     expect(new Set(results.map((r) => r.jobId)).size).toBe(1);
     expect(await queue.getJobCounts("waiting", "prioritized", "delayed")).toMatchObject({ prioritized: 1 });
@@ -45,7 +52,12 @@ describe("enqueueRotation on real Redis", () => {
   it("an emergency joins a rotation in grace, marks it, and wakes it now", async () => {
     const first = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "schedule" });
     await putInGrace(queue, redis, prefix);
-    const emergency = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true, reason: "leaked in a log", actor: "cli:oncall" }, 5_000);
+    const emergency = await enqueueRotation(
+      queue,
+      redis,
+      { credentialId: "cc-1", trigger: "emergency", emergency: true, reason: "leaked in a log", actor: "cli:oncall" },
+      5_000,
+    );
     expect(emergency.joined).toBe(true);
     const job = await queue.getJob(first.jobId);
     expect(await job?.getState()).not.toBe("delayed");
@@ -57,11 +69,24 @@ describe("enqueueRotation on real Redis", () => {
   });
 
   it("an emergency joining a job the lane holds leaves it held (no second runner) and flags the lane's run", async () => {
-    const held = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true, holdMs: 60_000 });
-    const again = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true, actor: "cli:bob" }, 7_000);
+    const held = await enqueueRotation(queue, redis, {
+      credentialId: "cc-1",
+      trigger: "emergency",
+      emergency: true,
+      holdMs: 60_000,
+    });
+    const again = await enqueueRotation(
+      queue,
+      redis,
+      { credentialId: "cc-1", trigger: "emergency", emergency: true, actor: "cli:bob" },
+      7_000,
+    );
     expect(again).toMatchObject({ joined: true, jobId: held.jobId });
     expect(await queue.getJobState(held.jobId)).toBe("delayed");
-    expect(JSON.parse((await redis.get(emergencyFlagKey(queue, "cc-1"))) ?? "{}")).toEqual({ at: 7_000, actor: "cli:bob" });
+    expect(JSON.parse((await redis.get(emergencyFlagKey(queue, "cc-1"))) ?? "{}")).toEqual({
+      at: 7_000,
+      actor: "cli:bob",
+    });
   });
 
   it("an emergency for a running rotation sets the flag the processor takes, with when it was asked", async () => {
@@ -71,13 +96,22 @@ describe("enqueueRotation on real Redis", () => {
     let started: () => void = () => undefined;
     const isRunning = new Promise<void>((r) => (started = r));
     let taken: string | null = null;
-    const worker = new Worker(ROTATION_QUEUE, async () => {
-      started();
-      await running;
-      taken = await redis.getdel(emergencyFlagKey(queue, "cc-1"));
-    }, { connection: redis.duplicate(), prefix });
+    const worker = new Worker(
+      ROTATION_QUEUE,
+      async () => {
+        started();
+        await running;
+        taken = await redis.getdel(emergencyFlagKey(queue, "cc-1"));
+      },
+      { connection: redis.duplicate(), prefix },
+    );
     await isRunning;
-    const asking = enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true, actor: "cli:alice" }, 1_234);
+    const asking = enqueueRotation(
+      queue,
+      redis,
+      { credentialId: "cc-1", trigger: "emergency", emergency: true, actor: "cli:alice" },
+      1_234,
+    );
     await new Promise((r) => setTimeout(r, 200));
     release();
     expect((await asking).joined).toBe(true);
@@ -91,11 +125,15 @@ describe("enqueueRotation on real Redis", () => {
     const running = new Promise<void>((r) => (release = r));
     let started: () => void = () => undefined;
     const isRunning = new Promise<void>((r) => (started = r));
-    const worker = new Worker(ROTATION_QUEUE, async (job: Job<RotationState>) => {
-      if (job.data.rotationId !== first.rotationId) return;
-      started();
-      await running;
-    }, { connection: redis.duplicate(), prefix, autorun: true });
+    const worker = new Worker(
+      ROTATION_QUEUE,
+      async (job: Job<RotationState>) => {
+        if (job.data.rotationId !== first.rotationId) return;
+        started();
+        await running;
+      },
+      { connection: redis.duplicate(), prefix, autorun: true },
+    );
     await isRunning;
     const asking = enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true });
     await new Promise((r) => setTimeout(r, 200));
@@ -112,15 +150,19 @@ describe("enqueueRotation on real Redis", () => {
     const seen: string[] = [];
     let done: () => void = () => undefined;
     const finished = new Promise<void>((r) => (done = r));
-    const worker = new Worker(ROTATION_QUEUE, async (job: Job<RotationState>, token?: string) => {
-      seen.push(job.data.outcome ?? "first");
-      if (!job.data.outcome) {
-        await job.updateData({ ...job.data, outcome: "after grace" });
-        await job.moveToDelayed(Date.now() + 50, token);
-        throw new DelayedError();
-      }
-      done();
-    }, { connection: redis.duplicate(), prefix });
+    const worker = new Worker(
+      ROTATION_QUEUE,
+      async (job: Job<RotationState>, token?: string) => {
+        seen.push(job.data.outcome ?? "first");
+        if (!job.data.outcome) {
+          await job.updateData({ ...job.data, outcome: "after grace" });
+          await job.moveToDelayed(Date.now() + 50, token);
+          throw new DelayedError();
+        }
+        done();
+      },
+      { connection: redis.duplicate(), prefix },
+    );
     await finished;
     await worker.close();
     expect(seen).toEqual(["first", "after grace"]);
@@ -135,11 +177,15 @@ describe("enqueueRotation on real Redis", () => {
     const runs: RotationState[] = [];
     let ran: () => void = () => undefined;
     let finished = new Promise<void>((r) => (ran = r));
-    const worker = new Worker(ROTATION_QUEUE, async (job: Job<RotationState>) => {
-      runs.push(job.data);
-      ran();
-      if (runs.length === 1) throw new UnrecoverableError("the vendor refused the create");
-    }, { connection: redis.duplicate(), prefix });
+    const worker = new Worker(
+      ROTATION_QUEUE,
+      async (job: Job<RotationState>) => {
+        runs.push(job.data);
+        ran();
+        if (runs.length === 1) throw new UnrecoverableError("the vendor refused the create");
+      },
+      { connection: redis.duplicate(), prefix },
+    );
     await finished;
     await until(async () => (await queue.getJobState(first.jobId)) === "failed", "the first attempt to fail");
     finished = new Promise<void>((r) => (ran = r));
@@ -160,11 +206,15 @@ describe("enqueueRotation on real Redis", () => {
 async function putInGrace(queue: Queue, redis: Redis, prefix: string): Promise<void> {
   let parked: () => void = () => undefined;
   const done = new Promise<void>((r) => (parked = r));
-  const worker = new Worker(ROTATION_QUEUE, async (job, token) => {
-    await job.moveToDelayed(Date.now() + 3_600_000, token);
-    parked();
-    throw new DelayedError();
-  }, { connection: redis.duplicate(), prefix });
+  const worker = new Worker(
+    ROTATION_QUEUE,
+    async (job, token) => {
+      await job.moveToDelayed(Date.now() + 3_600_000, token);
+      parked();
+      throw new DelayedError();
+    },
+    { connection: redis.duplicate(), prefix },
+  );
   await done;
   await worker.close();
   void queue;
@@ -182,7 +232,11 @@ describe("a stale lock", () => {
       await worker.close();
       // Forged: the credential's lock points at the finished job again.
       await redis.set(`${prefix}:${ROTATION_QUEUE}:de:rotation-cc-1`, first.jobId);
-      const emergency = await enqueueRotation(queue, redis, { credentialId: "cc-1", trigger: "emergency", emergency: true });
+      const emergency = await enqueueRotation(queue, redis, {
+        credentialId: "cc-1",
+        trigger: "emergency",
+        emergency: true,
+      });
       expect(emergency.joined).toBe(false);
       expect(emergency.rotationId).not.toBe(first.rotationId);
       expect(await queue.getJobState(emergency.jobId)).not.toBe("completed");

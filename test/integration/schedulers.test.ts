@@ -15,10 +15,31 @@ const wanted = { "due-check": 60_000, "health-check": 900_000 };
 describe("schedulersOff", () => {
   const now = 1_000_000_000;
   it.each([
-    ["as configured", [{ key: "due-check", every: 60_000, next: now + 30_000 }, { key: "health-check", every: 900_000, next: now + 1 }], []],
+    [
+      "as configured",
+      [
+        { key: "due-check", every: 60_000, next: now + 30_000 },
+        { key: "health-check", every: 900_000, next: now + 1 },
+      ],
+      [],
+    ],
     ["one missing", [{ key: "due-check", every: 60_000, next: now + 30_000 }], ["health-check"]],
-    ["another interval", [{ key: "due-check", every: 86_400_000, next: now + 30_000 }, { key: "health-check", every: 900_000, next: now }], ["due-check"]],
-    ["a next run years away", [{ key: "due-check", every: 60_000, next: now + 365 * 86_400_000 }, { key: "health-check", every: 900_000, next: now }], ["due-check"]],
+    [
+      "another interval",
+      [
+        { key: "due-check", every: 86_400_000, next: now + 30_000 },
+        { key: "health-check", every: 900_000, next: now },
+      ],
+      ["due-check"],
+    ],
+    [
+      "a next run years away",
+      [
+        { key: "due-check", every: 60_000, next: now + 365 * 86_400_000 },
+        { key: "health-check", every: 900_000, next: now },
+      ],
+      ["due-check"],
+    ],
   ])("%s", (_what, schedulers, off) => {
     expect(schedulersOff(schedulers, wanted, now)).toEqual(off);
   });

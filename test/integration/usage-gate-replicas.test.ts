@@ -18,7 +18,12 @@ import { dropPrefix, testPrefix, testRedis } from "../support/redis.js";
 const PASSWORD = "SecurePassword123!";
 const MINUTE = 60_000;
 
-interface Replica { vendor: CallCovVendor; gate: UsageGate; watcher: UsageWatcher; redis: Redis }
+interface Replica {
+  vendor: CallCovVendor;
+  gate: UsageGate;
+  watcher: UsageWatcher;
+  redis: Redis;
+}
 
 let sim: CallCovSimulator;
 let now: number;
@@ -29,12 +34,27 @@ let newKey: SecretValue;
 
 beforeEach(async () => {
   now = Date.UTC(2026, 10, 23, 10, 0, 1_000);
-  sim = await startCallCovSimulator({ clock: () => now, plan: "business", accounts: [{ email: "ops@example.com", password: PASSWORD }] });
+  sim = await startCallCovSimulator({
+    clock: () => now,
+    plan: "business",
+    accounts: [{ email: "ops@example.com", password: PASSWORD }],
+  });
   prefix = testPrefix("gate-replicas");
   replicas = [0, 1, 2].map(() => {
-    const vendor = new CallCovVendor({ baseUrl: sim.url, mode: "live", clock: { now: () => now }, timeoutMs: 2_000, loadLogin: async () => ({ email: "ops@example.com", password: new SecretValue(PASSWORD) }) });
+    const vendor = new CallCovVendor({
+      baseUrl: sim.url,
+      mode: "live",
+      clock: { now: () => now },
+      timeoutMs: 2_000,
+      loadLogin: async () => ({ email: "ops@example.com", password: new SecretValue(PASSWORD) }),
+    });
     const redis = testRedis();
-    return { vendor, redis, gate: usageGateFor(vendor, { redis, prefix }, () => now, 1_000), watcher: new UsageWatcher(redis, prefix, new FakeAlerter(), () => undefined) };
+    return {
+      vendor,
+      redis,
+      gate: usageGateFor(vendor, { redis, prefix }, () => now, 1_000),
+      watcher: new UsageWatcher(redis, prefix, new FakeAlerter(), () => undefined),
+    };
   });
   oldKey = new SecretValue(sim.issueKey("key-rotator/cc/r0").key);
   newKey = new SecretValue(sim.issueKey("key-rotator/cc/r1").key);

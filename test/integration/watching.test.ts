@@ -70,7 +70,9 @@ describe("watching", () => {
     await until(async () => {
       const p = startCli(["status", c.id, "--json"], { env: w.env });
       await p.exited;
-      usage = (JSON.parse(p.lines.find((l) => l.startsWith("{")) ?? "{}") as { credentials?: Array<{ usage?: string }> }).credentials?.[0]?.usage;
+      usage = (
+        JSON.parse(p.lines.find((l) => l.startsWith("{")) ?? "{}") as { credentials?: Array<{ usage?: string }> }
+      ).credentials?.[0]?.usage;
       return usage !== "no samples yet";
     }, "a usage baseline in status");
     expect(usage).toMatch(/^~\d+\/min$/);
@@ -86,13 +88,31 @@ describe("watching", () => {
     await w.enqueue(c.id);
     await w.waitRotated(c);
     const text = await (await fetch(`${ready.http}/metrics`)).text();
-    for (const name of ["key_rotator_rotations_total", "key_rotator_step_duration_seconds_bucket", "key_rotator_last_success_timestamp_seconds", "key_rotator_rotations_in_flight", "key_rotator_vendor_requests_total", "key_rotator_store_requests_total", "key_rotator_key_created_timestamp_seconds", "key_rotator_key_due_timestamp_seconds", "key_rotator_process_resident_memory_bytes"]) {
+    for (const name of [
+      "key_rotator_rotations_total",
+      "key_rotator_step_duration_seconds_bucket",
+      "key_rotator_last_success_timestamp_seconds",
+      "key_rotator_rotations_in_flight",
+      "key_rotator_vendor_requests_total",
+      "key_rotator_store_requests_total",
+      "key_rotator_key_created_timestamp_seconds",
+      "key_rotator_key_due_timestamp_seconds",
+      "key_rotator_process_resident_memory_bytes",
+    ]) {
       expect(text, name).toContain(name);
     }
-    expect(text).toMatch(/key_rotator_rotations_total\{credential="cred-0",vendor="callcov",result="completed",trigger="manual"\} 1/);
+    expect(text).toMatch(
+      /key_rotator_rotations_total\{credential="cred-0",vendor="callcov",result="completed",trigger="manual"\} 1/,
+    );
     expect(text).toMatch(/key_rotator_vendor_requests_total\{vendor="callcov",operation="create",status="201"\} 1/);
     expect(leaks(text, w.secrets())).toEqual([]);
     expect((await fetch(`${ready.http}/healthz`)).status).toBe(200);
-    expect(await (await fetch(`${ready.http}/readyz`)).json()).toMatchObject({ status: "ready", checks: [{ name: "redis", ok: true }, { name: "secrets-manager", ok: true }] });
+    expect(await (await fetch(`${ready.http}/readyz`)).json()).toMatchObject({
+      status: "ready",
+      checks: [
+        { name: "redis", ok: true },
+        { name: "secrets-manager", ok: true },
+      ],
+    });
   });
 });

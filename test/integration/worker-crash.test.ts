@@ -11,10 +11,25 @@ import { type World, expectConverged, leaks, startWorld } from "../support/rotat
 type KillPoint = [string, "callcov" | "emulator" | "grace", FaultRule | undefined, "release" | "drop"];
 
 const killPoints: KillPoint[] = [
-  ["inside create, before the vendor acts (the request then lands)", "callcov", { kind: "hold", match: "POST /api/v1/api-keys/" }, "release"],
+  [
+    "inside create, before the vendor acts (the request then lands)",
+    "callcov",
+    { kind: "hold", match: "POST /api/v1/api-keys/" },
+    "release",
+  ],
   ["inside create, the request lost", "callcov", { kind: "hold", match: "POST /api/v1/api-keys/" }, "drop"],
-  ["between the vendor's create and the store write (the write then lands)", "emulator", { kind: "hold", match: "PutSecretValue" }, "release"],
-  ["between the vendor's create and the store write (the write lost)", "emulator", { kind: "hold", match: "PutSecretValue" }, "drop"],
+  [
+    "between the vendor's create and the store write (the write then lands)",
+    "emulator",
+    { kind: "hold", match: "PutSecretValue" },
+    "release",
+  ],
+  [
+    "between the vendor's create and the store write (the write lost)",
+    "emulator",
+    { kind: "hold", match: "PutSecretValue" },
+    "drop",
+  ],
   ["inside verify", "callcov", { kind: "hold", match: "GET /api/v1/health" }, "drop"],
   ["inside promote (it then lands)", "emulator", { kind: "hold", match: "UpdateSecretVersionStage" }, "release"],
   ["inside promote (lost)", "emulator", { kind: "hold", match: "UpdateSecretVersionStage" }, "drop"],

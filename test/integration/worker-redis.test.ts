@@ -3,7 +3,15 @@
  * number of worker processes sharing one Redis never rotate one credential twice at once.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { type World, credentialOfKeyName, expectConverged, finishedPerCredential, keysMadePerCredential, leaks, startWorld } from "../support/rotation-world.js";
+import {
+  type World,
+  credentialOfKeyName,
+  expectConverged,
+  finishedPerCredential,
+  keysMadePerCredential,
+  leaks,
+  startWorld,
+} from "../support/rotation-world.js";
 import { startPrivateRedis } from "../support/private-redis.js";
 
 describe("worker processes and Redis", () => {
@@ -16,25 +24,29 @@ describe("worker processes and Redis", () => {
     stopRedis = undefined;
   });
 
-  it.each(["waiting out grace", "inside verify"])("FLUSHALL %s loses nothing: the worker resumes from the store", async (when) => {
-    const redis = await startPrivateRedis();
-    stopRedis = redis.stop;
-    world = await startWorld({ redisUrl: redis.url, grace: "2s" });
-    const w = world;
-    const c = w.creds[0];
-    if (!c) throw new Error("no credential");
-    if (when === "inside verify") w.sandbox.callcov.faults.add({ kind: "hold", match: "GET /api/v1/health", count: 1 });
-    const worker = await w.startWorker();
-    await w.enqueue(c.id);
-    if (when === "inside verify") await until(() => w.sandbox.callcov.faults.heldCount > 0);
-    else await worker.waitForLine(/waiting: grace period/);
-    await w.redis.flushall();
-    w.sandbox.callcov.faults.release();
-    await w.waitRotated(c, 40_000);
-    expect(await expectConverged(w, c)).toEqual([]);
-    expect(worker.lines.some((l) => l.includes("scheduler.restored"))).toBe(true);
-    expect(w.sandbox.callcov.state.counters.created).toBe(2);
-  });
+  it.each(["waiting out grace", "inside verify"])(
+    "FLUSHALL %s loses nothing: the worker resumes from the store",
+    async (when) => {
+      const redis = await startPrivateRedis();
+      stopRedis = redis.stop;
+      world = await startWorld({ redisUrl: redis.url, grace: "2s" });
+      const w = world;
+      const c = w.creds[0];
+      if (!c) throw new Error("no credential");
+      if (when === "inside verify")
+        w.sandbox.callcov.faults.add({ kind: "hold", match: "GET /api/v1/health", count: 1 });
+      const worker = await w.startWorker();
+      await w.enqueue(c.id);
+      if (when === "inside verify") await until(() => w.sandbox.callcov.faults.heldCount > 0);
+      else await worker.waitForLine(/waiting: grace period/);
+      await w.redis.flushall();
+      w.sandbox.callcov.faults.release();
+      await w.waitRotated(c, 40_000);
+      expect(await expectConverged(w, c)).toEqual([]);
+      expect(worker.lines.some((l) => l.includes("scheduler.restored"))).toBe(true);
+      expect(w.sandbox.callcov.state.counters.created).toBe(2);
+    },
+  );
 
   it("a completed rotation costs two store writes; the next due check leaves it alone, and so does one after a FLUSHALL", async () => {
     // A private Redis: FLUSHALL on the shared one would wipe the queues of tests running beside it.
@@ -51,7 +63,11 @@ describe("worker processes and Redis", () => {
 
     // Redis remembers each rotation completed: a restart's due check resumes none of them.
     const second = await w.startWorker();
-    const done = JSON.parse(await second.waitForLine(/"due-check.done"/)) as { checked: number; resumed: number; started: number };
+    const done = JSON.parse(await second.waitForLine(/"due-check.done"/)) as {
+      checked: number;
+      resumed: number;
+      started: number;
+    };
     expect(done).toMatchObject({ checked: 4, resumed: 0, started: 0 });
     await second.kill("SIGTERM");
 

@@ -42,7 +42,13 @@ async function silentRedis(): Promise<{ url: string; connected: Promise<void>; s
   return { url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`, connected: first, server, sockets };
 }
 
-const env = (extra: Record<string, string>) => ({ KEY_ROTATOR_HTTP_PORT: "0", AWS_REGION: "us-east-1", AWS_ACCESS_KEY_ID: "x", AWS_SECRET_ACCESS_KEY: "x", ...extra });
+const env = (extra: Record<string, string>) => ({
+  KEY_ROTATOR_HTTP_PORT: "0",
+  AWS_REGION: "us-east-1",
+  AWS_ACCESS_KEY_ID: "x",
+  AWS_SECRET_ACCESS_KEY: "x",
+  ...extra,
+});
 const noStack = (lines: string[]) => lines.filter((l) => /^\s+at /.test(l));
 
 describe("the worker process", () => {
@@ -71,9 +77,13 @@ describe("the worker process", () => {
   });
 
   it("an admin token shorter than 16 characters: exit 2 naming the variable", async () => {
-    const w = startCli(["worker", "--config", config], { env: env({ REDIS_URL: "redis://127.0.0.1:9", KEY_ROTATOR_ADMIN_TOKEN: "short" }) });
+    const w = startCli(["worker", "--config", config], {
+      env: env({ REDIS_URL: "redis://127.0.0.1:9", KEY_ROTATOR_ADMIN_TOKEN: "short" }),
+    });
     expect(await w.exited).toBe(2);
-    expect(w.lines.some((l) => l.includes("KEY_ROTATOR_ADMIN_TOKEN: the token must be at least 16 characters"))).toBe(true);
+    expect(w.lines.some((l) => l.includes("KEY_ROTATOR_ADMIN_TOKEN: the token must be at least 16 characters"))).toBe(
+      true,
+    );
     expect(w.lines.join("\n")).not.toContain("short");
   });
 });

@@ -14,8 +14,18 @@ afterEach(async () => sim.close());
 
 const get = (path: string, headers: Record<string, string> = {}) => fetch(`${sim.url}${path}`, { headers });
 const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${sim.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body) });
-const login = async () => (await (await post("/api/v1/auth/login", account)).json()) as { access_token: string; refresh_token: string; token_type: string; expires_in: number };
+  fetch(`${sim.url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+const login = async () =>
+  (await (await post("/api/v1/auth/login", account)).json()) as {
+    access_token: string;
+    refresh_token: string;
+    token_type: string;
+    expires_in: number;
+  };
 /** The three X-RateLimit-* headers as numbers (NaN when absent), and the status. */
 const rate = (res: Response) => ({
   status: res.status,
@@ -27,20 +37,29 @@ const minuteEnd = () => Math.floor(now / 60_000) * 60 + 60;
 const dayEnd = () => Math.floor(now / 86_400_000) * 86_400 + 86_400;
 
 describe("CallCov simulator: API keys on data endpoints (seed 001)", () => {
-  it.each(["/api/v1/health", "/api/v1/calls", "/api/v1/analysis/"])("accepts X-API-Key on %s and Bearer sk_live_ too", async (path) => {
-    const { key } = sim.issueKey("Production Server Key");
-    expect(key).toMatch(/^sk_live_/);
-    expect((await get(path, { "X-API-Key": key })).status).toBe(200);
-    expect((await get(path, { Authorization: `Bearer ${key}` })).status).toBe(200);
-  });
+  it.each(["/api/v1/health", "/api/v1/calls", "/api/v1/analysis/"])(
+    "accepts X-API-Key on %s and Bearer sk_live_ too",
+    async (path) => {
+      const { key } = sim.issueKey("Production Server Key");
+      expect(key).toMatch(/^sk_live_/);
+      expect((await get(path, { "X-API-Key": key })).status).toBe(200);
+      expect((await get(path, { Authorization: `Bearer ${key}` })).status).toBe(200);
+    },
+  );
 
   it("answers a missing or invalid key with the documented 401 body", async () => {
-    for (const headers of <Array<Record<string, string>>>[{}, { "X-API-Key": "sk_live_nope" }, { "X-API-Key": `${sim.issueKey("k").key}x` }, { "X-Api-Key": "" }]) {
+    for (const headers of <Array<Record<string, string>>>[
+      {},
+      { "X-API-Key": "sk_live_nope" },
+      { "X-API-Key": `${sim.issueKey("k").key}x` },
+      { "X-Api-Key": "" },
+    ]) {
       const res = await get("/api/v1/health", headers);
       expect(res.status).toBe(401);
       expect(await res.json()).toEqual({ error: { code: "unauthorized", message: "Invalid or missing API key" } });
       // No key, so no per-key budget: a 401 carries no X-RateLimit-* header (a documented choice of the simulator).
-      for (const h of ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"]) expect(res.headers.get(h)).toBeNull();
+      for (const h of ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"])
+        expect(res.headers.get(h)).toBeNull();
     }
   });
 
@@ -50,9 +69,16 @@ describe("CallCov simulator: API keys on data endpoints (seed 001)", () => {
     if (stored) stored.forbidden = true;
     const res = await get("/api/v1/calls", { "X-API-Key": k.key });
     expect(res.status).toBe(403);
-    expect(await res.json()).toEqual({ error: { code: "forbidden", message: "Insufficient permissions for this resource" } });
+    expect(await res.json()).toEqual({
+      error: { code: "forbidden", message: "Insufficient permissions for this resource" },
+    });
     expect(rate(res)).toEqual({ status: 403, limit: 10, remaining: 9, reset: minuteEnd() });
-    expect(rate(await get("/api/v1/calls", { "X-API-Key": k.key }))).toEqual({ status: 403, limit: 10, remaining: 8, reset: minuteEnd() });
+    expect(rate(await get("/api/v1/calls", { "X-API-Key": k.key }))).toEqual({
+      status: 403,
+      limit: 10,
+      remaining: 8,
+      reset: minuteEnd(),
+    });
   });
 
   it("puts X-RateLimit-Limit/Remaining/Reset on every response and 429s past the plan's minute", async () => {
@@ -66,47 +92,109 @@ describe("CallCov simulator: API keys on data endpoints (seed 001)", () => {
     }
     const limited = await get("/api/v1/health", { "X-API-Key": key });
     expect(rate(limited)).toEqual({ status: 429, limit: 10, remaining: 0, reset: minuteEnd() });
-    expect(await limited.json()).toEqual({ error: { code: "rate_limited", message: "Rate limit exceeded; retry after X-RateLimit-Reset" } });
+    expect(await limited.json()).toEqual({
+      error: { code: "rate_limited", message: "Rate limit exceeded; retry after X-RateLimit-Reset" },
+    });
     now += 60_000;
-    expect(rate(await get("/api/v1/health", { "X-API-Key": key }))).toEqual({ status: 200, limit: 10, remaining: 9, reset: minuteEnd() });
+    expect(rate(await get("/api/v1/health", { "X-API-Key": key }))).toEqual({
+      status: 200,
+      limit: 10,
+      remaining: 9,
+      reset: minuteEnd(),
+    });
   });
 
-  const plans = [["free", 10, 1_000], ["starter", 60, 10_000], ["business", 300, 100_000]] as const;
+  const plans = [
+    ["free", 10, 1_000],
+    ["starter", 60, 10_000],
+    ["business", 300, 100_000],
+  ] as const;
 
-  it.each(plans)("the %s plan allows %d a minute: the last one 200, then 429 until the next minute", async (plan, perMinute) => {
-    sim.state.plan = plan;
-    const k = sim.issueKey("k");
-    sim.state.preCount(k.id, { minute: perMinute - 1, day: perMinute - 1 });
-    const h = { "X-API-Key": k.key };
-    expect(rate(await get("/api/v1/health", h))).toEqual({ status: 200, limit: perMinute, remaining: 0, reset: minuteEnd() });
-    expect(rate(await get("/api/v1/health", h))).toEqual({ status: 429, limit: perMinute, remaining: 0, reset: minuteEnd() });
-    now = minuteEnd() * 1000 - 1;
-    expect((await get("/api/v1/health", h)).status).toBe(429);
-    now += 1;
-    expect(rate(await get("/api/v1/health", h))).toEqual({ status: 200, limit: perMinute, remaining: perMinute - 1, reset: minuteEnd() });
-  });
+  it.each(plans)(
+    "the %s plan allows %d a minute: the last one 200, then 429 until the next minute",
+    async (plan, perMinute) => {
+      sim.state.plan = plan;
+      const k = sim.issueKey("k");
+      sim.state.preCount(k.id, { minute: perMinute - 1, day: perMinute - 1 });
+      const h = { "X-API-Key": k.key };
+      expect(rate(await get("/api/v1/health", h))).toEqual({
+        status: 200,
+        limit: perMinute,
+        remaining: 0,
+        reset: minuteEnd(),
+      });
+      expect(rate(await get("/api/v1/health", h))).toEqual({
+        status: 429,
+        limit: perMinute,
+        remaining: 0,
+        reset: minuteEnd(),
+      });
+      now = minuteEnd() * 1000 - 1;
+      expect((await get("/api/v1/health", h)).status).toBe(429);
+      now += 1;
+      expect(rate(await get("/api/v1/health", h))).toEqual({
+        status: 200,
+        limit: perMinute,
+        remaining: perMinute - 1,
+        reset: minuteEnd(),
+      });
+    },
+  );
 
-  it.each(plans)("the %s plan (%d a minute) allows %d a day: headers switch to the day when it binds, 429 until the UTC day's end", async (plan, perMinute, perDay) => {
-    sim.state.plan = plan;
-    const k = sim.issueKey("k");
-    const h = { "X-API-Key": k.key };
-    const endOfDay = dayEnd();
-    sim.state.preCount(k.id, { day: perDay - 3 });
-    // 3 left today, fewer than the minute's: the day binds.
-    expect(rate(await get("/api/v1/health", h))).toEqual({ status: 200, limit: perDay, remaining: 2, reset: endOfDay });
-    expect(rate(await get("/api/v1/health", h))).toEqual({ status: 200, limit: perDay, remaining: 1, reset: endOfDay });
-    expect(rate(await get("/api/v1/health", h))).toEqual({ status: 200, limit: perDay, remaining: 0, reset: endOfDay });
-    const spent = await get("/api/v1/health", h);
-    expect(rate(spent)).toEqual({ status: 429, limit: perDay, remaining: 0, reset: endOfDay });
-    expect(((await spent.json()) as { error: { code: string } }).error.code).toBe("rate_limited");
-    // A new minute does not help: still the day's 429 with the day's reset.
-    now += 60_000;
-    expect(rate(await get("/api/v1/health", h))).toEqual({ status: 429, limit: perDay, remaining: 0, reset: endOfDay });
-    now = endOfDay * 1000 - 1;
-    expect(rate(await get("/api/v1/health", h))).toEqual({ status: 429, limit: perDay, remaining: 0, reset: endOfDay });
-    now += 1;
-    expect(rate(await get("/api/v1/health", h))).toEqual({ status: 200, limit: perMinute, remaining: perMinute - 1, reset: minuteEnd() });
-  });
+  it.each(plans)(
+    "the %s plan (%d a minute) allows %d a day: headers switch to the day when it binds, 429 until the UTC day's end",
+    async (plan, perMinute, perDay) => {
+      sim.state.plan = plan;
+      const k = sim.issueKey("k");
+      const h = { "X-API-Key": k.key };
+      const endOfDay = dayEnd();
+      sim.state.preCount(k.id, { day: perDay - 3 });
+      // 3 left today, fewer than the minute's: the day binds.
+      expect(rate(await get("/api/v1/health", h))).toEqual({
+        status: 200,
+        limit: perDay,
+        remaining: 2,
+        reset: endOfDay,
+      });
+      expect(rate(await get("/api/v1/health", h))).toEqual({
+        status: 200,
+        limit: perDay,
+        remaining: 1,
+        reset: endOfDay,
+      });
+      expect(rate(await get("/api/v1/health", h))).toEqual({
+        status: 200,
+        limit: perDay,
+        remaining: 0,
+        reset: endOfDay,
+      });
+      const spent = await get("/api/v1/health", h);
+      expect(rate(spent)).toEqual({ status: 429, limit: perDay, remaining: 0, reset: endOfDay });
+      expect(((await spent.json()) as { error: { code: string } }).error.code).toBe("rate_limited");
+      // A new minute does not help: still the day's 429 with the day's reset.
+      now += 60_000;
+      expect(rate(await get("/api/v1/health", h))).toEqual({
+        status: 429,
+        limit: perDay,
+        remaining: 0,
+        reset: endOfDay,
+      });
+      now = endOfDay * 1000 - 1;
+      expect(rate(await get("/api/v1/health", h))).toEqual({
+        status: 429,
+        limit: perDay,
+        remaining: 0,
+        reset: endOfDay,
+      });
+      now += 1;
+      expect(rate(await get("/api/v1/health", h))).toEqual({
+        status: 200,
+        limit: perMinute,
+        remaining: perMinute - 1,
+        reset: minuteEnd(),
+      });
+    },
+  );
 
   it("enforces the free plan's 1,000 a day across real minutes of consumer use", async () => {
     const { key } = sim.issueKey("k");
@@ -114,7 +202,12 @@ describe("CallCov simulator: API keys on data endpoints (seed 001)", () => {
       sim.useKey(key, 10);
       now += 60_000;
     }
-    expect(rate(await get("/api/v1/health", { "X-API-Key": key }))).toEqual({ status: 429, limit: 1_000, remaining: 0, reset: dayEnd() });
+    expect(rate(await get("/api/v1/health", { "X-API-Key": key }))).toEqual({
+      status: 429,
+      limit: 1_000,
+      remaining: 0,
+      reset: dayEnd(),
+    });
   });
 
   it("accepts sk_test_ keys on a test-mode account, made in the dashboard or over the API", async () => {
@@ -122,10 +215,24 @@ describe("CallCov simulator: API keys on data endpoints (seed 001)", () => {
     try {
       const seeded = testSim.issueKey("Staging");
       expect(seeded.key).toMatch(/^sk_test_/);
-      expect(rate(await fetch(`${testSim.url}/api/v1/calls`, { headers: { "X-API-Key": seeded.key } }))).toMatchObject({ status: 200, limit: 10, remaining: 9 });
-      expect((await fetch(`${testSim.url}/api/v1/analysis/`, { headers: { Authorization: `Bearer ${seeded.key}` } })).status).toBe(200);
-      const { access_token } = (await (await fetch(`${testSim.url}/api/v1/auth/login`, { method: "POST", body: JSON.stringify(account) })).json()) as { access_token: string };
-      const created = (await (await fetch(`${testSim.url}/api/v1/api-keys/`, { method: "POST", headers: { Authorization: `Bearer ${access_token}` }, body: JSON.stringify({ name: "ci" }) })).json()) as { key: string };
+      expect(rate(await fetch(`${testSim.url}/api/v1/calls`, { headers: { "X-API-Key": seeded.key } }))).toMatchObject({
+        status: 200,
+        limit: 10,
+        remaining: 9,
+      });
+      expect(
+        (await fetch(`${testSim.url}/api/v1/analysis/`, { headers: { Authorization: `Bearer ${seeded.key}` } })).status,
+      ).toBe(200);
+      const { access_token } = (await (
+        await fetch(`${testSim.url}/api/v1/auth/login`, { method: "POST", body: JSON.stringify(account) })
+      ).json()) as { access_token: string };
+      const created = (await (
+        await fetch(`${testSim.url}/api/v1/api-keys/`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${access_token}` },
+          body: JSON.stringify({ name: "ci" }),
+        })
+      ).json()) as { key: string };
       expect(created.key).toMatch(/^sk_test_/);
       expect((await fetch(`${testSim.url}/api/v1/health`, { headers: { "X-API-Key": created.key } })).status).toBe(200);
     } finally {
@@ -136,7 +243,12 @@ describe("CallCov simulator: API keys on data endpoints (seed 001)", () => {
   it("an API key does not expire (seed 002): still accepted 400 days later", async () => {
     const { key } = sim.issueKey("k");
     now += 400 * 86_400_000;
-    expect(rate(await get("/api/v1/calls", { "X-API-Key": key }))).toEqual({ status: 200, limit: 10, remaining: 9, reset: minuteEnd() });
+    expect(rate(await get("/api/v1/calls", { "X-API-Key": key }))).toEqual({
+      status: 200,
+      limit: 10,
+      remaining: 9,
+      reset: minuteEnd(),
+    });
   });
 });
 
@@ -184,8 +296,12 @@ describe("CallCov simulator: JWT and key management (seed 002)", () => {
     const listText = await (await get("/api/v1/api-keys/", auth)).text();
     expect(listText).toContain(body.id);
     expect(listText).not.toContain(body.key);
-    expect((await fetch(`${sim.url}/api/v1/api-keys/${body.id}`, { method: "DELETE", headers: auth })).status).toBe(204);
-    expect((await fetch(`${sim.url}/api/v1/api-keys/${body.id}`, { method: "DELETE", headers: auth })).status).toBe(404);
+    expect((await fetch(`${sim.url}/api/v1/api-keys/${body.id}`, { method: "DELETE", headers: auth })).status).toBe(
+      204,
+    );
+    expect((await fetch(`${sim.url}/api/v1/api-keys/${body.id}`, { method: "DELETE", headers: auth })).status).toBe(
+      404,
+    );
     expect((await get("/api/v1/health", { "X-API-Key": body.key })).status).toBe(401);
     expect(sim.state.counters).toMatchObject({ created: 1, revoked: 1 });
   });
@@ -193,7 +309,8 @@ describe("CallCov simulator: JWT and key management (seed 002)", () => {
   it("counts every revoke request per key, whatever the answer, apart from successful revocations", async () => {
     const { access_token } = await login();
     const auth = { Authorization: `Bearer ${access_token}` };
-    const del = (id: string, headers: Record<string, string> = auth) => fetch(`${sim.url}/api/v1/api-keys/${encodeURIComponent(id)}`, { method: "DELETE", headers });
+    const del = (id: string, headers: Record<string, string> = auth) =>
+      fetch(`${sim.url}/api/v1/api-keys/${encodeURIComponent(id)}`, { method: "DELETE", headers });
     const a = sim.issueKey("a");
     const b = sim.issueKey("b");
     sim.faults.add({ kind: "error", status: 503, match: "DELETE /api/v1/api-keys/", count: 1 });
@@ -206,8 +323,14 @@ describe("CallCov simulator: JWT and key management (seed 002)", () => {
     expect(sim.state.counters.revocationsByKey).toEqual({ [a.id]: 1 });
     expect(sim.state.counters.revoked).toBe(1);
     expect(sim.isKeyActive(b.id)).toBe(true);
-    const stats = (await (await get("/__sim/stats")).json()) as { revokeRequestsByKey: Record<string, number>; revocationsByKey: Record<string, number> };
-    expect(stats).toMatchObject({ revokeRequestsByKey: { [a.id]: 4, key_unknown: 1 }, revocationsByKey: { [a.id]: 1 } });
+    const stats = (await (await get("/__sim/stats")).json()) as {
+      revokeRequestsByKey: Record<string, number>;
+      revocationsByKey: Record<string, number>;
+    };
+    expect(stats).toMatchObject({
+      revokeRequestsByKey: { [a.id]: 4, key_unknown: 1 },
+      revocationsByKey: { [a.id]: 1 },
+    });
   });
 
   it("key management needs a valid access token", async () => {
@@ -220,7 +343,9 @@ describe("CallCov simulator: JWT and key management (seed 002)", () => {
     const { access_token } = await login();
     const auth = { Authorization: `Bearer ${access_token}`, "content-type": "application/json" };
     expect((await post("/api/v1/api-keys/", {}, auth)).status).toBe(400);
-    expect((await fetch(`${sim.url}/api/v1/api-keys/`, { method: "POST", headers: auth, body: "{nope" })).status).toBe(400);
+    expect((await fetch(`${sim.url}/api/v1/api-keys/`, { method: "POST", headers: auth, body: "{nope" })).status).toBe(
+      400,
+    );
   });
 });
 
@@ -247,10 +372,15 @@ describe("CallCov simulator: fault knobs", () => {
   });
 
   it("faults and stats are reachable over HTTP for other processes", async () => {
-    await fetch(`${sim.url}/__sim/faults`, { method: "POST", body: JSON.stringify({ kind: "error", status: 502, count: 1 }) });
+    await fetch(`${sim.url}/__sim/faults`, {
+      method: "POST",
+      body: JSON.stringify({ kind: "error", status: 502, count: 1 }),
+    });
     expect((await get("/api/v1/calls")).status).toBe(502);
     const stats = (await (await get("/__sim/stats")).json()) as { faultHits: Record<string, number> };
     expect(stats.faultHits.error).toBe(1);
-    expect((await fetch(`${sim.url}/__sim/faults`, { method: "POST", body: JSON.stringify({ kind: "melt" }) })).status).toBe(400);
+    expect(
+      (await fetch(`${sim.url}/__sim/faults`, { method: "POST", body: JSON.stringify({ kind: "melt" }) })).status,
+    ).toBe(400);
   });
 });

@@ -4,9 +4,20 @@
  * time, in process and on `GET /__emulator/history`; UntagResource like AWS (unknown keys ignored);
  * ListSecrets returning Tags; TagResource and UntagResource outside the write quota.
  */
-import { CreateSecretCommand, ListSecretsCommand, PutSecretValueCommand, TagResourceCommand, UntagResourceCommand, UpdateSecretVersionStageCommand, DescribeSecretCommand } from "@aws-sdk/client-secrets-manager";
+import {
+  CreateSecretCommand,
+  ListSecretsCommand,
+  PutSecretValueCommand,
+  TagResourceCommand,
+  UntagResourceCommand,
+  UpdateSecretVersionStageCommand,
+  DescribeSecretCommand,
+} from "@aws-sdk/client-secrets-manager";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type SecretsManagerEmulator, startSecretsManagerEmulator } from "../../src/sandbox/secrets-manager-emulator.js";
+import {
+  type SecretsManagerEmulator,
+  startSecretsManagerEmulator,
+} from "../../src/sandbox/secrets-manager-emulator.js";
 import type { StageEvent } from "../../src/sandbox/secrets-manager/secrets-state.js";
 import { createSecretsManagerClient } from "../../src/store/aws-secret-store.js";
 
@@ -29,14 +40,41 @@ describe("Secrets Manager emulator: stage history", () => {
     const created = await c.send(new CreateSecretCommand({ Name: "hist/one", SecretString: "value-a" }));
     now += 1_000;
     const token = "11111111-2222-4333-8444-555555555555";
-    await c.send(new PutSecretValueCommand({ SecretId: "hist/one", SecretString: "value-b", ClientRequestToken: token, VersionStages: ["AWSPENDING"] }));
+    await c.send(
+      new PutSecretValueCommand({
+        SecretId: "hist/one",
+        SecretString: "value-b",
+        ClientRequestToken: token,
+        VersionStages: ["AWSPENDING"],
+      }),
+    );
     now += 1_000;
     // A retry with the same token creates nothing and moves nothing, but is recorded.
-    await c.send(new PutSecretValueCommand({ SecretId: "hist/one", SecretString: "value-b", ClientRequestToken: token, VersionStages: ["AWSPENDING"] }));
+    await c.send(
+      new PutSecretValueCommand({
+        SecretId: "hist/one",
+        SecretString: "value-b",
+        ClientRequestToken: token,
+        VersionStages: ["AWSPENDING"],
+      }),
+    );
     now += 1_000;
-    await c.send(new UpdateSecretVersionStageCommand({ SecretId: "hist/one", VersionStage: "AWSCURRENT", MoveToVersionId: token, RemoveFromVersionId: created.VersionId }));
+    await c.send(
+      new UpdateSecretVersionStageCommand({
+        SecretId: "hist/one",
+        VersionStage: "AWSCURRENT",
+        MoveToVersionId: token,
+        RemoveFromVersionId: created.VersionId,
+      }),
+    );
     now += 1_000;
-    await c.send(new UpdateSecretVersionStageCommand({ SecretId: "hist/one", VersionStage: "AWSPENDING", RemoveFromVersionId: token }));
+    await c.send(
+      new UpdateSecretVersionStageCommand({
+        SecretId: "hist/one",
+        VersionStage: "AWSPENDING",
+        RemoveFromVersionId: token,
+      }),
+    );
     const a = created.VersionId;
     const expected = [
       { at: t0, op: "CreateSecret", versionId: a, stages: ["AWSCURRENT"], created: true },
@@ -71,7 +109,12 @@ describe("Secrets Manager emulator: stage history", () => {
     const moves = emulator.history("hist/two").filter((e) => e.stage === "AWSPREVIOUS");
     expect(moves.at(-1)).toMatchObject({ movedTo: v2.VersionId, op: "PutSecretValue" });
     expect(moves.at(-1)?.removedFrom).not.toBeUndefined();
-    expect(emulator.history("hist/two").filter((e) => e.stage === "AWSCURRENT").at(-1)).toMatchObject({ movedTo: v3.VersionId, removedFrom: v2.VersionId });
+    expect(
+      emulator
+        .history("hist/two")
+        .filter((e) => e.stage === "AWSCURRENT")
+        .at(-1),
+    ).toMatchObject({ movedTo: v3.VersionId, removedFrom: v2.VersionId });
     const all = (await (await fetch(`${emulator.url}/__emulator/history`)).json()) as { events: StageEvent[] };
     expect(new Set(all.events.map((e) => e.secret))).toEqual(new Set(["hist/one", "hist/two"]));
   });
@@ -82,19 +125,41 @@ describe("Secrets Manager emulator: tags", () => {
     const c = client();
     await c.send(new CreateSecretCommand({ Name: "tags/one", SecretString: "v" }));
     await c.send(new CreateSecretCommand({ Name: "tags/two", SecretString: "v" }));
-    await c.send(new TagResourceCommand({ SecretId: "tags/one", Tags: [{ Key: "team", Value: "voice" }, { Key: "rotated-by", Value: "key-rotator" }, { Key: "env", Value: "prod" }] }));
+    await c.send(
+      new TagResourceCommand({
+        SecretId: "tags/one",
+        Tags: [
+          { Key: "team", Value: "voice" },
+          { Key: "rotated-by", Value: "key-rotator" },
+          { Key: "env", Value: "prod" },
+        ],
+      }),
+    );
     await c.send(new UntagResourceCommand({ SecretId: "tags/one", TagKeys: ["env", "no-such-tag"] }));
     const described = await c.send(new DescribeSecretCommand({ SecretId: "tags/one" }));
-    expect(described.Tags).toEqual([{ Key: "team", Value: "voice" }, { Key: "rotated-by", Value: "key-rotator" }]);
+    expect(described.Tags).toEqual([
+      { Key: "team", Value: "voice" },
+      { Key: "rotated-by", Value: "key-rotator" },
+    ]);
     const listed = await c.send(new ListSecretsCommand({ Filters: [{ Key: "name", Values: ["tags/"] }] }));
     const byName = Object.fromEntries((listed.SecretList ?? []).map((s) => [s.Name, s.Tags]));
-    expect(byName).toEqual({ "tags/one": [{ Key: "team", Value: "voice" }, { Key: "rotated-by", Value: "key-rotator" }], "tags/two": [] });
+    expect(byName).toEqual({
+      "tags/one": [
+        { Key: "team", Value: "voice" },
+        { Key: "rotated-by", Value: "key-rotator" },
+      ],
+      "tags/two": [],
+    });
   });
 
   it("UntagResource names a bad TagKeys and an unknown secret like AWS", async () => {
     const c = client();
-    await expect(c.send(new UntagResourceCommand({ SecretId: "tags/none", TagKeys: ["a"] }))).rejects.toMatchObject({ name: "ResourceNotFoundException" });
-    await expect(c.send(new UntagResourceCommand({ SecretId: "tags/one", TagKeys: undefined as unknown as string[] }))).rejects.toMatchObject({ name: "InvalidParameterException" });
+    await expect(c.send(new UntagResourceCommand({ SecretId: "tags/none", TagKeys: ["a"] }))).rejects.toMatchObject({
+      name: "ResourceNotFoundException",
+    });
+    await expect(
+      c.send(new UntagResourceCommand({ SecretId: "tags/one", TagKeys: undefined as unknown as string[] })),
+    ).rejects.toMatchObject({ name: "InvalidParameterException" });
   });
 
   it("TagResource and UntagResource do not spend the write quota, and are not counted as writes", async () => {
@@ -107,10 +172,16 @@ describe("Secrets Manager emulator: tags", () => {
         await c.send(new TagResourceCommand({ SecretId: "tags/quota", Tags: [{ Key: "k", Value: String(i) }] }));
         await c.send(new UntagResourceCommand({ SecretId: "tags/quota", TagKeys: ["k"] }));
       }
-      expect(emulator.stats()).toMatchObject({ writes: 0, throttled: 0, calls: { TagResource: 10, UntagResource: 10 } });
+      expect(emulator.stats()).toMatchObject({
+        writes: 0,
+        throttled: 0,
+        calls: { TagResource: 10, UntagResource: 10 },
+      });
       // The quota still binds the writes it covers: one token, the second put is throttled.
       await c.send(new PutSecretValueCommand({ SecretId: "tags/quota", SecretString: "w1" }));
-      await expect(c.send(new PutSecretValueCommand({ SecretId: "tags/quota", SecretString: "w2" }))).rejects.toMatchObject({ name: "ThrottlingException" });
+      await expect(
+        c.send(new PutSecretValueCommand({ SecretId: "tags/quota", SecretString: "w2" })),
+      ).rejects.toMatchObject({ name: "ThrottlingException" });
     } finally {
       emulator.setWriteTps(undefined);
     }

@@ -10,16 +10,21 @@ beforeEach(async () => {
 afterEach(async () => sim.close());
 
 const get = (path: string, authorization?: string) =>
-  fetch(`${sim.url}${path}`, { headers: { "content-type": "application/json", ...(authorization !== undefined ? { authorization } : {}) } });
+  fetch(`${sim.url}${path}`, {
+    headers: { "content-type": "application/json", ...(authorization !== undefined ? { authorization } : {}) },
+  });
 
 /** Sends the Authorization header byte for byte (fetch would trim a trailing space). */
 function rawGet(path: string, authorization: string): Promise<number> {
   const url = new URL(path, sim.url);
   return new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, path: url.pathname, headers: { Authorization: authorization } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
+    const req = request(
+      { host: url.hostname, port: url.port, path: url.pathname, headers: { Authorization: authorization } },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
     req.on("error", reject);
     req.end();
   });
@@ -30,7 +35,10 @@ describe("JustCall simulator (seed 000)", () => {
     const pair = sim.generatePair();
     const res = await get("/v2/account", `${pair.apiKey}:${pair.apiSecret}`);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ status: "success", data: { account_id: 12345, email: "admin@yourcompany.com", plan: "Pro" } });
+    expect(await res.json()).toEqual({
+      status: "success",
+      data: { account_id: 12345, email: "admin@yourcompany.com", plan: "Pro" },
+    });
     expect((await get("/v2/calls", `${pair.apiKey}:${pair.apiSecret}`)).status).toBe(200);
   });
 
@@ -73,7 +81,10 @@ describe("JustCall simulator (seed 000)", () => {
   });
 
   it("the dashboard over HTTP generates a pair and lists pairs without secrets", async () => {
-    const made = (await (await fetch(`${sim.url}/__dashboard/pairs`, { method: "POST" })).json()) as { apiKey: string; apiSecret: string };
+    const made = (await (await fetch(`${sim.url}/__dashboard/pairs`, { method: "POST" })).json()) as {
+      apiKey: string;
+      apiSecret: string;
+    };
     const list = await (await fetch(`${sim.url}/__dashboard/pairs`)).text();
     expect(list).toContain(made.apiKey);
     expect(list).not.toContain(made.apiSecret);
@@ -94,14 +105,19 @@ describe("JustCall simulator (seed 000)", () => {
     expect(await res.json()).toEqual({ status: "success", data: [] });
     // A Bearer prefix or Basic auth is not the seed's format.
     expect((await get("/v2/account", `Bearer ${pair.apiKey}:${pair.apiSecret}`)).status).toBe(401);
-    expect((await get("/v2/account", `Basic ${Buffer.from(`${pair.apiKey}:${pair.apiSecret}`).toString("base64")}`)).status).toBe(401);
+    expect(
+      (await get("/v2/account", `Basic ${Buffer.from(`${pair.apiKey}:${pair.apiSecret}`).toString("base64")}`)).status,
+    ).toBe(401);
   });
 
   it("answers account details from the options", async () => {
     await sim.close();
     sim = await startJustCallSimulator({ account: { account_id: 777, plan: "Team" } });
     const pair = sim.generatePair();
-    expect(await (await get("/v2/account", `${pair.apiKey}:${pair.apiSecret}`)).json()).toEqual({ status: "success", data: { account_id: 777, email: "admin@yourcompany.com", plan: "Team" } });
+    expect(await (await get("/v2/account", `${pair.apiKey}:${pair.apiSecret}`)).json()).toEqual({
+      status: "success",
+      data: { account_id: 777, email: "admin@yourcompany.com", plan: "Team" },
+    });
   });
 
   it("answers 403 with an error body in the 401's style, and 401 still wins for a bad pair", async () => {
@@ -119,7 +135,9 @@ describe("JustCall simulator (seed 000)", () => {
     const pair = sim.generatePair({ admin: false });
     expect((await get("/v2/account", `${pair.apiKey}:${pair.apiSecret}`)).status).toBe(403);
     expect((await get("/v2/calls", `${pair.apiKey}:${pair.apiSecret}`)).status).toBe(200);
-    const made = (await (await fetch(`${sim.url}/__dashboard/pairs`, { method: "POST", body: JSON.stringify({ admin: false }) })).json()) as { apiKey: string; apiSecret: string };
+    const made = (await (
+      await fetch(`${sim.url}/__dashboard/pairs`, { method: "POST", body: JSON.stringify({ admin: false }) })
+    ).json()) as { apiKey: string; apiSecret: string };
     expect((await get("/v2/account", `${made.apiKey}:${made.apiSecret}`)).status).toBe(403);
   });
 
@@ -138,7 +156,9 @@ describe("JustCall simulator (seed 000)", () => {
     const pair = sim.generatePair();
     now += 5 * 365 * 86_400_000;
     expect((await get("/v2/account", `${pair.apiKey}:${pair.apiSecret}`)).status).toBe(200);
-    expect(sim.listPairs()).toEqual([{ apiKey: pair.apiKey, createdAt: "2026-01-01T00:00:00.000Z", active: true, admin: true }]);
+    expect(sim.listPairs()).toEqual([
+      { apiKey: pair.apiKey, createdAt: "2026-01-01T00:00:00.000Z", active: true, admin: true },
+    ]);
   });
 
   it("counts requests per api_key, refusals of unknown keys, pairs generated and revoked; over HTTP too", async () => {
@@ -151,7 +171,12 @@ describe("JustCall simulator (seed 000)", () => {
     await get("/v2/account");
     sim.revokePair(b.apiKey);
     await get("/v2/account", `${b.apiKey}:${b.apiSecret}`);
-    const expected = { generated: 2, revoked: 1, refusedUnknown: 2, requests: { [a.apiKey]: { accepted: 2, refused: 1 }, [b.apiKey]: { accepted: 0, refused: 1 } } };
+    const expected = {
+      generated: 2,
+      revoked: 1,
+      refusedUnknown: 2,
+      requests: { [a.apiKey]: { accepted: 2, refused: 1 }, [b.apiKey]: { accepted: 0, refused: 1 } },
+    };
     expect(sim.stats()).toEqual(expected);
     const overHttp = await (await fetch(`${sim.url}/__sim/stats`)).text();
     expect(JSON.parse(overHttp)).toMatchObject(expected);
@@ -164,7 +189,9 @@ describe("JustCall simulator (seed 000)", () => {
     expect((await fetch(`${sim.url}/__dashboard/pairs/${pair.apiKey}`, { method: "DELETE" })).status).toBe(200);
     expect((await fetch(`${sim.url}/__dashboard/pairs/${pair.apiKey}`, { method: "DELETE" })).status).toBe(404);
     expect((await fetch(`${sim.url}/__dashboard/pairs/nobody`, { method: "DELETE" })).status).toBe(404);
-    const list = (await (await fetch(`${sim.url}/__dashboard/pairs`)).json()) as { data: Array<{ apiKey: string; active: boolean }> };
+    const list = (await (await fetch(`${sim.url}/__dashboard/pairs`)).json()) as {
+      data: Array<{ apiKey: string; active: boolean }>;
+    };
     expect(list.data).toMatchObject([{ apiKey: pair.apiKey, active: false }]);
   });
 
@@ -174,7 +201,10 @@ describe("JustCall simulator (seed 000)", () => {
     const first = sim.generatePair();
     expect(() => sim.generatePair()).toThrow(/revoke/i);
     const res = await fetch(`${sim.url}/__dashboard/pairs`, { method: "POST" });
-    expect(await res.json()).toEqual({ status: "error", message: expect.stringMatching(/one active API key/) as unknown });
+    expect(await res.json()).toEqual({
+      status: "error",
+      message: expect.stringMatching(/one active API key/) as unknown,
+    });
     expect(sim.revokePair(first.apiKey)).toBe(true);
     expect(sim.generatePair().apiKey).not.toBe(first.apiKey);
   });
@@ -182,7 +212,14 @@ describe("JustCall simulator (seed 000)", () => {
   it("fault knobs over HTTP: armed by POST /__sim/faults with a METHOD /path match, cleared by DELETE", async () => {
     const pair = sim.generatePair();
     const auth = `${pair.apiKey}:${pair.apiSecret}`;
-    expect((await fetch(`${sim.url}/__sim/faults`, { method: "POST", body: JSON.stringify({ kind: "rate-limit", match: "GET /v2/calls" }) })).status).toBe(200);
+    expect(
+      (
+        await fetch(`${sim.url}/__sim/faults`, {
+          method: "POST",
+          body: JSON.stringify({ kind: "rate-limit", match: "GET /v2/calls" }),
+        })
+      ).status,
+    ).toBe(200);
     expect((await get("/v2/account", auth)).status).toBe(200);
     const limited = await get("/v2/calls", auth);
     expect(limited.status).toBe(429);
@@ -190,7 +227,9 @@ describe("JustCall simulator (seed 000)", () => {
     expect(((await limited.json()) as { status: string }).status).toBe("error");
     expect((await fetch(`${sim.url}/__sim/faults`, { method: "DELETE" })).status).toBe(200);
     expect((await get("/v2/calls", auth)).status).toBe(200);
-    expect((await fetch(`${sim.url}/__sim/faults`, { method: "POST", body: JSON.stringify({ kind: "nope" }) })).status).toBe(400);
+    expect(
+      (await fetch(`${sim.url}/__sim/faults`, { method: "POST", body: JSON.stringify({ kind: "nope" }) })).status,
+    ).toBe(400);
   });
 
   it("a held request waits for POST /__sim/release, and close() ends held sockets", async () => {
@@ -201,7 +240,10 @@ describe("JustCall simulator (seed 000)", () => {
     expect((await fetch(`${sim.url}/__sim/release`, { method: "POST" })).status).toBe(200);
     expect((await pending).status).toBe(200);
     sim.faults.add({ kind: "timeout", count: 1 });
-    const silent = get("/v2/account", `${pair.apiKey}:${pair.apiSecret}`).then(() => "answered", () => "closed");
+    const silent = get("/v2/account", `${pair.apiKey}:${pair.apiSecret}`).then(
+      () => "answered",
+      () => "closed",
+    );
     await vi.waitFor(() => expect(sim.faults.hits.timeout).toBe(1));
     await sim.close();
     expect(await silent).toBe("closed");

@@ -26,7 +26,10 @@ describe("a taken port", () => {
     closers.push(() => taken.close());
     const port = Number(new URL(taken.url).port);
     const lines = { stdout: [] as string[], stderr: [] as string[] };
-    const code = await sandboxCommand({ portBase: String(port) }, { stdout: (t) => lines.stdout.push(t), stderr: (t) => lines.stderr.push(t) });
+    const code = await sandboxCommand(
+      { portBase: String(port) },
+      { stdout: (t) => lines.stdout.push(t), stderr: (t) => lines.stderr.push(t) },
+    );
     expect(code).toBe(2);
     expect(lines).toEqual({ stdout: [], stderr: [`key-rotator sandbox: port 127.0.0.1:${port} is already in use`] });
   });
@@ -38,9 +41,15 @@ describe("request bodies over 1 MiB", () => {
   it("CallCov answers 413 in its own error format and keeps serving", async () => {
     const sim = await startCallCovSimulator();
     closers.push(() => sim.close());
-    const res = await fetch(`${sim.url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: big });
+    const res = await fetch(`${sim.url}/api/v1/auth/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: big,
+    });
     expect(res.status).toBe(413);
-    expect(await res.json()).toEqual({ error: { code: "payload_too_large", message: "The request body exceeds 1 MiB" } });
+    expect(await res.json()).toEqual({
+      error: { code: "payload_too_large", message: "The request body exceeds 1 MiB" },
+    });
     // Without Content-Length (chunked), the bytes received are counted.
     const chunk = new TextEncoder().encode("y".repeat(256 * 1024));
     const stream = new ReadableStream<Uint8Array>({
@@ -49,7 +58,11 @@ describe("request bodies over 1 MiB", () => {
         c.close();
       },
     });
-    const chunked = await fetch(`${sim.url}/api/v1/auth/login`, { method: "POST", body: stream, duplex: "half" } as RequestInit);
+    const chunked = await fetch(`${sim.url}/api/v1/auth/login`, {
+      method: "POST",
+      body: stream,
+      duplex: "half",
+    } as RequestInit);
     expect(chunked.status).toBe(413);
     expect(((await chunked.json()) as { error: { code: string } }).error.code).toBe("payload_too_large");
     const atLimit = await fetch(`${sim.url}/api/v1/auth/login`, { method: "POST", body: " ".repeat(MAX_BODY_BYTES) });
@@ -59,7 +72,11 @@ describe("request bodies over 1 MiB", () => {
   it("JustCall answers 413 in its own error format", async () => {
     const sim = await startJustCallSimulator();
     closers.push(() => sim.close());
-    const res = await fetch(`${sim.url}/v2/account`, { method: "POST", headers: { "content-type": "application/json" }, body: big });
+    const res = await fetch(`${sim.url}/v2/account`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: big,
+    });
     expect(res.status).toBe(413);
     expect(await res.json()).toEqual({ status: "error", message: "Request body too large." });
   });
@@ -67,9 +84,16 @@ describe("request bodies over 1 MiB", () => {
   it("the Secrets Manager emulator answers 413 in AWS's JSON error shape", async () => {
     const emulator = await startSecretsManagerEmulator();
     closers.push(() => emulator.close());
-    const res = await fetch(emulator.url, { method: "POST", headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": "secretsmanager.ListSecrets" }, body: big });
+    const res = await fetch(emulator.url, {
+      method: "POST",
+      headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": "secretsmanager.ListSecrets" },
+      body: big,
+    });
     expect(res.status).toBe(413);
     expect(res.headers.get("x-amzn-errortype")).toBe("RequestEntityTooLargeException");
-    expect(await res.json()).toEqual({ __type: "RequestEntityTooLargeException", message: `The request body exceeds ${MAX_BODY_BYTES} bytes.` });
+    expect(await res.json()).toEqual({
+      __type: "RequestEntityTooLargeException",
+      message: `The request body exceeds ${MAX_BODY_BYTES} bytes.`,
+    });
   });
 });

@@ -2,7 +2,13 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
-export interface ReceivedAlert { action: string; kind: string; credentialId: string; severity: string; summary: string }
+export interface ReceivedAlert {
+  action: string;
+  kind: string;
+  credentialId: string;
+  severity: string;
+  summary: string;
+}
 
 export async function alertReceiver(): Promise<{ url: string; got: ReceivedAlert[]; server: Server }> {
   const got: ReceivedAlert[] = [];
@@ -19,7 +25,12 @@ export async function alertReceiver(): Promise<{ url: string; got: ReceivedAlert
 }
 
 /** Polls until the check holds, or fails naming what it waited for. */
-export async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000, everyMs = 50): Promise<void> {
+export async function until(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 30_000,
+  everyMs = 50,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);

@@ -39,11 +39,20 @@ export class FailurePlan {
   }
 }
 
-interface FakeVersion { versionId: string; stages: string[]; value: string; createdAt: Date }
+interface FakeVersion {
+  versionId: string;
+  stages: string[];
+  value: string;
+  createdAt: Date;
+}
 
 export class FakeStore implements SecretStore {
   readonly secrets = new Map<string, FakeVersion[]>();
-  constructor(readonly calls: Calls, readonly failures = new FailurePlan(), readonly now: () => number = Date.now) {}
+  constructor(
+    readonly calls: Calls,
+    readonly failures = new FailurePlan(),
+    readonly now: () => number = Date.now,
+  ) {}
 
   seed(secretId: string, versionId: string, value: string): void {
     this.secrets.set(secretId, [{ versionId, stages: [STAGE_CURRENT], value, createdAt: new Date(this.now()) }]);
@@ -62,12 +71,18 @@ export class FakeStore implements SecretStore {
 
   async listVersions(secretId: string): Promise<VersionInfo[]> {
     this.#enter("listVersions");
-    return this.#versions(secretId).map((v) => ({ versionId: v.versionId, stages: [...v.stages], createdAt: v.createdAt }));
+    return this.#versions(secretId).map((v) => ({
+      versionId: v.versionId,
+      stages: [...v.stages],
+      createdAt: v.createdAt,
+    }));
   }
 
   async read(secretId: string, ref: VersionRef): Promise<StoredVersion> {
     this.#enter("read");
-    const v = this.#versions(secretId).find((x) => ("versionId" in ref ? x.versionId === ref.versionId : x.stages.includes(ref.stage)));
+    const v = this.#versions(secretId).find((x) =>
+      "versionId" in ref ? x.versionId === ref.versionId : x.stages.includes(ref.stage),
+    );
     if (!v) throw new InvalidStateError(`secret ${secretId}: no version ${JSON.stringify(ref)}`);
     return { versionId: v.versionId, stages: [...v.stages], createdAt: v.createdAt, value: new SecretValue(v.value) };
   }
@@ -77,11 +92,17 @@ export class FakeStore implements SecretStore {
     const versions = this.#versions(secretId);
     const existing = versions.find((v) => v.versionId === token);
     if (existing) {
-      if (existing.value !== value.reveal()) throw new InvalidStateError(`token ${token} already used with another value`);
+      if (existing.value !== value.reveal())
+        throw new InvalidStateError(`token ${token} already used with another value`);
       return token;
     }
     for (const v of versions) v.stages = v.stages.filter((s) => s !== STAGE_PENDING);
-    versions.push({ versionId: token, stages: [STAGE_PENDING], value: value.reveal(), createdAt: new Date(this.now()) });
+    versions.push({
+      versionId: token,
+      stages: [STAGE_PENDING],
+      value: value.reveal(),
+      createdAt: new Date(this.now()),
+    });
     return token;
   }
 
@@ -92,7 +113,8 @@ export class FakeStore implements SecretStore {
     if (!target) throw new InvalidStateError(`no version ${versionId}`);
     if (target.stages.includes(STAGE_CURRENT)) return;
     const holder = versions.find((v) => v.stages.includes(STAGE_CURRENT));
-    if (fromVersionId && holder?.versionId !== fromVersionId) throw new SupersededError(`AWSCURRENT is on ${holder?.versionId ?? "?"}, not ${fromVersionId}`);
+    if (fromVersionId && holder?.versionId !== fromVersionId)
+      throw new SupersededError(`AWSCURRENT is on ${holder?.versionId ?? "?"}, not ${fromVersionId}`);
     for (const v of versions) v.stages = v.stages.filter((s) => s !== STAGE_PREVIOUS);
     for (const v of versions) {
       if (v.stages.includes(STAGE_CURRENT)) v.stages = [...v.stages.filter((s) => s !== STAGE_CURRENT), STAGE_PREVIOUS];
@@ -137,7 +159,10 @@ export class FakeVendor implements KeyApiVendor {
   /** Keys the vendor refuses even though they exist (a verify failure). */
   readonly refuse = new Set<string>();
   #next = 1;
-  constructor(readonly calls: Calls, readonly failures = new FailurePlan()) {}
+  constructor(
+    readonly calls: Calls,
+    readonly failures = new FailurePlan(),
+  ) {}
 
   #enter(call: string): void {
     this.calls.push(`vendor.${call}`);
@@ -159,7 +184,8 @@ export class FakeVendor implements KeyApiVendor {
   async verify(key: SecretValue): Promise<Verdict> {
     this.#enter("verify");
     const found = [...this.active.values()].find((k) => k.key === key.reveal());
-    if (!found || this.refuse.has(found.keyId)) return { valid: false, status: 401, reason: "Invalid or missing API key" };
+    if (!found || this.refuse.has(found.keyId))
+      return { valid: false, status: 401, reason: "Invalid or missing API key" };
     return { valid: true };
   }
 
@@ -188,4 +214,5 @@ export class FakeAlerter implements Alerter {
 }
 
 export const vendorFault = () => new VendorError("vendor answered 503", { retryable: true, status: 503 });
-export const storeFault = () => new StoreError("ThrottlingException", { retryable: true, awsType: "ThrottlingException" });
+export const storeFault = () =>
+  new StoreError("ThrottlingException", { retryable: true, awsType: "ThrottlingException" });

@@ -36,7 +36,10 @@ import type { Sandbox } from "../../src/sandbox/sandbox.js";
 import type { KeyRecord } from "../../src/sandbox/callcov/callcov-state.js";
 import type { StageEvent } from "../../src/sandbox/secrets-manager/secrets-state.js";
 
-export interface CheckedCredential { id: string; secretId: string }
+export interface CheckedCredential {
+  id: string;
+  secretId: string;
+}
 
 /** Version id -> key id of a secret, kept across checks: a version dropped past 100 is still known. */
 export type VersionKeys = Map<string, Map<string, string>>;
@@ -48,21 +51,28 @@ export interface OutsideView {
 }
 
 /** Reads the emulator's versions into `cache` (in process, so neither fault knobs nor the write quota touch it). */
-export function snapshotVersions(sandbox: Sandbox, creds: CheckedCredential[], cache: VersionKeys = new Map()): VersionKeys {
+export function snapshotVersions(
+  sandbox: Sandbox,
+  creds: CheckedCredential[],
+  cache: VersionKeys = new Map(),
+): VersionKeys {
   const state = sandbox.emulator.state;
   for (const c of creds) {
     const known = cache.get(c.id) ?? new Map<string, string>();
     cache.set(c.id, known);
     let versions: Array<{ VersionId: string }>;
     try {
-      versions = (state.ListSecretVersionIds({ SecretId: c.secretId, IncludeDeprecated: true }).Versions ?? []) as Array<{ VersionId: string }>;
+      versions = (state.ListSecretVersionIds({ SecretId: c.secretId, IncludeDeprecated: true }).Versions ??
+        []) as Array<{ VersionId: string }>;
     } catch {
       continue;
     }
     for (const v of versions) {
       if (known.has(v.VersionId)) continue;
       try {
-        const value = JSON.parse(String(state.GetSecretValue({ SecretId: c.secretId, VersionId: v.VersionId }).SecretString ?? "{}")) as { keyId?: unknown };
+        const value = JSON.parse(
+          String(state.GetSecretValue({ SecretId: c.secretId, VersionId: v.VersionId }).SecretString ?? "{}"),
+        ) as { keyId?: unknown };
         known.set(v.VersionId, typeof value.keyId === "string" ? value.keyId : "(no keyId)");
       } catch {
         known.set(v.VersionId, "(unreadable)");
@@ -78,16 +88,28 @@ export function outsideView(sandbox: Sandbox, creds: CheckedCredential[], cache:
   for (const c of creds) {
     const stages = new Map<string, string[]>();
     try {
-      for (const v of (sandbox.emulator.state.ListSecretVersionIds({ SecretId: c.secretId }).Versions ?? []) as Array<{ VersionId: string; VersionStages: string[] }>) stages.set(v.VersionId, v.VersionStages);
+      for (const v of (sandbox.emulator.state.ListSecretVersionIds({ SecretId: c.secretId }).Versions ?? []) as Array<{
+        VersionId: string;
+        VersionStages: string[];
+      }>)
+        stages.set(v.VersionId, v.VersionStages);
     } catch {
       // A secret that is gone has no stages; I1 reports it.
     }
-    secrets.set(c.id, { versionKeys: cache.get(c.id) ?? new Map(), stages, history: sandbox.emulator.history(c.secretId) });
+    secrets.set(c.id, {
+      versionKeys: cache.get(c.id) ?? new Map(),
+      stages,
+      history: sandbox.emulator.history(c.secretId),
+    });
   }
   return { keys: sandbox.callcov.keyHistory(), secrets };
 }
 
-export interface EmergencyAsked { credentialId: string; at: number; via: string }
+export interface EmergencyAsked {
+  credentialId: string;
+  at: number;
+  via: string;
+}
 
 export interface CheckOptions {
   /** Emergencies whose contract must hold now (I6). */
@@ -95,7 +117,12 @@ export interface CheckOptions {
 }
 
 /** One line per violation, each naming its invariant, credential and key or version ids. */
-export async function checkInvariants(sandbox: Sandbox, creds: CheckedCredential[], cache: VersionKeys = new Map(), o: CheckOptions = {}): Promise<string[]> {
+export async function checkInvariants(
+  sandbox: Sandbox,
+  creds: CheckedCredential[],
+  cache: VersionKeys = new Map(),
+  o: CheckOptions = {},
+): Promise<string[]> {
   const view = outsideView(sandbox, creds, cache);
   const byId = new Map(view.keys.map((k) => [k.id, k]));
   const out: string[] = [];
@@ -109,18 +136,30 @@ export async function checkInvariants(sandbox: Sandbox, creds: CheckedCredential
     else {
       let apiKey: string | undefined;
       try {
-        apiKey = (JSON.parse(String(sandbox.emulator.state.GetSecretValue({ SecretId: c.secretId }).SecretString ?? "{}")) as { apiKey?: string }).apiKey;
+        apiKey = (
+          JSON.parse(String(sandbox.emulator.state.GetSecretValue({ SecretId: c.secretId }).SecretString ?? "{}")) as {
+            apiKey?: string;
+          }
+        ).apiKey;
       } catch {
         apiKey = undefined;
       }
       // Asked of the simulator's state, not over HTTP: a probe would count as consumer use of the
       // key, and the usage gate would then hold a rotation's grace open because of this check.
       const k = apiKey ? sandbox.callcov.state.findActive(apiKey) : undefined;
-      if (!k || k.forbidden) out.push(`I1 ${c.id}: the AWSCURRENT key ${currentKeyId} (version ${currentVersion}) is refused (${!apiKey ? "no apiKey" : !k ? "401: unknown or revoked" : "403"})`);
-      else if (k.id !== currentKeyId) out.push(`I1 ${c.id}: the AWSCURRENT version ${currentVersion} says key ${currentKeyId} but holds the secret of key ${k.id}`);
+      if (!k || k.forbidden)
+        out.push(
+          `I1 ${c.id}: the AWSCURRENT key ${currentKeyId} (version ${currentVersion}) is refused (${!apiKey ? "no apiKey" : !k ? "401: unknown or revoked" : "403"})`,
+        );
+      else if (k.id !== currentKeyId)
+        out.push(
+          `I1 ${c.id}: the AWSCURRENT version ${currentVersion} says key ${currentKeyId} but holds the secret of key ${k.id}`,
+        );
     }
     // I2
-    const everCurrent = new Set(s.history.filter((e) => e.stage === "AWSCURRENT" && e.movedTo).map((e) => e.movedTo as string));
+    const everCurrent = new Set(
+      s.history.filter((e) => e.stage === "AWSCURRENT" && e.movedTo).map((e) => e.movedTo as string),
+    );
     for (const v of everCurrent) {
       if (v === currentVersion) continue;
       const keyId = s.versionKeys.get(v);
@@ -131,9 +170,13 @@ export async function checkInvariants(sandbox: Sandbox, creds: CheckedCredential
     }
     // I3
     const ours = view.keys.filter((k) => k.name.startsWith(`key-rotator/${c.id}/`));
-    for (const k of ours) if (k.active && k.id !== currentKeyId) out.push(`I3 ${c.id}: key ${k.id} (${k.name}) is neither current nor revoked`);
+    for (const k of ours)
+      if (k.active && k.id !== currentKeyId)
+        out.push(`I3 ${c.id}: key ${k.id} (${k.name}) is neither current nor revoked`);
     // I4
-    for (const [v, st] of s.stages) if (st.includes("AWSPENDING") && !st.includes("AWSCURRENT")) out.push(`I4 ${c.id}: AWSPENDING left on version ${v}, which is not current`);
+    for (const [v, st] of s.stages)
+      if (st.includes("AWSPENDING") && !st.includes("AWSCURRENT"))
+        out.push(`I4 ${c.id}: AWSPENDING left on version ${v}, which is not current`);
     // I5
     const intervals = rotationIntervals(c.id, s, byId, ours);
     const sorted = [...intervals].sort((a, b) => a.start - b.start);
@@ -142,7 +185,9 @@ export async function checkInvariants(sandbox: Sandbox, creds: CheckedCredential
         const a = sorted[i];
         const b = sorted[j];
         if (!a || !b || b.start >= a.end) continue;
-        out.push(`I5 ${c.id}: rotations ${a.id} [${iso(a.start)} .. ${iso(a.end)}] and ${b.id} [${iso(b.start)} .. ${iso(b.end)}] at once`);
+        out.push(
+          `I5 ${c.id}: rotations ${a.id} [${iso(a.start)} .. ${iso(a.end)}] and ${b.id} [${iso(b.start)} .. ${iso(b.end)}] at once`,
+        );
       }
     }
     // I6
@@ -150,17 +195,30 @@ export async function checkInvariants(sandbox: Sandbox, creds: CheckedCredential
     const keysOfC = view.keys.filter((k) => k.name.startsWith(`key-rotator/${c.id}/`) || versionKeyIds.has(k.id));
     for (const e of (o.emergencies ?? []).filter((x) => x.credentialId === c.id)) {
       const liveAtT = keysOfC.filter((k) => k.createdAt <= e.at && (k.revokedAt === undefined || k.revokedAt > e.at));
-      for (const k of liveAtT.filter((x) => x.active)) out.push(`I6 ${c.id}: key ${k.id} was live at the emergency (${e.via}, ${iso(e.at)}) and is still accepted`);
+      for (const k of liveAtT.filter((x) => x.active))
+        out.push(`I6 ${c.id}: key ${k.id} was live at the emergency (${e.via}, ${iso(e.at)}) and is still accepted`);
       const current = currentKeyId ? byId.get(currentKeyId) : undefined;
-      if (current && current.createdAt <= e.at) out.push(`I6 ${c.id}: the current key ${current.id} was made at ${iso(current.createdAt)}, not after the emergency (${e.via}, ${iso(e.at)})`);
+      if (current && current.createdAt <= e.at)
+        out.push(
+          `I6 ${c.id}: the current key ${current.id} was made at ${iso(current.createdAt)}, not after the emergency (${e.via}, ${iso(e.at)})`,
+        );
     }
   }
   return out;
 }
 
-export interface Interval { id: string; start: number; end: number }
+export interface Interval {
+  id: string;
+  start: number;
+  end: number;
+}
 
-function rotationIntervals(credentialId: string, s: { versionKeys: Map<string, string>; history: StageEvent[] }, byId: Map<string, KeyRecord>, ours: KeyRecord[]): Interval[] {
+function rotationIntervals(
+  credentialId: string,
+  s: { versionKeys: Map<string, string>; history: StageEvent[] },
+  byId: Map<string, KeyRecord>,
+  ours: KeyRecord[],
+): Interval[] {
   const prefix = `key-rotator/${credentialId}/`;
   const keysNamed = new Map<string, KeyRecord[]>();
   for (const k of ours) {
@@ -168,12 +226,14 @@ function rotationIntervals(credentialId: string, s: { versionKeys: Map<string, s
     keysNamed.set(r, [...(keysNamed.get(r) ?? []), k]);
   }
   const puts = new Map<string, number>();
-  for (const e of s.history) if (e.op === "PutSecretValue" && e.created && e.versionId && !puts.has(e.versionId)) puts.set(e.versionId, e.at);
+  for (const e of s.history)
+    if (e.op === "PutSecretValue" && e.created && e.versionId && !puts.has(e.versionId)) puts.set(e.versionId, e.at);
   const out: Interval[] = [];
   for (const [r, putAt] of puts) {
     const start = Math.min(putAt, ...(keysNamed.get(r) ?? []).map((k) => k.createdAt));
     const promote = s.history.find((e) => e.stage === "AWSCURRENT" && e.movedTo === r);
-    const revokedAt = (keyId: string | undefined) => (keyId === undefined ? undefined : byId.get(keyId)?.revokedAt ?? (byId.has(keyId) ? Infinity : undefined));
+    const revokedAt = (keyId: string | undefined) =>
+      keyId === undefined ? undefined : (byId.get(keyId)?.revokedAt ?? (byId.has(keyId) ? Infinity : undefined));
     if (promote) {
       const oldKey = promote.removedFrom ? s.versionKeys.get(promote.removedFrom) : undefined;
       const oldRevoked = oldKey && oldKey !== s.versionKeys.get(r) ? revokedAt(oldKey) : undefined;
@@ -194,5 +254,12 @@ function iso(t: number): string {
 
 /** Rotations completed, from outside: AWSCURRENT moves by UpdateSecretVersionStage, all credentials. */
 export function completedRotations(sandbox: Sandbox, creds: CheckedCredential[]): number {
-  return creds.reduce((n, c) => n + sandbox.emulator.history(c.secretId).filter((e) => e.op === "UpdateSecretVersionStage" && e.stage === "AWSCURRENT" && e.movedTo).length, 0);
+  return creds.reduce(
+    (n, c) =>
+      n +
+      sandbox.emulator
+        .history(c.secretId)
+        .filter((e) => e.op === "UpdateSecretVersionStage" && e.stage === "AWSCURRENT" && e.movedTo).length,
+    0,
+  );
 }

@@ -41,7 +41,13 @@ export async function startRestartableRedis(): Promise<RestartableRedis> {
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
   const client = () => {
-    const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2_000, commandTimeout: 10_000 });
+    const r = new Redis(url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      connectTimeout: 2_000,
+      commandTimeout: 10_000,
+    });
     r.on("error", () => undefined);
     return r;
   };
@@ -56,11 +62,18 @@ export async function startRestartableRedis(): Promise<RestartableRedis> {
   };
   const start = async () => {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const c = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+      const c = spawn(
+        "redis-server",
+        ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        { stdio: "ignore" },
+      );
       child = c;
       for (let i = 0; i < 100; i++) {
         if (c.exitCode !== null) break;
-        const ok = await withClient((r) => r.ping()).then(() => true, () => false);
+        const ok = await withClient((r) => r.ping()).then(
+          () => true,
+          () => false,
+        );
         if (ok) return;
         await new Promise((res) => setTimeout(res, 50));
       }
@@ -94,25 +107,26 @@ export async function startRestartableRedis(): Promise<RestartableRedis> {
       await start();
     },
     isUp: () => child !== undefined && child.exitCode === null && child.signalCode === null,
-    dump: () => withClient(async (r) => {
-      const parts: string[] = [];
-      let cursor = "0";
-      do {
-        const [next, keys] = await r.scan(cursor, "COUNT", 1000);
-        cursor = next;
-        for (const key of keys) {
-          const type = await r.type(key);
-          parts.push(key);
-          if (type === "string") parts.push((await r.get(key)) ?? "");
-          else if (type === "hash") parts.push(JSON.stringify(await r.hgetall(key)));
-          else if (type === "list") parts.push(...(await r.lrange(key, 0, -1)));
-          else if (type === "set") parts.push(...(await r.smembers(key)));
-          else if (type === "zset") parts.push(...(await r.zrange(key, 0, -1)));
-          else if (type === "stream") parts.push(JSON.stringify(await r.xrange(key, "-", "+")));
-        }
-      } while (cursor !== "0");
-      return parts.join("\n");
-    }),
+    dump: () =>
+      withClient(async (r) => {
+        const parts: string[] = [];
+        let cursor = "0";
+        do {
+          const [next, keys] = await r.scan(cursor, "COUNT", 1000);
+          cursor = next;
+          for (const key of keys) {
+            const type = await r.type(key);
+            parts.push(key);
+            if (type === "string") parts.push((await r.get(key)) ?? "");
+            else if (type === "hash") parts.push(JSON.stringify(await r.hgetall(key)));
+            else if (type === "list") parts.push(...(await r.lrange(key, 0, -1)));
+            else if (type === "set") parts.push(...(await r.smembers(key)));
+            else if (type === "zset") parts.push(...(await r.zrange(key, 0, -1)));
+            else if (type === "stream") parts.push(JSON.stringify(await r.xrange(key, "-", "+")));
+          }
+        } while (cursor !== "0");
+        return parts.join("\n");
+      }),
     async stop() {
       await kill();
       process.off("exit", onExit);

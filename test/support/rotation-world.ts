@@ -8,10 +8,23 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import { GetSecretValueCommand, ListSecretVersionIdsCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import {
+  GetSecretValueCommand,
+  ListSecretVersionIdsCommand,
+  type SecretsManagerClient,
+} from "@aws-sdk/client-secrets-manager";
 import { type CliProcess, startCli } from "../../src/demo/cli-process.js";
 import { SANDBOX_LOGIN, type Sandbox, startSandbox } from "../../src/sandbox/sandbox.js";
-import { type InventoryOptions, type SeededCallCov, type SeededJustCall, sandboxEnv, seedCallCovCredential, seedJustCallCredential, seedManagementLogin, writeCallCovInventory } from "../../src/sandbox/seed.js";
+import {
+  type InventoryOptions,
+  type SeededCallCov,
+  type SeededJustCall,
+  sandboxEnv,
+  seedCallCovCredential,
+  seedJustCallCredential,
+  seedManagementLogin,
+  writeCallCovInventory,
+} from "../../src/sandbox/seed.js";
 import { createSecretsManagerClient } from "../../src/store/aws-secret-store.js";
 import { connectRedis } from "../../src/queue/redis.js";
 import { ROTATION_QUEUE, enqueueRotation } from "../../src/queue/rotation-queue.js";
@@ -46,16 +59,30 @@ export interface World {
   close(): Promise<void>;
 }
 
-export interface JustCallWorldOptions { count: number; singlePair?: boolean; every?: string; remindEvery?: string; deadline?: string }
+export interface JustCallWorldOptions {
+  count: number;
+  singlePair?: boolean;
+  every?: string;
+  remindEvery?: string;
+  deadline?: string;
+}
 
-export async function startWorld(o: {
-  credentials?: number; redisUrl?: string; jc?: JustCallWorldOptions; /** Seed keys 100 days old: all due at once, once. */ due?: boolean;
-  /** The CallCov account's management budget per minute (the simulator's default, 120, when absent). */
-  managementPerMinute?: number;
-  /** The worker's log level (debug when absent). */
-  logLevel?: string;
-} & Partial<Omit<InventoryOptions, "justcall">> = {}): Promise<World> {
-  const sandbox = await startSandbox({ ...(o.jc?.singlePair ? { justcallSinglePair: true } : {}), ...(o.managementPerMinute ? { managementPerMinute: o.managementPerMinute } : {}) });
+export async function startWorld(
+  o: {
+    credentials?: number;
+    redisUrl?: string;
+    jc?: JustCallWorldOptions;
+    /** Seed keys 100 days old: all due at once, once. */ due?: boolean;
+    /** The CallCov account's management budget per minute (the simulator's default, 120, when absent). */
+    managementPerMinute?: number;
+    /** The worker's log level (debug when absent). */
+    logLevel?: string;
+  } & Partial<Omit<InventoryOptions, "justcall">> = {},
+): Promise<World> {
+  const sandbox = await startSandbox({
+    ...(o.jc?.singlePair ? { justcallSinglePair: true } : {}),
+    ...(o.managementPerMinute ? { managementPerMinute: o.managementPerMinute } : {}),
+  });
   const env = { ...sandboxEnv(sandbox) };
   process.env.AWS_ACCESS_KEY_ID ??= env.AWS_ACCESS_KEY_ID;
   process.env.AWS_SECRET_ACCESS_KEY ??= env.AWS_SECRET_ACCESS_KEY;
@@ -70,14 +97,46 @@ export async function startWorld(o: {
   const dir = mkdtempSync(join(tmpdir(), "kr-world-"));
   const prefix = o.queuePrefix ?? testPrefix("world");
   const inventory = join(dir, "inventory.yaml");
-  const { jc, due: _due, managementPerMinute: _mpm, logLevel, redisUrl: _url, credentials: _n, ...inventoryOptions } = o;
-  const write = (changes: Partial<InventoryOptions>) => writeCallCovInventory(inventory, sandbox, creds, login, {
-    every: "90d", grace: "1s", lockDuration: "2s", dueCheckEvery: "1s", orphanMinAge: "0s", ...inventoryOptions, ...changes, queuePrefix: prefix,
-    ...(jc ? { justcall: jcCreds.map((j) => ({ ...j, ...(jc.every ? { every: jc.every } : {}), singlePair: jc.singlePair ?? false, ...(jc.remindEvery ? { remindEvery: jc.remindEvery } : {}), ...(jc.deadline ? { deadline: jc.deadline } : {}) })) } : {}),
-  });
+  const {
+    jc,
+    due: _due,
+    managementPerMinute: _mpm,
+    logLevel,
+    redisUrl: _url,
+    credentials: _n,
+    ...inventoryOptions
+  } = o;
+  const write = (changes: Partial<InventoryOptions>) =>
+    writeCallCovInventory(inventory, sandbox, creds, login, {
+      every: "90d",
+      grace: "1s",
+      lockDuration: "2s",
+      dueCheckEvery: "1s",
+      orphanMinAge: "0s",
+      ...inventoryOptions,
+      ...changes,
+      queuePrefix: prefix,
+      ...(jc
+        ? {
+            justcall: jcCreds.map((j) => ({
+              ...j,
+              ...(jc.every ? { every: jc.every } : {}),
+              singlePair: jc.singlePair ?? false,
+              ...(jc.remindEvery ? { remindEvery: jc.remindEvery } : {}),
+              ...(jc.deadline ? { deadline: jc.deadline } : {}),
+            })),
+          }
+        : {}),
+    });
   write({});
   const redisUrl = o.redisUrl ?? REDIS_URL;
-  const childEnv = { ...env, REDIS_URL: redisUrl, KEY_ROTATOR_CONFIG: inventory, KEY_ROTATOR_HTTP_PORT: "0", LOG_LEVEL: logLevel ?? "debug" };
+  const childEnv = {
+    ...env,
+    REDIS_URL: redisUrl,
+    KEY_ROTATOR_CONFIG: inventory,
+    KEY_ROTATOR_HTTP_PORT: "0",
+    LOG_LEVEL: logLevel ?? "debug",
+  };
   const redis = connectRedis(redisUrl);
   const queue = new Queue(ROTATION_QUEUE, { connection: redis, prefix });
   const workers: CliProcess[] = [];
@@ -98,7 +157,19 @@ export async function startWorld(o: {
   };
 
   return {
-    sandbox, client, creds, jcCreds, jcSecrets, env: childEnv, prefix, redis, queue, workers, stagesOf, currentKey, inventory,
+    sandbox,
+    client,
+    creds,
+    jcCreds,
+    jcSecrets,
+    env: childEnv,
+    prefix,
+    redis,
+    queue,
+    workers,
+    stagesOf,
+    currentKey,
+    inventory,
     rewriteInventory: (changes) => write(changes),
     async startWorker(extraEnv = {}) {
       const w = startCli(["worker"], { env: { ...childEnv, ...extraEnv } });
@@ -107,7 +178,11 @@ export async function startWorld(o: {
       return w;
     },
     async enqueue(credentialId, emergency = false) {
-      const r = await enqueueRotation(queue, redis, { credentialId, trigger: emergency ? "emergency" : "manual", emergency });
+      const r = await enqueueRotation(queue, redis, {
+        credentialId,
+        trigger: emergency ? "emergency" : "manual",
+        emergency,
+      });
       return r.rotationId;
     },
     async waitRotated(c, timeoutMs = 25_000) {
@@ -119,7 +194,9 @@ export async function startWorld(o: {
         if (current.keyId !== c.keyId && !pending && completed && !sandbox.callcov.isKeyActive(c.keyId)) return;
         if (Date.now() > end) {
           const lines = workers.flatMap((w) => w.lines.slice(-25)).join("\n");
-          throw new Error(`${c.id} did not converge: current ${current.keyId}, pending ${String(pending)}, recorded completed ${String(completed)}, original active ${String(sandbox.callcov.isKeyActive(c.keyId))}\n${lines}`);
+          throw new Error(
+            `${c.id} did not converge: current ${current.keyId}, pending ${String(pending)}, recorded completed ${String(completed)}, original active ${String(sandbox.callcov.isKeyActive(c.keyId))}\n${lines}`,
+          );
         }
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -172,15 +249,21 @@ export async function startWorld(o: {
 export async function expectConverged(world: World, c: SeededCallCov): Promise<string[]> {
   const problems: string[] = [];
   const current = await world.currentKey(c);
-  const works = (await fetch(`${world.sandbox.urls.callcov}/api/v1/health`, { headers: { "X-API-Key": current.apiKey } })).status === 200;
+  const works =
+    (await fetch(`${world.sandbox.urls.callcov}/api/v1/health`, { headers: { "X-API-Key": current.apiKey } }))
+      .status === 200;
   if (!works) problems.push(`${c.id}: the current key is refused by the vendor`);
   if (world.sandbox.callcov.isKeyActive(c.keyId)) problems.push(`${c.id}: the old key ${c.keyId} is still active`);
   const { revocationsByKey, revokeRequestsByKey } = world.sandbox.callcov.state.counters;
   const revocations = revocationsByKey[c.keyId] ?? 0;
-  if (revocations !== 1) problems.push(`${c.id}: the old key ${c.keyId} was revoked ${revocations} times, expected exactly 1`);
+  if (revocations !== 1)
+    problems.push(`${c.id}: the old key ${c.keyId} was revoked ${revocations} times, expected exactly 1`);
   const againstCurrent = revokeRequestsByKey[current.keyId] ?? 0;
-  if (againstCurrent > 0) problems.push(`${c.id}: ${againstCurrent} revoke requests for the current key ${current.keyId}`);
-  const active = [...world.sandbox.callcov.state.keys.values()].filter((k) => k.active && k.name.startsWith(`key-rotator/${c.id}/`));
+  if (againstCurrent > 0)
+    problems.push(`${c.id}: ${againstCurrent} revoke requests for the current key ${current.keyId}`);
+  const active = [...world.sandbox.callcov.state.keys.values()].filter(
+    (k) => k.active && k.name.startsWith(`key-rotator/${c.id}/`),
+  );
   const orphans = active.filter((k) => k.id !== current.keyId);
   if (orphans.length > 0) problems.push(`${c.id}: orphan keys at the vendor: ${orphans.map((k) => k.id).join(", ")}`);
   const pending = pendingRotation(await world.stagesOf(c));
@@ -207,7 +290,7 @@ export function keysMadePerCredential(world: World): Map<string, number> {
 export function finishedPerCredential(lines: string[]): Map<string, string[]> {
   const finished = new Map<string, string[]>();
   for (const line of lines) {
-    if (!line.includes("\"rotation.finished\"")) continue;
+    if (!line.includes('"rotation.finished"')) continue;
     const entry = JSON.parse(line) as { credentialId?: string; result?: string };
     const id = entry.credentialId ?? "(no credential id)";
     finished.set(id, [...(finished.get(id) ?? []), entry.result ?? "(no result)"]);

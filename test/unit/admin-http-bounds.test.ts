@@ -18,13 +18,20 @@ let server: Awaited<ReturnType<typeof startHttpServer>>;
 
 beforeAll(async () => {
   server = await startHttpServer({
-    port: 0, host: "127.0.0.1", registry: createMetrics({ defaultMetrics: false }).registry, adminToken: TOKEN, readyChecks: [], adminTimeoutMs: 300,
+    port: 0,
+    host: "127.0.0.1",
+    registry: createMetrics({ defaultMetrics: false }).registry,
+    adminToken: TOKEN,
+    readyChecks: [],
+    adminTimeoutMs: 300,
     admin: {
       has: () => true,
       rotate: async (r) => {
         calls.push(r);
-        if (behaviour === "refuse") throw new EmergencyRefusedError("emergency for cc refused: cooldown; retry in 42s", "cooldown", 42);
-        if (behaviour === "redis-down") throw new RedisUnavailableError("Redis does not answer (connection reconnecting)");
+        if (behaviour === "refuse")
+          throw new EmergencyRefusedError("emergency for cc refused: cooldown; retry in 42s", "cooldown", 42);
+        if (behaviour === "redis-down")
+          throw new RedisUnavailableError("Redis does not answer (connection reconnecting)");
         if (behaviour === "hang") return new Promise(() => undefined);
         return { jobId: "rotation-1", rotationId: "r-1", joined: false };
       },
@@ -33,7 +40,12 @@ beforeAll(async () => {
 });
 afterAll(async () => server.close());
 
-const post = (body: unknown) => fetch(`${server.url}/v1/credentials/cc/rotate`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(body) });
+const post = (body: unknown) =>
+  fetch(`${server.url}/v1/credentials/cc/rotate`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify(body),
+  });
 
 describe("admin HTTP bounds", () => {
   it("past an emergency's bounds: 429, Retry-After, and why", async () => {
@@ -41,10 +53,18 @@ describe("admin HTTP bounds", () => {
     const res = await post({ emergency: true, reason: "leaked" });
     expect(res.status).toBe(429);
     expect(res.headers.get("retry-after")).toBe("42");
-    expect(await res.json()).toEqual({ error: "emergency_refused", refusedFor: "cooldown", retryAfterSeconds: 42, message: "emergency for cc refused: cooldown; retry in 42s" });
+    expect(await res.json()).toEqual({
+      error: "emergency_refused",
+      refusedFor: "cooldown",
+      retryAfterSeconds: 42,
+      message: "emergency for cc refused: cooldown; retry in 42s",
+    });
   });
 
-  it.each([["Redis down", "redis-down" as const], ["a start that never finishes", "hang" as const]])("%s: 503 with Retry-After, in bounded time", async (_what, b) => {
+  it.each([
+    ["Redis down", "redis-down" as const],
+    ["a start that never finishes", "hang" as const],
+  ])("%s: 503 with Retry-After, in bounded time", async (_what, b) => {
     behaviour = b;
     const began = Date.now();
     const res = await post({ emergency: true, reason: "leaked" });
@@ -58,7 +78,13 @@ describe("admin HTTP bounds", () => {
     behaviour = "ok";
     expect((await post({ force: true, reason: "x" })).status).toBe(400);
     expect((await post({ emergency: true, force: true, reason: "the new key leaked too" })).status).toBe(202);
-    expect(calls.at(-1)).toEqual({ credentialId: "cc", emergency: true, reason: "the new key leaked too", actor: "admin-http", force: true });
+    expect(calls.at(-1)).toEqual({
+      credentialId: "cc",
+      emergency: true,
+      reason: "the new key leaked too",
+      actor: "admin-http",
+      force: true,
+    });
     expect((await post({ emergency: true, reason: "x" })).status).toBe(202);
     expect(calls.at(-1)).toEqual({ credentialId: "cc", emergency: true, reason: "x", actor: "admin-http" });
   });

@@ -3,9 +3,15 @@ import { humanDuration, table } from "../../src/cli/output.js";
 
 describe("table", () => {
   it("aligns columns and shows missing cells as -", () => {
-    expect(table(["id", "age"], [["cc-prod", "3d 4h"], ["jc", undefined]])).toBe(
-      ["id       age", "-------  -----", "cc-prod  3d 4h", "jc       -"].join("\n"),
-    );
+    expect(
+      table(
+        ["id", "age"],
+        [
+          ["cc-prod", "3d 4h"],
+          ["jc", undefined],
+        ],
+      ),
+    ).toBe(["id       age", "-------  -----", "cc-prod  3d 4h", "jc       -"].join("\n"));
   });
 });
 

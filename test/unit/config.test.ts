@@ -59,22 +59,77 @@ describe("inventory", () => {
   });
 
   it.each([
-    ["a bad duration", `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { every: 90 days }`, "credentials[1].rotation.every: expected a duration like 90d"],
-    ["every and cron", `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { every: 90d, cron: "0 3 * * *", timezone: UTC }`, "credentials[1].rotation: give exactly one of every or cron"],
-    ["cron without zone", `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { cron: "0 3 * * *" }`, "credentials[1].rotation.timezone: a cron needs a timezone"],
-    ["a bad cron", `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { cron: "0 99 * * *", timezone: UTC }`, "credentials[1].rotation.cron: invalid cron expression"],
-    ["an unknown zone", `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { cron: "0 3 * * *", timezone: Mars/Olympus }`, "credentials[1].rotation.timezone: unknown time zone"],
-    ["a duplicate id", `id: cc-prod\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { every: 30d }`, 'credentials[1].id: duplicate credential id "cc-prod" (also credentials[0])'],
-    ["an unknown route", `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { every: 30d }\n    alerts: { critical: [nope] }`, 'credentials[1].alerts.critical[0]: unknown alert route "nope"'],
-    ["callcov without a management login", `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    rotation: { every: 30d }`, "credentials[1].managementSecretId: a CallCov credential needs managementSecretId"],
-    ["a field of the other vendor", `id: x\n    vendor: justcall\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { every: 30d }`, 'credentials[1]: Unrecognized key: "managementSecretId"'],
-    ["an unknown vendor", `id: x\n    vendor: acme\n    secretId: s\n    baseUrl: https://a.b\n    rotation: { every: 30d }`, "credentials[1].vendor: expected vendor callcov or justcall"],
-    ["grace longer than the period", `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { every: 1h, grace: 2h }`, "credentials[1].rotation.grace: grace must be shorter than every"],
-    ["a bad id", `id: Bad_Id\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { every: 30d }`, "credentials[1].id: expected lowercase letters"],
-    ["a bad URL", `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: api.callcov.com\n    managementSecretId: m\n    rotation: { every: 30d }`, "credentials[1].baseUrl: expected an http(s) URL"],
+    [
+      "a bad duration",
+      `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { every: 90 days }`,
+      "credentials[1].rotation.every: expected a duration like 90d",
+    ],
+    [
+      "every and cron",
+      `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { every: 90d, cron: "0 3 * * *", timezone: UTC }`,
+      "credentials[1].rotation: give exactly one of every or cron",
+    ],
+    [
+      "cron without zone",
+      `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { cron: "0 3 * * *" }`,
+      "credentials[1].rotation.timezone: a cron needs a timezone",
+    ],
+    [
+      "a bad cron",
+      `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { cron: "0 99 * * *", timezone: UTC }`,
+      "credentials[1].rotation.cron: invalid cron expression",
+    ],
+    [
+      "an unknown zone",
+      `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { cron: "0 3 * * *", timezone: Mars/Olympus }`,
+      "credentials[1].rotation.timezone: unknown time zone",
+    ],
+    [
+      "a duplicate id",
+      `id: cc-prod\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { every: 30d }`,
+      'credentials[1].id: duplicate credential id "cc-prod" (also credentials[0])',
+    ],
+    [
+      "an unknown route",
+      `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { every: 30d }\n    alerts: { critical: [nope] }`,
+      'credentials[1].alerts.critical[0]: unknown alert route "nope"',
+    ],
+    [
+      "callcov without a management login",
+      `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    rotation: { every: 30d }`,
+      "credentials[1].managementSecretId: a CallCov credential needs managementSecretId",
+    ],
+    [
+      "a field of the other vendor",
+      `id: x\n    vendor: justcall\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { every: 30d }`,
+      'credentials[1]: Unrecognized key: "managementSecretId"',
+    ],
+    [
+      "an unknown vendor",
+      `id: x\n    vendor: acme\n    secretId: s\n    baseUrl: https://a.b\n    rotation: { every: 30d }`,
+      "credentials[1].vendor: expected vendor callcov or justcall",
+    ],
+    [
+      "grace longer than the period",
+      `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { every: 1h, grace: 2h }`,
+      "credentials[1].rotation.grace: grace must be shorter than every",
+    ],
+    [
+      "a bad id",
+      `id: Bad_Id\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { every: 30d }`,
+      "credentials[1].id: expected lowercase letters",
+    ],
+    [
+      "a bad URL",
+      `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: api.callcov.com\n    managementSecretId: m\n    rotation: { every: 30d }`,
+      "credentials[1].baseUrl: expected an http(s) URL",
+    ],
   ])("reports %s with its path", (_what, fields, expected) => {
     const problems = problemsOf(withCredential(fields));
-    expect(problems.some((p) => p.startsWith(expected)), `got: ${problems.join(" | ")}`).toBe(true);
+    expect(
+      problems.some((p) => p.startsWith(expected)),
+      `got: ${problems.join(" | ")}`,
+    ).toBe(true);
   });
 
   it("reports every problem of a broken file at once", () => {
@@ -96,16 +151,18 @@ credentials:
     rotation: { every: 30d }
     operator: { escalateTo: [ghost] }
 `);
-    expect(problems).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^settings\.concurrency: /),
-      expect.stringMatching(/^settings: Unrecognized key: "colour"/),
-      expect.stringMatching(/^alertRoutes\.pager\.routingKey: /),
-      "credentials[0].rotation.every: expected a duration like 90d",
-      // Across entries, reported although other fields failed (zod alone would skip them).
-      'credentials[1].id: duplicate credential id "a" (also credentials[0])',
-      'credentials[1].secretId: duplicate secretId "s" (also credentials[0])',
-      'credentials[1].operator.escalateTo[0]: unknown alert route "ghost" (define it under alertRoutes)',
-    ]));
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^settings\.concurrency: /),
+        expect.stringMatching(/^settings: Unrecognized key: "colour"/),
+        expect.stringMatching(/^alertRoutes\.pager\.routingKey: /),
+        "credentials[0].rotation.every: expected a duration like 90d",
+        // Across entries, reported although other fields failed (zod alone would skip them).
+        'credentials[1].id: duplicate credential id "a" (also credentials[0])',
+        'credentials[1].secretId: duplicate secretId "s" (also credentials[0])',
+        'credentials[1].operator.escalateTo[0]: unknown alert route "ghost" (define it under alertRoutes)',
+      ]),
+    );
     expect(problems.length).toBeGreaterThanOrEqual(7);
   });
 
@@ -126,7 +183,11 @@ describe("check-config command", () => {
     if (text !== undefined) writeFileSync(file, text);
     const stdout: string[] = [];
     const stderr: string[] = [];
-    const code = await checkConfigCommand(file, { json }, { stdout: (s) => stdout.push(s), stderr: (s) => stderr.push(s) });
+    const code = await checkConfigCommand(
+      file,
+      { json },
+      { stdout: (s) => stdout.push(s), stderr: (s) => stderr.push(s) },
+    );
     return { code, stdout, stderr, file };
   };
 
@@ -137,7 +198,11 @@ describe("check-config command", () => {
   });
 
   it("exits 2 and prints each problem on its own line with the file name", async () => {
-    const r = await run(withCredential(`id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { every: 90 days }`));
+    const r = await run(
+      withCredential(
+        `id: x\n    vendor: callcov\n    secretId: s\n    baseUrl: https://a.b\n    managementSecretId: m\n    rotation: { every: 90 days }`,
+      ),
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toEqual([`${r.file}: credentials[1].rotation.every: expected a duration like 90d`]);
   });
@@ -145,7 +210,11 @@ describe("check-config command", () => {
   it("with --json prints one object", async () => {
     const r = await run("credentials: []", true);
     expect(r.code).toBe(2);
-    expect(JSON.parse(r.stdout.join(""))).toEqual({ ok: false, problems: ["credentials: list at least one credential"], credentials: 0 });
+    expect(JSON.parse(r.stdout.join(""))).toEqual({
+      ok: false,
+      problems: ["credentials: list at least one credential"],
+      credentials: 0,
+    });
   });
 
   it("names a missing file", async () => {
@@ -156,7 +225,9 @@ describe("check-config command", () => {
 });
 
 describe("toRuntime", () => {
-  const inventory = (extra: string) => parseInventory(`
+  const inventory = (extra: string) =>
+    parseInventory(
+      `
 settings: { ageWarnBefore: { justcall: 3d } }
 credentials:
   - id: cc-free
@@ -179,7 +250,9 @@ ${extra}
     secretId: s3
     baseUrl: https://api.justcall.test
     rotation: { every: 90d }
-`, "inline");
+`,
+      "inline",
+    );
 
   it("gives each CallCov credential its plan's daily quota, an inventory's perDay first, and each vendor its age warning", () => {
     const rt = toRuntime(inventory("    usage: { perDay: 50000 }"));
@@ -196,13 +269,15 @@ ${extra}
   });
 
   it("credentials with the same rules share one due rule and one usage policy, and each still follows its own", () => {
-    const rt = toRuntime(inventory(`  - id: cc-monthly
+    const rt = toRuntime(
+      inventory(`  - id: cc-monthly
     vendor: callcov
     plan: free
     secretId: s4
     baseUrl: https://api.callcov.test
     managementSecretId: m
-    rotation: { every: 30d }`));
+    rotation: { every: 30d }`),
+    );
     const by = Object.fromEntries(rt.credentials.map((c) => [c.id, c]));
     const [free, enterprise, monthly, jc] = [by["cc-free"], by["cc-enterprise"], by["cc-monthly"], by.jc];
     if (!free || !enterprise || !monthly || !jc) throw new Error("a credential is missing");

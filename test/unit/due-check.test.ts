@@ -18,7 +18,10 @@ function setup(now: number, window?: { cron: string; timezone: string; durationM
     credentials: ["a", "b", "c"].map((id) => ({ id, vendor: "callcov", secretId: `s/${id}` })),
     store,
     schedule: (_id: string, created: Date, at: number) => decideDue({ everyMs: 90 * DAY }, window, created, at),
-    enqueue: async (r: RotationRequest) => (enqueued.push(r), { jobId: `j-${r.credentialId}`, rotationId: r.rotationId ?? "x", joined: false }),
+    enqueue: async (r: RotationRequest) => (
+      enqueued.push(r),
+      { jobId: `j-${r.credentialId}`, rotationId: r.rotationId ?? "x", joined: false }
+    ),
     log,
     now: () => now,
   };
@@ -32,10 +35,16 @@ describe("runDueCheck", () => {
     await store.putPending("s/b", "pending-b", new SecretValue("{}"));
     const summary = await runDueCheck(ctx);
     expect(summary).toMatchObject({ checked: 3, started: 2, resumed: 1, held: 0, errors: 0 });
-    expect(enqueued.find((r) => r.credentialId === "b")).toEqual({ credentialId: "b", trigger: "resume", rotationId: "pending-b" });
+    expect(enqueued.find((r) => r.credentialId === "b")).toEqual({
+      credentialId: "b",
+      trigger: "resume",
+      rotationId: "pending-b",
+    });
     const again = setup(now);
     await runDueCheck(again.ctx);
-    expect(again.enqueued.find((r) => r.credentialId === "a")?.rotationId).toBe(enqueued.find((r) => r.credentialId === "a")?.rotationId);
+    expect(again.enqueued.find((r) => r.credentialId === "a")?.rotationId).toBe(
+      enqueued.find((r) => r.credentialId === "a")?.rotationId,
+    );
   });
 
   it("a rotation the secret's finished-marker names is not resumed, though it left AWSPENDING on the current version", async () => {
@@ -49,7 +58,11 @@ describe("runDueCheck", () => {
     // Not marked: promoted, not finished (in grace, or Redis lost its job): resume it.
     const finishedSeen = new Map<string, string>();
     expect(await runDueCheck({ ...ctx, finishedSeen })).toMatchObject({ started: 2, resumed: 1 });
-    expect(enqueued.find((r) => r.credentialId === "b")).toEqual({ credentialId: "b", trigger: "resume", rotationId: "rot-b" });
+    expect(enqueued.find((r) => r.credentialId === "b")).toEqual({
+      credentialId: "b",
+      trigger: "resume",
+      rotationId: "rot-b",
+    });
     // A marker naming an older rotation does not cover this one.
     store.finished.set("s/b", "v-b");
     enqueued.length = 0;

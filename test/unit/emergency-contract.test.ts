@@ -23,7 +23,10 @@ function world() {
   vendor.seed("k-old", OLD);
   let asked: number | undefined;
   const deps: RotationDeps = {
-    store, vendor, alerter: new FakeAlerter(), clock: { now: () => now.t },
+    store,
+    vendor,
+    alerter: new FakeAlerter(),
+    clock: { now: () => now.t },
     emergencyRequested: async () => {
       const at = asked;
       asked = undefined;
@@ -36,7 +39,13 @@ function world() {
 type World = ReturnType<typeof world>;
 
 const state = (rotationId: string, extra: Partial<RotationState> = {}): RotationState => ({
-  credentialId: C.id, rotationId, step: Step.Create, emergency: false, trigger: "schedule", startedAt: 0, ...extra,
+  credentialId: C.id,
+  rotationId,
+  step: Step.Create,
+  emergency: false,
+  trigger: "schedule",
+  startedAt: 0,
+  ...extra,
 });
 
 async function run(w: World, start: RotationState): Promise<RotationResultState> {
@@ -96,7 +105,13 @@ describe("an emergency answers with a key made after it was asked (rule 10)", ()
   it("a rotation pending in the store (its key made before the request) is taken over, then replaced", async () => {
     const w = world();
     const made = await w.vendor.createKey("key-rotator/cc-prod/r-0");
-    await w.store.putPending(C.secretId, "r-0", new SecretValue(JSON.stringify({ vendor: "callcov", apiKey: made.key.reveal(), keyId: made.keyId, replacesKeyId: "k-old" })));
+    await w.store.putPending(
+      C.secretId,
+      "r-0",
+      new SecretValue(
+        JSON.stringify({ vendor: "callcov", apiKey: made.key.reveal(), keyId: made.keyId, replacesKeyId: "k-old" }),
+      ),
+    );
     w.now.t += 1_000;
     const liveAtRequest = [...w.vendor.active.keys()];
     await run(w, state("r-2", { emergency: true, trigger: "emergency", emergencyAt: w.now.t }));
@@ -129,7 +144,9 @@ describe("finish before start (rule 9)", () => {
     if (!("waiting" in r)) return;
     w.now.t = r.waiting;
     const end = await run(w, r.state);
-    const revokesBeforeCreate = w.store.calls.slice(0, w.store.calls.lastIndexOf("vendor.createKey")).filter((c) => c === "vendor.revokeKey");
+    const revokesBeforeCreate = w.store.calls
+      .slice(0, w.store.calls.lastIndexOf("vendor.createKey"))
+      .filter((c) => c === "vendor.revokeKey");
     expect(revokesBeforeCreate).toHaveLength(1);
     expect(w.vendor.active.has("k-old")).toBe(false);
     expect("waiting" in end).toBe(true); // the second rotation is in its own grace now

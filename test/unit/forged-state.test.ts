@@ -18,7 +18,8 @@ const A: RotationCredential = { id: "cc-a", secretId: "s/a", graceMs: 60_000, ma
 const B: RotationCredential = { id: "cc-b", secretId: "s/b", graceMs: 60_000, maxGraceExtensionMs: 120_000 };
 const T0 = 10_000_000;
 const keyOf = (n: string) => `sk_live_${n.padEnd(12, "0")}`;
-const value = (keyId: string, extra: Record<string, string> = {}) => JSON.stringify({ vendor: "callcov", apiKey: keyOf(keyId), keyId, ...extra });
+const value = (keyId: string, extra: Record<string, string> = {}) =>
+  JSON.stringify({ vendor: "callcov", apiKey: keyOf(keyId), keyId, ...extra });
 
 type Scene = "fresh" | "pending" | "promoted" | "finished";
 
@@ -34,7 +35,12 @@ function world(scene: Scene) {
   const a = store.secrets.get(A.secretId) ?? [];
   if (scene !== "fresh") {
     vendor.seed("k-new", keyOf("k-new"), `key-rotator/${A.id}/r-new`);
-    a.push({ versionId: "r-new", stages: [STAGE_PENDING], value: value("k-new", { replacesKeyId: "k-old" }), createdAt: new Date(T0 - 1_000) });
+    a.push({
+      versionId: "r-new",
+      stages: [STAGE_PENDING],
+      value: value("k-new", { replacesKeyId: "k-old" }),
+      createdAt: new Date(T0 - 1_000),
+    });
   }
   if (scene === "promoted" || scene === "finished") {
     for (const v of a) v.stages = v.versionId === "r-new" ? [STAGE_PENDING, STAGE_CURRENT] : ["AWSPREVIOUS"];
@@ -51,7 +57,8 @@ function stagedKeys(store: FakeStore): Set<string> {
   const held = new Set<string>();
   for (const versions of store.secrets.values()) {
     for (const v of versions) {
-      if (v.stages.includes(STAGE_CURRENT) || v.stages.includes(STAGE_PENDING)) held.add((JSON.parse(v.value) as { keyId: string }).keyId);
+      if (v.stages.includes(STAGE_CURRENT) || v.stages.includes(STAGE_PENDING))
+        held.add((JSON.parse(v.value) as { keyId: string }).keyId);
     }
   }
   return held;
@@ -76,34 +83,39 @@ const forged = fc.record({
 describe("forged or lost job data cannot aim a revocation (rule 8)", () => {
   it("never revokes a staged key, never touches another credential, and converges", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom<Scene>("fresh", "pending", "promoted", "finished"), forged, async (scene, data) => {
-        const w = world(scene);
-        const violations: string[] = [];
-        const revoke = w.vendor.revokeKey.bind(w.vendor);
-        w.vendor.revokeKey = async (keyId) => {
-          if (stagedKeys(w.store).has(keyId)) violations.push(`revoked ${keyId} while a staged version held it`);
-          return revoke(keyId);
-        };
-        let saved: RotationState = { credentialId: A.id, startedAt: 0, ...data } as RotationState;
-        const deps = { store: w.store, vendor: w.vendor, alerter: w.alerter, clock: { now: () => w.now.t } };
-        for (let attempt = 0; attempt < 30; attempt++) {
-          try {
-            const r = await rotate(A, deps, saved, async (s) => void (saved = s));
-            if (r.kind === "finished") break;
-            w.now.t = Math.max(w.now.t + 1, r.until);
-          } catch (err) {
-            if (err instanceof RotatorError && err.retryable) continue;
-            // What the queue does on giving up: undo what the store shows of this rotation.
-            if (isBefore(saved.step, Step.Grace)) await undoUnpromoted(deps, A, await w.store.listVersions(A.secretId), saved.rotationId);
-            break;
+      fc.asyncProperty(
+        fc.constantFrom<Scene>("fresh", "pending", "promoted", "finished"),
+        forged,
+        async (scene, data) => {
+          const w = world(scene);
+          const violations: string[] = [];
+          const revoke = w.vendor.revokeKey.bind(w.vendor);
+          w.vendor.revokeKey = async (keyId) => {
+            if (stagedKeys(w.store).has(keyId)) violations.push(`revoked ${keyId} while a staged version held it`);
+            return revoke(keyId);
+          };
+          let saved: RotationState = { credentialId: A.id, startedAt: 0, ...data } as RotationState;
+          const deps = { store: w.store, vendor: w.vendor, alerter: w.alerter, clock: { now: () => w.now.t } };
+          for (let attempt = 0; attempt < 30; attempt++) {
+            try {
+              const r = await rotate(A, deps, saved, async (s) => void (saved = s));
+              if (r.kind === "finished") break;
+              w.now.t = Math.max(w.now.t + 1, r.until);
+            } catch (err) {
+              if (err instanceof RotatorError && err.retryable) continue;
+              // What the queue does on giving up: undo what the store shows of this rotation.
+              if (isBefore(saved.step, Step.Grace))
+                await undoUnpromoted(deps, A, await w.store.listVersions(A.secretId), saved.rotationId);
+              break;
+            }
           }
-        }
-        expect(violations).toEqual([]);
-        expect(w.vendor.active.has("k-b")).toBe(true);
-        expect(w.store.current(B.secretId).versionId).toBe("v-b");
-        const current = JSON.parse(w.store.current(A.secretId).value) as { apiKey: string };
-        expect((await w.vendor.verify(new SecretValue(current.apiKey))).valid).toBe(true);
-      }),
+          expect(violations).toEqual([]);
+          expect(w.vendor.active.has("k-b")).toBe(true);
+          expect(w.store.current(B.secretId).versionId).toBe("v-b");
+          const current = JSON.parse(w.store.current(A.secretId).value) as { apiKey: string };
+          expect((await w.vendor.verify(new SecretValue(current.apiKey))).valid).toBe(true);
+        },
+      ),
       { numRuns: 400 },
     );
   });

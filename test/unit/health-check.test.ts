@@ -27,11 +27,25 @@ describe("ageVerdict", () => {
   const cases: Array<[string, number, number, AgePolicy, "ok" | "warning" | "critical", RegExp?]> = [
     ["well before due", due, 80 * DAY, person, "ok"],
     ["just before the warning starts", due, due - 7 * DAY - 1, person, "ok"],
-    ["the warning starts", due, due - 7 * DAY, person, "warning", /^due for rotation in 7 d \(1970-04-01T00:00:00\.000Z\), the key is 83 d old: a person must act$/],
+    [
+      "the warning starts",
+      due,
+      due - 7 * DAY,
+      person,
+      "warning",
+      /^due for rotation in 7 d \(1970-04-01T00:00:00\.000Z\), the key is 83 d old: a person must act$/,
+    ],
     ["due in a day", due, due - DAY, person, "warning", /^due for rotation in 24 h /],
     ["past due, not yet overdue", due, due + HOUR, person, "warning", /^due for rotation since 1 h /],
     ["at the end of the overdue grace", due, due + 2 * HOUR, person, "warning"],
-    ["overdue", due, due + 2 * HOUR + 1, person, "critical", /^overdue: the key is 2 h past its rotation date \(the key is 90 d old\); rotations may have stopped$/],
+    [
+      "overdue",
+      due,
+      due + 2 * HOUR + 1,
+      person,
+      "critical",
+      /^overdue: the key is 2 h past its rotation date \(the key is 90 d old\); rotations may have stopped$/,
+    ],
     ["no warning ahead: due in a day", due, due - DAY, alone, "ok"],
     ["no warning ahead: past due, not overdue", due, due + HOUR, alone, "ok"],
     ["no warning ahead: overdue", due, due + 3 * DAY, alone, "critical", /^overdue: the key is 72 h past/],
@@ -63,14 +77,25 @@ function world(ageDays: number) {
   ];
   const alerter = new FakeAlerter();
   const metrics = createMetrics({ defaultMetrics: false });
-  const run = () => runHealthCheck({
-    credentials, store, alerter, log, metrics, now: () => NOW, overdueAfterMs: 2 * HOUR, concurrency: 1,
-    verifierFor: (c) => (c.vendor === "callcov" ? callcov : justcall),
-    managementFor: (c) => (c.vendor === "callcov" ? callcov : undefined),
-  });
-  const raised = (id: string) => alerter.raised.filter((a) => a.credentialId === id).map((a) => `${a.kind}:${a.severity}`);
+  const run = () =>
+    runHealthCheck({
+      credentials,
+      store,
+      alerter,
+      log,
+      metrics,
+      now: () => NOW,
+      overdueAfterMs: 2 * HOUR,
+      concurrency: 1,
+      verifierFor: (c) => (c.vendor === "callcov" ? callcov : justcall),
+      managementFor: (c) => (c.vendor === "callcov" ? callcov : undefined),
+    });
+  const raised = (id: string) =>
+    alerter.raised.filter((a) => a.credentialId === id).map((a) => `${a.kind}:${a.severity}`);
   const failing = async (credential: string, check: string) =>
-    (await metrics.healthCheckFailing.get()).values.find((v) => v.labels.credential === credential && v.labels.check === check)?.value;
+    (await metrics.healthCheckFailing.get()).values.find(
+      (v) => v.labels.credential === credential && v.labels.check === check,
+    )?.value;
   return { store, storeFailures, mgmtFailures, callcov, justcall, alerter, run, raised, failing };
 }
 
@@ -86,15 +111,32 @@ describe("runHealthCheck", () => {
     const summary = await w.run();
     expect(summary).toEqual({ checked: 2, failing: [], warnings: [] });
     expect(w.alerter.raised).toEqual([]);
-    expect(w.alerter.resolved.sort()).toEqual(["cc/health-age", "cc/health-key", "cc/health-management", "cc/health-store", "jc/health-age", "jc/health-key", "jc/health-store"]);
+    expect(w.alerter.resolved.sort()).toEqual([
+      "cc/health-age",
+      "cc/health-key",
+      "cc/health-management",
+      "cc/health-store",
+      "jc/health-age",
+      "jc/health-key",
+      "jc/health-store",
+    ]);
   });
 
   it("health-store: a secret that cannot be read is critical, and nothing else is checked for it", async () => {
     const w = world(10);
     w.storeFailures.failOn("read", 1, storeFault);
     const summary = await w.run();
-    expect(w.alerter.raised).toEqual([{ credentialId: "cc", severity: "critical", kind: "health-store", summary: "the secret s/cc cannot be read: ThrottlingException" }]);
-    expect(summary.failing).toEqual([{ credentialId: "cc", check: "store", reason: "the secret s/cc cannot be read: ThrottlingException" }]);
+    expect(w.alerter.raised).toEqual([
+      {
+        credentialId: "cc",
+        severity: "critical",
+        kind: "health-store",
+        summary: "the secret s/cc cannot be read: ThrottlingException",
+      },
+    ]);
+    expect(summary.failing).toEqual([
+      { credentialId: "cc", check: "store", reason: "the secret s/cc cannot be read: ThrottlingException" },
+    ]);
     expect(w.alerter.resolved.filter((r) => r.startsWith("cc/"))).toEqual([]);
     expect(await w.failing("cc", "store")).toBe(1);
     expectNoSecret(w.alerter);
@@ -106,8 +148,18 @@ describe("runHealthCheck", () => {
     w.justcall.failures.failOn("verify", 1, vendorFault);
     await w.run();
     expect(w.alerter.raised).toEqual([
-      { credentialId: "cc", severity: "critical", kind: "health-key", summary: "the vendor refuses the current key (401: Invalid or missing API key)" },
-      { credentialId: "jc", severity: "critical", kind: "health-key", summary: "the current key could not be checked: vendor answered 503" },
+      {
+        credentialId: "cc",
+        severity: "critical",
+        kind: "health-key",
+        summary: "the vendor refuses the current key (401: Invalid or missing API key)",
+      },
+      {
+        credentialId: "jc",
+        severity: "critical",
+        kind: "health-key",
+        summary: "the current key could not be checked: vendor answered 503",
+      },
     ]);
     expectNoSecret(w.alerter);
   });
@@ -117,7 +169,9 @@ describe("runHealthCheck", () => {
     const summary = await w.run();
     expect(w.raised("jc")).toEqual(["health-age:warning"]);
     expect(w.raised("cc")).toEqual([]);
-    expect(w.alerter.raised[0]?.summary).toBe("due for rotation in 5 d (2026-11-28T12:00:00.000Z), the key is 85 d old: a person must act");
+    expect(w.alerter.raised[0]?.summary).toBe(
+      "due for rotation in 5 d (2026-11-28T12:00:00.000Z), the key is 85 d old: a person must act",
+    );
     expect(summary.warnings).toHaveLength(1);
     expect(summary.failing).toEqual([]);
     // A warning ahead is not a failing check: the "failing" gauge (and its Prometheus alert) stays 0.
@@ -131,7 +185,9 @@ describe("runHealthCheck", () => {
     const summary = await w.run();
     expect(w.raised("cc")).toEqual(["health-age:critical"]);
     expect(w.raised("jc")).toEqual(["health-age:critical"]);
-    expect(w.alerter.raised[0]?.summary).toBe("overdue: the key is 24 h past its rotation date (the key is 91 d old); rotations may have stopped");
+    expect(w.alerter.raised[0]?.summary).toBe(
+      "overdue: the key is 24 h past its rotation date (the key is 91 d old); rotations may have stopped",
+    );
     expect(summary.failing.map((f) => `${f.credentialId}/${f.check}`)).toEqual(["cc/age", "jc/age"]);
     expect(await w.failing("cc", "age")).toBe(1);
     expectNoSecret(w.alerter);
@@ -141,7 +197,15 @@ describe("runHealthCheck", () => {
     const w = world(10);
     w.mgmtFailures.failOn("listKeys", 1, () => new Error("login refused for ops@example.com"));
     await w.run();
-    expect(w.alerter.raised).toEqual([{ credentialId: "cc", severity: "critical", kind: "health-management", summary: "the management login cannot list keys, so the next rotation cannot mint one: login refused for ops@example.com" }]);
+    expect(w.alerter.raised).toEqual([
+      {
+        credentialId: "cc",
+        severity: "critical",
+        kind: "health-management",
+        summary:
+          "the management login cannot list keys, so the next rotation cannot mint one: login refused for ops@example.com",
+      },
+    ]);
     expectNoSecret(w.alerter);
   });
 
@@ -168,7 +232,11 @@ credentials:
     expect(parseInventory(inventory(""), "inv.yaml").settings.ageWarnBefore).toEqual({ justcall: 7 * DAY, callcov: 0 });
   });
   it("takes durations per vendor, the other keeping its default, and names a bad one", () => {
-    expect(parseInventory(inventory("settings: { ageWarnBefore: { callcov: 2d } }"), "inv.yaml").settings.ageWarnBefore).toEqual({ justcall: 7 * DAY, callcov: 2 * DAY });
-    expect(() => parseInventory(inventory("settings: { ageWarnBefore: { justcall: soon } }"), "inv.yaml")).toThrow(/settings\.ageWarnBefore\.justcall: expected a duration like 7d/);
+    expect(
+      parseInventory(inventory("settings: { ageWarnBefore: { callcov: 2d } }"), "inv.yaml").settings.ageWarnBefore,
+    ).toEqual({ justcall: 7 * DAY, callcov: 2 * DAY });
+    expect(() => parseInventory(inventory("settings: { ageWarnBefore: { justcall: soon } }"), "inv.yaml")).toThrow(
+      /settings\.ageWarnBefore\.justcall: expected a duration like 7d/,
+    );
   });
 });

@@ -24,19 +24,33 @@ afterEach(async () => {
   server = undefined;
 });
 
-const failure = (p: Promise<unknown>) => p.then(() => { throw new Error("expected the call to fail"); }, (e: unknown) => e as HttpCallError);
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => {
+      throw new Error("expected the call to fail");
+    },
+    (e: unknown) => e as HttpCallError,
+  );
 
 describe("httpCall", () => {
   it("sends method, headers and body, and answers status, lower-case headers and text", async () => {
     const url = await serve((req, res, body) => {
-      res.setHeader("X-Seen", `${req.method} ${req.url} ${req.headers["x-api-key"]} ${req.headers["content-length"]} ${body}`);
+      res.setHeader(
+        "X-Seen",
+        `${req.method} ${req.url} ${req.headers["x-api-key"]} ${req.headers["content-length"]} ${body}`,
+      );
       res.setHeader("Set-Cookie", ["a=1", "b=2"]);
-      res.writeHead(201).end("{\"ok\":true}");
+      res.writeHead(201).end('{"ok":true}');
     });
-    const reply = await httpCall(`${url}/path?q=1`, { method: "POST", headers: { "x-api-key": "k1" }, body: "{\"é\":1}", timeoutMs: 2_000 });
+    const reply = await httpCall(`${url}/path?q=1`, {
+      method: "POST",
+      headers: { "x-api-key": "k1" },
+      body: '{"é":1}',
+      timeoutMs: 2_000,
+    });
     expect(reply.status).toBe(201);
-    expect(reply.text).toBe("{\"ok\":true}");
-    expect(reply.headers["x-seen"]).toBe("POST /path?q=1 k1 8 {\"é\":1}");
+    expect(reply.text).toBe('{"ok":true}');
+    expect(reply.headers["x-seen"]).toBe('POST /path?q=1 k1 8 {"é":1}');
     expect(reply.headers["set-cookie"]).toBe("a=1, b=2");
   });
 
@@ -97,7 +111,9 @@ describe("httpCall", () => {
       calls++;
       res.end();
     });
-    const err = await failure(httpCall(url, { method: "GET", headers: { "x-api-key": "sk_live_secret\nInjected: 1" }, timeoutMs: 2_000 }));
+    const err = await failure(
+      httpCall(url, { method: "GET", headers: { "x-api-key": "sk_live_secret\nInjected: 1" }, timeoutMs: 2_000 }),
+    );
     expect(err.kind).toBe("connection");
     expect(err.message).not.toContain("sk_live_secret");
     expect(calls).toBe(0);

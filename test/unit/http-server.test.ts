@@ -9,22 +9,52 @@ let readyFails = false;
 
 beforeAll(async () => {
   server = await startHttpServer({
-    port: 0, host: "127.0.0.1", registry: createMetrics({ defaultMetrics: false }).registry, adminToken: TOKEN,
-    readyChecks: [{ name: "redis", check: async () => { if (readyFails) throw new Error("connection refused"); } }],
-    admin: { has: (id) => id === "cc-prod", rotate: async (r) => (calls.push(r), { jobId: "rotation-1", rotationId: "r-1", joined: false }) },
+    port: 0,
+    host: "127.0.0.1",
+    registry: createMetrics({ defaultMetrics: false }).registry,
+    adminToken: TOKEN,
+    readyChecks: [
+      {
+        name: "redis",
+        check: async () => {
+          if (readyFails) throw new Error("connection refused");
+        },
+      },
+    ],
+    admin: {
+      has: (id) => id === "cc-prod",
+      rotate: async (r) => (calls.push(r), { jobId: "rotation-1", rotationId: "r-1", joined: false }),
+    },
   });
 });
 afterAll(async () => server.close());
 
 const post = (path: string, body: string, token: string | null = TOKEN) =>
-  fetch(`${server.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...(token !== null ? { authorization: `Bearer ${token}` } : {}) }, body });
+  fetch(`${server.url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token !== null ? { authorization: `Bearer ${token}` } : {}) },
+    body,
+  });
 
 describe("admin HTTP", () => {
   it("starts an emergency rotation with the right token and a reason: 202", async () => {
-    const res = await post("/v1/credentials/cc-prod/rotate", JSON.stringify({ emergency: true, reason: "leaked in a log" }));
+    const res = await post(
+      "/v1/credentials/cc-prod/rotate",
+      JSON.stringify({ emergency: true, reason: "leaked in a log" }),
+    );
     expect(res.status).toBe(202);
-    expect(await res.json()).toEqual({ credentialId: "cc-prod", jobId: "rotation-1", rotationId: "r-1", joined: false });
-    expect(calls.at(-1)).toEqual({ credentialId: "cc-prod", emergency: true, reason: "leaked in a log", actor: "admin-http" });
+    expect(await res.json()).toEqual({
+      credentialId: "cc-prod",
+      jobId: "rotation-1",
+      rotationId: "r-1",
+      joined: false,
+    });
+    expect(calls.at(-1)).toEqual({
+      credentialId: "cc-prod",
+      emergency: true,
+      reason: "leaked in a log",
+      actor: "admin-http",
+    });
   });
 
   it.each([
@@ -41,12 +71,30 @@ describe("admin HTTP", () => {
   });
 
   it.each([
-    ["an unknown credential", "/v1/credentials/nope/rotate", JSON.stringify({ reason: "x" }), 404, /no credential "nope"/],
+    [
+      "an unknown credential",
+      "/v1/credentials/nope/rotate",
+      JSON.stringify({ reason: "x" }),
+      404,
+      /no credential "nope"/,
+    ],
     ["a body that is not JSON", "/v1/credentials/cc-prod/rotate", "{emergency", 400, /not JSON/],
     ["no reason", "/v1/credentials/cc-prod/rotate", JSON.stringify({ emergency: true }), 400, /reason: /],
-    ["a wrong type", "/v1/credentials/cc-prod/rotate", JSON.stringify({ emergency: "yes", reason: "x" }), 400, /emergency: /],
+    [
+      "a wrong type",
+      "/v1/credentials/cc-prod/rotate",
+      JSON.stringify({ emergency: "yes", reason: "x" }),
+      400,
+      /emergency: /,
+    ],
     ["an unknown field", "/v1/credentials/cc-prod/rotate", JSON.stringify({ reason: "x", grace: 0 }), 400, /grace/],
-    ["a huge body", "/v1/credentials/cc-prod/rotate", JSON.stringify({ reason: "x".repeat(20_000) }), 413, /larger than/],
+    [
+      "a huge body",
+      "/v1/credentials/cc-prod/rotate",
+      JSON.stringify({ reason: "x".repeat(20_000) }),
+      413,
+      /larger than/,
+    ],
   ])("%s: a clear %s", async (_what, path, body, status, message) => {
     const res = await post(path, body);
     expect(res.status).toBe(status);
@@ -59,7 +107,10 @@ describe("admin HTTP", () => {
     readyFails = true;
     const res = await fetch(`${server.url}/readyz`);
     expect(res.status).toBe(503);
-    expect(await res.json()).toEqual({ status: "not ready", checks: [{ name: "redis", ok: false, error: "connection refused" }] });
+    expect(await res.json()).toEqual({
+      status: "not ready",
+      checks: [{ name: "redis", ok: false, error: "connection refused" }],
+    });
     readyFails = false;
   });
 

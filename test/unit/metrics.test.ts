@@ -11,7 +11,11 @@ describe("metrics", () => {
     const metrics = createMetrics({ defaultMetrics: false });
     const exported = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));
     const readme = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
-    const documented = new Set([...readme.matchAll(/`(key_rotator_[a-z_]+)/g)].map((m) => m[1] ?? "").filter((n) => !n.startsWith("key_rotator_process")));
+    const documented = new Set(
+      [...readme.matchAll(/`(key_rotator_[a-z_]+)/g)]
+        .map((m) => m[1] ?? "")
+        .filter((n) => !n.startsWith("key_rotator_process")),
+    );
     expect([...documented].sort()).toEqual([...exported].sort());
   });
 
@@ -20,7 +24,10 @@ describe("metrics", () => {
     const now = Date.UTC(2026, 10, 23);
     recordKeyAge(metrics, { credential: "cc", vendor: "callcov" }, new Date(now - 10_000), now + 5_000);
     const value = async (name: string) => (await metrics.registry.getSingleMetric(name)?.get())?.values[0];
-    expect(await value("key_rotator_key_created_timestamp_seconds")).toMatchObject({ value: (now - 10_000) / 1000, labels: { credential: "cc", vendor: "callcov" } });
+    expect(await value("key_rotator_key_created_timestamp_seconds")).toMatchObject({
+      value: (now - 10_000) / 1000,
+      labels: { credential: "cc", vendor: "callcov" },
+    });
     expect(await value("key_rotator_key_due_timestamp_seconds")).toMatchObject({ value: (now + 5_000) / 1000 });
   });
 
@@ -42,10 +49,18 @@ describe("metrics", () => {
   it("keeps every credential's two times apart as the store grows, and after a reset", async () => {
     const metrics = createMetrics({ defaultMetrics: false });
     const record = (n: number) => {
-      for (let i = 0; i < n; i++) recordKeyAge(metrics, { credential: `c${i}`, vendor: i % 2 ? "justcall" : "callcov" }, new Date(i * 1000), 1_000_000 + i * 1000);
+      for (let i = 0; i < n; i++)
+        recordKeyAge(
+          metrics,
+          { credential: `c${i}`, vendor: i % 2 ? "justcall" : "callcov" },
+          new Date(i * 1000),
+          1_000_000 + i * 1000,
+        );
     };
     const series = async () => ({
-      created: (await metrics.keyCreatedTimestamp.get()).values.map((v) => `${v.labels.credential}/${v.labels.vendor}=${v.value}`),
+      created: (await metrics.keyCreatedTimestamp.get()).values.map(
+        (v) => `${v.labels.credential}/${v.labels.vendor}=${v.value}`,
+      ),
       due: (await metrics.keyDueTimestamp.get()).values.map((v) => `${v.labels.credential}=${v.value}`),
     });
     const expected = (n: number) => ({

@@ -12,12 +12,19 @@ import { type RotationState, Step } from "../../src/rotation/rotation-state.js";
 import { FakeAlerter, FakeStore } from "../support/fake-ports.js";
 
 const SECRET = "prod/justcall";
-const c: OperatorCredential = { id: "jc-prod", secretId: SECRET, singlePair: false, remindEveryMs: 60_000, deadlineMs: 3_600_000 };
+const c: OperatorCredential = {
+  id: "jc-prod",
+  secretId: SECRET,
+  singlePair: false,
+  remindEveryMs: 60_000,
+  deadlineMs: 3_600_000,
+};
 const OLD = { apiKey: "0a1b2c3d4e5f60718293a4b5", apiSecret: "oldsecretoldsecretoldsecret" };
 const NEW = { apiKey: "9f8e7d6c5b4a39281706f5e4", apiSecret: "newsecretnewsecretnewsecret" };
 const T0 = Date.parse("2026-03-12T09:00:00Z");
 
-const pairValue = (p: { apiKey: string; apiSecret: string }) => new SecretValue(JSON.stringify({ vendor: "justcall", ...p }));
+const pairValue = (p: { apiKey: string; apiSecret: string }) =>
+  new SecretValue(JSON.stringify({ vendor: "justcall", ...p }));
 
 function world() {
   const calls: string[] = [];
@@ -33,30 +40,99 @@ function world() {
   };
   const alerter = new FakeAlerter();
   const saved: RotationState[] = [];
-  const run = (state: RotationState) => operatorRotate(c, { store, verifier, alerter, clock: { now: () => now.t } }, state, async (s) => void saved.push(s));
+  const run = (state: RotationState) =>
+    operatorRotate(
+      c,
+      { store, verifier, alerter, clock: { now: () => now.t } },
+      state,
+      async (s) => void saved.push(s),
+    );
   return { calls, now, store, active, alerter, saved, run };
 }
 
-const fresh = (over: Partial<RotationState> = {}): RotationState => ({ credentialId: c.id, rotationId: "r-1", step: Step.Create, emergency: false, trigger: "resume", startedAt: 0, ...over });
-const v = (versionId: string, stages: string[], at = T0): VersionInfo => ({ versionId, stages, createdAt: new Date(at) });
+const fresh = (over: Partial<RotationState> = {}): RotationState => ({
+  credentialId: c.id,
+  rotationId: "r-1",
+  step: Step.Create,
+  emergency: false,
+  trigger: "resume",
+  startedAt: 0,
+  ...over,
+});
+const v = (versionId: string, stages: string[], at = T0): VersionInfo => ({
+  versionId,
+  stages,
+  createdAt: new Date(at),
+});
 
 /** Words of four or more characters that occur inside a secret: a prefix like "0a1b…" counts. */
-const fragments = (text: string, secrets: string[]) => (text.match(/[A-Za-z0-9_-]{4,}/g) ?? []).filter((w) => secrets.some((s) => s.includes(w)));
+const fragments = (text: string, secrets: string[]) =>
+  (text.match(/[A-Za-z0-9_-]{4,}/g) ?? []).filter((w) => secrets.some((s) => s.includes(w)));
 
 describe("reconcileOperator: the store wins over the saved step", () => {
   const promotedAt = T0 + 5_000;
   it.each<[string, RotationState, VersionInfo[], Partial<RotationState>]>([
     ["nothing submitted", fresh(), [v("v-old", ["AWSCURRENT"])], { step: Step.AwaitPair, oldVersionId: "v-old" }],
-    ["a pair staged, saved await-pair (the step itself takes it)", fresh({ step: Step.AwaitPair }), [v("v-old", ["AWSCURRENT"]), v("v-new", ["AWSPENDING"])], { step: Step.AwaitPair, oldVersionId: "v-old" }],
-    ["saved verify, still staged", fresh({ step: Step.Verify, pendingVersionId: "v-new" }), [v("v-old", ["AWSCURRENT"]), v("v-new", ["AWSPENDING"])], { step: Step.Verify, pendingVersionId: "v-new", oldVersionId: "v-old" }],
-    ["saved promote, not yet promoted", fresh({ step: Step.Promote, pendingVersionId: "v-new" }), [v("v-old", ["AWSCURRENT"]), v("v-new", ["AWSPENDING"])], { step: Step.Promote, pendingVersionId: "v-new" }],
-    ["saved promote, promoted (crash before saving)", fresh({ step: Step.Promote, pendingVersionId: "v-new", oldVersionId: "v-old", askedAt: 1 }), [v("v-old", ["AWSPREVIOUS"]), v("v-new", ["AWSCURRENT", "AWSPENDING"], promotedAt)], { step: Step.Promote, pendingVersionId: "v-new", oldVersionId: "v-old" }],
-    ["state lost (Redis flushed) after promote", fresh({ rotationId: "v-new" }), [v("v-old", ["AWSPREVIOUS"]), v("v-new", ["AWSCURRENT", "AWSPENDING"], promotedAt)], { step: Step.AwaitRevoke, pendingVersionId: "v-new", oldVersionId: "v-old", askedAt: promotedAt }],
-    ["saved await-revoke, still pending", fresh({ step: Step.AwaitRevoke, pendingVersionId: "v-new", oldVersionId: "v-old", askedAt: 7 }), [v("v-old", ["AWSPREVIOUS"]), v("v-new", ["AWSCURRENT", "AWSPENDING"])], { step: Step.AwaitRevoke, askedAt: 7 }],
-    ["pending removed after promote", fresh({ step: Step.AwaitRevoke, pendingVersionId: "v-new", oldVersionId: "v-old" }), [v("v-old", ["AWSPREVIOUS"]), v("v-new", ["AWSCURRENT"])], { step: Step.Done }],
-    ["saved verify, pair unstaged since", fresh({ step: Step.Verify, pendingVersionId: "v-new" }), [v("v-old", ["AWSCURRENT"]), v("v-new", [])], { step: Step.AwaitPair, oldVersionId: "v-old", pendingVersionId: undefined }],
-    ["saved verify, version gone", fresh({ step: Step.Verify, pendingVersionId: "v-new" }), [v("v-old", ["AWSCURRENT"])], { step: Step.AwaitPair, pendingVersionId: undefined }],
-    ["finished stays finished", fresh({ step: Step.Done }), [v("v-old", ["AWSCURRENT", "AWSPENDING"])], { step: Step.Done }],
+    [
+      "a pair staged, saved await-pair (the step itself takes it)",
+      fresh({ step: Step.AwaitPair }),
+      [v("v-old", ["AWSCURRENT"]), v("v-new", ["AWSPENDING"])],
+      { step: Step.AwaitPair, oldVersionId: "v-old" },
+    ],
+    [
+      "saved verify, still staged",
+      fresh({ step: Step.Verify, pendingVersionId: "v-new" }),
+      [v("v-old", ["AWSCURRENT"]), v("v-new", ["AWSPENDING"])],
+      { step: Step.Verify, pendingVersionId: "v-new", oldVersionId: "v-old" },
+    ],
+    [
+      "saved promote, not yet promoted",
+      fresh({ step: Step.Promote, pendingVersionId: "v-new" }),
+      [v("v-old", ["AWSCURRENT"]), v("v-new", ["AWSPENDING"])],
+      { step: Step.Promote, pendingVersionId: "v-new" },
+    ],
+    [
+      "saved promote, promoted (crash before saving)",
+      fresh({ step: Step.Promote, pendingVersionId: "v-new", oldVersionId: "v-old", askedAt: 1 }),
+      [v("v-old", ["AWSPREVIOUS"]), v("v-new", ["AWSCURRENT", "AWSPENDING"], promotedAt)],
+      { step: Step.Promote, pendingVersionId: "v-new", oldVersionId: "v-old" },
+    ],
+    [
+      "state lost (Redis flushed) after promote",
+      fresh({ rotationId: "v-new" }),
+      [v("v-old", ["AWSPREVIOUS"]), v("v-new", ["AWSCURRENT", "AWSPENDING"], promotedAt)],
+      { step: Step.AwaitRevoke, pendingVersionId: "v-new", oldVersionId: "v-old", askedAt: promotedAt },
+    ],
+    [
+      "saved await-revoke, still pending",
+      fresh({ step: Step.AwaitRevoke, pendingVersionId: "v-new", oldVersionId: "v-old", askedAt: 7 }),
+      [v("v-old", ["AWSPREVIOUS"]), v("v-new", ["AWSCURRENT", "AWSPENDING"])],
+      { step: Step.AwaitRevoke, askedAt: 7 },
+    ],
+    [
+      "pending removed after promote",
+      fresh({ step: Step.AwaitRevoke, pendingVersionId: "v-new", oldVersionId: "v-old" }),
+      [v("v-old", ["AWSPREVIOUS"]), v("v-new", ["AWSCURRENT"])],
+      { step: Step.Done },
+    ],
+    [
+      "saved verify, pair unstaged since",
+      fresh({ step: Step.Verify, pendingVersionId: "v-new" }),
+      [v("v-old", ["AWSCURRENT"]), v("v-new", [])],
+      { step: Step.AwaitPair, oldVersionId: "v-old", pendingVersionId: undefined },
+    ],
+    [
+      "saved verify, version gone",
+      fresh({ step: Step.Verify, pendingVersionId: "v-new" }),
+      [v("v-old", ["AWSCURRENT"])],
+      { step: Step.AwaitPair, pendingVersionId: undefined },
+    ],
+    [
+      "finished stays finished",
+      fresh({ step: Step.Done }),
+      [v("v-old", ["AWSCURRENT", "AWSPENDING"])],
+      { step: Step.Done },
+    ],
   ])("%s", (_what, saved, versions, expected) => {
     const s = reconcileOperator(c, versions, saved);
     const { pendingVersionId, ...rest } = expected;
@@ -95,7 +171,9 @@ describe("operatorRotate", () => {
     expect(result.state.step).toBe(Step.AwaitRevoke);
     const alert = w.alerter.raised.find((a) => a.kind === "revoke-old-pair");
     expect(alert?.summary).toContain("revoke the old pair (the pair stored on 2026-03-12, version v-old)");
-    expect(fragments(JSON.stringify(w.alerter.raised), [OLD.apiKey, OLD.apiSecret, NEW.apiKey, NEW.apiSecret])).toEqual([]);
+    expect(fragments(JSON.stringify(w.alerter.raised), [OLD.apiKey, OLD.apiSecret, NEW.apiKey, NEW.apiSecret])).toEqual(
+      [],
+    );
   });
 
   it("resumed from the store alone after promote: waits for the old pair's revocation, then finishes", async () => {

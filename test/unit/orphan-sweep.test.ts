@@ -9,7 +9,8 @@ import { FakeStore, FakeVendor } from "../support/fake-ports.js";
 
 const NOW = 10_000_000_000;
 const log = createLogger({ level: "silent" });
-const value = (keyId: string) => JSON.stringify({ vendor: "callcov", apiKey: `sk_live_${keyId.padEnd(10, "0")}`, keyId });
+const value = (keyId: string) =>
+  JSON.stringify({ vendor: "callcov", apiKey: `sk_live_${keyId.padEnd(10, "0")}`, keyId });
 
 function world() {
   const calls: string[] = [];
@@ -17,7 +18,8 @@ function world() {
   const vendor = new FakeVendor(calls);
   const ages = new Map<string, number>();
   const list = vendor.listKeys.bind(vendor);
-  vendor.listKeys = async () => (await list()).map((k) => ({ ...k, createdAt: new Date(NOW - (ages.get(k.keyId) ?? 86_400_000)) }));
+  vendor.listKeys = async () =>
+    (await list()).map((k) => ({ ...k, createdAt: new Date(NOW - (ages.get(k.keyId) ?? 86_400_000)) }));
   const key = (keyId: string, name: string, ageMs?: number) => {
     vendor.seed(keyId, `sk_live_${keyId.padEnd(10, "0")}`, name);
     if (ageMs !== undefined) ages.set(keyId, ageMs);
@@ -28,8 +30,28 @@ function world() {
   a[0] = { ...a[0]!, stages: ["AWSPREVIOUS"] };
   a.push({ versionId: "r2", stages: ["AWSCURRENT", "AWSPENDING"], value: value("k2"), createdAt: new Date(NOW) });
   a.push({ versionId: "r0", stages: [], value: value("k0"), createdAt: new Date(NOW) });
-  return { store, vendor, key, sweep: (inFlight = false) =>
-    runOrphanSweep({ accounts: [{ vendor, credentials: [{ id: "cc-a", secretId: "s/a" }, { id: "cc-bad", secretId: "s/bad" }] }], store, log, now: () => NOW, minAgeMs: 600_000, rotationInFlight: async () => inFlight }) };
+  return {
+    store,
+    vendor,
+    key,
+    sweep: (inFlight = false) =>
+      runOrphanSweep({
+        accounts: [
+          {
+            vendor,
+            credentials: [
+              { id: "cc-a", secretId: "s/a" },
+              { id: "cc-bad", secretId: "s/bad" },
+            ],
+          },
+        ],
+        store,
+        log,
+        now: () => NOW,
+        minAgeMs: 600_000,
+        rotationInFlight: async () => inFlight,
+      }),
+  };
 }
 
 describe("runOrphanSweep", () => {

@@ -6,7 +6,12 @@ import { type RotationState, Step } from "../../src/rotation/rotation-state.js";
 import { FailurePlan, FakeAlerter, FakeStore, FakeVendor, storeFault, vendorFault } from "../support/fake-ports.js";
 
 const SECRET = "prod/callcov";
-const credential: RotationCredential = { id: "cc-prod", secretId: SECRET, graceMs: 60_000, maxGraceExtensionMs: 120_000 };
+const credential: RotationCredential = {
+  id: "cc-prod",
+  secretId: SECRET,
+  graceMs: 60_000,
+  maxGraceExtensionMs: 120_000,
+};
 const OLD_KEY = "sk_live_oldkeyoldkey0001";
 
 interface World {
@@ -36,7 +41,14 @@ function deps(w: World, extra: Partial<RotationDeps> = {}): RotationDeps {
 }
 
 function initial(emergency = false): RotationState {
-  return { credentialId: credential.id, rotationId: "11111111-2222-3333-4444-555555555555", step: Step.Create, emergency, trigger: emergency ? "emergency" : "schedule", startedAt: 0 };
+  return {
+    credentialId: credential.id,
+    rotationId: "11111111-2222-3333-4444-555555555555",
+    step: Step.Create,
+    emergency,
+    trigger: emergency ? "emergency" : "schedule",
+    startedAt: 0,
+  };
 }
 
 /** Runs a rotation to its end like the job runtime would: retrying on errors, waiting when told. */
@@ -67,7 +79,9 @@ function expectConverged(w: World) {
   expect([...w.vendor.active.keys()]).toEqual([current.keyId]);
   // AWSPENDING may stay on the version now current (a completed rotation leaves it, DESIGN.md),
   // never on another: that would be a rotation still in progress.
-  const pendingLeft = Object.values(w.store.stagesOf(SECRET)).filter((stages) => stages.includes("AWSPENDING") && !stages.includes("AWSCURRENT"));
+  const pendingLeft = Object.values(w.store.stagesOf(SECRET)).filter(
+    (stages) => stages.includes("AWSPENDING") && !stages.includes("AWSCURRENT"),
+  );
   expect(pendingLeft).toEqual([]);
 }
 
@@ -82,7 +96,11 @@ describe("rotate", () => {
     const first = await rotate(credential, deps(w), initial(), save);
     expect(first.kind).toBe("wait");
     expect(w.calls.filter((c) => c !== "store.read")).toEqual([
-      "store.listVersions", "vendor.createKey", "store.putPending", "vendor.verify", "store.promote",
+      "store.listVersions",
+      "vendor.createKey",
+      "store.putPending",
+      "vendor.verify",
+      "store.promote",
     ]);
     if (first.kind !== "wait") throw new Error("expected wait");
     expect(first.until).toBe(w.now.t + credential.graceMs);
@@ -92,25 +110,53 @@ describe("rotate", () => {
     expect(second.kind).toBe("finished");
     // What to revoke is read from the store again (the versions, the new version's value), never
     // taken from the saved state; the rotation is then marked finished on the secret.
-    expect(w.calls.filter((c) => c !== "store.read")).toEqual(["store.listVersions", "store.finishedRotation", "vendor.revokeKey", "vendor.verify", "store.markFinished"]);
+    expect(w.calls.filter((c) => c !== "store.read")).toEqual([
+      "store.listVersions",
+      "store.finishedRotation",
+      "vendor.revokeKey",
+      "vendor.verify",
+      "store.markFinished",
+    ]);
     expect(second.state.step).toBe(Step.Done);
     expect(w.store.finished.get(SECRET)).toBe(initial().rotationId);
     expectConverged(w);
   });
 
   it("the new version names the key it replaces and carries the fields the product does not own", async () => {
-    w.store.seed(SECRET, "v-old", JSON.stringify({ vendor: "callcov", apiKey: OLD_KEY, keyId: "k-old", baseUrl: "https://api.example", region: "eu", owner: { team: "payments" } }));
+    w.store.seed(
+      SECRET,
+      "v-old",
+      JSON.stringify({
+        vendor: "callcov",
+        apiKey: OLD_KEY,
+        keyId: "k-old",
+        baseUrl: "https://api.example",
+        region: "eu",
+        owner: { team: "payments" },
+      }),
+    );
     await runToEnd(w, initial());
     const current = JSON.parse(w.store.current(SECRET).value) as Record<string, unknown>;
-    expect(current).toMatchObject({ replacesKeyId: "k-old", baseUrl: "https://api.example", region: "eu", owner: { team: "payments" } });
+    expect(current).toMatchObject({
+      replacesKeyId: "k-old",
+      baseUrl: "https://api.example",
+      region: "eu",
+      owner: { team: "payments" },
+    });
     expect(current.keyId).not.toBe("k-old");
     expectConverged(w);
   });
 
   it("a completed rotation makes two store writes and leaves AWSPENDING on the version it made current", async () => {
     await runToEnd(w, initial());
-    expect(w.calls.filter((c) => ["store.putPending", "store.promote", "store.removePending"].includes(c))).toEqual(["store.putPending", "store.promote"]);
-    expect(w.store.stagesOf(SECRET)).toEqual({ "v-old": ["AWSPREVIOUS"], [initial().rotationId]: ["AWSPENDING", "AWSCURRENT"] });
+    expect(w.calls.filter((c) => ["store.putPending", "store.promote", "store.removePending"].includes(c))).toEqual([
+      "store.putPending",
+      "store.promote",
+    ]);
+    expect(w.store.stagesOf(SECRET)).toEqual({
+      "v-old": ["AWSPREVIOUS"],
+      [initial().rotationId]: ["AWSPENDING", "AWSCURRENT"],
+    });
   });
 
   it("a finished rotation resumed from the store alone (Redis lost) is known finished: no vendor call, no store write", async () => {
@@ -138,7 +184,11 @@ describe("rotate", () => {
     await runToEnd(w, initial());
     const next = { ...initial(), rotationId: "99999999-2222-3333-4444-555555555555" };
     expect((await runToEnd(w, next)).step).toBe(Step.Done);
-    expect(w.store.stagesOf(SECRET)).toEqual({ "v-old": [], [initial().rotationId]: ["AWSPREVIOUS"], [next.rotationId]: ["AWSPENDING", "AWSCURRENT"] });
+    expect(w.store.stagesOf(SECRET)).toEqual({
+      "v-old": [],
+      [initial().rotationId]: ["AWSPREVIOUS"],
+      [next.rotationId]: ["AWSPENDING", "AWSCURRENT"],
+    });
     expect(w.vendor.revoked).toEqual(["k-old", "k1"]);
   });
 
@@ -177,11 +227,17 @@ describe("rotate", () => {
     };
     const result = await rotate(credential, deps(w), initial(), async () => undefined);
     expect(result.state.step).toBe(Step.RolledBack);
-    expect(w.calls.filter((c) => c !== "store.read" && c !== "store.listVersions").slice(-3)).toEqual(["vendor.verify", "vendor.revokeKey", "store.removePending"]);
+    expect(w.calls.filter((c) => c !== "store.read" && c !== "store.listVersions").slice(-3)).toEqual([
+      "vendor.verify",
+      "vendor.revokeKey",
+      "store.removePending",
+    ]);
     expect(w.store.current(SECRET).versionId).toBe("v-old");
     expect(w.vendor.revoked).toEqual(["k1"]);
     expect(w.vendor.active.has("k-old")).toBe(true);
-    expect(w.alerter.raised.map((a) => [a.kind, a.severity, a.step])).toEqual([["rotation-failed", "critical", "verify"]]);
+    expect(w.alerter.raised.map((a) => [a.kind, a.severity, a.step])).toEqual([
+      ["rotation-failed", "critical", "verify"],
+    ]);
     expect(Object.values(w.store.stagesOf(SECRET)).flat()).toEqual(["AWSCURRENT"]);
   });
 
@@ -198,18 +254,29 @@ describe("rotate", () => {
   ];
 
   it.each(failurePoints)("a fault while %s is retried and converges", async (_what, port, call, nth) => {
-    (port === "store" ? w.storeFailures : w.vendorFailures).failOn(call, nth, port === "store" ? storeFault : vendorFault);
+    (port === "store" ? w.storeFailures : w.vendorFailures).failOn(
+      call,
+      nth,
+      port === "store" ? storeFault : vendorFault,
+    );
     const end = await runToEnd(w, initial());
     expect(end.step).toBe(Step.Done);
     expectConverged(w);
   });
 
-  it.each(failurePoints)("a fault while %s with the saved state lost (Redis flushed) converges", async (_what, port, call, nth) => {
-    (port === "store" ? w.storeFailures : w.vendorFailures).failOn(call, nth, port === "store" ? storeFault : vendorFault);
-    const end = await runToEnd(w, initial(), { forgetStateOnError: true });
-    expect(end.step).toBe(Step.Done);
-    expectConverged(w);
-  });
+  it.each(failurePoints)(
+    "a fault while %s with the saved state lost (Redis flushed) converges",
+    async (_what, port, call, nth) => {
+      (port === "store" ? w.storeFailures : w.vendorFailures).failOn(
+        call,
+        nth,
+        port === "store" ? storeFault : vendorFault,
+      );
+      const end = await runToEnd(w, initial(), { forgetStateOnError: true });
+      expect(end.step).toBe(Step.Done);
+      expectConverged(w);
+    },
+  );
 
   it("a key made by the vendor whose answer was lost is revoked before a new one is made", async () => {
     const origCreate = w.vendor.createKey.bind(w.vendor);
@@ -236,7 +303,18 @@ describe("rotate", () => {
 
   it("takes over a rotation pending in the store instead of making a second key", async () => {
     w.vendor.seed("k-pending", "sk_live_pendingkey000001", keyNameFor(credential.id, "other-rotation"));
-    await w.store.putPending(SECRET, "other-rotation", new SecretValue(JSON.stringify({ vendor: "callcov", apiKey: "sk_live_pendingkey000001", keyId: "k-pending", replacesKeyId: "k-old" })));
+    await w.store.putPending(
+      SECRET,
+      "other-rotation",
+      new SecretValue(
+        JSON.stringify({
+          vendor: "callcov",
+          apiKey: "sk_live_pendingkey000001",
+          keyId: "k-pending",
+          replacesKeyId: "k-old",
+        }),
+      ),
+    );
     const end = await runToEnd(w, initial());
     expect(end.rotationId).toBe("other-rotation");
     expect(w.calls).not.toContain("vendor.createKey");
@@ -265,7 +343,9 @@ describe("rotate", () => {
     expect(w.store.current(SECRET).versionId).toBe("other");
     expect(w.vendor.active.has("k-other")).toBe(true);
     expect(w.vendor.revoked).toEqual(["k1"]);
-    expect(Object.values(w.store.stagesOf(SECRET)).filter((st) => st.includes("AWSPENDING") && !st.includes("AWSCURRENT"))).toEqual([]);
+    expect(
+      Object.values(w.store.stagesOf(SECRET)).filter((st) => st.includes("AWSPENDING") && !st.includes("AWSCURRENT")),
+    ).toEqual([]);
   });
 
   it("a hand-edited current value of the wrong shape is reported, nothing created, nothing overwritten", async () => {
@@ -293,7 +373,11 @@ describe("rotate", () => {
       w.now.t = r.until;
     }
     expect(waits).toEqual(["grace period", "old key still in use (42/min)", "old key still in use (42/min)"]);
-    expect(w.alerter.raised.map((a) => `${a.kind}/${a.severity}`)).toEqual(["old-key-in-use/warning", "old-key-in-use/warning", "old-key-in-use/critical"]);
+    expect(w.alerter.raised.map((a) => `${a.kind}/${a.severity}`)).toEqual([
+      "old-key-in-use/warning",
+      "old-key-in-use/warning",
+      "old-key-in-use/critical",
+    ]);
     expectConverged(w);
   });
 });

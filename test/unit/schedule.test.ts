@@ -4,7 +4,12 @@ import { formatDuration, parseDuration } from "../../src/schedule/duration.js";
 
 describe("parseDuration", () => {
   it.each([
-    ["90d", 90 * 86_400_000], ["15m", 900_000], ["1h30m", 5_400_000], ["500ms", 500], ["0s", 0], ["2w", 1_209_600_000],
+    ["90d", 90 * 86_400_000],
+    ["15m", 900_000],
+    ["1h30m", 5_400_000],
+    ["500ms", 500],
+    ["0s", 0],
+    ["2w", 1_209_600_000],
   ])("%s is %d ms", (text, ms) => {
     expect(parseDuration(text)).toBe(ms);
     expect(parseDuration(formatDuration(ms))).toBe(ms);
@@ -18,7 +23,9 @@ const at = (iso: string) => new Date(iso);
 
 describe("nextDueAt", () => {
   it("every: the key's creation plus the period", () => {
-    expect(nextDueAt({ everyMs: 90 * 86_400_000 }, at("2026-01-01T00:00:00Z")).toISOString()).toBe("2026-04-01T00:00:00.000Z");
+    expect(nextDueAt({ everyMs: 90 * 86_400_000 }, at("2026-01-01T00:00:00Z")).toISOString()).toBe(
+      "2026-04-01T00:00:00.000Z",
+    );
   });
   it.each([
     // Quarterly at 03:00 Berlin on the 1st: winter (UTC+1) and summer (UTC+2).
@@ -49,7 +56,10 @@ describe("windowAt", () => {
   });
 
   it("a window at 02:30 on the night clocks skip it (New York, 2026-03-08) still opens once", () => {
-    const w = windowAt({ cron: "30 2 * * *", timezone: "America/New_York", durationMs: 3_600_000 }, at("2026-03-08T05:00:00Z"));
+    const w = windowAt(
+      { cron: "30 2 * * *", timezone: "America/New_York", durationMs: 3_600_000 },
+      at("2026-03-08T05:00:00Z"),
+    );
     expect(w.open).toBe(false);
     expect(w.opensAt.getTime()).toBeGreaterThan(at("2026-03-08T05:00:00Z").getTime());
   });
@@ -59,11 +69,17 @@ describe("decideDue", () => {
   const every = { everyMs: 86_400_000 };
   const window = { cron: "0 2 * * *", timezone: "UTC", durationMs: 3_600_000 };
   it("not due before its time", () => {
-    expect(decideDue(every, undefined, at("2026-01-01T00:00:00Z"), at("2026-01-01T12:00:00Z").getTime()).due).toBe(false);
+    expect(decideDue(every, undefined, at("2026-01-01T00:00:00Z"), at("2026-01-01T12:00:00Z").getTime()).due).toBe(
+      false,
+    );
   });
   it("due and held until the window opens", () => {
     const d = decideDue(every, window, at("2026-01-01T00:00:00Z"), at("2026-01-02T10:00:00Z").getTime());
-    expect(d).toEqual({ due: true, dueAt: at("2026-01-02T00:00:00Z").getTime(), heldUntil: at("2026-01-03T02:00:00Z").getTime() });
+    expect(d).toEqual({
+      due: true,
+      dueAt: at("2026-01-02T00:00:00Z").getTime(),
+      heldUntil: at("2026-01-03T02:00:00Z").getTime(),
+    });
   });
   it("due and free to start inside the window", () => {
     const d = decideDue(every, window, at("2026-01-01T00:00:00Z"), at("2026-01-02T02:30:00Z").getTime());

@@ -9,7 +9,13 @@ const KEY = "sk_live_abcdefgh12345678";
 describe("SecretValue", () => {
   it("never prints its value by string, JSON, inspect or template", () => {
     const s = new SecretValue(KEY);
-    const printed = [String(s), JSON.stringify({ s }), inspect({ s }), `${s}`, inspect(s, { showHidden: true, depth: 9 })];
+    const printed = [
+      String(s),
+      JSON.stringify({ s }),
+      inspect({ s }),
+      `${s}`,
+      inspect(s, { showHidden: true, depth: 9 }),
+    ];
     for (const p of printed) expect(p).not.toContain("abcdefgh");
     expect(s.reveal()).toBe(KEY);
   });
@@ -23,14 +29,21 @@ describe("parseStoredValue", () => {
   });
 
   it("joins a JustCall pair as key:secret", () => {
-    const v = parseStoredValue(new SecretValue(JSON.stringify({ vendor: "justcall", apiKey: "abc123def456", apiSecret: "sec789xyz000" })), "s");
+    const v = parseStoredValue(
+      new SecretValue(JSON.stringify({ vendor: "justcall", apiKey: "abc123def456", apiSecret: "sec789xyz000" })),
+      "s",
+    );
     expect(vendorSecretOf(v).reveal()).toBe("abc123def456:sec789xyz000");
   });
 
   it.each([
     ["not json", "sk_live_abcdefgh12345678 plain", /not JSON/],
     ["missing keyId", JSON.stringify({ vendor: "callcov", apiKey: KEY }), /keyId/],
-    ["wrong key shape", JSON.stringify({ vendor: "callcov", apiKey: "pk_abcdefgh12345678", keyId: "k" }), /apiKey: expected a CallCov key/],
+    [
+      "wrong key shape",
+      JSON.stringify({ vendor: "callcov", apiKey: "pk_abcdefgh12345678", keyId: "k" }),
+      /apiKey: expected a CallCov key/,
+    ],
     ["unknown vendor", JSON.stringify({ vendor: "acme", apiKey: KEY }), /vendor/],
   ])("reports %s by path and never quotes the value", (_name, raw, pattern) => {
     let caught: unknown;

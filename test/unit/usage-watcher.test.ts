@@ -1,7 +1,14 @@
 import type { Redis } from "ioredis";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { SecretValue } from "../../src/core/secret.js";
-import { ProbeCounter, UsageWatcher, perMinuteFrom, usageBaseline, usageGateFor, windowSecondsOf } from "../../src/jobs/usage-watcher.js";
+import {
+  ProbeCounter,
+  UsageWatcher,
+  perMinuteFrom,
+  usageBaseline,
+  usageGateFor,
+  windowSecondsOf,
+} from "../../src/jobs/usage-watcher.js";
 import { FakeAlerter } from "../support/fake-ports.js";
 import { dropPrefix, testPrefix, testRedis } from "../support/redis.js";
 
@@ -89,9 +96,15 @@ describe("UsageWatcher on real Redis", () => {
 
   it("warns when the usual rate would spend the plan's daily quota", async () => {
     const alerter = new FakeAlerter();
-    const watcher = new UsageWatcher(redis, prefix, alerter, () => ({ factor: 100, quotaWarnRatio: 0.8, perDay: 1_000 }));
+    const watcher = new UsageWatcher(redis, prefix, alerter, () => ({
+      factor: 100,
+      quotaWarnRatio: 0.8,
+      perDay: 1_000,
+    }));
     await watcher.observe("daily", { limit: 10, remaining: 9 - 1, resetAt: WINDOW_END }, at); // 2/min: 2,880 a day
-    expect(alerter.raised.map((a) => [a.kind, a.summary])).toEqual([["usage-near-quota", "at its usual 2/min the key would make 2880 requests a day, of the plan's 1000"]]);
+    expect(alerter.raised.map((a) => [a.kind, a.summary])).toEqual([
+      ["usage-near-quota", "at its usual 2/min the key would make 2880 requests a day, of the plan's 1000"],
+    ]);
   });
 
   it("warns when the vendor's headers show the day's budget nearly spent", async () => {
@@ -99,7 +112,9 @@ describe("UsageWatcher on real Redis", () => {
     const watcher = new UsageWatcher(redis, prefix, alerter, () => ({ factor: 100, quotaWarnRatio: 0.8 }));
     const dayEnd = Math.ceil(at / 86_400_000) * 86_400;
     await watcher.observe("spent", { limit: 1_000, remaining: 5, resetAt: dayEnd }, dayEnd * 1000 - 3_600_000);
-    expect(alerter.raised.map((a) => [a.kind, a.summary])).toEqual([["usage-near-quota", "the key has used 995 of its 1000 requests today"]]);
+    expect(alerter.raised.map((a) => [a.kind, a.summary])).toEqual([
+      ["usage-near-quota", "the key has used 995 of its 1000 requests today"],
+    ]);
   });
 
   it("a tick reads every baseline in one command and writes the changed ones in one (besides one counter a probe), and what it learnt persists", async () => {
@@ -108,7 +123,10 @@ describe("UsageWatcher on real Redis", () => {
       get(target, name, receiver) {
         const value = Reflect.get(target, name, receiver) as unknown;
         if (typeof value !== "function") return value;
-        return (...args: unknown[]) => (calls.push(String(name)), (value as (...a: unknown[]) => unknown).apply(target, args));
+        return (...args: unknown[]) => (
+          calls.push(String(name)),
+          (value as (...a: unknown[]) => unknown).apply(target, args)
+        );
       },
     });
     const tickPrefix = `${prefix}-tick`;
@@ -123,7 +141,14 @@ describe("UsageWatcher on real Redis", () => {
     expect(calls.filter((c) => c === "eval")).toHaveLength(120);
     // Ticks further apart than the vendor's minute: each probe is alone in its window, no counter.
     calls.length = 0;
-    const sparse = new UsageWatcher(counting, `${tickPrefix}-sparse`, new FakeAlerter(), () => undefined, undefined, 15 * 60_000);
+    const sparse = new UsageWatcher(
+      counting,
+      `${tickPrefix}-sparse`,
+      new FakeAlerter(),
+      () => undefined,
+      undefined,
+      15 * 60_000,
+    );
     await sparse.load();
     for (let i = 0; i < 40; i++) await sparse.observe(`k${i}`, ...tick(5));
     await sparse.save();
@@ -165,7 +190,9 @@ describe("usageGateFor", () => {
 
   it("takes its own probes off what the vendor counted", async () => {
     let remaining = 59;
-    const verifier = { verify: async () => ({ valid: true as const, usage: { limit: 60, remaining: remaining--, resetAt: WINDOW_END } }) };
+    const verifier = {
+      verify: async () => ({ valid: true as const, usage: { limit: 60, remaining: remaining--, resetAt: WINDOW_END } }),
+    };
     const gate = usageGateFor(verifier, { redis, prefix }, () => (WINDOW_END - 30) * 1000, 1_000);
     expect(await gate.oldKeyUse("cc", new SecretValue("k"))).toEqual({ inUse: false, perMinute: 0 });
     expect(await gate.oldKeyUse("cc", new SecretValue("k"))).toEqual({ inUse: false, perMinute: 0 });
@@ -174,18 +201,24 @@ describe("usageGateFor", () => {
   });
 
   it("a key the vendor refuses is not in use", async () => {
-    const gate = usageGateFor({ verify: async () => ({ valid: false as const, status: 401, reason: "no" }) }, { redis, prefix });
+    const gate = usageGateFor(
+      { verify: async () => ({ valid: false as const, status: 401, reason: "no" }) },
+      { redis, prefix },
+    );
     expect(await gate.oldKeyUse("cc", new SecretValue("k"))).toEqual({ inUse: false, perMinute: 0 });
   });
 
   it("two replicas' gates take off each other's probes: three samples, no one else, not in use", async () => {
     let remaining = 60;
-    const verifier = { verify: async () => ({ valid: true as const, usage: { limit: 60, remaining: --remaining, resetAt: WINDOW_END } }) };
+    const verifier = {
+      verify: async () => ({ valid: true as const, usage: { limit: 60, remaining: --remaining, resetAt: WINDOW_END } }),
+    };
     const at = () => (WINDOW_END - 30) * 1000;
     const connections = [redis.duplicate(), redis.duplicate()];
     const [a, b] = connections.map((c) => usageGateFor(verifier, { redis: c, prefix }, at, 1_000));
     try {
-      for (const gate of [a, b, a]) expect(await gate?.oldKeyUse("cc", new SecretValue("k"))).toEqual({ inUse: false, perMinute: 0 });
+      for (const gate of [a, b, a])
+        expect(await gate?.oldKeyUse("cc", new SecretValue("k"))).toEqual({ inUse: false, perMinute: 0 });
     } finally {
       for (const c of connections) c.disconnect();
     }

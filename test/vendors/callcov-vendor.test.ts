@@ -1,7 +1,13 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ConfigError, InvalidStateError, OutcomeUnknownError, RateLimitedError, VendorError } from "../../src/core/errors.js";
+import {
+  ConfigError,
+  InvalidStateError,
+  OutcomeUnknownError,
+  RateLimitedError,
+  VendorError,
+} from "../../src/core/errors.js";
 import { SecretValue } from "../../src/core/secret.js";
 import { type CallCovSimulator, startCallCovSimulator } from "../../src/sandbox/callcov-sim.js";
 import { CallCovVendor } from "../../src/vendors/callcov/callcov-vendor.js";
@@ -43,7 +49,11 @@ describe("CallCovVendor against the simulator", () => {
     expect((await v.listKeys()).map((k) => k.name)).toEqual(["key-rotator/cc/r1"]);
     expect(await v.revokeKey(created.keyId)).toBe("revoked");
     expect(await v.revokeKey(created.keyId)).toBe("already-gone");
-    expect(await v.verify(created.key)).toEqual({ valid: false, status: 401, reason: "refused: invalid or missing API key" });
+    expect(await v.verify(created.key)).toEqual({
+      valid: false,
+      status: 401,
+      reason: "refused: invalid or missing API key",
+    });
   });
 
   it("tells a forbidden key (403) from a refused one", async () => {
@@ -78,14 +88,18 @@ describe("CallCovVendor against the simulator", () => {
 
   it("gives a RateLimitedError when the reset is further than it may wait", async () => {
     sim.faults.add({ kind: "rate-limit", match: "GET /api/v1/health", count: 1 });
-    const err = await vendor({ maxRateLimitWaitMs: 10 }).verify(new SecretValue(sim.issueKey("k").key)).catch((e: unknown) => e);
+    const err = await vendor({ maxRateLimitWaitMs: 10 })
+      .verify(new SecretValue(sim.issueKey("k").key))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RateLimitedError);
     expect((err as RateLimitedError).retryAt).toBeGreaterThan(now);
   });
 
   it("a 5xx is a retryable VendorError with its status", async () => {
     sim.faults.add({ kind: "error", status: 503, match: "GET /api/v1/health", count: 1 });
-    const err = await vendor().verify(new SecretValue("sk_live_whatever123")).catch((e: unknown) => e);
+    const err = await vendor()
+      .verify(new SecretValue("sk_live_whatever123"))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VendorError);
     expect(err).toMatchObject({ retryable: true, status: 503 });
   });
@@ -110,14 +124,18 @@ describe("CallCovVendor against the simulator", () => {
 
   it("a timeout is a retryable vendor error", async () => {
     sim.faults.add({ kind: "timeout", match: "GET /api/v1/health", count: 1 });
-    const err = await vendor({ timeoutMs: 200 }).verify(new SecretValue("sk_live_abcdefgh")).catch((e: unknown) => e);
+    const err = await vendor({ timeoutMs: 200 })
+      .verify(new SecretValue("sk_live_abcdefgh"))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VendorError);
     expect((err as Error).message).toContain("no answer within 200 ms");
   });
 
   it("refuses and revokes a test-mode key handed to a live credential", async () => {
     sim.state.nextKeyMode = "test";
-    const err = await vendor().createKey("key-rotator/cc/r4").catch((e: unknown) => e);
+    const err = await vendor()
+      .createKey("key-rotator/cc/r4")
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidStateError);
     expect((err as Error).message).toMatch(/wrong mode.*revoked/);
     expect(sim.state.counters.revoked).toBe(1);
@@ -129,14 +147,25 @@ describe("CallCovVendor against the simulator", () => {
   });
 
   it("a wrong management password is a clear, non-retryable error without the password", async () => {
-    const v = new CallCovVendor({ baseUrl: sim.url, mode: "live", loadLogin: async () => ({ email: "ops@example.com", password: new SecretValue("wrong-password-123") }) });
+    const v = new CallCovVendor({
+      baseUrl: sim.url,
+      mode: "live",
+      loadLogin: async () => ({ email: "ops@example.com", password: new SecretValue("wrong-password-123") }),
+    });
     const err = await v.listKeys().catch((e: unknown) => e);
     expect(err).toMatchObject({ retryable: false, status: 401 });
     expect((err as Error).message).not.toContain("wrong-password-123");
   });
 
   it("refuses a plain-HTTP base URL that is not loopback", () => {
-    expect(() => new CallCovVendor({ baseUrl: "http://api.callcov.com", mode: "live", loadLogin: async () => ({ email: "", password: new SecretValue("") }) })).toThrow(ConfigError);
+    expect(
+      () =>
+        new CallCovVendor({
+          baseUrl: "http://api.callcov.com",
+          mode: "live",
+          loadLogin: async () => ({ email: "", password: new SecretValue("") }),
+        }),
+    ).toThrow(ConfigError);
   });
 
   it("no error message carries a key, password or token", async () => {
@@ -167,7 +196,11 @@ describe("CallCovVendor and a redirect", () => {
       res.writeHead(200, { "content-type": "application/json" }).end("{}");
     });
     await new Promise<void>((r) => elsewhere.listen(0, "127.0.0.1", r));
-    const redirector = createServer((_req, res) => res.writeHead(302, { location: `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}/api/v1/health` }).end());
+    const redirector = createServer((_req, res) =>
+      res
+        .writeHead(302, { location: `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}/api/v1/health` })
+        .end(),
+    );
     await new Promise<void>((r) => redirector.listen(0, "127.0.0.1", r));
     try {
       const v = vendor({ baseUrl: `http://127.0.0.1:${(redirector.address() as AddressInfo).port}` });

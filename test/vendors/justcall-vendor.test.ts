@@ -31,8 +31,15 @@ describe("JustCallVerifier against the simulator", () => {
     const pair = sim.generatePair();
     expect(await verifier({ calls }).verify(pairOf(pair))).toEqual({ valid: true });
     sim.revokePair(pair.apiKey);
-    expect(await verifier({ calls }).verify(pairOf(pair))).toEqual({ valid: false, status: 401, reason: "refused: invalid API key or secret" });
-    expect(calls).toEqual([["verify", 200], ["verify", 401]]);
+    expect(await verifier({ calls }).verify(pairOf(pair))).toEqual({
+      valid: false,
+      status: 401,
+      reason: "refused: invalid API key or secret",
+    });
+    expect(calls).toEqual([
+      ["verify", 200],
+      ["verify", 401],
+    ]);
     expect(sim.stats().requests[pair.apiKey]).toEqual({ accepted: 1, refused: 1 });
   });
 
@@ -46,7 +53,10 @@ describe("JustCallVerifier against the simulator", () => {
 
   it("a swapped or unknown pair is a 401 verdict, not an error", async () => {
     const pair = sim.generatePair();
-    expect(await verifier().verify(new SecretValue(`${pair.apiSecret}:${pair.apiKey}`))).toMatchObject({ valid: false, status: 401 });
+    expect(await verifier().verify(new SecretValue(`${pair.apiSecret}:${pair.apiKey}`))).toMatchObject({
+      valid: false,
+      status: 401,
+    });
   });
 
   it.each([
@@ -59,7 +69,9 @@ describe("JustCallVerifier against the simulator", () => {
     const pair = sim.generatePair();
     sim.faults.add({ ...rule, match: "GET /v2/account", count: 1 });
     const calls: Array<[string, number | "error"]> = [];
-    const err = await verifier({ timeoutMs: 200, calls }).verify(pairOf(pair)).catch((e: unknown) => e);
+    const err = await verifier({ timeoutMs: 200, calls })
+      .verify(pairOf(pair))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VendorError);
     expect(err).not.toBeInstanceOf(RateLimitedError);
     expect((err as VendorError).retryable).toBe(true);
@@ -72,7 +84,9 @@ describe("JustCallVerifier against the simulator", () => {
 
   it("a 429 is a RateLimitedError; without a Retry-After it waits a minute", async () => {
     sim.faults.add({ kind: "rate-limit", count: 1 });
-    const err = await verifier().verify(pairOf(sim.generatePair())).catch((e: unknown) => e);
+    const err = await verifier()
+      .verify(pairOf(sim.generatePair()))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RateLimitedError);
     expect((err as RateLimitedError).retryable).toBe(true);
     expect((err as RateLimitedError).retryAt).toBe(NOW + 60_000);
@@ -107,7 +121,11 @@ describe("JustCallVerifier against odd answers", () => {
     server.closeAllConnections();
     await new Promise((r) => server.close(r));
   });
-  const local = () => new JustCallVerifier({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, clock: { now: () => NOW } });
+  const local = () =>
+    new JustCallVerifier({
+      baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      clock: { now: () => NOW },
+    });
 
   it("sends the pair as the raw Authorization header", async () => {
     answer = { status: 200, body: JSON.stringify({ status: "success", data: {} }) };
@@ -117,7 +135,9 @@ describe("JustCallVerifier against odd answers", () => {
 
   it("uses Retry-After when the vendor gives one", async () => {
     answer = { status: 429, headers: { "retry-after": "7" }, body: "{}" };
-    const err = await local().verify(new SecretValue("abc123:secret")).catch((e: unknown) => e);
+    const err = await local()
+      .verify(new SecretValue("abc123:secret"))
+      .catch((e: unknown) => e);
     expect((err as RateLimitedError).retryAt).toBe(NOW + 7_000);
   });
 
@@ -128,7 +148,9 @@ describe("JustCallVerifier against odd answers", () => {
     ["302 (redirect not followed)", 302, "", false],
   ])("%s is a VendorError (retryable: %s)", async (_what, status, body, retryable) => {
     answer = { status, body, ...(status === 302 ? { headers: { location: "http://127.0.0.1:1/elsewhere" } } : {}) };
-    const err = await local().verify(new SecretValue("abc123:secret")).catch((e: unknown) => e);
+    const err = await local()
+      .verify(new SecretValue("abc123:secret"))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(VendorError);
     expect((err as VendorError).retryable).toBe(retryable);
     expect(seenAuth).toHaveLength(1);
@@ -174,9 +196,17 @@ describe("parseJustCallPairInput: refused inputs", () => {
     ["a lone CR", `${KEY}\r${SECRET}`, /carriage return/],
     ["binary bytes", Buffer.from([0x61, 0x62, 0x00, 0xff, 0x3a, 0x63]), /binary or non-printable/],
     ["non-ASCII text", `${KEY}:sëcret789xyz`, /binary or non-printable/],
-    ["a NUL in JSON escape", JSON.stringify({ apiKey: KEY, apiSecret: `${SECRET}\u0000` }), /non-printable characters in api_secret/],
+    [
+      "a NUL in JSON escape",
+      JSON.stringify({ apiKey: KEY, apiSecret: `${SECRET}\u0000` }),
+      /non-printable characters in api_secret/,
+    ],
     ["a too-long input", `${KEY}:${"a".repeat(5000)}`, /input is too long/],
-    ["a too-long secret", `${KEY}:${SECRET}${"a".repeat(300)}`, /api_secret is too long \(323 characters; at most 256\)/],
+    [
+      "a too-long secret",
+      `${KEY}:${SECRET}${"a".repeat(300)}`,
+      /api_secret is too long \(323 characters; at most 256\)/,
+    ],
     ["a too-short key", `abc:${SECRET}`, /api_key is too short/],
     ["characters outside the set", `${KEY}:${SECRET}/+=`, /api_secret contains characters other than/],
     ["JSON missing apiSecret", JSON.stringify({ apiKey: KEY }), /apiSecret is missing/],
@@ -185,7 +215,11 @@ describe("parseJustCallPairInput: refused inputs", () => {
     ["JSON with an extra field", JSON.stringify({ apiKey: KEY, apiSecret: SECRET, [SECRET]: 1 }), /1 unexpected field/],
     ["broken JSON", `{"apiKey": "${KEY}", "apiSecret": "${SECRET}"`, /not valid JSON/],
     ["an empty JSON object", "{}", /apiKey is missing/],
-    ["a JSON string value with spaces", JSON.stringify({ apiKey: KEY, apiSecret: ` ${SECRET}` }), /leading\/trailing whitespace in api_secret/],
+    [
+      "a JSON string value with spaces",
+      JSON.stringify({ apiKey: KEY, apiSecret: ` ${SECRET}` }),
+      /leading\/trailing whitespace in api_secret/,
+    ],
   ])("%s", (_what, input, message) => {
     let caught: unknown;
     try {
@@ -210,6 +244,11 @@ describe("parseJustCallPairInput: refused inputs", () => {
       }
       return undefined;
     })();
-    expect(err?.problems).toEqual(expect.arrayContaining([expect.stringMatching(/api_key is too short/), expect.stringMatching(/whitespace in api_secret/)]) as unknown);
+    expect(err?.problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/api_key is too short/),
+        expect.stringMatching(/whitespace in api_secret/),
+      ]) as unknown,
+    );
   });
 });

@@ -39,7 +39,12 @@ export interface KeyRecord {
   active: boolean;
 }
 
-interface Budget { minute: number; minuteCount: number; day: number; dayCount: number }
+interface Budget {
+  minute: number;
+  minuteCount: number;
+  day: number;
+  dayCount: number;
+}
 
 /**
  * What the X-RateLimit-* headers say: the figures of the window that binds. Seed 001 gives a
@@ -48,7 +53,13 @@ interface Budget { minute: number; minuteCount: number; day: number; dayCount: n
  * requests left than the minute's, or none left): then Limit is the day's budget and Reset the end
  * of the UTC day. A 429 therefore always says Remaining 0 and when a retry can succeed.
  */
-export interface RateVerdict { ok: boolean; limit: number; remaining: number; reset: number; window: "minute" | "day" }
+export interface RateVerdict {
+  ok: boolean;
+  limit: number;
+  remaining: number;
+  reset: number;
+  window: "minute" | "day";
+}
 
 export class CallCovState {
   readonly keys = new Map<string, SimKey>();
@@ -90,7 +101,15 @@ export class CallCovState {
   issueKey(name: string, mode: "live" | "test" = this.nextKeyMode ?? this.mode): SimKey {
     this.nextKeyMode = undefined;
     const id = `key_${(++this.#seq).toString().padStart(6, "0")}${randomBytes(3).toString("hex")}`;
-    const key: SimKey = { id, name, key: `sk_${mode}_${randomBytes(24).toString("base64url")}`, createdAt: this.clock(), active: true, plan: this.plan, forbidden: false };
+    const key: SimKey = {
+      id,
+      name,
+      key: `sk_${mode}_${randomBytes(24).toString("base64url")}`,
+      createdAt: this.clock(),
+      active: true,
+      plan: this.plan,
+      forbidden: false,
+    };
     this.keys.set(id, key);
     this.#activeBySecret.set(key.key, key);
     this.counters.created += 1;
@@ -113,7 +132,13 @@ export class CallCovState {
    * judging from outside needs to say exactly which keys were live at any moment. No key values.
    */
   keyHistory(): KeyRecord[] {
-    return [...this.keys.values()].map((k) => ({ id: k.id, name: k.name, createdAt: k.createdAt, ...(k.revokedAt !== undefined ? { revokedAt: k.revokedAt } : {}), active: k.active }));
+    return [...this.keys.values()].map((k) => ({
+      id: k.id,
+      name: k.name,
+      createdAt: k.createdAt,
+      ...(k.revokedAt !== undefined ? { revokedAt: k.revokedAt } : {}),
+      active: k.active,
+    }));
   }
 
   /** Counts a revoke request for `id` on arrival, before auth, rate limits or faults decide its answer. */
@@ -142,7 +167,8 @@ export class CallCovState {
     } else this.counters.rateLimited += 1;
     const minuteLeft = Math.max(0, limits.perMinute - b.minuteCount);
     const dayLeft = Math.max(0, limits.perDay - b.dayCount);
-    if (dayLeft < minuteLeft || dayLeft === 0) return { ok, limit: limits.perDay, remaining: dayLeft, reset: (day + 1) * 86_400, window: "day" };
+    if (dayLeft < minuteLeft || dayLeft === 0)
+      return { ok, limit: limits.perDay, remaining: dayLeft, reset: (day + 1) * 86_400, window: "day" };
     return { ok, limit: limits.perMinute, remaining: minuteLeft, reset: (minute + 1) * 60, window: "minute" };
   }
 
@@ -168,18 +194,30 @@ export class CallCovState {
     return b;
   }
 
-  login(email: string, password: string): { access_token: string; refresh_token: string; token_type: "bearer"; expires_in: number } | undefined {
+  login(
+    email: string,
+    password: string,
+  ): { access_token: string; refresh_token: string; token_type: "bearer"; expires_in: number } | undefined {
     const account = this.accounts.find((a) => a.email === email && safeEqual(a.password, password));
     if (!account) return undefined;
     this.counters.logins += 1;
-    return { access_token: this.#sign(email, "access", ACCESS_TTL_S), refresh_token: this.#sign(email, "refresh", REFRESH_TTL_S), token_type: "bearer", expires_in: ACCESS_TTL_S };
+    return {
+      access_token: this.#sign(email, "access", ACCESS_TTL_S),
+      refresh_token: this.#sign(email, "refresh", REFRESH_TTL_S),
+      token_type: "bearer",
+      expires_in: ACCESS_TTL_S,
+    };
   }
 
   refresh(token: string): { access_token: string; token_type: "bearer"; expires_in: number } | "expired" | "invalid" {
     const claims = this.verifyJwt(token, "refresh");
     if (typeof claims === "string") return claims;
     this.counters.refreshes += 1;
-    return { access_token: this.#sign(claims.sub, "access", ACCESS_TTL_S), token_type: "bearer", expires_in: ACCESS_TTL_S };
+    return {
+      access_token: this.#sign(claims.sub, "access", ACCESS_TTL_S),
+      token_type: "bearer",
+      expires_in: ACCESS_TTL_S,
+    };
   }
 
   verifyJwt(token: string, typ: "access" | "refresh"): { sub: string } | "expired" | "invalid" {

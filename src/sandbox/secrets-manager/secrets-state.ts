@@ -9,13 +9,30 @@
 import { createHash, randomUUID } from "node:crypto";
 
 export class AwsError extends Error {
-  constructor(readonly type: string, message: string, readonly status = 400) {
+  constructor(
+    readonly type: string,
+    message: string,
+    readonly status = 400,
+  ) {
     super(message);
   }
 }
 
-interface Version { id: string; value: string; stages: Set<string>; created: number }
-interface Secret { name: string; arn: string; versions: Map<string, Version>; created: number; deleted?: number; tags: Map<string, string>; description?: string }
+interface Version {
+  id: string;
+  value: string;
+  stages: Set<string>;
+  created: number;
+}
+interface Secret {
+  name: string;
+  arn: string;
+  versions: Map<string, Version>;
+  created: number;
+  deleted?: number;
+  tags: Map<string, string>;
+  description?: string;
+}
 
 /**
  * One entry of the stage history, in the order things happened (`seq`). A label move is one entry
@@ -51,14 +68,20 @@ export class SecretsState {
   readonly #secrets = new Map<string, Secret>();
   readonly #history: StageEvent[] = [];
   #op: StageEvent["op"] = "PutSecretValue";
-  constructor(private readonly now: () => number = Date.now, private readonly region = "us-east-1") {}
+  constructor(
+    private readonly now: () => number = Date.now,
+    private readonly region = "us-east-1",
+  ) {}
 
   #find(id: unknown, allowDeleted = false): Secret {
     const key = str(id, "SecretId");
     const secret = this.#secrets.get(key) ?? [...this.#secrets.values()].find((s) => s.arn === key);
     if (!secret) throw new AwsError("ResourceNotFoundException", "Secrets Manager can't find the specified secret.");
     if (secret.deleted !== undefined && !allowDeleted) {
-      throw new AwsError("InvalidRequestException", "You can't perform this operation on the secret because it was marked for deletion.");
+      throw new AwsError(
+        "InvalidRequestException",
+        "You can't perform this operation on the secret because it was marked for deletion.",
+      );
     }
     return secret;
   }
@@ -78,10 +101,24 @@ export class SecretsState {
   CreateSecret(r: Json): Json {
     this.#op = "CreateSecret";
     const name = str(r.Name, "Name");
-    if (!/^[A-Za-z0-9/_+=.@-]{1,512}$/.test(name)) throw new AwsError("ValidationException", "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!");
-    if (this.#secrets.has(name)) throw new AwsError("ResourceExistsException", `The operation failed because the secret ${name} already exists.`);
-    const suffix = createHash("sha256").update(name + randomUUID()).digest("hex").slice(0, 6);
-    const secret: Secret = { name, arn: `arn:aws:secretsmanager:${this.region}:000000000000:secret:${name}-${suffix}`, versions: new Map(), created: this.now(), tags: new Map() };
+    if (!/^[A-Za-z0-9/_+=.@-]{1,512}$/.test(name))
+      throw new AwsError(
+        "ValidationException",
+        "Invalid name. Must be a valid name containing alphanumeric characters, or any of the following: -/_+=.@!",
+      );
+    if (this.#secrets.has(name))
+      throw new AwsError("ResourceExistsException", `The operation failed because the secret ${name} already exists.`);
+    const suffix = createHash("sha256")
+      .update(name + randomUUID())
+      .digest("hex")
+      .slice(0, 6);
+    const secret: Secret = {
+      name,
+      arn: `arn:aws:secretsmanager:${this.region}:000000000000:secret:${name}-${suffix}`,
+      versions: new Map(),
+      created: this.now(),
+      tags: new Map(),
+    };
     if (typeof r.Description === "string") secret.description = r.Description;
     this.#secrets.set(name, secret);
     const out: Json = { ARN: secret.arn, Name: name };
@@ -97,20 +134,39 @@ export class SecretsState {
   DescribeSecret(r: Json): Json {
     const s = this.#find(r.SecretId, true);
     return {
-      ARN: s.arn, Name: s.name, CreatedDate: s.created / 1000, ...(s.description ? { Description: s.description } : {}),
+      ARN: s.arn,
+      Name: s.name,
+      CreatedDate: s.created / 1000,
+      ...(s.description ? { Description: s.description } : {}),
       ...(s.deleted !== undefined ? { DeletedDate: s.deleted / 1000 } : {}),
       Tags: [...s.tags].map(([Key, Value]) => ({ Key, Value })),
-      VersionIdsToStages: Object.fromEntries([...s.versions.values()].filter((v) => v.stages.size > 0).map((v) => [v.id, [...v.stages]])),
+      VersionIdsToStages: Object.fromEntries(
+        [...s.versions.values()].filter((v) => v.stages.size > 0).map((v) => [v.id, [...v.stages]]),
+      ),
     };
   }
 
   GetSecretValue(r: Json): Json {
     const s = this.#find(r.SecretId);
     const versionId = r.VersionId === undefined ? undefined : str(r.VersionId, "VersionId");
-    const stage = r.VersionStage === undefined ? (versionId ? undefined : CURRENT) : str(r.VersionStage, "VersionStage");
-    const v = [...s.versions.values()].find((x) => (versionId === undefined || x.id === versionId) && (stage === undefined || x.stages.has(stage)));
-    if (!v) throw new AwsError("ResourceNotFoundException", `Secrets Manager can't find the specified secret value for ${versionId ? `VersionId: ${versionId}` : `staging label: ${stage ?? ""}`}`);
-    return { ARN: s.arn, Name: s.name, VersionId: v.id, SecretString: v.value, VersionStages: [...v.stages], CreatedDate: v.created / 1000 };
+    const stage =
+      r.VersionStage === undefined ? (versionId ? undefined : CURRENT) : str(r.VersionStage, "VersionStage");
+    const v = [...s.versions.values()].find(
+      (x) => (versionId === undefined || x.id === versionId) && (stage === undefined || x.stages.has(stage)),
+    );
+    if (!v)
+      throw new AwsError(
+        "ResourceNotFoundException",
+        `Secrets Manager can't find the specified secret value for ${versionId ? `VersionId: ${versionId}` : `staging label: ${stage ?? ""}`}`,
+      );
+    return {
+      ARN: s.arn,
+      Name: s.name,
+      VersionId: v.id,
+      SecretString: v.value,
+      VersionStages: [...v.stages],
+      CreatedDate: v.created / 1000,
+    };
   }
 
   PutSecretValue(r: Json): Json {
@@ -120,12 +176,17 @@ export class SecretsState {
     const stages = r.VersionStages === undefined ? [CURRENT] : strList(r.VersionStages, "VersionStages");
     const existing = s.versions.get(token);
     if (existing) {
-      if (existing.value !== value) throw new AwsError("ResourceExistsException", `You can't modify an existing version, you can only create a new version. (ClientRequestToken ${token} was already used with another value)`);
+      if (existing.value !== value)
+        throw new AwsError(
+          "ResourceExistsException",
+          `You can't modify an existing version, you can only create a new version. (ClientRequestToken ${token} was already used with another value)`,
+        );
       this.#op = "PutSecretValue";
       this.#record({ secret: s.name, versionId: token, stages, created: false });
       return { ARN: s.arn, Name: s.name, VersionId: token, VersionStages: [...existing.stages] };
     }
-    if (Buffer.byteLength(value) > 65_536) throw new AwsError("InvalidParameterException", "SecretString exceeds the 65536 byte limit.");
+    if (Buffer.byteLength(value) > 65_536)
+      throw new AwsError("InvalidParameterException", "SecretString exceeds the 65536 byte limit.");
     this.#op = "PutSecretValue";
     this.#record({ secret: s.name, versionId: token, stages, created: true });
     const v = this.#addVersion(s, token, value, stages);
@@ -138,18 +199,32 @@ export class SecretsState {
     const move = r.MoveToVersionId === undefined ? undefined : str(r.MoveToVersionId, "MoveToVersionId");
     const remove = r.RemoveFromVersionId === undefined ? undefined : str(r.RemoveFromVersionId, "RemoveFromVersionId");
     const holder = [...s.versions.values()].find((v) => v.stages.has(stage));
-    if (move !== undefined && !s.versions.has(move)) throw new AwsError("ResourceNotFoundException", `Secrets Manager can't find the specified secret version: ${move}`);
+    if (move !== undefined && !s.versions.has(move))
+      throw new AwsError(
+        "ResourceNotFoundException",
+        `Secrets Manager can't find the specified secret version: ${move}`,
+      );
     // AWS refuses to detach AWSCURRENT: it may only move, so a secret never loses its current version.
     if (stage === CURRENT && remove !== undefined && move === undefined) {
-      throw new AwsError("InvalidParameterException", "You can only move staging label AWSCURRENT to a different secret version. It can't be completely removed.");
+      throw new AwsError(
+        "InvalidParameterException",
+        "You can only move staging label AWSCURRENT to a different secret version. It can't be completely removed.",
+      );
     }
     if (remove !== undefined && holder?.id !== remove) {
-      throw new AwsError("InvalidParameterException", `The parameter RemoveFromVersionId doesn't match the version that currently has the staging label ${stage}.`);
+      throw new AwsError(
+        "InvalidParameterException",
+        `The parameter RemoveFromVersionId doesn't match the version that currently has the staging label ${stage}.`,
+      );
     }
     if (move !== undefined && holder && holder.id !== move && remove === undefined) {
-      throw new AwsError("InvalidParameterException", `The staging label ${stage} is currently attached to version ${holder.id}, so you must explicitly reference that version in RemoveFromVersionId.`);
+      throw new AwsError(
+        "InvalidParameterException",
+        `The staging label ${stage} is currently attached to version ${holder.id}, so you must explicitly reference that version in RemoveFromVersionId.`,
+      );
     }
-    if (move === undefined && remove === undefined) throw new AwsError("InvalidParameterException", "You must specify MoveToVersionId or RemoveFromVersionId.");
+    if (move === undefined && remove === undefined)
+      throw new AwsError("InvalidParameterException", "You must specify MoveToVersionId or RemoveFromVersionId.");
     this.#op = "UpdateSecretVersionStage";
     if (move !== undefined) this.#attach(s, stage, move);
     else if (holder) {
@@ -163,21 +238,39 @@ export class SecretsState {
     const s = this.#find(r.SecretId);
     const all = r.IncludeDeprecated === true;
     return {
-      ARN: s.arn, Name: s.name,
-      Versions: [...s.versions.values()].filter((v) => all || v.stages.size > 0).map((v) => ({ VersionId: v.id, VersionStages: [...v.stages], CreatedDate: v.created / 1000 })),
+      ARN: s.arn,
+      Name: s.name,
+      Versions: [...s.versions.values()]
+        .filter((v) => all || v.stages.size > 0)
+        .map((v) => ({ VersionId: v.id, VersionStages: [...v.stages], CreatedDate: v.created / 1000 })),
     };
   }
 
   ListSecrets(r: Json): Json {
     const max = r.MaxResults === undefined ? 100 : Number(r.MaxResults);
-    if (!Number.isInteger(max) || max < 1 || max > 100) throw new AwsError("InvalidParameterException", "MaxResults must be between 1 and 100.");
+    if (!Number.isInteger(max) || max < 1 || max > 100)
+      throw new AwsError("InvalidParameterException", "MaxResults must be between 1 and 100.");
     const start = r.NextToken === undefined ? 0 : Number.parseInt(str(r.NextToken, "NextToken"), 10);
-    if (!Number.isInteger(start) || start < 0) throw new AwsError("InvalidNextTokenException", "The NextToken value is invalid.");
-    const names = Array.isArray(r.Filters) ? (r.Filters as Json[]).filter((f) => f.Key === "name").flatMap((f) => strList(f.Values, "Filters.Values")) : [];
-    const list = [...this.#secrets.values()].filter((s) => s.deleted === undefined && (names.length === 0 || names.some((n) => s.name.startsWith(n))));
+    if (!Number.isInteger(start) || start < 0)
+      throw new AwsError("InvalidNextTokenException", "The NextToken value is invalid.");
+    const names = Array.isArray(r.Filters)
+      ? (r.Filters as Json[]).filter((f) => f.Key === "name").flatMap((f) => strList(f.Values, "Filters.Values"))
+      : [];
+    const list = [...this.#secrets.values()].filter(
+      (s) => s.deleted === undefined && (names.length === 0 || names.some((n) => s.name.startsWith(n))),
+    );
     const page = list.slice(start, start + max);
     return {
-      SecretList: page.map((s) => ({ ARN: s.arn, Name: s.name, CreatedDate: s.created / 1000, ...(s.description ? { Description: s.description } : {}), Tags: [...s.tags].map(([Key, Value]) => ({ Key, Value })), SecretVersionsToStages: Object.fromEntries([...s.versions.values()].filter((v) => v.stages.size > 0).map((v) => [v.id, [...v.stages]])) })),
+      SecretList: page.map((s) => ({
+        ARN: s.arn,
+        Name: s.name,
+        CreatedDate: s.created / 1000,
+        ...(s.description ? { Description: s.description } : {}),
+        Tags: [...s.tags].map(([Key, Value]) => ({ Key, Value })),
+        SecretVersionsToStages: Object.fromEntries(
+          [...s.versions.values()].filter((v) => v.stages.size > 0).map((v) => [v.id, [...v.stages]]),
+        ),
+      })),
       ...(start + max < list.length ? { NextToken: String(start + max) } : {}),
     };
   }
@@ -202,14 +295,16 @@ export class SecretsState {
     if (r.ForceDeleteWithoutRecovery === true) this.#secrets.delete(s.name);
     else {
       const days = r.RecoveryWindowInDays === undefined ? 30 : Number(r.RecoveryWindowInDays);
-      if (!Number.isInteger(days) || days < 7 || days > 30) throw new AwsError("InvalidParameterException", "RecoveryWindowInDays must be between 7 and 30.");
+      if (!Number.isInteger(days) || days < 7 || days > 30)
+        throw new AwsError("InvalidParameterException", "RecoveryWindowInDays must be between 7 and 30.");
       s.deleted = this.now();
     }
     return { ARN: s.arn, Name: s.name, DeletionDate: this.now() / 1000 };
   }
 
   #addVersion(s: Secret, id: string, value: string, stages: string[]): Version {
-    if (Buffer.byteLength(value) > 65_536) throw new AwsError("InvalidParameterException", "SecretString exceeds the 65536 byte limit.");
+    if (Buffer.byteLength(value) > 65_536)
+      throw new AwsError("InvalidParameterException", "SecretString exceeds the 65536 byte limit.");
     const v: Version = { id, value, stages: new Set(), created: this.now() };
     s.versions.set(id, v);
     for (const stage of stages) this.#attach(s, stage, id);
@@ -248,18 +343,21 @@ export class SecretsState {
 }
 
 function str(v: unknown, field: string): string {
-  if (typeof v !== "string" || v.length === 0) throw new AwsError("InvalidParameterException", `${field} is required and must be a non-empty string.`);
+  if (typeof v !== "string" || v.length === 0)
+    throw new AwsError("InvalidParameterException", `${field} is required and must be a non-empty string.`);
   return v;
 }
 
 function strList(v: unknown, field: string): string[] {
-  if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) throw new AwsError("InvalidParameterException", `${field} must be a list of strings.`);
+  if (!Array.isArray(v) || v.some((x) => typeof x !== "string"))
+    throw new AwsError("InvalidParameterException", `${field} must be a list of strings.`);
   return v as string[];
 }
 
 function optionalToken(v: unknown): string | undefined {
   if (v === undefined) return undefined;
   const t = str(v, "ClientRequestToken");
-  if (t.length < 32 || t.length > 64) throw new AwsError("ValidationException", "ClientRequestToken must be between 32 and 64 characters.");
+  if (t.length < 32 || t.length > 64)
+    throw new AwsError("ValidationException", "ClientRequestToken must be between 32 and 64 characters.");
   return t;
 }

@@ -13,13 +13,18 @@ const loginShape = z.strictObject({
   password: z.string().min(1, "must not be empty"),
 });
 
-export async function loadManagementLogin(store: SecretStore, secretId: string): Promise<{ email: string; password: SecretValue }> {
+export async function loadManagementLogin(
+  store: SecretStore,
+  secretId: string,
+): Promise<{ email: string; password: SecretValue }> {
   const version = await store.read(secretId, { stage: "AWSCURRENT" });
   let json: unknown;
   try {
     json = JSON.parse(version.value.reveal());
   } catch {
-    throw new InvalidStateError(`management login secret ${secretId}: the value is not JSON (expected {"email": ..., "password": ...})`);
+    throw new InvalidStateError(
+      `management login secret ${secretId}: the value is not JSON (expected {"email": ..., "password": ...})`,
+    );
   }
   const parsed = loginShape.safeParse(json);
   if (!parsed.success) {

@@ -6,8 +6,22 @@
  * Must not: put a key, password or token in an error message or log.
  */
 import { z } from "zod";
-import { ConfigError, InvalidStateError, OutcomeUnknownError, RateLimitedError, VendorError } from "../../core/errors.js";
-import { type Clock, type CreatedKey, type KeyApiVendor, type ListedKey, type UsageSample, type Verdict, systemClock } from "../../core/ports.js";
+import {
+  ConfigError,
+  InvalidStateError,
+  OutcomeUnknownError,
+  RateLimitedError,
+  VendorError,
+} from "../../core/errors.js";
+import {
+  type Clock,
+  type CreatedKey,
+  type KeyApiVendor,
+  type ListedKey,
+  type UsageSample,
+  type Verdict,
+  systemClock,
+} from "../../core/ports.js";
 import { HttpCallError, type HttpReply, httpCall } from "../../core/http-call.js";
 import { SecretValue } from "../../core/secret.js";
 
@@ -23,8 +37,16 @@ export interface CallCovVendorOptions {
 }
 
 const REFRESH_AHEAD_MS = 5 * 60_000;
-const loginBody = z.object({ access_token: z.string().min(1), refresh_token: z.string().min(1), expires_in: z.number().positive() });
-const refreshBody = z.object({ access_token: z.string().min(1), refresh_token: z.string().min(1).optional(), expires_in: z.number().positive() });
+const loginBody = z.object({
+  access_token: z.string().min(1),
+  refresh_token: z.string().min(1),
+  expires_in: z.number().positive(),
+});
+const refreshBody = z.object({
+  access_token: z.string().min(1),
+  refresh_token: z.string().min(1).optional(),
+  expires_in: z.number().positive(),
+});
 /** Key ids go into URL paths: printable ASCII only. */
 const keyId = z.string().regex(/^[\x21-\x7e]{1,200}$/, "expected a key id of printable ASCII characters");
 const createdBody = z.object({ id: keyId, name: z.string(), key: z.string().min(1), created_at: z.string() });
@@ -32,7 +54,12 @@ const listBody = z.object({ data: z.array(z.object({ id: keyId, name: z.string()
 /** A reset further away than this is not believed; the job is simply retried later. */
 const MAX_RETRY_AT_MS = 86_400_000;
 
-interface Session { access: SecretValue; accessExpires: number; refresh: SecretValue; refreshExpires: number }
+interface Session {
+  access: SecretValue;
+  accessExpires: number;
+  refresh: SecretValue;
+  refreshExpires: number;
+}
 type Reply = HttpReply;
 type Auth = { kind: "management" } | { kind: "key"; key: SecretValue } | { kind: "none" };
 
@@ -44,40 +71,73 @@ export class CallCovVendor implements KeyApiVendor {
   constructor(options: CallCovVendorOptions) {
     const url = new URL(options.baseUrl);
     const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
-    if (url.protocol !== "https:" && !loopback) throw new ConfigError([`baseUrl ${options.baseUrl}: CallCov rejects plain HTTP; use https://`]);
+    if (url.protocol !== "https:" && !loopback)
+      throw new ConfigError([`baseUrl ${options.baseUrl}: CallCov rejects plain HTTP; use https://`]);
     this.#o = {
-      clock: systemClock, timeoutMs: 10_000, sleep: (ms) => new Promise((r) => setTimeout(r, ms)), maxRateLimitWaitMs: 70_000,
-      ...options, baseUrl: options.baseUrl.replace(/\/+$/, ""),
+      clock: systemClock,
+      timeoutMs: 10_000,
+      sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+      maxRateLimitWaitMs: 70_000,
+      ...options,
+      baseUrl: options.baseUrl.replace(/\/+$/, ""),
     };
   }
 
   async createKey(name: string): Promise<CreatedKey> {
-    const r = await this.#request("create", "POST", "/api/v1/api-keys/", { kind: "management" }, JSON.stringify({ name }), false);
-    if (r.status === 403) throw new VendorError("CallCov refused to create a key (403): the management login lacks permission or the plan has no key API", { retryable: false, status: 403 });
+    const r = await this.#request(
+      "create",
+      "POST",
+      "/api/v1/api-keys/",
+      { kind: "management" },
+      JSON.stringify({ name }),
+      false,
+    );
+    if (r.status === 403)
+      throw new VendorError(
+        "CallCov refused to create a key (403): the management login lacks permission or the plan has no key API",
+        { retryable: false, status: 403 },
+      );
     this.#expect(r, [201, 200], "create");
     const parsed = parseBody(r.text, createdBody);
     // The key may exist even though the answer is unusable: the rotation's retry cleans it up by name.
-    if (!parsed.ok) throw new OutcomeUnknownError(`CallCov create key answered ${r.status} with an unusable body (${parsed.problem})`);
+    if (!parsed.ok)
+      throw new OutcomeUnknownError(
+        `CallCov create key answered ${r.status} with an unusable body (${parsed.problem})`,
+      );
     const key = new SecretValue(parsed.value.key);
     if (!parsed.value.key.startsWith(`sk_${this.#o.mode}_`)) {
       await this.revokeKey(parsed.value.id);
-      throw new InvalidStateError(`CallCov made key ${parsed.value.id} of the wrong mode for a ${this.#o.mode} credential (expected sk_${this.#o.mode}_…); it was revoked`);
+      throw new InvalidStateError(
+        `CallCov made key ${parsed.value.id} of the wrong mode for a ${this.#o.mode} credential (expected sk_${this.#o.mode}_…); it was revoked`,
+      );
     }
-    return { keyId: parsed.value.id, name: parsed.value.name, key, createdAt: dateOr(parsed.value.created_at, this.#o.clock.now()) };
+    return {
+      keyId: parsed.value.id,
+      name: parsed.value.name,
+      key,
+      createdAt: dateOr(parsed.value.created_at, this.#o.clock.now()),
+    };
   }
 
   async verify(key: SecretValue): Promise<Verdict> {
     const r = await this.#request("verify", "GET", "/api/v1/health", { kind: "key", key });
     if (r.status === 401) return { valid: false, status: 401, reason: "refused: invalid or missing API key" };
-    if (r.status === 403) return { valid: false, status: 403, reason: "forbidden: the key lacks permission for this resource" };
+    if (r.status === 403)
+      return { valid: false, status: 403, reason: "forbidden: the key lacks permission for this resource" };
     this.#expect(r, [200], "verify");
-    if (!parseBody(r.text, z.unknown()).ok) throw new VendorError("CallCov health answered 200 with a body that is not JSON", { retryable: true, status: 200 });
+    if (!parseBody(r.text, z.unknown()).ok)
+      throw new VendorError("CallCov health answered 200 with a body that is not JSON", {
+        retryable: true,
+        status: 200,
+      });
     const usage = usageFrom(r.headers);
     return usage ? { valid: true, usage } : { valid: true };
   }
 
   async revokeKey(keyId: string): Promise<"revoked" | "already-gone"> {
-    const r = await this.#request("revoke", "DELETE", `/api/v1/api-keys/${encodeURIComponent(keyId)}`, { kind: "management" });
+    const r = await this.#request("revoke", "DELETE", `/api/v1/api-keys/${encodeURIComponent(keyId)}`, {
+      kind: "management",
+    });
     if (r.status === 404) return "already-gone";
     this.#expect(r, [204, 200], "revoke");
     return "revoked";
@@ -87,17 +147,31 @@ export class CallCovVendor implements KeyApiVendor {
     const r = await this.#request("list", "GET", "/api/v1/api-keys/", { kind: "management" });
     this.#expect(r, [200], "list");
     const parsed = parseBody(r.text, listBody);
-    if (!parsed.ok) throw new VendorError(`CallCov list keys answered with an unusable body (${parsed.problem})`, { retryable: true, status: r.status });
+    if (!parsed.ok)
+      throw new VendorError(`CallCov list keys answered with an unusable body (${parsed.problem})`, {
+        retryable: true,
+        status: r.status,
+      });
     return parsed.value.data.map((k) => ({ keyId: k.id, name: k.name, createdAt: dateOr(k.created_at, 0) }));
   }
 
   #expect(r: Reply, ok: number[], operation: string): void {
     if (ok.includes(r.status)) return;
-    throw new VendorError(`CallCov ${operation} answered ${r.status}`, { retryable: r.status >= 500 || r.status === 408, status: r.status });
+    throw new VendorError(`CallCov ${operation} answered ${r.status}`, {
+      retryable: r.status >= 500 || r.status === 408,
+      status: r.status,
+    });
   }
 
   /** One HTTP call with auth, timeout, 429 waits and one re-login on a refused session. */
-  async #request(operation: string, method: string, path: string, auth: Auth, body?: string, idempotent = true): Promise<Reply> {
+  async #request(
+    operation: string,
+    method: string,
+    path: string,
+    auth: Auth,
+    body?: string,
+    idempotent = true,
+  ): Promise<Reply> {
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { accept: "application/json" };
       if (body !== undefined) headers["content-type"] = "application/json";
@@ -107,9 +181,14 @@ export class CallCovVendor implements KeyApiVendor {
       if (r.status === 429) {
         const reset = Number(r.headers["x-ratelimit-reset"]);
         const now = this.#o.clock.now();
-        const retryAt = Number.isFinite(reset) && reset > 0 ? Math.min(reset * 1000 + 50, now + MAX_RETRY_AT_MS) : now + 1_000;
+        const retryAt =
+          Number.isFinite(reset) && reset > 0 ? Math.min(reset * 1000 + 50, now + MAX_RETRY_AT_MS) : now + 1_000;
         const wait = retryAt - this.#o.clock.now();
-        if (wait > this.#o.maxRateLimitWaitMs || attempt >= 3) throw new RateLimitedError(`CallCov ${operation}: rate limited until ${new Date(retryAt).toISOString()}`, retryAt);
+        if (wait > this.#o.maxRateLimitWaitMs || attempt >= 3)
+          throw new RateLimitedError(
+            `CallCov ${operation}: rate limited until ${new Date(retryAt).toISOString()}`,
+            retryAt,
+          );
         await this.#o.sleep(Math.max(0, wait));
         continue;
       }
@@ -121,15 +200,31 @@ export class CallCovVendor implements KeyApiVendor {
     }
   }
 
-  async #send(operation: string, method: string, path: string, headers: Record<string, string>, body: string | undefined, idempotent: boolean): Promise<Reply> {
+  async #send(
+    operation: string,
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+    idempotent: boolean,
+  ): Promise<Reply> {
     let reply: Reply;
     try {
       // Never follows a redirect: the key or the session token in the headers would travel with it.
-      reply = await httpCall(`${this.#o.baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body } : {}), timeoutMs: this.#o.timeoutMs });
+      reply = await httpCall(`${this.#o.baseUrl}${path}`, {
+        method,
+        headers,
+        ...(body !== undefined ? { body } : {}),
+        timeoutMs: this.#o.timeoutMs,
+      });
     } catch (err) {
       this.#o.onRequest?.(operation, "error");
       const why = err instanceof HttpCallError ? err.message : "the connection failed";
-      if (!idempotent) throw new OutcomeUnknownError(`CallCov ${operation}: ${why} after the request was sent; the outcome is unknown`, err);
+      if (!idempotent)
+        throw new OutcomeUnknownError(
+          `CallCov ${operation}: ${why} after the request was sent; the outcome is unknown`,
+          err,
+        );
       throw new VendorError(`CallCov ${operation}: ${why}`, { retryable: true, cause: err });
     }
     this.#o.onRequest?.(operation, reply.status);
@@ -141,7 +236,9 @@ export class CallCovVendor implements KeyApiVendor {
     const now = this.#o.clock.now();
     const s = this.#session;
     if (s && now < s.accessExpires - REFRESH_AHEAD_MS) return s.access;
-    this.#sessionPromise ??= (s && now < s.refreshExpires ? this.#refresh(s).catch(() => this.#login()) : this.#login()).finally(() => {
+    this.#sessionPromise ??= (
+      s && now < s.refreshExpires ? this.#refresh(s).catch(() => this.#login()) : this.#login()
+    ).finally(() => {
       this.#sessionPromise = undefined;
     });
     this.#session = await this.#sessionPromise;
@@ -150,23 +247,55 @@ export class CallCovVendor implements KeyApiVendor {
 
   async #login(): Promise<Session> {
     const login = await this.#o.loadLogin();
-    const r = await this.#send("login", "POST", "/api/v1/auth/login", { "content-type": "application/json" }, JSON.stringify({ email: login.email, password: login.password.reveal() }), true);
-    if (r.status === 401) throw new VendorError("CallCov refused the management login (401): check the management secret", { retryable: false, status: 401 });
+    const r = await this.#send(
+      "login",
+      "POST",
+      "/api/v1/auth/login",
+      { "content-type": "application/json" },
+      JSON.stringify({ email: login.email, password: login.password.reveal() }),
+      true,
+    );
+    if (r.status === 401)
+      throw new VendorError("CallCov refused the management login (401): check the management secret", {
+        retryable: false,
+        status: 401,
+      });
     this.#expect(r, [200], "login");
     const parsed = parseBody(r.text, loginBody);
-    if (!parsed.ok) throw new VendorError(`CallCov login answered with an unusable body (${parsed.problem})`, { retryable: true, status: r.status });
+    if (!parsed.ok)
+      throw new VendorError(`CallCov login answered with an unusable body (${parsed.problem})`, {
+        retryable: true,
+        status: r.status,
+      });
     const now = this.#o.clock.now();
-    return { access: new SecretValue(parsed.value.access_token), accessExpires: now + parsed.value.expires_in * 1000, refresh: new SecretValue(parsed.value.refresh_token), refreshExpires: now + 7 * 86_400_000 - 60_000 };
+    return {
+      access: new SecretValue(parsed.value.access_token),
+      accessExpires: now + parsed.value.expires_in * 1000,
+      refresh: new SecretValue(parsed.value.refresh_token),
+      refreshExpires: now + 7 * 86_400_000 - 60_000,
+    };
   }
 
   async #refresh(s: Session): Promise<Session> {
-    const r = await this.#send("refresh", "POST", "/api/v1/auth/refresh", { "content-type": "application/json" }, JSON.stringify({ refresh_token: s.refresh.reveal() }), true);
+    const r = await this.#send(
+      "refresh",
+      "POST",
+      "/api/v1/auth/refresh",
+      { "content-type": "application/json" },
+      JSON.stringify({ refresh_token: s.refresh.reveal() }),
+      true,
+    );
     this.#expect(r, [200], "refresh");
     const parsed = parseBody(r.text, refreshBody);
-    if (!parsed.ok) throw new VendorError(`CallCov refresh answered with an unusable body (${parsed.problem})`, { retryable: true, status: r.status });
+    if (!parsed.ok)
+      throw new VendorError(`CallCov refresh answered with an unusable body (${parsed.problem})`, {
+        retryable: true,
+        status: r.status,
+      });
     const now = this.#o.clock.now();
     return {
-      access: new SecretValue(parsed.value.access_token), accessExpires: now + parsed.value.expires_in * 1000,
+      access: new SecretValue(parsed.value.access_token),
+      accessExpires: now + parsed.value.expires_in * 1000,
       refresh: parsed.value.refresh_token ? new SecretValue(parsed.value.refresh_token) : s.refresh,
       refreshExpires: parsed.value.refresh_token ? now + 7 * 86_400_000 - 60_000 : s.refreshExpires,
     };
@@ -182,14 +311,18 @@ function parseBody<T>(text: string, schema: z.ZodType<T>): { ok: true; value: T 
   }
   const parsed = schema.safeParse(json);
   if (parsed.success) return { ok: true, value: parsed.data };
-  return { ok: false, problem: parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; ") };
+  return {
+    ok: false,
+    problem: parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "),
+  };
 }
 
 function usageFrom(h: Record<string, string>): UsageSample | undefined {
   const limit = Number(h["x-ratelimit-limit"]);
   const remaining = Number(h["x-ratelimit-remaining"]);
   const resetAt = Number(h["x-ratelimit-reset"]);
-  if (![limit, remaining, resetAt].every((n) => Number.isFinite(n)) || h["x-ratelimit-limit"] === undefined) return undefined;
+  if (![limit, remaining, resetAt].every((n) => Number.isFinite(n)) || h["x-ratelimit-limit"] === undefined)
+    return undefined;
   return { limit, remaining, resetAt };
 }
 

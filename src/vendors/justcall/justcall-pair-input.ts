@@ -33,7 +33,10 @@ export function parseJustCallPairInput(input: Buffer | string): JustCallPairInpu
   const problems = [...checkField("api_key", fields.apiKey), ...checkField("api_secret", fields.apiSecret)];
   if (problems.length > 0) throw new ConfigError(problems, WHERE);
   try {
-    parseStoredValue(new SecretValue(JSON.stringify({ vendor: "justcall", apiKey: fields.apiKey, apiSecret: fields.apiSecret })), WHERE);
+    parseStoredValue(
+      new SecretValue(JSON.stringify({ vendor: "justcall", apiKey: fields.apiKey, apiSecret: fields.apiSecret })),
+      WHERE,
+    );
   } catch (err) {
     throw new ConfigError([err instanceof Error ? err.message : "the pair does not have the stored shape"]);
   }
@@ -43,13 +46,15 @@ export function parseJustCallPairInput(input: Buffer | string): JustCallPairInpu
 /** Text of the input, minus a leading BOM (Windows tools add one) and one trailing newline. */
 function decode(input: Buffer | string): string {
   const bytes = typeof input === "string" ? Buffer.byteLength(input, "utf8") : input.length;
-  if (bytes > MAX_PAIR_INPUT_BYTES) throw new ConfigError([`input is too long (${bytes} bytes; at most ${MAX_PAIR_INPUT_BYTES})`], WHERE);
+  if (bytes > MAX_PAIR_INPUT_BYTES)
+    throw new ConfigError([`input is too long (${bytes} bytes; at most ${MAX_PAIR_INPUT_BYTES})`], WHERE);
   let text = typeof input === "string" ? input : input.toString("utf8");
   if (text.startsWith(UTF8_BOM)) text = text.slice(1);
   // Bytes that are not printable ASCII are never part of a pair: report them before anything
   // else, because a binary paste (a file, a clipboard image) would otherwise give odd errors.
   // Tab, CR and LF pass here and are reported below as whitespace or line breaks.
-  if (/[^\x20-\x7e\t\r\n]/.test(text)) throw new ConfigError(["input contains binary or non-printable bytes; expected the pair as plain text"], WHERE);
+  if (/[^\x20-\x7e\t\r\n]/.test(text))
+    throw new ConfigError(["input contains binary or non-printable bytes; expected the pair as plain text"], WHERE);
   if (text.endsWith("\r\n")) text = text.slice(0, -2);
   else if (text.endsWith("\n")) text = text.slice(0, -1);
   if (text.trim() === "") throw new ConfigError(["input is empty: expected api_key and api_secret"], WHERE);
@@ -58,20 +63,35 @@ function decode(input: Buffer | string): string {
 
 function fromLines(text: string): { apiKey: string; apiSecret: string } {
   const lines = text.split(/\r?\n/);
-  if (lines.some((l) => l.includes("\r"))) throw new ConfigError(["a carriage return (CR) without a line feed; end lines with LF or CRLF"], WHERE);
+  if (lines.some((l) => l.includes("\r")))
+    throw new ConfigError(["a carriage return (CR) without a line feed; end lines with LF or CRLF"], WHERE);
   if (lines.length > 2) {
     const blank = lines.at(-1) === "" ? " (the input ends with a blank line)" : "";
-    throw new ConfigError([`expected two lines (api_key, then api_secret) or one line api_key:api_secret, found ${lines.length} lines${blank}`], WHERE);
+    throw new ConfigError(
+      [
+        `expected two lines (api_key, then api_secret) or one line api_key:api_secret, found ${lines.length} lines${blank}`,
+      ],
+      WHERE,
+    );
   }
   if (lines.length === 2) {
     const [apiKey = "", apiSecret = ""] = lines;
-    if (apiKey.includes(":")) throw new ConfigError(["the first line is an api_key:api_secret pair and a second line follows; give one form only"], WHERE);
+    if (apiKey.includes(":"))
+      throw new ConfigError(
+        ["the first line is an api_key:api_secret pair and a second line follows; give one form only"],
+        WHERE,
+      );
     return { apiKey, apiSecret };
   }
   const line = lines[0] ?? "";
   const parts = line.split(":");
-  if (parts.length === 1) throw new ConfigError(["only one field: expected api_key and api_secret on two lines, or api_key:api_secret on one"], WHERE);
-  if (parts.length > 2) throw new ConfigError([`expected one ':' between api_key and api_secret, found ${parts.length - 1}`], WHERE);
+  if (parts.length === 1)
+    throw new ConfigError(
+      ["only one field: expected api_key and api_secret on two lines, or api_key:api_secret on one"],
+      WHERE,
+    );
+  if (parts.length > 2)
+    throw new ConfigError([`expected one ':' between api_key and api_secret, found ${parts.length - 1}`], WHERE);
   return { apiKey: parts[0] ?? "", apiSecret: parts[1] ?? "" };
 }
 
@@ -83,13 +103,16 @@ function fromJson(text: string): { apiKey: string; apiSecret: string } {
     // JSON.parse's own message quotes the input, so it is not passed on.
     throw new ConfigError(["input starts with '{' but is not valid JSON"], WHERE);
   }
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ConfigError(["JSON input: expected an object with apiKey and apiSecret"], WHERE);
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    throw new ConfigError(["JSON input: expected an object with apiKey and apiSecret"], WHERE);
   const record = body as Record<string, unknown>;
   const problems: string[] = [];
   const extra = Object.keys(record).filter((k) => k !== "apiKey" && k !== "apiSecret");
   // Unknown field names are not quoted (a pasted secret could sit in one); the common slip is.
-  if (extra.some((k) => k === "api_key" || k === "api_secret")) problems.push("JSON input: use the field names apiKey and apiSecret (not api_key / api_secret)");
-  else if (extra.length > 0) problems.push(`JSON input: ${extra.length} unexpected field(s); expected only apiKey and apiSecret`);
+  if (extra.some((k) => k === "api_key" || k === "api_secret"))
+    problems.push("JSON input: use the field names apiKey and apiSecret (not api_key / api_secret)");
+  else if (extra.length > 0)
+    problems.push(`JSON input: ${extra.length} unexpected field(s); expected only apiKey and apiSecret`);
   for (const name of ["apiKey", "apiSecret"] as const) {
     if (!(name in record)) problems.push(`JSON input: ${name} is missing`);
     else if (typeof record[name] !== "string") problems.push(`JSON input: ${name} must be a string`);
@@ -108,6 +131,7 @@ function checkField(name: FieldName, value: string): string[] {
   const problems: string[] = [];
   if (value.length > max) problems.push(`${name} is too long (${value.length} characters; at most ${max})`);
   if (value.length < min) problems.push(`${name} is too short (${value.length} characters; at least ${min})`);
-  if (/[^A-Za-z0-9_-]/.test(value)) problems.push(`${name} contains characters other than letters, digits, '-' and '_'`);
+  if (/[^A-Za-z0-9_-]/.test(value))
+    problems.push(`${name} contains characters other than letters, digits, '-' and '_'`);
   return problems;
 }

@@ -42,7 +42,10 @@ export class JustCallVerifier implements KeyVerifier {
       throw new ConfigError([`baseUrl ${options.baseUrl}: not a URL`]);
     }
     const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(url.hostname);
-    if (url.protocol !== "https:" && !loopback) throw new ConfigError([`baseUrl ${options.baseUrl}: JustCall is reached over https://; plain HTTP would expose the pair`]);
+    if (url.protocol !== "https:" && !loopback)
+      throw new ConfigError([
+        `baseUrl ${options.baseUrl}: JustCall is reached over https://; plain HTTP would expose the pair`,
+      ]);
     this.#baseUrl = options.baseUrl.replace(/\/+$/, "");
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#onRequest = options.onRequest;
@@ -53,27 +56,42 @@ export class JustCallVerifier implements KeyVerifier {
   async verify(pair: SecretValue): Promise<Verdict> {
     const value = pair.reveal();
     if (!HEADER_SAFE.test(value) || value.indexOf(":") <= 0) {
-      throw new InvalidStateError("JustCall verify: the pair is not `api_key:api_secret` in visible ASCII; check the stored value's shape");
+      throw new InvalidStateError(
+        "JustCall verify: the pair is not `api_key:api_secret` in visible ASCII; check the stored value's shape",
+      );
     }
     const reply = await this.#get("verify", "/v2/account", value);
     if (reply.status === 401) return { valid: false, status: 401, reason: JUSTCALL_REFUSED_REASON };
     if (reply.status === 403) return { valid: false, status: 403, reason: JUSTCALL_FORBIDDEN_REASON };
     if (reply.status === 429) {
       const retryAt = this.#retryAt(reply.retryAfter);
-      throw new RateLimitedError(`JustCall verify: rate limited (429); try again after ${new Date(retryAt).toISOString()}`, retryAt);
+      throw new RateLimitedError(
+        `JustCall verify: rate limited (429); try again after ${new Date(retryAt).toISOString()}`,
+        retryAt,
+      );
     }
     if (reply.status !== 200) {
       // 5xx and 408 pass; any other status (404, 3xx) means the base URL or the API changed.
       const retryable = reply.status >= 500 || reply.status === 408;
-      throw new VendorError(`JustCall verify answered ${reply.status}${retryable ? "" : "; check the JustCall base URL"}`, { retryable, status: reply.status });
+      throw new VendorError(
+        `JustCall verify answered ${reply.status}${retryable ? "" : "; check the JustCall base URL"}`,
+        { retryable, status: reply.status },
+      );
     }
     if (!isSuccess(reply.text)) {
-      throw new VendorError('JustCall verify answered 200 with a body that is not `{"status":"success",...}` JSON', { retryable: true, status: 200 });
+      throw new VendorError('JustCall verify answered 200 with a body that is not `{"status":"success",...}` JSON', {
+        retryable: true,
+        status: 200,
+      });
     }
     return { valid: true };
   }
 
-  async #get(operation: string, path: string, authorization: string): Promise<{ status: number; text: string; retryAfter: string | null }> {
+  async #get(
+    operation: string,
+    path: string,
+    authorization: string,
+  ): Promise<{ status: number; text: string; retryAfter: string | null }> {
     try {
       const reply = await httpCall(`${this.#baseUrl}${path}`, {
         method: "GET",
