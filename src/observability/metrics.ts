@@ -1,8 +1,11 @@
 /**
  * The Prometheus metrics the worker exports. Names and labels here are a contract: the Helm
- * chart's PrometheusRule and the README refer to them, and a test checks both. Labels hold
- * credential ids, steps, results and vendor names only, never a secret.
+ * chart's PrometheusRule and dashboard and the README refer to them, and tests check all three.
+ * Labels hold credential ids, steps, results, sink and vendor names only, never a secret. The
+ * process metrics keep prom-client's standard names (process_*, nodejs_*), which stock Node.js
+ * dashboards expect.
  */
+import { existsSync, readFileSync } from "node:fs";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 export interface Metrics {
@@ -14,7 +17,12 @@ export interface Metrics {
    */
   keyCreatedTimestamp: Gauge<"credential" | "vendor">;
   keyDueTimestamp: Gauge<"credential" | "vendor">;
-  /** What the two gauges above show; written through recordKeyAge. */
+  /**
+   * Unix time after which the key counts as overdue: its due time, moved past a maintenance
+   * window's hold and an operator's deadline (a legitimate wait is not "overdue").
+   */
+  keyOverdueTimestamp: Gauge<"credential" | "vendor">;
+  /** What the three gauges above show; written through recordKeyAge. */
   keyTimes: KeyTimes;
   /** Finished rotations by result: completed, rolled-back, failed. */
   rotationsTotal: Counter<"credential" | "vendor" | "result" | "trigger">;
@@ -34,16 +42,49 @@ export interface Metrics {
   vendorRequestsTotal: Counter<"vendor" | "operation" | "status">;
   /** Secrets Manager calls by operation and result (ok or the AWS error type). */
   storeRequestsTotal: Counter<"operation" | "result">;
+  /** Always 1; its labels say which build runs (version from package.json, Node version). */
+  buildInfo: Gauge<"version" | "node_version">;
 }
 
 export const METRIC_PREFIX = "key_rotator_";
+
+/**
+ * Step durations from milliseconds to days: a grace period (minutes to hours, longer while the old
+ * key is still in use) and an operator's wait for a new JustCall pair (up to its deadline, 48 h by
+ * default) must land in a bucket of their own, not in +Inf.
+ */
+export const STEP_DURATION_BUCKETS = [
+  0.01,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
+  60,
+  300,
+  900,
+  1800,
+  3600,
+  4 * 3600,
+  12 * 3600,
+  86_400,
+  2 * 86_400,
+  4 * 86_400,
+];
+
+/** The health checks the health tick reports per credential (health-check.job.ts), primed at 0. */
+export const HEALTH_CHECKS = ["store", "key", "age"] as const;
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
   const registry = new Registry();
   if (options.defaultMetrics ?? true)
     // Event-loop lag sampled once a second: the default 10 ms wakes an idle worker 100 times a
     // second, most of its idle CPU (bench: 1.9% of a core -> 0.8%).
-    collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX, eventLoopMonitoringPrecision: 1_000 });
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1_000 });
   const registers = [registry];
   const credential = ["credential", "vendor"] as const;
   const keyTimes = new KeyTimes();
@@ -67,6 +108,15 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       keyTimes,
       "due",
     ),
+    keyOverdueTimestamp: new KeyTimeGauge(
+      {
+        name: "key_rotator_key_overdue_timestamp_seconds",
+        help: "Unix time after which the key is overdue: due, past any window hold and operator deadline",
+        registers,
+      },
+      keyTimes,
+      "overdue",
+    ),
     keyTimes,
     rotationsTotal: new Counter({
       name: "key_rotator_rotations_total",
@@ -78,7 +128,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       name: "key_rotator_step_duration_seconds",
       help: "Duration of rotation steps",
       labelNames: ["vendor", "step"],
-      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      buckets: STEP_DURATION_BUCKETS,
       registers,
     }),
     lastSuccessTimestamp: new Gauge({
@@ -123,73 +173,153 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       labelNames: ["operation", "result"],
       registers,
     }),
+    buildInfo: buildInfoGauge(registers),
   };
 }
 
-/** What the due check and the health check learn of a key's age, as every gauge that shows it. */
+function buildInfoGauge(registers: Registry[]): Gauge<"version" | "node_version"> {
+  const gauge = new Gauge({
+    name: "key_rotator_build_info",
+    help: "Always 1: the version of key-rotator and of Node.js that run",
+    labelNames: ["version", "node_version"],
+    registers,
+  });
+  gauge.labels({ version: packageVersion(), node_version: process.versions.node }).set(1);
+  return gauge;
+}
+
+/** The version in the nearest package.json above this file (src/ in development, dist/src/ in the image). */
+export function packageVersion(from: URL = new URL(".", import.meta.url)): string {
+  for (let dir = from; ; dir = new URL("..", dir)) {
+    const file = new URL("package.json", dir);
+    if (existsSync(file)) {
+      try {
+        const pkg = JSON.parse(readFileSync(file, "utf8")) as { name?: unknown; version?: unknown };
+        if (pkg.name === "key-rotator" && typeof pkg.version === "string") return pkg.version;
+      } catch {
+        // not ours, or not JSON: look further up
+      }
+    }
+    if (new URL("..", dir).pathname === dir.pathname) return "unknown";
+  }
+}
+
+/**
+ * Series that must exist from the worker's start, not from the first tick that touches them: the
+ * health gauges (0 until a check fails; a health tick comes every 15 minutes), the usage gauge of
+ * credentials with a usage signal, and each alert sink's failed-delivery counter (at 0, so the
+ * first failure is a rise the alert rule sees), and every credential's overdue allowance.
+ */
+export function primeMetrics(
+  metrics: Metrics,
+  o: {
+    credentials: Array<{ id: string; vendor: string; usage?: unknown; operator?: { deadlineMs: number } | undefined }>;
+    sinks: string[];
+  },
+): void {
+  for (const c of o.credentials) {
+    const labels = { credential: c.id, vendor: c.vendor };
+    for (const check of HEALTH_CHECKS) metrics.healthCheckFailing.labels({ ...labels, check }).set(0);
+    if (c.usage !== undefined) metrics.usageAnomaly.labels(labels).set(0);
+    metrics.keyTimes.allow(c.id, c.operator?.deadlineMs ?? 0);
+  }
+  for (const sink of o.sinks) metrics.alertsTotal.labels({ sink, result: "failed" }).inc(0);
+}
+
+/**
+ * What the due check and the health check learn of a key's age, as every gauge that shows it.
+ * `due` is the due time, or the schedule's whole verdict: a due key held for a maintenance window
+ * (`heldUntil`) is not overdue before that window opens.
+ */
 export function recordKeyAge(
   metrics: Metrics | undefined,
   labels: { credential: string; vendor: string },
   createdAt: Date,
-  dueAt: number,
+  due: number | { dueAt: number; heldUntil?: number | undefined },
 ): void {
   if (!metrics) return;
-  metrics.keyTimes.set(labels.credential, labels.vendor, createdAt.getTime() / 1000, dueAt / 1000);
+  const { dueAt, heldUntil } = typeof due === "number" ? { dueAt: due, heldUntil: undefined } : due;
+  metrics.keyTimes.set(
+    labels.credential,
+    labels.vendor,
+    createdAt.getTime() / 1000,
+    dueAt / 1000,
+    heldUntil === undefined ? undefined : heldUntil / 1000,
+  );
 }
 
+const FIELDS = { created: 0, due: 1, overdue: 2 } as const;
+const PER_SLOT = 3;
+
 /**
- * The created and due times of every credential's key, one compact entry per credential, shown
- * as the two key-time gauges. A worker may hold 10,000 credentials, and a prom-client series (a
- * key string, a labels object and a value entry, per gauge) costs several times what an entry
- * here does.
+ * The created, due and overdue times of every credential's key, one compact entry per credential,
+ * shown as the three key-time gauges. A worker may hold 10,000 credentials, and a prom-client
+ * series (a key string, a labels object and a value entry, per gauge) costs several times what an
+ * entry here does.
  */
 export class KeyTimes {
-  /** Each credential's slot: its vendor in #vendors, its two times in #times (created, due). */
+  /** Each credential's slot: its vendor in #vendors, its three times in #times (created, due, overdue). */
   readonly #slots = new Map<string, number>();
   readonly #vendors: string[] = [];
-  // Two numbers a slot in one typed array: as object fields, each would be a heap number of its own.
-  #times = new Float64Array(64);
+  /** Per credential, how long past due (or past a window's opening) a wait is legitimate: an operator's deadline. */
+  readonly #allowanceSeconds = new Map<string, number>();
+  // Three numbers a slot in one typed array: as object fields, each would be a heap number of its own.
+  #times = new Float64Array(64 * PER_SLOT);
 
-  set(credential: string, vendor: string, createdSeconds: number, dueSeconds: number): void {
+  /** A credential whose rotation waits for a person: its key is overdue only `ms` after it is due. */
+  allow(credential: string, ms: number): void {
+    if (ms > 0) this.#allowanceSeconds.set(credential, ms / 1000);
+    else this.#allowanceSeconds.delete(credential);
+  }
+
+  set(credential: string, vendor: string, createdSeconds: number, dueSeconds: number, heldUntilSeconds?: number): void {
     let slot = this.#slots.get(credential);
+    const known = slot !== undefined;
     if (slot === undefined) {
       slot = this.#slots.size;
       this.#slots.set(credential, slot);
-      if (2 * slot + 2 > this.#times.length) {
+      if (PER_SLOT * slot + PER_SLOT > this.#times.length) {
         const grown = new Float64Array(this.#times.length * 2);
         grown.set(this.#times);
         this.#times = grown;
       }
     }
+    const at = PER_SLOT * slot;
+    let overdue = Math.max(dueSeconds, heldUntilSeconds ?? 0) + (this.#allowanceSeconds.get(credential) ?? 0);
+    // Once a window has opened the verdict no longer says it held the key: for the same due time,
+    // the overdue time only moves later, so it stays at that opening (plus the allowance).
+    if (known && this.#times[at + FIELDS.due] === dueSeconds)
+      overdue = Math.max(overdue, this.#times[at + FIELDS.overdue] ?? 0);
     this.#vendors[slot] = vendor;
-    this.#times[2 * slot] = createdSeconds;
-    this.#times[2 * slot + 1] = dueSeconds;
+    this.#times[at + FIELDS.created] = createdSeconds;
+    this.#times[at + FIELDS.due] = dueSeconds;
+    this.#times[at + FIELDS.overdue] = overdue;
   }
 
-  series(field: "created" | "due"): { labels: { credential: string; vendor: string }; value: number }[] {
-    const offset = field === "created" ? 0 : 1;
+  series(field: keyof typeof FIELDS): { labels: { credential: string; vendor: string }; value: number }[] {
+    const offset = FIELDS[field];
     return Array.from(this.#slots, ([credential, slot]) => ({
       labels: { credential, vendor: this.#vendors[slot] ?? "" },
-      value: this.#times[2 * slot + offset] ?? 0,
+      value: this.#times[PER_SLOT * slot + offset] ?? 0,
     }));
   }
 
   clear(): void {
     this.#slots.clear();
     this.#vendors.length = 0;
-    this.#times = new Float64Array(64);
+    this.#times = new Float64Array(64 * PER_SLOT);
   }
 }
 
 /** One of the key-time gauges: its series come from KeyTimes (those set through labels() too). */
 class KeyTimeGauge extends Gauge<"credential" | "vendor"> {
   readonly #times: KeyTimes;
-  readonly #field: "created" | "due";
+  readonly #field: keyof typeof FIELDS;
 
   constructor(
     config: { name: string; help: string; registers: Registry[] },
     times: KeyTimes,
-    field: "created" | "due",
+    field: keyof typeof FIELDS,
   ) {
     super({ ...config, labelNames: ["credential", "vendor"] });
     this.#times = times;

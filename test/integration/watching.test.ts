@@ -97,7 +97,7 @@ describe("watching", () => {
       "key_rotator_store_requests_total",
       "key_rotator_key_created_timestamp_seconds",
       "key_rotator_key_due_timestamp_seconds",
-      "key_rotator_process_resident_memory_bytes",
+      "process_resident_memory_bytes",
     ]) {
       expect(text, name).toContain(name);
     }

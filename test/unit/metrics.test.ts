@@ -4,7 +4,13 @@
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { createMetrics, recordKeyAge } from "../../src/observability/metrics.js";
+import {
+  STEP_DURATION_BUCKETS,
+  createMetrics,
+  packageVersion,
+  primeMetrics,
+  recordKeyAge,
+} from "../../src/observability/metrics.js";
 
 describe("metrics", () => {
   it("the README names exactly the metrics the worker exports (process metrics aside)", async () => {
@@ -72,5 +78,83 @@ describe("metrics", () => {
     metrics.registry.resetMetrics();
     record(3);
     expect(await series()).toEqual(expected(3));
+  });
+});
+
+describe("metrics for dashboards and alert rules", () => {
+  const value = async (metrics: ReturnType<typeof createMetrics>, name: string) =>
+    (await metrics.registry.getSingleMetric(name)?.get())?.values ?? [];
+
+  it("keeps the standard process metric names and says which build runs", async () => {
+    const metrics = createMetrics();
+    const names = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name);
+    expect(names).toEqual(expect.arrayContaining(["process_resident_memory_bytes", "nodejs_eventloop_lag_seconds"]));
+    expect(names.filter((n) => n.startsWith("key_rotator_process") || n.startsWith("key_rotator_nodejs"))).toEqual([]);
+    const version = (
+      JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }
+    ).version;
+    expect(await value(metrics, "key_rotator_build_info")).toEqual([
+      { value: 1, labels: { version, node_version: process.versions.node } },
+    ]);
+    expect(packageVersion(new URL("file:///nowhere/at/all/"))).toBe("unknown");
+  });
+
+  it("has step-duration buckets for a grace period and an operator's two-day wait", async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    metrics.stepDurationSeconds.labels({ vendor: "justcall", step: "create" }).observe(36 * 3600);
+    const text = await metrics.registry.getSingleMetricAsString("key_rotator_step_duration_seconds");
+    expect(text).toContain('key_rotator_step_duration_seconds_bucket{le="172800",vendor="justcall",step="create"} 1');
+    expect(text).toContain('key_rotator_step_duration_seconds_bucket{le="86400",vendor="justcall",step="create"} 0');
+    expect(Math.max(...STEP_DURATION_BUCKETS)).toBeGreaterThanOrEqual(2 * 86_400);
+  });
+
+  it("primes the health, usage and alert-failure series at start", async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    primeMetrics(metrics, {
+      credentials: [
+        { id: "cc", vendor: "callcov", usage: { factor: 3 } },
+        { id: "jc", vendor: "justcall", operator: { deadlineMs: 1000 } },
+      ],
+      sinks: ["ops-slack"],
+    });
+    const health = await value(metrics, "key_rotator_health_check_failing");
+    expect(health.map((v) => `${v.labels.credential}/${v.labels.check}=${v.value}`).sort()).toEqual([
+      "cc/age=0",
+      "cc/key=0",
+      "cc/store=0",
+      "jc/age=0",
+      "jc/key=0",
+      "jc/store=0",
+    ]);
+    expect((await value(metrics, "key_rotator_usage_anomaly")).map((v) => v.labels.credential)).toEqual(["cc"]);
+    expect(await value(metrics, "key_rotator_alerts_total")).toEqual([
+      { value: 0, labels: { sink: "ops-slack", result: "failed" } },
+    ]);
+  });
+
+  it("an overdue time past a window's hold and an operator's deadline, kept once the window opens", async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    primeMetrics(metrics, {
+      credentials: [{ id: "jc", vendor: "justcall", operator: { deadlineMs: 48 * 3_600_000 } }],
+      sinks: [],
+    });
+    const overdue = async () =>
+      Object.fromEntries(
+        (await value(metrics, "key_rotator_key_overdue_timestamp_seconds")).map((v) => [v.labels.credential, v.value]),
+      );
+    const created = new Date(0);
+    recordKeyAge(metrics, { credential: "cc", vendor: "callcov" }, created, 1_000_000);
+    recordKeyAge(metrics, { credential: "held", vendor: "callcov" }, created, {
+      dueAt: 1_000_000,
+      heldUntil: 5_000_000,
+    });
+    recordKeyAge(metrics, { credential: "jc", vendor: "justcall" }, created, { dueAt: 1_000_000 });
+    expect(await overdue()).toEqual({ cc: 1000, held: 5000, jc: 1000 + 48 * 3600 });
+    // The window is open now: the verdict no longer holds, the overdue time stays at its opening.
+    recordKeyAge(metrics, { credential: "held", vendor: "callcov" }, created, { dueAt: 1_000_000 });
+    expect((await overdue()).held).toBe(5000);
+    // A rotation made a new key: its own due time, nothing carried over.
+    recordKeyAge(metrics, { credential: "held", vendor: "callcov" }, new Date(6_000_000), { dueAt: 9_000_000 });
+    expect((await overdue()).held).toBe(9000);
   });
 });
