@@ -1,33 +1,23 @@
 /**
  * Reads and validates an inventory file. Every problem comes back at once in a ConfigError, each
  * as `path: message` (`credentials[2].rotation.every: expected a duration like 90d`); YAML syntax
- * errors carry line and column. Never a stack trace to the user.
+ * errors carry line and column. Never a stack trace to the user. The file is read within bounds
+ * (bounded-read.ts): a regular file of at most MAX_INVENTORY_BYTES, within 10 s.
  */
-import { readFile } from "node:fs/promises";
 import { LineCounter, parseDocument } from "yaml";
 import { ConfigError } from "../core/errors.js";
+import { readBoundedFile } from "./bounded-read.js";
 import { crossReferenceProblems } from "./inventory-references.js";
 import { type Inventory, inventorySchema } from "./inventory-schema.js";
+
+export const MAX_INVENTORY_BYTES = 32 * 1024 * 1024;
 
 export async function loadInventory(path: string): Promise<Inventory> {
   // An empty KEY_ROTATOR_CONFIG (a blank Helm value, say) would otherwise read as "no such file".
   if (path.trim() === "")
     throw new ConfigError(["the inventory path is empty: give a file with --config or KEY_ROTATOR_CONFIG"], '""');
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why =
-      code === "ENOENT"
-        ? "no such file"
-        : code === "EACCES"
-          ? "permission denied"
-          : code === "EISDIR"
-            ? "is a directory"
-            : (err as Error).message;
-    throw new ConfigError([`cannot read the inventory: ${why}`], path);
-  }
+  // Ample for 100,000 credentials (about 200 bytes each); a file past it is not an inventory.
+  const text = await readBoundedFile(path, { what: "the inventory", maxBytes: MAX_INVENTORY_BYTES });
   return parseInventory(text, path);
 }
 

@@ -3,9 +3,9 @@
  * ({ env } or { file }) once at start, and maps credentials to their routes. A reference that
  * cannot be resolved is a ConfigError naming the route and the variable or file.
  */
-import { readFileSync } from "node:fs";
 import type { Inventory, SecretRef } from "../config/inventory-schema.js";
-import { ConfigError } from "../core/errors.js";
+import { ConfigError, describeError } from "../core/errors.js";
+import { readBoundedFileSync } from "../config/bounded-read.js";
 import { SecretValue } from "../core/secret.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -26,9 +26,10 @@ export async function buildAlerter(
       return v ? new SecretValue(v.trim()) : undefined;
     }
     try {
-      return new SecretValue(readFileSync(ref.file, "utf8").trim());
-    } catch {
-      problems.push(`alertRoutes.${route}.${field}: cannot read file ${ref.file}`);
+      // A regular file of at most 64 KiB: a FIFO or /dev/zero fails at once instead of hanging start-up.
+      return new SecretValue(readBoundedFileSync(ref.file, { what: "the file", maxBytes: 65_536 }).trim());
+    } catch (err) {
+      problems.push(`alertRoutes.${route}.${field}: ${describeError(err)}`);
       return undefined;
     }
   };
