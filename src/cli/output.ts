@@ -1,6 +1,7 @@
 /**
  * Output for people and for programs. People get aligned tables and one-line messages; programs
- * get one JSON document with `--json`. Exit codes: 0 done, 1 failed, 2 bad usage or bad input.
+ * get one JSON document with `--json` (the contract: docs/json.md). Exit codes: 0 done, 1 failed,
+ * 2 bad usage or bad input. Text for people has its control characters escaped (escapeControl).
  */
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
@@ -16,9 +17,9 @@ export const processOut: Out = {
   stderr: (t) => process.stderr.write(t.endsWith("\n") ? t : `${t}\n`),
 };
 
-/** Renders rows as an aligned text table with a header line. */
+/** Renders rows as an aligned text table with a header line; control characters in cells are escaped. */
 export function table(headers: string[], rows: Array<Array<string | number | undefined>>): string {
-  const cells = [headers, ...rows.map((r) => r.map((c) => (c === undefined ? "-" : String(c))))];
+  const cells = [headers, ...rows.map((r) => r.map((c) => (c === undefined ? "-" : escapeControl(String(c)))))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
   const line = (r: string[]) =>
     r
@@ -42,4 +43,65 @@ export function humanDuration(ms: number): string {
   if (h > 0) return `${sign}${h}h ${m}m`;
   if (m > 0) return `${sign}${m}m ${s}s`;
   return `${sign}${s}s`;
+}
+
+/**
+ * Control characters (C0, DEL, C1) as visible escapes (`\u001b`), so text from outside (a reason,
+ * an actor, an outcome) cannot move the cursor, retitle or clear a person's terminal. JSON output
+ * needs none of this: JSON.stringify escapes C0 itself, and a program reads it, not a terminal.
+ */
+export function escapeControl(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
+    if (c === "\n") return "\\n";
+    if (c === "\t") return "\\t";
+    if (c === "\r") return "\\r";
+    return `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+  });
+}
+
+/** Epoch ms (or a Date) as ISO 8601 for JSON output; undefined stays undefined. */
+export function isoTime(t: number | Date | undefined): string | undefined {
+  if (t === undefined) return undefined;
+  const d = typeof t === "number" ? new Date(t) : t;
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+}
+
+/**
+ * The `--json` error document (docs/json.md): `{"error": {"code", "message", ...details}}`, on
+ * stdout, with the same exit code a person would get.
+ */
+export function jsonError(code: string, message: string, details: Record<string, unknown> = {}): string {
+  return JSON.stringify({ error: { code, message, ...details } });
+}
+
+/** What a command ended with, when it says only "failed" or "bad usage": the codes of docs/json.md. */
+export function errorCodeFor(exitCode: number): string {
+  return exitCode === EXIT_USAGE ? "bad_input" : "failed";
+}
+
+/**
+ * An Out for `--json`: passes everything through and remembers whether a document reached stdout
+ * and the last error line. A command that failed without printing its own document then gets one
+ * from `finish` (main.ts), so stdout always holds exactly one JSON document.
+ */
+export class JsonOut implements Out {
+  wrote = false;
+  lastError: string | undefined;
+  constructor(private readonly inner: Out) {}
+  stdout(text: string): void {
+    this.wrote = true;
+    this.inner.stdout(text);
+  }
+  stderr(text: string): void {
+    // "key-rotator rotate: no credential …" -> "no credential …": the code says who speaks.
+    this.lastError = text.trim().replace(/^key-rotator(?: [a-z-]+)?: /, "");
+    this.inner.stderr(text);
+  }
+  /** Prints the error document when the command printed none; returns the exit code unchanged. */
+  finish(exitCode: number, code?: string, message?: string): number {
+    if (this.wrote || exitCode === EXIT_OK) return exitCode;
+    this.stdout(jsonError(code ?? errorCodeFor(exitCode), message ?? this.lastError ?? "failed"));
+    return exitCode;
+  }
 }
