@@ -10,6 +10,7 @@ import { redisUrlFrom } from "../queue/redis.js";
 import type { RuntimeConfig } from "../config/runtime-config.js";
 import { type Services, createServices } from "../worker/compose-services.js";
 import { startWorker } from "../worker/worker.js";
+import { primeMetrics } from "../observability/metrics.js";
 import { EXIT_OK } from "./output.js";
 
 export async function workerCommand(configPath: string): Promise<number> {
@@ -57,7 +58,10 @@ export async function workerCommand(configPath: string): Promise<number> {
  */
 async function prepare(configPath: string): Promise<{ runtime: RuntimeConfig; services: Services }> {
   const { inventory, runtime } = await loadRuntime(configPath);
-  return { runtime, services: await createServices(inventory, runtime) };
+  const services = await createServices(inventory, runtime);
+  // Health, usage and alert-failure series exist from the start, not from the first tick.
+  primeMetrics(services.metrics, { credentials: runtime.credentials, sinks: Object.keys(inventory.alertRoutes) });
+  return { runtime, services };
 }
 
 function readAdminToken(): string | undefined {
