@@ -2,11 +2,20 @@
 /**
  * `key-rotator`: the command line. Parses arguments with commander and hands each command to its
  * own module. Exit codes: 0 done, 1 failed, 2 bad usage or bad input. No stack traces reach a
- * person: errors print one clear line (the error's message names what and where).
+ * person: errors print one clear line (the error's message names what and where). With `--json`
+ * stdout holds exactly one JSON document, an error too (`{"error": {"code", "message"}}`): the
+ * contract is docs/json.md.
  */
+import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
-import { ConfigError, RotatorError, describeError } from "../core/errors.js";
-import { EXIT_FAILED, EXIT_USAGE, processOut } from "./output.js";
+import { ConfigError, describeError } from "../core/errors.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, JsonOut, type Out, processOut } from "./output.js";
+
+/** `--json` anywhere before `--` puts the whole run, its errors included, under the JSON contract. */
+const args = process.argv.slice(2);
+const jsonMode = (args.includes("--") ? args.slice(0, args.indexOf("--")) : args).includes("--json");
+const jsonOut = jsonMode ? new JsonOut(processOut) : undefined;
+const out: Out = jsonOut ?? processOut;
 
 /** Each command returns its exit code; commander ignores return values, so actions store it here. */
 let exitCode = 0;
@@ -20,7 +29,11 @@ const program = new Command("key-rotator")
   .description("Rotates vendor API keys kept in AWS Secrets Manager")
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-  .showHelpAfterError("(run key-rotator --help for usage)");
+  .showHelpAfterError("(run key-rotator --help for usage)")
+  .option("-V, --version", 'print the version (with --json: {"name", "version"})');
+
+const actorOption = () =>
+  new Option("--actor <name>", "who is asking, for the audit trail (default: $KEY_ROTATOR_ACTOR, else the OS user)");
 
 const configOption = () =>
   new Option("-c, --config <file>", "inventory file").env("KEY_ROTATOR_CONFIG").makeOptionMandatory();
@@ -49,6 +62,7 @@ program
     "with --emergency and --reason: past the credential's emergency cooldown (audited; the global cap still applies)",
   )
   .option("--timeout <seconds>", "with --wait: give up waiting after this long", "600")
+  .addOption(actorOption())
   .option("--json", "machine-readable output")
   .action(
     run(
@@ -62,11 +76,12 @@ program
           reason?: string;
           force?: boolean;
           timeout: string;
+          actor?: string;
           json?: boolean;
         },
       ) => {
         const { rotateCommand } = await import("./rotate.command.js");
-        return rotateCommand(credential, o, processOut);
+        return rotateCommand(credential, o, out);
       },
     ),
   );
@@ -75,11 +90,12 @@ program
   .command("submit <credential>")
   .description("hand in a new JustCall pair on standard input (key and secret), for the operator-assisted rotation")
   .addOption(configOption())
+  .addOption(actorOption())
   .option("--json", "machine-readable output")
   .action(
-    run(async (credential: string, o: { config: string; json?: boolean }) => {
+    run(async (credential: string, o: { config: string; actor?: string; json?: boolean }) => {
       const { submitCommand } = await import("./submit.command.js");
-      return submitCommand(credential, o, processOut);
+      return submitCommand(credential, o, out);
     }),
   );
 
@@ -91,7 +107,7 @@ program
   .action(
     run(async (credential: string | undefined, o: { config: string; json?: boolean }) => {
       const { statusCommand } = await import("./status.command.js");
-      return statusCommand(credential, o, processOut);
+      return statusCommand(credential, o, out);
     }),
   );
 
@@ -103,7 +119,20 @@ program
   .action(
     run(async (credential: string, o: { config: string; json?: boolean }) => {
       const { historyCommand } = await import("./history.command.js");
-      return historyCommand(credential, o, processOut);
+      return historyCommand(credential, o, out);
+    }),
+  );
+
+program
+  .command("plan")
+  .description("the dry run: what would rotate when, and the store writes and vendor calls that needs; writes nothing")
+  .addOption(configOption())
+  .option("--days <n>", "how far ahead to look", "30")
+  .option("--json", "machine-readable output")
+  .action(
+    run(async (o: { config: string; days: string; json?: boolean }) => {
+      const { planCommand } = await import("./plan.command.js");
+      return planCommand(o, out);
     }),
   );
 
@@ -114,7 +143,7 @@ program
   .action(
     run(async (file: string, o: { json?: boolean }) => {
       const { checkConfigCommand } = await import("./check-config.command.js");
-      return checkConfigCommand(file, o, processOut);
+      return checkConfigCommand(file, o, out);
     }),
   );
 
@@ -123,10 +152,11 @@ program
   .description("print the least-privilege IAM policy for the worker's role, from an inventory")
   .option("--region <region>", "AWS region of the secrets (default: any)")
   .option("--account <id>", "AWS account id of the secrets (default: any)")
+  .option("--json", "the policy is JSON already; accepted so every command takes --json")
   .action(
     run(async (file: string, o: { region?: string; account?: string }) => {
       const { iamPolicyCommand } = await import("./iam-policy.command.js");
-      return iamPolicyCommand(file, o, processOut);
+      return iamPolicyCommand(file, o, out);
     }),
   );
 
@@ -134,10 +164,12 @@ program
   .command("sandbox")
   .description("run the local Secrets Manager emulator and vendor simulators until stopped")
   .option("--port-base <port>", "listen on this port and the next two instead of random ports")
+  .option("--seed", "put a CallCov and a JustCall credential in, write an inventory for them, print what to export")
+  .option("--inventory <file>", "with --seed: where to write the inventory", "sandbox-inventory.yaml")
   .action(
-    run(async (o: { portBase?: string }) => {
+    run(async (o: { portBase?: string; seed?: boolean; inventory?: string }) => {
       const { sandboxCommand } = await import("./sandbox.command.js");
-      return sandboxCommand(o, processOut);
+      return sandboxCommand(o, out);
     }),
   );
 
@@ -148,7 +180,7 @@ program
   .action(
     run(async (o: { json?: boolean }) => {
       const { demoCommand } = await import("./demo.command.js");
-      return demoCommand(o, processOut);
+      return demoCommand(o, out);
     }),
   );
 
@@ -162,25 +194,58 @@ for (const event of (globalThis as Record<symbol, unknown>)[BELT]
   (globalThis as Record<symbol, unknown>)[BELT] = true;
   process.on(event, (err: unknown) => {
     const debug = process.env.LOG_LEVEL === "debug" || process.env.LOG_LEVEL === "trace";
-    processOut.stderr(
+    out.stderr(
       `key-rotator: ${describeError(err)}${debug && err instanceof Error && err.stack ? `\n${err.stack}` : ""}`,
     );
+    jsonOut?.finish(EXIT_FAILED, codeOf(err), describeError(err));
     process.stdout.write("", () => process.stderr.write("", () => process.exit(EXIT_FAILED)));
   });
 }
 
+/** The `--json` error code for an error that escaped a command (docs/json.md lists them). */
+function codeOf(err: unknown): string {
+  const byName: Record<string, string> = {
+    ConfigError: "bad_input",
+    RedisUnavailableError: "redis_unavailable",
+    EmergencyRefusedError: "emergency_refused",
+    StoreError: "store_error",
+    VendorError: "vendor_error",
+    RateLimitedError: "vendor_error",
+  };
+  return (err instanceof Error && byName[err.name]) || "failed";
+}
+
+/** package.json's version: two levels up from src/cli, three from dist/src/cli. */
+function version(): string {
+  for (const up of ["../../package.json", "../../../package.json"]) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), "utf8")) as { name?: string; version?: string };
+      if (pkg.name === "key-rotator" && pkg.version) return pkg.version;
+    } catch {
+      // not this level
+    }
+  }
+  return "unknown";
+}
+
 async function main(argv: string[]): Promise<number> {
+  const first = argv.slice(2).find((a) => a !== "--json");
+  if (first === "--version" || first === "-V") {
+    out.stdout(jsonMode ? JSON.stringify({ name: "key-rotator", version: version() }) : version());
+    return EXIT_OK;
+  }
   try {
     await program.parseAsync(argv);
-    return exitCode;
+    return jsonOut ? jsonOut.finish(exitCode) : exitCode;
   } catch (err) {
     if (err instanceof CommanderError) {
-      return err.exitCode === 0 ? 0 : EXIT_USAGE;
+      if (err.exitCode === 0) return 0;
+      jsonOut?.finish(EXIT_USAGE, "usage", err.message.replace(/^error: /, ""));
+      return EXIT_USAGE;
     }
-    processOut.stderr(`key-rotator: ${describeError(err)}`);
-    if (err instanceof ConfigError) return EXIT_USAGE;
-    if (err instanceof RotatorError) return EXIT_FAILED;
-    return EXIT_FAILED;
+    out.stderr(`key-rotator: ${describeError(err)}`);
+    const code = err instanceof ConfigError ? EXIT_USAGE : EXIT_FAILED;
+    return jsonOut ? jsonOut.finish(code, codeOf(err), describeError(err)) : code;
   }
 }
 

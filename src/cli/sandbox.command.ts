@@ -2,12 +2,27 @@
  * `key-rotator sandbox`: runs the emulator and simulators until SIGTERM/SIGINT and prints one
  * JSON line with their URLs, for trying the product without AWS or vendor accounts:
  *   AWS_ENDPOINT_URL_SECRETS_MANAGER=<secretsManager> AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x ...
+ * With `--seed`, it first puts a CallCov and a JustCall credential in (keys made at the vendor as a
+ * person would, the CallCov management login in its own secret), writes an inventory for them, and
+ * prints what to export in another shell: the README's try-it path needs nothing else.
  */
+import { resolve } from "node:path";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { ListenError } from "../sandbox/local-server.js";
-import { type Sandbox, startSandbox } from "../sandbox/sandbox.js";
+import { SANDBOX_LOGIN, type Sandbox, startSandbox } from "../sandbox/sandbox.js";
+import {
+  SANDBOX_ENV,
+  seedCallCovCredential,
+  seedJustCallCredential,
+  seedManagementLogin,
+  writeCallCovInventory,
+} from "../sandbox/seed.js";
 import { EXIT_OK, EXIT_USAGE, type Out } from "./output.js";
 
-export async function sandboxCommand(o: { portBase?: string }, out: Out): Promise<number> {
+export async function sandboxCommand(
+  o: { portBase?: string; seed?: boolean; inventory?: string },
+  out: Out,
+): Promise<number> {
   const portBase = o.portBase === undefined ? undefined : Number(o.portBase);
   if (portBase !== undefined && (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65_533)) {
     out.stderr(`key-rotator sandbox: --port-base must be a port number from 1024 to 65533, got "${o.portBase ?? ""}"`);
@@ -22,11 +37,56 @@ export async function sandboxCommand(o: { portBase?: string }, out: Out): Promis
     out.stderr(`key-rotator sandbox: ${err.message}`);
     return EXIT_USAGE;
   }
-  out.stdout(JSON.stringify(sandbox.urls));
+  if (o.seed) await seed(sandbox, resolve(o.inventory ?? "sandbox-inventory.yaml"), out);
+  else out.stdout(JSON.stringify(sandbox.urls));
   await new Promise<void>((resolve) => {
     process.once("SIGTERM", resolve);
     process.once("SIGINT", resolve);
   });
   await sandbox.close();
   return EXIT_OK;
+}
+
+async function seed(sandbox: Sandbox, inventory: string, out: Out): Promise<void> {
+  const client = new SecretsManagerClient({
+    endpoint: sandbox.urls.secretsManager,
+    region: SANDBOX_ENV.AWS_REGION,
+    credentials: { accessKeyId: SANDBOX_ENV.AWS_ACCESS_KEY_ID, secretAccessKey: SANDBOX_ENV.AWS_SECRET_ACCESS_KEY },
+  });
+  const login = await seedManagementLogin(client);
+  const cc = await seedCallCovCredential(sandbox, client, "cc-demo");
+  const jc = await seedJustCallCredential(sandbox, client, "jc-demo");
+  client.destroy();
+  writeCallCovInventory(inventory, sandbox, [cc], login, {
+    queuePrefix: "{key-rotator-sandbox}",
+    every: "90d",
+    grace: "30s",
+    justcall: [{ ...jc, every: "90d" }],
+  });
+  const env = {
+    ...SANDBOX_ENV,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: sandbox.urls.secretsManager,
+    KEY_ROTATOR_CONFIG: inventory,
+  };
+  out.stdout(
+    JSON.stringify({
+      ...sandbox.urls,
+      inventory,
+      credentials: [cc.id, jc.id],
+      env,
+    }),
+  );
+  out.stdout(
+    [
+      "",
+      `Seeded: ${cc.id} (CallCov, secret ${cc.secretId}), ${jc.id} (JustCall, secret ${jc.secretId}),`,
+      `and the CallCov management login (${SANDBOX_LOGIN.email}) in ${login}. Inventory: ${inventory}`,
+      `JustCall's dashboard (make and revoke pairs as a person would): ${sandbox.urls.justcall}/__dashboard/pairs`,
+      "",
+      "In another shell (leave this one running; Ctrl-C stops the sandbox, which keeps nothing):",
+      `  export ${Object.entries(env)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" ")}`,
+    ].join("\n"),
+  );
 }
