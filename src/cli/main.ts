@@ -8,6 +8,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
+import { flushAuditLog } from "../audit/audit-log.js";
 import { ConfigError, describeError } from "../core/errors.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, JsonOut, type Out, processOut } from "./output.js";
 
@@ -88,7 +89,9 @@ program
 
 program
   .command("submit <credential>")
-  .description("hand in a new JustCall pair on standard input (key and secret), for the operator-assisted rotation")
+  .description(
+    "hand in a new key on standard input, for a vendor whose keys a person makes (operator-assisted rotation)",
+  )
   .addOption(configOption())
   .addOption(actorOption())
   .option("--json", "machine-readable output")
@@ -164,7 +167,7 @@ program
   .command("sandbox")
   .description("run the local Secrets Manager emulator and vendor simulators until stopped")
   .option("--port-base <port>", "listen on this port and the next two instead of random ports")
-  .option("--seed", "put a CallCov and a JustCall credential in, write an inventory for them, print what to export")
+  .option("--seed", "put a credential of each simulated vendor in, write an inventory for them, print what to export")
   .option("--inventory <file>", "with --seed: where to write the inventory", "sandbox-inventory.yaml")
   .action(
     run(async (o: { portBase?: string; seed?: boolean; inventory?: string }) => {
@@ -249,6 +252,8 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-// Exit once output is flushed: a finished command must not wait for idle keep-alive sockets.
+// Exit once output is flushed: a finished command must not wait for idle keep-alive sockets. The
+// audit webhook's posts (if any) get a few seconds first.
 const code = await main(process.argv);
+await flushAuditLog();
 process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));

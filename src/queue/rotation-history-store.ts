@@ -7,12 +7,17 @@
  * Nothing decides by it: whether a rotation is finished is the secret's own finished-marker (a
  * tag the rotation sets last), which Redis can neither lose nor forge.
  *
- * And the audit trail of emergency requests that did not simply start a rotation: each refused one
- * (cooldown, global cap) and each forced one, with who asked and why. Its own capped list, so a
- * flood of refusals neither pushes finished rotations out of `history` nor becomes `status`'s
- * "last result".
+ * And the audit trail: who asked for what and why (a rotation requested from the CLI, the admin
+ * API or a leak report; each emergency refused by its bounds or forced past them; a pair handed
+ * in). Its own capped list, so a flood of refusals neither pushes finished rotations out of
+ * `history` nor becomes `status`'s "last result".
+ *
+ * Every record and audit entry also goes to the audit stream (src/audit/audit-log.ts), which is
+ * append-only, hash-chained and outside Redis: the copy that survives Redis's loss, its cap and a
+ * forger with write access to it (docs/audit.md).
  */
 import type { Redis } from "ioredis";
+import { type AuditSink, auditLog, parseActor } from "../audit/audit-log.js";
 import type { RotationState } from "../rotation/rotation-state.js";
 
 export type RotationResultKind = "completed" | "rolled-back" | "failed";
@@ -31,17 +36,29 @@ export interface HistoryRecord {
   stepTimes?: RotationState["stepTimes"];
 }
 
-/** One emergency request in the audit trail: refused (and why), or forced past its cooldown. */
+export type AuditEventName =
+  "emergency.refused" | "emergency.forced" | "rotation.requested" | "leak.reported" | "pair.submitted";
+
+/** One request in the audit trail: who asked for what, and what became of it. */
 export interface AuditRecord {
   at: number;
   credentialId: string;
-  event: "emergency.refused" | "emergency.forced";
+  event: AuditEventName;
+  /** `via:name@address` (audit-log.ts actorString). */
   actor: string;
-  /** The reason the person gave. */
+  /** The reason the person gave (for a leak: the report's URL). */
   reason?: string;
   /** Why it was refused: cooldown, global-cap. */
   refusedFor?: string;
   retryAfterSeconds?: number;
+  emergency?: boolean;
+  rotationId?: string;
+  /** Joined a rotation in flight instead of starting one. */
+  joined?: boolean;
+  /** `--direct`: run in the CLI's own process, without the queue. */
+  direct?: boolean;
+  /** How it ended, when the request's own process saw the end (--direct). */
+  outcome?: string;
 }
 
 const KEEP = 100;
@@ -52,6 +69,7 @@ export class RotationHistory {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
+    private readonly sink: AuditSink = auditLog(),
   ) {}
 
   #key(credentialId: string): string {
@@ -76,6 +94,24 @@ export class RotationHistory {
       finishedAt,
       ...(state.stepTimes ? { stepTimes: state.stepTimes } : {}),
     };
+    this.sink.emit(
+      {
+        event: "rotation.finished",
+        credentialId: state.credentialId,
+        rotationId: state.rotationId,
+        result,
+        trigger: state.trigger,
+        emergency: state.emergency,
+        actor: parseActor(state.actor) ?? { name: state.trigger, via: "worker" },
+        reason: state.reason,
+        outcome: state.outcome,
+        oldVersionId: state.oldVersionId,
+        oldKeyId: state.oldKeyId,
+        newKeyId: state.newKeyId,
+        startedAt: new Date(state.startedAt).toISOString(),
+      },
+      finishedAt,
+    );
     const key = this.#key(state.credentialId);
     const tx = this.redis
       .multi()
@@ -85,7 +121,10 @@ export class RotationHistory {
     await tx.exec();
   }
 
+  /** Into the audit stream first (it does not need Redis), then the capped Redis copy. */
   async audit(entry: AuditRecord): Promise<void> {
+    const { at, actor, ...rest } = entry;
+    this.sink.emit({ ...rest, actor: parseActor(actor) ?? { name: "unknown", via: "worker" } }, at);
     const key = this.#auditKey(entry.credentialId);
     await this.redis
       .multi()
@@ -94,7 +133,7 @@ export class RotationHistory {
       .exec();
   }
 
-  /** The audit trail of emergency requests for a credential, newest first. */
+  /** The audit trail of a credential, newest first. */
   async auditTrail(credentialId: string, limit = KEEP_AUDIT): Promise<AuditRecord[]> {
     return parseLines<AuditRecord>(await this.redis.lrange(this.#auditKey(credentialId), 0, limit - 1));
   }
