@@ -10,6 +10,7 @@ import { redisUrlFrom } from "../queue/redis.js";
 import type { RuntimeConfig } from "../config/runtime-config.js";
 import { type Services, createServices } from "../worker/compose-services.js";
 import { startWorker } from "../worker/worker.js";
+import { httpAdminFromEnv } from "../http/http-admin-env.js";
 import { primeMetrics } from "../observability/metrics.js";
 import { EXIT_OK } from "./output.js";
 
@@ -23,6 +24,8 @@ export async function workerCommand(configPath: string): Promise<number> {
   const { runtime, services } = await prepare(configPath);
   const port = process.env.KEY_ROTATOR_HTTP_PORT;
   const adminToken = readAdminToken();
+  // Named admin tokens and the leak webhook (docs/audit.md, docs/leaks.md).
+  const http = httpAdminFromEnv(process.env, { ...services, credentials: runtime.credentials });
   const probeSecret = runtime.credentials[0]?.secretId;
   const readyChecks = probeSecret
     ? [{ name: "secrets-manager", check: async () => void (await services.store.listVersions(probeSecret)) }]
@@ -33,6 +36,7 @@ export async function workerCommand(configPath: string): Promise<number> {
     {
       redisUrl: redisUrlFrom(),
       ...(adminToken ? { adminToken } : {}),
+      http,
       ...(port !== undefined ? { httpPort: Number(port) } : {}),
     },
   );

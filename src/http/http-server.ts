@@ -1,14 +1,19 @@
 /**
  * The worker's HTTP surface: `GET /healthz` (the process answers), `GET /readyz` (Redis and the
- * store answer), `GET /metrics` (Prometheus), and the admin `POST /v1/credentials/{id}/rotate`
- * for incident tooling, behind a bearer token compared in constant time. The admin call answers
+ * store answer), `GET /metrics` (Prometheus), the admin `POST /v1/credentials/{id}/rotate`
+ * for incident tooling, behind named bearer tokens compared in constant time (admin-tokens.ts),
+ * and `POST /v1/leaks` for secret scanning reports (leak-webhook.ts). The admin call answers
  * within `adminTimeoutMs` whatever Redis does: 202 started or joined, 429 with `Retry-After` past
- * an emergency's bounds, 503 with `Retry-After` while Redis does not answer.
+ * an emergency's bounds, 503 with `Retry-After` while Redis does not answer. The caller is a name
+ * and an address in the audit trail (`http:<token name>@<peer address>`).
  *
  * Must not: echo a token or a request body back, answer a stack trace, or leave a request unanswered.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createHash, timingSafeEqual } from "node:crypto";
+import { actorString, auditLog } from "../audit/audit-log.js";
+import { type AdminToken, singleAdminToken, tokenName } from "./admin-tokens.js";
+import { type LeakIntake, leakRoute } from "./leak-webhook.js";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
 import type { Registry } from "prom-client";
@@ -42,8 +47,12 @@ export interface HttpServerOptions {
   host?: string;
   registry: Registry;
   readyChecks: ReadyCheck[];
-  /** Bearer token for the admin endpoint; without one the endpoint answers 503. */
+  /** Bearer token for the admin endpoint, named "admin"; without it or adminTokens the endpoint answers 503. */
   adminToken?: string;
+  /** Named admin tokens (KEY_ROTATOR_ADMIN_TOKENS_FILE): the caller's name goes to the audit trail. */
+  adminTokens?: AdminToken[];
+  /** `POST /v1/leaks`; without it the route answers 503. */
+  leaks?: LeakIntake;
   admin?: AdminRotate;
   /** The admin call answers 503 when starting the rotation takes longer than this (Redis frozen, say). */
   adminTimeoutMs?: number;
@@ -103,6 +112,17 @@ async function handle(options: HttpServerOptions, req: IncomingMessage, res: Ser
     res.end(await options.registry.metrics());
     return;
   }
+  if (url.pathname === "/v1/leaks") {
+    if (req.method !== "POST") return send(res, 405, { error: "method_not_allowed", message: "use POST" });
+    const reply = await leakRoute(
+      options.leaks,
+      options.admin,
+      req,
+      peer(req),
+      options.adminTimeoutMs ?? ADMIN_TIMEOUT_MS,
+    );
+    return send(res, reply.status, reply.body, reply.headers);
+  }
   const rotate = /^\/v1\/credentials\/([^/]+)\/rotate$/.exec(url.pathname);
   if (rotate) {
     if (req.method !== "POST") return send(res, 405, { error: "method_not_allowed", message: "use POST" });
@@ -141,13 +161,18 @@ async function adminRotate(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  if (!options.adminToken || !options.admin)
+  const tokens = [
+    ...(options.adminTokens ?? []),
+    ...(options.adminToken ? [singleAdminToken(options.adminToken)] : []),
+  ];
+  if (tokens.length === 0 || !options.admin)
     return send(res, 503, {
       error: "admin_disabled",
-      message: "no admin token is configured (KEY_ROTATOR_ADMIN_TOKEN_FILE)",
+      message: "no admin token is configured (KEY_ROTATOR_ADMIN_TOKENS_FILE or KEY_ROTATOR_ADMIN_TOKEN_FILE)",
     });
   const presented = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
-  if (!presented || !sameToken(presented, options.adminToken)) {
+  const name = presented ? tokenName(presented, tokens) : undefined;
+  if (!name) {
     return send(
       res,
       401,
@@ -183,12 +208,14 @@ async function adminRotate(
   }
   const { emergency, reason, force } = body.data;
   const timeoutMs = options.adminTimeoutMs ?? ADMIN_TIMEOUT_MS;
+  const actor = { name, via: "http" as const, ...(peer(req) ? { address: peer(req) } : {}) };
+  auditLog().emit({ event: "rotation.requested", credentialId, actor, reason, emergency, force });
   try {
     const started = options.admin.rotate({
       credentialId,
       emergency,
       reason,
-      actor: "admin-http",
+      actor: actorString(actor),
       ...(force ? { force: true } : {}),
     });
     const result = await withTimeout(
@@ -224,6 +251,12 @@ async function adminRotate(
     }
     throw err;
   }
+}
+
+/** The peer's address as the socket saw it (a proxy's, behind one; X-Forwarded-For is anyone's to write). */
+function peer(req: IncomingMessage): string | undefined {
+  const a = req.socket.remoteAddress;
+  return a?.startsWith("::ffff:") ? a.slice(7) : a;
 }
 
 /** Constant-time comparison of two tokens of any length (hash first so lengths do not leak). */

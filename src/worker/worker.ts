@@ -21,7 +21,7 @@ import { usageGateFor } from "../jobs/usage-watcher.js";
 import { emergencyLane } from "../jobs/emergency-lane.js";
 import { MAINTENANCE_QUEUE, keepSchedules, maintenanceProcessor } from "./maintenance.js";
 import { RotationHistory } from "../queue/rotation-history-store.js";
-import { type ReadyCheck, startHttpServer } from "../http/http-server.js";
+import { type HttpServerOptions, type ReadyCheck, startHttpServer } from "../http/http-server.js";
 import { assertRedisAnswers, connectRedis } from "../queue/redis.js";
 import {
   ROTATION_QUEUE,
@@ -54,6 +54,8 @@ export interface WorkerPorts {
 export interface WorkerOptions {
   redisUrl: string;
   adminToken?: string;
+  /** Named admin tokens and the leak webhook, passed to the HTTP server as they are. */
+  http?: Pick<HttpServerOptions, "adminTokens" | "leaks">;
   /** Overrides settings.httpPort (0 for a random port in tests). */
   httpPort?: number;
   httpHost?: string;
@@ -195,6 +197,7 @@ export async function startWorker(
     registry: metrics.registry,
     readyChecks: [{ name: "redis", check: async () => void (await redis.ping()) }, ...(ports.readyChecks ?? [])],
     ...(options.adminToken ? { adminToken: options.adminToken } : {}),
+    ...options.http,
     admin: {
       has: (id) => byId.has(id),
       rotate: (r) =>

@@ -80,7 +80,7 @@ describe("emergency lane", () => {
       step: "done",
       emergency: true,
       trigger: "emergency",
-      actor: "admin-http",
+      actor: "http:admin@127.0.0.1",
       reason: "key pasted in a public channel",
     });
     expect(leaks(await world.redisDump(), world.secrets())).toEqual([]);

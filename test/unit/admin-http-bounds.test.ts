@@ -82,10 +82,10 @@ describe("admin HTTP bounds", () => {
       credentialId: "cc",
       emergency: true,
       reason: "the new key leaked too",
-      actor: "admin-http",
+      actor: "http:admin@127.0.0.1",
       force: true,
     });
     expect((await post({ emergency: true, reason: "x" })).status).toBe(202);
-    expect(calls.at(-1)).toEqual({ credentialId: "cc", emergency: true, reason: "x", actor: "admin-http" });
+    expect(calls.at(-1)).toEqual({ credentialId: "cc", emergency: true, reason: "x", actor: "http:admin@127.0.0.1" });
   });
 });

@@ -53,7 +53,7 @@ describe("admin HTTP", () => {
       credentialId: "cc-prod",
       emergency: true,
       reason: "leaked in a log",
-      actor: "admin-http",
+      actor: "http:admin@127.0.0.1",
     });
   });
 
