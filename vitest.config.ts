@@ -10,6 +10,8 @@ export default defineConfig({
     hookTimeout: 30_000,
     maxWorkers: 2,
     reporters: ["default", "./test/support/summary-reporter.ts"],
+    // A Redis for the run: the one at REDIS_URL, or a private redis-server when none answers.
+    globalSetup: ["./test/support/global-setup.ts"],
     // Node 20 here: the AWS SDK's notice about Node 22 would bury the test output.
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true" },
   },
