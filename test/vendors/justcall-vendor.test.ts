@@ -167,6 +167,7 @@ describe("parseJustCallPairInput: accepted forms", () => {
     ["two CRLF lines", `${KEY}\r\n${SECRET}\r\n`],
     ["one line key:secret", `${KEY}:${SECRET}\n`],
     ["JSON", JSON.stringify({ apiKey: KEY, apiSecret: SECRET })],
+    ["JSON in JustCall's own names", JSON.stringify({ api_key: KEY, api_secret: SECRET })],
     ["pretty JSON", `${JSON.stringify({ apiKey: KEY, apiSecret: SECRET }, null, 2)}\n`],
     ["a Buffer with a BOM", Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`${KEY}:${SECRET}`)])],
   ])("%s", (_what, input) => {
@@ -211,7 +212,7 @@ describe("parseJustCallPairInput: refused inputs", () => {
     ["characters outside the set", `${KEY}:${SECRET}/+=`, /api_secret contains characters other than/],
     ["JSON missing apiSecret", JSON.stringify({ apiKey: KEY }), /apiSecret is missing/],
     ["JSON with a number", JSON.stringify({ apiKey: KEY, apiSecret: 12345678 }), /apiSecret must be a string/],
-    ["JSON with snake_case names", JSON.stringify({ api_key: KEY, api_secret: SECRET }), /not api_key/],
+    ["JSON mixing both sets of names", JSON.stringify({ api_key: KEY, apiSecret: SECRET }), /api_secret is missing/],
     ["JSON with an extra field", JSON.stringify({ apiKey: KEY, apiSecret: SECRET, [SECRET]: 1 }), /1 unexpected field/],
     ["broken JSON", `{"apiKey": "${KEY}", "apiSecret": "${SECRET}"`, /not valid JSON/],
     ["an empty JSON object", "{}", /apiKey is missing/],

@@ -1,7 +1,7 @@
 /**
  * Parses the JustCall pair an operator hands in with `key-rotator submit <credential>` (standard
  * input): two lines (api_key, then api_secret), one line `api_key:api_secret`, or JSON
- * `{"apiKey": ..., "apiSecret": ...}`. One trailing newline and CRLF line ends are tolerated;
+ * `{"apiKey": ..., "apiSecret": ...}` or, in JustCall's own names, `{"api_key": ..., "api_secret": ...}`. One trailing newline and CRLF line ends are tolerated;
  * everything else that is off is a ConfigError naming what is wrong, all problems at once.
  * Must not: trim a field (JustCall refuses a pair with stray spaces, so trimming here would hide
  * the mistake until the vendor refuses it), or quote any part of the input in an error.
@@ -104,21 +104,25 @@ function fromJson(text: string): { apiKey: string; apiSecret: string } {
     throw new ConfigError(["input starts with '{' but is not valid JSON"], WHERE);
   }
   if (typeof body !== "object" || body === null || Array.isArray(body))
-    throw new ConfigError(["JSON input: expected an object with apiKey and apiSecret"], WHERE);
+    throw new ConfigError(
+      ["JSON input: expected an object with apiKey and apiSecret (or api_key and api_secret)"],
+      WHERE,
+    );
   const record = body as Record<string, unknown>;
+  // Ours (apiKey, apiSecret, as stored) or JustCall's own (api_key, api_secret), one pair of names.
+  const [key, secret] =
+    "api_key" in record || "api_secret" in record ? ["api_key", "api_secret"] : ["apiKey", "apiSecret"];
   const problems: string[] = [];
-  const extra = Object.keys(record).filter((k) => k !== "apiKey" && k !== "apiSecret");
-  // Unknown field names are not quoted (a pasted secret could sit in one); the common slip is.
-  if (extra.some((k) => k === "api_key" || k === "api_secret"))
-    problems.push("JSON input: use the field names apiKey and apiSecret (not api_key / api_secret)");
-  else if (extra.length > 0)
-    problems.push(`JSON input: ${extra.length} unexpected field(s); expected only apiKey and apiSecret`);
-  for (const name of ["apiKey", "apiSecret"] as const) {
+  const extra = Object.keys(record).filter((k) => k !== key && k !== secret);
+  // Unknown field names are not quoted (a pasted secret could sit in one).
+  if (extra.length > 0)
+    problems.push(`JSON input: ${extra.length} unexpected field(s); expected only ${key} and ${secret}`);
+  for (const name of [key, secret]) {
     if (!(name in record)) problems.push(`JSON input: ${name} is missing`);
     else if (typeof record[name] !== "string") problems.push(`JSON input: ${name} must be a string`);
   }
   if (problems.length > 0) throw new ConfigError(problems, WHERE);
-  return { apiKey: record.apiKey as string, apiSecret: record.apiSecret as string };
+  return { apiKey: record[key] as string, apiSecret: record[secret] as string };
 }
 
 /** What is wrong with one field, without quoting it. */
