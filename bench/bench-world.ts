@@ -10,6 +10,8 @@ import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { type CliProcess, WORKER_ENV, cliCommand } from "../src/demo/cli-process.js";
 import { ensureRedis } from "../src/demo/local-redis.js";
+import type { Redis } from "ioredis";
+import { type RedisTopology, primaries } from "../src/queue/redis.js";
 import { SANDBOX_LOGIN, type Sandbox, startSandbox } from "../src/sandbox/sandbox.js";
 import { type InventoryOptions, type SeededCallCov, sandboxEnv, writeCallCovInventory } from "../src/sandbox/seed.js";
 import type { Plan } from "../src/sandbox/callcov/callcov-state.js";
@@ -18,7 +20,8 @@ export interface BenchWorld {
   sandbox: Sandbox;
   creds: SeededCallCov[];
   env: Record<string, string>;
-  redisUrl: string;
+  /** Where the workers' Redis is (any topology: see src/queue/redis-topology.ts). */
+  redis: RedisTopology;
   /** The workers' BullMQ prefix; `<prefix>:completed` holds each credential's last completed rotation. */
   prefix: string;
   /** A compiled worker whose log goes to a file (see startLoggingToFile). */
@@ -72,7 +75,7 @@ export async function benchWorld(o: {
   });
   const childEnv = {
     ...env,
-    REDIS_URL: redis.url,
+    ...redis.env,
     KEY_ROTATOR_CONFIG: inventoryPath,
     KEY_ROTATOR_HTTP_PORT: "0",
     LOG_LEVEL: "info",
@@ -82,7 +85,7 @@ export async function benchWorld(o: {
     sandbox,
     creds,
     env: childEnv,
-    redisUrl: redis.url,
+    redis: redis.topology,
     prefix,
     async startWorker(extraEnv = {}) {
       const w = startLoggingToFile(["worker"], { ...childEnv, ...extraEnv }, join(dir, `worker-${workers.length}.log`));
@@ -171,9 +174,13 @@ export function cpuTicks(pid: number): number {
   return Number(fields[11]) + Number(fields[12]);
 }
 
-/** CPU seconds Redis has used so far (user + system), from INFO. */
-export async function redisCpuSeconds(redis: { info(section: string): Promise<string> }): Promise<number> {
-  const info = await redis.info("cpu");
-  const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
-  return field("used_cpu_user") + field("used_cpu_sys");
+/** CPU seconds Redis has used so far (user + system), from INFO; on a cluster, its masters' together. */
+export async function redisCpuSeconds(redis: Redis): Promise<number> {
+  let seconds = 0;
+  for (const node of primaries(redis)) {
+    const info = await node.info("cpu");
+    const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+    seconds += field("used_cpu_user") + field("used_cpu_sys");
+  }
+  return seconds;
 }

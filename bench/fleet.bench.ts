@@ -46,7 +46,7 @@ export async function fleetBench(
     managementPerMinute,
     inventory: { concurrency: 32, storeWriteQuota: writeTps, dueCheckEvery: "1h" },
   });
-  const redis = connectRedis(world.redisUrl);
+  const redis = connectRedis(world.redis);
   try {
     const workers = 2;
     // Measured from the moment the first worker is ready: starting node is not rotation work.

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Queue } from "bullmq";
-import { connectRedis } from "../src/queue/redis.js";
+import { connectRedis, primaries } from "../src/queue/redis.js";
 import { MAINTENANCE_QUEUE } from "../src/worker/maintenance.js";
 import { benchWorld, cpuTicks, round } from "./bench-world.js";
 
@@ -31,7 +31,7 @@ export async function idleBench(
   progress: (s: string) => void,
 ): Promise<IdleFigures> {
   const world = await benchWorld({ credentials, inventory: { dueCheckEvery: "1h" } });
-  const redis = connectRedis(world.redisUrl);
+  const redis = connectRedis(world.redis);
   try {
     const { process: worker } = await world.startWorker({ LOG_LEVEL: "info" });
     await worker.waitForLine(/"due-check.done"/, 120_000);
@@ -99,7 +99,12 @@ function rssKib(pid: number, field = "VmRSS"): number {
   return Number(line?.replace(/\D+/g, "") ?? 0);
 }
 
+/** Commands Redis has processed so far; on a cluster, its masters' together. */
 async function totalCommands(redis: ReturnType<typeof connectRedis>): Promise<number> {
-  const info = await redis.info("stats");
-  return Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0);
+  let total = 0;
+  for (const node of primaries(redis)) {
+    const info = await node.info("stats");
+    total += Number(/total_commands_processed:(\d+)/.exec(info)?.[1] ?? 0);
+  }
+  return total;
 }

@@ -13,6 +13,7 @@
  * time.
  */
 import type { Redis } from "ioredis";
+import { scanKeys } from "../queue/redis.js";
 import { z } from "zod";
 import type { OpenAlert, OpenAlertStore } from "./open-alert-store.js";
 
@@ -57,23 +58,12 @@ export class RedisOpenAlertStore implements OpenAlertStore {
     return this.#parse(key, await this.redis.getdel(this.#key(key)));
   }
 
-  // SCAN, not KEYS: it does not block Redis, and a tick makes one pass of a few dozen calls.
+  // SCAN, not KEYS: it does not block Redis, and a tick makes one pass of a few dozen calls. On a
+  // cluster SCAN must be asked of the masters themselves (scanKeys does).
   async keys(): Promise<Set<string>> {
-    const keys = new Set<string>();
     const start = `${this.prefix}:alerts:open:`;
-    let cursor = "0";
-    do {
-      const [next, batch] = await this.redis.scan(
-        cursor,
-        "MATCH",
-        `${start.replace(/[*?[\]\\]/g, "\\$&")}*`,
-        "COUNT",
-        1000,
-      );
-      cursor = next;
-      for (const k of batch) keys.add(k.slice(start.length));
-    } while (cursor !== "0");
-    return keys;
+    const found = await scanKeys(this.redis, `${start.replace(/[*?[\]\\]/g, "\\$&")}*`);
+    return new Set(found.map((k) => k.slice(start.length)));
   }
 
   #key(key: string): string {

@@ -5,12 +5,14 @@
  * Redis down is an answer, not a hang or a stack trace: the connection fails each call within a
  * few seconds (connectRedis failFast) while it keeps trying to come back, and neither it nor the
  * queue prints anything of its own (BullMQ prints an unheard connection error with its stack).
+ * Redis is any topology the environment names (redis-topology.ts).
  */
 import { Queue } from "../queue/bullmq.js";
 import type { Redis } from "ioredis";
 import type { SecretStore } from "../core/ports.js";
 import { loadRuntime } from "../config/load-runtime.js";
-import { assertRedisAnswers, connectRedis, redisUrlFrom } from "../queue/redis.js";
+import { assertRedisAnswers, connectRedis, describeRedis, redisTopologyFrom } from "../queue/redis.js";
+import { assertQueuePrefixFits } from "../queue/redis-topology.js";
 import { ROTATION_QUEUE } from "../queue/rotation-queue.js";
 import type { RuntimeConfig } from "../config/runtime-config.js";
 import { type Services, createServices } from "../worker/compose-services.js";
@@ -21,7 +23,7 @@ export interface CliContext {
   store: SecretStore;
   redis?: Redis;
   queue?: Queue;
-  /** REDIS_URL, for messages (shownUrl hides a password). */
+  /** Where Redis is, for messages (a URL without its password, or the cluster's or Sentinel's hosts). */
   redisUrl: string;
   close(): Promise<void>;
 }
@@ -31,19 +33,23 @@ export async function openCli(
   options: { redis: "required" | "optional" | "none" },
 ): Promise<CliContext> {
   const { inventory, runtime } = await loadRuntime(configPath);
+  // A Redis configuration that does not parse, or a cluster with a prefix that is no hash tag, is
+  // bad input (exit 2), found before anything is opened.
+  const queuePrefix = runtime.settings.queuePrefix;
+  const topology = options.redis === "none" ? undefined : redisTopologyFrom();
+  if (topology) assertQueuePrefixFits(topology, queuePrefix);
   const services = await createServices(inventory, runtime, {
     logLevel: process.env.LOG_LEVEL ?? "warn",
     logTo: "stderr",
   });
   let redis: Redis | undefined;
   let queue: Queue | undefined;
-  const url = redisUrlFrom();
-  if (options.redis !== "none") {
-    const candidate = connectRedis(url, { failFast: true });
+  if (topology) {
+    const candidate = connectRedis(topology, { failFast: true });
     try {
-      await assertRedisAnswers(candidate, url, 2_000);
+      await assertRedisAnswers(candidate, topology, 2_000);
       redis = candidate;
-      queue = new Queue(ROTATION_QUEUE, { connection: candidate, prefix: runtime.settings.queuePrefix });
+      queue = new Queue(ROTATION_QUEUE, { connection: candidate, prefix: queuePrefix });
       queue.on("error", () => undefined);
     } catch (err) {
       candidate.disconnect();
@@ -56,7 +62,7 @@ export async function openCli(
     store: services.store,
     ...(redis ? { redis } : {}),
     ...(queue ? { queue } : {}),
-    redisUrl: url,
+    redisUrl: topology ? describeRedis(topology) : "(not used)",
     async close() {
       await queue?.close().catch(() => undefined);
       redis?.disconnect();

@@ -25,7 +25,7 @@ import {
   writeCallCovInventory,
 } from "../sandbox/seed.js";
 import { createSecretsManagerClient } from "../store/aws-secret-store.js";
-import { connectRedis, dropPrefix } from "../queue/redis.js";
+import { type RedisTopology, connectRedis, dropPrefix } from "../queue/redis.js";
 import { EXIT_FAILED, EXIT_OK, type Out, table } from "./output.js";
 
 interface Outcome {
@@ -44,7 +44,7 @@ export async function demoCommand(o: { json?: boolean }, out: Out): Promise<numb
     if (!o.json) out.stdout(text);
   };
   const redis = await ensureRedis();
-  say(`Redis: ${redis.url}${redis.started ? " (started for the demo)" : ""}`);
+  say(`Redis: ${redis.shown}${redis.started ? " (started for the demo)" : ""}`);
   const sandbox = await startSandbox();
   say(`Sandbox: Secrets Manager emulator ${sandbox.urls.secretsManager}, CallCov simulator ${sandbox.urls.callcov}`);
   const env = sandboxEnv(sandbox);
@@ -73,7 +73,7 @@ export async function demoCommand(o: { json?: boolean }, out: Out): Promise<numb
     );
     const childEnv = {
       ...env,
-      REDIS_URL: redis.url,
+      ...redis.env,
       KEY_ROTATOR_CONFIG: inventory,
       KEY_ROTATOR_HTTP_PORT: "0",
       LOG_LEVEL: "info",
@@ -152,7 +152,7 @@ export async function demoCommand(o: { json?: boolean }, out: Out): Promise<numb
   } finally {
     await worker?.kill("SIGTERM");
     await sandbox.close();
-    await dropQueuePrefix(redis.url, prefix);
+    await dropQueuePrefix(redis.topology, prefix);
     await redis.stop();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -257,8 +257,8 @@ async function waitFor(check: () => boolean, timeoutMs: number, what: string): P
   }
 }
 
-async function dropQueuePrefix(url: string, prefix: string): Promise<void> {
-  const redis = connectRedis(url, { failFast: true });
+async function dropQueuePrefix(topology: RedisTopology, prefix: string): Promise<void> {
+  const redis = connectRedis(topology, { failFast: true });
   redis.on("error", () => undefined);
   try {
     await dropPrefix(redis, prefix);

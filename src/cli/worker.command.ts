@@ -1,12 +1,13 @@
 /**
  * `key-rotator worker`: the long-running worker. Reads the inventory (KEY_ROTATOR_CONFIG or
- * --config), REDIS_URL, the admin token (KEY_ROTATOR_ADMIN_TOKEN_FILE, or KEY_ROTATOR_ADMIN_TOKEN)
- * and the AWS SDK's own variables. SIGTERM or SIGINT: finish the steps in hand, then exit 0.
+ * --config), Redis (REDIS_URL, REDIS_CLUSTER_HOSTS or REDIS_SENTINEL_*: see redis-topology.ts),
+ * the admin token (KEY_ROTATOR_ADMIN_TOKEN_FILE, or KEY_ROTATOR_ADMIN_TOKEN) and the AWS SDK's own
+ * variables. SIGTERM or SIGINT: finish the steps in hand, then exit 0.
  */
 import { readFileSync } from "node:fs";
 import { ConfigError } from "../core/errors.js";
 import { loadRuntime } from "../config/load-runtime.js";
-import { redisUrlFrom } from "../queue/redis.js";
+import { redisTopologyFrom } from "../queue/redis.js";
 import type { RuntimeConfig } from "../config/runtime-config.js";
 import { type Services, createServices } from "../worker/compose-services.js";
 import { startWorker } from "../worker/worker.js";
@@ -34,7 +35,7 @@ export async function workerCommand(configPath: string): Promise<number> {
     runtime,
     { ...services, readyChecks },
     {
-      redisUrl: redisUrlFrom(),
+      redis: redisTopologyFrom(),
       ...(adminToken ? { adminToken } : {}),
       http,
       ...(port !== undefined ? { httpPort: Number(port) } : {}),

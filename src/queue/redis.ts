@@ -1,15 +1,37 @@
 /**
- * The Redis connection: REDIS_URL (default redis://127.0.0.1:6379), with the settings BullMQ
- * requires for blocking connections. Redis only holds schedules and work in flight.
+ * The Redis connection, on any of the three topologies redis-topology.ts reads from the
+ * environment (one node, a Redis Cluster, Sentinel), with the settings BullMQ requires for
+ * blocking connections (`maxRetriesPerRequest: null`). Redis only holds schedules and work in flight.
+ *
+ * On a Cluster every key of the product is under the queue prefix, a hash tag (checked here), so
+ * BullMQ's scripts, ours (EVAL with several keys) and MULTI stay in one slot, and `duplicate()`
+ * gives the same cluster. The modules that take a connection use ioredis's `Redis` type: a Cluster
+ * answers every command they send, and the two that differ (SCAN, which a Cluster sends to one
+ * node, and INFO) go through `scanKeys` and `isCluster` here.
  *
  * Must not: let a Redis that is down turn into a hang or a stack trace. The worker's connection
- * waits for Redis (its jobs resume when it is back); whatever answers a person (the CLI, the admin
- * endpoint) bounds each call and says "Redis does not answer" in one line (RedisUnavailableError).
+ * waits for Redis (its jobs resume when it is back, also across a cluster's or Sentinel's
+ * failover); whatever answers a person (the CLI, the admin endpoint) bounds each call and says
+ * "Redis does not answer" in one line (RedisUnavailableError).
  */
-import { Redis } from "ioredis";
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from "ioredis";
 import { RotatorError } from "../core/errors.js";
+import {
+  type RedisAccess,
+  type RedisTopology,
+  assertQueuePrefixFits,
+  describeRedis,
+  redisTopologyFrom,
+} from "./redis-topology.js";
 
-export const DEFAULT_REDIS_URL = "redis://127.0.0.1:6379";
+export {
+  DEFAULT_REDIS_URL,
+  type RedisTopology,
+  describeRedis,
+  redisEnvFor,
+  redisTopologyFrom,
+  shownUrl,
+} from "./redis-topology.js";
 
 /** Redis did not answer (down, restarting, unreachable, or too slow). Retryable: nothing was done. */
 export class RedisUnavailableError extends RotatorError {
@@ -18,33 +40,113 @@ export class RedisUnavailableError extends RotatorError {
   }
 }
 
+/** REDIS_URL (or the default), for a single node. Prefer `redisTopologyFrom`, which knows the cluster and Sentinel too. */
 export function redisUrlFrom(env: NodeJS.ProcessEnv = process.env): string {
-  return env.REDIS_URL && env.REDIS_URL.trim() !== "" ? env.REDIS_URL : DEFAULT_REDIS_URL;
+  const topology = redisTopologyFrom(env);
+  if (topology.kind !== "node") throw new Error(`redisUrlFrom: Redis is a ${topology.kind} here, not one URL`);
+  return topology.url;
 }
 
 /** How long a one-shot command's Redis call may take before it fails (a Redis that accepts but never answers). */
 export const FAIL_FAST_COMMAND_MS = 3_000;
 
-const lastErrors = new WeakMap<Redis, Error>();
+const lastErrors = new WeakMap<object, Error>();
+
+export interface ConnectOptions {
+  /** The CLI: each command fails within a few seconds while Redis does not answer. */
+  failFast?: boolean;
+  /** The queue prefix the connection is for: on a Cluster it must be a hash tag (ConfigError otherwise). */
+  queuePrefix?: string;
+}
 
 /**
  * Opens a connection. The worker's waits for Redis as long as it takes. `failFast` (the CLI): each
  * command fails within a few seconds while Redis does not answer, but the connection keeps trying
  * to come back (until closed), so a caller that polls (`rotate --wait`) outlasts a Redis restart.
+ * A string is a REDIS_URL.
  */
-export function connectRedis(url: string, options: { failFast?: boolean } = {}): Redis {
-  const redis = new Redis(url, {
-    maxRetriesPerRequest: options.failFast ? 1 : null,
+export function connectRedis(target: RedisTopology | string, options: ConnectOptions = {}): Redis {
+  const topology: RedisTopology = typeof target === "string" ? { kind: "node", url: target } : target;
+  if (options.queuePrefix !== undefined) assertQueuePrefixFits(topology, options.queuePrefix);
+  const failFast = options.failFast ?? false;
+  const perNode: RedisOptions = {
+    maxRetriesPerRequest: failFast ? 1 : null,
     enableOfflineQueue: true,
-    retryStrategy: options.failFast ? (times) => Math.min(200 * times, 1_000) : (times) => Math.min(times * 200, 5_000),
-    ...(options.failFast ? { commandTimeout: FAIL_FAST_COMMAND_MS, connectTimeout: 2_000 } : {}),
-    lazyConnect: false,
-  });
+    ...(failFast ? { commandTimeout: FAIL_FAST_COMMAND_MS, connectTimeout: 2_000 } : {}),
+    ...accessOptions(topology),
+  };
+  const retry = failFast
+    ? (times: number) => Math.min(200 * times, 1_000)
+    : (times: number) => Math.min(times * 200, 5_000);
+  let redis: Redis;
+  if (topology.kind === "cluster") {
+    const cluster = new Cluster(topology.nodes, clusterOptions(topology, perNode, retry, failFast));
+    // See the header: a Cluster answers every command the modules send.
+    redis = cluster as unknown as Redis;
+  } else if (topology.kind === "sentinel") {
+    redis = new Redis({
+      ...perNode,
+      sentinels: topology.sentinels,
+      name: topology.masterName,
+      retryStrategy: retry,
+      sentinelRetryStrategy: retry,
+      // Not failoverDetector: in ioredis 5.11 its announcement, arriving while the connection is
+      // already reconnecting after the master died, ends the connection for good ("Connection is closed").
+      // A master demoted while this connection held on to it answers writes with READONLY: ask the sentinels again.
+      reconnectOnError: (err: Error) => (err.message.startsWith("READONLY") ? 2 : false),
+      ...(topology.sentinelLogin?.username ? { sentinelUsername: topology.sentinelLogin.username } : {}),
+      ...(topology.sentinelLogin?.password ? { sentinelPassword: topology.sentinelLogin.password.reveal() } : {}),
+      ...(perNode.tls ? { enableTLSForSentinelMode: true, sentinelTLS: perNode.tls } : {}),
+      lazyConnect: false,
+    });
+  } else {
+    redis = new Redis(topology.url, { ...perNode, retryStrategy: retry, lazyConnect: false });
+  }
   // Without a listener ioredis prints a stack trace for every failed reconnect. A Redis that is
   // down shows up where it matters: assertRedisAnswers, the failing command, /readyz.
   redis.on("error", (err: Error) => void lastErrors.set(redis, err));
   redis.on("ready", () => void lastErrors.delete(redis));
   return redis;
+}
+
+function accessOptions(access: RedisAccess): RedisOptions {
+  const login = access.login;
+  return {
+    ...(login?.username ? { username: login.username } : {}),
+    ...(login?.password ? { password: login.password.reveal() } : {}),
+    ...(access.tls ? { tls: access.tls.ca ? { ca: access.tls.ca } : {} } : {}),
+  };
+}
+
+function clusterOptions(
+  topology: RedisTopology,
+  perNode: RedisOptions,
+  retry: (times: number) => number,
+  failFast: boolean,
+): ClusterOptions {
+  return {
+    redisOptions: perNode,
+    enableOfflineQueue: true,
+    clusterRetryStrategy: retry,
+    // A master that dies takes the cluster some seconds (cluster-node-timeout plus an election)
+    // to replace. The worker rides that out: each try is a redirection, so allow enough of them
+    // for about a minute. The CLI keeps ioredis's defaults (a few seconds) and fails clearly.
+    ...(failFast
+      ? {}
+      : { maxRedirections: 300, retryDelayOnFailover: 200, retryDelayOnClusterDown: 200, retryDelayOnTryAgain: 200 }),
+    // With TLS the certificates name the hosts as given; resolving them to addresses first would fail the check.
+    ...(topology.tls ? { dnsLookup: (address, callback) => callback(null, address) } : {}),
+  };
+}
+
+/** Is `redis` a Redis Cluster client? */
+export function isCluster(redis: Redis): boolean {
+  return (redis as unknown as { isCluster?: boolean }).isCluster === true;
+}
+
+/** The masters of a cluster, or the one connection itself: where SCAN and INFO must go. */
+export function primaries(redis: Redis): Redis[] {
+  return isCluster(redis) ? (redis as unknown as Cluster).nodes("master") : [redis];
 }
 
 /** Is the connection up right now? (A command sent now would go out instead of waiting.) */
@@ -53,13 +155,13 @@ export function redisIsUp(redis: Redis): boolean {
 }
 
 /**
- * One line for a failed Redis call: "Redis does not answer at <url> (<why>)". The why is the
+ * One line for a failed Redis call: "Redis does not answer at <where> (<why>)". The why is the
  * connection's last error (connection refused, say) rather than ioredis's "max retries" wording.
  */
-export function redisProblem(redis: Redis | undefined, url: string, err?: unknown): string {
+export function redisProblem(redis: Redis | undefined, where: RedisTopology | string, err?: unknown): string {
   const cause = (redis && lastErrors.get(redis)) ?? (err instanceof Error ? err : undefined);
   const why = cause ? plainCause(cause) : redis ? `connection ${redis.status}` : "not connected";
-  return `Redis does not answer at ${shownUrl(url)} (${why})`;
+  return `Redis does not answer at ${describeRedis(where)} (${why})`;
 }
 
 function plainCause(err: Error): string {
@@ -69,24 +171,27 @@ function plainCause(err: Error): string {
   if (code === "ETIMEDOUT" || /timed? ?out/i.test(err.message)) return "timed out";
   if (/max retries per request/i.test(err.message) || /Connection is closed/i.test(err.message))
     return "connection lost";
+  if (/WRONGPASS|NOAUTH|NOPERM/.test(err.message)) return `refused the login: ${err.message.split("\n")[0] ?? ""}`;
+  if (/certificate|self[- ]signed|SSL|TLS/i.test(err.message) || code?.startsWith("ERR_TLS") || code?.includes("CERT"))
+    return `TLS: ${err.message.split("\n")[0] ?? ""}`;
   return err.message.split("\n")[0] ?? "unknown";
 }
 
-/** The URL as it may be shown: any user and password replaced by `***`. */
-export function shownUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, "//***@");
-}
-
 /** Resolves when Redis answers PING, or rejects (RedisUnavailableError) with a message that names the address. */
-export async function assertRedisAnswers(redis: Redis, url: string, timeoutMs = 3_000): Promise<void> {
-  const hint = "(set REDIS_URL, or start one: bash scripts/ensure-redis.sh)";
+export async function assertRedisAnswers(
+  redis: Redis,
+  where: RedisTopology | string,
+  timeoutMs = 3_000,
+): Promise<void> {
+  const hint =
+    "(set REDIS_URL, REDIS_CLUSTER_HOSTS or REDIS_SENTINEL_HOSTS, or start one: bash scripts/ensure-redis.sh)";
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () =>
         reject(
           new RedisUnavailableError(
-            `${redisProblem(redis, url, new Error(`timed out after ${timeoutMs} ms`))} ${hint}`,
+            `${redisProblem(redis, where, new Error(`timed out after ${timeoutMs} ms`))} ${hint}`,
           ),
         ),
       timeoutMs,
@@ -96,18 +201,30 @@ export async function assertRedisAnswers(redis: Redis, url: string, timeoutMs = 
     await Promise.race([redis.ping(), timeout]);
   } catch (err) {
     if (err instanceof RedisUnavailableError) throw err;
-    throw new RedisUnavailableError(`${redisProblem(redis, url, err)} ${hint}`, err);
+    throw new RedisUnavailableError(`${redisProblem(redis, where, err)} ${hint}`, err);
   } finally {
     clearTimeout(timer);
   }
 }
 
+/** Every key matching a SCAN pattern, on each master of a cluster. SCAN, not KEYS: it does not block Redis. */
+export async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  for (const node of primaries(redis)) {
+    let cursor = "0";
+    do {
+      const [next, batch] = await node.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== "0");
+  }
+  return keys;
+}
+
 /** Deletes every key under a prefix (the demo and tests clean up after themselves with it). */
 export async function dropPrefix(redis: Redis, prefix: string): Promise<void> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== "0");
+  const keys = await scanKeys(redis, `${prefix.replace(/[*?[\]\\]/g, "\\$&")}*`);
+  // One DEL per batch on a single node; on a cluster a DEL of keys in several slots is refused.
+  if (isCluster(redis)) await Promise.all(keys.map((k) => redis.unlink(k)));
+  else for (let i = 0; i < keys.length; i += 1000) await redis.unlink(...keys.slice(i, i + 1000));
 }

@@ -22,7 +22,7 @@ import { emergencyLane } from "../jobs/emergency-lane.js";
 import { MAINTENANCE_QUEUE, keepSchedules, maintenanceProcessor } from "./maintenance.js";
 import { RotationHistory } from "../queue/rotation-history-store.js";
 import { type HttpServerOptions, type ReadyCheck, startHttpServer } from "../http/http-server.js";
-import { assertRedisAnswers, connectRedis } from "../queue/redis.js";
+import { type RedisTopology, assertRedisAnswers, connectRedis } from "../queue/redis.js";
 import {
   ROTATION_QUEUE,
   dedupIdFor,
@@ -52,7 +52,8 @@ export interface WorkerPorts {
 }
 
 export interface WorkerOptions {
-  redisUrl: string;
+  /** Where Redis is: one node, a cluster or Sentinel (redis-topology.ts), or a REDIS_URL. */
+  redis: RedisTopology | string;
   adminToken?: string;
   /** Named admin tokens and the leak webhook, passed to the HTTP server as they are. */
   http?: Pick<HttpServerOptions, "adminTokens" | "leaks">;
@@ -76,8 +77,8 @@ export async function startWorker(
 ): Promise<RunningWorker> {
   const { settings } = config;
   const { log, store, clock, metrics } = ports;
-  const redis = connectRedis(options.redisUrl);
-  await assertRedisAnswers(redis, options.redisUrl);
+  const redis = connectRedis(options.redis, { queuePrefix: settings.queuePrefix });
+  await assertRedisAnswers(redis, options.redis);
   // Open alerts shared by every replica and kept over restarts, so a resolve reaches its incident.
   ports.alerter.keepOpenAlertsIn?.(new RedisOpenAlertStore(redis, settings.queuePrefix));
   const connection = { connection: redis, prefix: settings.queuePrefix };
