@@ -67,6 +67,8 @@ async function seed(sandbox: Sandbox, inventory: string, out: Out): Promise<void
     ...SANDBOX_ENV,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: sandbox.urls.secretsManager,
     KEY_ROTATOR_CONFIG: inventory,
+    // Not the product's: for the README's curl to the JustCall simulator's dashboard.
+    SANDBOX_JUSTCALL_URL: sandbox.urls.justcall,
   };
   out.stdout(
     JSON.stringify({
