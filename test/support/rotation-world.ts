@@ -26,7 +26,7 @@ import {
   writeCallCovInventory,
 } from "../../src/sandbox/seed.js";
 import { createSecretsManagerClient } from "../../src/store/aws-secret-store.js";
-import { connectRedis } from "../../src/queue/redis.js";
+import { type RedisTopology, connectRedis, redisEnvFor, scanKeys } from "../../src/queue/redis.js";
 import { ROTATION_QUEUE, enqueueRotation } from "../../src/queue/rotation-queue.js";
 import { pendingRotation } from "../../src/rotation/reconcile.js";
 import { REDIS_URL, dropPrefix, testPrefix } from "./redis.js";
@@ -71,6 +71,8 @@ export async function startWorld(
   o: {
     credentials?: number;
     redisUrl?: string;
+    /** Redis of another topology (a cluster, Sentinel, TLS with a login): used instead of redisUrl. */
+    redis?: RedisTopology;
     jc?: JustCallWorldOptions;
     /** Seed keys 100 days old: all due at once, once. */ due?: boolean;
     /** The CallCov account's management budget per minute (the simulator's default, 120, when absent). */
@@ -103,6 +105,7 @@ export async function startWorld(
     managementPerMinute: _mpm,
     logLevel,
     redisUrl: _url,
+    redis: _topology,
     credentials: _n,
     ...inventoryOptions
   } = o;
@@ -129,15 +132,15 @@ export async function startWorld(
         : {}),
     });
   write({});
-  const redisUrl = o.redisUrl ?? REDIS_URL;
+  const topology: RedisTopology = o.redis ?? { kind: "node", url: o.redisUrl ?? REDIS_URL };
   const childEnv = {
     ...env,
-    REDIS_URL: redisUrl,
+    ...redisEnvFor(topology),
     KEY_ROTATOR_CONFIG: inventory,
     KEY_ROTATOR_HTTP_PORT: "0",
     LOG_LEVEL: logLevel ?? "debug",
   };
-  const redis = connectRedis(redisUrl);
+  const redis = connectRedis(topology);
   const queue = new Queue(ROTATION_QUEUE, { connection: redis, prefix });
   const workers: CliProcess[] = [];
   // Should the test process die midway, its workers must not live on.
@@ -206,20 +209,15 @@ export async function startWorld(
     },
     async redisDump() {
       const parts: string[] = [];
-      let cursor = "0";
-      do {
-        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-        cursor = next;
-        for (const key of keys) {
-          const type = await redis.type(key);
-          if (type === "string") parts.push(key, (await redis.get(key)) ?? "");
-          else if (type === "hash") parts.push(key, JSON.stringify(await redis.hgetall(key)));
-          else if (type === "list") parts.push(key, ...(await redis.lrange(key, 0, -1)));
-          else if (type === "set") parts.push(key, ...(await redis.smembers(key)));
-          else if (type === "zset") parts.push(key, ...(await redis.zrange(key, 0, -1)));
-          else if (type === "stream") parts.push(key, JSON.stringify(await redis.xrange(key, "-", "+")));
-        }
-      } while (cursor !== "0");
+      for (const key of await scanKeys(redis, `${prefix}*`)) {
+        const type = await redis.type(key);
+        if (type === "string") parts.push(key, (await redis.get(key)) ?? "");
+        else if (type === "hash") parts.push(key, JSON.stringify(await redis.hgetall(key)));
+        else if (type === "list") parts.push(key, ...(await redis.lrange(key, 0, -1)));
+        else if (type === "set") parts.push(key, ...(await redis.smembers(key)));
+        else if (type === "zset") parts.push(key, ...(await redis.zrange(key, 0, -1)));
+        else if (type === "stream") parts.push(key, JSON.stringify(await redis.xrange(key, "-", "+")));
+      }
       return parts.join("\n");
     },
     async close() {
