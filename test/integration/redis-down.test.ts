@@ -118,7 +118,7 @@ describe("with Redis down", () => {
         "history",
         ["history", c.id],
         0,
-        /^Rotation records: Redis unreachable at redis:\/\/127\.0\.0\.1:\d+; showing the store's versions only\.$/m,
+        /^Redis unreachable at redis:\/\/127\.0\.0\.1:\d+: rotations rebuilt from the store's versions only\.$/m,
       ],
       [
         "submit",
