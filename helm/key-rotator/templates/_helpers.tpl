@@ -1,12 +1,17 @@
 {{- define "key-rotator.name" -}}
-{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
 {{- define "key-rotator.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
@@ -15,7 +20,7 @@ app.kubernetes.io/name: {{ include "key-rotator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{- define "key-rotator.selectorLabels" -}}
@@ -31,11 +36,37 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
+{{- /* registry/repository:tag, or @digest; the registry from image.registry or global.imageRegistry. */ -}}
+{{- define "key-rotator.image" -}}
+{{- $registry := .Values.image.registry | default ((.Values.global).imageRegistry) | default "" -}}
+{{- $repository := .Values.image.repository -}}
+{{- if $registry -}}{{- $repository = printf "%s/%s" (trimSuffix "/" $registry) $repository -}}{{- end -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" $repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" $repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "key-rotator.imagePullSecrets" -}}
+{{- $secrets := concat (.Values.imagePullSecrets | default list) (((.Values.global).imagePullSecrets) | default list) -}}
+{{- with $secrets }}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ if kindIs "string" . }}{{ . }}{{ else }}{{ .name }}{{ end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- /* The vendors the worker knows; test/chart checks this list against the inventory schema. */ -}}
+{{- define "key-rotator.vendors" -}}callcov justcall{{- end -}}
+
 {{- /*
 The inventory's text for the ConfigMap. `inventory` is either the inventory as YAML under
 `inventory:` in a values file, or its text as a string (what `--set-file inventory=inventory.yaml`
-gives, kept verbatim). Either way it must list at least one credential: the worker refuses an
-inventory without, so the chart fails here with a message instead of installing a crash-looping pod.
+gives, kept verbatim). The chart refuses, with the worker's own wording, what would only crash-loop
+the pods: no credential, a vendor the worker does not know, a credential without its required
+fields. The full schema runs in the chart checks (scripts/chart-check.ts) and in `check-config`.
 */ -}}
 {{- define "key-rotator.inventory" -}}
 {{- $inventory := .Values.inventory -}}
@@ -49,9 +80,41 @@ inventory without, so the chart fails here with a message instead of installing 
 {{- if not (and (kindIs "map" $parsed) (kindIs "slice" (get $parsed "credentials")) (get $parsed "credentials")) -}}
 {{- fail "inventory: list at least one credential. Give the inventory with --set-file inventory=inventory.yaml, or under `inventory:` in a values file (see examples/inventory.yaml)" -}}
 {{- end -}}
+{{- $vendors := splitList " " (include "key-rotator.vendors" .) -}}
+{{- $problems := list -}}
+{{- range $i, $c := get $parsed "credentials" -}}
+{{- if not (kindIs "map" $c) -}}
+{{- $problems = append $problems (printf "credentials[%d]: expected a mapping" $i) -}}
+{{- else -}}
+{{- range $field := list "id" "secretId" "baseUrl" -}}
+{{- if not (and (hasKey $c $field) (kindIs "string" (get $c $field))) -}}
+{{- $problems = append $problems (printf "credentials[%d].%s: Invalid input: expected string, received %s" $i $field (hasKey $c $field | ternary "another type" "undefined")) -}}
+{{- end -}}
+{{- end -}}
+{{- if not (has (toString (get $c "vendor")) $vendors) -}}
+{{- $problems = append $problems (printf "credentials[%d].vendor: expected vendor %s" $i (join " or " $vendors)) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- with $problems -}}
+{{- fail (printf "inventory: the worker would refuse it:\n  %s" (join "\n  " .)) -}}
+{{- end -}}
 {{- if kindIs "string" $inventory -}}
 {{- $inventory | trimSuffix "\n" -}}
 {{- else -}}
 {{- toYaml $inventory | trimSuffix "\n" -}}
 {{- end -}}
+{{- end -}}
+
+{{- /* The NetworkPolicy peers for a list of namespace names and optional pod labels. */ -}}
+{{- define "key-rotator.peers" -}}
+{{- range .namespaces }}
+- namespaceSelector:
+    matchLabels: { kubernetes.io/metadata.name: {{ . | quote }} }
+  {{- with $.podLabels }}
+  podSelector:
+    matchLabels:
+      {{- toYaml . | nindent 6 }}
+  {{- end }}
+{{- end }}
 {{- end -}}
