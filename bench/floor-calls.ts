@@ -4,7 +4,7 @@
  * and the confirming check. Used from the floor's own process and from the bench's.
  */
 import { SecretValue } from "../src/core/secret.js";
-import { parseStoredValue, vendorSecretOf } from "../src/core/stored-value.js";
+import { parseStoredValue, vendorSecretOf } from "../test/support/stored-values.js";
 import { SANDBOX_LOGIN } from "../src/sandbox/sandbox.js";
 import { AwsSecretStore, createSecretsManagerClient } from "../src/store/aws-secret-store.js";
 import { CallCovVendor } from "../src/vendors/callcov/callcov-vendor.js";
@@ -32,7 +32,7 @@ export function floorClients(secretsManagerUrl: string, callcovUrl: string) {
       const pending = parseStoredValue((await store.read(c.secretId, { versionId: rotationId })).value, "floor");
       await vendor.verify(vendorSecretOf(pending));
       await store.promote(c.secretId, rotationId, current.versionId);
-      await vendor.revokeKey(old.vendor === "callcov" ? old.keyId : "");
+      await vendor.revokeKey(String(old.keyId));
       await vendor.verify(vendorSecretOf(old));
     },
     close: () => client.destroy(),

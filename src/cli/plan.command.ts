@@ -58,7 +58,7 @@ function pick(c: RuntimeCredential): Omit<PlanInput["credential"], "schedule"> {
     id: c.id,
     vendor: c.vendor,
     secretId: c.secretId,
-    ...(operator || c.vendor === "justcall"
+    ...(operator || c.module.flow === "operator"
       ? { operator: { deadlineMs: operator?.deadlineMs ?? 48 * 3_600_000 } }
       : {}),
   };

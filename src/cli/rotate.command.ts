@@ -9,9 +9,8 @@
 import { randomUUID } from "node:crypto";
 import { userInfo } from "node:os";
 import { describeError } from "../core/errors.js";
-import { rotate } from "../rotation/rotation.js";
-import { type RotationState, Step, isBefore, isFinished } from "../rotation/rotation-state.js";
-import { undoUnpromoted } from "../rotation/revocation.js";
+import { type RotationState, Step } from "../rotation/rotation-state.js";
+import { type FlowRun, runAttempt } from "../rotation/runner.js";
 import type { Redis } from "ioredis";
 import {
   type EmergencyGate,
@@ -202,8 +201,7 @@ async function waitForEnd(
     if (data && data.step !== lastStep) {
       lastStep = data.step;
       say(`  ${elapsed()}s  ${data.step}`);
-      if (data.step === Step.AwaitPair)
-        say(`  a person must now generate a new pair in JustCall and run: key-rotator submit ${credentialId}`);
+      if (data.step === Step.AwaitPair) say(`  a person must now ${operatorHint(cli, credentialId)}`);
     }
     if (state === "missing") {
       const verdict = await missingVerdict(cli, secretId, r).catch(() => "unknown" as const);
@@ -293,8 +291,10 @@ function report(
 async function direct(credentialId: string, o: RotateOptions, actor: string, out: Out): Promise<number> {
   const { inventory, runtime } = await loadRuntime(o.config);
   const credential = runtime.credentials.find((c) => c.id === credentialId);
-  if (!credential || credential.vendor !== "callcov") {
-    out.stderr(`key-rotator rotate: no CallCov credential "${credentialId}" in ${o.config}`);
+  if (!credential || credential.module.flow !== "key-api") {
+    out.stderr(
+      `key-rotator rotate: --direct needs a credential whose vendor has a key API; "${credentialId}" is ${credential ? `a ${credential.module.name} credential (its keys are made by a person)` : `not in ${o.config}`}`,
+    );
     return EXIT_USAGE;
   }
   const services = await createServices(inventory, runtime, { logLevel: "warn", logTo: "stderr" });
@@ -348,9 +348,14 @@ async function direct(credentialId: string, o: RotateOptions, actor: string, out
   }
 }
 
+/** Longest wait `--direct` sits out in this process (a vendor's rate-limit reset); past it, it stops. */
+const MAX_DIRECT_WAIT_MS = 70_000;
+const DIRECT_ATTEMPTS = 5;
+
 /**
- * Runs one rotation to its end in this process, retrying a retryable failure a few times. Giving
- * up before promote undoes what the store shows it made, as the queue's processor does.
+ * Runs one rotation to its end in this process through the runner, as the queue would: a
+ * retryable failure is tried again a few times, a short wait is sat out, and giving up runs the
+ * step's undo and alerts.
  */
 async function runToEnd(
   credential: RuntimeCredential,
@@ -359,42 +364,46 @@ async function runToEnd(
   say: (line: string) => void,
   started: number,
 ): Promise<RotationState> {
-  let saved = state;
-  const deps = {
-    store: services.store,
-    vendor: services.vendorFor(credential),
-    alerter: services.alerter,
-    clock: services.clock,
+  const module = credential.module;
+  if (module.flow !== "key-api") throw new Error(`${credential.id}: --direct is for key-API vendors`);
+  const run: FlowRun = {
+    kind: "key-api",
+    credential,
+    deps: {
+      store: services.store,
+      vendor: services.vendorFor(credential),
+      value: module.value,
+      alerter: services.alerter,
+      clock: services.clock,
+      onStep: (_s, step) => say(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s  ${step} done`),
+    },
   };
+  let saved = state;
+  const save = async (s: RotationState) => void (saved = s);
   for (let attempt = 1; ; attempt++) {
-    try {
-      const result = await rotate(
-        credential,
-        {
-          ...deps,
-          onStep: (_s, step) => say(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s  ${step} done`),
-        },
-        saved,
-        async (s) => void (saved = s),
-      );
-      return result.state;
-    } catch (err) {
-      const retryable = (err as { retryable?: boolean }).retryable !== false;
-      if (!retryable || attempt >= 5 || isFinished(saved.step)) {
-        if (isBefore(saved.step, Step.Grace)) {
-          await undoUnpromoted(
-            deps,
-            credential,
-            await deps.store.listVersions(credential.secretId),
-            saved.rotationId,
-          ).catch(() => undefined);
-        }
-        return { ...saved, outcome: `failed at step ${saved.step}: ${describeError(err)}` };
-      }
-      say(`  step ${saved.step} failed (${describeError(err)}); retrying`);
-      await new Promise((res) => setTimeout(res, 500 * attempt));
+    const outcome = await runAttempt(run, saved, save, { number: attempt, of: DIRECT_ATTEMPTS });
+    saved = outcome.state;
+    if (outcome.kind === "finished") return outcome.state;
+    if (outcome.kind === "failed") return outcome.state;
+    const waitMs = outcome.kind === "wait" ? outcome.until - Date.now() : 500 * attempt;
+    if (outcome.kind === "wait" && waitMs > MAX_DIRECT_WAIT_MS) {
+      return {
+        ...saved,
+        outcome: `stopped at step ${saved.step}: ${outcome.reason} (until ${new Date(outcome.until).toISOString()})`,
+      };
     }
+    say(
+      `  step ${saved.step}: ${outcome.kind === "wait" ? outcome.reason : `failed (${outcome.message})`}; trying again`,
+    );
+    await new Promise((res) => setTimeout(res, Math.max(0, waitMs)));
   }
+}
+
+/** What the person must do for an operator-assisted credential, in its vendor's words. */
+function operatorHint(cli: CliContext, credentialId: string): string {
+  const module = cli.runtime.credentials.find((c) => c.id === credentialId)?.module;
+  if (module?.flow !== "operator") return `hand in a new key: key-rotator submit ${credentialId}`;
+  return `generate a new ${module.guide.noun} in ${module.guide.dashboard} and run: key-rotator submit ${credentialId}`;
 }
 
 function safeUser(): string {

@@ -1,6 +1,6 @@
 /**
  * `key-rotator status [credential]`: per credential, the key's age (from the store), when it is
- * next due, the rotation step in flight (from the queue), whether it waits on a person (JustCall:
+ * next due, the rotation step in flight (from the queue), whether it waits on a person (operator flow:
  * for a new pair, or for the old pair's revocation) since when and until which deadline, and the
  * last result. Works with Redis down: what only Redis knows shows as unknown.
  */
@@ -22,10 +22,10 @@ export interface CredentialStatus {
   dueAt?: string;
   overdue?: boolean;
   inFlight?: { rotationId: string; step: string; state: string; emergency: boolean } | null;
-  /** Operator-assisted (JustCall): the rotation in flight waits on a person. */
+  /** Operator-assisted: the rotation in flight waits on a person. */
   awaitingOperator?: AwaitingOperator;
   lastResult?: { result: string; finishedAt: string; rotationId: string } | null;
-  /** Baseline use per minute (CallCov), or "not observable" where the vendor gives no signal. */
+  /** Baseline use per minute, or "not observable" where the vendor gives no signal. */
   usage?: string;
   error?: string;
 }
@@ -103,7 +103,7 @@ export async function statusCommand(
             emergency: false,
           };
         }
-        if (c.vendor === "justcall") row.usage = "not observable";
+        if (!c.usage) row.usage = "not observable";
         else if (cli.redis) {
           const mean = await usageBaseline(cli.redis, cli.runtime.settings.queuePrefix, c.id);
           row.usage = mean === undefined ? "no samples yet" : `~${Math.round(mean)}/min`;

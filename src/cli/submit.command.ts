@@ -1,20 +1,20 @@
 /**
- * `key-rotator submit <credential>`: a person hands in a new JustCall pair on standard input
- * (never as arguments, which `ps` shows). The pair already in use is turned away (promoting it
- * would end in a request to revoke the live pair). The pair is checked at JustCall first: a
- * refused pair changes nothing. An accepted one is staged as AWSPENDING and the waiting rotation woken; the
- * worker verifies it again and promotes it. The secret is never printed.
+ * `key-rotator submit <credential>`: for a vendor whose keys a person makes (the operator flow),
+ * the person hands in the new key on standard input (never as arguments, which `ps` shows), in the
+ * form the vendor module parses. The key already in use is turned away (promoting it would end in
+ * a request to revoke the live key). The key is checked at the vendor first: a refused key changes
+ * nothing. An accepted one is staged as AWSPENDING and the waiting rotation woken; the worker
+ * verifies it again and promotes it. The secret is never printed.
  */
 import { randomUUID } from "node:crypto";
 import { ConfigError, describeError } from "../core/errors.js";
 import { STAGE_CURRENT } from "../core/ports.js";
-import { SecretValue } from "../core/secret.js";
-import { parseStoredValue } from "../core/stored-value.js";
-import { sameApiKey } from "../rotation/operator-rotation.js";
+import { serializeStoredValue } from "../core/stored-value.js";
+import { loadRuntime } from "../config/load-runtime.js";
+import { sameKey } from "../rotation/operator-flow.js";
 import { pendingRotation } from "../rotation/reconcile.js";
 import { shownUrl } from "../queue/redis.js";
 import { dedupIdFor, enqueueRotation } from "../queue/rotation-queue.js";
-import { parseJustCallPairInput } from "../vendors/justcall/justcall-pair-input.js";
 import { openCli } from "./cli-context.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Out } from "./output.js";
 
@@ -24,60 +24,59 @@ export async function submitCommand(
   out: Out,
   stdin: NodeJS.ReadableStream = process.stdin,
 ): Promise<number> {
-  if ((stdin as NodeJS.ReadStream).isTTY)
-    out.stderr("Paste the API key and the API secret (two lines, or key:secret), then press Ctrl-D:");
-  const chunks: Buffer[] = [];
-  for await (const chunk of stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
-  let pair;
+  const { runtime } = await loadRuntime(o.config);
+  const credential = runtime.credentials.find((c) => c.id === credentialId);
+  const module = credential?.module;
+  if (!credential || module?.flow !== "operator") {
+    out.stderr(
+      `key-rotator submit: submit is for credentials whose keys a person makes; "${credentialId}" is ${credential ? `a ${credential.module.name} credential (the worker makes its keys)` : `not in ${o.config}`}`,
+    );
+    return EXIT_USAGE;
+  }
+  const noun = module.guide.noun;
+  if ((stdin as NodeJS.ReadStream).isTTY) out.stderr(module.guide.prompt);
+  let value: unknown;
   try {
-    pair = parseJustCallPairInput(Buffer.concat(chunks));
+    value = module.parseSubmission(await readBounded(stdin, module.maxSubmissionBytes, `${module.name} ${noun}`));
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     out.stderr(
-      `key-rotator submit: the pair on standard input is not usable: ${err.problems.join("; ")} (nothing was stored)`,
+      `key-rotator submit: the ${noun} on standard input is not usable: ${err.problems.join("; ")} (nothing was stored)`,
     );
     return EXIT_USAGE;
   }
   const cli = await openCli(o.config, { redis: "optional" });
   try {
-    const credential = cli.runtime.credentials.find((c) => c.id === credentialId);
-    if (!credential || credential.vendor !== "justcall") {
-      out.stderr(`key-rotator submit: no JustCall credential "${credentialId}" in ${o.config}`);
-      return EXIT_USAGE;
-    }
-    const inUse = parseStoredValue(
+    const where = `${credentialId}: secret ${credential.secretId}`;
+    const inUse = module.value.parse(
       (await cli.store.read(credential.secretId, { stage: STAGE_CURRENT })).value,
-      `${credentialId}: secret ${credential.secretId} (AWSCURRENT)`,
+      `${where} (AWSCURRENT)`,
     );
-    if (inUse.vendor === "justcall" && sameApiKey(inUse, pair)) {
+    if (sameKey(module.value, inUse, value)) {
       out.stderr(
-        `key-rotator submit: this is the pair already in use by ${credentialId}; generate a new pair in JustCall first (nothing was stored)`,
+        `key-rotator submit: this is the ${noun} already in use by ${credentialId}; generate a new ${noun} in ${module.guide.dashboard} first (nothing was stored)`,
       );
       return EXIT_USAGE;
     }
-    const secret = new SecretValue(`${pair.apiKey}:${pair.apiSecret.reveal()}`);
-    const verdict = await cli.services.verifierFor(credential).verify(secret);
+    const verdict = await cli.services.verifierFor(credential).verify(module.value.secretOf(value));
     if (!verdict.valid) {
       out.stderr(
-        `key-rotator submit: JustCall refused this pair (${verdict.status}: ${verdict.reason}); nothing was stored and the current pair is unchanged`,
+        `key-rotator submit: ${module.name} refused this ${noun} (${verdict.status}: ${verdict.reason}); nothing was stored and the current ${noun} is unchanged`,
       );
       return EXIT_FAILED;
     }
     const waiting = pendingRotation(await cli.store.listVersions(credential.secretId));
     if (waiting) {
       out.stderr(
-        `key-rotator submit: a submitted pair (version ${waiting.versionId}) is already waiting to be promoted; nothing was stored`,
+        `key-rotator submit: a submitted ${noun} (version ${waiting.versionId}) is already waiting to be promoted; nothing was stored`,
       );
       return EXIT_FAILED;
     }
     const versionId = randomUUID();
-    const value = JSON.stringify({
-      vendor: "justcall",
-      apiKey: pair.apiKey,
-      apiSecret: pair.apiSecret.reveal(),
-      createdAt: new Date().toISOString(),
-    });
-    await cli.store.putPending(credential.secretId, versionId, new SecretValue(value));
+    const stored = serializeStoredValue({ ...(value as object), createdAt: new Date().toISOString() });
+    // The final check of the shape, before anything is written: the store never gets a value it would refuse.
+    module.value.parse(stored, `the submitted ${noun}`);
+    await cli.store.putPending(credential.secretId, versionId, stored);
     let woke = cli.queue
       ? "the worker picks it up at its next check"
       : `Redis does not answer at ${shownUrl(cli.redisUrl)}, so the worker picks it up at its first check once Redis is back`;
@@ -93,21 +92,40 @@ export async function submitCommand(
             credentialId,
             trigger: "manual",
             actor: "cli:submit",
-            reason: "pair submitted by an operator",
+            reason: `${noun} submitted by an operator`,
           });
           woke = "a rotation was started for it";
         }
       } catch (err) {
-        woke = `could not wake the worker (${describeError(err)}); it picks the pair up at its next check`;
+        woke = `could not wake the worker (${describeError(err)}); it picks the ${noun} up at its next check`;
       }
     }
     out.stdout(
       o.json
         ? JSON.stringify({ credential: credentialId, versionId, staged: true })
-        : `pair accepted by JustCall and staged as version ${versionId} of ${credential.secretId}; ${woke}`,
+        : `${noun} accepted by ${module.name} and staged as version ${versionId} of ${credential.secretId}; ${woke}`,
     );
     return EXIT_OK;
   } finally {
     await cli.close();
   }
+}
+
+/**
+ * Reads standard input up to `max` bytes and stops there: a person pasting a file by mistake (or
+ * a program piping gigabytes) gets a clear error, not a process that buffers it all first.
+ */
+async function readBounded(stdin: NodeJS.ReadableStream, max: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stdin) {
+    const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    size += bytes.length;
+    if (size > max) {
+      (stdin as NodeJS.ReadStream).destroy?.();
+      throw new ConfigError([`input is too long (more than ${max} bytes; a ${what} is far shorter)`], "standard input");
+    }
+    chunks.push(bytes);
+  }
+  return Buffer.concat(chunks);
 }

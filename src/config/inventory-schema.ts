@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { cronProblem, isTimeZone } from "../schedule/cadence.js";
 import { parseDuration } from "../schedule/duration.js";
+import { VENDOR_MODULES } from "../vendors/registry.js";
 
 const duration = (example = "90d") =>
   z.string({ error: `expected a duration like ${example}` }).transform((text, ctx) => {
@@ -80,14 +81,24 @@ const credentialBase = {
   alerts: alerts.default({ warning: [], critical: [] }),
 };
 
-const callcovCredential = z.strictObject({
-  ...credentialBase,
-  vendor: z.literal("callcov"),
-  mode: z.enum(["live", "test"]).default("live"),
-  plan: z.enum(["free", "starter", "business", "enterprise"]).default("starter"),
-  managementSecretId: z
-    .string({ error: "a CallCov credential needs managementSecretId (the secret holding its management login)" })
-    .min(1),
+/** The fields of a flow: a person's part in an operator-assisted rotation. */
+const flowFields = {
+  "key-api": {},
+  operator: {
+    operator: z
+      .strictObject({
+        /** The account allows one key at a time: revoke first, then make the new one (downtime measured). */
+        singlePair: z.boolean().default(false),
+        remindEvery: duration("4h").default(14_400_000),
+        deadline: duration("48h").default(172_800_000),
+        escalateTo: routeNames.default([]),
+      })
+      .default({ singlePair: false, remindEvery: 14_400_000, deadline: 172_800_000, escalateTo: [] }),
+  },
+} as const;
+
+/** For vendors that report usage on verify: when use counts as anomalous. */
+const usageFields = {
   usage: z
     .strictObject({
       factor: z.number().positive().default(3),
@@ -95,24 +106,24 @@ const callcovCredential = z.strictObject({
       perDay: z.number().int().positive().optional(),
     })
     .optional(),
-});
+};
 
-const justcallCredential = z.strictObject({
-  ...credentialBase,
-  vendor: z.literal("justcall"),
-  operator: z
-    .strictObject({
-      singlePair: z.boolean().default(false),
-      remindEvery: duration("4h").default(14_400_000),
-      deadline: duration("48h").default(172_800_000),
-      escalateTo: routeNames.default([]),
-    })
-    .default({ singlePair: false, remindEvery: 14_400_000, deadline: 172_800_000, escalateTo: [] }),
-});
+/** One credential schema per vendor module: the common fields, its flow's, its usage block, its own. */
+const credentialOptions = VENDOR_MODULES.map((m) =>
+  z.strictObject({
+    ...credentialBase,
+    vendor: z.literal(m.id),
+    ...flowFields[m.flow],
+    ...(m.usageDefaults ? usageFields : {}),
+    ...m.fields,
+  }),
+);
 
-const credential = z.discriminatedUnion("vendor", [callcovCredential, justcallCredential], {
-  error: "expected vendor callcov or justcall",
-});
+const credential = z.discriminatedUnion(
+  "vendor",
+  credentialOptions as [(typeof credentialOptions)[number], ...(typeof credentialOptions)[number][]],
+  { error: `expected vendor ${VENDOR_MODULES.map((m) => m.id).join(" or ")}` },
+);
 
 const settings = z.strictObject({
   queuePrefix: z.string().min(1).default("{key-rotator}"),
@@ -138,15 +149,20 @@ const settings = z.strictObject({
     })
     .default({ cooldown: 600_000, maxPerMinute: 60 }),
   /**
-   * How long before a key is due the health check warns, per vendor. JustCall pairs are made by a
-   * person, so a week's notice; CallCov keys rotate by themselves, so 0: no warning ahead.
+   * How long before a key is due the health check warns, per vendor (default: the vendor module's).
+   * Keys a person must make get a week's notice; keys the worker makes itself, none.
    */
   ageWarnBefore: z
-    .strictObject({ justcall: duration("7d").default(604_800_000), callcov: duration("0s").default(0) })
-    .default({ justcall: 604_800_000, callcov: 0 }),
+    .strictObject(
+      Object.fromEntries(VENDOR_MODULES.map((m) => [m.id, duration("7d").default(m.ageWarnBeforeMs)])) as Record<
+        string,
+        z.ZodDefault<ReturnType<typeof duration>>
+      >,
+    )
+    .default(Object.fromEntries(VENDOR_MODULES.map((m) => [m.id, m.ageWarnBeforeMs]))),
 });
 
-export const inventorySchema = z.strictObject({
+const inventoryObject = z.strictObject({
   settings: settings.default(settings.parse({})),
   alertRoutes: z
     .record(
@@ -157,7 +173,24 @@ export const inventorySchema = z.strictObject({
   credentials: z.array(credential).min(1, "list at least one credential"),
 });
 
-export type Inventory = z.infer<typeof inventorySchema>;
-export type CredentialConfig = Inventory["credentials"][number];
-export type AlertRouteConfig = Inventory["alertRoutes"][string];
+export type Inventory = Omit<z.output<typeof inventoryObject>, "credentials"> & { credentials: CredentialConfig[] };
+
+/** The inventory's schema; its output typed with the engine's view of a credential. */
+export const inventorySchema = inventoryObject as z.ZodType<Inventory> & typeof inventoryObject;
+/**
+ * A credential as the engine reads it: the common fields, its flow's and usage block where its
+ * vendor has them; the vendor's own fields are the vendor module's to read (`vendorFieldsOf`).
+ */
+export type CredentialConfig = z.output<z.ZodObject<typeof credentialBase>> & {
+  vendor: string;
+  operator?: z.output<(typeof flowFields)["operator"]["operator"]>;
+  usage?: z.output<typeof usageFields.usage>;
+  [field: string]: unknown;
+};
+
+/** The fields a vendor module declared, taken from a parsed credential (what its factories get). */
+export function vendorFieldsOf(c: CredentialConfig, fields: z.ZodRawShape): Record<string, unknown> {
+  return Object.fromEntries(Object.keys(fields).map((k) => [k, c[k]]));
+}
+export type AlertRouteConfig = z.output<typeof alertRoute>;
 export type SecretRef = z.infer<typeof secretRef>;

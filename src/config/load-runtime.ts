@@ -1,12 +1,14 @@
 /**
  * Loads the inventory and derives the runtime config: settings with defaults and, for every
- * credential, its rotation timings and its due rule (cadence + window, from src/schedule).
+ * credential, its rotation timings, its due rule (cadence + window, from src/schedule), its vendor
+ * module and the module's own fields.
  */
-import { CALLCOV_PLANS, type CallCovPlan } from "../vendors/callcov/callcov-plans.js";
-import type { UsagePolicy } from "../jobs/usage-watcher.js";
-import type { Inventory } from "./inventory-schema.js";
+import type { UsagePolicy } from "../core/ports.js";
+import { type CredentialConfig, type Inventory, vendorFieldsOf } from "./inventory-schema.js";
 import { loadInventory } from "./load-inventory.js";
 import { type Cadence, decideDue } from "../schedule/cadence.js";
+import type { VendorModule } from "../vendors/vendor-module.js";
+import { vendorModule } from "../vendors/registry.js";
 import type { RuntimeConfig, RuntimeCredential } from "./runtime-config.js";
 
 export async function loadRuntime(path: string): Promise<{ inventory: Inventory; runtime: RuntimeConfig }> {
@@ -40,24 +42,30 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
       const window = r.window
         ? { cron: r.window.cron, timezone: r.window.timezone, durationMs: r.window.duration }
         : undefined;
+      const module = vendorModule(c.vendor);
+      const vendorFields = vendorFieldsOf(c, module.fields);
+      // Every field in one literal, flow or not: one object shape, its fields inside it.
       return {
         id: c.id,
         vendor: c.vendor,
+        module,
         secretId: c.secretId,
         baseUrl: c.baseUrl,
-        mode: c.vendor === "callcov" ? c.mode : "live",
-        // Every field in one literal, vendor or not: one object shape, its fields inside it.
-        managementSecretId: c.vendor === "callcov" ? c.managementSecretId : undefined,
-        usage: c.vendor === "callcov" ? shared(policies, usagePolicy(c.usage, c.plan)) : undefined,
-        operator:
-          c.vendor === "justcall"
-            ? {
-                singlePair: c.operator.singlePair,
-                remindEveryMs: c.operator.remindEvery,
-                deadlineMs: c.operator.deadline,
-              }
-            : undefined,
-        ageWarnBeforeMs: s.ageWarnBefore[c.vendor],
+        vendorFields,
+        operator: c.operator
+          ? {
+              singlePair: c.operator.singlePair,
+              remindEveryMs: c.operator.remindEvery,
+              deadlineMs: c.operator.deadline,
+            }
+          : undefined,
+        usage: module.usageDefaults
+          ? shared(
+              policies,
+              usagePolicy(c, module, { id: c.id, secretId: c.secretId, baseUrl: c.baseUrl, fields: vendorFields }),
+            )
+          : undefined,
+        ageWarnBeforeMs: s.ageWarnBefore[c.vendor] ?? module.ageWarnBeforeMs,
         graceMs: r.grace,
         maxGraceExtensionMs: r.maxGraceExtension,
         schedule: sharedBy(
@@ -84,15 +92,17 @@ function sharedBy<T>(seen: Map<string, T>, key: string, make: () => T): T {
   return value;
 }
 
-/** The inventory's usage settings, with the plan's daily quota unless the inventory sets one. */
+/** The inventory's usage settings over the vendor's defaults (a plan's daily quota, say). */
 function usagePolicy(
-  usage: { factor: number; quotaWarnRatio: number; perDay?: number | undefined } | undefined,
-  plan: CallCovPlan,
+  c: CredentialConfig,
+  module: VendorModule,
+  vc: Parameters<NonNullable<VendorModule["usageDefaults"]>>[0],
 ): UsagePolicy {
-  const perDay = usage?.perDay ?? CALLCOV_PLANS[plan].perDay;
+  const defaults = module.usageDefaults?.(vc) ?? {};
+  const perDay = c.usage?.perDay ?? defaults.perDay;
   return {
-    factor: usage?.factor ?? 3,
-    quotaWarnRatio: usage?.quotaWarnRatio ?? 0.8,
+    factor: c.usage?.factor ?? defaults.factor ?? 3,
+    quotaWarnRatio: c.usage?.quotaWarnRatio ?? defaults.quotaWarnRatio ?? 0.8,
     ...(perDay !== undefined ? { perDay } : {}),
   };
 }

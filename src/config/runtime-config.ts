@@ -1,12 +1,13 @@
 /**
  * What the running worker needs to know, derived once from the inventory: settings with defaults
  * applied and, per credential, the slice each part uses (rotation timings, the due rule, alert
- * routes). Keeping this apart from the inventory schema keeps the schema free to read well for
- * people while the runtime reads well for engineers.
+ * routes, its vendor module). Keeping this apart from the inventory schema keeps the schema free
+ * to read well for people while the runtime reads well for engineers.
  */
-import type { RotationCredential } from "../rotation/rotation.js";
-import type { UsagePolicy } from "../jobs/usage-watcher.js";
-import type { DueVerdict } from "../jobs/due-check.job.js";
+import type { UsagePolicy } from "../core/ports.js";
+import type { RotationCredential } from "../rotation/key-api-flow.js";
+import type { DueDecision } from "../schedule/cadence.js";
+import type { VendorCredential, VendorModule } from "../vendors/vendor-module.js";
 
 export interface RuntimeSettings {
   /** BullMQ key prefix; `{key-rotator}` keeps every key in one Redis Cluster slot. */
@@ -46,22 +47,42 @@ export const DEFAULT_SETTINGS: RuntimeSettings = {
   emergency: { cooldownMs: 600_000, maxPerMinute: 60 },
 };
 
+/** The operator-assisted flow's settings (a person makes and revokes the keys). */
+export interface OperatorSettings {
+  singlePair: boolean;
+  remindEveryMs: number;
+  deadlineMs: number;
+}
+
 export interface RuntimeCredential extends RotationCredential {
-  vendor: "callcov" | "justcall";
+  /** The vendor id (the inventory's `vendor:`), for labels and messages. */
+  vendor: string;
+  /** The vendor's module: its adapters, value shape, flow and guide. */
+  module: VendorModule;
   baseUrl: string;
-  mode: "live" | "test";
-  managementSecretId?: string;
-  /** JustCall: the operator-assisted flow's settings. */
-  operator?: { singlePair: boolean; remindEveryMs: number; deadlineMs: number };
-  /** CallCov: when usage counts as anomalous. */
+  /** The vendor module's own inventory fields, parsed; handed back to the module's factories. */
+  vendorFields: Record<string, unknown>;
+  /** Operator-assisted flow: the person's part. */
+  operator?: OperatorSettings;
+  /** Vendors that report usage: when usage counts as anomalous. */
   usage?: UsagePolicy;
   /** How long before due the health check warns (settings.ageWarnBefore for the vendor); 0: never. */
   ageWarnBeforeMs: number;
   /** Is the key due, given when its current version was made? (age or cron, and the window) */
-  schedule(keyCreatedAt: Date, now: number): DueVerdict;
+  schedule(keyCreatedAt: Date, now: number): DueDecision;
 }
 
 export interface RuntimeConfig {
   settings: RuntimeSettings;
   credentials: RuntimeCredential[];
+}
+
+/** A credential as its vendor module sees it (what the module's factories take). */
+export function vendorCredential(c: RuntimeCredential): VendorCredential {
+  return { id: c.id, secretId: c.secretId, baseUrl: c.baseUrl, fields: c.vendorFields };
+}
+
+/** The secrets the worker reads besides the credentials' own (vendor management logins), for IAM. */
+export function secretsReadBesides(credentials: RuntimeCredential[]): string[] {
+  return [...new Set(credentials.flatMap((c) => c.module.secretsRead(vendorCredential(c))))];
 }

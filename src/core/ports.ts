@@ -1,6 +1,6 @@
 /**
  * The ports: the small interfaces the rotation is written against. Adapters implement them
- * (the AWS SDK store, the CallCov and JustCall HTTP clients); tests implement them with fakes
+ * (the AWS SDK store, each vendor's HTTP client); tests implement them with fakes
  * that record calls. Nothing here does I/O.
  *
  * Glossary
@@ -9,7 +9,7 @@
  *   ClientRequestToken and so the VersionId of the store version it writes.
  * - version / stage: a Secrets Manager secret version and its labels (AWSCURRENT, AWSPENDING,
  *   AWSPREVIOUS). AWSPENDING on a version that is not AWSCURRENT means "rotation in progress".
- * - key id: the vendor's identifier of a key (CallCov `id`); safe to log. The key itself is a
+ * - key id: the vendor's identifier of a key; safe to log. The key itself is a
  *   SecretValue and is never logged.
  * - verdict: what a vendor said of a key: accepted, or refused with a reason. A refusal is a
  *   value, not an exception; an unreachable vendor is an exception.
@@ -76,12 +76,22 @@ export interface SecretStore {
 /** The tag that holds the finished-marker (its value is the finished rotation's version id). */
 export const FINISHED_TAG = "key-rotator:finished";
 
-/** Rate-limit figures a vendor reported on a response (CallCov `X-RateLimit-*`). */
+/** Rate-limit figures a vendor reported on a response (`X-RateLimit-*` headers). */
 export interface UsageSample {
   limit: number;
   remaining: number;
   /** Epoch seconds when the window resets. */
   resetAt: number;
+}
+
+/** When a key's usage counts as anomalous (the usage watcher), for vendors that report usage. */
+export interface UsagePolicy {
+  /** Use above this many times the baseline is an anomaly. */
+  factor: number;
+  /** Warn when this share of the day's quota would be spent. */
+  quotaWarnRatio: number;
+  /** Requests a day the vendor's plan allows, when known. */
+  perDay?: number;
 }
 
 export type Verdict = { valid: true; usage?: UsageSample } | { valid: false; status: number; reason: string };
@@ -105,7 +115,7 @@ export interface ListedKey {
 }
 
 /**
- * A vendor with a key API (CallCov). Single calls only: it knows nothing of stores, alerts or
+ * A vendor with a key API. Single calls only: it knows nothing of stores, alerts or
  * the order of a rotation.
  */
 export interface KeyApiVendor extends KeyVerifier {
@@ -135,7 +145,7 @@ export interface Alert {
   rotationId?: string;
   details?: Record<string, string | number | boolean>;
   /**
-   * A deliberate reminder: the raiser keeps its own cadence (JustCall's `operator.remindEvery`), so
+   * A deliberate reminder: the raiser keeps its own cadence (an operator flow's `operator.remindEvery`), so
    * the router sends it even while the same alert is open, instead of suppressing it as a repeat
    * for its re-notify window. Only for raisers that pace themselves; a resolve works as usual.
    */

@@ -1,13 +1,32 @@
 /**
- * The JSON that consumers read from a credential's secret (AWSCURRENT). One shape per vendor,
- * validated on every read: a value edited by hand into a bad shape is reported with what is
- * wrong, never overwritten. Parse errors never quote the value. Fields the product does not own
- * (a user's `owner`, `region`, ...) are kept as they are and carried to the next version.
+ * The JSON that consumers read from a credential's secret (AWSCURRENT). Its shape is the vendor
+ * module's (src/vendors/<id>/), checked on every read: a value edited by hand into a bad shape is
+ * reported with what is wrong, never overwritten. Parse errors never quote the value. Fields the
+ * product does not own (a user's `owner`, `region`, ...) are kept as they are and carried to the
+ * next version.
+ *
+ * A key-API vendor's value has one layout, the engine's (`keyApiValueShape`): the key, the vendor's
+ * id of it, and the id of the key it replaced, which is what a rotation revokes (DESIGN.md rule 8).
+ * The vendor gives only the key's format.
  */
 import { z } from "zod";
 import { InvalidStateError } from "./errors.js";
 import { SecretValue } from "./secret.js";
 
+/** How a vendor's value is read from the store and what in it the vendor checks. */
+export interface ValueShape<V> {
+  /** Parses a stored secret string; throws InvalidStateError naming every problem (paths only). */
+  parse(raw: SecretValue, where: string): V;
+  /** The secret the vendor's verify takes (a key, or a `key:secret` pair). */
+  secretOf(value: V): SecretValue;
+  /**
+   * What names the key at the vendor without being the secret (a key id, a public API key): two
+   * values with the same identity are the same key. Compared, never logged.
+   */
+  identityOf(value: V): string;
+}
+
+/** Fields every value may carry. */
 const common = {
   /** The rotation that wrote this version (absent on a key put there by a person). */
   rotationId: z.string().optional(),
@@ -15,60 +34,68 @@ const common = {
   createdAt: z.string().optional(),
 };
 
-const callcovValue = z.looseObject({
-  vendor: z.literal("callcov"),
-  apiKey: z.string().regex(/^sk_(live|test)_[A-Za-z0-9_-]{8,}$/, "expected a CallCov key (sk_live_… or sk_test_…)"),
-  keyId: z.string().min(1, "the vendor's key id is needed to revoke the key later"),
-  keyName: z.string().optional(),
-  /**
-   * The key id of the key this version replaced, written when the version is made. The store, not
-   * Redis, so names what the rotation revokes (DESIGN.md rule 8).
-   */
-  replacesKeyId: z.string().min(1).optional(),
-  ...common,
-});
-
-const justcallValue = z.looseObject({
-  vendor: z.literal("justcall"),
-  apiKey: z.string().regex(/^[A-Za-z0-9_-]{6,128}$/, "expected a JustCall API key (letters, digits, - or _)"),
-  apiSecret: z.string().regex(/^[A-Za-z0-9_-]{6,256}$/, "expected a JustCall API secret (letters, digits, - or _)"),
-  ...common,
-});
-
-const storedValue = z.discriminatedUnion("vendor", [callcovValue, justcallValue]);
-
-export type CallCovValue = z.infer<typeof callcovValue>;
-export type JustCallValue = z.infer<typeof justcallValue>;
-export type StoredValue = z.infer<typeof storedValue>;
-
-/**
- * Parses a stored secret string. `where` names the secret and version for the error message.
- * Throws InvalidStateError naming every problem (paths only, never the value).
- */
-export function parseStoredValue(raw: SecretValue, where: string): StoredValue {
-  let json: unknown;
-  try {
-    json = JSON.parse(raw.reveal());
-  } catch {
-    throw new InvalidStateError(
-      `${where}: the stored value is not JSON (expected the key-rotator shape, see README "Stored value")`,
-    );
-  }
-  const parsed = storedValue.safeParse(json);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(value)"}: ${i.message}`);
-    throw new InvalidStateError(`${where}: the stored value has the wrong shape: ${problems.join("; ")}`);
-  }
-  return parsed.data;
+/** The value of a key-API vendor: the layout the key-API flow reads and writes. */
+export interface KeyApiValue {
+  vendor: string;
+  apiKey: string;
+  keyId: string;
+  keyName?: string | undefined;
+  /** The key id of the key this version replaced, written when the version is made. */
+  replacesKeyId?: string | undefined;
+  rotationId?: string | undefined;
+  createdAt?: string | undefined;
+  [field: string]: unknown;
 }
 
-export function serializeStoredValue(value: StoredValue): SecretValue {
+/** A key-API vendor's value shape: the engine's layout with the vendor's key format. */
+export function keyApiValueShape(vendor: string, key: { pattern: RegExp; hint: string }): ValueShape<KeyApiValue> {
+  const schema = z.looseObject({
+    vendor: z.literal(vendor),
+    apiKey: z.string().regex(key.pattern, key.hint),
+    keyId: z.string().min(1, "the vendor's key id is needed to revoke the key later"),
+    keyName: z.string().optional(),
+    /** The store, not Redis, names what a rotation revokes (DESIGN.md rule 8). */
+    replacesKeyId: z.string().min(1).optional(),
+    ...common,
+  });
+  return valueShape(
+    schema,
+    (v) => new SecretValue(v.apiKey),
+    (v) => v.keyId,
+  );
+}
+
+/** A value shape from a zod schema (a loose object with a `vendor` literal, see `storedFields`). */
+export function valueShape<V>(
+  schema: z.ZodType<V>,
+  secretOf: (value: V) => SecretValue,
+  identityOf: (value: V) => string,
+): ValueShape<V> {
+  return {
+    parse(raw, where) {
+      let json: unknown;
+      try {
+        json = JSON.parse(raw.reveal());
+      } catch {
+        throw new InvalidStateError(
+          `${where}: the stored value is not JSON (expected the key-rotator shape, see README "Stored value")`,
+        );
+      }
+      const parsed = schema.safeParse(json);
+      if (!parsed.success) {
+        const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "(value)"}: ${i.message}`);
+        throw new InvalidStateError(`${where}: the stored value has the wrong shape: ${problems.join("; ")}`);
+      }
+      return parsed.data;
+    },
+    secretOf,
+    identityOf,
+  };
+}
+
+/** The fields every stored value may carry, for a vendor module that writes its own schema. */
+export const storedFields = common;
+
+export function serializeStoredValue(value: object): SecretValue {
   return new SecretValue(JSON.stringify(value));
-}
-
-/** The secret a vendor checks: CallCov's key, or JustCall's `key:secret` pair. */
-export function vendorSecretOf(value: StoredValue): SecretValue {
-  return value.vendor === "callcov"
-    ? new SecretValue(value.apiKey)
-    : new SecretValue(`${value.apiKey}:${value.apiSecret}`);
 }

@@ -15,6 +15,7 @@
  */
 import { describeError } from "../core/errors.js";
 import { STAGE_CURRENT, type SecretStore } from "../core/ports.js";
+import type { DueDecision } from "../schedule/cadence.js";
 import type { Logger } from "../observability/logger.js";
 import { type Metrics, recordKeyAge } from "../observability/metrics.js";
 import { pendingRotation, promotedRotation } from "../rotation/reconcile.js";
@@ -26,18 +27,10 @@ export interface DueCheckCredential {
   secretId: string;
 }
 
-export interface DueVerdict {
-  due: boolean;
-  /** When the key is (or was) due, epoch ms. */
-  dueAt: number;
-  /** Set when due but held back (outside the maintenance window). */
-  heldUntil?: number;
-}
-
 export interface DueCheckContext {
   credentials: DueCheckCredential[];
   store: SecretStore;
-  schedule(credentialId: string, keyCreatedAt: Date, now: number): DueVerdict;
+  schedule(credentialId: string, keyCreatedAt: Date, now: number): DueDecision;
   enqueue(request: RotationRequest): Promise<Enqueued>;
   /** Credential id -> the version its secret's finished-marker was seen naming (this process's memory). */
   finishedSeen?: Map<string, string>;

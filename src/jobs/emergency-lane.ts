@@ -15,7 +15,7 @@
  * once with no further call (history, metrics), and anything else (a failed step, a vendor's
  * rate limit) is retried by the queue's own rules.
  *
- * Only CallCov-style rotations take the lane (a JustCall one waits for a person anyway), and at
+ * Only key-API rotations take the lane (an operator-assisted one waits for a person anyway), and at
  * most `maxInFlight` at a time per process: an incident touching many credentials queues the rest,
  * where the write-quota limiter paces them.
  *
@@ -30,7 +30,7 @@
  */
 import type { Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
-import { RateLimitedError, describeError } from "../core/errors.js";
+import { describeError } from "../core/errors.js";
 import { type RotationJobContext, attemptRotation, jobLog } from "./rotation.job.js";
 import type { RotationState } from "../rotation/rotation-state.js";
 import { EmergencyLimits, type EmergencyRequest, gateEmergency } from "../queue/emergency-limits.js";
@@ -126,27 +126,34 @@ async function runHere(o: EmergencyLaneOptions, job: Job<RotationState>): Promis
   // first run has made no key yet. Its steps are saved once, when it hands the job back: every
   // step is safe to repeat and the store says how far it got, so a resume after a crash only
   // repeats some, and each Redis write before the revocation is time the exposed key stays valid.
-  const progress = { last: job.data };
+  let last = job.data;
   log.info({ event: "lane.start", actor: job.data.actor }, "emergency: rotating now in this process (emergency lane)");
   try {
     const found = o.ctx.resolve(job.data.credentialId);
     if (!found) return; // left the inventory a moment ago: the queue's processor says so
-    const result = await attemptRotation(o.ctx, job, found, progress, log, {
+    // The lane never gives up itself: a failure hands the job to the queue, whose attempts decide.
+    const outcome = await attemptRotation(o.ctx, job, found, log, {
       from: { ...job.data, createAttempted: false },
       saveEachStep: false,
+      attempt: { number: 1, of: 1, mayGiveUp: false },
     });
-    if (result.kind === "wait") release = () => job.changeDelay(Math.max(0, result.until - o.ctx.now()));
+    last = outcome.state;
+    if (outcome.kind === "wait") release = () => job.changeDelay(Math.max(0, outcome.until - o.ctx.now()));
+    if (outcome.kind === "retry") {
+      log.warn(
+        { event: "lane.handed-over", step: last.step, error: outcome.message },
+        `emergency lane: step ${last.step} failed, the queue takes the rotation over: ${outcome.message}`,
+      );
+    }
   } catch (err) {
-    if (err instanceof RateLimitedError) release = () => job.changeDelay(Math.max(0, err.retryAt - o.ctx.now()));
-    const message = describeError(err);
     log.warn(
-      { event: "lane.handed-over", step: progress.last.step, error: message },
-      `emergency lane: step ${progress.last.step} failed, the queue takes the rotation over: ${message}`,
+      { event: "lane.handed-over", step: last.step, error: describeError(err) },
+      `emergency lane: the queue takes the rotation over: ${describeError(err)}`,
     );
   } finally {
     clearInterval(renew);
     const handBack = async () => {
-      const { heldByLane: _held, ...handedBack } = progress.last;
+      const { heldByLane: _held, ...handedBack } = last;
       await job.updateData({ ...handedBack, createAttempted: true });
       await release();
     };

@@ -3,21 +3,21 @@
  *   store      the secret can be read (and its current version parses)
  *   key        the current key is accepted by the vendor
  *   age        the key is not overdue (critical: a rotation that silently stopped pages someone)
- *              and, where a person must act (JustCall), not due soon (warning, `ageWarnBeforeMs`
+ *              and, where a person must act (operator flow), not due soon (warning, `ageWarnBeforeMs`
  *              ahead, so the pair can be made in working hours instead of under a deadline)
- *   management CallCov's management login still works, so the next rotation can mint a key
+ *   management a key-API vendor's management login still works, so the next rotation can mint a key
  * Each failing check raises an alert (critical; a due-soon key a warning) and a critical one sets
  * key_rotator_health_check_failing; a passing one resolves it. The same vendor call also yields
- * usage (CallCov's X-RateLimit-* headers), which the usage watcher turns into a baseline and
+ * usage (the vendor's X-RateLimit-* headers), which the usage watcher turns into a baseline and
  * anomaly alerts, taking off every replica's probes of the key (counted in Redis, usage-watcher.ts).
  * Must not: change anything in the store or at the vendor.
  */
 import { describeError } from "../core/errors.js";
 import type { Alerter, KeyApiVendor, KeyVerifier, SecretStore, UsageSample } from "../core/ports.js";
-import { parseStoredValue, vendorSecretOf } from "../core/stored-value.js";
+import type { ValueShape } from "../core/stored-value.js";
 import type { Logger } from "../observability/logger.js";
 import { type Metrics, recordKeyAge } from "../observability/metrics.js";
-import type { DueVerdict } from "./due-check.job.js";
+import type { DueDecision } from "../schedule/cadence.js";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -60,9 +60,12 @@ function span(ms: number): string {
 
 export interface HealthCredential {
   id: string;
-  vendor: "callcov" | "justcall";
+  vendor: string;
+  /** The vendor's value shape: what in the stored value the vendor checks. */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- whatever the vendor keeps
+  module: { value: ValueShape<any> };
   secretId: string;
-  schedule(keyCreatedAt: Date, now: number): DueVerdict;
+  schedule(keyCreatedAt: Date, now: number): DueDecision;
   /** How long before due the key gets a warning (settings.ageWarnBefore for its vendor); absent: none. */
   ageWarnBeforeMs?: number;
 }
@@ -71,7 +74,7 @@ export interface HealthContext {
   credentials: HealthCredential[];
   store: SecretStore;
   verifierFor(c: HealthCredential): KeyVerifier;
-  /** CallCov only: the management API, to prove the login still works. */
+  /** Key-API vendors only: the management API, to prove the login still works. */
   managementFor(c: HealthCredential): KeyApiVendor | undefined;
   alerter: Alerter;
   log: Logger;
@@ -155,8 +158,9 @@ async function checkOne(
   });
   out.age = age.level === "ok" ? undefined : { severity: age.level, reason: age.reason };
   try {
-    const value = parseStoredValue(current.value, `${c.id}: secret ${c.secretId} version ${current.versionId}`);
-    const result = await ctx.verifierFor(c).verify(vendorSecretOf(value));
+    const shape = c.module.value;
+    const value: unknown = shape.parse(current.value, `${c.id}: secret ${c.secretId} version ${current.versionId}`);
+    const result = await ctx.verifierFor(c).verify(shape.secretOf(value));
     out.key = result.valid
       ? undefined
       : critical(`the vendor refuses the current key (${result.status}: ${result.reason})`);

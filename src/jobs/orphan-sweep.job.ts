@@ -14,11 +14,14 @@
 import { describeError } from "../core/errors.js";
 import { STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, type KeyApiVendor, type SecretStore } from "../core/ports.js";
 import type { Logger } from "../observability/logger.js";
-import { readKeyValue } from "../rotation/revocation.js";
+import type { KeyApiValue, ValueShape } from "../core/stored-value.js";
+import { type ValueReader, readKeyValue } from "../rotation/revocation.js";
 
 export interface SweepAccount {
   /** A vendor account (one management login) and the credentials it holds keys for. */
   vendor: KeyApiVendor;
+  /** The vendor's value shape, to read which key each staged version holds. */
+  value: ValueShape<KeyApiValue>;
   credentials: Array<{ id: string; secretId: string }>;
 }
 
@@ -52,7 +55,7 @@ export async function runOrphanSweep(ctx: OrphanSweepContext): Promise<SweepSumm
       if (!held.has(c.id)) {
         held.set(
           c.id,
-          await heldKeyIds(ctx.store, c).catch((err: unknown) => {
+          await heldKeyIds({ store: ctx.store, value: account.value }, c).catch((err: unknown) => {
             summary.errors += 1;
             ctx.log.warn(
               { event: "orphan-sweep.error", credentialId: c.id, error: describeError(err) },
@@ -90,11 +93,11 @@ export async function runOrphanSweep(ctx: OrphanSweepContext): Promise<SweepSumm
 }
 
 /** The key ids the credential's staged versions hold. */
-async function heldKeyIds(store: SecretStore, c: { id: string; secretId: string }): Promise<Set<string>> {
+async function heldKeyIds(reader: ValueReader, c: { id: string; secretId: string }): Promise<Set<string>> {
   const ids = new Set<string>();
-  for (const v of await store.listVersions(c.secretId)) {
+  for (const v of await reader.store.listVersions(c.secretId)) {
     if (!v.stages.some((stage) => STAGED.includes(stage))) continue;
-    ids.add((await readKeyValue(store, c, v.versionId, "a staged key")).keyId);
+    ids.add((await readKeyValue(reader, c, v.versionId, "a staged key")).keyId);
   }
   return ids;
 }

@@ -1,29 +1,22 @@
 /**
- * The BullMQ processor for rotation jobs: runs `rotate` with the job's saved state, saves progress
- * to job data after every step, turns "wait" into a delayed continuation (never a sleep), and
- * decides what an error means: retry later, wait for the vendor's rate-limit reset, or give up.
- * Giving up before promote rolls back what the rotation made; after promote it alerts.
+ * The BullMQ processor for rotation jobs: one attempt through the runner (runner.ts) from the
+ * job's saved state, saving progress to job data after every step, then what the attempt's end
+ * means in BullMQ's terms: a wait is a delayed continuation (never a sleep), a retry is a thrown
+ * error (BullMQ's attempts and backoff), a give-up is UnrecoverableError, after the runner has run
+ * the step's undo and alerted. Records every ending once in history and metrics.
  * This is the only place that turns an error into BullMQ's UnrecoverableError.
  */
 import type { Job } from "bullmq";
 import { DelayedError, UnrecoverableError } from "../queue/bullmq.js";
-import { RateLimitedError, RotatorError, describeError } from "../core/errors.js";
 import type { Logger } from "../observability/logger.js";
-import { type RotationCredential, type RotationDeps, type RotationResult, rotate } from "../rotation/rotation.js";
-import { undoUnpromoted } from "../rotation/revocation.js";
-import { type OperatorCredential, type OperatorDeps, operatorRotate } from "../rotation/operator-rotation.js";
-import { type RotationState, Step, isBefore } from "../rotation/rotation-state.js";
-import type { RotationHistory, RotationResultKind } from "../queue/rotation-history-store.js";
 import type { Metrics } from "../observability/metrics.js";
+import type { RotationHistory, RotationResultKind } from "../queue/rotation-history-store.js";
+import { type Attempt, type AttemptOutcome, type FlowRun, runAttempt } from "../rotation/runner.js";
+import { type RotationState, Step } from "../rotation/rotation-state.js";
 
 export interface RotationJobContext {
-  /** The credential and the ports to rotate it with, or undefined when it left the inventory. */
-  resolve(
-    credentialId: string,
-  ):
-    | { kind: "key-api"; credential: RotationCredential & { vendor: string }; deps: RotationDeps }
-    | { kind: "operator"; credential: OperatorCredential & { vendor: string }; deps: OperatorDeps }
-    | undefined;
+  /** The credential, its flow and the ports to rotate it with, or undefined when it left the inventory. */
+  resolve(credentialId: string): FlowRun | undefined;
   history: RotationHistory;
   log: Logger;
   metrics?: Metrics;
@@ -32,60 +25,48 @@ export interface RotationJobContext {
   now(): number;
 }
 
-export type ResolvedRotation = NonNullable<ReturnType<RotationJobContext["resolve"]>>;
-
 export function rotationProcessor(ctx: RotationJobContext) {
   return async (job: Job<RotationState>, token?: string): Promise<{ step: Step; outcome?: string }> => {
     const found = ctx.resolve(job.data.credentialId);
     if (!found) throw new UnrecoverableError(`credential ${job.data.credentialId} is not in the inventory`);
-    const { credential } = found;
     const log = jobLog(ctx, job);
-    const progress = { last: job.data };
-    try {
-      // A job a lane's lease let go of (its process died) is this worker's now.
-      const { heldByLane: _held, ...data } = job.data;
-      const result = await attemptRotation(ctx, job, found, progress, log, { from: data });
-      if (result.kind === "wait") {
+    // A job a lane's lease let go of (its process died) is this worker's now.
+    const { heldByLane: _held, ...data } = job.data;
+    const attempts = job.opts.attempts ?? 1;
+    const outcome = await attemptRotation(ctx, job, found, log, {
+      from: data,
+      attempt: { number: job.attemptsMade + 1, of: attempts },
+    });
+    switch (outcome.kind) {
+      case "wait":
         log.info(
-          { event: "rotation.wait", until: new Date(result.until).toISOString(), reason: result.reason },
-          `waiting: ${result.reason}`,
+          { event: "rotation.wait", until: new Date(outcome.until).toISOString(), reason: outcome.reason },
+          `waiting: ${outcome.reason}`,
         );
-        await job.moveToDelayed(result.until, token);
+        await job.moveToDelayed(outcome.until, token);
         throw new DelayedError();
-      }
-      await finish(ctx, credential, result.state, result.state.step === Step.Done ? "completed" : "rolled-back", log);
-      return { step: result.state.step, ...(result.state.outcome ? { outcome: result.state.outcome } : {}) };
-    } catch (err) {
-      if (err instanceof DelayedError) throw err;
-      if (err instanceof RateLimitedError) {
-        log.warn(
-          { event: "rotation.rate-limited", retryAt: new Date(err.retryAt).toISOString() },
-          "vendor rate limit: waiting for its reset",
-        );
-        await job.moveToDelayed(err.retryAt, token);
-        throw new DelayedError();
-      }
-      const retryable = !(err instanceof RotatorError) || err.retryable;
-      const attempts = job.opts.attempts ?? 1;
-      const final = !retryable || job.attemptsMade + 1 >= attempts;
-      const message = describeError(err);
-      if (!final) {
+      case "retry":
         log.warn(
           {
             event: "rotation.retry",
-            step: progress.last.step,
+            step: outcome.state.step,
             attempt: job.attemptsMade + 1,
             attempts,
-            error: message,
+            error: outcome.message,
           },
-          `step ${progress.last.step} failed, will retry: ${message}`,
+          `step ${outcome.state.step} failed, will retry: ${outcome.message}`,
         );
-        throw err;
+        throw outcome.error;
+      case "failed":
+        await finish(ctx, found.credential, outcome.state, "failed", log).catch(() => undefined);
+        throw new UnrecoverableError(
+          `${found.credential.id}: rotation ${job.data.rotationId} failed at step ${outcome.state.step}: ${outcome.message}`,
+        );
+      case "finished": {
+        const { state } = outcome;
+        await finish(ctx, found.credential, state, state.step === Step.Done ? "completed" : "rolled-back", log);
+        return { step: state.step, ...(state.outcome ? { outcome: state.outcome } : {}) };
       }
-      await giveUp(ctx, found, progress.last, message, log);
-      throw new UnrecoverableError(
-        `${credential.id}: rotation ${job.data.rotationId} failed at step ${progress.last.step}: ${message}`,
-      );
     }
   };
 }
@@ -95,19 +76,18 @@ export function jobLog(ctx: RotationJobContext, job: Job<RotationState>): Logger
 }
 
 /**
- * Runs the rotation once from the job's saved state (or `options.from`): saves each step's state
- * to the job data unless told not to (`progress.last` follows it either way), logs and times each
- * step. What the outcome means, and what an error means, is the caller's to decide: the queue
- * processor above, or the emergency lane.
+ * Runs one attempt of the job's rotation through the runner (from `options.from`, else the job's
+ * data): saves each step's state to the job data unless told not to, logs and times each step, and
+ * answers emergencies asked while it runs. What the outcome means is the caller's to decide: the
+ * queue processor above, or the emergency lane.
  */
 export async function attemptRotation(
   ctx: RotationJobContext,
   job: Job<RotationState>,
-  found: ResolvedRotation,
-  progress: { last: RotationState },
+  found: FlowRun,
   log: Logger,
-  options: { from?: RotationState; saveEachStep?: boolean } = {},
-): Promise<RotationResult> {
+  options: { from?: RotationState; saveEachStep?: boolean; attempt: Attempt },
+): Promise<AttemptOutcome> {
   const saved = options.from ?? job.data;
   const { credential } = found;
   const inFlight = ctx.metrics?.rotationsInFlight.labels({ vendor: credential.vendor });
@@ -130,17 +110,16 @@ export async function attemptRotation(
       );
     };
     const save = async (state: RotationState) => {
-      progress.last = state;
       if (options.saveEachStep ?? true) await job.updateData(state);
     };
-    return found.kind === "operator"
-      ? await operatorRotate(found.credential, { ...found.deps, onStep }, saved, save)
-      : await rotate(
-          found.credential,
-          { ...found.deps, emergencyRequested: () => ctx.emergencyRequested(saved.credentialId), onStep },
-          saved,
-          save,
-        );
+    const run: FlowRun =
+      found.kind === "operator"
+        ? { ...found, deps: { ...found.deps, onStep } }
+        : {
+            ...found,
+            deps: { ...found.deps, emergencyRequested: () => ctx.emergencyRequested(saved.credentialId), onStep },
+          };
+    return await runAttempt(run, saved, save, options.attempt);
   } finally {
     inFlight?.dec();
   }
@@ -164,41 +143,4 @@ async function finish(
     { event: "rotation.finished", result, outcome: state.outcome, trigger: state.trigger, actor: state.actor },
     `rotation ${result}`,
   );
-}
-
-/**
- * The last attempt failed. Before promote, undo what exists (the new key at the vendor, the
- * pending stage) so the current key stays the only one; after promote, the new key is already
- * current and only a person should decide, so alert. What is undone is what the store shows of
- * this rotation, never what job data names.
- */
-async function giveUp(
-  ctx: RotationJobContext,
-  found: ResolvedRotation,
-  state: RotationState,
-  message: string,
-  log: Logger,
-) {
-  const { credential, deps } = found;
-  let undone = "";
-  if (found.kind === "key-api" && isBefore(state.step, Step.Grace)) {
-    try {
-      const versions = await deps.store.listVersions(credential.secretId);
-      if ((await undoUnpromoted(found.deps, credential, versions, state.rotationId)) === "undone") {
-        undone = "; what it made was revoked and unstaged, the current key is unchanged";
-      }
-    } catch (err) {
-      undone = `; undoing it also failed (${describeError(err)}): the orphan sweep and the next due check will clean up`;
-    }
-  }
-  const failed = { ...state, outcome: `failed at ${state.step}: ${message}` };
-  await deps.alerter.raise({
-    credentialId: credential.id,
-    severity: "critical",
-    kind: "rotation-failed",
-    step: state.step,
-    rotationId: state.rotationId,
-    summary: `rotation failed at step ${state.step}: ${message}${undone}`,
-  });
-  await finish(ctx, credential, failed, "failed", log).catch(() => undefined);
 }

@@ -1,5 +1,5 @@
 /**
- * Turns CallCov's rate-limit headers into usage: requests in the window the headers describe
+ * Turns a vendor's rate-limit headers into usage: requests in the window the headers describe
  * (limit - remaining, less our own probe), as a rate per minute. The window is a minute, or the UTC
  * day when the day's budget is the tighter one. Keeps a baseline per credential in Redis (an EWMA
  * of the rate and of its variance), rebuilt from nothing if Redis is lost (no alert until it has a
@@ -8,7 +8,7 @@
  * The baselines are one Redis hash (credential -> "mean var n"); a health tick reads it whole with
  * `load()` and writes what changed with `save()`, a few commands a tick instead of two a credential.
  * Also the usage gate of grace: is the old key still being used by someone?
- * JustCall sends no usage signal: its credentials are "usage not observable".
+ * Vendors that send no usage signal (operator-assisted ones, say) have no policy: "usage not observable".
  *
  * "Less our own probes" means every replica's: each probe (a health tick's verify of the current
  * key, a gate sample of the old key) is counted in Redis per credential, per key role and per
@@ -20,17 +20,12 @@
  * probes a second of the window, which bounds how much use a forged one can hide.
  */
 import type { Redis } from "ioredis";
-import type { Alerter, KeyVerifier, UsageSample } from "../core/ports.js";
+import type { Alerter, KeyVerifier, UsagePolicy, UsageSample } from "../core/ports.js";
 import type { SecretValue } from "../core/secret.js";
 import type { Metrics } from "../observability/metrics.js";
-import type { UsageGate } from "../rotation/rotation.js";
+import type { UsageGate } from "../rotation/key-api-flow.js";
 
-export interface UsagePolicy {
-  factor: number;
-  quotaWarnRatio: number;
-  /** Requests a day the plan allows (seed 001), when known. */
-  perDay?: number;
-}
+export type { UsagePolicy };
 
 const ALPHA = 0.2;
 const MIN_SAMPLES = 3;
@@ -134,6 +129,8 @@ export class UsageWatcher {
     private readonly metrics?: Metrics,
     /** How often health ticks run; when no two fall in one vendor window, that window needs no shared count. */
     private readonly tickEveryMs?: number,
+    /** The credential's vendor id, for the metric's label. */
+    private readonly vendorOf: (credentialId: string) => string = () => "unknown",
   ) {
     this.#probes = new ProbeCounter(redis, prefix);
   }
@@ -191,7 +188,9 @@ export class UsageWatcher {
       perMinute > policy.factor * Math.max(mean, 1) &&
       perMinute > mean + SPREAD * Math.sqrt(variance);
     const anomaly = n >= MIN_SAMPLES && Number.isFinite(mean) && spike;
-    this.metrics?.usageAnomaly.labels({ credential: credentialId, vendor: "callcov" }).set(anomaly ? 1 : 0);
+    this.metrics?.usageAnomaly
+      .labels({ credential: credentialId, vendor: this.vendorOf(credentialId) })
+      .set(anomaly ? 1 : 0);
     if (anomaly) {
       await this.alerter.raise({
         credentialId,
@@ -261,7 +260,7 @@ function nearQuota(
 }
 
 /**
- * The usage gate of grace for a vendor that reports usage on verify (CallCov). Our own probes, of
+ * The usage gate of grace for a vendor that reports usage on verify (rate-limit headers). Our own probes, of
  * every replica, land in the same window as consumers' requests, so they are counted in Redis
  * (ProbeCounter, role "old") and the fleet's count is taken off.
  */

@@ -27,10 +27,10 @@ import {
   type VersionInfo,
 } from "../core/ports.js";
 import type { SecretValue } from "../core/secret.js";
-import { type CallCovValue, serializeStoredValue, vendorSecretOf } from "../core/stored-value.js";
+import { type KeyApiValue, type ValueShape, serializeStoredValue } from "../core/stored-value.js";
 import { promotedRotation, reconcile } from "./reconcile.js";
 import { finishPromoted, keyNameFor, readKeyValue, revokeUnstoredKeys, undoUnpromoted } from "./revocation.js";
-import { type RotationState, Step } from "./rotation-state.js";
+import { type RotationResult, type RotationState, type Save, Step } from "./rotation-state.js";
 
 export { keyNameFor } from "./revocation.js";
 
@@ -51,6 +51,8 @@ export interface UsageGate {
 export interface RotationDeps {
   store: SecretStore;
   vendor: KeyApiVendor;
+  /** The vendor's value shape (its module's): how a version's value is read. */
+  value: ValueShape<KeyApiValue>;
   alerter: Alerter;
   clock: Clock;
   usageGate?: UsageGate;
@@ -60,10 +62,7 @@ export interface RotationDeps {
   onStep?: (state: RotationState, step: Step, durationMs: number) => void;
 }
 
-export type RotationResult =
-  { kind: "finished"; state: RotationState } | { kind: "wait"; until: number; reason: string; state: RotationState };
-
-type Save = (state: RotationState) => Promise<void>;
+export type { RotationResult };
 
 export async function rotate(
   credential: RotationCredential,
@@ -122,12 +121,11 @@ async function rotateOnce(
     versions = before.versions;
     const current = versions.find((v) => v.stages.includes(STAGE_CURRENT));
     if (!current) throw new InvalidStateError(`${credential.id}: secret ${secretId} has no AWSCURRENT version`);
-    const old = await readKeyValue(store, credential, current.versionId, "the key being replaced");
+    const old = await readKeyValue(deps, credential, current.versionId, "the key being replaced");
     const name = keyNameFor(credential.id, s.rotationId);
     // A retry after a crash inside create may find a key the vendor made whose secret never
     // reached the store: nobody can use it, so it goes before a new one is made.
-    if (s.createAttempted || s.trigger === "resume")
-      await revokeUnstoredKeys({ store, vendor }, credential, versions, name);
+    if (s.createAttempted || s.trigger === "resume") await revokeUnstoredKeys(deps, credential, versions, name);
     await save(
       (s = {
         ...s,
@@ -149,8 +147,8 @@ async function rotateOnce(
   }
 
   if (s.step === Step.Verify) {
-    const pending = await readKeyValue(store, credential, s.rotationId, "the new key");
-    const verdict = await vendor.verify(vendorSecretOf(pending));
+    const pending = await readKeyValue(deps, credential, s.rotationId, "the new key");
+    const verdict = await vendor.verify(deps.value.secretOf(pending));
     if (!verdict.valid) {
       await rollBack(credential, deps, s, `the vendor refused the new key (${verdict.status}: ${verdict.reason})`);
       await stepDone({ step: Step.RolledBack, outcome: `verify refused: ${verdict.reason}` });
@@ -162,7 +160,7 @@ async function rotateOnce(
   if (s.step === Step.Promote) {
     // Compare-and-set: only over the version whose key this one replaces. If AWSCURRENT moved
     // meanwhile (another rotation after Redis lost this one, a person), this one gives way.
-    const superseded = await promoteOver(credential, store, s);
+    const superseded = await promoteOver(credential, deps, s);
     if (superseded) {
       await undoUnpromoted(deps, credential, await store.listVersions(secretId), s.rotationId);
       await stepDone({ step: Step.RolledBack, outcome: `superseded: ${superseded}` });
@@ -183,7 +181,7 @@ async function rotateOnce(
   }
 
   if (s.step === Step.Revoke || s.step === Step.Confirm) {
-    const oldKeyId = await finishPromoted({ store, vendor }, credential, versions, s.rotationId, {
+    const oldKeyId = await finishPromoted(deps, credential, versions, s.rotationId, {
       verifyFirst: s.verifyBeforeRevoke === true || s.step === Step.Confirm,
       onRevoked: async (keyId) => {
         if (s.step === Step.Revoke) await stepDone({ step: Step.Confirm, oldKeyId: keyId });
@@ -246,13 +244,14 @@ function afterPromote(versions: VersionInfo[], mine: string, from: string | unde
 /** Promotes the rotation's version over the one it replaced; returns why not if that one is no longer current. */
 async function promoteOver(
   credential: RotationCredential,
-  store: SecretStore,
+  deps: RotationDeps,
   s: RotationState,
 ): Promise<string | undefined> {
+  const { store } = deps;
   const from = s.oldVersionId;
   if (!from) throw new InvalidStateError(`${credential.id}: no store version is known for the key being replaced`);
-  const mine = await readKeyValue(store, credential, s.rotationId, "the new key");
-  const replaced = await readKeyValue(store, credential, from, "the key being replaced");
+  const mine = await readKeyValue(deps, credential, s.rotationId, "the new key");
+  const replaced = await readKeyValue(deps, credential, from, "the key being replaced");
   if (mine.replacesKeyId !== undefined && mine.replacesKeyId !== replaced.keyId) {
     return `version ${s.rotationId} replaces key ${mine.replacesKeyId}, but the current version ${from} holds ${replaced.keyId}`;
   }
@@ -270,14 +269,13 @@ async function promoteOver(
  * every other field of the old value (a user's `owner`, `region`, ...) is carried unchanged.
  */
 function nextValue(
-  old: CallCovValue,
+  old: KeyApiValue,
   created: { keyId: string; key: SecretValue; createdAt: Date },
   name: string,
   rotationId: string,
-): CallCovValue {
+): KeyApiValue {
   return {
     ...old,
-    vendor: "callcov",
     apiKey: created.key.reveal(),
     keyId: created.keyId,
     keyName: name,
@@ -296,8 +294,34 @@ async function absorbEmergency(deps: RotationDeps, s: RotationState, save: Save)
   return next;
 }
 
+/** Gives back what the rotation made (its key, its pending stage), from what the store shows of it. */
+async function giveBack(credential: RotationCredential, deps: RotationDeps, s: RotationState) {
+  return undoUnpromoted(deps, credential, await deps.store.listVersions(credential.secretId), s.rotationId);
+}
+
+/**
+ * The undo each step registers, run when the rotation is given up at that step (runner.ts). Until
+ * promote, what the rotation made is given back; from grace on the new key is what consumers read,
+ * so nothing is undone and the alert asks a person.
+ */
+const UNDO: Partial<Record<Step, typeof giveBack>> = {
+  [Step.Create]: giveBack,
+  [Step.Verify]: giveBack,
+  [Step.Promote]: giveBack,
+};
+
+/** Runs the undo registered for the step the rotation reached; "nothing" when none is. */
+export async function undoKeyApi(
+  credential: RotationCredential,
+  deps: RotationDeps,
+  s: RotationState,
+): Promise<"undone" | "promoted" | "nothing"> {
+  const undo = UNDO[s.step];
+  return undo ? undo(credential, deps, s) : "nothing";
+}
+
 async function rollBack(credential: RotationCredential, deps: RotationDeps, s: RotationState, reason: string) {
-  await undoUnpromoted(deps, credential, await deps.store.listVersions(credential.secretId), s.rotationId);
+  await giveBack(credential, deps, s);
   await deps.alerter.raise({
     credentialId: credential.id,
     severity: "critical",
@@ -323,8 +347,8 @@ async function graceWait(
   if (!deps.usageGate) return undefined;
   const previous = versions.find((v) => v.stages.includes(STAGE_PREVIOUS));
   if (!previous) return undefined;
-  const old = await readKeyValue(deps.store, credential, previous.versionId, "the key being replaced");
-  const use = await deps.usageGate.oldKeyUse(credential.id, vendorSecretOf(old));
+  const old = await readKeyValue(deps, credential, previous.versionId, "the key being replaced");
+  const use = await deps.usageGate.oldKeyUse(credential.id, deps.value.secretOf(old));
   if (!use.inUse) return undefined;
   const details = { perMinute: use.perMinute, deferredMs: extended };
   if (extended >= credential.maxGraceExtensionMs) {

@@ -1,11 +1,11 @@
 /**
- * The rotation for vendors without a key API (JustCall), where a person makes and revokes pairs
+ * The rotation for vendors without a key API, where a person makes and revokes pairs
  * in the vendor's dashboard. The same machine as rotation.ts with a person in two places:
  *
  *   await-pair -> verify -> promote -> await-revoke -> done
  *
  * await-pair: alert "a new pair is needed" with instructions, remind on a cadence, escalate past
- * the deadline; `key-rotator submit` stages the pair as AWSPENDING. verify/promote: as for CallCov
+ * the deadline; `key-rotator submit` stages the pair as AWSPENDING. verify/promote: as in the key-API flow
  * (a refused pair is unstaged and the person asked again; the current pair is never touched; a
  * staged pair that is the current one is unstaged too: promoting it would make the next alert ask
  * for the live pair's revocation). await-revoke: alert "revoke the old pair", check until the
@@ -28,10 +28,10 @@ import {
   type SecretStore,
   type VersionInfo,
 } from "../core/ports.js";
-import { type JustCallValue, parseStoredValue, vendorSecretOf } from "../core/stored-value.js";
+import type { ValueShape } from "../core/stored-value.js";
+import type { OperatorGuide } from "../vendors/vendor-module.js";
 import { pendingRotation, promotedRotation } from "./reconcile.js";
-import type { RotationResult } from "./rotation.js";
-import { type RotationState, Step, isFinished } from "./rotation-state.js";
+import { type RotationResult, type RotationState, Step, isFinished } from "./rotation-state.js";
 
 export interface OperatorCredential {
   id: string;
@@ -41,9 +41,14 @@ export interface OperatorCredential {
   deadlineMs: number;
 }
 
-export interface OperatorDeps {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a value shape of whatever the vendor keeps
+export interface OperatorDeps<V = any> {
   store: SecretStore;
   verifier: KeyVerifier;
+  /** The vendor's value shape (its module's). */
+  value: ValueShape<V>;
+  /** The words that guide the person, and the vendor's name. */
+  guide: OperatorGuide & { vendorName: string };
   alerter: Alerter & { escalate?(alert: Alert): Promise<void> };
   clock: Clock;
   onStep?: (state: RotationState, step: Step, durationMs: number) => void;
@@ -59,6 +64,7 @@ export async function operatorRotate(
   save: (s: RotationState) => Promise<void>,
 ): Promise<RotationResult> {
   const { store, verifier, alerter, clock } = deps;
+  const g = deps.guide;
   const versions = await store.listVersions(c.secretId);
   const current = versions.find((v) => v.stages.includes(STAGE_CURRENT));
   if (!current) throw new InvalidStateError(`${c.id}: secret ${c.secretId} has no AWSCURRENT version`);
@@ -83,13 +89,13 @@ export async function operatorRotate(
     } else {
       s.oldVersionId = current.versionId;
       if (c.singlePair && s.oldRefusedAt === undefined) {
-        const old = await readPair(store, c, current.versionId);
-        if (!(await verifier.verify(vendorSecretOf(old))).valid) s.oldRefusedAt = clock.now();
+        const old = await readPair(deps, c, current.versionId);
+        if (!(await verifier.verify(deps.value.secretOf(old))).valid) s.oldRefusedAt = clock.now();
       }
       const how = c.singlePair
-        ? `this account allows one pair: revoke the current pair in JustCall (Settings → API & Webhooks), generate a new one, then run: key-rotator submit ${c.id}`
-        : `generate a new pair in JustCall (Settings → API & Webhooks), then run: key-rotator submit ${c.id} (key and secret on standard input)`;
-      await remind(c, deps, s, "pair-needed", `a new API pair is needed for ${c.id}: ${how}`);
+        ? `this account allows one ${g.noun}: revoke the current ${g.noun} in ${g.dashboard}, generate a new one, then run: key-rotator submit ${c.id}`
+        : `generate a new ${g.noun} in ${g.dashboard}, then run: key-rotator submit ${c.id} (${g.submitHint})`;
+      await remind(c, deps, s, "pair-needed", `a new API ${g.noun} is needed for ${c.id}: ${how}`);
       await save(s);
       return wait("awaiting a new pair from an operator");
     }
@@ -97,8 +103,8 @@ export async function operatorRotate(
 
   if (s.step === Step.Verify) {
     const versionId = s.pendingVersionId ?? "";
-    const pair = await readPair(store, c, versionId);
-    if (sameApiKey(pair, await readPair(store, c, current.versionId))) {
+    const pair = await readPair(deps, c, versionId);
+    if (sameKey(deps.value, pair, await readPair(deps, c, current.versionId))) {
       await store.removePending(c.secretId, versionId);
       await alerter.raise({
         credentialId: c.id,
@@ -106,14 +112,14 @@ export async function operatorRotate(
         kind: "pair-already-current",
         step: Step.Verify,
         rotationId: s.rotationId,
-        summary: `the pair staged as version ${versionId} is the pair already in use by ${c.id}; it was unstaged and not promoted. Generate a new pair in JustCall (Settings → API & Webhooks) and submit that.`,
+        summary: `the pair staged as version ${versionId} is the pair already in use by ${c.id}; it was unstaged and not promoted. Generate a new ${g.noun} in ${g.dashboard} and submit that.`,
       });
       const { pendingVersionId: _dropped, ...rest } = s;
       s = { ...rest, step: Step.AwaitPair };
       await save(s);
       return wait("the submitted pair is the current one; awaiting a new pair");
     }
-    const verdict = await verifier.verify(vendorSecretOf(pair));
+    const verdict = await verifier.verify(deps.value.secretOf(pair));
     if (!verdict.valid) {
       await store.removePending(c.secretId, versionId);
       await alerter.raise({
@@ -122,7 +128,7 @@ export async function operatorRotate(
         kind: "pair-refused",
         step: Step.Verify,
         rotationId: s.rotationId,
-        summary: `JustCall refused the submitted pair (${verdict.status}: ${verdict.reason}); it was unstaged, the current pair is unchanged. Submit another.`,
+        summary: `${g.vendorName} refused the submitted ${g.noun} (${verdict.status}: ${verdict.reason}); it was unstaged, the current pair is unchanged. Submit another.`,
       });
       const { pendingVersionId: _dropped, ...rest } = s;
       s = { ...rest, step: Step.AwaitPair };
@@ -147,8 +153,8 @@ export async function operatorRotate(
 
   if (s.step === Step.AwaitRevoke) {
     const oldVersionId = s.oldVersionId ?? "";
-    const old = await readPair(store, c, oldVersionId);
-    if ((await verifier.verify(vendorSecretOf(old))).valid) {
+    const old = await readPair(deps, c, oldVersionId);
+    if ((await verifier.verify(deps.value.secretOf(old))).valid) {
       // Names the old pair by when it was stored and its version, never by any of its characters.
       const storedOn =
         versions
@@ -160,7 +166,7 @@ export async function operatorRotate(
         deps,
         s,
         "revoke-old-pair",
-        `the new pair of ${c.id} is live; revoke the old pair (the pair stored on ${storedOn}, version ${oldVersionId}) in JustCall (Settings → API & Webhooks)`,
+        `the new pair of ${c.id} is live; revoke the old pair (the pair stored on ${storedOn}, version ${oldVersionId}) in ${g.dashboard}`,
       );
       await save(s);
       return wait("awaiting the revocation of the old pair");
@@ -269,16 +275,13 @@ async function remind(
   }
 }
 
-/** Whether two pairs share their api key (half of the credential), compared in constant time. */
-export function sameApiKey(a: { apiKey: string }, b: { apiKey: string }): boolean {
-  const digest = (v: { apiKey: string }) => createHash("sha256").update(v.apiKey).digest();
+/** Whether two values name the same key (`identityOf`), compared in constant time. */
+export function sameKey<V>(shape: ValueShape<V>, a: V, b: V): boolean {
+  const digest = (v: V) => createHash("sha256").update(shape.identityOf(v)).digest();
   return timingSafeEqual(digest(a), digest(b));
 }
 
-async function readPair(store: SecretStore, c: OperatorCredential, versionId: string): Promise<JustCallValue> {
-  const v = await store.read(c.secretId, { versionId });
-  const value = parseStoredValue(v.value, `${c.id}: secret ${c.secretId} version ${versionId}`);
-  if (value.vendor !== "justcall")
-    throw new InvalidStateError(`${c.id}: version ${versionId} holds a ${value.vendor} value, expected justcall`);
-  return value;
+async function readPair<V>(deps: OperatorDeps<V>, c: OperatorCredential, versionId: string): Promise<V> {
+  const v = await deps.store.read(c.secretId, { versionId });
+  return deps.value.parse(v.value, `${c.id}: secret ${c.secretId} version ${versionId}`);
 }

@@ -6,7 +6,7 @@
  */
 import { InvalidStateError } from "../core/errors.js";
 import { STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, type SecretStore, type VersionInfo } from "../core/ports.js";
-import { type RotationState, Step, isBefore, isFinished } from "./rotation-state.js";
+import { type RotationState, STEP_ORDER, Step, isBefore, isFinished } from "./rotation-state.js";
 
 export interface ReconcileCredential {
   id: string;
@@ -50,6 +50,8 @@ export function reconcileWith(
   saved: RotationState,
   finished: string | undefined,
 ): RotationState {
+  // A step this program does not know (forged or corrupt job data) says nothing: the store decides.
+  if (!STEP_ORDER.includes(saved.step)) saved = { ...saved, step: Step.Create };
   if (isFinished(saved.step)) return saved;
   const current = versions.find((v) => v.stages.includes(STAGE_CURRENT));
   if (!current)

@@ -22,15 +22,20 @@ import {
   type VersionInfo,
 } from "../core/ports.js";
 import type { SecretValue } from "../core/secret.js";
-import { type CallCovValue, parseStoredValue, vendorSecretOf } from "../core/stored-value.js";
+import type { KeyApiValue, ValueShape } from "../core/stored-value.js";
 
 export interface RevocationCredential {
   id: string;
   secretId: string;
 }
 
-export interface RevocationDeps {
+/** Where a key-API value is read: the store, and the vendor's value shape. */
+export interface ValueReader {
   store: SecretStore;
+  value: ValueShape<KeyApiValue>;
+}
+
+export interface RevocationDeps extends ValueReader {
   vendor: KeyApiVendor;
 }
 
@@ -39,18 +44,15 @@ export function keyNameFor(credentialId: string, rotationId: string): string {
   return `key-rotator/${credentialId}/${rotationId}`;
 }
 
-/** Reads a version's value and checks it is a key-API (CallCov) value. */
+/** Reads a version's value in the vendor's key-API shape. */
 export async function readKeyValue(
-  store: SecretStore,
+  reader: ValueReader,
   c: RevocationCredential,
   versionId: string,
   what: string,
-): Promise<CallCovValue> {
-  const version = await store.read(c.secretId, { versionId });
-  const value = parseStoredValue(version.value, `${c.id}: secret ${c.secretId} version ${versionId} (${what})`);
-  if (value.vendor !== "callcov")
-    throw new InvalidStateError(`${c.id}: version ${versionId} holds a ${value.vendor} value, expected callcov`);
-  return value;
+): Promise<KeyApiValue> {
+  const version = await reader.store.read(c.secretId, { versionId });
+  return reader.value.parse(version.value, `${c.id}: secret ${c.secretId} version ${versionId} (${what})`);
 }
 
 /**
@@ -58,7 +60,7 @@ export async function readKeyValue(
  * any. A staged value that cannot be read as ours cannot be cleared, so it counts as holding it.
  */
 export async function stagedHolder(
-  store: SecretStore,
+  reader: ValueReader,
   c: RevocationCredential,
   versions: VersionInfo[],
   keyId: string,
@@ -66,7 +68,7 @@ export async function stagedHolder(
 ): Promise<string | undefined> {
   for (const v of versions) {
     if (v.versionId === except || !(v.stages.includes(STAGE_CURRENT) || v.stages.includes(STAGE_PENDING))) continue;
-    const held = await readKeyValue(store, c, v.versionId, "a staged key").then(
+    const held = await readKeyValue(reader, c, v.versionId, "a staged key").then(
       (value) => value.keyId === keyId,
       () => true,
     );
@@ -83,7 +85,7 @@ async function revokeUnlessStaged(
   keyId: string,
   except?: string,
 ): Promise<"revoked" | "already-gone"> {
-  const holder = await stagedHolder(deps.store, c, versions, keyId, except);
+  const holder = await stagedHolder(deps, c, versions, keyId, except);
   if (holder) {
     throw new InvalidStateError(
       `${c.id}: refusing to revoke key ${keyId}: version ${holder} of secret ${c.secretId} is staged with it (AWSCURRENT or AWSPENDING)`,
@@ -118,10 +120,10 @@ export async function finishPromoted(
       `${c.id}: rotation ${versionId} was never promoted (its version is not AWSCURRENT or AWSPREVIOUS): it replaced no key`,
     );
   }
-  const value = await readKeyValue(deps.store, c, versionId, "the new key");
-  const target = value.replacesKeyId ?? (current ? await previousKeyId(deps.store, c, versions) : undefined);
+  const value = await readKeyValue(deps, c, versionId, "the new key");
+  const target = value.replacesKeyId ?? (current ? await previousKeyId(deps, c, versions) : undefined);
   if (target !== undefined && target !== value.keyId) {
-    const oldSecret = await secretOfKey(deps.store, c, versions, target);
+    const oldSecret = await secretOfKey(deps, c, versions, target);
     const alreadyRefused = o.verifyFirst && oldSecret !== undefined && (await refused(deps.vendor, oldSecret));
     if (!alreadyRefused) {
       await revokeUnlessStaged(deps, c, versions, target);
@@ -155,7 +157,7 @@ export async function undoUnpromoted(
     return "undone";
   }
   if (mine.stages.includes(STAGE_CURRENT) || mine.stages.includes(STAGE_PREVIOUS)) return "promoted";
-  const value = await readKeyValue(deps.store, c, versionId, "the new key");
+  const value = await readKeyValue(deps, c, versionId, "the new key");
   await revokeUnlessStaged(deps, c, versions, value.keyId, versionId);
   await deps.store.removePending(c.secretId, versionId);
   return "undone";
@@ -171,7 +173,7 @@ export async function revokeUnstoredKeys(
   const revoked: string[] = [];
   for (const key of await deps.vendor.listKeys()) {
     if (key.name !== name) continue;
-    if (await stagedHolder(deps.store, c, versions, key.keyId)) continue;
+    if (await stagedHolder(deps, c, versions, key.keyId)) continue;
     await deps.vendor.revokeKey(key.keyId);
     revoked.push(key.keyId);
   }
@@ -186,23 +188,23 @@ async function refused(vendor: KeyApiVendor, key: SecretValue): Promise<boolean>
 
 /** Versions written before `replacesKeyId` existed: the replaced key is AWSPREVIOUS's. */
 async function previousKeyId(
-  store: SecretStore,
+  reader: ValueReader,
   c: RevocationCredential,
   versions: VersionInfo[],
 ): Promise<string | undefined> {
   const previous = versions.find((v) => v.stages.includes(STAGE_PREVIOUS));
-  return previous ? (await readKeyValue(store, c, previous.versionId, "the key replaced")).keyId : undefined;
+  return previous ? (await readKeyValue(reader, c, previous.versionId, "the key replaced")).keyId : undefined;
 }
 
 /** The secret of key `keyId`, from the AWSPREVIOUS version when it holds that key (to confirm the revoke). */
 async function secretOfKey(
-  store: SecretStore,
+  reader: ValueReader,
   c: RevocationCredential,
   versions: VersionInfo[],
   keyId: string,
 ): Promise<SecretValue | undefined> {
   const previous = versions.find((v) => v.stages.includes(STAGE_PREVIOUS));
   if (!previous) return undefined;
-  const value = await readKeyValue(store, c, previous.versionId, "the key replaced").catch(() => undefined);
-  return value?.keyId === keyId ? vendorSecretOf(value) : undefined;
+  const value = await readKeyValue(reader, c, previous.versionId, "the key replaced").catch(() => undefined);
+  return value?.keyId === keyId ? reader.value.secretOf(value) : undefined;
 }

@@ -3,6 +3,8 @@
  * in BullMQ job data after every step, so it must never hold a secret value. The store stays the
  * source of truth: when this state is lost, `reconcile` rebuilds enough of it from the stages.
  */
+import { InvalidStateError } from "../core/errors.js";
+
 export enum Step {
   Create = "create",
   Verify = "verify",
@@ -72,19 +74,41 @@ export interface RotationState {
   downtimeMs?: number;
 }
 
-/** Steps in the order of the table in DESIGN.md; used to compare progress. */
+/** What one attempt of a flow ends in: finished (done or rolled back), or wait until a time. */
+export type RotationResult =
+  { kind: "finished"; state: RotationState } | { kind: "wait"; until: number; reason: string; state: RotationState };
+
+/** Saves a rotation's state (job data, or memory for `--direct`); called after every step. */
+export type Save = (state: RotationState) => Promise<void>;
+
+/**
+ * Every step of both flows in one order, the order of the table in DESIGN.md: the key-API flow
+ * runs create, verify, promote, grace, revoke, confirm; the operator flow await-pair, verify,
+ * promote, await-revoke. A finished rotation (done, rolled back) is past every step.
+ */
 export const STEP_ORDER: readonly Step[] = [
   Step.Create,
+  Step.AwaitPair,
   Step.Verify,
   Step.Promote,
   Step.Grace,
+  Step.AwaitRevoke,
   Step.Revoke,
   Step.Confirm,
   Step.Done,
+  Step.RolledBack,
 ];
 
+/** Whether step `a` comes before step `b` (a step the order does not know throws: forged state). */
 export function isBefore(a: Step, b: Step): boolean {
-  return STEP_ORDER.indexOf(a) < STEP_ORDER.indexOf(b);
+  return positionOf(a) < positionOf(b);
+}
+
+function positionOf(step: Step): number {
+  const at = STEP_ORDER.indexOf(step);
+  if (at < 0) throw new InvalidStateError(`unknown rotation step "${String(step)}"`);
+  // Done and rolled back are both the end: neither is before the other.
+  return Math.min(at, STEP_ORDER.indexOf(Step.Done));
 }
 
 export function isFinished(step: Step): boolean {

@@ -55,7 +55,7 @@ export async function buildAlerter(
       shared(distinct, {
         warning: c.alerts.warning,
         critical: c.alerts.critical,
-        ...(c.vendor === "justcall" ? { escalate: c.operator.escalateTo } : {}),
+        ...(c.operator ? { escalate: c.operator.escalateTo } : {}),
       }),
     ]),
   );

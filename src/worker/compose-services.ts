@@ -11,17 +11,14 @@ import { type Logger, createLogger } from "../observability/logger.js";
 import { type Metrics, createMetrics } from "../observability/metrics.js";
 import { AwsSecretStore, createSecretsManagerClient } from "../store/aws-secret-store.js";
 import { CachedSecretStore } from "../store/cached-secret-store.js";
-import { CallCovVendor } from "../vendors/callcov/callcov-vendor.js";
-import { JustCallVerifier } from "../vendors/justcall/justcall-verifier.js";
 import { buildAlerter } from "./compose-alerter.js";
-import { loadManagementLogin } from "../vendors/callcov/callcov-login.js";
-import type { RuntimeConfig, RuntimeCredential } from "../config/runtime-config.js";
+import { type RuntimeConfig, type RuntimeCredential, vendorCredential } from "../config/runtime-config.js";
 import { pino } from "pino";
 
 export interface Services {
   store: CachedSecretStore;
   vendorFor(credential: RuntimeCredential): KeyApiVendor;
-  /** The vendor's key check for any credential (CallCov's adapter, or JustCall's verifier). */
+  /** The vendor's key check for any credential (a key API's adapter, or the vendor's verifier). */
   verifierFor(credential: RuntimeCredential): KeyVerifier;
   alerter: Alerter & { flush?(): Promise<void> };
   metrics: Metrics;
@@ -54,37 +51,37 @@ export async function createServices(
       onCall: (operation, result) => metrics.storeRequestsTotal.labels({ operation, result }).inc(),
     }),
   );
-  const vendors = new Map<string, KeyApiVendor>();
+  const adapterContext = (c: RuntimeCredential) => ({
+    store,
+    onRequest: (operation: string, status: number | "error") =>
+      metrics.vendorRequestsTotal.labels({ vendor: c.vendor, operation, status: String(status) }).inc(),
+  });
+  // One adapter per vendor account, so credentials of one account share its management session.
+  const keyApis = new Map<string, KeyApiVendor>();
   const vendorFor = (c: RuntimeCredential): KeyApiVendor => {
-    const managementSecretId = c.managementSecretId;
-    if (!managementSecretId) throw new Error(`${c.id}: a CallCov credential needs managementSecretId`);
-    const key = `${c.baseUrl}|${managementSecretId}|${c.mode}`;
-    let vendor = vendors.get(key);
-    if (!vendor) {
-      vendor = new CallCovVendor({
-        baseUrl: c.baseUrl,
-        mode: c.mode,
-        loadLogin: () => loadManagementLogin(store, managementSecretId),
-        onRequest: (operation, status) =>
-          metrics.vendorRequestsTotal.labels({ vendor: "callcov", operation, status: String(status) }).inc(),
-      });
-      vendors.set(key, vendor);
+    const module = c.module;
+    if (module.flow !== "key-api")
+      throw new Error(`${c.id}: ${module.name} has no key API (its keys are made by a person)`);
+    const vc = vendorCredential(c);
+    const account = `${c.vendor}|${module.accountOf(vc)}`;
+    let adapter = keyApis.get(account);
+    if (!adapter) {
+      adapter = module.keyApi(vc, adapterContext(c));
+      keyApis.set(account, adapter);
     }
-    return vendor;
+    return adapter;
   };
-  const justcall = new Map<string, JustCallVerifier>();
+  const verifiers = new Map<string, KeyVerifier>();
   const verifierFor = (c: RuntimeCredential): KeyVerifier => {
-    if (c.vendor === "callcov") return vendorFor(c);
-    let v = justcall.get(c.baseUrl);
-    if (!v) {
-      v = new JustCallVerifier({
-        baseUrl: c.baseUrl,
-        onRequest: (operation, status) =>
-          metrics.vendorRequestsTotal.labels({ vendor: "justcall", operation, status: String(status) }).inc(),
-      });
-      justcall.set(c.baseUrl, v);
+    const module = c.module;
+    if (module.flow === "key-api") return vendorFor(c);
+    const key = `${c.vendor}|${c.baseUrl}`;
+    let verifier = verifiers.get(key);
+    if (!verifier) {
+      verifier = module.verifier(vendorCredential(c), adapterContext(c));
+      verifiers.set(key, verifier);
     }
-    return v;
+    return verifier;
   };
   const alerter = await buildAlerter(inventory, { log, metrics, env: options.env ?? process.env });
   return {

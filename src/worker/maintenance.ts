@@ -14,12 +14,17 @@ import { resolvingOnlyOpen } from "../alerts/alert-router.js";
 import type { Logger } from "../observability/logger.js";
 import { runDueCheck } from "../jobs/due-check.job.js";
 import { runHealthCheck } from "../jobs/health-check.job.js";
-import { runOrphanSweep } from "../jobs/orphan-sweep.job.js";
+import { type SweepAccount, runOrphanSweep } from "../jobs/orphan-sweep.job.js";
 import type { RotationHistory } from "../queue/rotation-history-store.js";
 import type { Enqueued, RotationRequest } from "../queue/rotation-queue.js";
-import type { RuntimeConfig, RuntimeCredential, RuntimeSettings } from "../config/runtime-config.js";
+import {
+  type RuntimeConfig,
+  type RuntimeCredential,
+  type RuntimeSettings,
+  vendorCredential,
+} from "../config/runtime-config.js";
 import { UsageWatcher } from "../jobs/usage-watcher.js";
-import type { WorkerPorts } from "./worker.js";
+import type { WorkerPorts } from "./worker-ports.js";
 
 export const MAINTENANCE_QUEUE = "maintenance";
 
@@ -38,7 +43,7 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
   const { config, ports, redis, enqueue, byId, rotationInFlight } = ctx;
   const { store, log, metrics, clock } = ports;
   const settings = config.settings;
-  const keyApi = config.credentials.filter((c) => c.vendor === "callcov");
+  const keyApi = config.credentials.filter((c) => c.module.flow === "key-api");
 
   const finishedSeen = new Map<string, string>();
   const dueCheck = () =>
@@ -63,6 +68,7 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
       (id) => byId.get(id)?.usage,
       metrics,
       settings.healthCheckEveryMs,
+      (id) => byId.get(id)?.vendor ?? "unknown",
     );
     await usage.load();
     const summary = await runHealthCheck({
@@ -73,7 +79,10 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
       metrics,
       now: () => clock.now(),
       verifierFor: (c) => ports.verifierFor(byId.get(c.id) as RuntimeCredential),
-      managementFor: (c) => (c.vendor === "callcov" ? ports.vendorFor(byId.get(c.id) as RuntimeCredential) : undefined),
+      managementFor: (c) => {
+        const credential = byId.get(c.id);
+        return credential?.module.flow === "key-api" ? ports.vendorFor(credential) : undefined;
+      },
       overdueAfterMs: Math.max(2 * settings.dueCheckEveryMs, 3_600_000),
       onUsage: async (id, sample) => void (await usage.observe(id, sample, clock.now())),
     });
@@ -200,19 +209,22 @@ function scheduleOf(byId: Map<string, RuntimeCredential>, id: string, created: D
   return credential.schedule(created, now);
 }
 
-/** One sweep per vendor account: credentials that share a base URL and management login. */
-function accountsOf(credentials: RuntimeCredential[], ports: WorkerPorts) {
+/** One sweep per vendor account (the vendor module's `accountOf`): its credentials share one key list. */
+function accountsOf(credentials: RuntimeCredential[], ports: WorkerPorts): SweepAccount[] {
   const groups = new Map<string, RuntimeCredential[]>();
   for (const c of credentials) {
-    const key = `${c.baseUrl}|${c.managementSecretId ?? ""}`;
+    if (c.module.flow !== "key-api") continue;
+    const key = `${c.vendor}|${c.module.accountOf(vendorCredential(c))}`;
     const group = groups.get(key);
     if (group) group.push(c);
     else groups.set(key, [c]);
   }
-  return [...groups.values()].map((group) => ({
-    vendor: ports.vendorFor(group[0] as RuntimeCredential),
-    credentials: group,
-  }));
+  return [...groups.values()].flatMap((group) => {
+    const first = group[0] as RuntimeCredential;
+    return first.module.flow === "key-api"
+      ? [{ vendor: ports.vendorFor(first), value: first.module.value, credentials: group }]
+      : [];
+  });
 }
 
 /**

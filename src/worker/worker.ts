@@ -11,17 +11,14 @@
 import { Queue, Worker } from "../queue/bullmq.js";
 import type { Redis } from "ioredis";
 import { describeError } from "../core/errors.js";
-import type { Alert, Alerter, Clock, KeyApiVendor, KeyVerifier, SecretStore } from "../core/ports.js";
-import type { OpenAlertStore } from "../alerts/open-alert-store.js";
+import type { Alert } from "../core/ports.js";
 import { RedisOpenAlertStore } from "../alerts/redis-open-alert-store.js";
-import type { Logger } from "../observability/logger.js";
-import type { Metrics } from "../observability/metrics.js";
 import { type RotationJobContext, rotationProcessor } from "../jobs/rotation.job.js";
 import { usageGateFor } from "../jobs/usage-watcher.js";
 import { emergencyLane } from "../jobs/emergency-lane.js";
 import { MAINTENANCE_QUEUE, keepSchedules, maintenanceProcessor } from "./maintenance.js";
 import { RotationHistory } from "../queue/rotation-history-store.js";
-import { type HttpServerOptions, type ReadyCheck, startHttpServer } from "../http/http-server.js";
+import { type HttpServerOptions, startHttpServer } from "../http/http-server.js";
 import { type RedisTopology, assertRedisAnswers, connectRedis } from "../queue/redis.js";
 import {
   ROTATION_QUEUE,
@@ -31,25 +28,13 @@ import {
   parseEmergencyFlag,
   type RotationRequest,
 } from "../queue/rotation-queue.js";
-import type { RuntimeConfig, RuntimeCredential } from "../config/runtime-config.js";
+import type { RuntimeConfig } from "../config/runtime-config.js";
+import type { WorkerPorts } from "./worker-ports.js";
+
+export type { WorkerPorts };
 
 /** Put pending, move current: a completed rotation leaves AWSPENDING where it is (see history.ts). */
 const WRITES_PER_ROTATION = 2;
-
-export interface WorkerPorts {
-  store: SecretStore;
-  vendorFor(credential: RuntimeCredential): KeyApiVendor;
-  verifierFor(credential: RuntimeCredential): KeyVerifier;
-  alerter: Alerter & {
-    flush?(): Promise<void>;
-    keepOpenAlertsIn?(store: OpenAlertStore): void;
-    openKeys?(): Promise<Set<string> | undefined>;
-  };
-  metrics: Metrics;
-  log: Logger;
-  clock: Clock;
-  readyChecks?: ReadyCheck[];
-}
 
 export interface WorkerOptions {
   /** Where Redis is: one node, a cluster or Sentinel (redis-topology.ts), or a REDIS_URL. */
@@ -95,7 +80,8 @@ export async function startWorker(
     resolve: (id) => {
       const credential = byId.get(id);
       if (!credential) return undefined;
-      if (credential.vendor === "justcall") {
+      const module = credential.module;
+      if (module.flow === "operator") {
         const op = credential.operator ?? {
           singlePair: false,
           remindEveryMs: 4 * 3_600_000,
@@ -104,7 +90,14 @@ export async function startWorker(
         return {
           kind: "operator" as const,
           credential: { ...credential, ...op },
-          deps: { store, verifier: ports.verifierFor(credential), alerter: operatorAlerter, clock },
+          deps: {
+            store,
+            verifier: ports.verifierFor(credential),
+            value: module.value,
+            guide: { ...module.guide, vendorName: module.name },
+            alerter: operatorAlerter,
+            clock,
+          },
         };
       }
       const vendor = ports.vendorFor(credential);
@@ -114,6 +107,7 @@ export async function startWorker(
         deps: {
           store,
           vendor,
+          value: module.value,
           alerter: ports.alerter,
           clock,
           usageGate: usageGateFor(

@@ -52,6 +52,11 @@ beforeAll(async () => {
       `    baseUrl: http://127.0.0.1:${trapPort}`,
       "    managementSecretId: fuzz/callcov/login",
       "    rotation: { every: 90d, grace: 1m }",
+      "  - id: jc",
+      "    vendor: justcall",
+      "    secretId: fuzz/justcall/jc",
+      `    baseUrl: http://127.0.0.1:${trapPort}`,
+      "    rotation: { every: 90d }",
       "",
     ].join("\n"),
   );
@@ -400,7 +405,7 @@ describe("key-rotator as a real process", () => {
     },
     {
       name: "submit with nothing on standard input",
-      argv: () => ["submit", "jc", "--config", MISSING],
+      argv: () => ["submit", "jc", "--config", VALID],
       stdin: "",
       says: () => "key-rotator submit: the pair on standard input is not usable: input is empty",
     },

@@ -7,7 +7,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/core/errors.js";
 import { SecretValue } from "../../src/core/secret.js";
-import { parseStoredValue } from "../../src/core/stored-value.js";
+import { parseStoredValue } from "../support/stored-values.js";
 import { parseJustCallPairInput } from "../../src/vendors/justcall/justcall-pair-input.js";
 import { RUNS, STACK_FRAME, alnum, anyString, windows } from "./fuzz-support.js";
 

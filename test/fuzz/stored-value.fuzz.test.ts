@@ -7,7 +7,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InvalidStateError } from "../../src/core/errors.js";
 import { SecretValue } from "../../src/core/secret.js";
-import { type StoredValue, parseStoredValue, serializeStoredValue } from "../../src/core/stored-value.js";
+import { serializeStoredValue } from "../../src/core/stored-value.js";
+import { type AnyStoredValue as StoredValue, parseStoredValue } from "../support/stored-values.js";
 import { RUNS, STACK_FRAME, alnum, anyString, keyLike } from "./fuzz-support.js";
 
 const WHERE = "secret fuzz/secret version v-1";

@@ -202,7 +202,9 @@ describe("JustCall operator-assisted rotation", () => {
     const stagesBefore = await world.stagesOf({ id: jc.id, secretId: jc.secretId, keyId: "" });
     const same = await submit(world, jc.id, `${jc.apiKey}\n${jc.apiSecret}\n`);
     expect(same.code).toBe(2);
-    expect(same.output).toContain(`this is the pair already in use by ${jc.id}; generate a new pair in JustCall first`);
+    expect(same.output).toContain(
+      `this is the pair already in use by ${jc.id}; generate a new pair in JustCall (Settings → API & Webhooks) first`,
+    );
     expect(fragmentLeaks(same.output, [jc.apiKey, jc.apiSecret])).toEqual([]);
     expect(await current(world, jc.secretId)).toEqual(before);
     expect(await world.stagesOf({ id: jc.id, secretId: jc.secretId, keyId: "" })).toEqual(stagesBefore);

@@ -7,7 +7,7 @@
  */
 import type { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { UsageGate } from "../../src/rotation/rotation.js";
+import type { UsageGate } from "../../src/rotation/key-api-flow.js";
 import { SecretValue } from "../../src/core/secret.js";
 import { UsageWatcher, usageGateFor } from "../../src/jobs/usage-watcher.js";
 import { type CallCovSimulator, startCallCovSimulator } from "../../src/sandbox/callcov-sim.js";

@@ -20,6 +20,13 @@ import {
   type VersionRef,
 } from "../../src/core/ports.js";
 import { SecretValue } from "../../src/core/secret.js";
+import { callcov } from "../../src/vendors/callcov/callcov-module.js";
+import { justcall } from "../../src/vendors/justcall/justcall-module.js";
+
+/** The value shapes the fakes' seeded values follow (a key-API vendor's, an operator vendor's). */
+export const KEY_VALUE = callcov.value;
+export const PAIR_VALUE = justcall.value;
+export const PAIR_GUIDE = { ...justcall.guide, vendorName: justcall.name };
 
 export type Calls = string[];
 
@@ -154,7 +161,7 @@ export class FakeStore implements SecretStore {
 }
 
 export class FakeVendor implements KeyApiVendor {
-  readonly active = new Map<string, { keyId: string; name: string; key: string }>();
+  readonly active = new Map<string, { keyId: string; name: string; key: string; createdAt: Date }>();
   readonly revoked: string[] = [];
   /** Keys the vendor refuses even though they exist (a verify failure). */
   readonly refuse = new Set<string>();
@@ -162,6 +169,8 @@ export class FakeVendor implements KeyApiVendor {
   constructor(
     readonly calls: Calls,
     readonly failures = new FailurePlan(),
+    /** When keys are made, as the vendor reports it (the contract suite holds the fake to it). */
+    readonly now: () => number = Date.now,
   ) {}
 
   #enter(call: string): void {
@@ -170,15 +179,20 @@ export class FakeVendor implements KeyApiVendor {
   }
 
   seed(keyId: string, key: string, name = "made by hand"): void {
-    this.active.set(keyId, { keyId, name, key });
+    this.active.set(keyId, { keyId, name, key, createdAt: new Date(this.now()) });
   }
 
   async createKey(name: string): Promise<CreatedKey> {
     this.#enter("createKey");
     const n = this.#next++;
-    const created = { keyId: `k${n}`, name, key: `sk_live_fakekey${String(n).padStart(8, "0")}` };
+    const created = {
+      keyId: `k${n}`,
+      name,
+      key: `sk_live_fakekey${String(n).padStart(8, "0")}`,
+      createdAt: new Date(this.now()),
+    };
     this.active.set(created.keyId, created);
-    return { keyId: created.keyId, name, key: new SecretValue(created.key), createdAt: new Date(0) };
+    return { keyId: created.keyId, name, key: new SecretValue(created.key), createdAt: created.createdAt };
   }
 
   async verify(key: SecretValue): Promise<Verdict> {
@@ -198,7 +212,7 @@ export class FakeVendor implements KeyApiVendor {
 
   async listKeys(): Promise<ListedKey[]> {
     this.#enter("listKeys");
-    return [...this.active.values()].map((k) => ({ keyId: k.keyId, name: k.name, createdAt: new Date(0) }));
+    return [...this.active.values()].map((k) => ({ keyId: k.keyId, name: k.name, createdAt: k.createdAt }));
   }
 }
 

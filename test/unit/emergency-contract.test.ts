@@ -7,9 +7,9 @@
 import { describe, expect, it } from "vitest";
 import { RotatorError } from "../../src/core/errors.js";
 import { SecretValue } from "../../src/core/secret.js";
-import { type RotationCredential, type RotationDeps, rotate } from "../../src/rotation/rotation.js";
+import { type RotationCredential, type RotationDeps, rotate } from "../../src/rotation/key-api-flow.js";
 import { type RotationState, Step } from "../../src/rotation/rotation-state.js";
-import { FakeAlerter, FakeStore, FakeVendor } from "../support/fake-ports.js";
+import { FakeAlerter, FakeStore, FakeVendor, KEY_VALUE } from "../support/fake-ports.js";
 
 const C: RotationCredential = { id: "cc-prod", secretId: "prod/callcov", graceMs: 3_600_000, maxGraceExtensionMs: 0 };
 const OLD = "sk_live_oldkeyoldkey0001";
@@ -25,6 +25,7 @@ function world() {
   const deps: RotationDeps = {
     store,
     vendor,
+    value: KEY_VALUE,
     alerter: new FakeAlerter(),
     clock: { now: () => now.t },
     emergencyRequested: async () => {

@@ -10,9 +10,9 @@ import { RotatorError } from "../../src/core/errors.js";
 import { STAGE_CURRENT, STAGE_PENDING } from "../../src/core/ports.js";
 import { SecretValue } from "../../src/core/secret.js";
 import { undoUnpromoted } from "../../src/rotation/revocation.js";
-import { type RotationCredential, rotate } from "../../src/rotation/rotation.js";
+import { type RotationCredential, rotate } from "../../src/rotation/key-api-flow.js";
 import { type RotationState, Step, type Trigger, isBefore } from "../../src/rotation/rotation-state.js";
-import { FakeAlerter, FakeStore, FakeVendor } from "../support/fake-ports.js";
+import { FakeAlerter, FakeStore, FakeVendor, KEY_VALUE } from "../support/fake-ports.js";
 
 const A: RotationCredential = { id: "cc-a", secretId: "s/a", graceMs: 60_000, maxGraceExtensionMs: 120_000 };
 const B: RotationCredential = { id: "cc-b", secretId: "s/b", graceMs: 60_000, maxGraceExtensionMs: 120_000 };
@@ -95,7 +95,13 @@ describe("forged or lost job data cannot aim a revocation (rule 8)", () => {
             return revoke(keyId);
           };
           let saved: RotationState = { credentialId: A.id, startedAt: 0, ...data } as RotationState;
-          const deps = { store: w.store, vendor: w.vendor, alerter: w.alerter, clock: { now: () => w.now.t } };
+          const deps = {
+            store: w.store,
+            vendor: w.vendor,
+            value: KEY_VALUE,
+            alerter: w.alerter,
+            clock: { now: () => w.now.t },
+          };
           for (let attempt = 0; attempt < 30; attempt++) {
             try {
               const r = await rotate(A, deps, saved, async (s) => void (saved = s));

@@ -9,7 +9,16 @@ import { parseInventory } from "../../src/config/load-inventory.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 import { decideDue } from "../../src/schedule/cadence.js";
-import { FailurePlan, FakeAlerter, FakeStore, FakeVendor, storeFault, vendorFault } from "../support/fake-ports.js";
+import {
+  FailurePlan,
+  FakeAlerter,
+  FakeStore,
+  FakeVendor,
+  KEY_VALUE,
+  PAIR_VALUE,
+  storeFault,
+  vendorFault,
+} from "../support/fake-ports.js";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -72,8 +81,15 @@ function world(ageDays: number) {
   justcall.seed("j0", `${JC_KEY}:${JC_SECRET}`);
   const schedule = (created: Date, now: number) => decideDue({ everyMs: 90 * DAY }, undefined, created, now);
   const credentials: HealthCredential[] = [
-    { id: "cc", vendor: "callcov", secretId: "s/cc", schedule, ageWarnBeforeMs: 0 },
-    { id: "jc", vendor: "justcall", secretId: "s/jc", schedule, ageWarnBeforeMs: 7 * DAY },
+    { id: "cc", vendor: "callcov", module: { value: KEY_VALUE }, secretId: "s/cc", schedule, ageWarnBeforeMs: 0 },
+    {
+      id: "jc",
+      vendor: "justcall",
+      module: { value: PAIR_VALUE },
+      secretId: "s/jc",
+      schedule,
+      ageWarnBeforeMs: 7 * DAY,
+    },
   ];
   const alerter = new FakeAlerter();
   const metrics = createMetrics({ defaultMetrics: false });

@@ -7,9 +7,9 @@ import { describe, expect, it } from "vitest";
 import { InvalidStateError } from "../../src/core/errors.js";
 import type { KeyVerifier, VersionInfo } from "../../src/core/ports.js";
 import { SecretValue } from "../../src/core/secret.js";
-import { type OperatorCredential, operatorRotate, reconcileOperator } from "../../src/rotation/operator-rotation.js";
+import { type OperatorCredential, operatorRotate, reconcileOperator } from "../../src/rotation/operator-flow.js";
 import { type RotationState, Step } from "../../src/rotation/rotation-state.js";
-import { FakeAlerter, FakeStore } from "../support/fake-ports.js";
+import { FakeAlerter, FakeStore, PAIR_GUIDE, PAIR_VALUE } from "../support/fake-ports.js";
 
 const SECRET = "prod/justcall";
 const c: OperatorCredential = {
@@ -43,7 +43,7 @@ function world() {
   const run = (state: RotationState) =>
     operatorRotate(
       c,
-      { store, verifier, alerter, clock: { now: () => now.t } },
+      { store, verifier, value: PAIR_VALUE, guide: PAIR_GUIDE, alerter, clock: { now: () => now.t } },
       state,
       async (s) => void saved.push(s),
     );

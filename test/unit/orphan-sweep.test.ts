@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { runOrphanSweep } from "../../src/jobs/orphan-sweep.job.js";
 import { createLogger } from "../../src/observability/logger.js";
-import { FakeStore, FakeVendor } from "../support/fake-ports.js";
+import { FakeStore, FakeVendor, KEY_VALUE } from "../support/fake-ports.js";
 
 const NOW = 10_000_000_000;
 const log = createLogger({ level: "silent" });
@@ -39,6 +39,7 @@ function world() {
         accounts: [
           {
             vendor,
+            value: KEY_VALUE,
             credentials: [
               { id: "cc-a", secretId: "s/a" },
               { id: "cc-bad", secretId: "s/bad" },

@@ -1,9 +1,17 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { RotatorError } from "../../src/core/errors.js";
 import { SecretValue } from "../../src/core/secret.js";
-import { type RotationCredential, type RotationDeps, keyNameFor, rotate } from "../../src/rotation/rotation.js";
+import { type RotationCredential, type RotationDeps, keyNameFor, rotate } from "../../src/rotation/key-api-flow.js";
 import { type RotationState, Step } from "../../src/rotation/rotation-state.js";
-import { FailurePlan, FakeAlerter, FakeStore, FakeVendor, storeFault, vendorFault } from "../support/fake-ports.js";
+import {
+  FailurePlan,
+  FakeAlerter,
+  FakeStore,
+  FakeVendor,
+  KEY_VALUE,
+  storeFault,
+  vendorFault,
+} from "../support/fake-ports.js";
 
 const SECRET = "prod/callcov";
 const credential: RotationCredential = {
@@ -37,7 +45,14 @@ function world(): World {
 }
 
 function deps(w: World, extra: Partial<RotationDeps> = {}): RotationDeps {
-  return { store: w.store, vendor: w.vendor, alerter: w.alerter, clock: { now: () => w.now.t }, ...extra };
+  return {
+    store: w.store,
+    vendor: w.vendor,
+    value: KEY_VALUE,
+    alerter: w.alerter,
+    clock: { now: () => w.now.t },
+    ...extra,
+  };
 }
 
 function initial(emergency = false): RotationState {

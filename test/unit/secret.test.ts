@@ -1,7 +1,7 @@
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { SecretValue } from "../../src/core/secret.js";
-import { parseStoredValue, vendorSecretOf } from "../../src/core/stored-value.js";
+import { parseStoredValue, vendorSecretOf } from "../support/stored-values.js";
 import { InvalidStateError } from "../../src/core/errors.js";
 
 const KEY = "sk_live_abcdefgh12345678";

@@ -8,12 +8,12 @@
  */
 import { ConfigError } from "../../core/errors.js";
 import { SecretValue } from "../../core/secret.js";
-import { parseStoredValue } from "../../core/stored-value.js";
+import { justcallValue } from "./justcall-value.js";
 
 const WHERE = "JustCall pair on standard input";
 /** Generous for JSON around a 128-character key and a 256-character secret. */
 export const MAX_PAIR_INPUT_BYTES = 2048;
-// The same limits as the stored-value shape (src/core/stored-value.ts); parseStoredValue is the
+// The same limits as the stored-value shape (justcall-value.ts); parsing with it is the
 // final check, so a drift between the two shows as a failing test rather than a bad store write.
 const FIELDS = {
   api_key: { min: 6, max: 128 },
@@ -33,7 +33,7 @@ export function parseJustCallPairInput(input: Buffer | string): JustCallPairInpu
   const problems = [...checkField("api_key", fields.apiKey), ...checkField("api_secret", fields.apiSecret)];
   if (problems.length > 0) throw new ConfigError(problems, WHERE);
   try {
-    parseStoredValue(
+    justcallValue.parse(
       new SecretValue(JSON.stringify({ vendor: "justcall", apiKey: fields.apiKey, apiSecret: fields.apiSecret })),
       WHERE,
     );
