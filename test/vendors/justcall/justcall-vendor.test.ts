@@ -2,12 +2,12 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { ConfigError, InvalidStateError, RateLimitedError, VendorError } from "../../src/core/errors.js";
-import { SecretValue } from "../../src/core/secret.js";
-import { vendorSecretOf } from "../support/stored-values.js";
-import { type JustCallSimulator, startJustCallSimulator } from "../../src/sandbox/justcall-sim.js";
-import { parseJustCallPairInput } from "../../src/vendors/justcall/justcall-pair-input.js";
-import { JustCallVerifier } from "../../src/vendors/justcall/justcall-verifier.js";
+import { ConfigError, InvalidStateError, RateLimitedError, VendorError } from "../../../src/core/errors.js";
+import { SecretValue } from "../../../src/core/secret.js";
+import { vendorSecretOf } from "../../support/stored-values.js";
+import { type JustCallSimulator, startJustCallSimulator } from "../../../src/sandbox/justcall-sim.js";
+import { parseJustCallPairInput } from "../../../src/vendors/justcall/justcall-pair-input.js";
+import { JustCallVerifier } from "../../../src/vendors/justcall/justcall-verifier.js";
 
 let sim: JustCallSimulator;
 const NOW = Date.UTC(2026, 10, 23, 10, 0, 0);

@@ -7,10 +7,10 @@ import {
   OutcomeUnknownError,
   RateLimitedError,
   VendorError,
-} from "../../src/core/errors.js";
-import { SecretValue } from "../../src/core/secret.js";
-import { type CallCovSimulator, startCallCovSimulator } from "../../src/sandbox/callcov-sim.js";
-import { CallCovVendor } from "../../src/vendors/callcov/callcov-vendor.js";
+} from "../../../src/core/errors.js";
+import { SecretValue } from "../../../src/core/secret.js";
+import { type CallCovSimulator, startCallCovSimulator } from "../../../src/sandbox/callcov-sim.js";
+import { CallCovVendor } from "../../../src/vendors/callcov/callcov-vendor.js";
 
 const PASSWORD = "SecurePassword123!";
 let sim: CallCovSimulator;
