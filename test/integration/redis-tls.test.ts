@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCli } from "../../src/demo/cli-process.js";
 import { redisEnvFor } from "../../src/queue/redis.js";
 import { type RedisTlsUnderTest, startRedisTls } from "../support/redis-tls.js";
@@ -16,20 +16,18 @@ const PORT = 7400;
 
 describe("on a TLS-only Redis with an ACL user", () => {
   let server: RedisTlsUnderTest;
-  let world: World | undefined;
+  // One world for every case: the refusals below happen before anything reaches the store.
+  let world: World;
   beforeAll(async () => {
     server = await startRedisTls({ port: PORT });
-  }, 30_000);
+    world = await startWorld({ redis: server.topology(), grace: "1s", logLevel: "info" });
+  }, 60_000);
   afterAll(async () => {
-    await server?.stop();
-  });
-  afterEach(async () => {
     await world?.close();
-    world = undefined;
+    await server?.stop();
   });
 
   it("a worker and the CLI rotate; the password stays out of every process environment", async () => {
-    world = await startWorld({ redis: server.topology(), grace: "1s", logLevel: "info" });
     const w = world;
     const c = w.creds[0];
     if (!c) throw new Error("no credential");
@@ -51,7 +49,6 @@ describe("on a TLS-only Redis with an ACL user", () => {
   }, 60_000);
 
   it("a CA that did not sign the server's certificate: one line that says TLS", async () => {
-    world = await startWorld({ redis: server.topology() });
     const rotate = startCli(["rotate", "cred-0"], { env: { ...world.env, REDIS_TLS_CA_FILE: server.otherCaFile } });
     expect(await rotate.exited).toBe(1);
     const said = rotate.lines.join("\n");
@@ -60,7 +57,6 @@ describe("on a TLS-only Redis with an ACL user", () => {
   }, 30_000);
 
   it("a wrong password: one line that says the login was refused, without either password", async () => {
-    world = await startWorld({ redis: server.topology() });
     const wrong = join(world.inventory, "..", "wrong-password");
     writeFileSync(wrong, "not-the-password\n");
     const rotate = startCli(["rotate", "cred-0"], { env: { ...world.env, REDIS_PASSWORD_FILE: wrong } });
@@ -72,7 +68,6 @@ describe("on a TLS-only Redis with an ACL user", () => {
   }, 30_000);
 
   it("an unreadable CA file or TLS settings without TLS: bad input (exit 2), naming the variable", async () => {
-    world = await startWorld({ redis: server.topology() });
     const missing = startCli(["rotate", "cred-0"], {
       env: { ...world.env, REDIS_TLS_CA_FILE: "/nonexistent/ca.pem" },
     });
