@@ -44,6 +44,11 @@ const actorOption = () =>
 const configOption = () =>
   new Option("-c, --config <file>", "inventory file").env("KEY_ROTATOR_CONFIG").makeOptionMandatory();
 
+/** Commander: a repeatable option collected into a list. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 program
   .command("worker")
   .description("run the worker: schedules, rotations, health checks, HTTP probes and metrics")
@@ -158,14 +163,34 @@ program
 program
   .command("iam-policy <file>")
   .description("print the least-privilege IAM policy for the worker's role, from an inventory")
-  .option("--region <region>", "AWS region of the secrets (default: any)")
-  .option("--account <id>", "AWS account id of the secrets (default: any)")
+  .option("--region <region>", "AWS region of the secrets (required; default: AWS_REGION, said on stderr)")
+  .option("--account <id>", "AWS account id of the secrets (required)")
+  .option("--kms-key <arn>", "a customer-managed KMS key that encrypts secrets (repeatable)", collect, [])
+  .option("--describe", "ask Secrets Manager (DescribeSecret) which KMS key encrypts each secret")
+  .option("--trust", "print the IRSA trust policy of the chart's service account instead")
+  .option("--oidc-provider <issuer>", "with --trust: the cluster's OIDC issuer")
+  .option("--namespace <name>", "with --trust: the release's namespace")
+  .option("--service-account <name>", "with --trust: the service account (default: key-rotator, the chart's)")
   .option("--json", "the policy is JSON already; accepted so every command takes --json")
   .action(
-    run(async (file: string, o: { region?: string; account?: string }) => {
-      const { iamPolicyCommand } = await import("./iam-policy.command.js");
-      return iamPolicyCommand(file, o, out);
-    }),
+    run(
+      async (
+        file: string,
+        o: {
+          region?: string;
+          account?: string;
+          kmsKey?: string[];
+          describe?: boolean;
+          trust?: boolean;
+          oidcProvider?: string;
+          namespace?: string;
+          serviceAccount?: string;
+        },
+      ) => {
+        const { iamPolicyCommand } = await import("./iam-policy.command.js");
+        return iamPolicyCommand(file, o, out);
+      },
+    ),
   );
 
 program
