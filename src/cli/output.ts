@@ -12,10 +12,24 @@ export interface Out {
   stderr(text: string): void;
 }
 
+/**
+ * The process's output. Every line passes escapeTerminal: whatever a command prints (an argument
+ * echoed in an error, an outcome from a vendor, a reason someone typed) cannot drive the terminal.
+ */
 export const processOut: Out = {
-  stdout: (t) => process.stdout.write(t.endsWith("\n") ? t : `${t}\n`),
-  stderr: (t) => process.stderr.write(t.endsWith("\n") ? t : `${t}\n`),
+  stdout: (t) => process.stdout.write(line(escapeTerminal(t))),
+  stderr: (t) => process.stderr.write(line(escapeTerminal(t))),
 };
+
+const line = (t: string) => (t.endsWith("\n") ? t : `${t}\n`);
+
+/** escapeControl but for line ends and tabs, which lay out text: for whole blocks of output. */
+export function escapeTerminal(text: string): string {
+  return text
+    .split("\n")
+    .map((l) => l.split("\t").map(escapeControl).join("\t"))
+    .join("\n");
+}
 
 /** Renders rows as an aligned text table with a header line; control characters in cells are escaped. */
 export function table(headers: string[], rows: Array<Array<string | number | undefined>>): string {

@@ -17,6 +17,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { startCli } from "../../src/demo/cli-process.js";
+import { escapeTerminal } from "../../src/cli/output.js";
 import { STACK_FRAME, alnum, anyString } from "./fuzz-support.js";
 
 /** Each run imports main.ts afresh (10 to 100 ms): fewer runs than the other fuzz files keep this file under 20 s. */
@@ -148,7 +149,8 @@ function expectUsageError(run: Run, argv: string[]): void {
   const json = argv.includes("--json") && /^\{"ok":false,"problems":\["[^]+\],"credentials":0\}\n$/.test(run.stdout);
   const named =
     /^(?:error: \S|key-rotator[ :]|Usage: key-rotator )/.test(run.stderr) ||
-    argv.some((t) => t !== "" && run.stderr.startsWith(`${t}: `));
+    // An argument is echoed with its control characters escaped (output.ts escapeTerminal).
+    argv.some((t) => t !== "" && run.stderr.startsWith(`${escapeTerminal(t)}: `));
   expect(json || named, `no clear error for ${JSON.stringify(argv)}: ${JSON.stringify(run.stderr.slice(0, 300))}`).toBe(
     true,
   );
@@ -206,13 +208,14 @@ const POSITIONALS: Record<string, string[]> = {
   "iam-policy": [MISSING],
 };
 const TAKES_CONFIG = new Set(["worker", "rotate", "status", "history"]);
+// "version" is the program's own option (--version), which commander takes after a command too.
 const OPTIONS_OF: Record<string, string[]> = {
-  worker: ["config", "help"],
-  rotate: ["config", "emergency", "direct", "wait", "reason", "timeout", "json", "help"],
-  status: ["config", "json", "help"],
-  history: ["config", "json", "help"],
-  "check-config": ["json", "help"],
-  "iam-policy": ["region", "account", "help"],
+  worker: ["config", "help", "version"],
+  rotate: ["config", "emergency", "direct", "wait", "reason", "force", "timeout", "actor", "json", "help", "version"],
+  status: ["config", "json", "help", "version"],
+  history: ["config", "json", "help", "version"],
+  "check-config": ["json", "help", "version"],
+  "iam-policy": ["region", "account", "json", "help", "version"],
 };
 
 describe("key-rotator with arbitrary arguments", () => {
@@ -332,7 +335,7 @@ describe("key-rotator with arbitrary arguments", () => {
         const run = await runCli(argv);
         expectNoTrace(run, argv);
         expectUsageError(run, argv);
-        expect(run.stderr).toContain(t.path);
+        expect(run.stderr).toContain(escapeTerminal(t.path));
         if (t.kind === "missing") expect(run.stderr).toMatch(/cannot read the inventory: (no such file|ENAMETOOLONG)/);
         if (t.kind === "directory") expect(run.stderr).toContain("cannot read the inventory: is a directory");
         expect(connections - before, "connections to Redis or the store").toBe(0);

@@ -1,6 +1,6 @@
 /** The pieces of the --json contract (docs/json.md) and of tidy text for people. */
 import { describe, expect, it } from "vitest";
-import { JsonOut, escapeControl, isoTime, jsonError, table } from "../../src/cli/output.js";
+import { JsonOut, escapeControl, escapeTerminal, isoTime, jsonError, table } from "../../src/cli/output.js";
 
 function capture() {
   const lines = { stdout: [] as string[], stderr: [] as string[] };
@@ -59,5 +59,13 @@ describe("isoTime", () => {
     expect(isoTime(new Date("2026-11-30T05:00:00Z"))).toBe("2026-11-30T05:00:00.000Z");
     expect(isoTime(undefined)).toBeUndefined();
     expect(isoTime(Number.NaN)).toBeUndefined();
+  });
+});
+
+describe("escapeTerminal", () => {
+  it("keeps line ends and tabs, escapes every other control character", () => {
+    expect(escapeTerminal('no credential "\u001b]0;pwned\u0007" in inv.yaml\n\tnext\r')).toBe(
+      'no credential "\\u001b]0;pwned\\u0007" in inv.yaml\n\tnext\\r',
+    );
   });
 });
