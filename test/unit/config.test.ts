@@ -187,6 +187,7 @@ describe("check-config command", () => {
       file,
       { json },
       { stdout: (s) => stdout.push(s), stderr: (s) => stderr.push(s) },
+      { SLACK_URL: "https://hooks.slack.test/x" },
     );
     return { code, stdout, stderr, file };
   };
