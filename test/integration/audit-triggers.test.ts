@@ -1,7 +1,8 @@
 /**
  * The audit stream names every way a rotation is started, from a real worker process: a scheduled
  * rotation (trigger schedule, actor the worker), an admin call by a named token (its name and
- * address), and a leak report (the scanner, the report's URL as the reason); each shows in
+ * address), a leak report (the scanner, the report's URL as the reason), and a rotation resumed
+ * from the store after Redis lost everything (trigger resume); each shows in
  * `history` too. The stream is the worker's KEY_ROTATOR_AUDIT_LOG, chained and intact, with no
  * secret in it. (The CLI's own requests are in cli-json.test.ts; --direct in rotate-direct.)
  */
@@ -13,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyAuditChain } from "../../src/audit/audit-log.js";
 import type { CliProcess } from "../../src/demo/cli-process.js";
 import { type World, leaks, startWorld } from "../support/rotation-world.js";
+import { dropPrefix } from "../support/redis.js";
 
 const TOKEN = "alice-admin-token-0123456789";
 const LEAK_SECRET = "leak-webhook-secret-0123456789";
@@ -119,4 +121,46 @@ describe("audit events for each trigger", () => {
     const history = await world.redis.lrange(`${world.prefix}:history:cred-2`, 0, -1);
     expect(history.join("\n")).toContain('"actor":"leak:scanner@127.0.0.1"');
   });
+});
+
+describe("audit events: resume after Redis lost everything", () => {
+  it("a rotation cut in grace and its Redis keys dropped is resumed from the store: trigger resume", async () => {
+    const w = await startWorld({ grace: "3s" });
+    const file = join(dir, "resume.jsonl");
+    try {
+      const c = w.creds[0];
+      if (!c) throw new Error("no credential");
+      const first = await w.startWorker({ KEY_ROTATOR_AUDIT_LOG: file });
+      await w.enqueue(c.id);
+      const deadline = Date.now() + 20_000;
+      while (!(await w.stagesOf(c)).some((v) => v.stages.includes("AWSCURRENT") && v.stages.includes("AWSPENDING"))) {
+        if (Date.now() > deadline) throw new Error("the rotation did not reach grace");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await first.kill("SIGKILL");
+      await dropPrefix(w.redis, w.prefix);
+      await w.startWorker({ KEY_ROTATOR_AUDIT_LOG: file });
+      await w.waitRotated(c);
+      const finished = () =>
+        existsSync(file)
+          ? readFileSync(file, "utf8")
+              .trim()
+              .split("\n")
+              .map((l) => JSON.parse(l) as Record<string, unknown>)
+              .filter((e) => e.event === "rotation.finished")
+          : [];
+      const end = Date.now() + 10_000;
+      while (finished().length === 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+      expect(finished()).toEqual([
+        expect.objectContaining({
+          credentialId: c.id,
+          trigger: "resume",
+          result: "completed",
+          actor: expect.objectContaining({ via: "worker", name: "resume" }),
+        }),
+      ]);
+    } finally {
+      await w.close();
+    }
+  }, 60_000);
 });
