@@ -108,6 +108,7 @@ export async function attemptRotation(
         },
         `step ${step} done`,
       );
+      ctx.history.step(state, step, durationMs);
     };
     const save = async (state: RotationState) => {
       if (options.saveEachStep ?? true) await job.updateData(state);

@@ -121,6 +121,27 @@ export class RotationHistory {
     await tx.exec();
   }
 
+  /**
+   * A step of a rotation done: an event on the audit stream only. Redis keeps the finished record;
+   * a write there per step would cost every rotation six more for what the stream already has.
+   */
+  step(state: RotationState, step: string, durationMs: number): void {
+    this.sink.emit({
+      event: "rotation.step",
+      credentialId: state.credentialId,
+      rotationId: state.rotationId,
+      step,
+      next: state.step,
+      trigger: state.trigger,
+      emergency: state.emergency,
+      actor: parseActor(state.actor) ?? { name: state.trigger, via: "worker" },
+      durationMs,
+      oldVersionId: state.oldVersionId,
+      oldKeyId: state.oldKeyId,
+      newKeyId: state.newKeyId,
+    });
+  }
+
   /** Into the audit stream first (it does not need Redis), then the capped Redis copy. */
   async audit(entry: AuditRecord): Promise<void> {
     const { at, actor, ...rest } = entry;

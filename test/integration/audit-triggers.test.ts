@@ -4,7 +4,7 @@
  * address), a leak report (the scanner, the report's URL as the reason), and a rotation resumed
  * from the store after Redis lost everything (trigger resume); each shows in
  * `history` too. The stream is the worker's KEY_ROTATOR_AUDIT_LOG, chained and intact, with no
- * secret in it. (The CLI's own requests are in cli-json.test.ts; --direct in rotate-direct.)
+ * secret in it; so is each step. (The CLI's own requests: cli-json.test.ts; --direct: direct-audit.)
  */
 import { createHash, createHmac } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -85,7 +85,13 @@ describe("audit events for each trigger", () => {
     await world.waitRotated(c);
     await until(() => events().some((e) => e.event === "rotation.finished" && e.credentialId === c.id), "its record");
     const actor = { name: "alice", via: "http", address: "127.0.0.1" };
-    expect(events().filter((e) => e.credentialId === c.id)).toEqual([
+    // Each step is an event of its own, in order, by the same actor.
+    expect(
+      events()
+        .filter((e) => e.credentialId === c.id && e.event === "rotation.step")
+        .map((e) => e.step),
+    ).toEqual(["create", "verify", "promote", "grace", "revoke", "confirm"]);
+    expect(events().filter((e) => e.credentialId === c.id && e.event !== "rotation.step")).toEqual([
       expect.objectContaining({ event: "rotation.requested", actor, reason: "key in a screenshot", emergency: true }),
       expect.objectContaining({ event: "rotation.finished", actor, emergency: true, result: "completed" }),
     ]);
