@@ -24,6 +24,12 @@ export async function workerCommand(configPath: string): Promise<number> {
   });
   const { runtime, services } = await prepare(configPath);
   const port = process.env.KEY_ROTATOR_HTTP_PORT;
+  // Bind addresses, and the admin API on a port of its own (the Helm chart sets all four).
+  const {
+    KEY_ROTATOR_HTTP_HOST: host,
+    KEY_ROTATOR_ADMIN_PORT: adminPort,
+    KEY_ROTATOR_ADMIN_HOST: adminHost,
+  } = process.env;
   const adminToken = readAdminToken();
   // Named admin tokens and the leak webhook (docs/audit.md, docs/leaks.md).
   const http = httpAdminFromEnv(process.env, { ...services, credentials: runtime.credentials });
@@ -39,6 +45,9 @@ export async function workerCommand(configPath: string): Promise<number> {
       ...(adminToken ? { adminToken } : {}),
       http,
       ...(port !== undefined ? { httpPort: Number(port) } : {}),
+      ...(host ? { httpHost: host } : {}),
+      ...(adminPort ? { adminPort: Number(adminPort) } : {}),
+      ...(adminHost ? { adminHost } : {}),
     },
   );
   const worker = await Promise.race([starting, stopped.then(() => undefined)]);

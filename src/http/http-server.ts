@@ -43,8 +43,12 @@ export interface AdminRotate {
 }
 
 export interface HttpServerOptions {
+  /** Probes and /metrics (and, without adminPort, the admin API too). */
   port: number;
   host?: string;
+  /** The admin API's own port (0: any), apart from the unauthenticated routes; its bind address. */
+  adminPort?: number;
+  adminHost?: string;
   registry: Registry;
   readyChecks: ReadyCheck[];
   /** Bearer token for the admin endpoint, named "admin"; without it or adminTokens the endpoint answers 503. */
@@ -76,23 +80,52 @@ const REDIS_RETRY_AFTER_S = 5;
 
 const MAX_BODY = 16 * 1024;
 
+/** Which routes a listener serves: everything, or (with `adminPort`) the probes or the admin API. */
+type Role = "all" | "probes" | "admin";
+
+/**
+ * Listens on `port` (probes, metrics and, without `adminPort`, the admin API) and, with
+ * `adminPort`, on that port for the admin API alone: the unauthenticated routes and the admin API
+ * then never share a port, and each has its own bind address.
+ */
 export async function startHttpServer(
   options: HttpServerOptions,
+): Promise<{ server: Server; url: string; adminUrl?: string; close(): Promise<void> }> {
+  const split = options.adminPort !== undefined;
+  const main = await listen(options, options.port, options.host, split ? "probes" : "all");
+  const admin = split
+    ? await listen(options, options.adminPort ?? 0, options.adminHost ?? options.host, "admin")
+    : undefined;
+  return {
+    server: main.server,
+    url: main.url,
+    ...(admin ? { adminUrl: admin.url } : {}),
+    close: async () => {
+      await Promise.all([main.close(), admin?.close()]);
+    },
+  };
+}
+
+async function listen(
+  options: HttpServerOptions,
+  port: number,
+  bind: string | undefined,
+  role: Role,
 ): Promise<{ server: Server; url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
-    handle(options, req, res).catch((err: unknown) =>
+    handle(options, req, res, role).catch((err: unknown) =>
       send(res, 500, { error: "internal", message: describeError(err) }),
     );
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(options.port, options.host ?? "0.0.0.0", () => resolve());
+    server.listen(port, bind ?? "0.0.0.0", () => resolve());
   });
   const address = server.address() as AddressInfo;
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   return {
     server,
-    url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${address.port}`,
+    url: `http://${host === "0.0.0.0" ? "127.0.0.1" : host === "[::]" ? "[::1]" : host}:${address.port}`,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -101,17 +134,29 @@ export async function startHttpServer(
   };
 }
 
-async function handle(options: HttpServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(
+  options: HttpServerOptions,
+  req: IncomingMessage,
+  res: ServerResponse,
+  role: Role = "all",
+): Promise<void> {
   // The request target is taken as a path, never parsed as a URL: "//host/..." is not a host.
   const pathname = (req.url ?? "/").split("?")[0] ?? "/";
   const url = { pathname };
-  if (req.method === "GET" && url.pathname === "/healthz") return send(res, 200, { status: "ok" });
-  if (req.method === "GET" && url.pathname === "/readyz") return ready(options.readyChecks, res);
-  if (req.method === "GET" && url.pathname === "/metrics") {
-    res.writeHead(200, { "content-type": options.registry.contentType });
-    res.end(await options.registry.metrics());
-    return;
+  if (role !== "admin" && req.method === "GET") {
+    if (url.pathname === "/healthz") return send(res, 200, { status: "ok" });
+    if (url.pathname === "/readyz") return ready(options.readyChecks, res);
+    if (url.pathname === "/metrics") {
+      res.writeHead(200, { "content-type": options.registry.contentType });
+      res.end(await options.registry.metrics());
+      return;
+    }
   }
+  if (role === "probes")
+    return send(res, 404, {
+      error: "not_found",
+      message: `no route for ${req.method ?? "?"} ${url.pathname} on this port`,
+    });
   if (url.pathname === "/v1/leaks") {
     if (req.method !== "POST") return send(res, 405, { error: "method_not_allowed", message: "use POST" });
     const reply = await leakRoute(
@@ -144,16 +189,28 @@ async function ready(checks: ReadyCheck[], res: ServerResponse): Promise<void> {
   const results = await Promise.all(
     checks.map(async (c) => {
       try {
-        await withTimeout(c.check(), 3_000, new Error(`${c.name} did not answer within 3s`));
+        await withTimeout(c.check(), 3_000, new ReadyTimeout(`${c.name} did not answer within 3s`));
         return { name: c.name, ok: true };
       } catch (err) {
-        return { name: c.name, ok: false, error: describeError(err) };
+        // What kind of failure, never its text: a store error names secrets, an AccessDenied the role.
+        return { name: c.name, ok: false, error: readyFailure(err) };
       }
     }),
   );
   const ok = results.every((r) => r.ok);
   send(res, ok ? 200 : 503, { status: ok ? "ready" : "not ready", checks: results });
 }
+
+/** A failed ready check as a kind: its error's name or code (AccessDeniedException, ECONNREFUSED), or a timeout. */
+export function readyFailure(err: unknown): string {
+  if (err instanceof ReadyTimeout) return "did not answer within 3s";
+  const e = err as { name?: unknown; code?: unknown };
+  if (typeof e.code === "string" && /^[A-Z][A-Z0-9_]+$/.test(e.code)) return e.code;
+  if (typeof e.name === "string" && e.name !== "Error" && /^[A-Za-z]+$/.test(e.name)) return e.name;
+  return "failed";
+}
+
+class ReadyTimeout extends Error {}
 
 async function adminRotate(
   options: HttpServerOptions,

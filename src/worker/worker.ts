@@ -45,10 +45,15 @@ export interface WorkerOptions {
   /** Overrides settings.httpPort (0 for a random port in tests). */
   httpPort?: number;
   httpHost?: string;
+  /** The admin API on its own port and bind address (KEY_ROTATOR_ADMIN_PORT/_HOST); absent: on httpPort. */
+  adminPort?: number;
+  adminHost?: string;
 }
 
 export interface RunningWorker {
   httpUrl: string;
+  /** Where the admin API listens when it has its own port. */
+  adminUrl?: string;
   rotations: Queue;
   redis: Redis;
   /** Finishes the jobs in hand (they stay resumable if cut), then closes everything. */
@@ -189,6 +194,8 @@ export async function startWorker(
   const http = await startHttpServer({
     port: options.httpPort ?? settings.httpPort,
     host: options.httpHost ?? "0.0.0.0",
+    ...(options.adminPort !== undefined ? { adminPort: options.adminPort } : {}),
+    ...(options.adminHost !== undefined ? { adminHost: options.adminHost } : {}),
     registry: metrics.registry,
     readyChecks: [{ name: "redis", check: async () => void (await redis.ping()) }, ...(ports.readyChecks ?? [])],
     ...(options.adminToken ? { adminToken: options.adminToken } : {}),
@@ -207,13 +214,20 @@ export async function startWorker(
     },
   });
   log.info(
-    { event: "worker.ready", credentials: config.credentials.length, http: http.url, prefix: settings.queuePrefix },
+    {
+      event: "worker.ready",
+      credentials: config.credentials.length,
+      http: http.url,
+      ...(http.adminUrl ? { admin: http.adminUrl } : {}),
+      prefix: settings.queuePrefix,
+    },
     `worker ready: ${config.credentials.length} credentials, http ${http.url}`,
   );
 
   let closing: Promise<void> | undefined;
   return {
     httpUrl: http.url,
+    ...(http.adminUrl ? { adminUrl: http.adminUrl } : {}),
     rotations,
     redis,
     close: () =>

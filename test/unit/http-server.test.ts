@@ -101,7 +101,7 @@ describe("admin HTTP", () => {
     expect(((await res.json()) as { message: string }).message).toMatch(message);
   });
 
-  it("probes: healthz always, readyz names the failing check", async () => {
+  it("probes: healthz always, readyz names the failing check and the kind of failure, not its text", async () => {
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
     readyFails = true;
@@ -109,7 +109,7 @@ describe("admin HTTP", () => {
     expect(res.status).toBe(503);
     expect(await res.json()).toEqual({
       status: "not ready",
-      checks: [{ name: "redis", ok: false, error: "connection refused" }],
+      checks: [{ name: "redis", ok: false, error: "failed" }],
     });
     readyFails = false;
   });
