@@ -32,6 +32,24 @@ export interface StoredVersion extends VersionInfo {
 
 export type VersionRef = { versionId: string } | { stage: string };
 
+/** One secret as a listing shows it (ListSecrets): its stages and tags, never its value. */
+export interface SecretListing {
+  /** The secret's name. */
+  name: string;
+  arn: string;
+  /** Version id -> its stages; a listing shows only versions that carry a stage. */
+  stages: Record<string, string[]>;
+  tags: Record<string, string>;
+}
+
+/** What a batch read of current versions gives: each secret's version, or why it could not be read. */
+export interface CurrentVersions {
+  /** By the secret id it was asked for. */
+  read: Map<string, StoredVersion>;
+  /** By the secret id it was asked for: InvalidStateError (missing, deleted) or StoreError. */
+  failed: Map<string, Error>;
+}
+
 /**
  * A secret store (AWS Secrets Manager). Knows nothing of vendors. Every method throws StoreError
  * for faults (retryable when throttled or 5xx) and InvalidStateError when the secret does not
@@ -71,6 +89,20 @@ export interface SecretStore {
 
   /** The version id the secret's finished-marker names, or undefined when there is none. */
   finishedRotation(secretId: string): Promise<string | undefined>;
+
+  /**
+   * The secrets whose names start with one of `namePrefixes` (at most 10; none: every secret),
+   * read page by page (ListSecrets: 100 secrets a call). Secrets planned for deletion are left
+   * out. Read-only, safe to repeat; throws StoreError when a page cannot be read.
+   */
+  listSecrets(namePrefixes: string[]): Promise<SecretListing[]>;
+
+  /**
+   * The AWSCURRENT version of each secret, by name or ARN (BatchGetSecretValue: 20 secrets a call).
+   * A secret that cannot be read is in `failed`, not an exception; so is each secret of a call that
+   * failed as a whole (a StoreError). Read-only, safe to repeat.
+   */
+  readCurrent(secretIds: string[]): Promise<CurrentVersions>;
 }
 
 /** The tag that holds the finished-marker (its value is the finished rotation's version id). */

@@ -12,6 +12,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { Faults, parseFaultRule } from "./faults.js";
 import { BodyTooLargeError, readBody, serveLocally } from "./local-server.js";
 import { AwsError, SecretsState, type StageEvent } from "./secrets-manager/secrets-state.js";
+import { batchGetSecretValue, listSecrets } from "./secrets-manager/secret-listing.js";
 
 const OPERATIONS = [
   "CreateSecret",
@@ -21,13 +22,16 @@ const OPERATIONS = [
   "UpdateSecretVersionStage",
   "ListSecretVersionIds",
   "ListSecrets",
+  "BatchGetSecretValue",
   "TagResource",
   "UntagResource",
   "DeleteSecret",
 ] as const;
-type Operation = (typeof OPERATIONS)[number];
+type Operation = Exclude<(typeof OPERATIONS)[number], "ListSecrets" | "BatchGetSecretValue">;
 /** The operations that share AWS's 50/s write quota. TagResource and UntagResource have a quota of their own (50/s) and do not count here. */
 const WRITES = new Set<string>(["PutSecretValue", "UpdateSecret", "UpdateSecretVersionStage"]);
+/** AWS's own quotas of the listing reads (requests per second, not adjustable): beyond them, ThrottlingException. */
+const READ_TPS: Record<string, number> = { ListSecrets: 100, BatchGetSecretValue: 100 };
 
 export interface EmulatorStats {
   calls: Record<string, number>;
@@ -66,6 +70,20 @@ export async function startSecretsManagerEmulator(
     bucket.at = now;
     if (bucket.tokens < 1) return false;
     bucket.tokens -= 1;
+    return true;
+  };
+
+  const readBuckets = new Map<string, { tokens: number; at: number }>();
+  const takeReadToken = (operation: string): boolean => {
+    const tps = READ_TPS[operation] ?? Number.POSITIVE_INFINITY;
+    // Real time, not the emulator's clock: tests move that clock to age keys, not to spend quota.
+    const now = performance.now();
+    const b = readBuckets.get(operation) ?? { tokens: tps, at: now };
+    b.tokens = Math.min(tps, b.tokens + (Math.max(0, now - b.at) / 1000) * tps);
+    b.at = now;
+    readBuckets.set(operation, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
     return true;
   };
 
@@ -126,12 +144,20 @@ export async function startSecretsManagerEmulator(
     } catch {
       return sendError(res, new AwsError("SerializationException", "The request body is not a valid JSON object."));
     }
+    if (operation in READ_TPS && !takeReadToken(operation)) return throttle(res);
     if (WRITES.has(operation)) {
       if (!takeWriteToken()) return throttle(res);
       stats.writes += 1;
     }
     try {
-      const out = state[operation as Operation](request);
+      let out: Record<string, unknown>;
+      if (operation === "ListSecrets" || operation === "BatchGetSecretValue") {
+        const { secrets, find, region } = state.listing();
+        out =
+          operation === "ListSecrets"
+            ? listSecrets(secrets, request, region)
+            : batchGetSecretValue(secrets, find, request, region);
+      } else out = state[operation as Operation](request);
       res.writeHead(200, { "content-type": "application/x-amz-json-1.1" });
       res.end(JSON.stringify(out));
     } catch (err) {

@@ -5,9 +5,11 @@
  * Messages name the operation, secret and version; never the value.
  */
 import {
+  BatchGetSecretValueCommand,
   DescribeSecretCommand,
   GetSecretValueCommand,
   ListSecretVersionIdsCommand,
+  ListSecretsCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
   SecretsManagerServiceException,
@@ -16,7 +18,9 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { InvalidStateError, StoreError, SupersededError } from "../core/errors.js";
 import {
+  type CurrentVersions,
   FINISHED_TAG,
+  type SecretListing,
   STAGE_CURRENT,
   STAGE_PENDING,
   type SecretStore,
@@ -43,6 +47,9 @@ const RETRYABLE = new Set([
   "RequestTimeout",
   "ServiceUnavailable",
 ]);
+
+/** BatchGetSecretValue's most secrets a call. */
+const BATCH_READ = 20;
 
 export class AwsSecretStore implements SecretStore {
   constructor(
@@ -170,6 +177,96 @@ export class AwsSecretStore implements SecretStore {
       this.client.send(new DescribeSecretCommand({ SecretId: secretId })),
     );
     return out.Tags?.find((t) => t.Key === FINISHED_TAG)?.Value;
+  }
+
+  // Pages of 100 (AWS's most). A filtered page may come back short or empty with a NextToken:
+  // only a missing NextToken ends the list.
+  async listSecrets(namePrefixes: string[]): Promise<SecretListing[]> {
+    if (namePrefixes.length > 10) throw new StoreError("listSecrets: at most 10 name prefixes", { retryable: false });
+    const out: SecretListing[] = [];
+    const filters = namePrefixes.length > 0 ? [{ Key: "name" as const, Values: namePrefixes }] : undefined;
+    let NextToken: string | undefined;
+    do {
+      const page = await this.#call("ListSecrets", namePrefixes.join(",") || "*", undefined, () =>
+        this.client.send(
+          new ListSecretsCommand({ MaxResults: 100, NextToken, ...(filters ? { Filters: filters } : {}) }),
+        ),
+      );
+      for (const s of page.SecretList ?? []) {
+        if (!s.Name || !s.ARN || s.DeletedDate) continue;
+        out.push({
+          name: s.Name,
+          arn: s.ARN,
+          stages: s.SecretVersionsToStages ?? {},
+          tags: Object.fromEntries((s.Tags ?? []).flatMap((t) => (t.Key ? [[t.Key, t.Value ?? ""]] : []))),
+        });
+      }
+      NextToken = page.NextToken;
+    } while (NextToken);
+    return out;
+  }
+
+  async readCurrent(secretIds: string[]): Promise<CurrentVersions> {
+    const result: CurrentVersions = { read: new Map(), failed: new Map() };
+    const chunks: string[][] = [];
+    for (let i = 0; i < secretIds.length; i += BATCH_READ) chunks.push(secretIds.slice(i, i + BATCH_READ));
+    const readChunk = async (ids: string[]) => {
+      let out;
+      try {
+        out = await this.#call("BatchGetSecretValue", `${ids[0] ?? ""} and ${ids.length - 1} more`, undefined, () =>
+          this.client.send(new BatchGetSecretValueCommand({ SecretIdList: ids })),
+        );
+      } catch (err) {
+        for (const id of ids) result.failed.set(id, err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      const asked = new Set(ids);
+      for (const v of out.SecretValues ?? []) {
+        const id = v.Name && asked.has(v.Name) ? v.Name : v.ARN && asked.has(v.ARN) ? v.ARN : undefined;
+        if (id === undefined || !v.VersionId) continue;
+        if (v.SecretString === undefined) {
+          result.failed.set(
+            id,
+            new InvalidStateError(`secret ${id} holds no SecretString (binary secrets are not supported)`),
+          );
+          continue;
+        }
+        result.read.set(id, {
+          versionId: v.VersionId,
+          stages: v.VersionStages ?? [],
+          createdAt: v.CreatedDate ?? new Date(0),
+          value: new SecretValue(v.SecretString),
+        });
+      }
+      for (const e of out.Errors ?? []) {
+        if (!e.SecretId || !asked.has(e.SecretId)) continue;
+        const where = `BatchGetSecretValue of secret ${e.SecretId}`;
+        const deleted = e.ErrorCode === "InvalidRequestException" && /deletion/i.test(e.Message ?? "");
+        result.failed.set(
+          e.SecretId,
+          e.ErrorCode === "ResourceNotFoundException" || deleted
+            ? new InvalidStateError(`${where}: ${deleted ? "the secret is marked for deletion" : "not found"}`)
+            : new StoreError(`${where}: ${e.ErrorCode ?? "error"}: ${e.Message ?? ""}`, {
+                retryable: RETRYABLE.has(e.ErrorCode ?? ""),
+                awsType: e.ErrorCode ?? "Error",
+              }),
+        );
+      }
+      for (const id of ids)
+        if (!result.read.has(id) && !result.failed.has(id))
+          result.failed.set(
+            id,
+            new StoreError(`BatchGetSecretValue of secret ${id}: not in the answer`, { retryable: true }),
+          );
+    };
+    // A few calls at once: well inside the 100 a second AWS allows for BatchGetSecretValue.
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(4, chunks.length) }, async () => {
+        for (let i = next++; i < chunks.length; i = next++) await readChunk(chunks[i] as string[]);
+      }),
+    );
+    return result;
   }
 
   async #currentVersion(secretId: string): Promise<string> {

@@ -5,7 +5,14 @@
  * rotation within six store calls, and so does remembering the value a put wrote. Values stay in process memory only, wrapped in SecretValue,
  * for at most `ttlMs`, and at most `maxEntries` of them.
  */
-import type { SecretStore, StoredVersion, VersionInfo, VersionRef } from "../core/ports.js";
+import type {
+  CurrentVersions,
+  SecretListing,
+  SecretStore,
+  StoredVersion,
+  VersionInfo,
+  VersionRef,
+} from "../core/ports.js";
 import type { SecretValue } from "../core/secret.js";
 
 export class CachedSecretStore implements SecretStore {
@@ -57,6 +64,17 @@ export class CachedSecretStore implements SecretStore {
 
   finishedRotation(secretId: string): Promise<string | undefined> {
     return this.#inner.finishedRotation(secretId);
+  }
+
+  listSecrets(namePrefixes: string[]): Promise<SecretListing[]> {
+    return this.#inner.listSecrets(namePrefixes);
+  }
+
+  /** Always asks the store (AWSCURRENT moves); what it reads is remembered by version id. */
+  async readCurrent(secretIds: string[]): Promise<CurrentVersions> {
+    const out = await this.#inner.readCurrent(secretIds);
+    for (const [secretId, version] of out.read) this.#remember(`${secretId}\u0000${version.versionId}`, version);
+    return out;
   }
 
   #remember(key: string, version: StoredVersion): void {

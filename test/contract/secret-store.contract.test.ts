@@ -174,6 +174,45 @@ describe.each(implementations)("SecretStore contract: %s", (_name, make) => {
     await expect(h.store.read(h.secretId, { versionId: T2 })).rejects.toBeInstanceOf(InvalidStateError);
   });
 
+  it("listSecrets lists the secrets under a prefix with their stages and the finished-marker, not deleted ones", async () => {
+    const prefix = `contract/list-${Date.now()}-${n++}/`;
+    const h = make();
+    const a = await h.create(`${prefix}a`);
+    const b = await h.create(`${prefix}b`);
+    const gone = await h.create(`${prefix}gone`);
+    await h.create(`contract/elsewhere-${Date.now()}-${n++}`);
+    await h.store.putPending(a.secretId, T1, new SecretValue('{"n":1}'));
+    await h.store.markFinished(b.secretId, T2);
+    await h.deleteSecret(gone.secretId);
+    const listed = await h.store.listSecrets([prefix]);
+    expect(listed.map((s) => s.name).sort()).toEqual([a.secretId, b.secretId]);
+    const byName = new Map(listed.map((s) => [s.name, s]));
+    expect(byName.get(a.secretId)?.stages).toEqual({ [a.v0]: ["AWSCURRENT"], [T1]: ["AWSPENDING"] });
+    expect(byName.get(b.secretId)?.tags["key-rotator:finished"]).toBe(T2);
+    expect(byName.get(a.secretId)?.arn).toBeTruthy();
+  });
+
+  it("readCurrent reads the current version of many secrets; a missing or deleted one is a failure of its own", async () => {
+    const prefix = `contract/batch-${Date.now()}-${n++}/`;
+    const h = make();
+    const made = [];
+    for (let i = 0; i < 23; i++) made.push(await h.create(`${prefix}${i}`));
+    const first = made[0] as { secretId: string; v0: string };
+    await h.store.putPending(first.secretId, T1, new SecretValue('{"n":1}'));
+    await h.store.promote(first.secretId, T1, first.v0);
+    const deleted = made[1] as { secretId: string };
+    await h.deleteSecret(deleted.secretId);
+    const ids = [...made.map((m) => m.secretId), `${prefix}never-made`];
+    const out = await h.store.readCurrent(ids);
+    expect(out.read.size).toBe(22);
+    expect(out.read.get(first.secretId)?.versionId).toBe(T1);
+    expect(out.read.get(first.secretId)?.value.reveal()).toBe('{"n":1}');
+    expect(out.read.get(first.secretId)?.stages).toContain("AWSCURRENT");
+    expect(out.read.get((made[2] as { secretId: string }).secretId)?.value.reveal()).toBe(VALUE);
+    expect(out.failed.get(deleted.secretId)).toBeInstanceOf(InvalidStateError);
+    expect(out.failed.get(`${prefix}never-made`)).toBeInstanceOf(InvalidStateError);
+  });
+
   it("a deleted or unknown secret is an InvalidStateError naming the secret", async () => {
     const h = await fresh();
     await h.deleteSecret(h.secretId);

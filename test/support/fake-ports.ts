@@ -11,6 +11,9 @@ import {
   type Alert,
   type Alerter,
   type CreatedKey,
+  type CurrentVersions,
+  FINISHED_TAG,
+  type SecretListing,
   type KeyApiVendor,
   type ListedKey,
   type SecretStore,
@@ -147,6 +150,40 @@ export class FakeStore implements SecretStore {
     this.#enter("finishedRotation");
     this.#versions(secretId);
     return this.finished.get(secretId);
+  }
+
+  async listSecrets(namePrefixes: string[]): Promise<SecretListing[]> {
+    this.#enter("listSecrets");
+    return [...this.secrets]
+      .filter(([name]) => namePrefixes.length === 0 || namePrefixes.some((p) => name.startsWith(p)))
+      .map(([name, versions]) => {
+        const finished = this.finished.get(name);
+        return {
+          name,
+          arn: `arn:fake:secret:${name}`,
+          stages: Object.fromEntries(
+            versions.filter((v) => v.stages.length > 0).map((v) => [v.versionId, [...v.stages]]),
+          ),
+          tags: (finished === undefined ? {} : { [FINISHED_TAG]: finished }) as Record<string, string>,
+        };
+      });
+  }
+
+  async readCurrent(secretIds: string[]): Promise<CurrentVersions> {
+    this.#enter("readCurrent");
+    const out: CurrentVersions = { read: new Map(), failed: new Map() };
+    for (const id of secretIds) {
+      const v = this.secrets.get(id)?.find((x) => x.stages.includes(STAGE_CURRENT));
+      if (!v) out.failed.set(id, new InvalidStateError(`secret ${id} not found`));
+      else
+        out.read.set(id, {
+          versionId: v.versionId,
+          stages: [...v.stages],
+          createdAt: v.createdAt,
+          value: new SecretValue(v.value),
+        });
+    }
+    return out;
   }
 
   stagesOf(secretId: string): Record<string, string[]> {

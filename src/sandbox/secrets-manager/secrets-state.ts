@@ -98,6 +98,18 @@ export class SecretsState {
     this.#history.push({ seq: this.#history.length + 1, at: this.now(), op: this.#op, ...e });
   }
 
+  /**
+   * What ListSecrets and BatchGetSecretValue read (secret-listing.ts, which the emulator routes
+   * them to): every secret, those planned for deletion too, a lookup by name or ARN, the region.
+   */
+  listing(): { secrets: Secret[]; find(id: string): Secret | undefined; region: string } {
+    return {
+      secrets: [...this.#secrets.values()],
+      find: (id) => this.#secrets.get(id) ?? [...this.#secrets.values()].find((s) => s.arn === id),
+      region: this.region,
+    };
+  }
+
   CreateSecret(r: Json): Json {
     this.#op = "CreateSecret";
     const name = str(r.Name, "Name");
@@ -243,35 +255,6 @@ export class SecretsState {
       Versions: [...s.versions.values()]
         .filter((v) => all || v.stages.size > 0)
         .map((v) => ({ VersionId: v.id, VersionStages: [...v.stages], CreatedDate: v.created / 1000 })),
-    };
-  }
-
-  ListSecrets(r: Json): Json {
-    const max = r.MaxResults === undefined ? 100 : Number(r.MaxResults);
-    if (!Number.isInteger(max) || max < 1 || max > 100)
-      throw new AwsError("InvalidParameterException", "MaxResults must be between 1 and 100.");
-    const start = r.NextToken === undefined ? 0 : Number.parseInt(str(r.NextToken, "NextToken"), 10);
-    if (!Number.isInteger(start) || start < 0)
-      throw new AwsError("InvalidNextTokenException", "The NextToken value is invalid.");
-    const names = Array.isArray(r.Filters)
-      ? (r.Filters as Json[]).filter((f) => f.Key === "name").flatMap((f) => strList(f.Values, "Filters.Values"))
-      : [];
-    const list = [...this.#secrets.values()].filter(
-      (s) => s.deleted === undefined && (names.length === 0 || names.some((n) => s.name.startsWith(n))),
-    );
-    const page = list.slice(start, start + max);
-    return {
-      SecretList: page.map((s) => ({
-        ARN: s.arn,
-        Name: s.name,
-        CreatedDate: s.created / 1000,
-        ...(s.description ? { Description: s.description } : {}),
-        Tags: [...s.tags].map(([Key, Value]) => ({ Key, Value })),
-        SecretVersionsToStages: Object.fromEntries(
-          [...s.versions.values()].filter((v) => v.stages.size > 0).map((v) => [v.id, [...v.stages]]),
-        ),
-      })),
-      ...(start + max < list.length ? { NextToken: String(start + max) } : {}),
     };
   }
 
