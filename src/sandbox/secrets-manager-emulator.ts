@@ -11,6 +11,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { Faults, parseFaultRule } from "./faults.js";
 import { BodyTooLargeError, readBody, serveLocally } from "./local-server.js";
+import { type ReplicationKnobs, Replication } from "./secrets-manager/replication.js";
+import { type RoleTrust, Sts } from "./secrets-manager/sts.js";
 import { AwsError, SecretsState, type StageEvent } from "./secrets-manager/secrets-state.js";
 import { batchGetSecretValue, listSecrets } from "./secrets-manager/secret-listing.js";
 
@@ -26,8 +28,21 @@ const OPERATIONS = [
   "TagResource",
   "UntagResource",
   "DeleteSecret",
+  "ReplicateSecretToRegions",
+  "RemoveRegionsFromReplication",
 ] as const;
-type Operation = Exclude<(typeof OPERATIONS)[number], "ListSecrets" | "BatchGetSecretValue">;
+type Operation = Exclude<
+  (typeof OPERATIONS)[number],
+  "ReplicateSecretToRegions" | "RemoveRegionsFromReplication" | "ListSecrets" | "BatchGetSecretValue"
+>;
+/** Operations that change a secret: refused on a replica, and passed on to a primary's replicas. */
+const CHANGES = new Set<string>([
+  "PutSecretValue",
+  "UpdateSecretVersionStage",
+  "TagResource",
+  "UntagResource",
+  "DeleteSecret",
+]);
 /** The operations that share AWS's 50/s write quota. TagResource and UntagResource have a quota of their own (50/s) and do not count here. */
 const WRITES = new Set<string>(["PutSecretValue", "UpdateSecret", "UpdateSecretVersionStage"]);
 /** AWS's own quotas of the listing reads (requests per second, not adjustable): beyond them, ThrottlingException. */
@@ -43,6 +58,17 @@ export interface SecretsManagerEmulator {
   url: string;
   /** The emulator's data, for seeding thousands of secrets without HTTP (benchmarks). */
   state: SecretsState;
+  /**
+   * The data of another region, or of another account (requests signed for that region, or with a
+   * session of a role in that account, reach it); the home region's of the home account is `state`.
+   */
+  stateOf(region: string, account?: string): SecretsState;
+  /** Lets a role be assumed (STS AssumeRole), with the external id its trust policy requires. */
+  trustRole(roleArn: string, trust?: RoleTrust): void;
+  /** Every AssumeRole answered, in order. */
+  assumedRoles(): Array<{ roleArn: string; sessionName: string }>;
+  /** Replication's fault knobs: how long a change takes to reach a replica, hold it, fail regions. */
+  setReplication(knobs: Partial<ReplicationKnobs>): void;
   /** Changes the emulator's clock (version creation dates), e.g. to make keys old. */
   setClock(clock: () => number): void;
   faults: Faults;
@@ -55,17 +81,50 @@ export interface SecretsManagerEmulator {
 }
 
 export async function startSecretsManagerEmulator(
-  options: { port?: number; host?: string; writeTps?: number; clock?: () => number } = {},
+  options: { port?: number; host?: string; writeTps?: number; clock?: () => number; region?: string } = {},
 ): Promise<SecretsManagerEmulator> {
   let clock = options.clock ?? Date.now;
-  const state = new SecretsState(() => clock());
+  // One region's data per region a request is signed for; the home region's is `state`.
+  const home = options.region ?? "us-east-1";
+  const state = new SecretsState(() => clock(), home, HOME_ACCOUNT);
+  const regions = new Map<string, SecretsState>([[`${HOME_ACCOUNT}|${home}`, state]]);
+  const stateOf = (region: string, account = HOME_ACCOUNT): SecretsState => {
+    let st = regions.get(`${account}|${region}`);
+    if (!st) {
+      st = new SecretsState(() => clock(), region, account);
+      regions.set(`${account}|${region}`, st);
+    }
+    return st;
+  };
+  const sts = new Sts(() => clock());
+  // Replication within each account, between its regions.
+  let replicationKnobs: ReplicationKnobs = { delayMs: 0, hold: false, failRegions: [] };
+  const replications = new Map<string, Replication>();
+  const replicationOf = (account: string): Replication => {
+    let r = replications.get(account);
+    if (!r) {
+      r = new Replication(
+        (region) => stateOf(region, account),
+        () => clock(),
+      );
+      r.knobs = replicationKnobs;
+      replications.set(account, r);
+    }
+    return r;
+  };
   const faults = new Faults();
   let stats: EmulatorStats = { calls: {}, throttled: 0, writes: 0 };
   let writeTps = options.writeTps;
-  const bucket = { tokens: writeTps ?? 0, at: clock() };
-  const takeWriteToken = (): boolean => {
+  // AWS's write quota is per region: one bucket each.
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  const takeWriteToken = (region: string): boolean => {
     if (writeTps === undefined) return true;
     const now = clock();
+    let bucket = buckets.get(region);
+    if (!bucket) {
+      bucket = { tokens: writeTps, at: now };
+      buckets.set(region, bucket);
+    }
     bucket.tokens = Math.min(writeTps, bucket.tokens + ((now - bucket.at) / 1000) * writeTps);
     bucket.at = now;
     if (bucket.tokens < 1) return false;
@@ -99,6 +158,15 @@ export async function startSecretsManagerEmulator(
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
     if (req.url?.startsWith("/__emulator/")) return control(req, res, body);
+    if (
+      req.method === "POST" &&
+      String(req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded")
+    ) {
+      const answer = sts.handle(body);
+      res.writeHead(answer.status, { "content-type": "text/xml" });
+      res.end(answer.body);
+      return;
+    }
     if (req.method !== "POST")
       return sendError(res, new AwsError("UnknownOperationException", "Only POST / with X-Amz-Target is supported."));
     const auth = req.headers.authorization ?? "";
@@ -146,18 +214,32 @@ export async function startSecretsManagerEmulator(
     }
     if (operation in READ_TPS && !takeReadToken(operation)) return throttle(res);
     if (WRITES.has(operation)) {
-      if (!takeWriteToken()) return throttle(res);
+      if (!takeWriteToken(regionOf(auth) ?? home)) return throttle(res);
       stats.writes += 1;
     }
     try {
+      const region = regionOf(auth) ?? home;
+      const account = sts.accountOf(accessKeyOf(auth)) ?? HOME_ACCOUNT;
+      const st = stateOf(region, account);
+      const replication = replicationOf(account);
+      replication.catchUp();
+      const nameOf = () => String(st.DescribeSecret({ SecretId: request.SecretId }).Name);
+      if (CHANGES.has(operation)) replication.assertWritable(region, nameOf());
       let out: Record<string, unknown>;
-      if (operation === "ListSecrets" || operation === "BatchGetSecretValue") {
-        const { secrets, find, region } = state.listing();
+      if (operation === "ReplicateSecretToRegions" || operation === "RemoveRegionsFromReplication") {
+        const described = st.DescribeSecret({ SecretId: request.SecretId });
+        out = { ...replication[operation](region, String(described.Name), request), ARN: described.ARN };
+      } else if (operation === "ListSecrets" || operation === "BatchGetSecretValue") {
+        const { secrets, find, region: listed } = st.listing();
         out =
           operation === "ListSecrets"
-            ? listSecrets(secrets, request, region)
-            : batchGetSecretValue(secrets, find, request, region);
-      } else out = state[operation as Operation](request);
+            ? listSecrets(secrets, request, listed)
+            : batchGetSecretValue(secrets, find, request, listed);
+      } else {
+        out = st[operation as Operation](request);
+        if (operation === "DescribeSecret") out = { ...out, ...replication.describe(region, String(out.Name)) };
+        if (CHANGES.has(operation)) replication.changed(region, String(out.Name ?? nameOf()));
+      }
       res.writeHead(200, { "content-type": "application/x-amz-json-1.1" });
       res.end(JSON.stringify(out));
     } catch (err) {
@@ -193,6 +275,11 @@ export async function startSecretsManagerEmulator(
         return json(200, (faults.reset(), { rules: [] }));
       if (req.method === "POST" && req.url === "/__emulator/release")
         return json(200, (faults.release(), { released: true }));
+      if (req.method === "POST" && req.url === "/__emulator/replication") {
+        replicationKnobs = { ...replicationKnobs, ...(JSON.parse(body) as Partial<ReplicationKnobs>) };
+        for (const r of replications.values()) r.knobs = replicationKnobs;
+        return json(200, replicationKnobs);
+      }
       if (req.method === "POST" && req.url === "/__emulator/write-tps") {
         const tps = (JSON.parse(body) as { tps?: number | null }).tps;
         writeTps = typeof tps === "number" && tps > 0 ? tps : undefined;
@@ -209,14 +296,24 @@ export async function startSecretsManagerEmulator(
     url: local.url,
     faults,
     state,
+    stateOf,
+    setReplication: (knobs) => {
+      replicationKnobs = { ...replicationKnobs, ...knobs };
+      for (const r of replications.values()) r.knobs = replicationKnobs;
+    },
+    trustRole: (roleArn, trust = {}) => void sts.roles.set(roleArn, trust),
+    assumedRoles: () => [...sts.assumed],
     setClock: (next) => void (clock = next),
     history: (secretId) => state.history(secretId),
     stats: () => structuredClone(stats),
     resetStats: () => void (stats = { calls: {}, throttled: 0, writes: 0 }),
     setWriteTps: (tps) => {
       writeTps = tps;
-      bucket.tokens = tps ?? 0;
-      bucket.at = clock();
+      // Each region's bucket starts again, full at the new rate.
+      for (const bucket of buckets.values()) {
+        bucket.tokens = tps ?? 0;
+        bucket.at = clock();
+      }
     },
     close: async () => {
       faults.reset();
@@ -229,4 +326,16 @@ function sendError(res: ServerResponse, err: AwsError): void {
   if (res.headersSent || res.destroyed) return;
   res.writeHead(err.status, { "content-type": "application/x-amz-json-1.1", "x-amzn-errortype": err.type });
   res.end(JSON.stringify({ __type: err.type, message: err.message }));
+}
+
+const HOME_ACCOUNT = "000000000000";
+
+/** The access key id a SigV4 Authorization header was signed with. */
+function accessKeyOf(authorization: string): string {
+  return /Credential=([^/\s]+)\//.exec(authorization)?.[1] ?? "";
+}
+
+/** The region a SigV4 Authorization header is scoped to (`Credential=AKID/date/region/service/...`). */
+function regionOf(authorization: string): string | undefined {
+  return /Credential=[^/\s]+\/\d{8}\/([a-z0-9-]+)\/secretsmanager\//.exec(authorization)?.[1];
 }

@@ -12,6 +12,7 @@ import {
   ListSecretsCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
+  type SecretsManagerClientConfig,
   SecretsManagerServiceException,
   TagResourceCommand,
   UpdateSecretVersionStageCommand,
@@ -31,12 +32,19 @@ import {
 import { SecretValue } from "../core/secret.js";
 
 export function createSecretsManagerClient(
-  options: { endpoint?: string; region?: string; maxAttempts?: number } = {},
+  options: {
+    endpoint?: string;
+    region?: string;
+    maxAttempts?: number;
+    /** Credentials other than the default chain's (an assumed role's provider). */
+    credentials?: SecretsManagerClientConfig["credentials"];
+  } = {},
 ): SecretsManagerClient {
   return new SecretsManagerClient({
     region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1",
     ...(options.endpoint ? { endpoint: options.endpoint } : {}),
     ...(options.maxAttempts ? { maxAttempts: options.maxAttempts } : {}),
+    ...(options.credentials ? { credentials: options.credentials } : {}),
   });
 }
 

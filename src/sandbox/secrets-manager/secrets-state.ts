@@ -71,6 +71,7 @@ export class SecretsState {
   constructor(
     private readonly now: () => number = Date.now,
     private readonly region = "us-east-1",
+    private readonly account = "000000000000",
   ) {}
 
   #find(id: unknown, allowDeleted = false): Secret {
@@ -96,6 +97,49 @@ export class SecretsState {
 
   #record(e: Omit<StageEvent, "seq" | "at" | "op">): void {
     this.#history.push({ seq: this.#history.length + 1, at: this.now(), op: this.#op, ...e });
+  }
+
+  /**
+   * Replication (replication.ts): a copy of a secret's versions and stages as they are now, for
+   * another region's state to hold as its replica. Never leaves the emulator.
+   */
+  exportSecret(
+    name: string,
+  ):
+    { versions: Array<{ id: string; value: string; stages: string[]; created: number }>; created: number } | undefined {
+    const s = this.#secrets.get(name);
+    if (!s || s.deleted !== undefined) return undefined;
+    const versions = [...s.versions.values()].map((v) => ({
+      id: v.id,
+      value: v.value,
+      stages: [...v.stages],
+      created: v.created,
+    }));
+    return { versions, created: s.created };
+  }
+
+  /** Makes (or brings up to date) this region's replica of a secret from `exportSecret`'s copy. */
+  importReplica(name: string, copy: NonNullable<ReturnType<SecretsState["exportSecret"]>>): void {
+    let s = this.#secrets.get(name);
+    if (!s) {
+      const suffix = createHash("sha256").update(name).digest("hex").slice(0, 6);
+      s = {
+        name,
+        arn: `arn:aws:secretsmanager:${this.region}:${this.account}:secret:${name}-${suffix}`,
+        versions: new Map(),
+        created: copy.created,
+        tags: new Map(),
+      };
+      this.#secrets.set(name, s);
+    }
+    s.versions = new Map(
+      copy.versions.map((v) => [v.id, { id: v.id, value: v.value, stages: new Set(v.stages), created: v.created }]),
+    );
+  }
+
+  /** Removes this region's replica (RemoveRegionsFromReplication makes it a standalone secret in AWS; here it goes). */
+  dropReplica(name: string): void {
+    this.#secrets.delete(name);
   }
 
   /**
@@ -126,7 +170,7 @@ export class SecretsState {
       .slice(0, 6);
     const secret: Secret = {
       name,
-      arn: `arn:aws:secretsmanager:${this.region}:000000000000:secret:${name}-${suffix}`,
+      arn: `arn:aws:secretsmanager:${this.region}:${this.account}:secret:${name}-${suffix}`,
       versions: new Map(),
       created: this.now(),
       tags: new Map(),
