@@ -3,7 +3,8 @@
  * here by scripts/image-base.sh) and runs it the way the Helm chart does: read-only root, uid 1000,
  * every capability dropped, a tmpfs /tmp, the inventory and the secrets mounted read-only as files.
  * Against the sandbox (run here, on loopback) and the local Redis it checks that the worker gets
- * ready, answers /healthz, /readyz and /metrics, completes a rotation asked through the admin API,
+ * ready, answers /healthz, /readyz and /metrics on its probe port (and the admin API only on its own),
+ * completes a rotation asked through the admin API,
  * and, sent SIGTERM while a vendor call of a step is in hand, finishes that step and exits 0. It also
  * checks that the image holds no devDependency and no TypeScript source, and prints its figures:
  * image size, build time, time to ready, SIGTERM drain.
@@ -101,6 +102,8 @@ async function webhookReceiver(): Promise<{ url: string; signed: () => number; s
 }
 
 async function main(): Promise<number> {
+  // This process runs on the machine's Node (20 here): the SDK's notice about it is noise here.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const work = mkdtempSync(join(tmpdir(), "kr-image-"));
   const started: ChildProcess[] = [];
   const containers: string[] = [];
@@ -160,6 +163,7 @@ async function main(): Promise<number> {
     writeFileSync(join(secrets, "admin-token"), adminToken);
     writeFileSync(join(secrets, "webhook-hmac"), randomBytes(16).toString("hex"));
     const port = await freePort();
+    const adminPort = await freePort();
     writeFileSync(
       join(config, "inventory.yaml"),
       stringify({
@@ -189,6 +193,11 @@ async function main(): Promise<number> {
       REDIS_URL,
       KEY_ROTATOR_CONFIG: "/etc/key-rotator/config/inventory.yaml",
       KEY_ROTATOR_ADMIN_TOKEN_FILE: "/var/run/secrets/key-rotator/admin-token",
+      // As the chart runs it: probes and metrics on one port, the admin API on its own.
+      KEY_ROTATOR_HTTP_PORT: String(port),
+      KEY_ROTATOR_HTTP_HOST: "127.0.0.1",
+      KEY_ROTATOR_ADMIN_PORT: String(adminPort),
+      KEY_ROTATOR_ADMIN_HOST: "127.0.0.1",
       LOG_LEVEL: "info",
     };
     const runStart = Date.now();
@@ -208,6 +217,7 @@ async function main(): Promise<number> {
     worker.stderr.on("data", (c: Buffer) => (logs += c.toString()));
     const exited = new Promise<number | null>((r) => worker.once("exit", (code) => r(code)));
     const url = `http://127.0.0.1:${port}`;
+    const adminUrl = `http://127.0.0.1:${adminPort}`;
 
     await check("the worker becomes ready", async () => {
       await waitFor("GET /readyz answers 200", 60_000, async () =>
@@ -231,10 +241,13 @@ async function main(): Promise<number> {
       ])
         assert(metrics.includes(name), `/metrics has no ${name}`);
       assert(metrics.includes(`version="${VERSION}"`), "key_rotator_build_info does not carry the package version");
+      const onProbePort = await fetch(`${url}/v1/credentials/x/rotate`, { method: "POST" });
+      assert(onProbePort.status === 404, `the admin API answers on the probe port (${onProbePort.status})`);
+      assert((await fetch(`${adminUrl}/metrics`)).status === 404, "/metrics answers on the admin port");
     });
 
     const rotate = async (reason: string) => {
-      const res = await fetch(`${url}/v1/credentials/${cred.id}/rotate`, {
+      const res = await fetch(`${adminUrl}/v1/credentials/${cred.id}/rotate`, {
         method: "POST",
         headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
         body: JSON.stringify({ reason }),
