@@ -314,6 +314,8 @@ async function main(): Promise<number> {
     });
   } finally {
     for (const c of containers) await podman(["rm", "-f", "-t", "0", c]).catch(() => undefined);
+    // Old build layers go; the last day's stay as the next run's cache (the machine is kept).
+    await podman(["image", "prune", "-f", "--filter", "until=24h"]).catch(() => undefined);
     for (const p of started) if (p.exitCode === null) p.kill("SIGKILL");
     await sandbox.close();
     await new Promise<void>((r) => hook.server.close(() => r()));
