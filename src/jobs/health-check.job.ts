@@ -151,7 +151,8 @@ async function checkOne(
   const now = ctx.now();
   const labels = { credential: c.id, vendor: c.vendor };
   const verdict = c.schedule(current.createdAt, now);
-  recordKeyAge(ctx.metrics, labels, current.createdAt, verdict.dueAt);
+  // The whole verdict: a key held for its maintenance window is not overdue before it opens.
+  recordKeyAge(ctx.metrics, labels, current.createdAt, verdict);
   const age = ageVerdict(current.createdAt, verdict.dueAt, now, {
     warnBeforeMs: c.ageWarnBeforeMs ?? 0,
     overdueAfterMs: ctx.overdueAfterMs,
