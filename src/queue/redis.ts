@@ -51,6 +51,8 @@ export function redisUrlFrom(env: NodeJS.ProcessEnv = process.env): string {
 export const FAIL_FAST_COMMAND_MS = 3_000;
 
 const lastErrors = new WeakMap<object, Error>();
+/** A cluster's own error ("Failed to refresh slots cache.") hides the cause; a node's last error may say it. */
+const lastNodeErrors = new WeakMap<object, Error>();
 
 export interface ConnectOptions {
   /** The CLI: each command fails within a few seconds while Redis does not answer. */
@@ -105,7 +107,11 @@ export function connectRedis(target: RedisTopology | string, options: ConnectOpt
   // Without a listener ioredis prints a stack trace for every failed reconnect. A Redis that is
   // down shows up where it matters: assertRedisAnswers, the failing command, /readyz.
   redis.on("error", (err: Error) => void lastErrors.set(redis, err));
-  redis.on("ready", () => void lastErrors.delete(redis));
+  redis.on("node error", (err: Error) => void lastNodeErrors.set(redis, err));
+  redis.on("ready", () => {
+    lastErrors.delete(redis);
+    lastNodeErrors.delete(redis);
+  });
   return redis;
 }
 
@@ -159,7 +165,8 @@ export function redisIsUp(redis: Redis): boolean {
  * connection's last error (connection refused, say) rather than ioredis's "max retries" wording.
  */
 export function redisProblem(redis: Redis | undefined, where: RedisTopology | string, err?: unknown): string {
-  const cause = (redis && lastErrors.get(redis)) ?? (err instanceof Error ? err : undefined);
+  const cause =
+    (redis && (lastNodeErrors.get(redis) ?? lastErrors.get(redis))) ?? (err instanceof Error ? err : undefined);
   const why = cause ? plainCause(cause) : redis ? `connection ${redis.status}` : "not connected";
   return `Redis does not answer at ${describeRedis(where)} (${why})`;
 }
@@ -200,10 +207,46 @@ export async function assertRedisAnswers(
   try {
     await Promise.race([redis.ping(), timeout]);
   } catch (err) {
+    const nodeCause = typeof where !== "string" && where.kind === "cluster" ? await startNodeProblem(where) : undefined;
+    if (nodeCause)
+      throw new RedisUnavailableError(
+        `Redis does not answer at ${describeRedis(where)} (${plainCause(nodeCause)}) ${hint}`,
+        err,
+      );
     if (err instanceof RedisUnavailableError) throw err;
     throw new RedisUnavailableError(`${redisProblem(redis, where, err)} ${hint}`, err);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Why a cluster's first start-up node does not let us in (TLS, the login), or undefined when it
+ * does: ioredis's slots refresh swallows that cause and reports "Failed to refresh slots cache.".
+ */
+async function startNodeProblem(topology: RedisTopology & { kind: "cluster" }): Promise<Error | undefined> {
+  const node = topology.nodes[0];
+  if (!node) return undefined;
+  const probe = new Redis({
+    host: node.host,
+    port: node.port,
+    ...accessOptions(topology),
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 2_000,
+    commandTimeout: 2_000,
+  });
+  let first: Error | undefined;
+  probe.on("error", (err: Error) => void (first ??= err));
+  try {
+    await probe.connect();
+    await probe.ping();
+    return undefined;
+  } catch (err) {
+    return first ?? (err instanceof Error ? err : undefined);
+  } finally {
+    probe.disconnect();
   }
 }
 

@@ -1,10 +1,12 @@
 /**
  * The product on a real Redis Cluster of the test's own (3 masters, 3 replicas on 127.0.0.1:7100-
- * 7105): a worker process and the CLI whose only start-up host is a replica, so the queue's slot
- * is always on another node than the host listed (issue 19's MOVED at start); and a queue prefix
- * that is not a hash tag refused in one clear line. (`npm run demo` on such a cluster was checked by
+ * 7105), set up as a managed one is: TLS only (a CA made by openssl; REDIS_TLS, REDIS_TLS_CA_FILE)
+ * and a password (REDIS_PASSWORD_FILE). A worker process and the CLI whose only start-up host is a
+ * replica, so the queue's slot is always on another node than the host listed (issue 19's MOVED at
+ * start); a queue prefix that is not a hash tag refused in one clear line; a wrong CA said as TLS. (`npm run demo` on such a cluster was checked by
  * hand: at 40 s, and with a fault race of its own under load, it is not worth a place here.)
  */
+import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startCli } from "../../src/demo/cli-process.js";
 import { type RedisClusterUnderTest, startRedisCluster } from "../support/redis-cluster.js";
@@ -18,7 +20,7 @@ describe("on a Redis Cluster (3 masters, 3 replicas)", () => {
   /** A replica: it serves no slot, so every key the product touches is on another node. */
   let startHost: number;
   beforeAll(async () => {
-    cluster = await startRedisCluster({ basePort: BASE_PORT });
+    cluster = await startRedisCluster({ basePort: BASE_PORT, tls: true });
     const replica = (await cluster.nodes()).find((n) => n.role === "replica");
     if (!replica) throw new Error("the cluster has no replica");
     startHost = replica.port;
@@ -68,5 +70,19 @@ describe("on a Redis Cluster (3 masters, 3 replicas)", () => {
     const status = startCli(["status"], { env: w.env });
     expect(await status.exited).toBe(2);
     expect(status.lines.join("\n")).toContain("is not a hash tag");
+  }, 30_000);
+
+  it("a CA that did not sign the nodes' certificates: one line that says TLS", async () => {
+    world = await startWorld({ redis: cluster.topology([startHost]) });
+    const w = world;
+    const otherCa = join(w.env.REDIS_TLS_CA_FILE ?? "", "..", "other-ca.crt");
+    const rotate = startCli(["rotate", "cred-0"], { env: { ...w.env, REDIS_TLS_CA_FILE: otherCa } });
+    expect(await rotate.exited).toBe(1);
+    expect(rotate.lines.join("\n")).toMatch(
+      new RegExp(
+        `^key-rotator: Redis does not answer at Redis Cluster 127\\.0\\.0\\.1:${startHost} over TLS \\(TLS: `,
+        "m",
+      ),
+    );
   }, 30_000);
 });

@@ -2,14 +2,20 @@
  * A real Redis Cluster of the test's own on loopback: `masters` masters with one replica each
  * (`redis-server --cluster-enabled yes`, joined by `redis-cli --cluster create ... --cluster-replicas
  * 1`), on ports basePort.. and their bus ports (+10000). A short cluster-node-timeout so that a
- * master SIGKILLed by the test is replaced by its replica within a few seconds.
+ * master SIGKILLed by the test is replaced by its replica within a few seconds. With `tls`, the
+ * nodes speak only TLS, to clients and to each other (a CA made by openssl), and want a password,
+ * as a managed cluster (ElastiCache, MemoryDB) does.
  *
  * Must not: leave a server running (stop, or the test process's exit, kills them all).
  */
 import { spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { Redis, RedisOptions } from "ioredis";
+import { SecretValue } from "../../src/core/secret.js";
 import type { RedisTopology } from "../../src/queue/redis.js";
-import { baseArgs, serverGroup, waitUntil, withClient } from "./redis-servers.js";
+import { baseArgs, serverGroup, waitUntil, withClient as plainClient } from "./redis-servers.js";
+import { type TestCertificates, makeTestCertificates, testPassword, tlsServerArgs } from "./redis-tls.js";
 
 export interface ClusterNode {
   id: string;
@@ -41,10 +47,30 @@ export async function startRedisCluster(o: {
   basePort: number;
   masters?: number;
   nodeTimeoutMs?: number;
+  tls?: boolean;
 }): Promise<RedisClusterUnderTest> {
   const masters = o.masters ?? 3;
   const ports = Array.from({ length: masters * 2 }, (_, i) => o.basePort + i);
   const group = serverGroup("cluster");
+  let secure: { certs: TestCertificates; password: string; passwordFile: string } | undefined;
+  if (o.tls) {
+    const password = testPassword();
+    const passwordFile = join(group.dir, "password");
+    writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+    secure = { certs: makeTestCertificates(group.dir), password, passwordFile };
+  }
+  const access: RedisOptions = secure
+    ? { tls: { ca: readFileSync(secure.certs.caFile) }, password: secure.password }
+    : {};
+  const withClient = <T>(port: number, f: (r: Redis) => Promise<T>) => plainClient(port, f, access);
+  const nodeArgs = (port: number) =>
+    secure
+      ? [
+          ...baseArgs(0),
+          ...["--tls-port", String(port), ...tlsServerArgs(secure.certs), "--tls-cluster", "yes"],
+          ...["--tls-replication", "yes", "--requirepass", secure.password, "--masterauth", secure.password],
+        ]
+      : baseArgs(port);
   const live = () => group.servers.filter((s) => s.isUp()).map((s) => s.port);
   const fromLive = async <T>(f: (port: number) => Promise<T>): Promise<T> => {
     let last: unknown;
@@ -71,23 +97,30 @@ export async function startRedisCluster(o: {
   try {
     await Promise.all(
       ports.map((port) =>
-        group.start(port, [
-          ...baseArgs(port),
-          "--cluster-enabled",
-          "yes",
-          "--cluster-config-file",
-          join(group.dir, `nodes-${port}.conf`),
-          "--cluster-node-timeout",
-          String(o.nodeTimeoutMs ?? 1_000),
-          // A replica takes over whatever the age of its data: this is a test, not a data store.
-          "--cluster-replica-validity-factor",
-          "0",
-          "--dir",
-          group.dir,
-        ]),
+        group.start(
+          port,
+          [
+            ...nodeArgs(port),
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            join(group.dir, `nodes-${port}.conf`),
+            "--cluster-node-timeout",
+            String(o.nodeTimeoutMs ?? 1_000),
+            // A replica takes over whatever the age of its data: this is a test, not a data store.
+            "--cluster-replica-validity-factor",
+            "0",
+            "--dir",
+            group.dir,
+          ],
+          { client: access },
+        ),
       ),
     );
-    await createCluster(ports);
+    await createCluster(
+      ports,
+      secure ? ["--tls", "--cacert", secure.certs.caFile, "-a", secure.password, "--no-auth-warning"] : [],
+    );
     await waitUntil(
       "the cluster to form (every node cluster_state:ok, every replica in sync)",
       async () => {
@@ -108,7 +141,16 @@ export async function startRedisCluster(o: {
   }
   return {
     ports,
-    topology: (hosts = ports) => ({ kind: "cluster", nodes: hosts.map((port) => ({ host: "127.0.0.1", port })) }),
+    topology: (hosts = ports) => ({
+      kind: "cluster",
+      nodes: hosts.map((port) => ({ host: "127.0.0.1", port })),
+      ...(secure
+        ? {
+            tls: { caFile: secure.certs.caFile, ca: readFileSync(secure.certs.caFile) },
+            login: { password: new SecretValue(secure.password), passwordFile: secure.passwordFile },
+          }
+        : {}),
+    }),
     nodes,
     masterFor,
     kill: async (port) => {
@@ -132,11 +174,14 @@ export async function startRedisCluster(o: {
   };
 }
 
-function createCluster(ports: number[]): Promise<void> {
+function createCluster(ports: number[], access: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       "redis-cli",
-      ["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "1", "--cluster-yes"],
+      [
+        ...access,
+        ...["--cluster", "create", ...ports.map((p) => `127.0.0.1:${p}`), "--cluster-replicas", "1", "--cluster-yes"],
+      ],
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     let out = "";

@@ -7,6 +7,7 @@
  * Must not: leave the server running (stop, or the test process's exit, kills it).
  */
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { RedisTopology } from "../../src/queue/redis.js";
@@ -28,10 +29,16 @@ export interface RedisTlsUnderTest {
   stop(): Promise<void>;
 }
 
-export async function startRedisTls(o: { port: number }): Promise<RedisTlsUnderTest> {
-  const group = serverGroup("tls");
-  const dir = group.dir;
-  const file = (name: string) => join(dir, name);
+/** The files of a test CA, a server certificate it signed (for 127.0.0.1 and localhost), and a second CA that signed nothing. */
+export interface TestCertificates {
+  caFile: string;
+  otherCaFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/** Makes them with openssl in `dir`. */
+export function makeTestCertificates(dir: string): TestCertificates {
   const openssl = (...args: string[]) => {
     try {
       execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
@@ -42,58 +49,60 @@ export async function startRedisTls(o: { port: number }): Promise<RedisTlsUnderT
       );
     }
   };
-  try {
-    for (const ca of ["ca", "other-ca"]) {
-      const subject = `/CN=kr-test-${ca}`;
-      openssl(
-        "req",
-        "-x509",
-        "-new",
-        "-nodes",
-        "-newkey",
-        "rsa:2048",
-        "-days",
-        "2",
-        "-subj",
-        subject,
-        "-keyout",
-        `${ca}.key`,
-        "-out",
-        `${ca}.crt`,
-      );
-    }
+  const key = ["-nodes", "-newkey", "rsa:2048"];
+  for (const ca of ["ca", "other-ca"])
     openssl(
       "req",
+      "-x509",
       "-new",
-      "-nodes",
-      "-newkey",
-      "rsa:2048",
-      "-subj",
-      "/CN=localhost",
-      "-keyout",
-      "server.key",
-      "-out",
-      "server.csr",
-    );
-    writeFileSync(file("server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
-    openssl(
-      "x509",
-      "-req",
-      "-in",
-      "server.csr",
-      "-CA",
-      "ca.crt",
-      "-CAkey",
-      "ca.key",
-      "-CAcreateserial",
+      ...key,
       "-days",
       "2",
-      "-extfile",
-      "server.ext",
+      "-subj",
+      `/CN=kr-test-${ca}`,
+      "-keyout",
+      `${ca}.key`,
       "-out",
-      "server.crt",
+      `${ca}.crt`,
     );
-    const password = `pw-${Math.random().toString(36).slice(2)}-${Date.now().toString(36)}`;
+  openssl("req", "-new", ...key, "-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr");
+  writeFileSync(join(dir, "server.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  const sign = ["-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-extfile", "server.ext"];
+  openssl("x509", "-req", "-in", "server.csr", ...sign, "-out", "server.crt");
+  return {
+    caFile: join(dir, "ca.crt"),
+    otherCaFile: join(dir, "other-ca.crt"),
+    certFile: join(dir, "server.crt"),
+    keyFile: join(dir, "server.key"),
+  };
+}
+
+/** redis-server's flags to serve TLS with `certs` (clients need no certificate of their own). */
+export function tlsServerArgs(certs: TestCertificates): string[] {
+  return [
+    "--tls-cert-file",
+    certs.certFile,
+    "--tls-key-file",
+    certs.keyFile,
+    "--tls-ca-cert-file",
+    certs.caFile,
+    "--tls-auth-clients",
+    "no",
+  ];
+}
+
+/** A password for a test server: random, so a leak test can look for it. */
+export function testPassword(): string {
+  return `pw-${randomBytes(12).toString("hex")}`;
+}
+
+export async function startRedisTls(o: { port: number }): Promise<RedisTlsUnderTest> {
+  const group = serverGroup("tls");
+  const dir = group.dir;
+  const file = (name: string) => join(dir, name);
+  try {
+    const certs = makeTestCertificates(dir);
+    const password = testPassword();
     writeFileSync(file("password"), `${password}\n`, { mode: 0o600 });
     await group.start(
       o.port,
@@ -108,14 +117,7 @@ export async function startRedisTls(o: { port: number }): Promise<RedisTlsUnderT
         "",
         "--appendonly",
         "no",
-        "--tls-cert-file",
-        file("server.crt"),
-        "--tls-key-file",
-        file("server.key"),
-        "--tls-ca-cert-file",
-        file("ca.crt"),
-        "--tls-auth-clients",
-        "no",
+        ...tlsServerArgs(certs),
         "--user",
         TLS_USER,
         "on",
@@ -127,18 +129,18 @@ export async function startRedisTls(o: { port: number }): Promise<RedisTlsUnderT
         "default",
         "off",
       ],
-      { client: { tls: { ca: readFileSync(file("ca.crt")) }, username: TLS_USER, password } },
+      { client: { tls: { ca: readFileSync(certs.caFile) }, username: TLS_USER, password } },
     );
     const url = `rediss://127.0.0.1:${o.port}`;
     return {
       port: o.port,
       url,
-      caFile: file("ca.crt"),
-      otherCaFile: file("other-ca.crt"),
+      caFile: certs.caFile,
+      otherCaFile: certs.otherCaFile,
       passwordFile: file("password"),
       password,
       topology: (over = {}) => {
-        const caFile = over.caFile ?? file("ca.crt");
+        const caFile = over.caFile ?? certs.caFile;
         const passwordFile = over.passwordFile ?? file("password");
         return {
           kind: "node",
