@@ -1,12 +1,15 @@
 /**
- * The due-check tick (a BullMQ job scheduler, hourly by default). For every credential it reads
- * the store's versions (one call) and decides:
+ * The due-check tick (a BullMQ job scheduler, hourly by default). It lists the fleet's secrets
+ * (ListSecrets, 100 a call: stages and the finished-marker tag) and knows when each current key was
+ * made from the versions it has seen (fleet-view.ts), so a steady fleet costs a hundredth of a call
+ * a credential. For every credential it decides:
  *   a version pending and not current      -> resume that rotation
  *   the current version still pending      -> resume it (promoted, not yet finished), unless
  *                                             the secret's finished-marker names it
  *   the key is due (age or cron, window)   -> start a rotation
- * The marker is read only for a promoted version, and a marker once seen is remembered in this
- * process (a finished rotation stays finished), so a steady fleet costs one call a credential.
+ * Only a due key gets a closer look (its versions, one call), for the rotation's id. A credential the
+ * listing does not show is read alone: its versions (one call), and the finished-marker only for a
+ * promoted version, remembered once seen (a finished rotation stays finished).
  * Redis is not asked: what it says was finished could be lost or forged.
  * Enqueueing is idempotent (one job per credential), so the tick may run on any replica, twice,
  * or after Redis was flushed. Also publishes key age and time-to-due metrics.
@@ -14,12 +17,13 @@
  * Must not: rotate anything itself, or keep due-ness in memory between ticks.
  */
 import { describeError } from "../core/errors.js";
-import { STAGE_CURRENT, type SecretStore } from "../core/ports.js";
+import { STAGE_CURRENT, type SecretListing, type SecretStore } from "../core/ports.js";
 import type { DueDecision } from "../schedule/cadence.js";
 import type { Logger } from "../observability/logger.js";
 import { type Metrics, recordKeyAge } from "../observability/metrics.js";
 import { pendingRotation, promotedRotation } from "../rotation/reconcile.js";
 import { type Enqueued, type RotationRequest, deterministicRotationId } from "../queue/rotation-queue.js";
+import { CurrentVersionCache, currentVersionId, finishedMarker, listFleet, stagedVersions } from "./fleet-view.js";
 
 export interface DueCheckCredential {
   id: string;
@@ -34,6 +38,10 @@ export interface DueCheckContext {
   enqueue(request: RotationRequest): Promise<Enqueued>;
   /** Credential id -> the version its secret's finished-marker was seen naming (this process's memory). */
   finishedSeen?: Map<string, string>;
+  /** When current versions were made, kept between ticks (this process's memory). */
+  currentVersions?: CurrentVersionCache;
+  /** false: one call per credential, as before listings (for comparison). Default true. */
+  listing?: boolean;
   log: Logger;
   metrics?: Metrics;
   now(): number;
@@ -53,13 +61,38 @@ export async function runDueCheck(
   progress?: (done: number, total: number) => Promise<void> | void,
 ): Promise<DueCheckSummary> {
   const summary: DueCheckSummary = { checked: 0, started: 0, resumed: 0, held: 0, errors: 0 };
-  const queue = [...ctx.credentials];
-  const total = queue.length;
+  const total = ctx.credentials.length;
   const finishedSeen = ctx.finishedSeen ?? new Map<string, string>();
+  const cache = ctx.currentVersions ?? new CurrentVersionCache();
+  const view =
+    ctx.listing === false
+      ? undefined
+      : await listFleet(
+          ctx.store,
+          ctx.credentials.map((c) => c.secretId),
+          ctx.log,
+        );
+  // The creation times of current versions not seen before: 20 secrets a call.
+  const unread = view
+    ? await cache.fill(
+        ctx.store,
+        ctx.credentials.flatMap((c) => {
+          const listed = view.of(c.secretId);
+          const versionId = listed && currentVersionId(listed);
+          return versionId ? [{ secretId: c.secretId, versionId }] : [];
+        }),
+      )
+    : new Map<string, Error>();
+  let next = 0;
   const worker = async () => {
-    for (let c = queue.shift(); c; c = queue.shift()) {
+    for (let i = next++; i < total; i = next++) {
+      const c = ctx.credentials[i] as DueCheckCredential;
       try {
-        const outcome = await checkOne(ctx, c, finishedSeen);
+        const listed = view?.of(c.secretId);
+        const outcome =
+          listed && !unread.has(c.secretId)
+            ? await checkListed(ctx, c, listed, cache, finishedSeen)
+            : await checkOne(ctx, c, finishedSeen);
         if (outcome !== "checked") summary[outcome] += 1;
       } catch (err) {
         summary.errors += 1;
@@ -76,10 +109,46 @@ export async function runDueCheck(
   return summary;
 }
 
+/** A credential seen in the listing: its stages and marker are there; a due key gets a closer look. */
+async function checkListed(
+  ctx: DueCheckContext,
+  c: DueCheckCredential,
+  listed: SecretListing,
+  cache: CurrentVersionCache,
+  finishedSeen: Map<string, string>,
+): Promise<"started" | "resumed" | "held" | "checked"> {
+  const staged = stagedVersions(listed);
+  const promoted = promotedRotation(staged);
+  const inProgress =
+    pendingRotation(staged) ?? (promoted && finishedMarker(listed) !== promoted.versionId ? promoted : undefined);
+  if (inProgress) return resume(ctx, c, inProgress.versionId);
+  const currentId = currentVersionId(listed);
+  const createdAt = currentId ? cache.createdAt(c.secretId, currentId) : undefined;
+  if (!currentId || !createdAt) return checkOne(ctx, c, finishedSeen);
+  const verdict = ctx.schedule(c.id, createdAt, ctx.now());
+  recordKeyAge(ctx.metrics, { credential: c.id, vendor: c.vendor }, createdAt, verdict.dueAt);
+  if (!verdict.due) return "checked";
+  if (verdict.heldUntil !== undefined) return "held";
+  // The closer look: every version (unstaged ones too) makes the rotation's id, and a rotation
+  // begun since the listing is resumed rather than started beside it.
+  return checkOne(ctx, c, finishedSeen, true);
+}
+
+async function resume(ctx: DueCheckContext, c: DueCheckCredential, rotationId: string): Promise<"resumed" | "checked"> {
+  const r = await ctx.enqueue({ credentialId: c.id, trigger: "resume", rotationId });
+  if (!r.joined)
+    ctx.log.info(
+      { event: "due-check.resume", credentialId: c.id, rotationId: r.rotationId },
+      `resuming rotation of ${c.id} found in the store`,
+    );
+  return r.joined ? "checked" : "resumed";
+}
+
 async function checkOne(
   ctx: DueCheckContext,
   c: DueCheckCredential,
   finishedSeen: Map<string, string>,
+  ageRecorded = false,
 ): Promise<"started" | "resumed" | "held" | "checked"> {
   const versions = await ctx.store.listVersions(c.secretId);
   const promoted = promotedRotation(versions);
@@ -90,15 +159,7 @@ async function checkOne(
   }
   const inProgress =
     pendingRotation(versions) ?? (promoted && finishedSeen.get(c.id) !== promoted.versionId ? promoted : undefined);
-  if (inProgress) {
-    const r = await ctx.enqueue({ credentialId: c.id, trigger: "resume", rotationId: inProgress.versionId });
-    if (!r.joined)
-      ctx.log.info(
-        { event: "due-check.resume", credentialId: c.id, rotationId: r.rotationId },
-        `resuming rotation of ${c.id} found in the store`,
-      );
-    return r.joined ? "checked" : "resumed";
-  }
+  if (inProgress) return resume(ctx, c, inProgress.versionId);
   const current = versions.find((v) => v.stages.includes(STAGE_CURRENT));
   if (!current) {
     ctx.log.warn(
@@ -109,8 +170,7 @@ async function checkOne(
   }
   const now = ctx.now();
   const verdict = ctx.schedule(c.id, current.createdAt, now);
-  const labels = { credential: c.id, vendor: c.vendor };
-  recordKeyAge(ctx.metrics, labels, current.createdAt, verdict.dueAt);
+  if (!ageRecorded) recordKeyAge(ctx.metrics, { credential: c.id, vendor: c.vendor }, current.createdAt, verdict.dueAt);
   if (!verdict.due) return "checked";
   if (verdict.heldUntil !== undefined) return "held";
   const r = await ctx.enqueue({

@@ -13,6 +13,7 @@ import type { Clock } from "../core/ports.js";
 import { resolvingOnlyOpen } from "../alerts/alert-router.js";
 import type { Logger } from "../observability/logger.js";
 import { runDueCheck } from "../jobs/due-check.job.js";
+import { CurrentVersionCache } from "../jobs/fleet-view.js";
 import { runHealthCheck } from "../jobs/health-check.job.js";
 import { type SweepAccount, runOrphanSweep } from "../jobs/orphan-sweep.job.js";
 import type { RotationHistory } from "../queue/rotation-history-store.js";
@@ -46,6 +47,8 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
   const keyApi = config.credentials.filter((c) => c.module.flow === "key-api");
 
   const finishedSeen = new Map<string, string>();
+  // When each current key was made, kept between ticks: a version never changes once written.
+  const currentVersions = new CurrentVersionCache();
   const dueCheck = () =>
     runDueCheck({
       credentials: config.credentials,
@@ -53,6 +56,7 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
       schedule: (id, created, now) => scheduleOf(byId, id, created, now),
       enqueue,
       finishedSeen,
+      currentVersions,
       log,
       metrics,
       now: () => clock.now(),
@@ -85,6 +89,12 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
       },
       overdueAfterMs: Math.max(2 * settings.dueCheckEveryMs, 3_600_000),
       onUsage: async (id, sample) => void (await usage.observe(id, sample, clock.now())),
+      ...(ports.replicasFor
+        ? {
+            replicasFor: (c: { id: string }) =>
+              (ports.replicasFor as NonNullable<WorkerPorts["replicasFor"]>)(byId.get(c.id) as RuntimeCredential),
+          }
+        : {}),
     });
     await usage.save();
     return summary;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { runDueCheck } from "../../src/jobs/due-check.job.js";
+import { CurrentVersionCache } from "../../src/jobs/fleet-view.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { SecretValue } from "../../src/core/secret.js";
 import type { RotationRequest } from "../../src/queue/rotation-queue.js";
@@ -92,5 +93,47 @@ describe("runDueCheck", () => {
     store.secrets.delete("s/a");
     expect(await runDueCheck(ctx)).toMatchObject({ checked: 3, errors: 1, started: 2 });
     expect(enqueued.map((r) => r.credentialId).sort()).toEqual(["b", "c"]);
+  });
+});
+
+describe("runDueCheck over the fleet's listing", () => {
+  it("a steady fleet costs one listing a tick; creation times are read once, 20 secrets a call", async () => {
+    const now = Date.UTC(2026, 10, 23, 12);
+    const { store, ctx } = setup(now);
+    for (const id of ["a", "b", "c"]) {
+      const v = store.secrets.get(`s/${id}`)?.[0];
+      if (v) v.createdAt = new Date(now - DAY); // young keys: nothing due
+    }
+    const currentVersions = new CurrentVersionCache();
+    expect(await runDueCheck({ ...ctx, currentVersions })).toMatchObject({ checked: 3, started: 0, errors: 0 });
+    expect(store.calls).toEqual(["store.listSecrets", "store.readCurrent"]);
+    store.calls.length = 0;
+    await runDueCheck({ ...ctx, currentVersions });
+    expect(store.calls).toEqual(["store.listSecrets"]);
+  });
+
+  it("only a due key gets a closer look, and its rotation id is the one the per-secret check computes", async () => {
+    const now = Date.UTC(2026, 10, 23, 12);
+    const listed = setup(now);
+    const young = listed.store.secrets.get("s/a")?.[0];
+    if (young) young.createdAt = new Date(now - DAY);
+    await runDueCheck(listed.ctx);
+    expect(listed.store.calls.filter((c) => c === "store.listVersions")).toHaveLength(2);
+    const alone = setup(now);
+    const youngToo = alone.store.secrets.get("s/a")?.[0];
+    if (youngToo) youngToo.createdAt = new Date(now - DAY);
+    await runDueCheck({ ...alone.ctx, listing: false });
+    expect(listed.enqueued).toEqual(alone.enqueued);
+  });
+
+  it("a secret the listing does not show is read alone (and its error named); a failed listing falls back for all", async () => {
+    const now = Date.UTC(2026, 10, 23, 12);
+    const { store, ctx } = setup(now);
+    store.secrets.delete("s/a");
+    expect(await runDueCheck(ctx)).toMatchObject({ checked: 3, errors: 1, started: 2 });
+    const failing = setup(now);
+    failing.store.failures.failOn("listSecrets", 1, () => new Error("ListSecrets: ThrottlingException"));
+    expect(await runDueCheck(failing.ctx)).toMatchObject({ checked: 3, started: 3, errors: 0 });
+    expect(failing.store.calls.filter((c) => c === "store.listVersions")).toHaveLength(3);
   });
 });

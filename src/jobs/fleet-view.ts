@@ -1,0 +1,124 @@
+/**
+ * What the steady ticks read of the store in bulk, instead of one call per credential:
+ * - the fleet's listing (ListSecrets, 100 secrets a call, filtered by name prefixes drawn from the
+ *   inventory): every secret's stages and tags, so pending rotations and finished-markers are seen
+ *   without a call per secret;
+ * - when each secret's current key was made. A version never changes once written, so a version's
+ *   creation time is remembered (CurrentVersionCache) and only secrets whose AWSCURRENT moved to a
+ *   version not seen before are read, 20 a call (BatchGetSecretValue).
+ * A credential the listing does not show (its secret id an ARN of another account, a secret just
+ * deleted) gets the per-secret calls as before, which also name the problem.
+ * Must not: keep a secret value (the batch read's values are dropped here).
+ */
+import { describeError } from "../core/errors.js";
+import { FINISHED_TAG, STAGE_CURRENT, type SecretListing, type SecretStore } from "../core/ports.js";
+import type { Logger } from "../observability/logger.js";
+
+/** AWS allows 10 values in a ListSecrets filter. */
+const MAX_PREFIXES = 10;
+
+/**
+ * At most 10 name prefixes that cover every secret name given, as tight as that allows: the names
+ * themselves, else their folders (up to the last `/`), else their first folder, else their first
+ * characters. [] means no filter (the names share no prefix). ARNs are left out: a listing shows
+ * ARNs, but they do not start with the secret's name.
+ */
+export function namePrefixes(secretIds: string[]): string[] {
+  const names = [...new Set(secretIds.filter((id) => !id.startsWith("arn:")))];
+  if (names.length === 0) return [];
+  const levels: Array<(n: string) => string> = [
+    (n) => n,
+    (n) => n.slice(0, n.lastIndexOf("/") + 1) || n,
+    (n) => n.slice(0, n.indexOf("/") + 1) || n,
+  ];
+  const longest = Math.max(...names.map((n) => n.length));
+  for (let k = longest; k >= 1; k--) levels.push((n) => n.slice(0, k));
+  for (const cut of levels) {
+    const prefixes = minimal(new Set(names.map(cut)));
+    if (prefixes.length <= MAX_PREFIXES && prefixes.every((p) => p.length > 0)) return prefixes;
+  }
+  return [];
+}
+
+/** Drops a prefix that a shorter one in the set already covers. */
+function minimal(set: Set<string>): string[] {
+  const sorted = [...set].sort();
+  const out: string[] = [];
+  for (const p of sorted) if (!out.some((q) => p.startsWith(q))) out.push(p);
+  return out;
+}
+
+/** The listing of the fleet's secrets, by name and by ARN. */
+export class FleetView {
+  readonly #byId = new Map<string, SecretListing>();
+  constructor(listed: SecretListing[]) {
+    for (const s of listed) {
+      this.#byId.set(s.name, s);
+      this.#byId.set(s.arn, s);
+    }
+  }
+
+  /** The secret's listing, or undefined when the listing does not show it: ask the store about it alone. */
+  of(secretId: string): SecretListing | undefined {
+    return this.#byId.get(secretId);
+  }
+}
+
+/**
+ * Lists the secrets of these ids. A listing that fails is logged and undefined: the tick then
+ * falls back to per-secret calls, which name the fault for each credential.
+ */
+export async function listFleet(store: SecretStore, secretIds: string[], log: Logger): Promise<FleetView | undefined> {
+  try {
+    return new FleetView(await store.listSecrets(namePrefixes(secretIds)));
+  } catch (err) {
+    log.warn(
+      { event: "fleet-listing.failed", error: describeError(err) },
+      "the secrets could not be listed; checking them one by one",
+    );
+    return undefined;
+  }
+}
+
+/** The version ids of a listing and their stages, in the shape reconcile's helpers read. */
+export function stagedVersions(listing: SecretListing): Array<{ versionId: string; stages: string[] }> {
+  return Object.entries(listing.stages).map(([versionId, stages]) => ({ versionId, stages }));
+}
+
+export function currentVersionId(listing: SecretListing): string | undefined {
+  return Object.entries(listing.stages).find(([, stages]) => stages.includes(STAGE_CURRENT))?.[0];
+}
+
+export function finishedMarker(listing: SecretListing): string | undefined {
+  return listing.tags[FINISHED_TAG];
+}
+
+/**
+ * When each secret's current version was made, remembered by version id (a version's creation
+ * time never changes). One entry per secret: a secret whose AWSCURRENT moves replaces its entry.
+ */
+export class CurrentVersionCache {
+  readonly #bySecret = new Map<string, { versionId: string; createdAt: number }>();
+
+  /** The creation time of this version of the secret, if it is the one remembered. */
+  createdAt(secretId: string, versionId: string): Date | undefined {
+    const hit = this.#bySecret.get(secretId);
+    return hit && hit.versionId === versionId ? new Date(hit.createdAt) : undefined;
+  }
+
+  remember(secretId: string, versionId: string, createdAt: Date): void {
+    this.#bySecret.set(secretId, { versionId, createdAt: createdAt.getTime() });
+  }
+
+  /**
+   * Fills in the creation times of the current versions not yet known, reading those secrets 20
+   * a call. Returns the secrets that could not be read, with the reason.
+   */
+  async fill(store: SecretStore, wanted: Array<{ secretId: string; versionId: string }>): Promise<Map<string, Error>> {
+    const missing = wanted.filter((w) => !this.createdAt(w.secretId, w.versionId)).map((w) => w.secretId);
+    if (missing.length === 0) return new Map();
+    const out = await store.readCurrent(missing);
+    for (const [secretId, version] of out.read) this.remember(secretId, version.versionId, version.createdAt);
+    return out.failed;
+  }
+}
