@@ -373,6 +373,7 @@ async function runToEnd(
       store: services.store,
       vendor: services.vendorFor(credential),
       value: module.value,
+      replicas: services.replicasFor(credential),
       alerter: services.alerter,
       clock: services.clock,
       onStep: (_s, step) => say(`  ${((Date.now() - started) / 1000).toFixed(1).padStart(6)}s  ${step} done`),

@@ -79,6 +79,26 @@ const credentialBase = {
   baseUrl: httpUrl,
   rotation,
   alerts: alerts.default({ warning: [], critical: [] }),
+  /** The secret's region (default: AWS_REGION). */
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$/, "expected an AWS region such as eu-central-1")
+    .optional(),
+  /** A role to assume for this secret (another account), with the SDK's own credential provider. */
+  roleArn: z
+    .string()
+    .regex(
+      /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/,
+      "expected an IAM role ARN (arn:aws:iam::123456789012:role/name)",
+    )
+    .optional(),
+  /** The external id the role's trust policy asks for. */
+  externalId: z
+    .string()
+    .regex(/^[\w+=,.@:/-]{2,1224}$/, "expected 2 to 1224 characters of letters, digits and +=,.@:/-")
+    .optional(),
+  /** The secret is replicated to other regions: the health check watches its replicas. */
+  replicated: z.boolean().default(false),
 };
 
 /** The fields of a flow: a person's part in an operator-assisted rotation. */
@@ -129,6 +149,8 @@ const settings = z.strictObject({
   queuePrefix: z.string().min(1).default("{key-rotator}"),
   dueCheckEvery: duration("1h").default(3_600_000),
   healthCheckEvery: duration("15m").default(900_000),
+  /** How often each key is shown to its vendor (a Free CallCov key has 1,000 requests a day; hourly is 2.4%). */
+  verifyEvery: duration("1h").default(3_600_000),
   orphanSweepEvery: duration("6h").default(21_600_000),
   orphanMinAge: duration("10m").default(600_000),
   lockDuration: duration("30s").default(30_000),

@@ -22,11 +22,13 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
   // not one per credential (an idle worker with 10,000 credentials holds them all).
   const schedules = new Map<string, RuntimeCredential["schedule"]>();
   const policies = new Map<string, UsagePolicy>();
+  const places = new Map<string, RuntimeCredential["aws"]>();
   return {
     settings: {
       queuePrefix: s.queuePrefix,
       dueCheckEveryMs: s.dueCheckEvery,
       healthCheckEveryMs: s.healthCheckEvery,
+      verifyEveryMs: s.verifyEvery,
       orphanSweepEveryMs: s.orphanSweepEvery,
       orphanMinAgeMs: s.orphanMinAge,
       concurrency: s.concurrency,
@@ -65,6 +67,8 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
               usagePolicy(c, module, { id: c.id, secretId: c.secretId, baseUrl: c.baseUrl, fields: vendorFields }),
             )
           : undefined,
+        aws: shared(places, { region: c.region, roleArn: c.roleArn, externalId: c.externalId }),
+        replicated: c.replicated ?? false,
         ageWarnBeforeMs: s.ageWarnBefore[c.vendor] ?? module.ageWarnBeforeMs,
         graceMs: r.grace,
         maxGraceExtensionMs: r.maxGraceExtension,

@@ -14,6 +14,8 @@ export interface RuntimeSettings {
   queuePrefix: string;
   dueCheckEveryMs: number;
   healthCheckEveryMs: number;
+  /** How often the health check shows each key to its vendor (spread over its ticks). */
+  verifyEveryMs: number;
   orphanSweepEveryMs: number;
   /** Keys younger than this are never orphans (a rotation may be between create and store). */
   orphanMinAgeMs: number;
@@ -38,6 +40,7 @@ export const DEFAULT_SETTINGS: RuntimeSettings = {
   queuePrefix: "{key-rotator}",
   dueCheckEveryMs: 3_600_000,
   healthCheckEveryMs: 900_000,
+  verifyEveryMs: 3_600_000,
   orphanSweepEveryMs: 6 * 3_600_000,
   orphanMinAgeMs: 10 * 60_000,
   concurrency: 4,
@@ -66,10 +69,21 @@ export interface RuntimeCredential extends RotationCredential {
   operator?: OperatorSettings;
   /** Vendors that report usage: when usage counts as anomalous. */
   usage?: UsagePolicy;
+  /** Where the secret lives: its region (undefined: AWS_REGION) and the role to reach it with. */
+  aws: AwsPlace;
+  /** The secret is replicated to other regions: the health check watches its replicas. */
+  replicated: boolean;
   /** How long before due the health check warns (settings.ageWarnBefore for the vendor); 0: never. */
   ageWarnBeforeMs: number;
   /** Is the key due, given when its current version was made? (age or cron, and the window) */
   schedule(keyCreatedAt: Date, now: number): DueDecision;
+}
+
+/** A secret's region and account: the AWS client that reaches it. */
+export interface AwsPlace {
+  region?: string | undefined;
+  roleArn?: string | undefined;
+  externalId?: string | undefined;
 }
 
 export interface RuntimeConfig {

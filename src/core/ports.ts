@@ -105,6 +105,22 @@ export interface SecretStore {
   readCurrent(secretIds: string[]): Promise<CurrentVersions>;
 }
 
+/** A replica region's state (Secrets Manager replication). */
+export interface ReplicaState {
+  region: string;
+  status: "InSync" | "InProgress" | "Failed";
+  /** The version the replica serves as AWSCURRENT, read in its region (undefined: none yet, or unreadable). */
+  currentVersionId?: string | undefined;
+}
+
+/**
+ * Where a secret's replicas in other regions stand. Read-only, safe to repeat; throws StoreError
+ * for faults. A secret that is not replicated has none ([]).
+ */
+export interface ReplicaWatch {
+  replicas(secretId: string): Promise<ReplicaState[]>;
+}
+
 /** The tag that holds the finished-marker (its value is the finished rotation's version id). */
 export const FINISHED_TAG = "key-rotator:finished";
 

@@ -13,7 +13,7 @@
  * Must not: change anything in the store or at the vendor.
  */
 import { describeError } from "../core/errors.js";
-import type { Alerter, KeyApiVendor, KeyVerifier, SecretStore, UsageSample } from "../core/ports.js";
+import type { Alerter, KeyApiVendor, KeyVerifier, ReplicaWatch, SecretStore, UsageSample } from "../core/ports.js";
 import type { ValueShape } from "../core/stored-value.js";
 import type { Logger } from "../observability/logger.js";
 import { type Metrics, recordKeyAge } from "../observability/metrics.js";
@@ -68,6 +68,8 @@ export interface HealthCredential {
   schedule(keyCreatedAt: Date, now: number): DueDecision;
   /** How long before due the key gets a warning (settings.ageWarnBefore for its vendor); absent: none. */
   ageWarnBeforeMs?: number;
+  /** The secret is replicated: its replicas are checked too. */
+  replicated?: boolean;
 }
 
 export interface HealthContext {
@@ -84,10 +86,12 @@ export interface HealthContext {
   overdueAfterMs: number;
   /** Receives each usage sample the key check yields. */
   onUsage?(credentialId: string, usage: UsageSample): Promise<void>;
+  /** Where a replicated secret's replicas stand. */
+  replicasFor?(c: HealthCredential): ReplicaWatch;
   concurrency?: number;
 }
 
-export type Check = "store" | "key" | "age" | "management";
+export type Check = "store" | "key" | "age" | "management" | "replica";
 
 type Finding = { severity: "warning" | "critical"; reason: string } | undefined;
 
@@ -184,5 +188,28 @@ async function checkOne(
     }
     out.management = await check;
   }
+  if (c.replicated && ctx.replicasFor) out.replica = await replicaFinding(ctx.replicasFor(c), c, current.versionId);
   return out;
+}
+
+/** A replica whose replication failed is critical; one not yet serving the current version, a warning. */
+async function replicaFinding(watch: ReplicaWatch, c: HealthCredential, currentVersionId: string): Promise<Finding> {
+  try {
+    const replicas = await watch.replicas(c.secretId);
+    const failed = replicas.filter((r) => r.status === "Failed").map((r) => r.region);
+    if (failed.length > 0)
+      return {
+        severity: "critical",
+        reason: `replication to ${failed.join(", ")} failed: consumers there read a stale key`,
+      };
+    const behind = replicas.filter((r) => r.currentVersionId !== currentVersionId).map((r) => r.region);
+    if (behind.length > 0)
+      return {
+        severity: "warning",
+        reason: `the replicas in ${behind.join(", ")} do not serve the current version yet`,
+      };
+    return undefined;
+  } catch (err) {
+    return { severity: "critical", reason: `the replicas could not be checked: ${describeError(err)}` };
+  }
 }

@@ -23,6 +23,7 @@ import {
   type Alerter,
   type Clock,
   type KeyApiVendor,
+  type ReplicaWatch,
   type SecretStore,
   type VersionInfo,
 } from "../core/ports.js";
@@ -56,6 +57,8 @@ export interface RotationDeps {
   alerter: Alerter;
   clock: Clock;
   usageGate?: UsageGate;
+  /** Where the secret's replicas stand; absent: not watched (revocation does not wait for them). */
+  replicas?: ReplicaWatch;
   /** When a person asked, while this rotation ran, for an emergency: the request's epoch ms. */
   emergencyRequested?: () => Promise<number | undefined>;
   /** Called after every step with the state it left; the audit trail and metrics hang here. */
@@ -180,6 +183,20 @@ async function rotateOnce(
     await stepDone({ step: Step.Revoke });
   }
 
+  // A saved revoke inside the grace the store's version gives (stale or forged job data) waits it out.
+  if (s.step === Step.Revoke && !s.emergency && s.graceUntil !== undefined && clock.now() < s.graceUntil) {
+    return { kind: "wait", until: s.graceUntil, reason: "grace period", state: s };
+  }
+
+  if (s.step === Step.Revoke) {
+    // Consumers in replica regions read the old key until the new version reaches them.
+    const replicas = await replicaWait(credential, deps, s, s.rotationId);
+    if (replicas) {
+      await save((s = { ...s, replicaWaitSince: replicas.since }));
+      return { kind: "wait", until: replicas.until, reason: replicas.reason, state: s };
+    }
+  }
+
   if (s.step === Step.Revoke || s.step === Step.Confirm) {
     const oldKeyId = await finishPromoted(deps, credential, versions, s.rotationId, {
       verifyFirst: s.verifyBeforeRevoke === true || s.step === Step.Confirm,
@@ -214,8 +231,64 @@ async function finishBefore(
       reason: `finishing rotation ${promoted.versionId} first: its grace period`,
     };
   }
+  const replicas = await replicaWait(credential, deps, s, promoted.versionId);
+  if (replicas)
+    return {
+      kind: "wait" as const,
+      until: replicas.until,
+      reason: `finishing rotation ${promoted.versionId} first: ${replicas.reason}`,
+    };
   await finishPromoted(deps, credential, versions, promoted.versionId, { verifyFirst: true });
   return { kind: "go" as const, versions: await deps.store.listVersions(credential.secretId) };
+}
+
+/** How often a revocation waiting for replicas looks again, and after how long it pages. */
+const REPLICA_POLL_MS = 30_000;
+const REPLICA_PAGE_AFTER_MS = 3_600_000;
+
+/**
+ * Before an old key goes: every replica region must report InSync and serve `versionId` as
+ * AWSCURRENT, or consumers there still read the old key. Returns when to look again while one is
+ * behind. Past the bound, or when a region's replication failed, it pages and keeps the old key,
+ * still looking, so the revocation happens once the replicas catch up. An emergency does not
+ * wait (the old key is exposed): it warns and goes ahead.
+ */
+async function replicaWait(
+  credential: RotationCredential,
+  deps: RotationDeps,
+  s: RotationState,
+  versionId: string,
+): Promise<{ until: number; reason: string; since: number } | undefined> {
+  if (!deps.replicas) return undefined;
+  const behind = (await deps.replicas.replicas(credential.secretId)).filter(
+    (r) => r.status !== "InSync" || r.currentVersionId !== versionId,
+  );
+  if (behind.length === 0) {
+    if (s.replicaWaitSince !== undefined) await deps.alerter.resolve(credential.id, "replica-behind");
+    return undefined;
+  }
+  const now = deps.clock.now();
+  const names = behind.map((r) => `${r.region} (${r.status === "InSync" ? "not yet current" : r.status})`).join(", ");
+  const alert = { credentialId: credential.id, kind: "replica-behind", step: Step.Revoke, rotationId: s.rotationId };
+  if (s.emergency) {
+    await deps.alerter.raise({
+      ...alert,
+      severity: "warning",
+      summary: `emergency: revoking the old key although replicas are behind: ${names}`,
+    });
+    return undefined;
+  }
+  // A start in the future (forged job data) counts as now: the page comes at most one bound late.
+  const since = Math.min(s.replicaWaitSince ?? now, now);
+  if (behind.some((r) => r.status === "Failed") || now - since >= REPLICA_PAGE_AFTER_MS) {
+    await deps.alerter.raise({
+      ...alert,
+      severity: "critical",
+      summary: `the old key is kept: replicas are behind (${names}) since ${new Date(since).toISOString()}; it is revoked once they serve the new version`,
+    });
+    return { until: now + 10 * REPLICA_POLL_MS, reason: `replicas behind (${names}); the old key is kept`, since };
+  }
+  return { until: now + REPLICA_POLL_MS, reason: `waiting for replicas: ${names}`, since };
 }
 
 /**

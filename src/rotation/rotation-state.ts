@@ -55,6 +55,8 @@ export interface RotationState {
   heldByLane?: boolean;
   /** Set when the state was rebuilt from the store: the revoke may have happened already, so look first. */
   verifyBeforeRevoke?: boolean;
+  /** Epoch ms since when revocation has waited for the secret's replicas (an alert pages past a bound). */
+  replicaWaitSince?: number;
   /** Epoch ms when the grace period ends. */
   graceUntil?: number;
   /** How long revocation has been deferred past grace because the old key was still in use. */

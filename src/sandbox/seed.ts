@@ -16,7 +16,12 @@ export const SANDBOX_ENV = {
 };
 
 export function sandboxEnv(sandbox: Sandbox): Record<string, string> {
-  return { ...SANDBOX_ENV, AWS_ENDPOINT_URL_SECRETS_MANAGER: sandbox.urls.secretsManager };
+  // The emulator answers STS AssumeRole too, for credentials with a roleArn.
+  return {
+    ...SANDBOX_ENV,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: sandbox.urls.secretsManager,
+    AWS_ENDPOINT_URL_STS: sandbox.urls.secretsManager,
+  };
 }
 
 export interface SeededCallCov {

@@ -5,21 +5,43 @@
  * so the management session is shared; alerts go through the router to the configured sinks.
  */
 import type { Inventory } from "../config/inventory-schema.js";
-import type { Alerter, Clock, KeyApiVendor, KeyVerifier } from "../core/ports.js";
+import type { Alerter, Clock, KeyApiVendor, KeyVerifier, ReplicaWatch } from "../core/ports.js";
 import { systemClock } from "../core/ports.js";
 import { type Logger, createLogger } from "../observability/logger.js";
 import { type Metrics, createMetrics } from "../observability/metrics.js";
 import { AwsSecretStore, createSecretsManagerClient } from "../store/aws-secret-store.js";
 import { CachedSecretStore } from "../store/cached-secret-store.js";
+import { RoutedSecretStore } from "../store/routed-secret-store.js";
+import { AwsReplicaWatch } from "../store/aws-replica-watch.js";
 import { buildAlerter } from "./compose-alerter.js";
-import { type RuntimeConfig, type RuntimeCredential, vendorCredential } from "../config/runtime-config.js";
+import {
+  type AwsPlace,
+  type RuntimeConfig,
+  type RuntimeCredential,
+  vendorCredential,
+} from "../config/runtime-config.js";
 import { pino } from "pino";
+import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { fromTemporaryCredentials } from "@aws-sdk/credential-providers";
+
+/**
+ * A role's credentials, assumed by the SDK's own provider and refreshed by it before they expire.
+ * STS is reached in the secret's region (AWS_ENDPOINT_URL_STS points it elsewhere, as the SDK reads it).
+ */
+function assumedRole(roleArn: string, externalId: string | undefined, region: string | undefined) {
+  return fromTemporaryCredentials({
+    params: { RoleArn: roleArn, RoleSessionName: "key-rotator", ...(externalId ? { ExternalId: externalId } : {}) },
+    ...(region ? { clientConfig: { region } } : {}),
+  });
+}
 
 export interface Services {
   store: CachedSecretStore;
   vendorFor(credential: RuntimeCredential): KeyApiVendor;
   /** The vendor's key check for any credential (a key API's adapter, or the vendor's verifier). */
   verifierFor(credential: RuntimeCredential): KeyVerifier;
+  /** Where the credential's secret's replicas stand. */
+  replicasFor(credential: RuntimeCredential): ReplicaWatch;
   alerter: Alerter & { flush?(): Promise<void> };
   metrics: Metrics;
   log: Logger;
@@ -45,12 +67,47 @@ export async function createServices(
       ...(options.logTo === "stderr" ? { destination: pino.destination(2) } : {}),
     });
   const metrics = options.metrics ?? createMetrics();
-  const client = createSecretsManagerClient({});
-  const store = new CachedSecretStore(
-    new AwsSecretStore(client, {
-      onCall: (operation, result) => metrics.storeRequestsTotal.labels({ operation, result }).inc(),
-    }),
-  );
+  // One client per region and role: a fleet may span regions and accounts (DESIGN.md "Scale-out").
+  const clients = new Map<string, { client: SecretsManagerClient; store: AwsSecretStore }>();
+  const storeIn = (place: AwsPlace) => {
+    const key = JSON.stringify([place.region ?? "", place.roleArn ?? "", place.externalId ?? ""]);
+    let entry = clients.get(key);
+    if (!entry) {
+      const client = createSecretsManagerClient({
+        ...(place.region ? { region: place.region } : {}),
+        ...(place.roleArn ? { credentials: assumedRole(place.roleArn, place.externalId, place.region) } : {}),
+      });
+      const onCall = (operation: string, result: string) =>
+        metrics.storeRequestsTotal.labels({ operation, result }).inc();
+      entry = { client, store: new AwsSecretStore(client, { onCall }) };
+      clients.set(key, entry);
+    }
+    return entry.store;
+  };
+  const home = storeIn({});
+  const watches = new Map<string, ReplicaWatch>();
+  // A secret's replicas are read in their regions with the credentials that reach the primary.
+  const replicasFor = (c: RuntimeCredential): ReplicaWatch => {
+    const key = JSON.stringify([c.aws.region ?? "", c.aws.roleArn ?? "", c.aws.externalId ?? ""]);
+    let watch = watches.get(key);
+    if (!watch) {
+      storeIn(c.aws);
+      const primary = (clients.get(key) as { client: SecretsManagerClient }).client;
+      watch = new AwsReplicaWatch(primary, (region) => {
+        storeIn({ ...c.aws, region });
+        const there = JSON.stringify([region, c.aws.roleArn ?? "", c.aws.externalId ?? ""]);
+        return (clients.get(there) as { client: SecretsManagerClient }).client;
+      });
+      watches.set(key, watch);
+    }
+    return watch;
+  };
+  const routes = new Map(runtime.credentials.map((c) => [c.secretId, storeIn(c.aws)]));
+  // A vendor's management login lives beside its credential's secret.
+  for (const c of runtime.credentials) {
+    for (const id of c.module.secretsRead(vendorCredential(c))) if (!routes.has(id)) routes.set(id, storeIn(c.aws));
+  }
+  const store = new CachedSecretStore(new RoutedSecretStore(routes, home));
   const adapterContext = (c: RuntimeCredential) => ({
     store,
     onRequest: (operation: string, status: number | "error") =>
@@ -88,13 +145,14 @@ export async function createServices(
     store,
     vendorFor,
     verifierFor,
+    replicasFor,
     alerter,
     metrics,
     log,
     clock: systemClock,
     async close() {
       await alerter.flush?.();
-      client.destroy();
+      for (const entry of clients.values()) entry.client.destroy();
     },
   };
 }

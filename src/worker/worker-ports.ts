@@ -4,7 +4,7 @@
  */
 import type { OpenAlertStore } from "../alerts/open-alert-store.js";
 import type { RuntimeCredential } from "../config/runtime-config.js";
-import type { Alerter, Clock, KeyApiVendor, KeyVerifier, SecretStore } from "../core/ports.js";
+import type { Alerter, Clock, KeyApiVendor, KeyVerifier, ReplicaWatch, SecretStore } from "../core/ports.js";
 import type { ReadyCheck } from "../http/http-server.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -13,6 +13,8 @@ export interface WorkerPorts {
   store: SecretStore;
   vendorFor(credential: RuntimeCredential): KeyApiVendor;
   verifierFor(credential: RuntimeCredential): KeyVerifier;
+  /** Where a credential's secret's replicas stand (absent: revocation does not wait for replicas). */
+  replicasFor?(credential: RuntimeCredential): ReplicaWatch;
   alerter: Alerter & {
     flush?(): Promise<void>;
     keepOpenAlertsIn?(store: OpenAlertStore): void;

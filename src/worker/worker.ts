@@ -113,6 +113,7 @@ export async function startWorker(
           store,
           vendor,
           value: module.value,
+          ...(ports.replicasFor ? { replicas: ports.replicasFor(credential) } : {}),
           alerter: ports.alerter,
           clock,
           usageGate: usageGateFor(

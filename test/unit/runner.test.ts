@@ -56,7 +56,8 @@ function world() {
     saved = outcome.state;
     return outcome;
   };
-  return { calls, now, store, vendor, alerter, storeFailures, vendorFailures, attempt, saved: () => saved };
+  const forge = (patch: Partial<RotationState>) => void (saved = { ...saved, ...patch });
+  return { calls, now, store, vendor, alerter, storeFailures, vendorFailures, attempt, forge, saved: () => saved };
 }
 
 type W = ReturnType<typeof world>;
@@ -156,5 +157,18 @@ describe("the runner", () => {
     expect(outcome.kind).toBe("retry");
     expect(w.alerter.raised).toEqual([]);
     expect(w.vendor.active.size).toBe(2);
+  });
+
+  it("forged job data saying revoke inside the grace period waits the grace out: the old key stays", async () => {
+    const w = world();
+    const first = await w.attempt(1, 3);
+    expect(first).toMatchObject({ kind: "wait", state: { step: Step.Grace } });
+    w.forge({ step: Step.Revoke, graceUntil: 0 });
+    const forged = await w.attempt(1, 3);
+    expect(forged).toMatchObject({ kind: "wait", reason: "grace period" });
+    expect(w.vendor.active.has("k-old")).toBe(true);
+    if (forged.kind === "wait") w.now.t = forged.until;
+    expect(await w.attempt(1, 3)).toMatchObject({ kind: "finished", state: { step: Step.Done } });
+    expect(w.vendor.active.has("k-old")).toBe(false);
   });
 });

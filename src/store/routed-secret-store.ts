@@ -1,0 +1,90 @@
+/**
+ * A SecretStore over several: each secret goes to the store of its credential's region and role
+ * (one AWS client each), so a fleet may span regions and accounts. Calls about one secret go to
+ * its store; a listing or a batch read is split by store and merged. The inventory guarantees a
+ * secret id names one place (a name used in two regions or accounts must be given as its ARN).
+ * Knows nothing of vendors.
+ */
+import type {
+  CurrentVersions,
+  SecretListing,
+  SecretStore,
+  StoredVersion,
+  VersionInfo,
+  VersionRef,
+} from "../core/ports.js";
+import type { SecretValue } from "../core/secret.js";
+
+export class RoutedSecretStore implements SecretStore {
+  constructor(
+    /** Secret id -> its store; secrets not listed go to `fallback`. */
+    private readonly routes: ReadonlyMap<string, SecretStore>,
+    private readonly fallback: SecretStore,
+  ) {}
+
+  #of(secretId: string): SecretStore {
+    return this.routes.get(secretId) ?? this.fallback;
+  }
+
+  listVersions(secretId: string): Promise<VersionInfo[]> {
+    return this.#of(secretId).listVersions(secretId);
+  }
+
+  read(secretId: string, ref: VersionRef): Promise<StoredVersion> {
+    return this.#of(secretId).read(secretId, ref);
+  }
+
+  putPending(secretId: string, token: string, value: SecretValue): Promise<string> {
+    return this.#of(secretId).putPending(secretId, token, value);
+  }
+
+  promote(secretId: string, versionId: string, fromVersionId?: string): Promise<void> {
+    return this.#of(secretId).promote(secretId, versionId, fromVersionId);
+  }
+
+  removePending(secretId: string, versionId: string): Promise<void> {
+    return this.#of(secretId).removePending(secretId, versionId);
+  }
+
+  markFinished(secretId: string, versionId: string): Promise<void> {
+    return this.#of(secretId).markFinished(secretId, versionId);
+  }
+
+  finishedRotation(secretId: string): Promise<string | undefined> {
+    return this.#of(secretId).finishedRotation(secretId);
+  }
+
+  /** Every store's listing under the prefixes; a store lists only the secrets routed to it. */
+  async listSecrets(namePrefixes: string[]): Promise<SecretListing[]> {
+    const out: SecretListing[] = [];
+    for (const store of this.#stores()) {
+      for (const listing of await store.listSecrets(namePrefixes)) {
+        const routed = this.routes.get(listing.name) ?? this.routes.get(listing.arn) ?? this.fallback;
+        if (routed === store) out.push(listing);
+      }
+    }
+    return out;
+  }
+
+  async readCurrent(secretIds: string[]): Promise<CurrentVersions> {
+    const byStore = new Map<SecretStore, string[]>();
+    for (const id of secretIds) {
+      const store = this.#of(id);
+      const ids = byStore.get(store);
+      if (ids) ids.push(id);
+      else byStore.set(store, [id]);
+    }
+    const merged: CurrentVersions = { read: new Map(), failed: new Map() };
+    for (const [store, ids] of byStore) {
+      const part = await store.readCurrent(ids);
+      for (const [id, v] of part.read) merged.read.set(id, v);
+      for (const [id, e] of part.failed) merged.failed.set(id, e);
+    }
+    return merged;
+  }
+
+  /** The stores secrets are routed to (the fallback alone when none is). */
+  #stores(): SecretStore[] {
+    return this.routes.size > 0 ? [...new Set(this.routes.values())] : [this.fallback];
+  }
+}
