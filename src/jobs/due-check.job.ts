@@ -126,7 +126,7 @@ async function checkListed(
   const createdAt = currentId ? cache.createdAt(c.secretId, currentId) : undefined;
   if (!currentId || !createdAt) return checkOne(ctx, c, finishedSeen);
   const verdict = ctx.schedule(c.id, createdAt, ctx.now());
-  recordKeyAge(ctx.metrics, { credential: c.id, vendor: c.vendor }, createdAt, verdict.dueAt);
+  recordKeyAge(ctx.metrics, { credential: c.id, vendor: c.vendor }, createdAt, verdict);
   if (!verdict.due) return "checked";
   if (verdict.heldUntil !== undefined) return "held";
   // The closer look: every version (unstaged ones too) makes the rotation's id, and a rotation
@@ -170,7 +170,7 @@ async function checkOne(
   }
   const now = ctx.now();
   const verdict = ctx.schedule(c.id, current.createdAt, now);
-  if (!ageRecorded) recordKeyAge(ctx.metrics, { credential: c.id, vendor: c.vendor }, current.createdAt, verdict.dueAt);
+  if (!ageRecorded) recordKeyAge(ctx.metrics, { credential: c.id, vendor: c.vendor }, current.createdAt, verdict);
   if (!verdict.due) return "checked";
   if (verdict.heldUntil !== undefined) return "held";
   const r = await ctx.enqueue({

@@ -10,6 +10,13 @@
  * key_rotator_health_check_failing; a passing one resolves it. The same vendor call also yields
  * usage (the vendor's X-RateLimit-* headers), which the usage watcher turns into a baseline and
  * anomaly alerts, taking off every replica's probes of the key (counted in Redis, usage-watcher.ts).
+ * The store is read in bulk (fleet-view.ts): the fleet's listing says each secret is there with a
+ * current version, creation times are remembered by version, and the values of the keys shown to
+ * the vendor this tick are read 20 a call. Each key is shown to its vendor on its own cadence
+ * (`verifyEveryMs`, hourly by default: 24 of a Free CallCov key's 1,000 requests a day), a slice
+ * of the fleet each tick, the slice a credential is in fixed by its id so every replica agrees;
+ * the management login is checked once a cadence, on the first slice's tick. A credential the
+ * listing does not show is read alone, and that read names what is wrong.
  * Must not: change anything in the store or at the vendor.
  */
 import { describeError } from "../core/errors.js";
@@ -18,6 +25,7 @@ import type { ValueShape } from "../core/stored-value.js";
 import type { Logger } from "../observability/logger.js";
 import { type Metrics, recordKeyAge } from "../observability/metrics.js";
 import type { DueDecision } from "../schedule/cadence.js";
+import { CurrentVersionCache, currentVersionId, listFleet } from "./fleet-view.js";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -84,6 +92,13 @@ export interface HealthContext {
   now(): number;
   /** How long past due a key may be before it counts as overdue (a rotation may be running). */
   overdueAfterMs: number;
+  /** How often the ticks run, and how often each key is shown to its vendor; absent: every key every tick. */
+  tickEveryMs?: number;
+  verifyEveryMs?: number;
+  /** When current versions were made, kept between ticks (this process's memory). */
+  currentVersions?: CurrentVersionCache;
+  /** false: one read per credential, as before listings (for comparison). Default true. */
+  listing?: boolean;
   /** Receives each usage sample the key check yields. */
   onUsage?(credentialId: string, usage: UsageSample): Promise<void>;
   /** Where a replicated secret's replicas stand. */
@@ -106,10 +121,12 @@ export interface HealthSummary {
 export async function runHealthCheck(ctx: HealthContext): Promise<HealthSummary> {
   const summary: HealthSummary = { checked: 0, failing: [], warnings: [] };
   const managementChecked = new Map<KeyApiVendor, Promise<Finding>>();
+  const { known, verify, management } = await planTick(ctx);
   const queue = [...ctx.credentials];
   const worker = async () => {
     for (let c = queue.shift(); c; c = queue.shift()) {
-      const results = await checkOne(ctx, c, managementChecked);
+      const plan = { known: known.get(c.secretId), verify: verify(c), management };
+      const results = await checkOne(ctx, c, managementChecked, plan);
       for (const [check, finding] of Object.entries(results) as Array<[Check, Finding]>) {
         ctx.metrics?.healthCheckFailing
           .labels({ credential: c.id, vendor: c.vendor, check })
@@ -137,16 +154,75 @@ export async function runHealthCheck(ctx: HealthContext): Promise<HealthSummary>
   return summary;
 }
 
+/** A current version as the bulk reads know it: the value only when it is to be shown to the vendor. */
+type KnownVersion = { versionId: string; createdAt: Date; value?: StoredVersion["value"] };
+type StoredVersion = Awaited<ReturnType<SecretStore["read"]>>;
+
+/** One slice of the fleet a tick, by a hash of the credential's id: every replica picks alike. */
+export function verifySlice(id: string, slices: number): number {
+  let h = 2166136261;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 16777619);
+  return (h >>> 0) % slices;
+}
+
+/**
+ * What this tick reads in bulk: the listing, the creation times not yet known, and the values of
+ * the keys shown to the vendor now. A credential missing from `known` is read alone.
+ */
+async function planTick(ctx: HealthContext): Promise<{
+  known: Map<string, KnownVersion>;
+  verify: (c: HealthCredential) => boolean;
+  management: boolean;
+}> {
+  const now = ctx.now();
+  const slices =
+    ctx.tickEveryMs && ctx.verifyEveryMs ? Math.max(1, Math.round(ctx.verifyEveryMs / ctx.tickEveryMs)) : 1;
+  const slice = ctx.tickEveryMs ? Math.floor(now / ctx.tickEveryMs) % slices : 0;
+  const verify = (c: HealthCredential) => slices === 1 || verifySlice(c.id, slices) === slice;
+  const known = new Map<string, KnownVersion>();
+  if (ctx.listing === false) return { known, verify, management: slice === 0 };
+  const view = await listFleet(
+    ctx.store,
+    ctx.credentials.map((c) => c.secretId),
+    ctx.log,
+  );
+  if (!view) return { known, verify, management: slice === 0 };
+  const cache = ctx.currentVersions ?? new CurrentVersionCache();
+  const unread: string[] = [];
+  for (const c of ctx.credentials) {
+    const listed = view.of(c.secretId);
+    const versionId = listed && currentVersionId(listed);
+    if (!versionId) continue;
+    const createdAt = cache.createdAt(c.secretId, versionId);
+    if (createdAt && !verify(c)) known.set(c.secretId, { versionId, createdAt });
+    else unread.push(c.secretId);
+  }
+  // A batch that fails leaves its secrets to be read alone, and that read names the fault.
+  const read =
+    unread.length > 0
+      ? await ctx.store.readCurrent(unread).then(
+          (out) => out.read,
+          () => new Map<string, StoredVersion>(),
+        )
+      : new Map<string, StoredVersion>();
+  for (const [secretId, v] of read) {
+    cache.remember(secretId, v.versionId, v.createdAt);
+    known.set(secretId, { versionId: v.versionId, createdAt: v.createdAt, value: v.value });
+  }
+  return { known, verify, management: slice === 0 };
+}
+
 async function checkOne(
   ctx: HealthContext,
   c: HealthCredential,
   managementChecked: Map<KeyApiVendor, Promise<Finding>>,
+  plan: { known: KnownVersion | undefined; verify: boolean; management: boolean },
 ): Promise<Partial<Record<Check, Finding>>> {
   const out: Partial<Record<Check, Finding>> = {};
   const critical = (reason: string): Finding => ({ severity: "critical", reason });
-  let current;
+  let current: KnownVersion;
   try {
-    current = await ctx.store.read(c.secretId, { stage: "AWSCURRENT" });
+    current = plan.known ?? (await ctx.store.read(c.secretId, { stage: "AWSCURRENT" }));
     out.store = undefined;
   } catch (err) {
     out.store = critical(`the secret ${c.secretId} cannot be read: ${describeError(err)}`);
@@ -162,18 +238,8 @@ async function checkOne(
     overdueAfterMs: ctx.overdueAfterMs,
   });
   out.age = age.level === "ok" ? undefined : { severity: age.level, reason: age.reason };
-  try {
-    const shape = c.module.value;
-    const value: unknown = shape.parse(current.value, `${c.id}: secret ${c.secretId} version ${current.versionId}`);
-    const result = await ctx.verifierFor(c).verify(shape.secretOf(value));
-    out.key = result.valid
-      ? undefined
-      : critical(`the vendor refuses the current key (${result.status}: ${result.reason})`);
-    if (result.valid && result.usage) await ctx.onUsage?.(c.id, result.usage);
-  } catch (err) {
-    out.key = critical(`the current key could not be checked: ${describeError(err)}`);
-  }
-  const management = ctx.managementFor(c);
+  if (plan.verify) out.key = await keyFinding(ctx, c, current);
+  const management = plan.management ? ctx.managementFor(c) : undefined;
   if (management) {
     let check = managementChecked.get(management);
     if (!check) {
@@ -212,4 +278,23 @@ async function replicaFinding(watch: ReplicaWatch, c: HealthCredential, currentV
   } catch (err) {
     return { severity: "critical", reason: `the replicas could not be checked: ${describeError(err)}` };
   }
+}
+
+/** Shows the current key to its vendor: a refusal or a fault is a finding; usage goes to onUsage. */
+async function keyFinding(ctx: HealthContext, c: HealthCredential, current: KnownVersion): Promise<Finding> {
+  const critical = (reason: string): Finding => ({ severity: "critical", reason });
+  let key: Finding;
+  try {
+    const shape = c.module.value;
+    const stored = current.value ?? (await ctx.store.read(c.secretId, { versionId: current.versionId })).value;
+    const value: unknown = shape.parse(stored, `${c.id}: secret ${c.secretId} version ${current.versionId}`);
+    const result = await ctx.verifierFor(c).verify(shape.secretOf(value));
+    key = result.valid
+      ? undefined
+      : critical(`the vendor refuses the current key (${result.status}: ${result.reason})`);
+    if (result.valid && result.usage) await ctx.onUsage?.(c.id, result.usage);
+  } catch (err) {
+    key = critical(`the current key could not be checked: ${describeError(err)}`);
+  }
+  return key;
 }

@@ -71,7 +71,8 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
       alerter,
       (id) => byId.get(id)?.usage,
       metrics,
-      settings.healthCheckEveryMs,
+      // A key is probed once per verify cadence, not every health tick.
+      settings.verifyEveryMs,
       (id) => byId.get(id)?.vendor ?? "unknown",
     );
     await usage.load();
@@ -88,6 +89,9 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
         return credential?.module.flow === "key-api" ? ports.vendorFor(credential) : undefined;
       },
       overdueAfterMs: Math.max(2 * settings.dueCheckEveryMs, 3_600_000),
+      tickEveryMs: settings.healthCheckEveryMs,
+      verifyEveryMs: settings.verifyEveryMs,
+      currentVersions,
       onUsage: async (id, sample) => void (await usage.observe(id, sample, clock.now())),
       ...(ports.replicasFor
         ? {

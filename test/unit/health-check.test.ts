@@ -140,7 +140,8 @@ describe("runHealthCheck", () => {
 
   it("health-store: a secret that cannot be read is critical, and nothing else is checked for it", async () => {
     const w = world(10);
-    w.storeFailures.failOn("read", 1, storeFault);
+    // The batch read fails, so each secret is read alone, and cc's read fails too.
+    w.storeFailures.failOn("readCurrent", 1, storeFault).failOn("read", 1, storeFault);
     const summary = await w.run();
     expect(w.alerter.raised).toEqual([
       {
