@@ -11,6 +11,7 @@ import { redisTopologyFrom } from "../queue/redis.js";
 import type { RuntimeConfig } from "../config/runtime-config.js";
 import { type Services, createServices } from "../worker/compose-services.js";
 import { startWorker } from "../worker/worker.js";
+import { StoreReadiness } from "../store/store-readiness.js";
 import { httpAdminFromEnv } from "../http/http-admin-env.js";
 import { primeMetrics } from "../observability/metrics.js";
 import { EXIT_OK } from "./output.js";
@@ -34,9 +35,9 @@ export async function workerCommand(configPath: string): Promise<number> {
   // Named admin tokens and the leak webhook (docs/audit.md, docs/leaks.md).
   const http = httpAdminFromEnv(process.env, { ...services, credentials: runtime.credentials });
   const probeSecret = runtime.credentials[0]?.secretId;
-  const readyChecks = probeSecret
-    ? [{ name: "secrets-manager", check: async () => void (await services.store.listVersions(probeSecret)) }]
-    : [];
+  // Cached: a probe every few seconds costs the store one cheap call a minute (store-readiness.ts).
+  const storeReady = probeSecret ? new StoreReadiness(() => services.store.finishedRotation(probeSecret)) : undefined;
+  const readyChecks = storeReady ? [{ name: "secrets-manager", check: () => storeReady.check() }] : [];
   const starting = startWorker(
     runtime,
     { ...services, readyChecks },
