@@ -155,7 +155,7 @@ const settings = z.strictObject({
   orphanMinAge: duration("10m").default(600_000),
   lockDuration: duration("30s").default(30_000),
   concurrency: z.number().int().min(1).max(256).default(4),
-  /** Secrets Manager writes per second this fleet may use (AWS: 50 per region, shared). */
+  /** Secrets Manager writes per second the fleet may use in each region and account (AWS: 50, shared with other writers). */
   storeWriteQuota: z.number().positive().max(100_000).default(50),
   httpPort: z.number().int().min(0).max(65_535).default(8080),
   /**

@@ -35,6 +35,7 @@ import { type RotationJobContext, attemptRotation, jobLog } from "./rotation.job
 import type { RotationState } from "../rotation/rotation-state.js";
 import { EmergencyLimits, type EmergencyRequest, gateEmergency } from "../queue/emergency-limits.js";
 import { RedisUnavailableError, redisIsUp } from "../queue/redis.js";
+import { TAKE_SLOT } from "../queue/write-budget.js";
 import { type Enqueued, type RotationRequest, enqueueRotation } from "../queue/rotation-queue.js";
 import type { EmergencySettings } from "../config/runtime-config.js";
 
@@ -74,7 +75,9 @@ export function emergencyLane(o: EmergencyLaneOptions): EmergencyLane {
   const startHere = async (request: RotationRequest): Promise<Enqueued> => {
     const laneFits = !closed && running.size < o.maxInFlight && o.ctx.resolve(request.credentialId)?.kind === "key-api";
     if (!laneFits) return enqueue(request);
-    if (!(await takeWriteSlot(o))) {
+    // The region's budget, then the queue's own limiter (so queue workers count the lane's rotation too).
+    const regionSlot = o.ctx.takeWriteSlot ? await o.ctx.takeWriteSlot(request.credentialId) : true;
+    if (!regionSlot || !(await takeWriteSlot(o))) {
       o.ctx.log.info(
         { event: "lane.budget-spent", credentialId: request.credentialId },
         "emergency lane: the store write budget for this second is spent; the queue starts the rotation when there is room",
@@ -166,20 +169,7 @@ async function runHere(o: EmergencyLaneOptions, job: Job<RotationState>): Promis
   }
 }
 
-// BullMQ's limiter: a counter of rotations started in the current window, shared by every replica's
-// workers. Takes one slot unless the window is full (as BullMQ's own check does); a counter left
-// without an expiry (forged or stale) gets one, so it cannot block the lane past one window.
-const TAKE_SLOT = `
-local raw = redis.pcall('GET', KEYS[1])
-if type(raw) == 'table' and raw.err then redis.call('DEL', KEYS[1]) raw = false end
-local n = tonumber(raw or '0') or 0
-local ttl = redis.call('PTTL', KEYS[1])
-if n >= tonumber(ARGV[1]) and ttl > 0 then return 0 end
-if ttl < 0 and n > 0 then redis.call('DEL', KEYS[1]) end
-if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 1
-`;
-
+/** Takes a slot of BullMQ's limiter (the queue workers' count of rotations started this window). */
 async function takeWriteSlot(o: EmergencyLaneOptions): Promise<boolean> {
   const limiter = o.rotations.keys.limiter ?? `${o.rotations.opts.prefix ?? "bull"}:${o.rotations.name}:limiter`;
   const taken = await o.redis.eval(TAKE_SLOT, 1, limiter, o.writeBudget.max, o.writeBudget.durationMs);

@@ -20,6 +20,11 @@ export interface RotationJobContext {
   history: RotationHistory;
   log: Logger;
   metrics?: Metrics;
+  /**
+   * Takes a slot of the store's write budget for the credential's region (write-budget.ts); false
+   * when this window's is spent. Absent: no budget beyond BullMQ's own limiter.
+   */
+  takeWriteSlot?(credentialId: string): Promise<boolean>;
   /** Reads (and clears) an emergency asked for this credential while its job ran: the request's epoch ms. */
   emergencyRequested(credentialId: string): Promise<number | undefined>;
   now(): number;
@@ -30,6 +35,11 @@ export function rotationProcessor(ctx: RotationJobContext) {
     const found = ctx.resolve(job.data.credentialId);
     if (!found) throw new UnrecoverableError(`credential ${job.data.credentialId} is not in the inventory`);
     const log = jobLog(ctx, job);
+    if (ctx.takeWriteSlot && !(await ctx.takeWriteSlot(job.data.credentialId))) {
+      // Its region's write budget for this second is spent: a second later, not an attempt.
+      await job.moveToDelayed(ctx.now() + 1_000, token);
+      throw new DelayedError();
+    }
     // A job a lane's lease let go of (its process died) is this worker's now.
     const { heldByLane: _held, ...data } = job.data;
     const attempts = job.opts.attempts ?? 1;

@@ -18,6 +18,7 @@ import { usageGateFor } from "../jobs/usage-watcher.js";
 import { emergencyLane } from "../jobs/emergency-lane.js";
 import { MAINTENANCE_QUEUE, keepSchedules, maintenanceProcessor } from "./maintenance.js";
 import { RotationHistory } from "../queue/rotation-history-store.js";
+import { RegionWriteBudget } from "../queue/write-budget.js";
 import { type HttpServerOptions, startHttpServer } from "../http/http-server.js";
 import { type RedisTopology, assertRedisAnswers, connectRedis } from "../queue/redis.js";
 import {
@@ -32,6 +33,9 @@ import type { RuntimeConfig } from "../config/runtime-config.js";
 import type { WorkerPorts } from "./worker-ports.js";
 
 export type { WorkerPorts };
+
+/** The region of credentials that name none (the AWS SDK's default). */
+const DEFAULT_REGION = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1";
 
 /** Put pending, move current: a completed rotation leaves AWSPENDING where it is (see history.ts). */
 const WRITES_PER_ROTATION = 2;
@@ -141,16 +145,23 @@ export async function startWorker(
       return at;
     },
   };
-  // A rotation makes two store writes (put, promote): rotations a second that keep the fleet inside
-  // the account's write quota. The queue's limiter and the emergency lane share this one budget.
+  // A rotation makes two store writes (put, promote): rotations a second that keep a region inside
+  // its write quota. The queue's workers and the emergency lane take from the same budgets.
   const rotationsPerSecond = Math.max(1, Math.floor(settings.storeWriteQuota / WRITES_PER_ROTATION));
+  // The quota is each account's own in each region (write-budget.ts); BullMQ's limiter caps the
+  // fleet at the sum of them.
+  const quotaOf = (c: RuntimeConfig["credentials"][number] | undefined) =>
+    `${c?.aws.region ?? DEFAULT_REGION}${c?.aws.roleArn ? `|${c.aws.roleArn.split(":")[4] ?? ""}` : ""}`;
+  const regions = new Set(config.credentials.map(quotaOf));
+  const budget = new RegionWriteBudget(redis, settings.queuePrefix, rotationsPerSecond);
+  rotationContext.takeWriteSlot = (id) => budget.take(quotaOf(byId.get(id)));
   const lane = emergencyLane({
     rotations,
     redis,
     ctx: rotationContext,
     leaseMs: settings.lockDurationMs,
     maxInFlight: settings.concurrency,
-    writeBudget: { max: rotationsPerSecond, durationMs: 1_000 },
+    writeBudget: { max: rotationsPerSecond * regions.size, durationMs: 1_000 },
     limits: settings.emergency,
   });
 
@@ -163,7 +174,7 @@ export async function startWorker(
     stalledInterval: settings.lockDurationMs,
     maxStalledCount: 10,
     // BullMQ's limiter is shared by every replica: the fleet stays inside the write quota.
-    limiter: { max: rotationsPerSecond, duration: 1_000 },
+    limiter: { max: rotationsPerSecond * regions.size, duration: 1_000 },
     // An idle worker long-polls Redis: 30 s per poll keeps it to a few commands a minute.
     drainDelay: 30,
   });
