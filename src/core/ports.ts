@@ -176,8 +176,12 @@ export interface KeyApiVendor extends KeyVerifier {
   /** Revokes a key. Safe to repeat: a key the vendor does not know (404) is `already-gone`. */
   revokeKey(keyId: string): Promise<"revoked" | "already-gone">;
 
-  /** Every key of the account (names and ids, never the key). Safe to repeat. */
-  listKeys(): Promise<ListedKey[]>;
+  /**
+   * Every key of the account (names and ids, never the key), read page by page where the vendor
+   * pages. With `limit`, at least that many keys and perhaps a few more (a page): enough to prove
+   * the management login works. Safe to repeat.
+   */
+  listKeys(options?: { limit?: number }): Promise<ListedKey[]>;
 }
 
 export type Severity = "info" | "warning" | "critical";

@@ -243,7 +243,7 @@ async function checkOne(
   if (management) {
     let check = managementChecked.get(management);
     if (!check) {
-      check = management.listKeys().then(
+      check = management.listKeys({ limit: 1 }).then(
         () => undefined,
         (err: unknown) =>
           critical(

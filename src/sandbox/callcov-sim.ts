@@ -7,6 +7,8 @@
  * for a missing, unknown or revoked key carries none: there is no key, so no budget, to report.
  * API keys never expire (seed 002); JWTs do. Fault knobs and counters for tests; `/__sim/*` controls,
  * among them `GET /__sim/keys`: every key ever made with its creation and revocation times.
+ * `GET /api/v1/api-keys/` pages its list (DESIGN.md: `?cursor=`, `{ data, next_cursor }`), at most
+ * `listPageSize` keys a page (500 by default), oldest first; an unknown cursor is a 400.
  * Serves plain HTTP on loopback (the real API is HTTPS-only; the adapter insists on https except
  * for loopback addresses).
  */
@@ -67,8 +69,11 @@ export async function startCallCovSimulator(
     mode?: "live" | "test";
     accounts?: Array<{ email: string; password: string }>;
     managementPerMinute?: number;
+    /** Keys a page of the key list; Infinity: one answer with every key, as a vendor that does not page. */
+    listPageSize?: number;
   } = {},
 ): Promise<CallCovSimulator> {
+  const pageSize = options.listPageSize ?? 500;
   const state = new CallCovState(
     options.clock ?? Date.now,
     options.accounts ?? [{ email: "admin@callcov.test", password: "demo-password" }],
@@ -86,7 +91,8 @@ export async function startCallCovSimulator(
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req);
-    const path = new URL(req.url ?? "/", "http://sim").pathname;
+    const url = new URL(req.url ?? "/", "http://sim");
+    const path = url.pathname;
     const method = req.method ?? "GET";
     if (path.startsWith("/__sim/")) return control(method, path, body, res);
     // Counted before faults, auth and rate limits: a request the product sent counts even if it is dropped.
@@ -136,7 +142,7 @@ export async function startCallCovSimulator(
       return send(res, 200, out);
     }
     if (path === "/api/v1/api-keys/" || path.startsWith("/api/v1/api-keys/"))
-      return manageKeys(method, path, body, req, res);
+      return manageKeys(method, path, body, req, res, url.searchParams.get("cursor"));
     if (method === "GET" && (path in DATA_PATHS || path === "/api/v1/users/me")) return dataEndpoint(path, req, res);
     send(res, 404, { error: { code: "not_found", message: `No route for ${method} ${path}` } });
   }
@@ -172,7 +178,14 @@ export async function startCallCovSimulator(
     );
   }
 
-  function manageKeys(method: string, path: string, body: string, req: IncomingMessage, res: ServerResponse): void {
+  function manageKeys(
+    method: string,
+    path: string,
+    body: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+    cursor: string | null,
+  ): void {
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
     const claims = token ? state.verifyJwt(token, "access") : "invalid";
     if (claims === "expired") return send(res, 401, CALLCOV_ERRORS.tokenExpired);
@@ -208,7 +221,10 @@ export async function startCallCovSimulator(
       );
     }
     if (method === "GET" && path === "/api/v1/api-keys/") {
-      return send(res, 200, { data: [...state.keys.values()].filter((k) => k.active).map(listed) }, headers);
+      const page = listPage(state, cursor, pageSize);
+      if (!page)
+        return send(res, 400, { error: { code: "invalid_request", message: "The cursor is not valid" } }, headers);
+      return send(res, 200, page, headers);
     }
     const id = KEY_PATH.exec(path)?.[1];
     if (method === "DELETE" && id) {
@@ -281,6 +297,33 @@ export async function startCallCovSimulator(
 }
 
 const KEY_PATH = /^\/api\/v1\/api-keys\/([^/]+)\/?$/;
+
+/**
+ * One page of the active keys, in creation order, after the key the cursor names (an opaque
+ * token of the last key's position). `next_cursor` is null on the last page. undefined: a cursor
+ * this simulator did not make.
+ */
+function listPage(
+  state: CallCovState,
+  cursor: string | null,
+  size: number,
+): { data: ReturnType<typeof listed>[]; next_cursor?: string | null } | undefined {
+  const all = [...state.keys.values()];
+  let start = 0;
+  if (cursor !== null) {
+    const m = /^p:(\d{1,9})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"));
+    if (!m || Number(m[1]) > all.length) return undefined;
+    start = Number(m[1]);
+  }
+  const data: ReturnType<typeof listed>[] = [];
+  let i = start;
+  for (; i < all.length && data.length < size; i++) {
+    const k = all[i] as SimKey;
+    if (k.active) data.push(listed(k));
+  }
+  if (size === Number.POSITIVE_INFINITY) return { data };
+  return { data, next_cursor: i < all.length ? Buffer.from(`p:${i}`).toString("base64url") : null };
+}
 
 /** The key id as the DELETE handler decodes it, or the raw segment when it is not valid percent-encoding. */
 function decodeKeyId(segment: string): string {

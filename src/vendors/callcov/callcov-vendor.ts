@@ -50,7 +50,18 @@ const refreshBody = z.object({
 /** Key ids go into URL paths: printable ASCII only. */
 const keyId = z.string().regex(/^[\x21-\x7e]{1,200}$/, "expected a key id of printable ASCII characters");
 const createdBody = z.object({ id: keyId, name: z.string(), key: z.string().min(1), created_at: z.string() });
-const listBody = z.object({ data: z.array(z.object({ id: keyId, name: z.string(), created_at: z.string() })) });
+const listBody = z.object({
+  data: z.array(z.object({ id: keyId, name: z.string(), created_at: z.string() })),
+  // DESIGN.md: the list pages; a vendor that does not page sends no next_cursor (or null).
+  next_cursor: z.string().min(1).max(2_000).nullable().optional(),
+});
+/**
+ * A bounded read of the key list: each page is capped by httpCall (8 MiB), and the whole by a count
+ * of pages and keys far above any account (a million keys), so a vendor that pages forever or
+ * loops its cursor ends in an error instead of an endless read.
+ */
+const MAX_LIST_PAGES = 10_000;
+const MAX_LIST_KEYS = 1_000_000;
 /** A reset further away than this is not believed; the job is simply retried later. */
 const MAX_RETRY_AT_MS = 86_400_000;
 
@@ -143,16 +154,35 @@ export class CallCovVendor implements KeyApiVendor {
     return "revoked";
   }
 
-  async listKeys(): Promise<ListedKey[]> {
-    const r = await this.#request("list", "GET", "/api/v1/api-keys/", { kind: "management" });
-    this.#expect(r, [200], "list");
-    const parsed = parseBody(r.text, listBody);
-    if (!parsed.ok)
-      throw new VendorError(`CallCov list keys answered with an unusable body (${parsed.problem})`, {
-        retryable: true,
-        status: r.status,
-      });
-    return parsed.value.data.map((k) => ({ keyId: k.id, name: k.name, createdAt: dateOr(k.created_at, 0) }));
+  async listKeys(options: { limit?: number } = {}): Promise<ListedKey[]> {
+    const keys: ListedKey[] = [];
+    const seen = new Set<string>();
+    let cursor: string | undefined;
+    for (let page = 1; ; page++) {
+      const path = `/api/v1/api-keys/${cursor === undefined ? "" : `?cursor=${encodeURIComponent(cursor)}`}`;
+      const r = await this.#request("list", "GET", path, { kind: "management" });
+      this.#expect(r, [200], "list");
+      const parsed = parseBody(r.text, listBody);
+      if (!parsed.ok)
+        throw new VendorError(`CallCov list keys answered with an unusable body (${parsed.problem})`, {
+          retryable: true,
+          status: r.status,
+        });
+      for (const k of parsed.value.data) keys.push({ keyId: k.id, name: k.name, createdAt: dateOr(k.created_at, 0) });
+      const next = parsed.value.next_cursor ?? undefined;
+      if (next === undefined || keys.length >= (options.limit ?? Number.POSITIVE_INFINITY)) return keys;
+      if (seen.has(next))
+        throw new VendorError(`CallCov list keys: page ${page} names a cursor already read (a loop)`, {
+          retryable: true,
+        });
+      if (page >= MAX_LIST_PAGES || keys.length >= MAX_LIST_KEYS)
+        throw new VendorError(
+          `CallCov list keys: more than ${MAX_LIST_PAGES} pages or ${MAX_LIST_KEYS} keys; the read was stopped`,
+          { retryable: false },
+        );
+      seen.add(next);
+      cursor = next;
+    }
   }
 
   #expect(r: Reply, ok: number[], operation: string): void {
