@@ -10,6 +10,7 @@ import { toRuntime } from "../config/load-runtime.js";
 import { secretsReadBesides } from "../config/runtime-config.js";
 import { IamInputError, iamPolicyFor } from "../iam/iam-policy.js";
 import { describeKmsKeys } from "../iam/kms-keys.js";
+import { policiesByPlace, spansPlaces } from "../iam/policies-by-place.js";
 import { trustPolicyFor } from "../iam/trust-policy.js";
 import { createSecretsManagerClient } from "../store/aws-secret-store.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Out } from "./output.js";
@@ -76,6 +77,12 @@ export async function iamPolicyCommand(
       } finally {
         client.destroy();
       }
+    }
+    const credentials = toRuntime(inventory).credentials;
+    if (spansPlaces(credentials)) {
+      // Credentials in other regions or accounts: a policy for the worker's role and one per role it assumes.
+      out.stdout(JSON.stringify(policiesByPlace(credentials, { region, accountId: o.account, kmsKeyArns }), null, 2));
+      return EXIT_OK;
     }
     const policy = iamPolicyFor({ secretIds, managementSecretIds, region, accountId: o.account, kmsKeyArns });
     out.stdout(JSON.stringify(policy, null, 2));
