@@ -7,7 +7,6 @@
  * first (its old key revoked now), then the current key is replaced.
  */
 import { randomUUID } from "node:crypto";
-import { userInfo } from "node:os";
 import { describeError } from "../core/errors.js";
 import { type RotationState, Step } from "../rotation/rotation-state.js";
 import { type FlowRun, runAttempt } from "../rotation/runner.js";
@@ -25,7 +24,11 @@ import { loadRuntime } from "../config/load-runtime.js";
 import type { RuntimeCredential } from "../config/runtime-config.js";
 import { type Services, createServices } from "../worker/compose-services.js";
 import { type CliContext, openCli } from "./cli-context.js";
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Out } from "./output.js";
+import { cliActor } from "./actor.js";
+import { awaitsAWorker, describeWait } from "./wait-description.js";
+import { RedisOpenAlertStore } from "../alerts/redis-open-alert-store.js";
+import { auditLog, parseActor } from "../audit/audit-log.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Out, isoTime, jsonError } from "./output.js";
 
 export interface RotateOptions {
   config: string;
@@ -36,6 +39,8 @@ export interface RotateOptions {
   /** With --emergency: past the credential's emergency cooldown; needs a reason. */
   force?: boolean;
   timeout: string;
+  /** Who asks, for the audit trail (else $KEY_ROTATOR_ACTOR, else the OS user). */
+  actor?: string;
   json?: boolean;
 }
 
@@ -62,7 +67,7 @@ export async function rotateCommand(credentialId: string, o: RotateOptions, out:
     out.stderr(`key-rotator rotate: ${forceProblem}`);
     return EXIT_USAGE;
   }
-  const actor = safeUser();
+  const actor = cliActor(o.actor);
   return o.direct ? direct(credentialId, o, actor, out) : queued(credentialId, o, actor, timeoutMs, out);
 }
 
@@ -101,20 +106,31 @@ async function queued(
       if (!(err instanceof EmergencyRefusedError)) throw err;
       if (o.json)
         out.stdout(
-          JSON.stringify({
-            credential: credentialId,
-            refused: err.refusedFor,
+          jsonError("emergency_refused", err.message, {
+            refusedFor: err.refusedFor,
             retryAfterSeconds: err.retryAfterSeconds,
-            message: err.message,
           }),
         );
       out.stderr(`key-rotator rotate: ${err.message}`);
       return EXIT_FAILED;
     }
+    // The request itself is audited: a rotation joined, or one that never reaches a worker, too.
+    await new RotationHistory(redis, cli.runtime.settings.queuePrefix)
+      .audit({
+        at: Date.now(),
+        credentialId,
+        event: "rotation.requested",
+        actor,
+        ...(o.reason ? { reason: o.reason } : {}),
+        emergency: o.emergency ?? false,
+        rotationId: r.rotationId,
+        joined: r.joined,
+      })
+      .catch(() => undefined);
     if (!o.wait) {
       out.stdout(
         o.json
-          ? JSON.stringify({ credential: credentialId, ...r })
+          ? JSON.stringify({ credential: credentialId, ...r, emergency: o.emergency ?? false, actor })
           : `${r.joined ? "joined the rotation in flight" : "rotation queued"}: ${r.rotationId} (job ${r.jobId})`,
       );
       return EXIT_OK;
@@ -139,6 +155,9 @@ function emergencyGate(cli: CliContext, redis: Redis): EmergencyGate {
   };
 }
 
+/** How long a queued job may wait untaken before rotate --wait says that no worker took it. */
+const NO_WORKER_AFTER_MS = 5_000;
+
 /** How long a job may be missing from Redis, with no version of it in the store, before it counts as lost. */
 const LOST_AFTER_MS = 5_000;
 
@@ -160,6 +179,30 @@ async function waitForEnd(
   const say = (line: string) => void (o.json ? undefined : out.stdout(line));
   const elapsed = () => ((Date.now() - started) / 1000).toFixed(1).padStart(6);
   let lastStep = "";
+  let warnedNoWorker = false;
+  const credential = cli.runtime.credentials.find((c) => c.secretId === secretId);
+  const alerts = new RedisOpenAlertStore(cli.redis as Redis, cli.runtime.settings.queuePrefix);
+  let lastWait = { key: "", at: 0 };
+  /** Each wait once with its reason and deadline, then a line a minute while it lasts. */
+  const sayWait = async (data: RotationState, state: string) => {
+    const grace = data.step === Step.Grace && data.graceUntil !== undefined && Date.now() >= data.graceUntil;
+    const oldKeyUse = grace ? await alerts.get(`${credentialId}/old-key-in-use`).catch(() => undefined) : undefined;
+    const perMinute = oldKeyUse?.alert.details?.perMinute;
+    const operator = (credential as { operator?: { deadlineMs: number } } | undefined)?.operator;
+    const wait = describeWait({
+      data,
+      state,
+      now: Date.now(),
+      maxGraceExtensionMs: credential?.maxGraceExtensionMs ?? 0,
+      operatorDeadlineMs: operator?.deadlineMs,
+      oldKeyPerMinute: typeof perMinute === "number" ? perMinute : undefined,
+    });
+    if (!wait) return;
+    const key = `${wait.kind}:${wait.until}`;
+    if (key === lastWait.key && Date.now() - lastWait.at < 60_000) return;
+    lastWait = { key, at: Date.now() };
+    say(`  ${elapsed()}s  ${wait.text}`);
+  };
   let downSince: number | undefined;
   let missingSince: number | undefined;
   let lastProblem = "";
@@ -173,9 +216,9 @@ async function waitForEnd(
         downSince !== undefined
           ? `${lastProblem} for the last ${((Date.now() - downSince) / 1000).toFixed(0)}s`
           : `still at step ${lastStep || "(not started)"}`;
-      out.stderr(
-        `key-rotator rotate: gave up waiting after ${o.timeout}s: ${why}; rotation ${r.rotationId} goes on in the worker (see key-rotator status ${credentialId})`,
-      );
+      const message = `gave up waiting after ${o.timeout}s: ${why}; rotation ${r.rotationId} goes on in the worker (see key-rotator status ${credentialId})`;
+      out.stderr(`key-rotator rotate: ${message}`);
+      if (o.json) out.stdout(jsonError("timeout", message, { rotationId: r.rotationId, step: lastStep || "queued" }));
       return EXIT_FAILED;
     }
     let job: Awaited<ReturnType<typeof queue.getJob>>;
@@ -203,6 +246,15 @@ async function waitForEnd(
       say(`  ${elapsed()}s  ${data.step}`);
       if (data.step === Step.AwaitPair) say(`  a person must now ${operatorHint(cli, credentialId)}`);
     }
+    if (data) await sayWait(data, state);
+    if (!warnedNoWorker && awaitsAWorker(state) && Date.now() - started > NO_WORKER_AFTER_MS) {
+      warnedNoWorker = true;
+      const workers = await queue.getWorkersCount().catch(() => undefined);
+      // stderr, so it reaches a person with --json too.
+      out.stderr(
+        `key-rotator rotate: no worker has taken the job after ${NO_WORKER_AFTER_MS / 1000}s (${workers === 0 ? "no worker is connected to this queue: is key-rotator worker running, with this Redis and queue prefix?" : `${workers ?? "?"} worker(s) connected, all busy or rate-limited`}); still waiting`,
+      );
+    }
     if (state === "missing") {
       const verdict = await missingVerdict(cli, secretId, r).catch(() => "unknown" as const);
       if (verdict === "completed")
@@ -222,9 +274,9 @@ async function waitForEnd(
         say(`  ${elapsed()}s  the job is gone from Redis; the worker resumes rotation ${r.rotationId} from the store`);
       missingSince ??= Date.now();
       if (verdict === "lost" && Date.now() - missingSince > LOST_AFTER_MS) {
-        out.stderr(
-          `key-rotator rotate: rotation ${r.rotationId} is gone from Redis and never reached the store: nothing was changed; run key-rotator rotate ${credentialId} again`,
-        );
+        const message = `rotation ${r.rotationId} is gone from Redis and never reached the store: nothing was changed; run key-rotator rotate ${credentialId} again`;
+        out.stderr(`key-rotator rotate: ${message}`);
+        if (o.json) out.stdout(jsonError("lost", message, { rotationId: r.rotationId }));
         return EXIT_FAILED;
       }
       continue;
@@ -278,12 +330,23 @@ function report(
   },
   ok: boolean,
 ): number {
-  if (o.json) out.stdout(JSON.stringify(result));
+  const finishedAt = Date.now();
+  if (o.json)
+    out.stdout(
+      JSON.stringify({
+        ...result,
+        outcome: result.outcome ?? null,
+        startedAt: isoTime(finishedAt - result.seconds * 1000),
+        finishedAt: isoTime(finishedAt),
+      }),
+    );
   else
     out.stdout(
       ok
         ? `done: ${result.credential} rotated in ${result.seconds.toFixed(1)}s`
-        : `not rotated: ${result.state}${result.outcome ? `: ${result.outcome}` : ""}`,
+        : result.step === Step.RolledBack
+          ? `rolled back, the current key unchanged: ${result.outcome ?? "no reason recorded"}`
+          : `not rotated: ${result.state}${result.outcome ? `: ${result.outcome}` : ""}`,
     );
   return ok ? EXIT_OK : EXIT_FAILED;
 }
@@ -325,14 +388,21 @@ async function direct(credentialId: string, o: RotateOptions, actor: string, out
     );
     const seconds = (Date.now() - started) / 1000;
     const ok = last.step === Step.Done;
+    await recordDirect(o, { ...last, actor, emergency: true, ...(o.reason ? { reason: o.reason } : {}) }, ok);
     if (o.json)
       out.stdout(
         JSON.stringify({
           credential: credentialId,
           rotationId: last.rotationId,
+          state: ok ? "completed" : "failed",
           step: last.step,
-          outcome: last.outcome,
+          outcome: last.outcome ?? null,
           seconds,
+          startedAt: isoTime(started),
+          finishedAt: isoTime(Date.now()),
+          direct: true,
+          emergency: true,
+          actor,
         }),
       );
     else
@@ -407,10 +477,46 @@ function operatorHint(cli: CliContext, credentialId: string): string {
   return `generate a new ${module.guide.noun} in ${module.guide.dashboard} and run: key-rotator submit ${credentialId}`;
 }
 
-function safeUser(): string {
+/**
+ * A --direct emergency runs without the queue, so nothing else records it: the audit stream gets
+ * it (who, why, the emergency flag, how it ended), and so does Redis's history when Redis answers
+ * by now (it is often down: that is why --direct was used).
+ */
+async function recordDirect(o: RotateOptions, state: RotationState, ok: boolean): Promise<void> {
+  auditLog().emit({
+    event: "emergency.direct",
+    credentialId: state.credentialId,
+    rotationId: state.rotationId,
+    actor: parseActor(state.actor),
+    reason: state.reason,
+    emergency: true,
+    direct: true,
+    step: state.step,
+    outcome: state.outcome,
+  });
+  const cli = await openCli(o.config, { redis: "optional" }).catch(() => undefined);
   try {
-    return `cli:${userInfo().username}`;
+    if (!cli?.redis) return;
+    const history = new RotationHistory(cli.redis, cli.runtime.settings.queuePrefix);
+    await history.audit({
+      at: Date.now(),
+      credentialId: state.credentialId,
+      event: "rotation.requested",
+      actor: state.actor ?? "cli:unknown",
+      ...(state.reason ? { reason: state.reason } : {}),
+      emergency: true,
+      direct: true,
+      rotationId: state.rotationId,
+      ...(state.outcome ? { outcome: state.outcome } : {}),
+    });
+    await history.record(
+      state,
+      ok ? "completed" : state.step === Step.RolledBack ? "rolled-back" : "failed",
+      Date.now(),
+    );
   } catch {
-    return "cli:unknown";
+    // Redis went away meanwhile: the audit stream has it.
+  } finally {
+    await cli?.close();
   }
 }
