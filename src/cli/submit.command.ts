@@ -16,14 +16,18 @@ import { pendingRotation } from "../rotation/reconcile.js";
 import { shownUrl } from "../queue/redis.js";
 import { dedupIdFor, enqueueRotation } from "../queue/rotation-queue.js";
 import { openCli } from "./cli-context.js";
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Out } from "./output.js";
+import { cliActor } from "./actor.js";
+import { auditLog, parseActor } from "../audit/audit-log.js";
+import { RotationHistory } from "../queue/rotation-history-store.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Out, jsonError } from "./output.js";
 
 export async function submitCommand(
   credentialId: string,
-  o: { config: string; json?: boolean },
+  o: { config: string; actor?: string; json?: boolean },
   out: Out,
   stdin: NodeJS.ReadableStream = process.stdin,
 ): Promise<number> {
+  const actor = cliActor(o.actor);
   const { runtime } = await loadRuntime(o.config);
   const credential = runtime.credentials.find((c) => c.id === credentialId);
   const module = credential?.module;
@@ -60,16 +64,16 @@ export async function submitCommand(
     }
     const verdict = await cli.services.verifierFor(credential).verify(module.value.secretOf(value));
     if (!verdict.valid) {
-      out.stderr(
-        `key-rotator submit: ${module.name} refused this ${noun} (${verdict.status}: ${verdict.reason}); nothing was stored and the current ${noun} is unchanged`,
-      );
+      const message = `${module.name} refused this ${noun} (${verdict.status}: ${verdict.reason}); nothing was stored and the current ${noun} is unchanged`;
+      out.stderr(`key-rotator submit: ${message}`);
+      if (o.json) out.stdout(jsonError("vendor_refused", message, { status: verdict.status }));
       return EXIT_FAILED;
     }
     const waiting = pendingRotation(await cli.store.listVersions(credential.secretId));
     if (waiting) {
-      out.stderr(
-        `key-rotator submit: a submitted ${noun} (version ${waiting.versionId}) is already waiting to be promoted; nothing was stored`,
-      );
+      const message = `a submitted ${noun} (version ${waiting.versionId}) is already waiting to be promoted; nothing was stored`;
+      out.stderr(`key-rotator submit: ${message}`);
+      if (o.json) out.stdout(jsonError("already_waiting", message, { versionId: waiting.versionId }));
       return EXIT_FAILED;
     }
     const versionId = randomUUID();
@@ -91,7 +95,7 @@ export async function submitCommand(
           await enqueueRotation(cli.queue, cli.redis, {
             credentialId,
             trigger: "manual",
-            actor: "cli:submit",
+            actor,
             reason: `${noun} submitted by an operator`,
           });
           woke = "a rotation was started for it";
@@ -100,9 +104,16 @@ export async function submitCommand(
         woke = `could not wake the worker (${describeError(err)}); it picks the ${noun} up at its next check`;
       }
     }
+    // Who handed a key in, and which version it became: the audit stream, and Redis's trail if it answers.
+    const submitted = { credentialId, event: "pair.submitted" as const, rotationId: versionId };
+    if (cli.redis)
+      await new RotationHistory(cli.redis, cli.runtime.settings.queuePrefix)
+        .audit({ at: Date.now(), actor, ...submitted })
+        .catch(() => undefined);
+    else auditLog().emit({ ...submitted, actor: parseActor(actor), versionId });
     out.stdout(
       o.json
-        ? JSON.stringify({ credential: credentialId, versionId, staged: true })
+        ? JSON.stringify({ credential: credentialId, versionId, staged: true, woke, actor })
         : `${noun} accepted by ${module.name} and staged as version ${versionId} of ${credential.secretId}; ${woke}`,
     );
     return EXIT_OK;
