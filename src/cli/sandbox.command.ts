@@ -6,6 +6,7 @@
  * person would, the CallCov management login in its own secret), writes an inventory for them, and
  * prints what to export in another shell: the README's try-it path needs nothing else.
  */
+import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { ListenError } from "../sandbox/local-server.js";
@@ -58,9 +59,10 @@ async function seed(sandbox: Sandbox, inventory: string, out: Out): Promise<void
   const jc = await seedJustCallCredential(sandbox, client, "jc-demo");
   client.destroy();
   writeCallCovInventory(inventory, sandbox, [cc], login, {
-    queuePrefix: "{key-rotator-sandbox}",
+    // Its own prefix each time: a Redis kept from an earlier sandbox holds jobs for keys gone with it.
+    queuePrefix: `{key-rotator-sandbox-${randomBytes(3).toString("hex")}}`,
     every: "90d",
-    grace: "30s",
+    grace: "10s",
     justcall: [{ ...jc, every: "90d" }],
   });
   const env = {
