@@ -92,19 +92,19 @@ describe("chart checks", { timeout: 60_000 }, () => {
     const dir = brokenChart("templates/service.yaml", (t) =>
       t.replace("type: ClusterIP", "type: {{ .Values.nope.deeper }}"),
     );
-    const report = await checkChart(dir);
+    const report = await checkChart(dir, { refused: false });
     expect(report.problems.join("\n")).toMatch(/helm (lint --strict|template) failed/);
   });
 
   it("fail on a value outside the schema", async () => {
     const dir = brokenChart("ci/default-values.yaml", (t) => `${t}\nreplicaCount: two\n`);
-    const report = await checkChart(dir);
+    const report = await checkChart(dir, { refused: false });
     expect(report.problems.join("\n")).toMatch(/default-values.yaml: helm lint --strict failed: .*replicaCount/);
   });
 
   it("fail on a manifest Kubernetes would refuse", async () => {
     const dir = brokenChart("templates/service.yaml", (t) => t.replace("protocol: TCP", "protocol: CARRIER-PIGEON"));
-    const report = await checkChart(dir);
+    const report = await checkChart(dir, { refused: false });
     expect(report.problems.join("\n")).toMatch(/Service kr-key-rotator: not a valid v1\/Service/);
   });
 
@@ -112,7 +112,7 @@ describe("chart checks", { timeout: 60_000 }, () => {
     const dir = brokenChart("templates/prometheusrule.yaml", (t) =>
       t.replace("key_rotator_usage_anomaly", "key_rotator_usage_anomalies"),
     );
-    const report = await checkChart(dir);
+    const report = await checkChart(dir, { refused: false });
     expect(report.problems).toEqual(
       expect.arrayContaining([
         expect.stringMatching(
@@ -124,7 +124,7 @@ describe("chart checks", { timeout: 60_000 }, () => {
 
   it("fail on an inventory the worker would refuse", async () => {
     const dir = brokenChart("ci/default-values.yaml", (t) => t.replace("every: 90d", "every: quarterly"));
-    const report = await checkChart(dir);
+    const report = await checkChart(dir, { refused: false });
     expect(report.problems.join("\n")).toMatch(
       /inventory: credentials\[0\]\.rotation\.every: expected a duration like 90d/,
     );
@@ -134,7 +134,7 @@ describe("chart checks", { timeout: 60_000 }, () => {
     const dir = brokenChart("templates/deployment.yaml", (t) =>
       t.replace("mountPath: {{ $secretsDir }}/admin,", "mountPath: /etc/key-rotator/config/admin,"),
     );
-    const report = await checkChart(dir);
+    const report = await checkChart(dir, { refused: false });
     expect(report.problems).toContain(
       "full-values.yaml: Deployment key-rotator: container worker: volume admin-token is mounted at /etc/key-rotator/config/admin, under volume inventory at /etc/key-rotator/config; mount them at disjoint paths",
     );
@@ -157,7 +157,7 @@ describe("chart checks", { timeout: 60_000 }, () => {
     ],
   ])("fail on a field Kubernetes does not know (%s)", async (_, from, to, type) => {
     const dir = brokenChart("templates/deployment.yaml", (t) => t.replace(from, to));
-    const report = await checkChart(dir);
+    const report = await checkChart(dir, { refused: false });
     const field = to.split(":")[0];
     expect(report.problems).toEqual(
       expect.arrayContaining([
