@@ -1,7 +1,8 @@
 /**
  * Idle footprint: one worker process with N credentials scheduled and none due, measured over a
  * window after its startup due check: resident memory, CPU share of one core, and Redis commands
- * per minute (from the private Redis's INFO, less the benchmark's own two INFO calls).
+ * per minute: the worker's own, counted on its connections (redis-client-count.ts), so other
+ * clients of a shared Redis do not count; the whole server's (INFO) is kept beside it.
  * The window holds no health tick (every 15 minutes), so one is then run on its own and its Redis
  * commands counted: what a tick adds to the average minute is shown beside the window's figure.
  */
@@ -10,6 +11,7 @@ import { Queue } from "bullmq";
 import { connectRedis, primaries } from "../src/queue/redis.js";
 import { MAINTENANCE_QUEUE } from "../src/worker/maintenance.js";
 import { benchWorld, cpuTicks, round } from "./bench-world.js";
+import { countCommandsOf } from "./redis-client-count.js";
 
 export interface IdleFigures {
   credentials: number;
@@ -17,7 +19,11 @@ export interface IdleFigures {
   /** The anonymous part of RSS (RssAnon): heap and buffers, not the file-backed pages of the node binary. */
   rss_anon_mib: number;
   cpu_pct: number;
+  /** The worker's own commands (its connections only). */
   redis_cmds_per_min: number;
+  /** The whole server's (INFO), which counts every other client too. */
+  redis_server_cmds_per_min: number;
+  redis_cmds_by_command: Record<string, number>;
   window_seconds: number;
   /** Redis commands of one health-check tick over every credential (run after the window). */
   health_tick_redis_cmds: number;
@@ -40,9 +46,11 @@ export async function idleBench(
     const pid = worker.child.pid ?? 0;
     const cpu0 = cpuTicks(pid);
     const cmds0 = await totalCommands(redis);
+    const own = await countCommandsOf(redis, pid);
     const t0 = performance.now();
     progress(`idle: measuring one worker with ${credentials} credentials for ${windowSeconds} s`);
     await new Promise((r) => setTimeout(r, windowSeconds * 1000));
+    const counted = await own.stop();
     const cmds1 = await totalCommands(redis);
     const cpu1 = cpuTicks(pid);
     const elapsed = (performance.now() - t0) / 1000;
@@ -50,13 +58,15 @@ export async function idleBench(
     const rss = rssKib(pid);
     const rssAnon = rssKib(pid, "RssAnon");
     const tick = await healthTickCommands(redis, world.prefix, worker, progress);
-    const perMinute = ((cmds1 - cmds0 - 2) / elapsed) * 60;
+    const perMinute = (counted.commands / elapsed) * 60;
     return {
       credentials,
       rss_mib: round(rss / 1024, 1),
       rss_anon_mib: round(rssAnon / 1024, 1),
       cpu_pct: round((100 * (cpu1 - cpu0)) / ticksPerSecond / elapsed, 2),
       redis_cmds_per_min: round(perMinute, 1),
+      redis_server_cmds_per_min: round(((cmds1 - cmds0 - 2) / elapsed) * 60, 1),
+      redis_cmds_by_command: counted.byCommand,
       window_seconds: round(elapsed, 1),
       health_tick_redis_cmds: tick,
       redis_cmds_per_min_with_health_ticks: round(perMinute + tick / 15, 1),
@@ -71,13 +81,13 @@ export async function idleBench(
 async function healthTickCommands(
   redis: ReturnType<typeof connectRedis>,
   prefix: string,
-  worker: { waitForLine(m: RegExp, t?: number): Promise<string>; lines: string[] },
+  worker: { waitForLine(m: RegExp, t?: number): Promise<string>; lines: string[]; child: { pid?: number } },
   progress: (s: string) => void,
 ): Promise<number> {
   const queue = new Queue(MAINTENANCE_QUEUE, { connection: redis.duplicate(), prefix });
   try {
     const before = worker.lines.filter((l) => l.includes('"health-check.done"')).length;
-    const cmds0 = await totalCommands(redis);
+    const own = await countCommandsOf(redis, worker.child.pid ?? 0);
     await queue.add("health-check", {}, { removeOnComplete: true });
     progress("idle: one health-check tick over every credential");
     const end = Date.now() + 300_000;
@@ -85,8 +95,7 @@ async function healthTickCommands(
       if (Date.now() > end) throw new Error("the health-check tick did not finish within 5 minutes");
       await new Promise((r) => setTimeout(r, 100));
     }
-    // Less this function's own: INFO twice, the job's add, and the polling above makes none.
-    return (await totalCommands(redis)) - cmds0 - 3;
+    return (await own.stop()).commands;
   } finally {
     await queue.close();
   }
