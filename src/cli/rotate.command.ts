@@ -283,7 +283,11 @@ async function waitForEnd(
     }
     missingSince = undefined;
     if (state === "completed" || state === "failed") {
-      const ok = state === "completed" && data?.step === Step.Done;
+      // The data read above may be from before the job ended (data and state are two reads): read
+      // the ended job again, so a rotation that finished in between is not reported as not rotated.
+      const ended = (await queue.getJob(r.jobId).catch(() => undefined)) ?? job;
+      const final = (ended?.data as RotationState | undefined) ?? data;
+      const ok = state === "completed" && final?.step === Step.Done;
       return report(
         o,
         out,
@@ -291,8 +295,8 @@ async function waitForEnd(
           credential: credentialId,
           rotationId: r.rotationId,
           state,
-          step: data?.step,
-          outcome: data?.outcome ?? job?.failedReason,
+          step: final?.step,
+          outcome: final?.outcome ?? ended?.failedReason,
           seconds: (Date.now() - started) / 1000,
         },
         ok,
