@@ -9,6 +9,10 @@
  * while a rotation of its credential is in flight: it may be between its create and its store
  * write right now. Redis can only make the sweep wait for that (at most `minAgeMs`).
  *
+ * Cost: a key that the credential's current version holds is held, whatever else the secret
+ * stages; the current versions are read 20 a call (BatchGetSecretValue), so a steady fleet (one
+ * key per credential, the current one) costs a twentieth of a call a credential. Only a key the
+ * current version does not hold gets the full look (every staged version, one call each).
  * Must not: touch a key without our name prefix, or one of a credential not in the inventory.
  */
 import { describeError } from "../core/errors.js";
@@ -68,11 +72,14 @@ export async function runOrphanSweep(ctx: OrphanSweepContext): Promise<SweepSumm
       return held.get(c.id);
     };
     try {
-      for (const key of await account.vendor.listKeys()) {
+      const keys = await account.vendor.listKeys();
+      const heldByCurrent = await currentKeyIds(ctx.store, account, keys, byId);
+      for (const key of keys) {
         summary.keysSeen += 1;
         const m = OUR_NAME.exec(key.name);
         const credential = m ? byId.get(m[1] ?? "") : undefined;
         if (!m || !credential) continue;
+        if (heldByCurrent.get(credential.id) === key.keyId) continue;
         const ids = await heldBy(credential);
         if (!ids || ids.has(key.keyId)) continue;
         const young = ctx.now() - key.createdAt.getTime() < ctx.minAgeMs;
@@ -90,6 +97,36 @@ export async function runOrphanSweep(ctx: OrphanSweepContext): Promise<SweepSumm
     }
   }
   return summary;
+}
+
+/**
+ * The key id each credential's current version holds, for the credentials our keys name: read 20
+ * secrets a call. One that cannot be read or parsed is left out (its keys get the full look).
+ */
+async function currentKeyIds(
+  store: SecretStore,
+  account: SweepAccount,
+  keys: Array<{ name: string }>,
+  byId: Map<string, { id: string; secretId: string }>,
+): Promise<Map<string, string>> {
+  const named = new Map<string, { id: string; secretId: string }>();
+  for (const key of keys) {
+    const c = byId.get(OUR_NAME.exec(key.name)?.[1] ?? "");
+    if (c) named.set(c.secretId, c);
+  }
+  const out = new Map<string, string>();
+  if (named.size === 0) return out;
+  const read = await store.readCurrent([...named.keys()]).catch(() => undefined);
+  for (const [secretId, version] of read?.read ?? []) {
+    const c = named.get(secretId);
+    if (!c || !version.stages.includes(STAGE_CURRENT)) continue;
+    try {
+      out.set(c.id, account.value.parse(version.value, `${c.id}: secret ${secretId} (current)`).keyId);
+    } catch {
+      // not ours to read: the full look decides
+    }
+  }
+  return out;
 }
 
 /** The key ids the credential's staged versions hold. */
