@@ -177,9 +177,8 @@ describe("bounded emergencies", () => {
     expect(noReason.lines.join("\n")).toMatch(/--force needs --reason/);
     const cooledCli = await cli(w, ["rotate", a.id, "--emergency", "--reason", "again", "--json"]);
     expect(cooledCli.code).toBe(1);
-    expect(JSON.parse(cooledCli.lines.find((l) => l.includes('"refused"')) ?? "{}")).toMatchObject({
-      credential: a.id,
-      refused: "cooldown",
+    expect(JSON.parse(cooledCli.lines.find((l) => l.includes('"emergency_refused"')) ?? "{}")).toMatchObject({
+      error: { code: "emergency_refused", refusedFor: "cooldown", retryAfterSeconds: expect.any(Number) },
     });
 
     // Audited, with who asked: the admin's and the CLI's refusals, and the forced one.

@@ -6,7 +6,13 @@ import { randomUUID } from "node:crypto";
 import type { Server } from "node:http";
 import { GetSecretValueCommand, PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { afterEach, describe, expect, it } from "vitest";
-import type { CredentialStatus } from "../../src/cli/status.command.js";
+import type { AwaitingOperator, CredentialStatus } from "../../src/cli/status.command.js";
+
+/** A row of `status --json` (docs/json.md): usage as an object, null for what is absent. */
+type StatusRow = Omit<CredentialStatus, "usage" | "awaitingOperator"> & {
+  usage: { observable: boolean; perMinute: number | null };
+  awaitingOperator: AwaitingOperator | null;
+};
 import { alertReceiver, until } from "../support/alert-receiver.js";
 import { startPrivateRedis } from "../support/private-redis.js";
 import { startCli } from "../../src/demo/cli-process.js";
@@ -18,11 +24,11 @@ async function submit(world: World, id: string, stdin: string) {
   return { code, output: p.lines.join("\n") };
 }
 
-async function statusJson(world: World, id: string): Promise<CredentialStatus> {
+async function statusJson(world: World, id: string): Promise<StatusRow> {
   const p = startCli(["status", id, "--json"], { env: world.env });
   expect(await p.exited).toBe(0);
   const line = p.lines.find((l) => l.startsWith("{"));
-  const row = (JSON.parse(line ?? "{}") as { credentials?: CredentialStatus[] }).credentials?.[0];
+  const row = (JSON.parse(line ?? "{}") as { credentials?: StatusRow[] }).credentials?.[0];
   if (!row) throw new Error(`no status row in:\n${p.lines.join("\n")}`);
   return row;
 }
@@ -299,11 +305,11 @@ describe("JustCall operator-assisted rotation", () => {
     // The job's data is saved just after the alert goes out.
     let waitingForPair = await statusJson(w, jc.id);
     await until(
-      async () => (waitingForPair = await statusJson(w, jc.id)).awaitingOperator !== undefined,
+      async () => (waitingForPair = await statusJson(w, jc.id)).awaitingOperator !== null,
       "status to show the wait",
     );
     expect(waitingForPair.awaitingOperator).toMatchObject({ for: "new-pair", overdue: false });
-    expect(waitingForPair.usage).toBe("not observable");
+    expect(waitingForPair.usage).toEqual({ observable: false, perMinute: null });
     const since = Date.parse(waitingForPair.awaitingOperator?.since ?? "");
     expect(Date.now() - since).toBeLessThan(60_000);
     expect(Date.parse(waitingForPair.awaitingOperator?.deadline ?? "") - since).toBe(2 * 3_600_000);
