@@ -132,15 +132,17 @@ export async function startSecretsManagerEmulator(
     return true;
   };
 
+  // Like the write quota, each region's own (AWS's quotas are per region): one bucket per region and operation.
   const readBuckets = new Map<string, { tokens: number; at: number }>();
-  const takeReadToken = (operation: string): boolean => {
+  const takeReadToken = (operation: string, region: string): boolean => {
     const tps = READ_TPS[operation] ?? Number.POSITIVE_INFINITY;
     // Real time, not the emulator's clock: tests move that clock to age keys, not to spend quota.
     const now = performance.now();
-    const b = readBuckets.get(operation) ?? { tokens: tps, at: now };
+    const key = `${region}|${operation}`;
+    const b = readBuckets.get(key) ?? { tokens: tps, at: now };
     b.tokens = Math.min(tps, b.tokens + (Math.max(0, now - b.at) / 1000) * tps);
     b.at = now;
-    readBuckets.set(operation, b);
+    readBuckets.set(key, b);
     if (b.tokens < 1) return false;
     b.tokens -= 1;
     return true;
@@ -212,7 +214,7 @@ export async function startSecretsManagerEmulator(
     } catch {
       return sendError(res, new AwsError("SerializationException", "The request body is not a valid JSON object."));
     }
-    if (operation in READ_TPS && !takeReadToken(operation)) return throttle(res);
+    if (operation in READ_TPS && !takeReadToken(operation, regionOf(auth) ?? home)) return throttle(res);
     if (WRITES.has(operation)) {
       if (!takeWriteToken(regionOf(auth) ?? home)) return throttle(res);
       stats.writes += 1;

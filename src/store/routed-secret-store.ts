@@ -54,16 +54,18 @@ export class RoutedSecretStore implements SecretStore {
     return this.#of(secretId).finishedRotation(secretId);
   }
 
-  /** Every store's listing under the prefixes; a store lists only the secrets routed to it. */
+  /**
+   * Every store's listing under the prefixes; a store lists only the secrets routed to it. The
+   * stores are asked at once: each region (and account) has its own read quota.
+   */
   async listSecrets(namePrefixes: string[]): Promise<SecretListing[]> {
-    const out: SecretListing[] = [];
-    for (const store of this.#stores()) {
-      for (const listing of await store.listSecrets(namePrefixes)) {
-        const routed = this.routes.get(listing.name) ?? this.routes.get(listing.arn) ?? this.fallback;
-        if (routed === store) out.push(listing);
-      }
-    }
-    return out;
+    const stores = this.#stores();
+    const listings = await Promise.all(stores.map((store) => store.listSecrets(namePrefixes)));
+    return stores.flatMap((store, i) =>
+      (listings[i] ?? []).filter(
+        (listing) => (this.routes.get(listing.name) ?? this.routes.get(listing.arn) ?? this.fallback) === store,
+      ),
+    );
   }
 
   async readCurrent(secretIds: string[]): Promise<CurrentVersions> {
@@ -74,9 +76,10 @@ export class RoutedSecretStore implements SecretStore {
       if (ids) ids.push(id);
       else byStore.set(store, [id]);
     }
+    // Each store at once (its own region's read quota), merged in the stores' order.
+    const parts = await Promise.all([...byStore].map(([store, ids]) => store.readCurrent(ids)));
     const merged: CurrentVersions = { read: new Map(), failed: new Map() };
-    for (const [store, ids] of byStore) {
-      const part = await store.readCurrent(ids);
+    for (const part of parts) {
       for (const [id, v] of part.read) merged.read.set(id, v);
       for (const [id, e] of part.failed) merged.failed.set(id, e);
     }

@@ -1,20 +1,21 @@
 /**
  * The emulator's regions, accounts and replication, through the real SDK clients: a request
  * reaches the region it is signed for and the account of the role it assumed (STS AssumeRole, by
- * the SDK's own provider); the write quota is per region; replicas follow their primary
+ * the SDK's own provider); the write and read quotas are per region; replicas follow their primary
  * asynchronously, report InProgress, InSync or Failed, and refuse writes.
  */
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
   GetSecretValueCommand,
+  ListSecretsCommand,
   PutSecretValueCommand,
   ReplicateSecretToRegionsCommand,
   type SecretsManagerClient,
   type SecretsManagerClientConfig,
 } from "@aws-sdk/client-secrets-manager";
 import { fromTemporaryCredentials } from "@aws-sdk/credential-providers";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   type SecretsManagerEmulator,
   startSecretsManagerEmulator,
@@ -62,6 +63,19 @@ describe("emulator regions and accounts", () => {
       expect(await put("ap-south-1")).toBe("no error");
     } finally {
       emulator.setWriteTps(undefined);
+    }
+  });
+
+  it("counts the read quotas per region (ListSecrets, 100 a second)", async () => {
+    // The quota's clock stands still during the burst, so a slow machine cannot refill it.
+    const clock = vi.spyOn(performance, "now").mockReturnValue(performance.now() + 10_000);
+    try {
+      const list = (region: string) => errorName(client(region).send(new ListSecretsCommand({ MaxResults: 1 })));
+      const burst = await Promise.all(Array.from({ length: 101 }, () => list("us-west-2")));
+      expect(burst.filter((r) => r === "ThrottlingException")).toHaveLength(1);
+      expect(await list("eu-north-1")).toBe("no error");
+    } finally {
+      clock.mockRestore();
     }
   });
 
