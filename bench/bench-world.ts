@@ -4,10 +4,11 @@
  * not what is measured), an inventory file, a private Redis, and compiled worker processes.
  */
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { parse, stringify } from "yaml";
 import { type CliProcess, WORKER_ENV, cliCommand } from "../src/demo/cli-process.js";
 import { ensureRedis } from "../src/demo/local-redis.js";
 import type { Redis } from "ioredis";
@@ -39,6 +40,8 @@ export async function benchWorld(o: {
   managementPerMinute?: number;
   plan?: Plan;
   inventory?: Partial<InventoryOptions>;
+  /** Spread the credentials over these regions, in turn (credential i in regions[i % n]); absent: AWS_REGION. */
+  regions?: string[];
 }): Promise<BenchWorld> {
   const redis = await ensureRedis();
   const sandbox = await startSandbox({
@@ -49,13 +52,17 @@ export async function benchWorld(o: {
   Object.assign(process.env, env);
   if (o.due) sandbox.emulator.setClock(() => Date.now() - 100 * DAY);
   const managementSecretId = "bench/callcov/management-login";
-  sandbox.emulator.state.CreateSecret({ Name: managementSecretId, SecretString: JSON.stringify(SANDBOX_LOGIN) });
+  const regions = o.regions ?? [];
+  // The management login lives beside the credentials' secrets: in each of their regions.
+  for (const st of regions.length > 0 ? regions.map((r) => sandbox.emulator.stateOf(r)) : [sandbox.emulator.state])
+    st.CreateSecret({ Name: managementSecretId, SecretString: JSON.stringify(SANDBOX_LOGIN) });
   const creds: SeededCallCov[] = [];
   for (let i = 0; i < o.credentials; i++) {
     const id = `cc-${i.toString().padStart(5, "0")}`;
     const made = sandbox.callcov.issueKey(`made by hand for ${id}`);
     const secretId = `bench/callcov/${id}`;
-    sandbox.emulator.state.CreateSecret({
+    const region = regions[i % regions.length];
+    (region ? sandbox.emulator.stateOf(region) : sandbox.emulator.state).CreateSecret({
       Name: secretId,
       SecretString: JSON.stringify({ vendor: "callcov", apiKey: made.key, keyId: made.id }),
     });
@@ -73,6 +80,12 @@ export async function benchWorld(o: {
     grace: "0s",
     ...o.inventory,
   });
+  if (regions.length > 0) {
+    // Each credential names its region (the seed helper writes none).
+    const inventory = parse(readFileSync(inventoryPath, "utf8")) as { credentials: Array<Record<string, unknown>> };
+    inventory.credentials.forEach((c, i) => (c.region = regions[i % regions.length]));
+    writeFileSync(inventoryPath, stringify(inventory));
+  }
   const childEnv = {
     ...env,
     ...redis.env,

@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [-- --json] [-- --only steady,scale] [-- --sizes 1000,10000]`:
- * emergency latency, fleet throughput, idle footprint, store calls per rotation, the cost at rest
+ * emergency latency, fleet throughput (1 and 3 regions), idle footprint, store calls per rotation, the cost at rest
  * (store and vendor calls per credential per day) and one worker at growing sizes (start-up, peak
  * memory, /metrics), measured on the sandbox with real Redis and compiled worker processes.
  * Prints a table with each figure against its target, or one JSON object with --json. Not a test:
@@ -12,6 +12,7 @@ import { round } from "./bench-world.js";
 import { emergencyBench } from "./emergency.bench.js";
 import { fleetBench, writeTpsFor } from "./fleet.bench.js";
 import { idleBench } from "./idle.bench.js";
+import { regionsBench } from "./regions.bench.js";
 import { scaleBench } from "./scale.bench.js";
 import { steadyBench } from "./steady.bench.js";
 
@@ -57,6 +58,8 @@ if (only && !runs("emergency")) {
 const emergency = await emergencyBench(quick ? 5 : 60, progress);
 // The write quota is AWS's 50/s scaled up so that 10,000 rotations are bound to about a minute.
 const fleet = await fleetBench(quick ? 300 : 10_000, quick ? 300 : writeTpsFor(10_000, 60), progress);
+// The same fleet spread over 3 regions, each with the same write quota: bound to a third of the time.
+const regions = await regionsBench(fleet, progress);
 const idle = await idleBench(quick ? 1_000 : 10_000, quick ? 10 : 60, progress);
 const result = {
   emergency,
@@ -69,6 +72,7 @@ const result = {
   },
   idle,
   store_calls_per_rotation: fleet.store_calls_per_rotation,
+  regions,
   steady,
   scale,
   details: { fleet, steady, scale: scalePoints },
@@ -153,6 +157,27 @@ else {
           undefined,
         ),
         row("fleet 429 / Throttling", `${fleet.throttled_pct} %`, "<= 1 %", fleet.throttled_pct <= 1),
+        row(
+          `fleet over ${regions.regions.length} regions: ${regions.credentials} credentials`,
+          `${regions.seconds} s (bound ${regions.bound_seconds} s: one region's ${regions.one_region.bound_seconds} s / ${regions.regions.length}, ${regions.write_tps_per_region} writes/s each; one region took ${regions.one_region.seconds} s)`,
+          `ratio <= ${regions.target}`,
+          regions.met,
+        ),
+        row("fleet over regions ratio", String(regions.ratio), `<= ${regions.target}`, regions.met),
+        row(
+          "  each region's last write",
+          Object.entries(regions.per_region)
+            .map(([r, f]) => `${r} ${f.last_write_s} s (${f.rotations})`)
+            .join(", "),
+          "-",
+          undefined,
+        ),
+        row(
+          "  CPU over regions",
+          `${regions.cpu_cores_used} cores used; ${regions.cpu_cores_at_bound} needed to finish at the bound (${regions.cpu_cores} here)`,
+          "-",
+          undefined,
+        ),
         row(
           "store calls per rotation",
           `${fleet.store_calls_per_rotation} (+1 due check)`,
