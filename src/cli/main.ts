@@ -209,7 +209,7 @@ program
 program
   .command("demo")
   .description(
-    "run four rotations against the sandbox (scheduled, emergency, refused and rolled back, JustCall with the demo as the operator) and show what happened",
+    "run four rotations against the sandbox (scheduled, emergency, refused and rolled back, operator-assisted, with the demo as the person) and show what happened",
   )
   .option("--json", "machine-readable summary")
   .action(

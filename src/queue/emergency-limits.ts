@@ -21,7 +21,7 @@
  * is Redis's own (TIME), one clock for every replica.
  *
  * Every refusal is audited: a `emergency.refused` log line and an entry in the credential's audit
- * trail (history.ts), which `key-rotator history` shows; so is every forced emergency.
+ * trail (rotation-history-store.ts), which `key-rotator history` shows; so is every forced emergency.
  */
 import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";

@@ -37,7 +37,7 @@ export type { WorkerPorts };
 /** The region of credentials that name none (the AWS SDK's default). */
 const DEFAULT_REGION = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1";
 
-/** Put pending, move current: a completed rotation leaves AWSPENDING where it is (see history.ts). */
+/** Put pending, move current: a completed rotation leaves AWSPENDING where it is (see rotation-history-store.ts). */
 const WRITES_PER_ROTATION = 2;
 
 export interface WorkerOptions {
