@@ -117,6 +117,9 @@ export function writeCallCovInventory(
       queuePrefix: o.queuePrefix,
       dueCheckEvery: o.dueCheckEvery ?? "1h",
       healthCheckEvery: o.healthCheckEvery ?? "15m",
+      // A world that speeds its health ticks up checks the key every tick, as it did before the
+      // vendor check got a cadence of its own.
+      ...(o.healthCheckEvery ? { verifyEvery: o.healthCheckEvery } : {}),
       lockDuration: o.lockDuration ?? "30s",
       orphanMinAge: o.orphanMinAge ?? "10m",
       ...(o.orphanSweepEvery ? { orphanSweepEvery: o.orphanSweepEvery } : {}),
