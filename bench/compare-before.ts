@@ -5,7 +5,7 @@
  * (`git worktree add <dir> <commit>` with node_modules linked); this bench's section files are
  * copied into it, so both are measured by the same code.
  */
-import { execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { copyFileSync } from "node:fs";
 import { join } from "node:path";
 import { table } from "../src/cli/output.js";
@@ -26,15 +26,22 @@ interface Part {
   steady?: Record<string, number | object>;
   details: { scale?: Array<Record<string, number | undefined>> };
 }
-const measure = (cwd: string): Part => {
+const measure = (cwd: string): Promise<Part> => {
   process.stderr.write(`measuring in ${cwd}\n`);
   const args = ["tsx", "bench/sections.ts", "--sizes", sizes];
   if (quick) args.push("--quick");
-  const out = execFileSync("npx", args, { cwd, stdio: ["ignore", "pipe", "inherit"], maxBuffer: 64 << 20 });
-  return JSON.parse(out.toString().trim().split("\n").pop() ?? "{}") as Part;
+  return new Promise((resolve, reject) => {
+    const child = execFile("npx", args, { cwd, maxBuffer: 64 << 20 }, (err, stdout) =>
+      err ? reject(err) : resolve(JSON.parse(stdout.trim().split("\n").pop() ?? "{}") as Part),
+    );
+    child.stderr?.on("data", (d: Buffer) => process.stderr.write(`[${cwd}] ${d.toString()}`));
+  });
 };
-const b = measure(before);
-const a = measure(process.cwd());
+// --parallel: both at once (half the wall time; timings noisier, counts and bytes the same).
+const parallel = argv.includes("--parallel");
+const [b, a] = parallel
+  ? await Promise.all([measure(before), measure(process.cwd())])
+  : [await measure(before), await measure(process.cwd())];
 
 const rows: string[][] = [];
 for (const key of ["sm_calls_per_credential_day", "vendor_calls_per_credential_day", "sm_usd_per_month_10k"])
@@ -46,7 +53,15 @@ rows.push([
 ]);
 for (const [i, p] of (a.details.scale ?? []).entries()) {
   const q = b.details.scale?.[i] ?? {};
-  for (const key of ["startup_s", "due_tick_s", "peak_rss_mib", "rss_after_due_mib", "metrics_bytes", "sweep_s"])
+  for (const key of [
+    "startup_s",
+    "due_tick_s",
+    "peak_rss_mib",
+    "rss_after_due_mib",
+    "metrics_bytes",
+    "sweep_s",
+    "failed",
+  ])
     if (p[key] !== undefined || q[key] !== undefined)
       rows.push([`${p.credentials}: ${key}`, String(q[key]), String(p[key])]);
 }

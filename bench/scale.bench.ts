@@ -20,6 +20,8 @@ export interface ScalePoint {
   metrics_bytes: number;
   metrics_series: number;
   sweep_s?: number;
+  /** Why this size has no figures (a worker that did not start in time, say). */
+  failed?: string;
 }
 
 export async function scaleBench(sizes: number[], progress: (s: string) => void): Promise<ScalePoint[]> {
@@ -27,6 +29,7 @@ export async function scaleBench(sizes: number[], progress: (s: string) => void)
   for (const [i, credentials] of sizes.entries()) {
     progress(`scale: one worker with ${credentials} credentials`);
     const world = await benchWorld({ credentials, inventory: { dueCheckEvery: "1h" } });
+    const started = performance.now();
     try {
       const t0 = performance.now();
       const { process: worker, httpUrl } = await world.startWorker({ LOG_LEVEL: "info" });
@@ -46,6 +49,12 @@ export async function scaleBench(sizes: number[], progress: (s: string) => void)
       };
       if (i === sizes.length - 1) point.sweep_s = await sweepSeconds(world, worker);
       points.push(point);
+    } catch (err) {
+      const message = err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err);
+      points.push({
+        credentials,
+        failed: `${message} (after ${round((performance.now() - started) / 1000, 1)} s)`,
+      } as ScalePoint);
     } finally {
       await world.close();
     }
