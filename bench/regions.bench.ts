@@ -109,7 +109,7 @@ export async function regionsBench(
         .filter((e) => e.op !== "CreateSecret" && e.at >= epoch0);
       const at = writes.map((e) => (e.at - epoch0) / 1000);
       perRegion[region] = {
-        rotations: new Set(writes.filter((e) => e.op === "PutSecretValue").map((e) => e.versionId)).size,
+        rotations: new Set(writes.flatMap((e) => (e.op === "PutSecretValue" && e.versionId ? [e.versionId] : []))).size,
         first_write_s: round(Math.min(...at), 1),
         last_write_s: round(Math.max(...at), 1),
       };
