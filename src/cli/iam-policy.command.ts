@@ -84,6 +84,8 @@ export async function iamPolicyCommand(
       out.stdout(JSON.stringify(policiesByPlace(credentials, { region, accountId: o.account, kmsKeyArns }), null, 2));
       return EXIT_OK;
     }
+    // Keys named on the command line or found, and each credential's own (`kmsKeyArn` in the inventory).
+    kmsKeyArns.push(...credentials.flatMap((c) => (c.kmsKeyArn ? [c.kmsKeyArn] : [])));
     const policy = iamPolicyFor({ secretIds, managementSecretIds, region, accountId: o.account, kmsKeyArns });
     out.stdout(JSON.stringify(policy, null, 2));
     return EXIT_OK;

@@ -97,6 +97,14 @@ const credentialBase = {
     .string()
     .regex(/^[\w+=,.@:/-]{2,1224}$/, "expected 2 to 1224 characters of letters, digits and +=,.@:/-")
     .optional(),
+  /** The customer-managed KMS key that encrypts the secret, if not AWS's own: `iam-policy` grants its use. */
+  kmsKeyArn: z
+    .string()
+    .regex(
+      /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/,
+      "expected a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>; not an alias)",
+    )
+    .optional(),
   /** The secret is replicated to other regions: the health check watches its replicas. */
   replicated: z.boolean().default(false),
 };

@@ -69,6 +69,7 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
           : undefined,
         aws: shared(places, { region: c.region, roleArn: c.roleArn, externalId: c.externalId }),
         replicated: c.replicated ?? false,
+        kmsKeyArn: c.kmsKeyArn,
         ageWarnBeforeMs: s.ageWarnBefore[c.vendor] ?? module.ageWarnBeforeMs,
         graceMs: r.grace,
         maxGraceExtensionMs: r.maxGraceExtension,

@@ -73,6 +73,8 @@ export interface RuntimeCredential extends RotationCredential {
   aws: AwsPlace;
   /** The secret is replicated to other regions: the health check watches its replicas. */
   replicated: boolean;
+  /** The customer-managed KMS key that encrypts the secret (for the IAM policy). */
+  kmsKeyArn?: string | undefined;
   /** How long before due the health check warns (settings.ageWarnBefore for the vendor); 0: never. */
   ageWarnBeforeMs: number;
   /** Is the key due, given when its current version was made? (age or cron, and the window) */

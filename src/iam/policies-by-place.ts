@@ -26,16 +26,18 @@ export function policiesByPlace(
   home: { region: string; accountId: string; kmsKeyArns?: string[] },
 ): PlacedPolicies {
   // Principal (worker or role ARN) -> region -> the secrets it rotates and the ones it only reads.
-  const byPrincipal = new Map<string, Map<string, { secretIds: string[]; readIds: string[] }>>();
+  const byPrincipal = new Map<string, Map<string, { secretIds: string[]; readIds: string[]; keys: string[] }>>();
   for (const c of credentials) {
     const principal = c.aws.roleArn ?? "worker";
     const region = c.aws.region ?? home.region;
-    const regions = byPrincipal.get(principal) ?? new Map<string, { secretIds: string[]; readIds: string[] }>();
+    const regions =
+      byPrincipal.get(principal) ?? new Map<string, { secretIds: string[]; readIds: string[]; keys: string[] }>();
     byPrincipal.set(principal, regions);
-    const group = regions.get(region) ?? { secretIds: [], readIds: [] };
+    const group = regions.get(region) ?? { secretIds: [], readIds: [], keys: [] };
     regions.set(region, group);
     group.secretIds.push(c.secretId);
     group.readIds.push(...c.module.secretsRead(vendorCredential(c)));
+    if (c.kmsKeyArn) group.keys.push(c.kmsKeyArn);
   }
   const policyOf = (principal: string, accountId: string) => {
     const statements: object[] = [];
@@ -47,7 +49,8 @@ export function policiesByPlace(
         managementSecretIds: group.readIds,
         region,
         accountId,
-        ...(principal === "worker" && home.kmsKeyArns ? { kmsKeyArns: home.kmsKeyArns } : {}),
+        // Each credential's own key where it lives; keys given on the command line are the worker's.
+        kmsKeyArns: [...group.keys, ...(principal === "worker" ? (home.kmsKeyArns ?? []) : [])],
       });
       for (const s of one.Statement as Array<{ Sid: string }>)
         statements.push({ ...s, Sid: `${s.Sid}${sidSuffix(region)}` });

@@ -1,6 +1,10 @@
 // iam-policy for a fleet across regions and accounts: one policy per principal, each naming exactly
 // the secrets in its account, by region; the worker may assume exactly the roles the inventory names.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { iamPolicyCommand } from "../../src/cli/iam-policy.command.js";
 import { inventorySchema } from "../../src/config/inventory-schema.js";
 import { toRuntime } from "../../src/config/load-runtime.js";
 import { policiesByPlace, spansPlaces } from "../../src/iam/policies-by-place.js";
@@ -54,5 +58,54 @@ describe("IAM policies by place", () => {
     const sids = (p.worker.Statement as Statement[]).map((s) => s.Sid);
     expect(new Set(sids).size).toBe(sids.length);
     expect(sids.every((s) => /^[A-Za-z0-9]+$/.test(s))).toBe(true);
+  });
+
+  it("grants each credential's own KMS key where its secret lives, only through Secrets Manager", () => {
+    const euKey = "arn:aws:kms:eu-west-1:111111111111:key/eu-1";
+    const roleKey = "arn:aws:kms:us-east-1:222222222222:key/r-1";
+    const p = policiesByPlace(
+      runtime([
+        credential("eu", { region: "eu-west-1", kmsKeyArn: euKey }),
+        credential("other", { roleArn: ROLE, kmsKeyArn: roleKey }),
+      ]),
+      { region: "us-east-1", accountId: "111111111111" },
+    );
+    const kms = (statements: object[]) =>
+      (statements as Array<Statement & { Condition?: { StringEquals?: Record<string, string> } }>).filter((s) =>
+        s.Action.includes("kms:Decrypt"),
+      );
+    expect(kms(p.worker.Statement)).toEqual([
+      expect.objectContaining({
+        Resource: [euKey],
+        Condition: { StringEquals: { "kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com" } },
+      }),
+    ]);
+    expect(kms(p.roles[ROLE]?.Statement ?? []).flatMap((s) => s.Resource)).toEqual([roleKey]);
+  });
+
+  it("refuses a KMS key that is not a key ARN, naming the credential's field", () => {
+    const parsed = inventorySchema.safeParse({
+      credentials: [credential("a", { kmsKeyArn: "alias/aws/secretsmanager" })],
+    });
+    expect(parsed.success).toBe(false);
+    expect(JSON.stringify(parsed.error?.issues.map((i) => i.path))).toContain("kmsKeyArn");
+  });
+
+  it("iam-policy adds a credential's kmsKeyArn in the one-place form too", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "kr-iam-kms-")), "inventory.yaml");
+    const key = "arn:aws:kms:eu-central-1:123456789012:key/own-1";
+    writeFileSync(
+      file,
+      `credentials:\n  - { id: cc, vendor: callcov, secretId: prod/cc, baseUrl: 'https://api.callcov.com', managementSecretId: prod/cc-login, kmsKeyArn: '${key}', rotation: { every: 90d } }\n`,
+    );
+    const out: string[] = [];
+    const code = await iamPolicyCommand(
+      file,
+      { region: "eu-central-1", account: "123456789012" },
+      { stdout: (l: string) => out.push(l), stderr: () => undefined } as never,
+      {},
+    );
+    expect(code).toBe(0);
+    expect(out.join("")).toContain(key);
   });
 });
