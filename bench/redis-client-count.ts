@@ -5,6 +5,7 @@
  * do not inflate the figure. Loopback, one Redis node.
  */
 import { readFileSync, readdirSync, readlinkSync } from "node:fs";
+import { connect } from "node:net";
 import type { Redis } from "ioredis";
 
 /** The local ports of the TCP connections process `pid` holds now. */
@@ -34,7 +35,11 @@ export function localPorts(pid: number): Set<number> {
   return ports;
 }
 
-/** Counts the commands process `pid` sends to this Redis until `stop()` is called. */
+/**
+ * Counts the commands process `pid` sends to this Redis until `stop()` is called. MONITOR runs on
+ * a plain socket of its own: a client library's connection may send its own commands (a name, a
+ * database) after MONITOR and then misread the stream.
+ */
 export async function countCommandsOf(
   redis: Redis,
   pid: number,
@@ -42,20 +47,34 @@ export async function countCommandsOf(
   let ports = localPorts(pid);
   const byCommand: Record<string, number> = {};
   let commands = 0;
-  const monitor = await redis.monitor();
-  monitor.on("monitor", (_time: string, args: string[], source: string) => {
-    const port = Number(source.split(":").pop());
-    if (!ports.has(port)) {
-      ports = new Set([...ports, ...localPorts(pid)]); // a connection opened since
-      if (!ports.has(port)) return;
+  const { host = "127.0.0.1", port = 6379, username, password } = redis.options;
+  const socket = connect(port, host);
+  await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+  if (password) socket.write(`AUTH ${username ? `${username} ` : ""}${password}\r\n`);
+  socket.write("MONITOR\r\n");
+  let buffered = "";
+  socket.on("data", (chunk: Buffer) => {
+    buffered += chunk.toString("utf8");
+    const lines = buffered.split("\r\n");
+    buffered = lines.pop() ?? "";
+    for (const line of lines) {
+      // +1796019922.820139 [0 127.0.0.1:37134] "hset" "key" ...
+      const m = /^\+\d+\.\d+ \[\d+ [^\]]*:(\d+)\] "([^"]*)"/.exec(line);
+      if (!m) continue;
+      const from = Number(m[1]);
+      if (!ports.has(from)) {
+        ports = new Set([...ports, ...localPorts(pid)]); // a connection opened since
+        if (!ports.has(from)) continue;
+      }
+      commands += 1;
+      const name = (m[2] ?? "").toLowerCase();
+      byCommand[name] = (byCommand[name] ?? 0) + 1;
     }
-    commands += 1;
-    const name = String(args[0] ?? "").toLowerCase();
-    byCommand[name] = (byCommand[name] ?? 0) + 1;
   });
+  socket.on("error", () => undefined);
   return {
     async stop() {
-      monitor.disconnect();
+      socket.destroy();
       return { commands, byCommand };
     },
   };
