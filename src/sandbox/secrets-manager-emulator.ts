@@ -232,11 +232,11 @@ export async function startSecretsManagerEmulator(
         const described = st.DescribeSecret({ SecretId: request.SecretId });
         out = { ...replication[operation](region, String(described.Name), request), ARN: described.ARN };
       } else if (operation === "ListSecrets" || operation === "BatchGetSecretValue") {
-        const { secrets, find, region: listed } = st.listing();
+        const listing = st.listing();
         out =
           operation === "ListSecrets"
-            ? listSecrets(secrets, request, listed)
-            : batchGetSecretValue(secrets, find, request, listed);
+            ? listSecrets(listing.secrets, request, listing.region)
+            : batchGetSecretValue(() => listing.secrets, listing.find, request, listing.region);
       } else {
         out = st[operation as Operation](request);
         if (operation === "DescribeSecret") out = { ...out, ...replication.describe(region, String(out.Name)) };

@@ -170,7 +170,8 @@ export function listSecrets(all: ListedSecret[], r: Json, region: string): Json 
 }
 
 export function batchGetSecretValue(
-  all: ListedSecret[],
+  /** Every secret; called only for Filters (a list of ids is looked up one by one). */
+  all: () => ListedSecret[],
   find: (id: string) => ListedSecret | undefined,
   r: Json,
   region: string,
@@ -211,7 +212,7 @@ export function batchGetSecretValue(
   const max = maxResults(r.MaxResults, 20);
   const request = requestHash(["BatchGetSecretValue", filters]);
   const start = positionOf(r.NextToken, request);
-  const sorted = all;
+  const sorted = all();
   const window = sorted.slice(start, start + max);
   const errors: Json[] = [];
   const values = window

@@ -146,9 +146,13 @@ export class SecretsState {
    * What ListSecrets and BatchGetSecretValue read (secret-listing.ts, which the emulator routes
    * them to): every secret, those planned for deletion too, a lookup by name or ARN, the region.
    */
-  listing(): { secrets: Secret[]; find(id: string): Secret | undefined; region: string } {
+  listing(): { readonly secrets: Secret[]; find(id: string): Secret | undefined; region: string } {
+    const all = this.#secrets;
     return {
-      secrets: [...this.#secrets.values()],
+      // A copy only when read: a batch read by ids looks each one up instead (100,000 secrets).
+      get secrets() {
+        return [...all.values()];
+      },
       find: (id) => this.#secrets.get(id) ?? [...this.#secrets.values()].find((s) => s.arn === id),
       region: this.region,
     };
