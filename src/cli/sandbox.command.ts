@@ -25,8 +25,8 @@ export async function sandboxCommand(
   out: Out,
 ): Promise<number> {
   const portBase = o.portBase === undefined ? undefined : Number(o.portBase);
-  if (portBase !== undefined && (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65_533)) {
-    out.stderr(`key-rotator sandbox: --port-base must be a port number from 1024 to 65533, got "${o.portBase ?? ""}"`);
+  if (portBase !== undefined && (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65_530)) {
+    out.stderr(`key-rotator sandbox: --port-base must be a port number from 1024 to 65530, got "${o.portBase ?? ""}"`);
     return EXIT_USAGE;
   }
   let sandbox: Sandbox;

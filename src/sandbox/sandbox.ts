@@ -1,20 +1,34 @@
 /**
  * The local stand-ins for AWS and the vendors, together: the Secrets Manager emulator and the
- * CallCov and JustCall simulators on loopback. `key-rotator sandbox`, the demo, the tests and the
+ * CallCov, JustCall, Twilio, SendGrid and Datadog simulators on loopback (ports portBase+0 to +5). `key-rotator sandbox`, the demo, the tests and the
  * benchmark all start them through here.
  */
 import { type CallCovSimulator, startCallCovSimulator } from "./callcov-sim.js";
 import type { Plan } from "./callcov/callcov-state.js";
+import { type DatadogSimulator, startDatadogSimulator } from "./datadog-sim.js";
 import { type JustCallSimulator, startJustCallSimulator } from "./justcall-sim.js";
 import { type SecretsManagerEmulator, startSecretsManagerEmulator } from "./secrets-manager-emulator.js";
+import { type SendGridSimulator, startSendGridSimulator } from "./sendgrid-sim.js";
+import { startTwilioSimulator, type TwilioSimulator } from "./twilio-sim.js";
 
 export const SANDBOX_LOGIN = { email: "admin@callcov.test", password: "sandbox-password-1" };
 
 export interface Sandbox {
-  urls: { secretsManager: string; callcov: string; justcall: string };
+  urls: {
+    secretsManager: string;
+    callcov: string;
+    justcall: string;
+    twilio: string;
+    sendgrid: string;
+    datadog: string;
+  };
   emulator: SecretsManagerEmulator;
   callcov: CallCovSimulator;
   justcall: JustCallSimulator;
+  /** Account SANDBOX_TWILIO; SANDBOX_SENDGRID and SANDBOX_DATADOG hold the other two's management keys. */
+  twilio: TwilioSimulator;
+  sendgrid: SendGridSimulator;
+  datadog: DatadogSimulator;
   close(): Promise<void>;
 }
 
@@ -47,13 +61,33 @@ export async function startSandbox(
     host,
     ...(options.justcallSinglePair ? { singlePair: true } : {}),
   });
+  const twilio = await startTwilioSimulator({ port: port(3), host });
+  const sendgrid = await startSendGridSimulator({ port: port(4), host });
+  const datadog = await startDatadogSimulator({ port: port(5), host });
   return {
-    urls: { secretsManager: emulator.url, callcov: callcov.url, justcall: justcall.url },
+    urls: {
+      secretsManager: emulator.url,
+      callcov: callcov.url,
+      justcall: justcall.url,
+      twilio: twilio.url,
+      sendgrid: sendgrid.url,
+      datadog: datadog.url,
+    },
     emulator,
     callcov,
     justcall,
+    twilio,
+    sendgrid,
+    datadog,
     close: async () => {
-      await Promise.all([emulator.close(), callcov.close(), justcall.close()]);
+      await Promise.all([
+        emulator.close(),
+        callcov.close(),
+        justcall.close(),
+        twilio.close(),
+        sendgrid.close(),
+        datadog.close(),
+      ]);
     },
   };
 }
