@@ -1,14 +1,14 @@
 /**
  * Reads and validates an inventory file. Every problem comes back at once in a ConfigError, each
  * as `path: message` (`credentials[2].rotation.every: expected a duration like 90d`); YAML syntax
- * errors carry line and column. Never a stack trace to the user. The file is read within bounds
- * (bounded-read.ts): a regular file of at most MAX_INVENTORY_BYTES, within 10 s.
+ * errors carry line and column (read-yaml.ts). Never a stack trace to the user. The file is read
+ * within bounds (bounded-read.ts): a regular file of at most MAX_INVENTORY_BYTES, within 10 s.
  */
-import { LineCounter, parseDocument } from "yaml";
 import { ConfigError } from "../core/errors.js";
 import { readBoundedFile } from "./bounded-read.js";
 import { crossReferenceProblems } from "./inventory-references.js";
 import { type Inventory, inventorySchema } from "./inventory-schema.js";
+import { readYaml } from "./read-yaml.js";
 
 export const MAX_INVENTORY_BYTES = 32 * 1024 * 1024;
 
@@ -22,29 +22,7 @@ export async function loadInventory(path: string): Promise<Inventory> {
 }
 
 export function parseInventory(text: string, sourceName: string): Inventory {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(
-      doc.errors.map((e) => {
-        const pos = lineCounter.linePos(e.pos[0]);
-        return `${pos ? `line ${pos.line}, column ${pos.col}: ` : ""}${e.message.split("\n")[0] ?? e.message}`;
-      }),
-      sourceName,
-    );
-  }
-  let raw: unknown;
-  try {
-    raw = doc.toJS({ maxAliasCount: 100 });
-  } catch (err) {
-    // Aliases are resolved here, not while parsing: a missing anchor or an alias bomb lands here.
-    throw new ConfigError(
-      [
-        `(top level): the YAML cannot be read: ${err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err)}`,
-      ],
-      sourceName,
-    );
-  }
+  const raw = readYaml(text, sourceName);
   if (raw === null || raw === undefined)
     throw new ConfigError(["the file is empty (expected a mapping with credentials)"], sourceName);
   if (typeof raw !== "object" || Array.isArray(raw))
