@@ -75,7 +75,11 @@ async function prepare(configPath: string): Promise<{ runtime: RuntimeConfig; se
   const { inventory, runtime } = await loadRuntime(configPath);
   const services = await createServices(inventory, runtime);
   // Health, usage and alert-failure series exist from the start, not from the first tick.
-  primeMetrics(services.metrics, { credentials: runtime.credentials, sinks: Object.keys(inventory.alertRoutes) });
+  primeMetrics(services.metrics, {
+    credentials: runtime.credentials,
+    sinks: Object.keys(inventory.alertRoutes),
+    lookEveryMs: runtime.settings.dueCheckEveryMs,
+  });
   return { runtime, services };
 }
 

@@ -4,9 +4,28 @@
  * Labels hold credential ids, steps, results, sink and vendor names only, never a secret. The
  * process metrics keep prom-client's standard names (process_*, nodejs_*), which stock Node.js
  * dashboards expect.
+ *
+ * Per-credential series (KEY_ROTATOR_METRICS_PER_CREDENTIAL): "alerting", the worker's default,
+ * keeps only those an alert rule can fire on (an overdue key, a failing check, an anomaly, a failed
+ * rotation), so /metrics stays small at 100,000 credentials; "all" keeps every credential's
+ * key times, zeros and completed rotations. The by-vendor-and-state counts are there in both.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, type LabelValues, Registry, collectDefaultMetrics } from "prom-client";
+import { ConfigError } from "../core/errors.js";
+
+/** Which per-credential series exist: every one, or only those an alert rule reads (see the header). */
+export type PerCredentialSeries = "all" | "alerting";
+
+export const PER_CREDENTIAL_ENV = "KEY_ROTATOR_METRICS_PER_CREDENTIAL";
+
+/** The worker's choice from its environment; unset or empty: "alerting". */
+export function perCredentialSeriesFrom(env: NodeJS.ProcessEnv): PerCredentialSeries {
+  const value = env[PER_CREDENTIAL_ENV]?.trim() ?? "";
+  if (value === "") return "alerting";
+  if (value === "all" || value === "alerting") return value;
+  throw new ConfigError([`${PER_CREDENTIAL_ENV}: expected "alerting" or "all", got ${JSON.stringify(value)}`]);
+}
 
 export interface Metrics {
   registry: Registry;
@@ -36,6 +55,8 @@ export interface Metrics {
   healthCheckFailing: Gauge<"credential" | "vendor" | "check">;
   /** 1 while the credential's usage is anomalous, else 0. */
   usageAnomaly: Gauge<"credential" | "vendor">;
+  /** Credentials by vendor and state of their key (current, due, overdue), from the key times. */
+  credentials: Gauge<"vendor" | "state">;
   /** Alerts sent, by sink and result (sent, failed, suppressed). */
   alertsTotal: Counter<"sink" | "result">;
   /** Vendor HTTP requests by vendor, operation and status (a number, or "error"). */
@@ -79,7 +100,10 @@ export const STEP_DURATION_BUCKETS = [
 /** The health checks the health tick reports per credential (health-check.job.ts), primed at 0. */
 export const HEALTH_CHECKS = ["store", "key", "age"] as const;
 
-export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metrics {
+export function createMetrics(
+  options: { defaultMetrics?: boolean; perCredential?: PerCredentialSeries } = {},
+): Metrics {
+  const sparse = (options.perCredential ?? "all") === "alerting";
   const registry = new Registry();
   if (options.defaultMetrics ?? true)
     // Event-loop lag sampled once a second: the default 10 ms wakes an idle worker 100 times a
@@ -87,7 +111,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
     collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 1_000 });
   const registers = [registry];
   const credential = ["credential", "vendor"] as const;
-  const keyTimes = new KeyTimes();
+  const keyTimes = new KeyTimes(sparse);
   return {
     registry,
     keyCreatedTimestamp: new KeyTimeGauge(
@@ -118,7 +142,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       "overdue",
     ),
     keyTimes,
-    rotationsTotal: new Counter({
+    rotationsTotal: new RotationsCounter(sparse, {
       name: "key_rotator_rotations_total",
       help: "Finished rotations by result",
       labelNames: ["credential", "vendor", "result", "trigger"],
@@ -131,7 +155,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       buckets: STEP_DURATION_BUCKETS,
       registers,
     }),
-    lastSuccessTimestamp: new Gauge({
+    lastSuccessTimestamp: new LastSuccessGauge(sparse, {
       name: "key_rotator_last_success_timestamp_seconds",
       help: "Unix time of the last completed rotation",
       labelNames: credential,
@@ -143,17 +167,27 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Metri
       labelNames: ["vendor"],
       registers,
     }),
-    healthCheckFailing: new Gauge({
+    healthCheckFailing: new FlagGauge(sparse, {
       name: "key_rotator_health_check_failing",
       help: "1 while a health check fails",
       labelNames: ["credential", "vendor", "check"],
       registers,
     }),
-    usageAnomaly: new Gauge({
+    usageAnomaly: new FlagGauge(sparse, {
       name: "key_rotator_usage_anomaly",
       help: "1 while usage is anomalous",
       labelNames: credential,
       registers,
+    }),
+    credentials: new Gauge({
+      name: "key_rotator_credentials",
+      help: "Credentials by vendor and the state of their key (current, due, overdue), as this worker last saw them",
+      labelNames: ["vendor", "state"],
+      registers,
+      collect() {
+        this.reset();
+        for (const { vendor, state, count } of keyTimes.states(Date.now() / 1000)) this.set({ vendor, state }, count);
+      },
     }),
     alertsTotal: new Counter({
       name: "key_rotator_alerts_total",
@@ -215,10 +249,14 @@ export function primeMetrics(
   o: {
     credentials: Array<{ id: string; vendor: string; usage?: unknown; operator?: { deadlineMs: number } | undefined }>;
     sinks: string[];
+    /** How often a tick looks at every key (the due check's interval): knowledge older than twice that is stale. */
+    lookEveryMs?: number;
   },
 ): void {
+  if (o.lookEveryMs !== undefined) metrics.keyTimes.freshFor(2 * o.lookEveryMs);
   for (const c of o.credentials) {
     const labels = { credential: c.id, vendor: c.vendor };
+    // A FlagGauge of "alerting" drops a 0: nothing to prime.
     for (const check of HEALTH_CHECKS) metrics.healthCheckFailing.labels({ ...labels, check }).set(0);
     if (c.usage !== undefined) metrics.usageAnomaly.labels(labels).set(0);
     metrics.keyTimes.allow(c.id, c.operator?.deadlineMs ?? 0);
@@ -258,6 +296,8 @@ const PER_SLOT = 3;
  * entry here does.
  */
 export class KeyTimes {
+  /** Only overdue keys as series ("alerting"), and only those this worker looked at lately. */
+  readonly #sparse: boolean;
   /** Each credential's slot: its vendor in #vendors, its three times in #times (created, due, overdue). */
   readonly #slots = new Map<string, number>();
   readonly #vendors: string[] = [];
@@ -265,6 +305,22 @@ export class KeyTimes {
   readonly #allowanceSeconds = new Map<string, number>();
   // Three numbers a slot in one typed array: as object fields, each would be a heap number of its own.
   #times = new Float64Array(64 * PER_SLOT);
+  /** When this worker last looked at each slot's key (Unix seconds). */
+  #seenAt = new Float64Array(64);
+  #freshSeconds = 2 * 3600;
+
+  constructor(sparse = false) {
+    this.#sparse = sparse;
+  }
+
+  /**
+   * Sparse series: a key this worker has not looked at for `ms` is not shown. Another replica may
+   * have rotated it since, and the rule's max over replicas no longer sees the newer time (that
+   * replica shows nothing for a key that is not overdue).
+   */
+  freshFor(ms: number): void {
+    this.#freshSeconds = ms / 1000;
+  }
 
   /** A credential whose rotation waits for a person: its key is overdue only `ms` after it is due. */
   allow(credential: string, ms: number): void {
@@ -282,6 +338,9 @@ export class KeyTimes {
         const grown = new Float64Array(this.#times.length * 2);
         grown.set(this.#times);
         this.#times = grown;
+        const seen = new Float64Array(this.#seenAt.length * 2);
+        seen.set(this.#seenAt);
+        this.#seenAt = seen;
       }
     }
     const at = PER_SLOT * slot;
@@ -294,20 +353,49 @@ export class KeyTimes {
     this.#times[at + FIELDS.created] = createdSeconds;
     this.#times[at + FIELDS.due] = dueSeconds;
     this.#times[at + FIELDS.overdue] = overdue;
+    this.#seenAt[slot] = Date.now() / 1000;
   }
 
-  series(field: keyof typeof FIELDS): { labels: { credential: string; vendor: string }; value: number }[] {
+  series(
+    field: keyof typeof FIELDS,
+    nowSeconds = Date.now() / 1000,
+  ): { labels: { credential: string; vendor: string }; value: number }[] {
     const offset = FIELDS[field];
-    return Array.from(this.#slots, ([credential, slot]) => ({
-      labels: { credential, vendor: this.#vendors[slot] ?? "" },
-      value: this.#times[PER_SLOT * slot + offset] ?? 0,
-    }));
+    const out: { labels: { credential: string; vendor: string }; value: number }[] = [];
+    if (this.#sparse && field !== "overdue") return out;
+    for (const [credential, slot] of this.#slots) {
+      const value = this.#times[PER_SLOT * slot + offset] ?? 0;
+      if (this.#sparse && (value > nowSeconds || (this.#seenAt[slot] ?? 0) < nowSeconds - this.#freshSeconds)) continue;
+      out.push({ labels: { credential, vendor: this.#vendors[slot] ?? "" }, value });
+    }
+    return out;
+  }
+
+  /** How many keys of each vendor are current, due, or overdue at `nowSeconds`. */
+  states(nowSeconds: number): { vendor: string; state: "current" | "due" | "overdue"; count: number }[] {
+    const counts = new Map<string, number>();
+    for (const slot of this.#slots.values()) {
+      const at = PER_SLOT * slot;
+      const state =
+        (this.#times[at + FIELDS.overdue] ?? 0) <= nowSeconds
+          ? "overdue"
+          : (this.#times[at + FIELDS.due] ?? 0) <= nowSeconds
+            ? "due"
+            : "current";
+      const key = `${this.#vendors[slot] ?? ""}\n${state}`;
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
+    return Array.from(counts, ([key, count]) => {
+      const [vendor = "", state] = key.split("\n");
+      return { vendor, state: state as "current" | "due" | "overdue", count };
+    });
   }
 
   clear(): void {
     this.#slots.clear();
     this.#vendors.length = 0;
     this.#times = new Float64Array(64 * PER_SLOT);
+    this.#seenAt = new Float64Array(64);
   }
 }
 
@@ -336,4 +424,61 @@ class KeyTimeGauge extends Gauge<"credential" | "vendor"> {
     // Gauge's constructor calls reset() before this class's fields exist.
     if (#times in this) this.#times.clear();
   }
+}
+
+type GaugeConfig<L extends string> = { name: string; help: string; labelNames: readonly L[]; registers: Registry[] };
+
+/** A 0/1 gauge per credential; sparse ("alerting"): a 0 is no series (the rules fire on 1 only). */
+class FlagGauge<L extends string> extends Gauge<L> {
+  readonly #sparse: boolean;
+
+  constructor(sparse: boolean, config: GaugeConfig<L>) {
+    super(config);
+    this.#sparse = sparse;
+  }
+
+  override set(labels: Partial<Record<L, string | number>> | number, value?: number): void {
+    if (this.#sparse && typeof labels === "object" && value === 0) this.remove(labels);
+    else if (typeof labels === "number") super.set(labels);
+    else super.set(labels, value ?? 0);
+  }
+}
+
+/** Finished rotations; sparse ("alerting"): a completed one is counted by vendor, not credential (no rule reads it). */
+class RotationsCounter<L extends string> extends Counter<L> {
+  readonly #sparse: boolean;
+
+  constructor(sparse: boolean, config: GaugeConfig<L>) {
+    super(config);
+    this.#sparse = sparse;
+  }
+
+  // Counter's constructor sets `inc` on the instance, so the choice is made here, in labels().
+  override labels(...values: string[]): Counter.Internal;
+  override labels(labels: LabelValues<L>): Counter.Internal;
+  override labels(...args: [LabelValues<L>] | string[]): Counter.Internal {
+    const [labels] = args;
+    if (typeof labels !== "object") return super.labels(...(args as string[]));
+    return super.labels(this.#sparse && labels["result" as L] === "completed" ? withoutCredential(labels) : labels);
+  }
+}
+
+/** The last success; sparse ("alerting"): by vendor, the latest of its credentials. */
+class LastSuccessGauge<L extends string> extends Gauge<L> {
+  readonly #sparse: boolean;
+
+  constructor(sparse: boolean, config: GaugeConfig<L>) {
+    super(config);
+    this.#sparse = sparse;
+  }
+
+  override set(labels: Partial<Record<L, string | number>> | number, value?: number): void {
+    if (typeof labels === "number") super.set(labels);
+    else super.set(this.#sparse ? withoutCredential(labels) : labels, value ?? 0);
+  }
+}
+
+function withoutCredential<T extends object>(labels: T): T {
+  const { credential: _, ...rest } = labels as T & { credential?: unknown };
+  return rest as T;
 }

@@ -8,6 +8,7 @@ import {
   STEP_DURATION_BUCKETS,
   createMetrics,
   packageVersion,
+  perCredentialSeriesFrom,
   primeMetrics,
   recordKeyAge,
 } from "../../src/observability/metrics.js";
@@ -156,5 +157,51 @@ describe("metrics for dashboards and alert rules", () => {
     // A rotation made a new key: its own due time, nothing carried over.
     recordKeyAge(metrics, { credential: "held", vendor: "callcov" }, new Date(6_000_000), { dueAt: 9_000_000 });
     expect((await overdue()).held).toBe(9000);
+  });
+});
+
+describe("per-credential series: alerting", () => {
+  const lines = async (metrics: ReturnType<typeof createMetrics>) =>
+    (await metrics.registry.metrics()).split("\n").filter((l) => l !== "" && !l.startsWith("#"));
+
+  it("keeps only the series a rule fires on, and the counts by vendor and state", async () => {
+    const metrics = createMetrics({ defaultMetrics: false, perCredential: "alerting" });
+    primeMetrics(metrics, {
+      credentials: [{ id: "ok", vendor: "callcov", usage: {} }],
+      sinks: [],
+      lookEveryMs: 3_600_000,
+    });
+    const now = Date.now();
+    recordKeyAge(metrics, { credential: "ok", vendor: "callcov" }, new Date(now - 1000), now + 86_400_000);
+    recordKeyAge(metrics, { credential: "late", vendor: "callcov" }, new Date(now - 9e9), now - 1000);
+    metrics.healthCheckFailing.labels({ credential: "late", vendor: "callcov", check: "age" }).set(1);
+    metrics.healthCheckFailing.labels({ credential: "ok", vendor: "callcov", check: "age" }).set(0);
+    metrics.rotationsTotal
+      .labels({ credential: "ok", vendor: "callcov", result: "completed", trigger: "schedule" })
+      .inc();
+    metrics.rotationsTotal
+      .labels({ credential: "late", vendor: "callcov", result: "failed", trigger: "schedule" })
+      .inc();
+    metrics.lastSuccessTimestamp.labels({ credential: "ok", vendor: "callcov" }).set(5);
+    expect((await lines(metrics)).filter((l) => !l.startsWith("key_rotator_build_info"))).toEqual([
+      `key_rotator_key_overdue_timestamp_seconds{credential="late",vendor="callcov"} ${(now - 1000) / 1000}`,
+      'key_rotator_rotations_total{vendor="callcov",result="completed",trigger="schedule"} 1',
+      'key_rotator_rotations_total{credential="late",vendor="callcov",result="failed",trigger="schedule"} 1',
+      'key_rotator_last_success_timestamp_seconds{vendor="callcov"} 5',
+      'key_rotator_health_check_failing{credential="late",vendor="callcov",check="age"} 1',
+      'key_rotator_credentials{vendor="callcov",state="current"} 1',
+      'key_rotator_credentials{vendor="callcov",state="overdue"} 1',
+    ]);
+    // A check that passes again is no series; a key this worker has not looked at lately is not shown.
+    metrics.healthCheckFailing.labels({ credential: "late", vendor: "callcov", check: "age" }).set(0);
+    metrics.keyTimes.freshFor(0);
+    await new Promise((r) => setTimeout(r, 5));
+    expect((await lines(metrics)).filter((l) => /overdue_timestamp|health_check/.test(l))).toEqual([]);
+  });
+
+  it("reads KEY_ROTATOR_METRICS_PER_CREDENTIAL", () => {
+    expect(perCredentialSeriesFrom({})).toBe("alerting");
+    expect(perCredentialSeriesFrom({ KEY_ROTATOR_METRICS_PER_CREDENTIAL: "all" })).toBe("all");
+    expect(() => perCredentialSeriesFrom({ KEY_ROTATOR_METRICS_PER_CREDENTIAL: "some" })).toThrow(/alerting/);
   });
 });
