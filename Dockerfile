@@ -24,6 +24,8 @@ WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
+# The built-in vendor definitions (docs/vendors.md): data the worker reads at start.
+COPY vendors ./vendors
 # The image's own "node" user (uid 1000); nothing is written outside /tmp, so the root FS can be read-only.
 USER 1000:1000
 EXPOSE 8080

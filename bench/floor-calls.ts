@@ -7,7 +7,7 @@ import { SecretValue } from "../src/core/secret.js";
 import { parseStoredValue, vendorSecretOf } from "../test/support/stored-values.js";
 import { SANDBOX_LOGIN } from "../src/sandbox/sandbox.js";
 import { AwsSecretStore, createSecretsManagerClient } from "../src/store/aws-secret-store.js";
-import { CallCovVendor } from "../src/vendors/callcov/callcov-vendor.js";
+import { CallCovVendor } from "../test/support/seed-vendors.js";
 
 export function floorClients(secretsManagerUrl: string, callcovUrl: string) {
   const client = createSecretsManagerClient({ endpoint: secretsManagerUrl });

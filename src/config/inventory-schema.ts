@@ -6,7 +6,8 @@
 import { z } from "zod";
 import { cronProblem, isTimeZone } from "../schedule/cadence.js";
 import { parseDuration } from "../schedule/duration.js";
-import { VENDOR_MODULES } from "../vendors/registry.js";
+import { BUILT_IN_REGISTRY, type VendorRegistry } from "../vendors/registry.js";
+import type { VendorModule } from "../vendors/vendor-module.js";
 
 const duration = (example = "90d") =>
   z.string({ error: `expected a duration like ${example}` }).transform((text, ctx) => {
@@ -137,76 +138,100 @@ const usageFields = {
 };
 
 /** One credential schema per vendor module: the common fields, its flow's, its usage block, its own. */
-const credentialOptions = VENDOR_MODULES.map((m) =>
-  z.strictObject({
-    ...credentialBase,
-    vendor: z.literal(m.id),
-    ...flowFields[m.flow],
-    ...(m.usageDefaults ? usageFields : {}),
-    ...m.fields,
-  }),
-);
+function credentialSchema(modules: readonly VendorModule[]) {
+  const options = modules.map((m) =>
+    z.strictObject({
+      ...credentialBase,
+      vendor: z.literal(m.id),
+      ...flowFields[m.flow],
+      ...(m.usageDefaults ? usageFields : {}),
+      ...m.fields,
+    }),
+  );
+  return z.discriminatedUnion("vendor", options as [(typeof options)[number], ...(typeof options)[number][]], {
+    error: `expected vendor ${modules.map((m) => m.id).join(" or ")}`,
+  });
+}
 
-const credential = z.discriminatedUnion(
-  "vendor",
-  credentialOptions as [(typeof credentialOptions)[number], ...(typeof credentialOptions)[number][]],
-  { error: `expected vendor ${VENDOR_MODULES.map((m) => m.id).join(" or ")}` },
-);
+function settingsSchema(modules: readonly VendorModule[]) {
+  return z.strictObject({
+    queuePrefix: z.string().min(1).default("{key-rotator}"),
+    dueCheckEvery: duration("1h").default(3_600_000),
+    healthCheckEvery: duration("15m").default(900_000),
+    /** How often each key is shown to its vendor (a Free CallCov key has 1,000 requests a day; hourly is 2.4%). */
+    verifyEvery: duration("1h").default(3_600_000),
+    orphanSweepEvery: duration("6h").default(21_600_000),
+    orphanMinAge: duration("10m").default(600_000),
+    lockDuration: duration("30s").default(30_000),
+    concurrency: z.number().int().min(1).max(256).default(4),
+    /** Secrets Manager writes per second the fleet may use in each region and account (AWS: 50, shared with other writers). */
+    storeWriteQuota: z.number().positive().max(100_000).default(50),
+    httpPort: z.number().int().min(0).max(65_535).default(8080),
+    /**
+     * Bounds on emergencies (DESIGN.md rule 10). `cooldown`: after an emergency starts a rotation of
+     * a credential, another one for it waits this long unless forced (AWS asks for at most one
+     * PutSecretValue per secret per 10 minutes). `maxPerMinute`: emergencies started in any minute,
+     * across every credential and replica.
+     */
+    emergency: z
+      .strictObject({
+        cooldown: duration("10m").default(600_000),
+        maxPerMinute: z.number().int().min(1).max(100_000).default(60),
+      })
+      .default({ cooldown: 600_000, maxPerMinute: 60 }),
+    /**
+     * How long before a key is due the health check warns, per vendor (default: the vendor module's).
+     * Keys a person must make get a week's notice; keys the worker makes itself, none.
+     */
+    ageWarnBefore: z
+      .strictObject(
+        Object.fromEntries(modules.map((m) => [m.id, duration("7d").default(m.ageWarnBeforeMs)])) as Record<
+          string,
+          z.ZodDefault<ReturnType<typeof duration>>
+        >,
+      )
+      .default(Object.fromEntries(modules.map((m) => [m.id, m.ageWarnBeforeMs]))),
+  });
+}
 
-const settings = z.strictObject({
-  queuePrefix: z.string().min(1).default("{key-rotator}"),
-  dueCheckEvery: duration("1h").default(3_600_000),
-  healthCheckEvery: duration("15m").default(900_000),
-  /** How often each key is shown to its vendor (a Free CallCov key has 1,000 requests a day; hourly is 2.4%). */
-  verifyEvery: duration("1h").default(3_600_000),
-  orphanSweepEvery: duration("6h").default(21_600_000),
-  orphanMinAge: duration("10m").default(600_000),
-  lockDuration: duration("30s").default(30_000),
-  concurrency: z.number().int().min(1).max(256).default(4),
-  /** Secrets Manager writes per second the fleet may use in each region and account (AWS: 50, shared with other writers). */
-  storeWriteQuota: z.number().positive().max(100_000).default(50),
-  httpPort: z.number().int().min(0).max(65_535).default(8080),
-  /**
-   * Bounds on emergencies (DESIGN.md rule 10). `cooldown`: after an emergency starts a rotation of
-   * a credential, another one for it waits this long unless forced (AWS asks for at most one
-   * PutSecretValue per secret per 10 minutes). `maxPerMinute`: emergencies started in any minute,
-   * across every credential and replica.
-   */
-  emergency: z
-    .strictObject({
-      cooldown: duration("10m").default(600_000),
-      maxPerMinute: z.number().int().min(1).max(100_000).default(60),
-    })
-    .default({ cooldown: 600_000, maxPerMinute: 60 }),
-  /**
-   * How long before a key is due the health check warns, per vendor (default: the vendor module's).
-   * Keys a person must make get a week's notice; keys the worker makes itself, none.
-   */
-  ageWarnBefore: z
-    .strictObject(
-      Object.fromEntries(VENDOR_MODULES.map((m) => [m.id, duration("7d").default(m.ageWarnBeforeMs)])) as Record<
-        string,
-        z.ZodDefault<ReturnType<typeof duration>>
-      >,
-    )
-    .default(Object.fromEntries(VENDOR_MODULES.map((m) => [m.id, m.ageWarnBeforeMs]))),
-});
+function inventoryObjectFor(modules: readonly VendorModule[]) {
+  const settings = settingsSchema(modules);
+  return z.strictObject({
+    /** Vendor definition files (docs/vendors.md) besides the built-in ones, relative to the inventory. */
+    vendorDefinitions: z.array(z.string().min(1)).max(100).default([]),
+    settings: settings.default(settings.parse({})),
+    alertRoutes: z
+      .record(
+        z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "route names are lowercase letters, digits and dashes"),
+        alertRoute,
+      )
+      .default({}),
+    credentials: z.array(credentialSchema(modules)).min(1, "list at least one credential"),
+  });
+}
 
-const inventoryObject = z.strictObject({
-  settings: settings.default(settings.parse({})),
-  alertRoutes: z
-    .record(
-      z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "route names are lowercase letters, digits and dashes"),
-      alertRoute,
-    )
-    .default({}),
-  credentials: z.array(credential).min(1, "list at least one credential"),
-});
+type InventoryObject = ReturnType<typeof inventoryObjectFor>;
+export type Inventory = Omit<z.output<InventoryObject>, "credentials"> & {
+  credentials: CredentialConfig[];
+  /** The vendors this inventory's credentials use (the built-in ones and its own definitions). */
+  registry?: VendorRegistry;
+};
+export type InventorySchema = z.ZodType<Inventory> & InventoryObject;
 
-export type Inventory = Omit<z.output<typeof inventoryObject>, "credentials"> & { credentials: CredentialConfig[] };
+const schemas = new WeakMap<VendorRegistry, InventorySchema>();
 
-/** The inventory's schema; its output typed with the engine's view of a credential. */
-export const inventorySchema = inventoryObject as z.ZodType<Inventory> & typeof inventoryObject;
+/** The inventory's schema for a registry's vendors; its output typed with the engine's view of a credential. */
+export function inventorySchemaFor(registry: VendorRegistry): InventorySchema {
+  let schema = schemas.get(registry);
+  if (!schema) {
+    schema = inventoryObjectFor(registry.modules) as InventorySchema;
+    schemas.set(registry, schema);
+  }
+  return schema;
+}
+
+/** The inventory's schema for the built-in vendors. */
+export const inventorySchema = inventorySchemaFor(BUILT_IN_REGISTRY);
 /**
  * A credential as the engine reads it: the common fields, its flow's and usage block where its
  * vendor has them; the vendor's own fields are the vendor module's to read (`vendorFieldsOf`).

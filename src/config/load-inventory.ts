@@ -4,10 +4,13 @@
  * errors carry line and column (read-yaml.ts). Never a stack trace to the user. The file is read
  * within bounds (bounded-read.ts): a regular file of at most MAX_INVENTORY_BYTES, within 10 s.
  */
-import { ConfigError } from "../core/errors.js";
+import { dirname, resolve } from "node:path";
+import { ConfigError, formatPath } from "../core/errors.js";
+import { BUILT_IN_REGISTRY, type VendorRegistry } from "../vendors/registry.js";
 import { readBoundedFile } from "./bounded-read.js";
 import { crossReferenceProblems } from "./inventory-references.js";
-import { type Inventory, inventorySchema } from "./inventory-schema.js";
+import { type Inventory, inventorySchemaFor } from "./inventory-schema.js";
+import { loadVendorRegistry } from "./load-definitions.js";
 import { readYaml } from "./read-yaml.js";
 
 export const MAX_INVENTORY_BYTES = 32 * 1024 * 1024;
@@ -18,23 +21,40 @@ export async function loadInventory(path: string): Promise<Inventory> {
     throw new ConfigError(["the inventory path is empty: give a file with --config or KEY_ROTATOR_CONFIG"], '""');
   // Ample for 100,000 credentials (about 200 bytes each); a file past it is not an inventory.
   const text = await readBoundedFile(path, { what: "the inventory", maxBytes: MAX_INVENTORY_BYTES });
-  return parseInventory(text, path);
+  const raw = readInventoryYaml(text, path);
+  const named = (raw as { vendorDefinitions?: unknown }).vendorDefinitions;
+  // A list of paths is loaded here; anything else is left for the schema to report.
+  const registry =
+    Array.isArray(named) && named.every((p) => typeof p === "string" && p !== "")
+      ? await loadVendorRegistry(named as string[], dirname(resolve(path)))
+      : BUILT_IN_REGISTRY;
+  return validateInventory(raw, path, registry);
 }
 
-export function parseInventory(text: string, sourceName: string): Inventory {
+/** An inventory from its text, with the built-in vendors (or a registry already loaded). */
+export function parseInventory(text: string, sourceName: string, registry = BUILT_IN_REGISTRY): Inventory {
+  return validateInventory(readInventoryYaml(text, sourceName), sourceName, registry);
+}
+
+/** The YAML of an inventory as a plain value: a mapping, or a ConfigError with line and column. */
+function readInventoryYaml(text: string, sourceName: string): object {
   const raw = readYaml(text, sourceName);
   if (raw === null || raw === undefined)
     throw new ConfigError(["the file is empty (expected a mapping with credentials)"], sourceName);
   if (typeof raw !== "object" || Array.isArray(raw))
     throw new ConfigError(["the top level must be a mapping with credentials"], sourceName);
-  const parsed = inventorySchema.safeParse(raw);
+  return raw;
+}
+
+function validateInventory(raw: object, sourceName: string, registry: VendorRegistry): Inventory {
+  const parsed = inventorySchemaFor(registry).safeParse(raw);
   const problems = [...(parsed.success ? [] : parsed.error.issues), ...crossReferenceProblems(raw)];
   if (!parsed.success || problems.length > 0)
     throw new ConfigError(
       problems.map((i) => `${formatPath(i.path)}: ${i.message}`),
       sourceName,
     );
-  return ownStrings(parsed.data, new Map());
+  return { ...ownStrings(parsed.data, new Map()), registry };
 }
 
 /**
@@ -58,10 +78,4 @@ function ownStrings<T>(value: T, seen: Map<string, string>): T {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, ownStrings(v, seen)])) as T;
   }
   return value;
-}
-
-/** `credentials[2].rotation.every` from ["credentials", 2, "rotation", "every"]. */
-export function formatPath(path: ReadonlyArray<PropertyKey>): string {
-  if (path.length === 0) return "(top level)";
-  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
 }

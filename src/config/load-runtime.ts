@@ -8,7 +8,7 @@ import { type CredentialConfig, type Inventory, vendorFieldsOf } from "./invento
 import { loadInventory } from "./load-inventory.js";
 import { type Cadence, decideDue } from "../schedule/cadence.js";
 import type { VendorModule } from "../vendors/vendor-module.js";
-import { vendorModule } from "../vendors/registry.js";
+import { BUILT_IN_REGISTRY } from "../vendors/registry.js";
 import type { RuntimeConfig, RuntimeCredential } from "./runtime-config.js";
 
 export async function loadRuntime(path: string): Promise<{ inventory: Inventory; runtime: RuntimeConfig }> {
@@ -23,6 +23,7 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
   const schedules = new Map<string, RuntimeCredential["schedule"]>();
   const policies = new Map<string, UsagePolicy>();
   const places = new Map<string, RuntimeCredential["aws"]>();
+  const registry = inventory.registry ?? BUILT_IN_REGISTRY;
   return {
     settings: {
       queuePrefix: s.queuePrefix,
@@ -44,7 +45,7 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
       const window = r.window
         ? { cron: r.window.cron, timezone: r.window.timezone, durationMs: r.window.duration }
         : undefined;
-      const module = vendorModule(c.vendor);
+      const module = registry.get(c.vendor);
       const vendorFields = vendorFieldsOf(c, module.fields);
       // Every field in one literal, flow or not: one object shape, its fields inside it.
       return {

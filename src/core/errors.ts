@@ -77,10 +77,13 @@ export class SupersededError extends InvalidStateError {}
 export class ConfigError extends RotatorError {
   /** Every problem found, each as `path: what is wrong`. */
   readonly problems: string[];
+  /** The file or input the problems are in, when one was named. */
+  readonly where: string | undefined;
   constructor(problems: string[], where?: string) {
     const head = where ? `${where}: ` : "";
     super(`${head}${problems.join("; ")}`, { retryable: false });
     this.problems = problems;
+    this.where = where;
   }
 }
 
@@ -88,4 +91,10 @@ export class ConfigError extends RotatorError {
 export function describeError(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/** A problem's path as people read it: `credentials[2].rotation.every` from ["credentials", 2, "rotation", "every"]. */
+export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+  if (path.length === 0) return "(top level)";
+  return path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
 }

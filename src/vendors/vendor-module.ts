@@ -44,6 +44,10 @@ interface ModuleBase<S extends Shape> {
   id: string;
   /** The vendor's name, for people ("CallCov"). */
   name: string;
+  /** Where the module's definition came from: "built-in (vendors/callcov.yaml)" or a file's path. */
+  source: string;
+  /** The vendor's documents the definition follows (URLs). */
+  docs: string[];
   /** The vendor's own inventory fields (added to every credential's common ones). */
   fields: S;
   /** Default of `settings.ageWarnBefore.<id>`: how long before due the health check warns; 0 for never. */

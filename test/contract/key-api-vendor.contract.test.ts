@@ -12,7 +12,7 @@ import { type KeyApiValue, type ValueShape, serializeStoredValue } from "../../s
 import { runOrphanSweep } from "../../src/jobs/orphan-sweep.job.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { keyNameFor } from "../../src/rotation/revocation.js";
-import { VENDOR_MODULES } from "../../src/vendors/registry.js";
+import { BUILT_IN_VENDORS } from "../../src/vendors/registry.js";
 import { FakeStore, FakeVendor, KEY_VALUE } from "../support/fake-ports.js";
 import { KEY_API_HARNESSES, type RunningKeyApi } from "../vendors/key-api-harnesses.js";
 
@@ -23,7 +23,7 @@ interface Subject {
   start(): Promise<RunningKeyApi>;
 }
 
-const keyApiModules = VENDOR_MODULES.flatMap((m) => (m.flow === "key-api" ? [m] : []));
+const keyApiModules = BUILT_IN_VENDORS.flatMap((m) => (m.flow === "key-api" ? [m] : []));
 
 const subjects: Subject[] = [
   ...keyApiModules.map((m) => ({
@@ -57,6 +57,11 @@ const subjects: Subject[] = [
   },
 ];
 
+/** What the engine hands `verify` for a made key: its stored value's secret (the key's parts). */
+function secretOf(subject: Subject, created: { key: SecretValue; keyId: string }): SecretValue {
+  return subject.value.secretOf({ vendor: subject.vendorId, apiKey: created.key.reveal(), keyId: created.keyId });
+}
+
 it("every key-API vendor in the registry has a simulator harness", () => {
   expect(keyApiModules.length).toBeGreaterThan(0);
   expect(keyApiModules.filter((m) => !KEY_API_HARNESSES[m.id]).map((m) => m.id)).toEqual([]);
@@ -78,7 +83,7 @@ describe.each(subjects)("KeyApiVendor contract: $name", (subject) => {
     expect(Number.isNaN(created.createdAt.getTime())).toBe(false);
     const value = { vendor: subject.vendorId, apiKey: created.key.reveal(), keyId: created.keyId };
     expect(() => subject.value.parse(serializeStoredValue(value), "contract")).not.toThrow();
-    expect(await vendor.verify(created.key)).toMatchObject({ valid: true });
+    expect(await vendor.verify(subject.value.secretOf(value))).toMatchObject({ valid: true });
   });
 
   it("is not idempotent: two creates under one name make two keys", async () => {
@@ -102,14 +107,14 @@ describe.each(subjects)("KeyApiVendor contract: $name", (subject) => {
     expect(await vendor.revokeKey(created.keyId)).toBe("revoked");
     expect(await vendor.revokeKey(created.keyId)).toBe("already-gone");
     expect(await vendor.revokeKey("no-such-key-id")).toBe("already-gone");
-    expect(await vendor.verify(created.key)).toMatchObject({ valid: false, status: 401 });
+    expect(await vendor.verify(secretOf(subject, created))).toMatchObject({ valid: false, status: 401 });
     expect((await vendor.listKeys()).some((k) => k.keyId === created.keyId)).toBe(false);
   });
 
   it("refuses a key it never made (401), as a verdict, not an exception", async () => {
     const created = await vendor.createKey("key-rotator/cc/r5");
-    const forged = new SecretValue(created.key.reveal().slice(0, -4) + "zzzz");
-    expect(await vendor.verify(forged)).toMatchObject({ valid: false, status: 401 });
+    const forged = { ...created, key: new SecretValue(created.key.reveal().slice(0, -4) + "zzzz") };
+    expect(await vendor.verify(secretOf(subject, forged))).toMatchObject({ valid: false, status: 401 });
   });
 
   describe("the orphan sweep over it", () => {

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../src/core/errors.js";
 import { SecretValue } from "../../src/core/secret.js";
 import { parseStoredValue } from "../support/stored-values.js";
-import { parseJustCallPairInput } from "../../src/vendors/justcall/justcall-pair-input.js";
+import { parseJustCallPairInput } from "../support/seed-vendors.js";
 import { RUNS, STACK_FRAME, alnum, anyString, windows } from "./fuzz-support.js";
 
 /** The part of a raw input that holds the secret, as a person would read it. */

@@ -11,8 +11,8 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RotatorError } from "../../src/core/errors.js";
 import { SecretValue } from "../../src/core/secret.js";
-import { CallCovVendor } from "../../src/vendors/callcov/callcov-vendor.js";
-import { JustCallVerifier } from "../../src/vendors/justcall/justcall-verifier.js";
+import { CallCovVendor } from "../support/seed-vendors.js";
+import { JustCallVerifier } from "../support/seed-vendors.js";
 import { RUNS, STACK_FRAME, alnum, keyLike } from "./fuzz-support.js";
 
 const PASSWORD = "pw-secret-123";

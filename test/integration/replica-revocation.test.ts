@@ -23,7 +23,10 @@ import {
 } from "../../src/sandbox/secrets-manager-emulator.js";
 import { AwsReplicaWatch } from "../../src/store/aws-replica-watch.js";
 import { AwsSecretStore, createSecretsManagerClient } from "../../src/store/aws-secret-store.js";
-import { VENDORS } from "../../src/vendors/registry.js";
+import { vendorModule } from "../../src/vendors/registry.js";
+import type { KeyApiModule } from "../../src/vendors/vendor-module.js";
+
+const callcov = vendorModule("callcov") as KeyApiModule;
 import { FakeAlerter } from "../support/fake-ports.js";
 
 const CREDENTIALS: SecretsManagerClientConfig["credentials"] = { accessKeyId: "test", secretAccessKey: "test" };
@@ -67,7 +70,7 @@ async function replicatedCredential(name: string) {
     maxGraceExtensionMs: 0,
   };
   const store = new AwsSecretStore(primary);
-  const vendor = VENDORS.callcov.keyApi(
+  const vendor = callcov.keyApi(
     {
       id: "cc",
       secretId: name,
@@ -83,7 +86,7 @@ async function replicatedCredential(name: string) {
     deps: {
       store,
       vendor,
-      value: VENDORS.callcov.value,
+      value: callcov.value,
       replicas: new AwsReplicaWatch(primary, clientIn),
       alerter,
       clock: { now: () => now.t },

@@ -11,7 +11,7 @@ import type { UsageGate } from "../../src/rotation/key-api-flow.js";
 import { SecretValue } from "../../src/core/secret.js";
 import { UsageWatcher, usageGateFor } from "../../src/jobs/usage-watcher.js";
 import { type CallCovSimulator, startCallCovSimulator } from "../../src/sandbox/callcov-sim.js";
-import { CallCovVendor } from "../../src/vendors/callcov/callcov-vendor.js";
+import { CallCovVendor } from "../support/seed-vendors.js";
 import { FakeAlerter } from "../support/fake-ports.js";
 import { dropPrefix, testPrefix, testRedis } from "../support/redis.js";
 

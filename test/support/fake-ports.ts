@@ -23,13 +23,30 @@ import {
   type VersionRef,
 } from "../../src/core/ports.js";
 import { SecretValue } from "../../src/core/secret.js";
-import { callcov } from "../../src/vendors/callcov/callcov-module.js";
-import { justcall } from "../../src/vendors/justcall/justcall-module.js";
+import { vendorModule } from "../../src/vendors/registry.js";
+import type { KeyApiModule, OperatorModule } from "../../src/vendors/vendor-module.js";
 
+const callcov = vendorModule("callcov") as KeyApiModule;
+const justcall = vendorModule("justcall") as OperatorModule;
 /** The value shapes the fakes' seeded values follow (a key-API vendor's, an operator vendor's). */
 export const KEY_VALUE = callcov.value;
 export const PAIR_VALUE = justcall.value;
 export const PAIR_GUIDE = { ...justcall.guide, vendorName: justcall.name };
+
+/**
+ * The key a fake vendor knows, from what the engine hands `verify` (the key's parts as JSON,
+ * definition-vendor.ts): a key-API key's secret, or an operator key's parts joined with ':'. A
+ * test that hands a bare key gets it back as it is.
+ */
+export function fakeKeyOf(key: SecretValue): string {
+  try {
+    const parts = JSON.parse(key.reveal()) as Record<string, string>;
+    if (parts !== null && typeof parts === "object") return parts.secret ?? Object.values(parts).join(":");
+  } catch {
+    // a bare key
+  }
+  return key.reveal();
+}
 
 export type Calls = string[];
 
@@ -234,7 +251,8 @@ export class FakeVendor implements KeyApiVendor {
 
   async verify(key: SecretValue): Promise<Verdict> {
     this.#enter("verify");
-    const found = [...this.active.values()].find((k) => k.key === key.reveal());
+    const known = fakeKeyOf(key);
+    const found = [...this.active.values()].find((k) => k.key === known);
     if (!found || this.refuse.has(found.keyId))
       return { valid: false, status: 401, reason: "Invalid or missing API key" };
     return { valid: true };

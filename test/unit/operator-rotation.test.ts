@@ -9,7 +9,7 @@ import type { KeyVerifier, VersionInfo } from "../../src/core/ports.js";
 import { SecretValue } from "../../src/core/secret.js";
 import { type OperatorCredential, operatorRotate, reconcileOperator } from "../../src/rotation/operator-flow.js";
 import { type RotationState, Step } from "../../src/rotation/rotation-state.js";
-import { FakeAlerter, FakeStore, PAIR_GUIDE, PAIR_VALUE } from "../support/fake-ports.js";
+import { FakeAlerter, FakeStore, fakeKeyOf, PAIR_GUIDE, PAIR_VALUE } from "../support/fake-ports.js";
 
 const SECRET = "prod/justcall";
 const c: OperatorCredential = {
@@ -35,7 +35,7 @@ function world() {
   const verifier: KeyVerifier = {
     verify: async (key) => {
       calls.push("vendor.verify");
-      return active.has(key.reveal()) ? { valid: true } : { valid: false, status: 401, reason: "refused" };
+      return active.has(fakeKeyOf(key)) ? { valid: true } : { valid: false, status: 401, reason: "refused" };
     },
   };
   const alerter = new FakeAlerter();

@@ -25,15 +25,16 @@ describe("parseStoredValue", () => {
   it("accepts the CallCov shape", () => {
     const v = parseStoredValue(new SecretValue(JSON.stringify({ vendor: "callcov", apiKey: KEY, keyId: "k1" })), "s");
     expect(v.vendor).toBe("callcov");
-    expect(vendorSecretOf(v).reveal()).toBe(KEY);
+    // What verify takes: the key's parts (its id and its secret), as JSON.
+    expect(JSON.parse(vendorSecretOf(v).reveal())).toEqual({ id: "k1", secret: KEY });
   });
 
-  it("joins a JustCall pair as key:secret", () => {
+  it("hands verify a JustCall pair's parts", () => {
     const v = parseStoredValue(
       new SecretValue(JSON.stringify({ vendor: "justcall", apiKey: "abc123def456", apiSecret: "sec789xyz000" })),
       "s",
     );
-    expect(vendorSecretOf(v).reveal()).toBe("abc123def456:sec789xyz000");
+    expect(JSON.parse(vendorSecretOf(v).reveal())).toEqual({ apiKey: "abc123def456", apiSecret: "sec789xyz000" });
   });
 
   it.each([

@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { KeyApiVendor } from "../../src/core/ports.js";
 import { startCallCovSimulator } from "../../src/sandbox/callcov-sim.js";
 import type { KeyApiModule } from "../../src/vendors/vendor-module.js";
-import { VENDORS } from "../../src/vendors/registry.js";
+import { vendorModule } from "../../src/vendors/registry.js";
 import { FakeStore } from "../support/fake-ports.js";
 
 export interface RunningKeyApi {
@@ -46,7 +46,7 @@ export const KEY_API_HARNESSES: Record<string, KeyApiHarness> = {
       const login = { email: "contract@callcov.test", password: "contract-password-1" };
       const sim = await startCallCovSimulator({ accounts: [login] });
       const vendor = adapterOf(
-        VENDORS.callcov,
+        vendorModule("callcov") as KeyApiModule,
         sim.url,
         { managementSecretId: "contract/login" },
         {

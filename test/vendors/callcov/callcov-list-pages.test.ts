@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { VendorError } from "../../../src/core/errors.js";
 import { SecretValue } from "../../../src/core/secret.js";
 import { type CallCovSimulator, startCallCovSimulator } from "../../../src/sandbox/callcov-sim.js";
-import { CallCovVendor } from "../../../src/vendors/callcov/callcov-vendor.js";
+import { CallCovVendor } from "../../support/seed-vendors.js";
 
 const LOGIN = { email: "ops@example.com", password: "SecurePassword123!" };
 let sim: CallCovSimulator | undefined;

@@ -10,7 +10,7 @@ import {
 } from "../../../src/core/errors.js";
 import { SecretValue } from "../../../src/core/secret.js";
 import { type CallCovSimulator, startCallCovSimulator } from "../../../src/sandbox/callcov-sim.js";
-import { CallCovVendor } from "../../../src/vendors/callcov/callcov-vendor.js";
+import { CallCovVendor } from "../../support/seed-vendors.js";
 
 const PASSWORD = "SecurePassword123!";
 let sim: CallCovSimulator;
@@ -110,7 +110,7 @@ describe("CallCovVendor against the simulator", () => {
     sim.faults.add({ kind: "malformed", match: "POST /api/v1/api-keys/", count: 1 });
     const err = await v.createKey("key-rotator/cc/r2").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OutcomeUnknownError);
-    expect((err as Error).message).toContain("not JSON");
+    expect((err as Error).message).toContain("unusable body");
   });
 
   it("a connection reset on create is outcome-unknown; on verify it is a retryable vendor error", async () => {
@@ -137,7 +137,7 @@ describe("CallCovVendor against the simulator", () => {
       .createKey("key-rotator/cc/r4")
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(InvalidStateError);
-    expect((err as Error).message).toMatch(/wrong mode.*revoked/);
+    expect((err as Error).message).toMatch(/without the expected prefix sk_live_.*revoked/);
     expect(sim.state.counters.revoked).toBe(1);
   });
 

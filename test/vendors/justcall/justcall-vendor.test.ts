@@ -6,8 +6,8 @@ import { ConfigError, InvalidStateError, RateLimitedError, VendorError } from ".
 import { SecretValue } from "../../../src/core/secret.js";
 import { vendorSecretOf } from "../../support/stored-values.js";
 import { type JustCallSimulator, startJustCallSimulator } from "../../../src/sandbox/justcall-sim.js";
-import { parseJustCallPairInput } from "../../../src/vendors/justcall/justcall-pair-input.js";
-import { JustCallVerifier } from "../../../src/vendors/justcall/justcall-verifier.js";
+import { parseJustCallPairInput } from "../../support/seed-vendors.js";
+import { JustCallVerifier } from "../../support/seed-vendors.js";
 
 let sim: JustCallSimulator;
 const NOW = Date.UTC(2026, 10, 23, 10, 0, 0);
@@ -93,7 +93,7 @@ describe("JustCallVerifier against the simulator", () => {
   });
 
   it("refuses a pair that cannot be a header without sending it", async () => {
-    await expect(verifier().verify(new SecretValue("no-colon-here"))).rejects.toBeInstanceOf(InvalidStateError);
+    await expect(verifier().verify(new SecretValue("{not the parts"))).rejects.toBeInstanceOf(InvalidStateError);
     await expect(verifier().verify(new SecretValue("key:sec\nret"))).rejects.toBeInstanceOf(InvalidStateError);
     expect(sim.stats()).toMatchObject({ refusedUnknown: 0, requests: {} });
   });
@@ -209,7 +209,11 @@ describe("parseJustCallPairInput: refused inputs", () => {
       /api_secret is too long \(323 characters; at most 256\)/,
     ],
     ["a too-short key", `abc:${SECRET}`, /api_key is too short/],
-    ["characters outside the set", `${KEY}:${SECRET}/+=`, /api_secret contains characters other than/],
+    [
+      "characters outside the set",
+      `${KEY}:${SECRET}/+=`,
+      /api_secret: expected a JustCall API secret \(6 to 256 letters, digits, - or _\)/,
+    ],
     ["JSON missing apiSecret", JSON.stringify({ apiKey: KEY }), /apiSecret is missing/],
     ["JSON with a number", JSON.stringify({ apiKey: KEY, apiSecret: 12345678 }), /apiSecret must be a string/],
     ["JSON mixing both sets of names", JSON.stringify({ api_key: KEY, apiSecret: SECRET }), /api_secret is missing/],
