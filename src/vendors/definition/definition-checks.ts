@@ -100,6 +100,9 @@ function slots(d: VendorDefinition, secretKeys: string[], keyNames: string[]): S
       out.push({ path: [...path, "form", k], template: v, secretOk: true, names: inside });
     for (const v of jsonStrings(call.body))
       out.push({ path: [...path, "body"], template: v, secretOk: true, names: inside });
+    for (const part of ["username", "password"] as const)
+      if (call.basic)
+        out.push({ path: [...path, "basic", part], template: call.basic[part], secretOk: true, names: inside });
   };
   callSlots(["calls", "verify"], d.calls.verify, [], keyNames);
   if (d.flow === "key-api") {

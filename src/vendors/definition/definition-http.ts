@@ -116,6 +116,12 @@ export class DefinitionHttp {
         this.#secret = undefined;
         continue;
       }
+      // Refused again with a freshly read secret: no retry will help until a person fixes it.
+      if (o.management && call.status.refused.includes(r.status) && this.#renewable())
+        throw new VendorError(
+          `${this.name} ${operation}: the vendor refused the management credential (${r.status}); check the management secret and its permissions`,
+          { retryable: false, status: r.status },
+        );
       return r;
     }
   }
@@ -179,6 +185,8 @@ export class DefinitionHttp {
       throw new InvalidStateError(`${this.name} ${operation}: the path leaves the credential's base URL; refused`);
     const headers: Record<string, string> = { accept: "application/json" };
     for (const [k, v] of Object.entries(call.headers)) headers[k.toLowerCase()] = render(v, filled);
+    if (call.basic)
+      headers.authorization = basicAuth(render(call.basic.username, filled), render(call.basic.password, filled));
     // Management auth comes filled already: a secret is never read as a template.
     for (const [k, v] of Object.entries(auth)) headers[k.toLowerCase()] = v;
     let body: string | undefined;
@@ -242,11 +250,11 @@ export class DefinitionHttp {
       const session = { "session.token": s.token.reveal() };
       return Object.fromEntries(Object.entries(auth.headers).map(([k, v]) => [k, render(v, session)]));
     }
-    const secret = prefixed("secret", await this.#managementSecret());
+    // The credential's fields too: an account id is not a secret, but Basic auth may name it.
+    const values = { ...this.#values({}), ...prefixed("secret", await this.#managementSecret()) };
     if (auth.kind === "headers")
-      return Object.fromEntries(Object.entries(auth.headers).map(([k, v]) => [k, render(v, secret)]));
-    const basic = Buffer.from(`${render(auth.username, secret)}:${render(auth.password, secret)}`).toString("base64");
-    return { authorization: `Basic ${basic}` };
+      return Object.fromEntries(Object.entries(auth.headers).map(([k, v]) => [k, render(v, values)]));
+    return { authorization: basicAuth(render(auth.username, values), render(auth.password, values)) };
   }
 
   /** A valid session: made lazily, renewed ahead of expiry, re-made when renewing fails. */
@@ -320,6 +328,10 @@ export function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+function basicAuth(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString("base64")}`;
 }
 
 function prefixed(ns: string, values: Record<string, SecretValue>): Record<string, string> {

@@ -47,6 +47,8 @@ const call = z.strictObject({
   /** A JSON body, or a form (application/x-www-form-urlencoded); not both. */
   body: jsonBody.optional(),
   form: z.record(z.string().min(1), template).optional(),
+  /** HTTP Basic credentials (sent as `Authorization: Basic …`): a key that is an id plus a secret. */
+  basic: z.strictObject({ username: template, password: template }).optional(),
   /** Answers that mean each outcome; any other 5xx or 408 is retried, any other status is an error. */
   status: z
     .strictObject({

@@ -140,7 +140,9 @@ export class DefinitionKeyApi extends DefinitionVerifier implements KeyApiVendor
         keys.push({
           keyId,
           name: typeof named === "string" ? named : "",
-          createdAt: dateAt(item, call.answer.createdAt, 0),
+          // A vendor that reports no creation time: the key counts as just made, so the orphan
+          // sweep leaves it alone while a rotation of its credential is in flight.
+          createdAt: dateAt(item, call.answer.createdAt, this.http.now()),
         });
       }
       const limitReached = keys.length >= (options.limit ?? Number.POSITIVE_INFINITY);
