@@ -7,6 +7,9 @@
 import { z } from "zod";
 import type { KeyApiVendor } from "../../src/core/ports.js";
 import { startCallCovSimulator } from "../../src/sandbox/callcov-sim.js";
+import { SANDBOX_DATADOG, startDatadogSimulator } from "../../src/sandbox/datadog-sim.js";
+import { SANDBOX_SENDGRID, startSendGridSimulator } from "../../src/sandbox/sendgrid-sim.js";
+import { SANDBOX_TWILIO, startTwilioSimulator } from "../../src/sandbox/twilio-sim.js";
 import type { KeyApiModule } from "../../src/vendors/vendor-module.js";
 import { vendorModule } from "../../src/vendors/registry.js";
 import { FakeStore } from "../support/fake-ports.js";
@@ -17,6 +20,8 @@ export interface RunningKeyApi {
   makeOutsideKey(name: string): Promise<{ keyId: string }>;
   /** Whether the vendor still accepts the key with this id. */
   isActive(keyId: string): boolean;
+  /** The status the vendor's verify answers for a key it does not accept (401 unless told). */
+  refusedStatus?: number;
   stop(): Promise<void>;
 }
 
@@ -25,7 +30,7 @@ export interface KeyApiHarness {
 }
 
 /** The adapter the product builds, from the module's factory, for a credential with these fields. */
-function adapterOf(
+export function adapterOf(
   module: KeyApiModule,
   baseUrl: string,
   fields: Record<string, unknown>,
@@ -57,6 +62,59 @@ export const KEY_API_HARNESSES: Record<string, KeyApiHarness> = {
         vendor,
         makeOutsideKey: async (name) => ({ keyId: sim.issueKey(name).id }),
         isActive: (keyId) => sim.isKeyActive(keyId),
+        stop: () => sim.close(),
+      };
+    },
+  },
+  twilio: {
+    async start() {
+      const sim = await startTwilioSimulator();
+      const vendor = adapterOf(
+        vendorModule("twilio") as KeyApiModule,
+        sim.url,
+        { accountSid: sim.accountSid, managementSecretId: "contract/twilio-auth-token" },
+        { "contract/twilio-auth-token": JSON.stringify({ authToken: SANDBOX_TWILIO.authToken }) },
+      );
+      return {
+        vendor,
+        makeOutsideKey: async (name) => ({ keyId: sim.issueKey(name).id }),
+        isActive: (keyId) => sim.isKeyActive(keyId),
+        stop: () => sim.close(),
+      };
+    },
+  },
+  sendgrid: {
+    async start() {
+      const sim = await startSendGridSimulator();
+      const vendor = adapterOf(
+        vendorModule("sendgrid") as KeyApiModule,
+        sim.url,
+        { managementSecretId: "contract/sendgrid-management" },
+        { "contract/sendgrid-management": JSON.stringify({ apiKey: SANDBOX_SENDGRID.managementKey }) },
+      );
+      return {
+        vendor,
+        makeOutsideKey: async (name) => ({ keyId: sim.issueKey(name).id }),
+        isActive: (keyId) => sim.isKeyActive(keyId),
+        stop: () => sim.close(),
+      };
+    },
+  },
+  datadog: {
+    async start() {
+      const sim = await startDatadogSimulator();
+      const vendor = adapterOf(
+        vendorModule("datadog") as KeyApiModule,
+        sim.url,
+        { managementSecretId: "contract/datadog-management" },
+        { "contract/datadog-management": JSON.stringify(SANDBOX_DATADOG) },
+      );
+      return {
+        vendor,
+        makeOutsideKey: async (name) => ({ keyId: sim.issueKey(name).id }),
+        isActive: (keyId) => sim.isKeyActive(keyId),
+        // Datadog's validate answers 403 for a key it does not accept (no 401 is documented).
+        refusedStatus: 403,
         stop: () => sim.close(),
       };
     },
