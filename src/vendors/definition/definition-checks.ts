@@ -54,6 +54,12 @@ export function definitionProblems(d: VendorDefinition): Problem[] {
         path: ["management", "secretField"],
         message: "the auth reads a management secret: name the inventory field that holds its secret id",
       });
+    const rl = d.rateLimit;
+    if (d.usage && !(rl.perKey && rl.limit && rl.remaining && rl.reset))
+      problems.push({
+        path: ["usage"],
+        message: "a usage block needs rateLimit.perKey: true with its limit, remaining and reset headers",
+      });
     const perDay = d.usage?.perDay;
     if (perDay !== undefined && typeof perDay === "object") {
       const f = d.fields[perDay.field];

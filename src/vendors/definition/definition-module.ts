@@ -44,7 +44,10 @@ function keyApi(d: KeyApiDefinition, source: string): KeyApiModule {
   const value = keyApiValueShape(d.id, { pattern: new RegExp(d.key.pattern), hint: d.key.hint });
   const secretField = d.management.secretField;
   const usageReported =
-    d.rateLimit.limit !== undefined && d.rateLimit.remaining !== undefined && d.rateLimit.reset !== undefined;
+    d.rateLimit.perKey &&
+    d.rateLimit.limit !== undefined &&
+    d.rateLimit.remaining !== undefined &&
+    d.rateLimit.reset !== undefined;
   return {
     id: d.id,
     name: d.name,

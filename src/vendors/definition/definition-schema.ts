@@ -147,6 +147,12 @@ const common = {
       limit: headerName.optional(),
       remaining: headerName.optional(),
       reset: z.strictObject({ header: headerName, unit: z.enum(["epoch-seconds", "seconds"]) }).optional(),
+      /**
+       * The headers count one key's own use (CallCov): then verify reports usage and the usage gate
+       * holds a revocation while the old key is still used. False when the window is the account's
+       * or an endpoint's (SendGrid), which would show the rotator's own calls as use of the old key.
+       */
+      perKey: z.boolean().default(false),
       retryAfter: headerName.default("retry-after"),
       /** A 429 whose reset is at most this far away is waited out (up to three times); else the job retries later. */
       maxWait: duration.default(70_000),

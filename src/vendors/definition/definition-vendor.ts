@@ -217,7 +217,7 @@ function dateAt(doc: unknown, pointer: string | undefined, fallback: number): Da
 
 function usageFrom(d: VendorDefinition, r: HttpReply, now: number): UsageSample | undefined {
   const rl = d.rateLimit;
-  if (!rl.limit || !rl.remaining || !rl.reset) return undefined;
+  if (!rl.perKey || !rl.limit || !rl.remaining || !rl.reset) return undefined;
   const limitText = r.headers[rl.limit.toLowerCase()];
   const limit = Number(limitText);
   const remaining = Number(r.headers[rl.remaining.toLowerCase()]);
