@@ -194,6 +194,46 @@ program
   );
 
 program
+  .command("vendors")
+  .description("list the vendors the worker knows: built-in definitions and an inventory's own, with flow and source")
+  .addOption(
+    new Option("-c, --config <file>", "inventory file, for the definitions it names (optional)").env(
+      "KEY_ROTATOR_CONFIG",
+    ),
+  )
+  .option("--json", "machine-readable output")
+  .action(
+    run(async (o: { config?: string; json?: boolean }) => {
+      const { vendorsCommand } = await import("./vendors.command.js");
+      return vendorsCommand(o, out);
+    }),
+  );
+
+program
+  .command("vendor")
+  .description("work with vendor definitions")
+  .command("check <definition>")
+  .description(
+    "the conformance run against a vendor's test account: create, verify, list, revoke, confirm refused, confirm gone; <definition> is a built-in vendor's id or a definition file",
+  )
+  .requiredOption("--base-url <url>", "the vendor API's base URL (a host other than this machine needs --yes)")
+  .option("--management-secret <id>", "the secret holding the management credential (when the definition reads one)")
+  .option("--field <name=value>", "a field the definition declares (repeatable)", collect, [])
+  .option("--yes", "call a host other than this machine (the run makes and revokes a real key there)")
+  .option("--json", "machine-readable output")
+  .action(
+    run(
+      async (
+        definition: string,
+        o: { baseUrl: string; managementSecret?: string; field: string[]; yes?: boolean; json?: boolean },
+      ) => {
+        const { vendorCheckCommand } = await import("./vendor-check.command.js");
+        return vendorCheckCommand(definition, o, out);
+      },
+    ),
+  );
+
+program
   .command("sandbox")
   .description("run the local Secrets Manager emulator and vendor simulators until stopped")
   .option("--port-base <port>", "listen on this port and the next five instead of random ports")
