@@ -7,10 +7,18 @@
 import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
+import { parse as parseYaml } from "yaml";
 import { parseInventory } from "../../src/config/load-inventory.js";
 import { ConfigError } from "../../src/core/errors.js";
-import { RUNS, STACK_FRAME, anyString } from "./fuzz-support.js";
+import {
+  RUNS,
+  STACK_FRAME,
+  anyString,
+  applyMutation,
+  type TreeMutation,
+  treeMutation,
+  yamlOf,
+} from "./fuzz-support.js";
 
 const SOURCE = "fuzz-inventory.yaml";
 const EXAMPLE_TEXT = readFileSync(new URL("../../examples/inventory.yaml", import.meta.url), "utf8");
@@ -54,103 +62,19 @@ function expectReturnsOrConfigError(text: string): void {
 // ReferenceError. The main properties keep `*` out of their text so they test everything else.
 const noAlias = (text: string) => !text.includes("*");
 
-/** A YAML document rendered from any JS value. */
-function yamlOf(value: unknown): string {
-  try {
-    return String(stringifyYaml(value) ?? "");
-  } catch {
-    return "";
-  }
-}
-
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-
-/** Every path (list of keys) into a JSON-like tree, the root included. */
-function pathsOf(value: unknown, prefix: Array<string | number> = []): Array<Array<string | number>> {
-  const out: Array<Array<string | number>> = [prefix];
-  if (Array.isArray(value)) value.forEach((v, i) => out.push(...pathsOf(v, [...prefix, i])));
-  else if (value !== null && typeof value === "object")
-    for (const [k, v] of Object.entries(value)) out.push(...pathsOf(v, [...prefix, k]));
-  return out;
-}
-
-function parentAndKey(
-  root: unknown,
-  path: Array<string | number>,
-): { parent: Record<string | number, unknown>; key: string | number } | undefined {
-  if (path.length === 0) return undefined;
-  let node = root as Record<string | number, unknown>;
-  for (const k of path.slice(0, -1)) node = node[k] as Record<string | number, unknown>;
-  return { parent: node, key: path[path.length - 1] as string | number };
-}
-
-type Mutation =
-  | { kind: "drop"; at: number }
-  | { kind: "replace"; at: number; value: unknown }
-  | { kind: "duplicate-credential"; at: number }
-  | { kind: "rename-key"; at: number; name: string };
-
-const replacement: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom(
-    null,
-    true,
-    false,
-    0,
-    -1,
-    1.5,
-    Number.POSITIVE_INFINITY,
-    "1e400",
-    "",
-    " ",
-    "90d",
-    "0s",
-    "1ms",
-    "99999999999999999999d",
-    "https://x",
-    "http://",
-    "{key-rotator}",
-    "* * * * *",
-    "Mars/Olympus",
-    [],
-    {},
-  ),
-  fc.string({ maxLength: 30 }),
-  fc.integer(),
-  fc.double(),
-  fc.array(fc.string({ maxLength: 5 }), { maxLength: 3 }),
-  fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }),
-);
+type Mutation = TreeMutation | { kind: "duplicate-credential"; at: number };
 
 const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ kind: fc.constant("drop" as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant("replace" as const), at: fc.nat(), value: replacement }),
+  treeMutation,
   fc.record({ kind: fc.constant("duplicate-credential" as const), at: fc.nat() }),
-  fc.record({ kind: fc.constant("rename-key" as const), at: fc.nat(), name: fc.string({ maxLength: 12 }) }),
 );
 
 function mutate(mutations: Mutation[]): unknown {
-  const doc = structuredClone(EXAMPLE) as { credentials: Json[] };
+  const doc = structuredClone(EXAMPLE) as { credentials: unknown[] };
   for (const m of mutations) {
-    if (m.kind === "duplicate-credential") {
-      if (!Array.isArray(doc.credentials) || doc.credentials.length === 0) continue;
-      doc.credentials.push(structuredClone(doc.credentials[m.at % doc.credentials.length]) as Json);
-      continue;
-    }
-    const paths = pathsOf(doc).filter((p) => p.length > 0);
-    if (paths.length === 0) continue;
-    const target = parentAndKey(doc, paths[m.at % paths.length] ?? []);
-    if (!target) continue;
-    const { parent, key } = target;
-    if (m.kind === "drop") {
-      if (Array.isArray(parent)) parent.splice(Number(key), 1);
-      else delete parent[key];
-    } else if (m.kind === "replace") {
-      parent[key] = structuredClone(m.value);
-    } else if (!Array.isArray(parent)) {
-      const value = parent[key];
-      delete parent[key];
-      parent[m.name] = value;
-    }
+    if (m.kind !== "duplicate-credential") applyMutation(doc, m);
+    else if (Array.isArray(doc.credentials) && doc.credentials.length > 0)
+      doc.credentials.push(structuredClone(doc.credentials[m.at % doc.credentials.length]));
   }
   return doc;
 }
