@@ -73,128 +73,163 @@ const OPERATION: Record<StepName, string> = {
  * management secret of the wrong shape, say): that is bad input, and there is nothing to undo.
  */
 export async function runConformance(d: ConformanceDeps, keyName: string): Promise<ConformanceReport> {
-  const steps: StepResult[] = [];
-  const sleep = d.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  const attempts = d.attempts ?? 5;
-  const record = (step: StepName, ok: boolean, detail: string, calls = d.takeCalls()): boolean => {
-    const result: StepResult = { step, ok, status: statusOf(calls, OPERATION[step]), detail, calls };
-    steps.push(result);
-    d.onStep?.(result);
-    return ok;
-  };
-  const skip = (step: StepName, why: string) => record(step, false, `skipped: ${why}`, []);
-  const report = (keyId: string | null, keyLeftBehind: boolean): ConformanceReport => ({
-    keyName,
-    keyId,
-    passed: CONFORMANCE_STEPS.every((name) => steps.some((s) => s.step === name && s.ok)),
-    keyLeftBehind,
-    steps,
-  });
-
-  d.takeCalls();
-  let keyId: string;
-  let secret: SecretValue | undefined;
-  try {
-    const created = await d.vendor.createKey(keyName);
-    keyId = created.keyId;
-    try {
-      const stored = { vendor: d.vendorId, apiKey: created.key.reveal(), keyId };
-      secret = d.value.secretOf(d.value.parse(new SecretValue(JSON.stringify(stored)), "the key made"));
-      record("create", true, `made key ${keyId}`);
-    } catch (err) {
-      record("create", false, `made key ${keyId}, which the engine would not store: ${describeError(err)}`);
-    }
-  } catch (err) {
-    const calls = d.takeCalls();
-    if (calls.length === 0) throw err;
-    record("create", false, describeError(err), calls);
-    for (const step of CONFORMANCE_STEPS.slice(1)) skip(step, "no key was made");
+  const run = new ConformanceRun(d, keyName);
+  const made = await run.create();
+  if (!made) {
+    for (const step of CONFORMANCE_STEPS.slice(1)) run.skip(step, "no key was made");
     // The key may exist though no usable answer came back: look for it by its name.
-    return report(null, await cleanupByName(d, keyName, record));
+    return run.report(null, await run.cleanupByName());
+  }
+  await run.verify(made);
+  await run.list(made);
+  let refused = false;
+  if (await run.revoke(made)) {
+    refused = await run.confirmRefused(made);
+    await run.confirmGone(made);
+  } else {
+    run.skip("confirm-refused", "the revoke failed");
+    run.skip("confirm-gone", "the revoke failed");
+  }
+  return run.report(made.keyId, refused ? false : await run.cleanup(made));
+}
+
+/** The key a run made: its id, and the secret verify takes when the key fits the definition. */
+interface Made {
+  keyId: string;
+  secret: SecretValue | undefined;
+}
+
+/** One run's steps, each recorded with the calls it made; a step's failure is a result, not a throw. */
+class ConformanceRun {
+  readonly #steps: StepResult[] = [];
+  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #attempts: number;
+
+  constructor(
+    private readonly d: ConformanceDeps,
+    private readonly keyName: string,
+  ) {
+    this.#sleep = d.sleep ?? ((ms) => new Promise<void>((r) => setTimeout(r, ms)));
+    this.#attempts = d.attempts ?? 5;
+    d.takeCalls();
   }
 
-  if (secret) {
-    const verdict = await attempt(() => d.vendor.verify(secret));
-    if (verdict instanceof Error) record("verify", false, describeError(verdict));
-    else if (verdict.valid) record("verify", true, "the vendor accepts the new key");
-    else record("verify", false, `the vendor refuses the key it just made (${verdict.status}): ${verdict.reason}`);
-  } else skip("verify", "the key made does not fit the definition");
+  record(step: StepName, ok: boolean, detail: string, calls = this.d.takeCalls()): boolean {
+    const result: StepResult = { step, ok, status: statusOf(calls, OPERATION[step]), detail, calls };
+    this.#steps.push(result);
+    this.d.onStep?.(result);
+    return ok;
+  }
 
-  const listed = await attempt(() => d.vendor.listKeys());
-  if (listed instanceof Error) record("list", false, describeError(listed));
-  else record("list", ...listedVerdict(listed, keyId, keyName));
+  skip(step: StepName, why: string): void {
+    this.record(step, false, `skipped: ${why}`, []);
+  }
 
-  const revoked = await attempt(() => d.vendor.revokeKey(keyId));
-  if (revoked instanceof Error) record("revoke", false, describeError(revoked));
-  else if (revoked === "revoked") record("revoke", true, `revoked key ${keyId}`);
-  else record("revoke", false, `answered "already gone" for key ${keyId}, made a moment ago`);
+  report(keyId: string | null, keyLeftBehind: boolean): ConformanceReport {
+    const steps = this.#steps;
+    const passed = CONFORMANCE_STEPS.every((name) => steps.some((s) => s.step === name && s.ok));
+    return { keyName: this.keyName, keyId, passed, keyLeftBehind, steps };
+  }
 
-  let refused = false;
-  if (revoked instanceof Error) {
-    skip("confirm-refused", "the revoke failed");
-    skip("confirm-gone", "the revoke failed");
-  } else {
-    if (secret) {
-      const key = secret;
-      const look = await patiently(attempts, sleep, async () => {
-        const v = await d.vendor.verify(key);
-        return v.valid ? undefined : v;
-      });
-      if (look.error) record("confirm-refused", false, describeError(look.error));
-      else if (look.found)
-        record("confirm-refused", true, `refused (${look.found.status}): ${look.found.reason}${tries(look.tries)}`);
-      else
-        record("confirm-refused", false, `the vendor still accepts the key after its revocation${tries(look.tries)}`);
-      refused = look.found !== undefined;
-    } else skip("confirm-refused", "the key made does not fit the definition");
-    const gone = await patiently(attempts, sleep, async () => {
-      const keys = await d.vendor.listKeys();
+  /** Makes the key, and checks it fits the value the engine stores; undefined when none was made. */
+  async create(): Promise<Made | undefined> {
+    let keyId: string;
+    let key: SecretValue;
+    try {
+      ({ keyId, key } = await this.d.vendor.createKey(this.keyName));
+    } catch (err) {
+      const calls = this.d.takeCalls();
+      if (calls.length === 0) throw err;
+      this.record("create", false, describeError(err), calls);
+      return undefined;
+    }
+    try {
+      const stored = { vendor: this.d.vendorId, apiKey: key.reveal(), keyId };
+      const value = this.d.value.parse(new SecretValue(JSON.stringify(stored)), "the key made");
+      this.record("create", true, `made key ${keyId}`);
+      return { keyId, secret: this.d.value.secretOf(value) };
+    } catch (err) {
+      this.record("create", false, `made key ${keyId}, which the engine would not store: ${describeError(err)}`);
+      return { keyId, secret: undefined };
+    }
+  }
+
+  async verify({ secret }: Made): Promise<void> {
+    if (!secret) return this.skip("verify", "the key made does not fit the definition");
+    const verdict = await attempt(() => this.d.vendor.verify(secret));
+    if (verdict instanceof Error) this.record("verify", false, describeError(verdict));
+    else if (verdict.valid) this.record("verify", true, "the vendor accepts the new key");
+    else this.record("verify", false, `the vendor refuses the key it just made (${verdict.status}): ${verdict.reason}`);
+  }
+
+  async list({ keyId }: Made): Promise<void> {
+    const listed = await attempt(() => this.d.vendor.listKeys());
+    if (listed instanceof Error) this.record("list", false, describeError(listed));
+    else this.record("list", ...listedVerdict(listed, keyId, this.keyName));
+  }
+
+  /** Whether the vendor answered the revoke (a "gone" for a key just made is recorded as a failure). */
+  async revoke({ keyId }: Made): Promise<boolean> {
+    const revoked = await attempt(() => this.d.vendor.revokeKey(keyId));
+    if (revoked instanceof Error) return this.record("revoke", false, describeError(revoked));
+    if (revoked === "revoked") return this.record("revoke", true, `revoked key ${keyId}`);
+    this.record("revoke", false, `answered "already gone" for key ${keyId}, made a moment ago`);
+    return true;
+  }
+
+  /** Whether the vendor now refuses the key. */
+  async confirmRefused({ secret }: Made): Promise<boolean> {
+    if (!secret) {
+      this.skip("confirm-refused", "the key made does not fit the definition");
+      return false;
+    }
+    const look = await patiently(this.#attempts, this.#sleep, async () => {
+      const v = await this.d.vendor.verify(secret);
+      return v.valid ? undefined : v;
+    });
+    const step = "confirm-refused";
+    if (look.error) return this.record(step, false, describeError(look.error));
+    if (look.found)
+      return this.record(step, true, `refused (${look.found.status}): ${look.found.reason}${tries(look.tries)}`);
+    return this.record(step, false, `the vendor still accepts the key after its revocation${tries(look.tries)}`);
+  }
+
+  async confirmGone({ keyId }: Made): Promise<void> {
+    const gone = await patiently(this.#attempts, this.#sleep, async () => {
+      const keys = await this.d.vendor.listKeys();
       return keys.some((k) => k.keyId === keyId) ? undefined : keys;
     });
-    if (gone.error) record("confirm-gone", false, describeError(gone.error));
-    else if (gone.found) record("confirm-gone", true, `key ${keyId} is no longer listed${tries(gone.tries)}`);
-    else record("confirm-gone", false, `key ${keyId} is still listed after its revocation${tries(gone.tries)}`);
+    const step = "confirm-gone";
+    if (gone.error) this.record(step, false, describeError(gone.error));
+    else if (gone.found) this.record(step, true, `key ${keyId} is no longer listed${tries(gone.tries)}`);
+    else this.record(step, false, `key ${keyId} is still listed after its revocation${tries(gone.tries)}`);
   }
 
-  if (refused) return report(keyId, false);
-  return report(keyId, await cleanup(d, keyId, secret, record));
-}
-
-/** Revokes the key once more; returns whether it may still be alive. */
-async function cleanup(
-  d: ConformanceDeps,
-  keyId: string,
-  secret: SecretValue | undefined,
-  record: (step: StepName, ok: boolean, detail: string) => boolean,
-): Promise<boolean> {
-  const byHand = `; revoke key ${keyId} by hand in the vendor's dashboard`;
-  try {
-    const outcome = await d.vendor.revokeKey(keyId);
-    const still = secret ? (await d.vendor.verify(secret)).valid : false;
-    if (still) return !record("cleanup", false, `key ${keyId} is still accepted after a second revoke${byHand}`);
-    return !record(
-      "cleanup",
-      true,
-      `key ${keyId} ${outcome === "revoked" ? "revoked" : "gone"} (the run leaves no key)`,
-    );
-  } catch (err) {
-    return !record("cleanup", false, `could not revoke key ${keyId}: ${describeError(err)}${byHand}`);
+  /** Revokes the key once more; returns whether it may still be alive. */
+  async cleanup({ keyId, secret }: Made): Promise<boolean> {
+    const byHand = `; revoke key ${keyId} by hand in the vendor's dashboard`;
+    try {
+      const outcome = await this.d.vendor.revokeKey(keyId);
+      const still = secret ? (await this.d.vendor.verify(secret)).valid : false;
+      if (still) return !this.record("cleanup", false, `key ${keyId} is still accepted after a second revoke${byHand}`);
+      const what = outcome === "revoked" ? "revoked" : "gone";
+      return !this.record("cleanup", true, `key ${keyId} ${what} (the run leaves no key)`);
+    } catch (err) {
+      return !this.record("cleanup", false, `could not revoke key ${keyId}: ${describeError(err)}${byHand}`);
+    }
   }
-}
 
-/** After a failed create: revokes any key with the run's name; returns whether one may be left. */
-async function cleanupByName(
-  d: ConformanceDeps,
-  keyName: string,
-  record: (step: StepName, ok: boolean, detail: string) => boolean,
-): Promise<boolean> {
-  try {
-    const found = (await d.vendor.listKeys()).filter((k) => k.name === keyName);
-    for (const k of found) await d.vendor.revokeKey(k.keyId);
-    const what = found.length === 0 ? `no key named ${keyName} is listed` : `revoked ${ids(found)}`;
-    return !record("cleanup", true, `${what} (the run leaves no key)`);
-  } catch (err) {
-    return !record("cleanup", false, `could not look for a key named ${keyName}: ${describeError(err)}; look by hand`);
+  /** After a failed create: revokes any key with the run's name; returns whether one may be left. */
+  async cleanupByName(): Promise<boolean> {
+    try {
+      const found = (await this.d.vendor.listKeys()).filter((k) => k.name === this.keyName);
+      for (const k of found) await this.d.vendor.revokeKey(k.keyId);
+      const what = found.length === 0 ? `no key named ${this.keyName} is listed` : `revoked ${ids(found)}`;
+      return !this.record("cleanup", true, `${what} (the run leaves no key)`);
+    } catch (err) {
+      const why = describeError(err);
+      return !this.record("cleanup", false, `could not look for a key named ${this.keyName}: ${why}; look by hand`);
+    }
   }
 }
 
