@@ -24,6 +24,9 @@ import ts from "typescript";
 import { parseAllDocuments } from "yaml";
 import { ConfigError } from "../src/core/errors.js";
 import { parseInventory } from "../src/config/load-inventory.js";
+import { definitionModule } from "../src/vendors/definition/definition-module.js";
+import { parseDefinition } from "../src/vendors/definition/load-definition.js";
+import { VendorRegistry } from "../src/vendors/registry.js";
 import { createMetrics } from "../src/observability/metrics.js";
 
 const run = promisify(execFile);
@@ -149,7 +152,8 @@ export async function checkChart(chartDir: string, o: { refused?: boolean } = {}
         }
         const data = (obj as { data?: Record<string, string> }).data;
         const inventory = data?.["inventory.yaml"];
-        if (id === "v1/ConfigMap" && inventory !== undefined) problems.push(...checkInventory(where, inventory));
+        if (id === "v1/ConfigMap" && inventory !== undefined)
+          problems.push(...checkInventory(where, inventory, data ?? {}));
         const dashboard = data?.["key-rotator.json"];
         if (id === "v1/ConfigMap" && dashboard !== undefined)
           problems.push(...checkDashboard(where, dashboard, metrics));
@@ -255,10 +259,16 @@ interface Container {
   volumeMounts?: Array<{ name: string; mountPath: string }>;
 }
 
-/** The inventory the chart mounts must pass the worker's own schema, or the pods crash-loop. */
-function checkInventory(where: string, text: string): string[] {
+/**
+ * The inventory the chart mounts must pass the worker's own schema, with the vendor definitions
+ * mounted beside it (the ConfigMap's other `.yaml` keys), or the pods crash-loop.
+ */
+function checkInventory(where: string, text: string, files: Record<string, string>): string[] {
   try {
-    parseInventory(text, "inventory");
+    const own = Object.entries(files)
+      .filter(([name]) => name !== "inventory.yaml" && name.endsWith(".yaml"))
+      .map(([name, definition]) => definitionModule(parseDefinition(definition, name), name));
+    parseInventory(text, "inventory", own.length > 0 ? new VendorRegistry(own) : undefined);
     return [];
   } catch (err) {
     return err instanceof ConfigError

@@ -58,8 +58,8 @@ imagePullSecrets:
 {{- end }}
 {{- end -}}
 
-{{- /* The vendors the worker knows; test/chart checks this list against the inventory schema. */ -}}
-{{- define "key-rotator.vendors" -}}callcov justcall{{- end -}}
+{{- /* The built-in vendors (vendors/*.yaml, in file order); test/chart checks this list against the registry. */ -}}
+{{- define "key-rotator.vendors" -}}callcov datadog justcall sendgrid twilio{{- end -}}
 
 {{- /*
 The inventory's text for the ConfigMap. `inventory` is either the inventory as YAML under
@@ -82,6 +82,16 @@ fields. The full schema runs in the chart checks (scripts/chart-check.ts) and in
 {{- end -}}
 {{- $vendors := splitList " " (include "key-rotator.vendors" .) -}}
 {{- $problems := list -}}
+{{- /* The inventory's own definitions must be shipped under vendorDefinitions; their ids join the list. */ -}}
+{{- range $i, $file := (get $parsed "vendorDefinitions" | default list) -}}
+{{- $text := get $.Values.vendorDefinitions (toString $file) -}}
+{{- if not $text -}}
+{{- $problems = append $problems (printf "vendorDefinitions[%d]: %s is not under vendorDefinitions in the chart's values (--set-file 'vendorDefinitions.%s=<file>')" $i $file (toString $file | replace "." "\\.")) -}}
+{{- else -}}
+{{- $id := get (fromYaml $text) "id" -}}
+{{- if $id -}}{{- $vendors = append $vendors (toString $id) -}}{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- range $i, $c := get $parsed "credentials" -}}
 {{- if not (kindIs "map" $c) -}}
 {{- $problems = append $problems (printf "credentials[%d]: expected a mapping" $i) -}}
