@@ -159,7 +159,12 @@ class ConformanceRun {
     const verdict = await attempt(() => this.d.vendor.verify(secret));
     if (verdict instanceof Error) this.record("verify", false, describeError(verdict));
     else if (verdict.valid) this.record("verify", true, "the vendor accepts the new key");
-    else this.record("verify", false, `the vendor refuses the key it just made (${verdict.status}): ${verdict.reason}`);
+    else
+      this.record(
+        "verify",
+        false,
+        `the vendor does not accept the key it just made: ${verdict.reason} (${verdict.status})`,
+      );
   }
 
   async list({ keyId }: Made): Promise<void> {
@@ -189,8 +194,7 @@ class ConformanceRun {
     });
     const step = "confirm-refused";
     if (look.error) return this.record(step, false, describeError(look.error));
-    if (look.found)
-      return this.record(step, true, `refused (${look.found.status}): ${look.found.reason}${tries(look.tries)}`);
+    if (look.found) return this.record(step, true, `${look.found.reason} (${look.found.status})${tries(look.tries)}`);
     return this.record(step, false, `the vendor still accepts the key after its revocation${tries(look.tries)}`);
   }
 

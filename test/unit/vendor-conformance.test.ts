@@ -166,7 +166,7 @@ describe("vendor check's conformance run", () => {
     expect(r.steps[1]).toMatchObject({
       ok: false,
       status: 401,
-      detail: expect.stringMatching(/refuses the key it just made/),
+      detail: "the vendor does not accept the key it just made: refused: no such key (401)",
     });
     expect(r.steps[2]).toMatchObject({ ok: false, detail: expect.stringMatching(/listed as "", not by the name/) });
     expect(r).toMatchObject({ passed: false, keyLeftBehind: false });
