@@ -1,26 +1,30 @@
 /**
  * `key-rotator demo` (`npm run demo`): the product end to end on the built-in local setup. Starts
- * the sandbox and a real worker process, then shows four rotations, three of CallCov keys:
- *   1. scheduled: a key reaches its (accelerated) age and the worker rotates it on its own;
+ * the sandbox and a real worker process, then shows five scenarios, seven rotations:
+ *   1. scheduled: a CallCov key reaches its (accelerated) age and the worker rotates it on its own;
  *   2. emergency: a person runs `rotate --emergency --wait`; grace 0, top priority;
  *   3. failed verify: the vendor refuses the new key; the rotation rolls back, current untouched;
- *   4. JustCall, operator-assisted: the demo plays the person at the vendor's dashboard.
- * Ends with a table of what happened; exit 0 when all four went as expected.
+ *   4. JustCall, operator-assisted: the demo plays the person at the vendor's dashboard;
+ *   5. vendors added as definitions: one Twilio, one SendGrid and one Datadog key, `rotate --wait`.
+ * Ends with a table of what happened (src/demo/demo-outcomes.ts judges each rotation from the
+ * outside); exit 0 when all seven went as expected.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { startCli, type CliProcess } from "../demo/cli-process.js";
+import { activeKeyIds, callcovOutcome, justcallOutcome, keyApiOutcome, type Outcome } from "../demo/demo-outcomes.js";
 import { ensureRedis } from "../demo/local-redis.js";
 import { startSandbox } from "../sandbox/sandbox.js";
+import type { SandboxKeyApiVendorId } from "../sandbox/key-api-sandbox.js";
 import {
   type SeededCallCov,
-  type SeededJustCall,
+  type SeededKeyApi,
   sandboxEnv,
   seedCallCovCredential,
   seedJustCallCredential,
+  seedKeyApiCredential,
   seedManagementLogin,
   writeCallCovInventory,
 } from "../sandbox/seed.js";
@@ -28,16 +32,14 @@ import { createSecretsManagerClient } from "../store/aws-secret-store.js";
 import { type RedisTopology, connectRedis, dropPrefix } from "../queue/redis.js";
 import { EXIT_FAILED, EXIT_OK, type Out, table } from "./output.js";
 
-interface Outcome {
-  credential: string;
-  how: string;
-  expected: string;
-  result: string;
-  oldKey: string;
-  currentWorks: string;
-  seconds: string;
-  ok: boolean;
-}
+/** Scenario 5's credentials: one of each vendor added as a definition, beyond CallCov and JustCall. */
+const DEFINITION_VENDORS: Array<[SandboxKeyApiVendorId, string]> = [
+  ["twilio", "sms-alerts"],
+  ["sendgrid", "mail-relay"],
+  ["datadog", "metrics"],
+];
+/** Every rotation the demo runs: three CallCov, one JustCall, one per definition vendor. */
+const ROTATIONS = 4 + DEFINITION_VENDORS.length;
 
 export async function demoCommand(o: { json?: boolean }, out: Out): Promise<number> {
   const say = (text: string) => {
@@ -46,7 +48,8 @@ export async function demoCommand(o: { json?: boolean }, out: Out): Promise<numb
   const redis = await ensureRedis();
   say(`Redis: ${redis.shown}${redis.started ? " (started for the demo)" : ""}`);
   const sandbox = await startSandbox();
-  say(`Sandbox: Secrets Manager emulator ${sandbox.urls.secretsManager}, CallCov simulator ${sandbox.urls.callcov}`);
+  const sims = Object.keys(sandbox.urls).filter((k) => k !== "secretsManager");
+  say(`Sandbox: Secrets Manager emulator ${sandbox.urls.secretsManager}; simulators on 127.0.0.1: ${sims.join(", ")}`);
   const env = sandboxEnv(sandbox);
   Object.assign(process.env, env);
   const client = createSecretsManagerClient({ endpoint: sandbox.urls.secretsManager });
@@ -60,6 +63,9 @@ export async function demoCommand(o: { json?: boolean }, out: Out): Promise<numb
     for (const id of ["billing-api", "support-bot", "analytics"])
       creds.push(await seedCallCovCredential(sandbox, client, id));
     const phones = await seedJustCallCredential(sandbox, client, "phones");
+    const defined: SeededKeyApi[] = [];
+    for (const [vendor, id] of DEFINITION_VENDORS)
+      defined.push(await seedKeyApiCredential(sandbox, client, vendor, id));
     const inventory = join(dir, "inventory.yaml");
     writeCallCovInventory(inventory, sandbox, creds, login, {
       queuePrefix: prefix,
@@ -67,9 +73,10 @@ export async function demoCommand(o: { json?: boolean }, out: Out): Promise<numb
       grace: "2s",
       dueCheckEvery: "1s",
       justcall: [{ ...phones, every: "90d", remindEvery: "2s", deadline: "1h" }],
+      keyApi: defined.map((k) => ({ ...k, grace: "1s" })),
     });
     say(
-      `Inventory: ${inventory} (3 CallCov credentials, billing-api every 10s: an accelerated 90 days, grace 2s; 1 JustCall credential)\n`,
+      `Inventory: ${inventory} (3 CallCov credentials, billing-api every 10s: an accelerated 90 days, grace 2s; 1 JustCall credential; 1 Twilio, 1 SendGrid, 1 Datadog credential, grace 1s)\n`,
     );
     const childEnv = {
       ...env,
@@ -86,7 +93,14 @@ export async function demoCommand(o: { json?: boolean }, out: Out): Promise<numb
     const t1 = Date.now();
     const billing = creds[0] as SeededCallCov;
     await waitFor(() => !sandbox.callcov.isKeyActive(billing.keyId), 40_000, "billing-api's scheduled rotation");
-    outcomes.push(await outcome(billing, "scheduled (key age)", "completed", "completed", t1));
+    outcomes.push(
+      await callcovOutcome(client, sandbox, billing, {
+        how: "scheduled (key age)",
+        expected: "completed",
+        result: "completed",
+        since: t1,
+      }),
+    );
 
     say("\n== 2. Emergency rotation of support-bot: key-rotator rotate support-bot --emergency --wait");
     const support = creds[1] as SeededCallCov;
@@ -97,13 +111,12 @@ export async function demoCommand(o: { json?: boolean }, out: Out): Promise<numb
     );
     const emergencyCode = await emergency.exited;
     outcomes.push(
-      await outcome(
-        support,
-        "emergency (person)",
-        "completed",
-        emergencyCode === 0 ? "completed" : `exit ${emergencyCode ?? "?"}`,
-        t2,
-      ),
+      await callcovOutcome(client, sandbox, support, {
+        how: "emergency (person)",
+        expected: "completed",
+        result: emergencyCode === 0 ? "completed" : `exit ${emergencyCode ?? "?"}`,
+        since: t2,
+      }),
     );
 
     say("\n== 3. Failed verify: the vendor refuses analytics' new key; the rotation must roll back");
@@ -116,14 +129,13 @@ export async function demoCommand(o: { json?: boolean }, out: Out): Promise<numb
     });
     const refusedCode = await refused.exited;
     outcomes.push(
-      await outcome(
-        analytics,
-        "manual, verify refused",
-        "rolled back",
-        refusedCode === 1 ? "rolled back" : `exit ${refusedCode ?? "?"}`,
-        t3,
-        true,
-      ),
+      await callcovOutcome(client, sandbox, analytics, {
+        how: "manual, verify refused",
+        expected: "rolled back",
+        result: refusedCode === 1 ? "rolled back" : `exit ${refusedCode ?? "?"}`,
+        since: t3,
+        rollback: true,
+      }),
     );
 
     say("\n== 4. JustCall, operator-assisted: the demo plays the person at JustCall's dashboard");
@@ -148,7 +160,17 @@ export async function demoCommand(o: { json?: boolean }, out: Out): Promise<numb
     await fetch(`${sandbox.urls.justcall}/__dashboard/pairs/${phones.apiKey}`, { method: "DELETE" });
     say(`  person  | revoked the old pair (key ${phones.apiKey.slice(0, 4)}…) in the dashboard`);
     await worker.waitForLine((l) => l.includes('"rotation.finished"') && l.includes(phones.id), 30_000);
-    outcomes.push(await justcallOutcome(phones, t4));
+    outcomes.push(await justcallOutcome(client, sandbox, phones, t4));
+
+    say("\n== 5. Vendors added as definitions (vendors/*.yaml): one key each of Twilio, SendGrid and Datadog");
+    for (const k of defined) {
+      say(`  -- ${k.id} (${k.vendor}): key-rotator rotate ${k.id} --wait`);
+      const activeBefore = activeKeyIds(sandbox, k);
+      const since = Date.now();
+      const rotated = startCli(["rotate", k.id, "--wait"], { env: childEnv, onLine: (l) => say(`  cli     | ${l}`) });
+      const exitCode = await rotated.exited;
+      outcomes.push(await keyApiOutcome(client, sandbox, k, { exitCode, activeBefore, since }));
+    }
   } finally {
     await worker?.kill("SIGTERM");
     await sandbox.close();
@@ -156,13 +178,13 @@ export async function demoCommand(o: { json?: boolean }, out: Out): Promise<numb
     await redis.stop();
     rmSync(dir, { recursive: true, force: true });
   }
-  const allOk = outcomes.length === 4 && outcomes.every((x) => x.ok);
+  const allOk = outcomes.length === ROTATIONS && outcomes.every((x) => x.ok);
   if (o.json) out.stdout(JSON.stringify({ ok: allOk, outcomes }));
   else {
     out.stdout(
       `\n${table(
-        ["credential", "how", "expected", "result", "old key", "current key works", "seconds"],
-        outcomes.map((x) => [x.credential, x.how, x.expected, x.result, x.oldKey, x.currentWorks, x.seconds]),
+        ["credential", "vendor", "how", "expected", "result", "old key", "current key works", "seconds"],
+        outcomes.map((x) => [x.credential, x.vendor, x.how, x.expected, x.result, x.oldKey, x.currentWorks, x.seconds]),
       )}`,
     );
     out.stdout(
@@ -170,72 +192,6 @@ export async function demoCommand(o: { json?: boolean }, out: Out): Promise<numb
     );
   }
   return allOk ? EXIT_OK : EXIT_FAILED;
-
-  async function justcallOutcome(c: SeededJustCall, since: number): Promise<Outcome> {
-    return justcallOutcomeOf(client, sandbox.urls.justcall, c, since);
-  }
-
-  async function outcome(
-    c: SeededCallCov,
-    how: string,
-    expected: string,
-    result: string,
-    since: number,
-    rollback = false,
-  ): Promise<Outcome> {
-    const current = await client.send(new GetSecretValueCommand({ SecretId: c.secretId }));
-    const value = JSON.parse(current.SecretString ?? "{}") as { apiKey?: string; keyId?: string };
-    const works =
-      (await fetch(`${sandbox.urls.callcov}/api/v1/health`, { headers: { "X-API-Key": value.apiKey ?? "" } }))
-        .status === 200;
-    const oldActive = sandbox.callcov.isKeyActive(c.keyId);
-    const ok =
-      result === expected &&
-      works &&
-      (rollback ? oldActive && value.keyId === c.keyId : !oldActive && value.keyId !== c.keyId);
-    return {
-      credential: c.id,
-      how,
-      expected,
-      result,
-      oldKey: oldActive ? (rollback ? "kept (still current)" : "STILL ACTIVE") : "revoked",
-      currentWorks: works ? "yes" : "NO",
-      seconds: ((Date.now() - since) / 1000).toFixed(1),
-      ok,
-    };
-  }
-}
-
-async function justcallOutcomeOf(
-  client: ReturnType<typeof createSecretsManagerClient>,
-  justcallUrl: string,
-  c: SeededJustCall,
-  since: number,
-): Promise<Outcome> {
-  const current = JSON.parse(
-    (await client.send(new GetSecretValueCommand({ SecretId: c.secretId }))).SecretString ?? "{}",
-  ) as { apiKey?: string; apiSecret?: string };
-  const works =
-    (
-      await fetch(`${justcallUrl}/v2/account`, {
-        headers: { authorization: `${current.apiKey ?? ""}:${current.apiSecret ?? ""}` },
-      })
-    ).status === 200;
-  const pairs = (await (await fetch(`${justcallUrl}/__dashboard/pairs`)).json()) as {
-    data: Array<{ apiKey: string; active: boolean }>;
-  };
-  const oldActive = pairs.data.find((p) => p.apiKey === c.apiKey)?.active ?? false;
-  const ok = works && !oldActive && current.apiKey !== c.apiKey;
-  return {
-    credential: c.id,
-    how: "operator-assisted (JustCall)",
-    expected: "completed",
-    result: ok ? "completed" : "not completed",
-    oldKey: oldActive ? "STILL ACTIVE" : "revoked",
-    currentWorks: works ? "yes" : "NO",
-    seconds: ((Date.now() - since) / 1000).toFixed(1),
-    ok,
-  };
 }
 
 /** One worker log line for people: time, credential, what happened. */

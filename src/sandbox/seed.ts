@@ -1,11 +1,12 @@
 /**
  * Puts credentials into a sandbox the way a team would before adopting key-rotator: a key made
  * by hand at the vendor, stored in its secret in the shape of README "Stored value", plus the
- * vendor management login in its own secret. Also writes a matching inventory file.
+ * vendor's management login or key in its own secret. Also writes a matching inventory file.
  */
 import { writeFileSync } from "node:fs";
 import { CreateSecretCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { stringify } from "yaml";
+import { SANDBOX_KEY_API_VENDORS, type SandboxKeyApiVendorId } from "./key-api-sandbox.js";
 import { SANDBOX_LOGIN, type Sandbox } from "./sandbox.js";
 
 export const SANDBOX_ENV = {
@@ -34,12 +35,17 @@ export async function seedManagementLogin(
   client: SecretsManagerClient,
   secretId = "sandbox/callcov/management-login",
 ): Promise<string> {
+  await createOnce(client, secretId, SANDBOX_LOGIN);
+  return secretId;
+}
+
+/** Creates the secret unless it exists already (a management secret shared by credentials). */
+async function createOnce(client: SecretsManagerClient, secretId: string, value: unknown): Promise<void> {
   await client
-    .send(new CreateSecretCommand({ Name: secretId, SecretString: JSON.stringify(SANDBOX_LOGIN) }))
+    .send(new CreateSecretCommand({ Name: secretId, SecretString: JSON.stringify(value) }))
     .catch((err: unknown) => {
       if ((err as { name?: string }).name !== "ResourceExistsException") throw err;
     });
-  return secretId;
 }
 
 export async function seedCallCovCredential(
@@ -83,6 +89,44 @@ export async function seedJustCallCredential(
   return { id, secretId, apiKey: pair.apiKey, apiSecret: pair.apiSecret };
 }
 
+export interface SeededKeyApi {
+  id: string;
+  vendor: SandboxKeyApiVendorId;
+  secretId: string;
+  /** The hand-made key's id at the vendor (Twilio's SK… sid, SendGrid's api_key_id, Datadog's UUID). */
+  keyId: string;
+  /** The hand-made key itself; kept so the demo can show the vendor refuses it once revoked. */
+  apiKey: string;
+  managementSecretId: string;
+  /** The credential's other inventory fields (Twilio's accountSid). */
+  fields: Record<string, string>;
+}
+
+/**
+ * A credential of a key-API definition vendor (Twilio, SendGrid, Datadog): a key made in the
+ * simulator's dashboard as a person would, stored as `{vendor, apiKey, keyId}`, and the vendor's
+ * management secret (`sandbox/<vendor>/management`, made once for all its credentials).
+ */
+export async function seedKeyApiCredential(
+  sandbox: Sandbox,
+  client: SecretsManagerClient,
+  vendor: SandboxKeyApiVendorId,
+  id: string,
+): Promise<SeededKeyApi> {
+  const v = SANDBOX_KEY_API_VENDORS[vendor];
+  const managementSecretId = `sandbox/${vendor}/management`;
+  await createOnce(client, managementSecretId, v.managementSecret);
+  const secretId = `sandbox/${vendor}/${id}`;
+  const made = sandbox[vendor].issueKey(`made by hand for ${id}`);
+  await client.send(
+    new CreateSecretCommand({
+      Name: secretId,
+      SecretString: JSON.stringify({ vendor, apiKey: made.key, keyId: made.id }),
+    }),
+  );
+  return { id, vendor, secretId, keyId: made.id, apiKey: made.key, managementSecretId, fields: v.fields(sandbox) };
+}
+
 export interface InventoryOptions {
   queuePrefix: string;
   every?: string;
@@ -103,6 +147,8 @@ export interface InventoryOptions {
   webhookUrl?: string;
   /** JustCall credentials to add, with their operator settings. */
   justcall?: Array<SeededJustCall & { every?: string; singlePair?: boolean; remindEvery?: string; deadline?: string }>;
+  /** Twilio, SendGrid and Datadog credentials to add, each on its simulator. */
+  keyApi?: Array<SeededKeyApi & { every?: string; grace?: string }>;
 }
 
 export function writeCallCovInventory(
@@ -156,6 +202,18 @@ export function writeCallCovInventory(
             deadline: j.deadline ?? "48h",
             escalateTo: o.webhookUrl ? ["hook"] : [],
           },
+          ...(o.webhookUrl ? { alerts: { warning: ["hook"], critical: ["hook"] } } : {}),
+        })) as never[],
+      )
+      .concat(
+        (o.keyApi ?? []).map((k) => ({
+          id: k.id,
+          vendor: k.vendor,
+          secretId: k.secretId,
+          baseUrl: sandbox.urls[k.vendor],
+          managementSecretId: k.managementSecretId,
+          ...k.fields,
+          rotation: { every: k.every ?? "90d", grace: k.grace ?? "0s" },
           ...(o.webhookUrl ? { alerts: { warning: ["hook"], critical: ["hook"] } } : {}),
         })) as never[],
       ),
