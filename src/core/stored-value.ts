@@ -24,6 +24,12 @@ export interface ValueShape<V> {
    * values with the same identity are the same key. Compared, never logged.
    */
   identityOf(value: V): string;
+  /**
+   * How a person finds the key in the vendor's dashboard, where the vendor shows one: a label and
+   * the first and last characters of its identity, never of a secret ("API key abcd…wxyz").
+   * Undefined where the vendor shows none or the identity is too short to show any of it.
+   */
+  describe?(value: V): string | undefined;
 }
 
 /** Fields every value may carry. */

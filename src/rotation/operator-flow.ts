@@ -155,7 +155,8 @@ export async function operatorRotate(
     const oldVersionId = s.oldVersionId ?? "";
     const old = await readPair(deps, c, oldVersionId);
     if ((await verifier.verify(deps.value.secretOf(old))).valid) {
-      // Names the old pair by when it was stored and its version, never by any of its characters.
+      // Names the old pair as the vendor's dashboard shows it (where its definition says how: a few
+      // characters of the non-secret identity), when it was stored and its version; never a secret.
       const storedOn =
         versions
           .find((v) => v.versionId === oldVersionId)
@@ -166,7 +167,7 @@ export async function operatorRotate(
         deps,
         s,
         "revoke-old-pair",
-        `the new pair of ${c.id} is live; revoke the old pair (the pair stored on ${storedOn}, version ${oldVersionId}) in ${g.dashboard}`,
+        `the new pair of ${c.id} is live; revoke the old pair (${shownAs(deps.value, old)}the pair stored on ${storedOn}, version ${oldVersionId}) in ${g.dashboard}`,
       );
       await save(s);
       return wait("awaiting the revocation of the old pair");
@@ -273,6 +274,12 @@ async function remind(
     });
     s.escalated = true;
   }
+}
+
+/** "API key abcd…wxyz, " where the vendor's dashboard shows keys that way, else "". */
+function shownAs<V>(shape: ValueShape<V>, value: V): string {
+  const shown = shape.describe?.(value);
+  return shown ? `${shown}, ` : "";
 }
 
 /** Whether two values name the same key (`identityOf`), compared in constant time. */

@@ -109,7 +109,7 @@ describe("JustCall operator-assisted rotation", () => {
     );
     expect(r.got.find((a) => a.kind === "revoke-old-pair")?.summary).toMatch(
       new RegExp(
-        `revoke the old pair \\(the pair stored on \\d{4}-\\d{2}-\\d{2}[^)]*, version ${oldVersion?.versionId ?? "?"}\\)`,
+        `revoke the old pair \\(API key ${jc.apiKey.slice(0, 4)}…${jc.apiKey.slice(-4)}, the pair stored on \\d{4}-\\d{2}-\\d{2}[^)]*, version ${oldVersion?.versionId ?? "?"}\\)`,
       ),
     );
     w.sandbox.justcall.revokePair(jc.apiKey);
@@ -128,7 +128,10 @@ describe("JustCall operator-assisted rotation", () => {
     );
     expect(leaks(w.workers.flatMap((x) => x.lines).join("\n"), w.secrets())).toEqual([]);
     expect(leaks(await w.redisDump(), w.secrets())).toEqual([]);
-    expect(fragmentLeaks(JSON.stringify(r.got), justcallSecrets(w))).toEqual([]);
+    // The alerts show the old API key's first and last four, as JustCall's dashboard lists it; no
+    // longer piece of any key, and nothing of any secret.
+    expect(fragmentLeaks(JSON.stringify(r.got), w.jcSecrets)).toEqual([]);
+    expect(fragmentLeaks(JSON.stringify(r.got), justcallSecrets(w), 5)).toEqual([]);
     expect(fragmentLeaks(w.workers.flatMap((x) => x.lines).join("\n"), justcallSecrets(w), 8)).toEqual([]);
     expect(fragmentLeaks(await w.redisDump(), justcallSecrets(w), 8)).toEqual([]);
   });

@@ -65,9 +65,9 @@ const v = (versionId: string, stages: string[], at = T0): VersionInfo => ({
   createdAt: new Date(at),
 });
 
-/** Words of four or more characters that occur inside a secret: a prefix like "0a1b…" counts. */
-const fragments = (text: string, secrets: string[]) =>
-  (text.match(/[A-Za-z0-9_-]{4,}/g) ?? []).filter((w) => secrets.some((s) => s.includes(w)));
+/** Words of `min` (four) or more characters that occur inside a secret: a prefix like "0a1b…" counts. */
+const fragments = (text: string, secrets: string[], min = 4) =>
+  (text.match(new RegExp(`[A-Za-z0-9_-]{${min},}`, "g")) ?? []).filter((w) => secrets.some((s) => s.includes(w)));
 
 describe("reconcileOperator: the store wins over the saved step", () => {
   const promotedAt = T0 + 5_000;
@@ -163,17 +163,19 @@ describe("operatorRotate", () => {
     expect(fragments(JSON.stringify(w.alerter.raised), [OLD.apiKey, OLD.apiSecret])).toEqual([]);
   });
 
-  it("the revoke reminder names the old pair by its store date and version, with none of its characters", async () => {
+  it("the revoke reminder names the old pair as the dashboard lists it (API key's first and last four), its store date and version; none of its secret", async () => {
     const w = world();
     w.now.t = T0 + 86_400_000;
     await w.store.putPending(SECRET, "v-new", pairValue(NEW));
     const result = await w.run(fresh({ step: Step.AwaitPair }));
     expect(result.state.step).toBe(Step.AwaitRevoke);
     const alert = w.alerter.raised.find((a) => a.kind === "revoke-old-pair");
-    expect(alert?.summary).toContain("revoke the old pair (the pair stored on 2026-03-12, version v-old)");
-    expect(fragments(JSON.stringify(w.alerter.raised), [OLD.apiKey, OLD.apiSecret, NEW.apiKey, NEW.apiSecret])).toEqual(
-      [],
+    expect(alert?.summary).toContain(
+      "revoke the old pair (API key 0a1b…a4b5, the pair stored on 2026-03-12, version v-old) in JustCall",
     );
+    // Only the four and four characters the dashboard shows; nothing of either secret, nothing of the new key.
+    expect(fragments(JSON.stringify(w.alerter.raised), [OLD.apiSecret, NEW.apiKey, NEW.apiSecret])).toEqual([]);
+    expect(fragments(JSON.stringify(w.alerter.raised), [OLD.apiKey], 5)).toEqual([]);
   });
 
   it("resumed from the store alone after promote: waits for the old pair's revocation, then finishes", async () => {

@@ -101,11 +101,14 @@ function operator(d: OperatorDefinition, source: string): OperatorModule {
     source,
     docs: d.docs,
     fields: fieldShape(d),
-    value: valueShape<Value>(
-      schema,
-      (v) => keyPartsSecret(partsOf(v)),
-      (v) => String(v[d.key.identity]),
-    ),
+    value: {
+      ...valueShape<Value>(
+        schema,
+        (v) => keyPartsSecret(partsOf(v)),
+        (v) => String(v[d.key.identity]),
+      ),
+      describe: (v: Value) => displayOf(d, partsOf(v)),
+    },
     ageWarnBeforeMs: d.ageWarnBefore,
     secretsRead: () => [],
     verifier: (c: VendorCredential<Fields>, ctx) =>
@@ -117,6 +120,14 @@ function operator(d: OperatorDefinition, source: string): OperatorModule {
     maxSubmissionBytes: d.key.maxInputBytes,
     guide: d.guide,
   };
+}
+
+/** The dashboard's view of a key's identity part, or undefined when fewer than eight characters would stay hidden. */
+function displayOf(d: OperatorDefinition, parts: Record<string, string>): string | undefined {
+  const show = d.key.display;
+  const identity = d.key.identity === undefined ? undefined : parts[d.key.identity];
+  if (!show || identity === undefined || identity.length < show.first + show.last + 8) return undefined;
+  return `${show.label} ${identity.slice(0, show.first)}…${show.last > 0 ? identity.slice(-show.last) : ""}`;
 }
 
 function fieldValues(fields: Fields): Record<string, string> {

@@ -197,6 +197,18 @@ const operator = z.strictObject({
     parts: z.record(z.string().regex(/^[a-z][A-Za-z0-9]*$/, "expected a camelCase part name"), part),
     /** The part that names the key at the vendor (never a secret). */
     identity: z.string().min(1),
+    /**
+     * How the vendor's dashboard shows a key, for the request to revoke the old one: a label and
+     * the first and last characters of the identity ("API key abcd…wxyz"). Shown only when at
+     * least eight characters stay hidden.
+     */
+    display: z
+      .strictObject({
+        label: z.string().min(1).max(40),
+        first: z.number().int().min(0).max(6),
+        last: z.number().int().min(0).max(6),
+      })
+      .optional(),
     /** `submit` also takes the parts on one line joined by this. */
     joinedBy: z.string().min(1).max(3).optional(),
     maxInputBytes: z.number().int().min(64).max(65_536).default(2_048),
