@@ -72,13 +72,19 @@ export function definitionProblems(d: VendorDefinition): Problem[] {
     const auth = d.management.auth;
     if (auth.kind === "login" && auth.refresh && auth.login.answer.refreshToken === undefined)
       problems.push({ path: ["management", "auth", "refresh"], message: "a refresh needs login.answer.refreshToken" });
-  } else if (!Object.hasOwn(d.key.parts, d.key.identity)) {
-    problems.push({
-      path: ["key", "identity"],
-      message: `expected one of the parts (${Object.keys(d.key.parts).join(", ")})`,
-    });
   } else if (Object.keys(d.key.parts).length < 1) {
     problems.push({ path: ["key", "parts"], message: "expected at least one part" });
+  } else if (d.key.identity !== undefined && !Object.hasOwn(d.key.parts, d.key.identity)) {
+    problems.push({
+      path: ["key", "identity"],
+      message: `expected one of the parts (${Object.keys(d.key.parts).join(", ")}), or no identity for a key that is one secret`,
+    });
+  } else if (d.key.display !== undefined && d.key.identity === undefined) {
+    problems.push({
+      path: ["key", "display"],
+      message:
+        "display shows characters of the identity part: without an identity (a key that is one secret) nothing may be shown",
+    });
   }
 
   for (const [name, f] of Object.entries(d.fields))

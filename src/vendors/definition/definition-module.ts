@@ -4,6 +4,7 @@
  * vendor how `submit` reads a key and the words that guide a person. Pure: the factories are
  * called by the composition root.
  */
+import { createHash } from "node:crypto";
 import { z } from "zod";
 import { InvalidStateError } from "../../core/errors.js";
 import type { SecretStore } from "../../core/ports.js";
@@ -102,11 +103,7 @@ function operator(d: OperatorDefinition, source: string): OperatorModule {
     docs: d.docs,
     fields: fieldShape(d),
     value: {
-      ...valueShape<Value>(
-        schema,
-        (v) => keyPartsSecret(partsOf(v)),
-        (v) => String(v[d.key.identity]),
-      ),
+      ...valueShape<Value>(schema, (v) => keyPartsSecret(partsOf(v)), identityOf(d, partsOf)),
       describe: (v: Value) => displayOf(d, partsOf(v)),
     },
     ageWarnBeforeMs: d.ageWarnBefore,
@@ -120,6 +117,19 @@ function operator(d: OperatorDefinition, source: string): OperatorModule {
     maxSubmissionBytes: d.key.maxInputBytes,
     guide: d.guide,
   };
+}
+
+/**
+ * What names an operator key: its identity part (never a secret), or, for a key that is one secret
+ * with no public part, a SHA-256 digest of its parts, so equal keys match and none is held in view.
+ */
+function identityOf<V>(d: OperatorDefinition, partsOf: (v: V) => Record<string, string>): (v: V) => string {
+  const identity = d.key.identity;
+  if (identity !== undefined) return (v) => String(partsOf(v)[identity]);
+  return (v) =>
+    `sha256:${createHash("sha256")
+      .update(JSON.stringify(partsOf(v)))
+      .digest("hex")}`;
 }
 
 /** The dashboard's view of a key's identity part, or undefined when fewer than eight characters would stay hidden. */

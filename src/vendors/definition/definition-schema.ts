@@ -195,8 +195,12 @@ const operator = z.strictObject({
   flow: z.literal("operator"),
   key: z.strictObject({
     parts: z.record(z.string().regex(/^[a-z][A-Za-z0-9]*$/, "expected a camelCase part name"), part),
-    /** The part that names the key at the vendor (never a secret). */
-    identity: z.string().min(1),
+    /**
+     * The part that names the key at the vendor without being a secret (JustCall's api_key). Leave
+     * it out for a key that is one secret with no public part: two keys are then the same key when
+     * every part is, compared by a digest (`identityOf`), so no secret stands in for a name.
+     */
+    identity: z.string().min(1).optional(),
     /**
      * How the vendor's dashboard shows a key, for the request to revoke the old one: a label and
      * the first and last characters of the identity ("API key abcd…wxyz"). Shown only when at

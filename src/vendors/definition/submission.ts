@@ -60,9 +60,14 @@ function fromLines(d: OperatorDefinition, text: string, names: string[], where: 
   const partNames = Object.keys(d.key.parts);
   const lines = text.split(/\r?\n/);
   const joined = d.key.joinedBy;
-  const forms = `${names.length} lines (${names.join(", then ")})${joined ? ` or one line ${names.join(joined)}` : ""}`;
+  const forms =
+    partNames.length === 1
+      ? `one line (${names[0] ?? ""})`
+      : `${names.length} lines (${names.join(", then ")})${joined ? ` or one line ${names.join(joined)}` : ""}`;
   if (lines.some((l) => l.includes("\r")))
     throw new ConfigError(["a carriage return (CR) without a line feed; end lines with LF or CRLF"], where);
+  // A key of one part is its one line, whatever characters it holds (joinedBy splits only pairs).
+  if (partNames.length === 1 && lines.length === 1) return { [partNames[0] ?? ""]: lines[0] ?? "" };
   if (lines.length === partNames.length && partNames.length > 1) {
     if (joined && lines[0]?.includes(joined))
       throw new ConfigError(
