@@ -1,10 +1,11 @@
 /**
  * The local stand-ins for AWS and the vendors, together: the Secrets Manager emulator and the
- * CallCov, JustCall, Twilio, SendGrid and Datadog simulators on loopback (ports portBase+0 to +5). `key-rotator sandbox`, the demo, the tests and the
- * benchmark all start them through here.
+ * CallCov, JustCall, Twilio, SendGrid, Datadog and Anthropic simulators on loopback (ports portBase+0
+ * to +6). `key-rotator sandbox`, the demo, the tests and the benchmark all start them through here.
  */
 import { type CallCovSimulator, startCallCovSimulator } from "./callcov-sim.js";
 import type { Plan } from "./callcov/callcov-state.js";
+import { type AnthropicSimulator, startAnthropicSimulator } from "./anthropic-sim.js";
 import { type DatadogSimulator, startDatadogSimulator } from "./datadog-sim.js";
 import { type JustCallSimulator, startJustCallSimulator } from "./justcall-sim.js";
 import { type SecretsManagerEmulator, startSecretsManagerEmulator } from "./secrets-manager-emulator.js";
@@ -21,6 +22,7 @@ export interface Sandbox {
     twilio: string;
     sendgrid: string;
     datadog: string;
+    anthropic: string;
   };
   emulator: SecretsManagerEmulator;
   callcov: CallCovSimulator;
@@ -29,6 +31,8 @@ export interface Sandbox {
   twilio: TwilioSimulator;
   sendgrid: SendGridSimulator;
   datadog: DatadogSimulator;
+  /** The second dashboard-only vendor: keys are made and deleted in its Console (`issueKey`, `revokeKey`). */
+  anthropic: AnthropicSimulator;
   close(): Promise<void>;
 }
 
@@ -64,6 +68,7 @@ export async function startSandbox(
   const twilio = await startTwilioSimulator({ port: port(3), host });
   const sendgrid = await startSendGridSimulator({ port: port(4), host });
   const datadog = await startDatadogSimulator({ port: port(5), host });
+  const anthropic = await startAnthropicSimulator({ port: port(6), host });
   return {
     urls: {
       secretsManager: emulator.url,
@@ -72,6 +77,7 @@ export async function startSandbox(
       twilio: twilio.url,
       sendgrid: sendgrid.url,
       datadog: datadog.url,
+      anthropic: anthropic.url,
     },
     emulator,
     callcov,
@@ -79,6 +85,7 @@ export async function startSandbox(
     twilio,
     sendgrid,
     datadog,
+    anthropic,
     close: async () => {
       await Promise.all([
         emulator.close(),
@@ -87,6 +94,7 @@ export async function startSandbox(
         twilio.close(),
         sendgrid.close(),
         datadog.close(),
+        anthropic.close(),
       ]);
     },
   };

@@ -4,7 +4,7 @@
  * hand the request to the vendor's own handler. Faults that need the vendor's dialect (error,
  * rate-limit) are answered by the vendor's `fault` callback; `malformed` is a 200 that is not JSON.
  * Must not: put a secret in a control answer (only `POST /__sim/keys`, which plays the dashboard,
- * returns the new key once).
+ * returns the new key once; `DELETE /__sim/keys/{id}` plays deleting one there).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { type FaultRule, Faults, parseFaultRule } from "../faults.js";
@@ -78,6 +78,12 @@ export async function serveKeySim(
         const made = issue(typeof name === "string" ? name : "seeded in the dashboard");
         return send(res, 201, { id: made.id, key: made.key });
       }
+      // Plays a person deleting a key in the vendor's dashboard (what an operator-flow rotation waits for).
+      const revoke = /^\/__sim\/keys\/([^/]+)$/.exec(path);
+      if (method === "DELETE" && revoke)
+        return ledger.revoke(decodeSegment(revoke[1] ?? "") ?? "")
+          ? send(res, 200, { revoked: true })
+          : send(res, 404, { message: "no active key with that id" });
       if (method === "GET" && path === "/__sim/keys")
         return send(res, 200, {
           data: ledger.history().map((k) => ({
