@@ -59,7 +59,7 @@ imagePullSecrets:
 {{- end -}}
 
 {{- /* The built-in vendors (vendors/*.yaml, in file order); test/chart checks this list against the registry. */ -}}
-{{- define "key-rotator.vendors" -}}callcov datadog justcall sendgrid twilio{{- end -}}
+{{- define "key-rotator.vendors" -}}anthropic callcov datadog justcall sendgrid twilio{{- end -}}
 
 {{- /*
 The inventory's text for the ConfigMap. `inventory` is either the inventory as YAML under
