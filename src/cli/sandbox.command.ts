@@ -2,19 +2,22 @@
  * `key-rotator sandbox`: runs the emulator and simulators until SIGTERM/SIGINT and prints one
  * JSON line with their URLs, for trying the product without AWS or vendor accounts:
  *   AWS_ENDPOINT_URL_SECRETS_MANAGER=<secretsManager> AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x ...
- * With `--seed`, it first puts a CallCov and a JustCall credential in (keys made at the vendor as a
- * person would, the CallCov management login in its own secret), writes an inventory for them, and
- * prints what to export in another shell: the README's try-it path needs nothing else.
+ * With `--seed`, it first puts a credential of each vendor in, CallCov, JustCall, Twilio, SendGrid
+ * and Datadog (keys made at the vendor as a person would, each key-API vendor's management login or
+ * key in its own secret), writes an inventory for them, and prints what to export in another
+ * shell: the README's try-it path needs nothing else.
  */
 import { randomBytes } from "node:crypto";
 import { resolve } from "node:path";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { SANDBOX_KEY_API_VENDORS } from "../sandbox/key-api-sandbox.js";
 import { ListenError } from "../sandbox/local-server.js";
 import { SANDBOX_LOGIN, type Sandbox, startSandbox } from "../sandbox/sandbox.js";
 import {
   SANDBOX_ENV,
   seedCallCovCredential,
   seedJustCallCredential,
+  seedKeyApiCredential,
   seedManagementLogin,
   writeCallCovInventory,
 } from "../sandbox/seed.js";
@@ -57,6 +60,12 @@ async function seed(sandbox: Sandbox, inventory: string, out: Out): Promise<void
   const login = await seedManagementLogin(client);
   const cc = await seedCallCovCredential(sandbox, client, "cc-demo");
   const jc = await seedJustCallCredential(sandbox, client, "jc-demo");
+  // The vendors added as definitions (vendors/*.yaml), one credential each.
+  const defined = [
+    await seedKeyApiCredential(sandbox, client, "twilio", "tw-demo"),
+    await seedKeyApiCredential(sandbox, client, "sendgrid", "sg-demo"),
+    await seedKeyApiCredential(sandbox, client, "datadog", "dd-demo"),
+  ];
   client.destroy();
   writeCallCovInventory(inventory, sandbox, [cc], login, {
     // Its own prefix each time: a Redis kept from an earlier sandbox holds jobs for keys gone with it.
@@ -64,6 +73,7 @@ async function seed(sandbox: Sandbox, inventory: string, out: Out): Promise<void
     every: "90d",
     grace: "10s",
     justcall: [{ ...jc, every: "90d" }],
+    keyApi: defined.map((k) => ({ ...k, every: "90d", grace: "10s" })),
   });
   const env = {
     ...SANDBOX_ENV,
@@ -76,15 +86,21 @@ async function seed(sandbox: Sandbox, inventory: string, out: Out): Promise<void
     JSON.stringify({
       ...sandbox.urls,
       inventory,
-      credentials: [cc.id, jc.id],
+      credentials: [cc.id, jc.id, ...defined.map((k) => k.id)],
       env,
     }),
   );
   out.stdout(
     [
       "",
-      `Seeded: ${cc.id} (CallCov, secret ${cc.secretId}), ${jc.id} (JustCall, secret ${jc.secretId}),`,
-      `and the CallCov management login (${SANDBOX_LOGIN.email}) in ${login}. Inventory: ${inventory}`,
+      "Seeded, each key made at its vendor as a person would and stored in its own secret:",
+      `  ${cc.id}  CallCov   ${cc.secretId} (management login ${SANDBOX_LOGIN.email} in ${login})`,
+      `  ${jc.id}  JustCall  ${jc.secretId} (operator-assisted: a person makes and revokes pairs)`,
+      ...defined.map(
+        (k) =>
+          `  ${k.id}  ${SANDBOX_KEY_API_VENDORS[k.vendor].name.padEnd(8)}  ${k.secretId} (added as a definition, vendors/${k.vendor}.yaml; management secret ${k.managementSecretId})`,
+      ),
+      `Inventory: ${inventory}`,
       `JustCall's dashboard (make and revoke pairs as a person would): ${sandbox.urls.justcall}/__dashboard/pairs`,
       "",
       "In another shell (leave this one running; Ctrl-C stops the sandbox, which keeps nothing):",

@@ -3,13 +3,18 @@
  * README itself (so the two cannot drift apart) and run as real processes, in order, against
  * `sandbox --seed` and the environment it prints. Two liberties, both said here: the inventory is
  * written to a temporary folder instead of the checkout, and before `submit` the test waits until
- * the worker has asked for the pair (a person reading the README is slower than that).
+ * the worker has asked for the pair (a person reading the README is slower than that). At the
+ * end it asks the SendGrid simulator, as SendGrid would be asked, what the README's rotation of
+ * sg-demo (a vendor added as a definition) left: the current key accepted, the previous refused.
  */
 import { readFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { GetSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { afterAll, describe, expect, it } from "vitest";
 import { type CliProcess, startCli } from "../../src/demo/cli-process.js";
+import { SANDBOX_SENDGRID } from "../../src/sandbox/sendgrid-sim.js";
+import { createSecretsManagerClient } from "../../src/store/aws-secret-store.js";
 
 const README = readFileSync(new URL("../../README.md", import.meta.url), "utf8");
 const section = README.slice(README.indexOf("## Try it in five minutes"), README.indexOf("## How a rotation works"));
@@ -54,6 +59,11 @@ describe("README: try it in five minutes", () => {
 
     const sandbox = startCli([...words(lines[0]?.slice(CLI.length) ?? "", {}), "--inventory", join(dir, "inv.yaml")]);
     running.push(sandbox);
+    const seeded = JSON.parse(await sandbox.waitForLine(/^\{"secretsManager"/, 30_000)) as {
+      sendgrid: string;
+      credentials: string[];
+    };
+    expect(seeded.credentials).toEqual(["cc-demo", "jc-demo", "tw-demo", "sg-demo", "dd-demo"]);
     const exportLine = await sandbox.waitForLine(/^\s+export /, 30_000);
     const env: Record<string, string> = {};
     for (const pair of exportLine
@@ -104,5 +114,35 @@ describe("README: try it in five minutes", () => {
     expect(all).toMatch(/rotate: [^]*grace until [^]*done: cc-demo rotated/);
     expect(all).toMatch(/history: [^]*cli:me@/);
     expect(all).toMatch(/"credential":"jc-demo"/);
+    for (const [id, vendor] of [
+      ["tw-demo", "twilio"],
+      ["sg-demo", "sendgrid"],
+      ["dd-demo", "datadog"],
+    ])
+      expect(all).toMatch(new RegExp(`status: [^]*\\b${id} +${vendor}\\b`));
+    expect(all).toMatch(/rotate: [^]*grace until [^]*done: sg-demo rotated/);
+
+    // What SendGrid says of the keys now: the current one accepted, the previous refused and gone.
+    const store = createSecretsManagerClient({
+      endpoint: env.AWS_ENDPOINT_URL_SECRETS_MANAGER ?? "",
+      credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID ?? "", secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "" },
+    });
+    const stage = async (VersionStage: string) =>
+      JSON.parse(
+        (await store.send(new GetSecretValueCommand({ SecretId: "sandbox/sendgrid/sg-demo", VersionStage })))
+          .SecretString ?? "{}",
+      ) as { apiKey: string; keyId: string };
+    const [current, previous] = [await stage("AWSCURRENT"), await stage("AWSPREVIOUS")];
+    store.destroy();
+    const scopes = async (key: string) =>
+      (await fetch(`${seeded.sendgrid}/v3/scopes`, { headers: { authorization: `Bearer ${key}` } })).status;
+    expect(current.keyId).not.toBe(previous.keyId);
+    expect(await scopes(current.apiKey)).toBe(200);
+    expect(await scopes(previous.apiKey)).toBe(401);
+    const keys = (await (await fetch(`${seeded.sendgrid}/__sim/keys`)).json()) as {
+      data: Array<{ id: string; active: boolean }>;
+    };
+    const active = keys.data.filter((k) => k.active && k.id !== SANDBOX_SENDGRID.managementKeyId).map((k) => k.id);
+    expect(active).toEqual([current.keyId]);
   }, 180_000);
 });
