@@ -249,7 +249,7 @@ program
 program
   .command("demo")
   .description(
-    "run seven rotations against the sandbox (scheduled, emergency, refused and rolled back, operator-assisted with the demo as the person, and one key of each of the three vendors added as definitions) and show what happened",
+    "run seven rotations against the sandbox (scheduled, emergency, refused and rolled back, operator-assisted with the demo as the person, and one key each of three key-API vendors added as definitions) and show what happened",
   )
   .option("--json", "machine-readable summary")
   .action(
