@@ -236,7 +236,7 @@ program
 program
   .command("sandbox")
   .description("run the local Secrets Manager emulator and vendor simulators until stopped")
-  .option("--port-base <port>", "listen on this port and the next five instead of random ports")
+  .option("--port-base <port>", "listen on this port and the next six instead of random ports")
   .option("--seed", "put a credential of each simulated vendor in, write an inventory for them, print what to export")
   .option("--inventory <file>", "with --seed: where to write the inventory", "sandbox-inventory.yaml")
   .action(

@@ -12,7 +12,7 @@ import { resolve } from "node:path";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SANDBOX_KEY_API_VENDORS } from "../sandbox/key-api-sandbox.js";
 import { ListenError } from "../sandbox/local-server.js";
-import { SANDBOX_LOGIN, type Sandbox, startSandbox } from "../sandbox/sandbox.js";
+import { SANDBOX_LOGIN, SANDBOX_PORTS, type Sandbox, startSandbox } from "../sandbox/sandbox.js";
 import {
   SANDBOX_ENV,
   seedCallCovCredential,
@@ -28,8 +28,11 @@ export async function sandboxCommand(
   out: Out,
 ): Promise<number> {
   const portBase = o.portBase === undefined ? undefined : Number(o.portBase);
-  if (portBase !== undefined && (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65_530)) {
-    out.stderr(`key-rotator sandbox: --port-base must be a port number from 1024 to 65530, got "${o.portBase ?? ""}"`);
+  const highest = 65_536 - SANDBOX_PORTS;
+  if (portBase !== undefined && (!Number.isInteger(portBase) || portBase < 1024 || portBase > highest)) {
+    out.stderr(
+      `key-rotator sandbox: --port-base must be a port number from 1024 to ${highest} (the sandbox takes ${SANDBOX_PORTS} ports from it), got "${o.portBase ?? ""}"`,
+    );
     return EXIT_USAGE;
   }
   let sandbox: Sandbox;

@@ -36,6 +36,9 @@ export interface Sandbox {
   close(): Promise<void>;
 }
 
+/** Ports the sandbox listens on: the emulator and one per simulator, from `portBase` up. */
+export const SANDBOX_PORTS = 7;
+
 export async function startSandbox(
   options: {
     portBase?: number;
