@@ -1,6 +1,8 @@
 /**
- * What a one-shot CLI command needs: the inventory turned into runtime config, the store, and,
- * when reachable, Redis and the rotation queue. `close()` releases all of it.
+ * What a one-shot CLI command needs: the inventory turned into runtime config, a logger, and, when
+ * reachable, Redis and the rotation queue; the store and the vendors (`services()`) only when the
+ * command asks for them, so a command that only queues (`rotate --emergency`) does not load the
+ * AWS SDK, prom-client or the alert sinks. `close()` releases all of it.
  *
  * Redis down is an answer, not a hang or a stack trace: the connection fails each call within a
  * few seconds (connectRedis failFast) while it keeps trying to come back, and neither it nor the
@@ -9,18 +11,20 @@
  */
 import { Queue } from "../queue/bullmq.js";
 import type { Redis } from "ioredis";
-import type { SecretStore } from "../core/ports.js";
 import { loadRuntime } from "../config/load-runtime.js";
 import { assertRedisAnswers, connectRedis, describeRedis, redisTopologyFrom } from "../queue/redis.js";
 import { assertQueuePrefixFits } from "../queue/redis-topology.js";
 import { ROTATION_QUEUE } from "../queue/rotation-queue.js";
 import type { RuntimeConfig } from "../config/runtime-config.js";
-import { type Services, createServices } from "../worker/compose-services.js";
+import type { Services } from "../worker/compose-services.js";
+import { type Logger, cliLogger } from "./cli-logger.js";
 
 export interface CliContext {
   runtime: RuntimeConfig;
-  services: Services;
-  store: SecretStore;
+  /** Warnings and refusals, on stderr (LOG_LEVEL, default warn). */
+  log: Logger;
+  /** The store, vendors and alerter, built on first call (it loads the AWS SDK) and then shared. */
+  services(): Promise<Services>;
   redis?: Redis;
   queue?: Queue;
   /** Where Redis is, for messages (a URL without its password, or the cluster's or Sentinel's hosts). */
@@ -38,10 +42,8 @@ export async function openCli(
   const queuePrefix = runtime.settings.queuePrefix;
   const topology = options.redis === "none" ? undefined : redisTopologyFrom();
   if (topology) assertQueuePrefixFits(topology, queuePrefix);
-  const services = await createServices(inventory, runtime, {
-    logLevel: process.env.LOG_LEVEL ?? "warn",
-    logTo: "stderr",
-  });
+  const log = cliLogger();
+  let services: Promise<Services> | undefined;
   let redis: Redis | undefined;
   let queue: Queue | undefined;
   if (topology) {
@@ -58,15 +60,20 @@ export async function openCli(
   }
   return {
     runtime,
-    services,
-    store: services.store,
+    log,
+    services() {
+      services ??= import("../worker/compose-services.js").then(({ createServices }) =>
+        createServices(inventory, runtime, { log }),
+      );
+      return services;
+    },
     ...(redis ? { redis } : {}),
     ...(queue ? { queue } : {}),
     redisUrl: topology ? describeRedis(topology) : "(not used)",
     async close() {
       await queue?.close().catch(() => undefined);
       redis?.disconnect();
-      await services.close();
+      await (await services?.catch(() => undefined))?.close();
     },
   };
 }

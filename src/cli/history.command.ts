@@ -38,6 +38,7 @@ export async function historyCommand(
 ): Promise<number> {
   const cli = await openCli(o.config, { redis: "optional" });
   try {
+    const { store } = await cli.services();
     const credential = cli.runtime.credentials.find((c) => c.id === credentialId);
     if (!credential) {
       const message = `no credential "${credentialId}" in ${o.config} (known: ${cli.runtime.credentials.map((c) => c.id).join(", ")})`;
@@ -48,7 +49,7 @@ export async function historyCommand(
     const history = cli.redis ? new RotationHistory(cli.redis, cli.runtime.settings.queuePrefix) : undefined;
     const records = history ? await history.list(credentialId) : [];
     const audit = history ? await history.auditTrail(credentialId) : [];
-    const versions = [...(await cli.store.listVersions(credential.secretId))].sort(
+    const versions = [...(await store.listVersions(credential.secretId))].sort(
       (a, b) => b.createdAt.getTime() - a.createdAt.getTime(),
     );
     const rows = historyRows(records, versions);

@@ -28,11 +28,12 @@ export async function planCommand(
   }
   const cli = await openCli(o.config, { redis: "none" });
   try {
+    const { store } = await cli.services();
     const inputs: PlanInput[] = [];
     for (const c of cli.runtime.credentials) {
       const credential = { ...pick(c), schedule: c.schedule };
       try {
-        const versions = await cli.store.listVersions(c.secretId);
+        const versions = await store.listVersions(c.secretId);
         const current = versions.find((v) => v.stages.includes(STAGE_CURRENT));
         inputs.push({
           credential,

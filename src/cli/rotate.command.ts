@@ -9,26 +9,20 @@
 import { randomUUID } from "node:crypto";
 import { describeError } from "../core/errors.js";
 import { type RotationState, Step } from "../rotation/rotation-state.js";
-import { type FlowRun, runAttempt } from "../rotation/runner.js";
+import type { FlowRun } from "../rotation/runner.js";
 import type { Redis } from "ioredis";
-import {
-  type EmergencyGate,
-  EmergencyLimits,
-  EmergencyRefusedError,
-  gateEmergency,
-} from "../queue/emergency-limits.js";
-import { RotationHistory } from "../queue/rotation-history-store.js";
-import { redisProblem } from "../queue/redis.js";
-import { type Enqueued, enqueueRotation } from "../queue/rotation-queue.js";
-import { loadRuntime } from "../config/load-runtime.js";
+import type { EmergencyGate } from "../queue/emergency-limits.js";
+import type { Enqueued } from "../queue/rotation-queue.js";
 import type { RuntimeCredential } from "../config/runtime-config.js";
-import { type Services, createServices } from "../worker/compose-services.js";
-import { type CliContext, openCli } from "./cli-context.js";
+import type { Services } from "../worker/compose-services.js";
+import type { CliContext } from "./cli-context.js";
 import { cliActor } from "./actor.js";
 import { awaitsAWorker, describeWait } from "./wait-description.js";
-import { RedisOpenAlertStore } from "../alerts/redis-open-alert-store.js";
-import { auditLog, parseActor } from "../audit/audit-log.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Out, isoTime, jsonError } from "./output.js";
+
+// Each path imports what it uses when it runs (`await import`): an emergency is often typed
+// during an incident, and the queued one needs neither the AWS SDK nor the vendors nor the
+// rotation code, the direct one no queue (issue 21: the CLI emergency started in 568 ms).
 
 export interface RotateOptions {
   config: string;
@@ -78,6 +72,13 @@ async function queued(
   timeoutMs: number,
   out: Out,
 ): Promise<number> {
+  const [{ openCli }, { EmergencyRefusedError, gateEmergency }, { enqueueRotation }, { RotationHistory }] =
+    await Promise.all([
+      import("./cli-context.js"),
+      import("../queue/emergency-limits.js"),
+      import("../queue/rotation-queue.js"),
+      import("../queue/rotation-history-store.js"),
+    ]);
   const cli = await openCli(o.config, { redis: "required" });
   try {
     const credential = cli.runtime.credentials.find((c) => c.id === credentialId);
@@ -98,8 +99,10 @@ async function queued(
     let r: Enqueued;
     try {
       r = o.emergency
-        ? await gateEmergency(emergencyGate(cli, redis), { ...request, ...(o.force ? { force: true } : {}) }, (req) =>
-            enqueueRotation(queue, redis, req),
+        ? await gateEmergency(
+            await emergencyGate(cli, redis),
+            { ...request, ...(o.force ? { force: true } : {}) },
+            (req) => enqueueRotation(queue, redis, req),
           )
         : await enqueueRotation(queue, redis, request);
     } catch (err) {
@@ -145,12 +148,16 @@ async function queued(
   }
 }
 
-function emergencyGate(cli: CliContext, redis: Redis): EmergencyGate {
+async function emergencyGate(cli: CliContext, redis: Redis): Promise<EmergencyGate> {
+  const [{ EmergencyLimits }, { RotationHistory }] = await Promise.all([
+    import("../queue/emergency-limits.js"),
+    import("../queue/rotation-history-store.js"),
+  ]);
   const prefix = cli.runtime.settings.queuePrefix;
   return {
     limits: new EmergencyLimits(redis, prefix, cli.runtime.settings.emergency),
     history: new RotationHistory(redis, prefix),
-    log: cli.services.log,
+    log: cli.log,
     now: Date.now,
   };
 }
@@ -181,6 +188,8 @@ async function waitForEnd(
   let lastStep = "";
   let warnedNoWorker = false;
   const credential = cli.runtime.credentials.find((c) => c.secretId === secretId);
+  const { RedisOpenAlertStore } = await import("../alerts/redis-open-alert-store.js");
+  const { redisProblem } = await import("../queue/redis.js");
   const alerts = new RedisOpenAlertStore(cli.redis as Redis, cli.runtime.settings.queuePrefix);
   let lastWait = { key: "", at: 0 };
   /** Each wait once with its reason and deadline, then a line a minute while it lasts. */
@@ -311,13 +320,14 @@ async function missingVerdict(
   secretId: string,
   r: Enqueued,
 ): Promise<"completed" | "in-store" | "lost"> {
+  const { RotationHistory } = await import("../queue/rotation-history-store.js");
   const completed = await new RotationHistory(
     cli.redis as Redis,
     cli.runtime.settings.queuePrefix,
   ).completedRotations();
   const credentialId = cli.runtime.credentials.find((c) => c.secretId === secretId)?.id ?? "";
   if (completed.get(credentialId) === r.rotationId) return "completed";
-  const versions = await cli.store.listVersions(secretId);
+  const versions = await (await cli.services()).store.listVersions(secretId);
   return versions.some((v) => v.versionId === r.rotationId) ? "in-store" : "lost";
 }
 
@@ -356,6 +366,7 @@ function report(
 }
 
 async function direct(credentialId: string, o: RotateOptions, actor: string, out: Out): Promise<number> {
+  const { loadRuntime } = await import("../config/load-runtime.js");
   const { inventory, runtime } = await loadRuntime(o.config);
   const credential = runtime.credentials.find((c) => c.id === credentialId);
   if (!credential || credential.module.flow !== "key-api") {
@@ -364,7 +375,11 @@ async function direct(credentialId: string, o: RotateOptions, actor: string, out
     );
     return EXIT_USAGE;
   }
-  const services = await createServices(inventory, runtime, { logLevel: "warn", logTo: "stderr" });
+  const [{ createServices }, { cliLogger }] = await Promise.all([
+    import("../worker/compose-services.js"),
+    import("./cli-logger.js"),
+  ]);
+  const services = await createServices(inventory, runtime, { log: cliLogger() });
   const started = Date.now();
   const say = (line: string) => void (o.json ? undefined : out.stdout(line));
   const rotationId = randomUUID();
@@ -440,6 +455,7 @@ async function runToEnd(
 ): Promise<RotationState> {
   const module = credential.module;
   if (module.flow !== "key-api") throw new Error(`${credential.id}: --direct is for key-API vendors`);
+  const { runAttempt } = await import("../rotation/runner.js");
   const run: FlowRun = {
     kind: "key-api",
     credential,
@@ -487,6 +503,11 @@ function operatorHint(cli: CliContext, credentialId: string): string {
  * by now (it is often down: that is why --direct was used).
  */
 async function recordDirect(o: RotateOptions, state: RotationState, ok: boolean): Promise<void> {
+  const [{ auditLog, parseActor }, { openCli }, { RotationHistory }] = await Promise.all([
+    import("../audit/audit-log.js"),
+    import("./cli-context.js"),
+    import("../queue/rotation-history-store.js"),
+  ]);
   auditLog().emit({
     event: "emergency.direct",
     credentialId: state.credentialId,

@@ -78,6 +78,7 @@ export async function statusCommand(
 ): Promise<number> {
   const cli = await openCli(o.config, { redis: "optional" });
   try {
+    const { store } = await cli.services();
     const chosen = credentialId
       ? cli.runtime.credentials.filter((c) => c.id === credentialId)
       : cli.runtime.credentials;
@@ -93,7 +94,7 @@ export async function statusCommand(
     for (const c of chosen) {
       const row: CredentialStatus = { credential: c.id, vendor: c.vendor, secretId: c.secretId };
       try {
-        const versions = await cli.store.listVersions(c.secretId);
+        const versions = await store.listVersions(c.secretId);
         const current = versions.find((v) => v.stages.includes(STAGE_CURRENT));
         row.currentVersionId = current?.versionId ?? null;
         row.currentCreatedAt = current ? current.createdAt.toISOString() : null;

@@ -51,9 +51,11 @@ export async function submitCommand(
   }
   const cli = await openCli(o.config, { redis: "optional" });
   try {
+    const services = await cli.services();
+    const { store } = services;
     const where = `${credentialId}: secret ${credential.secretId}`;
     const inUse = module.value.parse(
-      (await cli.store.read(credential.secretId, { stage: STAGE_CURRENT })).value,
+      (await store.read(credential.secretId, { stage: STAGE_CURRENT })).value,
       `${where} (AWSCURRENT)`,
     );
     if (sameKey(module.value, inUse, value)) {
@@ -62,14 +64,14 @@ export async function submitCommand(
       );
       return EXIT_USAGE;
     }
-    const verdict = await cli.services.verifierFor(credential).verify(module.value.secretOf(value));
+    const verdict = await services.verifierFor(credential).verify(module.value.secretOf(value));
     if (!verdict.valid) {
       const message = `${module.name} refused this ${noun} (${verdict.status}: ${verdict.reason}); nothing was stored and the current ${noun} is unchanged`;
       out.stderr(`key-rotator submit: ${message}`);
       if (o.json) out.stdout(jsonError("vendor_refused", message, { status: verdict.status }));
       return EXIT_FAILED;
     }
-    const waiting = pendingRotation(await cli.store.listVersions(credential.secretId));
+    const waiting = pendingRotation(await store.listVersions(credential.secretId));
     if (waiting) {
       const message = `a submitted ${noun} (version ${waiting.versionId}) is already waiting to be promoted; nothing was stored`;
       out.stderr(`key-rotator submit: ${message}`);
@@ -80,7 +82,7 @@ export async function submitCommand(
     const stored = serializeStoredValue({ ...(value as object), createdAt: new Date().toISOString() });
     // The final check of the shape, before anything is written: the store never gets a value it would refuse.
     module.value.parse(stored, `the submitted ${noun}`);
-    await cli.store.putPending(credential.secretId, versionId, stored);
+    await store.putPending(credential.secretId, versionId, stored);
     let woke = cli.queue
       ? "the worker picks it up at its next check"
       : `Redis does not answer at ${shownUrl(cli.redisUrl)}, so the worker picks it up at its first check once Redis is back`;
