@@ -122,7 +122,7 @@ function checkedBaseUrl(text: string, yes: boolean): string {
 /** The definition's fields from `--field name=value`, the management secret's id in its own field. */
 function checkedFields(m: KeyApiModule, o: VendorCheckOptions): Record<string, string> {
   const declared = Object.keys(m.fields);
-  const secretField = managementSecretField(m);
+  const secretField = m.managementSecretField;
   const problems: string[] = [];
   const given: Record<string, string> = {};
   for (const entry of o.field ?? []) {
@@ -152,17 +152,6 @@ function checkedFields(m: KeyApiModule, o: VendorCheckOptions): Record<string, s
     }
   if (problems.length > 0) throw new ConfigError(problems);
   return parsed.data as Record<string, string>;
-}
-
-/**
- * The field that names the management secret, found through the module's contract: the field whose
- * value `secretsRead` hands back (a definition's `management.secretField`).
- */
-function managementSecretField(m: KeyApiModule): string | undefined {
-  const names = Object.keys(m.fields);
-  const marked = Object.fromEntries(names.map((n) => [n, `\u0000${n}`]));
-  const read = m.secretsRead({ id: "conformance", secretId: "", baseUrl: "", fields: marked });
-  return names.find((n) => read.includes(`\u0000${n}`));
 }
 
 function stepLine(s: StepResult): string {

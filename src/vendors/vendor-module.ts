@@ -63,6 +63,8 @@ interface ModuleBase<S extends Shape> {
 
 export interface KeyApiModule<S extends Shape = Shape> extends ModuleBase<S> {
   flow: "key-api";
+  /** The inventory field that names the management secret, if the vendor reads one. */
+  managementSecretField: string | undefined;
   value: ValueShape<KeyApiValue>;
   /**
    * The vendor account the credential's keys live in: credentials of one account share one adapter

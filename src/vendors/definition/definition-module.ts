@@ -53,6 +53,7 @@ function keyApi(d: KeyApiDefinition, source: string): KeyApiModule {
     id: d.id,
     name: d.name,
     flow: "key-api",
+    managementSecretField: secretField,
     source,
     docs: d.docs,
     fields: fieldShape(d),
