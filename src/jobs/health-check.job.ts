@@ -7,7 +7,9 @@
  *              ahead, so the pair can be made in working hours instead of under a deadline)
  *   management a key-API vendor's management login still works, so the next rotation can mint a key
  * Each failing check raises an alert (critical; a due-soon key a warning) and a critical one sets
- * key_rotator_health_check_failing; a passing one resolves it. The same vendor call also yields
+ * key_rotator_health_check_failing; a passing one resolves it. The management check is one call
+ * per vendor account, shared by its credentials: its alert and its failing series are the
+ * account's, one however many credentials it holds (account-alert.ts), under its first credential. The same vendor call also yields
  * usage (the vendor's X-RateLimit-* headers), which the usage watcher turns into a baseline and
  * anomaly alerts, taking off every replica's probes of the key (counted in Redis, usage-watcher.ts).
  * The store is read in bulk (fleet-view.ts): the fleet's listing says each secret is there with a
@@ -25,6 +27,7 @@ import type { ValueShape } from "../core/stored-value.js";
 import type { Logger } from "../observability/logger.js";
 import { type Metrics, recordKeyAge } from "../observability/metrics.js";
 import type { DueDecision } from "../schedule/cadence.js";
+import { accountAlert, accountAlertId } from "./account-alert.js";
 import { CurrentVersionCache, currentVersionId, listFleet } from "./fleet-view.js";
 
 const HOUR = 3_600_000;
@@ -73,6 +76,8 @@ export interface HealthCredential {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- whatever the vendor keeps
   module: { value: ValueShape<any> };
   secretId: string;
+  /** The vendor API's base URL, to name the account in an account's alert. */
+  baseUrl?: string;
   schedule(keyCreatedAt: Date, now: number): DueDecision;
   /** How long before due the key gets a warning (settings.ageWarnBefore for its vendor); absent: none. */
   ageWarnBeforeMs?: number;
@@ -118,16 +123,20 @@ export interface HealthSummary {
   warnings: Array<{ credentialId: string; check: Check; reason: string }>;
 }
 
+/** A vendor account's management check: one call, and the credentials that share it. */
+type AccountCheck = { check: Promise<Finding>; credentials: HealthCredential[] };
+
 export async function runHealthCheck(ctx: HealthContext): Promise<HealthSummary> {
   const summary: HealthSummary = { checked: 0, failing: [], warnings: [] };
-  const managementChecked = new Map<KeyApiVendor, Promise<Finding>>();
+  const accounts = new Map<KeyApiVendor, AccountCheck>();
   const { known, verify, management } = await planTick(ctx);
   const queue = [...ctx.credentials];
   const worker = async () => {
     for (let c = queue.shift(); c; c = queue.shift()) {
       const plan = { known: known.get(c.secretId), verify: verify(c), management };
-      const results = await checkOne(ctx, c, managementChecked, plan);
+      const results = await checkOne(ctx, c, accounts, plan);
       for (const [check, finding] of Object.entries(results) as Array<[Check, Finding]>) {
+        if (check === "management") continue; // the account's, below
         ctx.metrics?.healthCheckFailing
           .labels({ credential: c.id, vendor: c.vendor, check })
           .set(finding?.severity === "critical" ? 1 : 0);
@@ -151,7 +160,37 @@ export async function runHealthCheck(ctx: HealthContext): Promise<HealthSummary>
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, ctx.concurrency ?? 8) }, worker));
+  for (const account of accounts.values()) await reportAccount(ctx, account, summary);
   return summary;
+}
+
+/**
+ * One alert for an account whose management login fails, under its first credential; the others'
+ * alerts of that kind resolved (an earlier tick, or a release that alerted per credential, may have
+ * raised them). A login that works again resolves them all.
+ */
+async function reportAccount(ctx: HealthContext, account: AccountCheck, summary: HealthSummary): Promise<void> {
+  const finding = await account.check;
+  const ids = account.credentials.map((c) => c.id);
+  const first = accountAlertId(ids);
+  for (const c of account.credentials) {
+    const failing = finding !== undefined && c.id === first;
+    ctx.metrics?.healthCheckFailing
+      .labels({ credential: c.id, vendor: c.vendor, check: "management" })
+      .set(failing ? 1 : 0);
+    if (!failing) await ctx.alerter.resolve(c.id, "health-management");
+  }
+  if (!finding) return;
+  const { vendor, baseUrl } = account.credentials.find((c) => c.id === first) ?? { vendor: "?", baseUrl: undefined };
+  const alert = accountAlert({
+    vendor,
+    baseUrl,
+    credentialIds: ids,
+    kind: "health-management",
+    says: (credentials) => finding.reason.replace("{credentials}", credentials),
+  });
+  summary.failing.push({ credentialId: first, check: "management", reason: alert.summary });
+  await ctx.alerter.raise(alert);
 }
 
 /** A current version as the bulk reads know it: the value only when it is to be shown to the vendor. */
@@ -215,11 +254,13 @@ async function planTick(ctx: HealthContext): Promise<{
 async function checkOne(
   ctx: HealthContext,
   c: HealthCredential,
-  managementChecked: Map<KeyApiVendor, Promise<Finding>>,
+  accounts: Map<KeyApiVendor, AccountCheck>,
   plan: { known: KnownVersion | undefined; verify: boolean; management: boolean },
 ): Promise<Partial<Record<Check, Finding>>> {
   const out: Partial<Record<Check, Finding>> = {};
   const critical = (reason: string): Finding => ({ severity: "critical", reason });
+  // Joined before anything can end this credential's checks early, so the account's alert counts it.
+  const management = plan.management ? joinAccount(ctx, c, accounts) : undefined;
   let current: KnownVersion;
   try {
     current = plan.known ?? (await ctx.store.read(c.secretId, { stage: "AWSCURRENT" }));
@@ -239,23 +280,36 @@ async function checkOne(
   });
   out.age = age.level === "ok" ? undefined : { severity: age.level, reason: age.reason };
   if (plan.verify) out.key = await keyFinding(ctx, c, current);
-  const management = plan.management ? ctx.managementFor(c) : undefined;
-  if (management) {
-    let check = managementChecked.get(management);
-    if (!check) {
-      check = management.listKeys({ limit: 1 }).then(
-        () => undefined,
-        (err: unknown) =>
-          critical(
-            `the management login cannot list keys, so the next rotation cannot mint one: ${describeError(err)}`,
-          ),
-      );
-      managementChecked.set(management, check);
-    }
-    out.management = await check;
-  }
+  if (management) out.management = await management;
   if (c.replicated && ctx.replicasFor) out.replica = await replicaFinding(ctx.replicasFor(c), c, current.versionId);
   return out;
+}
+
+/**
+ * Counts the credential in its vendor account's management check, the account's first credential
+ * making the call (one list of at most one key). Undefined for a vendor without a management API.
+ */
+function joinAccount(
+  ctx: HealthContext,
+  c: HealthCredential,
+  accounts: Map<KeyApiVendor, AccountCheck>,
+): Promise<Finding> | undefined {
+  const management = ctx.managementFor(c);
+  if (!management) return undefined;
+  let account = accounts.get(management);
+  if (!account) {
+    const check = management.listKeys({ limit: 1 }).then(
+      () => undefined,
+      (err: unknown): Finding => ({
+        severity: "critical",
+        reason: `the management login cannot list keys, so the next rotation of {credentials} cannot mint a key: ${describeError(err)}`,
+      }),
+    );
+    account = { check, credentials: [] };
+    accounts.set(management, account);
+  }
+  account.credentials.push(c);
+  return account.check;
 }
 
 /** A replica whose replication failed is critical; one not yet serving the current version, a warning. */

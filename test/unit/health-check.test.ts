@@ -81,7 +81,15 @@ function world(ageDays: number) {
   justcall.seed("j0", `${JC_KEY}:${JC_SECRET}`);
   const schedule = (created: Date, now: number) => decideDue({ everyMs: 90 * DAY }, undefined, created, now);
   const credentials: HealthCredential[] = [
-    { id: "cc", vendor: "callcov", module: { value: KEY_VALUE }, secretId: "s/cc", schedule, ageWarnBeforeMs: 0 },
+    {
+      id: "cc",
+      vendor: "callcov",
+      module: { value: KEY_VALUE },
+      secretId: "s/cc",
+      baseUrl: "https://api.callcov.com",
+      schedule,
+      ageWarnBeforeMs: 0,
+    },
     {
       id: "jc",
       vendor: "justcall",
@@ -138,7 +146,7 @@ describe("runHealthCheck", () => {
     ]);
   });
 
-  it("health-store: a secret that cannot be read is critical, and nothing else is checked for it", async () => {
+  it("health-store: a secret that cannot be read is critical, and nothing else of its own is checked", async () => {
     const w = world(10);
     // The batch read fails, so each secret is read alone, and cc's read fails too.
     w.storeFailures.failOn("readCurrent", 1, storeFault).failOn("read", 1, storeFault);
@@ -154,7 +162,8 @@ describe("runHealthCheck", () => {
     expect(summary.failing).toEqual([
       { credentialId: "cc", check: "store", reason: "the secret s/cc cannot be read: ThrottlingException" },
     ]);
-    expect(w.alerter.resolved.filter((r) => r.startsWith("cc/"))).toEqual([]);
+    // The management login is its account's, checked whatever this secret's state: it works.
+    expect(w.alerter.resolved.filter((r) => r.startsWith("cc/"))).toEqual(["cc/health-management"]);
     expect(await w.failing("cc", "store")).toBe(1);
     expectNoSecret(w.alerter);
   });
@@ -220,7 +229,8 @@ describe("runHealthCheck", () => {
         severity: "critical",
         kind: "health-management",
         summary:
-          "the management login cannot list keys, so the next rotation cannot mint one: login refused for ops@example.com",
+          "callcov at https://api.callcov.com: the management login cannot list keys, so the next rotation of cc cannot mint a key: login refused for ops@example.com",
+        details: { vendor: "callcov", baseUrl: "https://api.callcov.com", credentials: 1, affected: "cc" },
       },
     ]);
     expectNoSecret(w.alerter);
