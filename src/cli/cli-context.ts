@@ -9,7 +9,7 @@
  * queue prints anything of its own (BullMQ prints an unheard connection error with its stack).
  * Redis is any topology the environment names (redis-topology.ts).
  */
-import { Queue } from "../queue/bullmq.js";
+import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { loadRuntime } from "../config/load-runtime.js";
 import { assertRedisAnswers, connectRedis, describeRedis, redisTopologyFrom } from "../queue/redis.js";
@@ -34,7 +34,8 @@ export interface CliContext {
 
 export async function openCli(
   configPath: string,
-  options: { redis: "required" | "optional" | "none" },
+  /** queue: false for a command that reads and writes Redis but no job (BullMQ is not loaded). */
+  options: { redis: "required" | "optional" | "none"; queue?: boolean },
 ): Promise<CliContext> {
   const { inventory, runtime } = await loadRuntime(configPath);
   // A Redis configuration that does not parse, or a cluster with a prefix that is no hash tag, is
@@ -51,8 +52,11 @@ export async function openCli(
     try {
       await assertRedisAnswers(candidate, topology, 2_000);
       redis = candidate;
-      queue = new Queue(ROTATION_QUEUE, { connection: candidate, prefix: queuePrefix });
-      queue.on("error", () => undefined);
+      if (options.queue !== false) {
+        const { Queue } = await import("../queue/bullmq.js");
+        queue = new Queue(ROTATION_QUEUE, { connection: candidate, prefix: queuePrefix });
+        queue.on("error", () => undefined);
+      }
     } catch (err) {
       candidate.disconnect();
       if (options.redis === "required") throw err;
@@ -62,8 +66,8 @@ export async function openCli(
     runtime,
     log,
     services() {
-      services ??= import("../worker/compose-services.js").then(({ createServices }) =>
-        createServices(inventory, runtime, { log }),
+      services ??= Promise.all([import("../worker/compose-services.js"), import("./no-metrics.js")]).then(
+        ([{ createServices }, { noMetrics }]) => createServices(inventory, runtime, { log, metrics: noMetrics() }),
       );
       return services;
     },

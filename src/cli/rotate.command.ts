@@ -375,11 +375,12 @@ async function direct(credentialId: string, o: RotateOptions, actor: string, out
     );
     return EXIT_USAGE;
   }
-  const [{ createServices }, { cliLogger }] = await Promise.all([
+  const [{ createServices }, { cliLogger }, { noMetrics }] = await Promise.all([
     import("../worker/compose-services.js"),
     import("./cli-logger.js"),
+    import("./no-metrics.js"),
   ]);
-  const services = await createServices(inventory, runtime, { log: cliLogger() });
+  const services = await createServices(inventory, runtime, { log: cliLogger(), metrics: noMetrics() });
   const started = Date.now();
   const say = (line: string) => void (o.json ? undefined : out.stdout(line));
   const rotationId = randomUUID();
@@ -519,7 +520,7 @@ async function recordDirect(o: RotateOptions, state: RotationState, ok: boolean)
     step: state.step,
     outcome: state.outcome,
   });
-  const cli = await openCli(o.config, { redis: "optional" }).catch(() => undefined);
+  const cli = await openCli(o.config, { redis: "optional", queue: false }).catch(() => undefined);
   try {
     if (!cli?.redis) return;
     const history = new RotationHistory(cli.redis, cli.runtime.settings.queuePrefix);

@@ -8,7 +8,7 @@ import type { Inventory } from "../config/inventory-schema.js";
 import type { Alerter, Clock, KeyApiVendor, KeyVerifier, ReplicaWatch } from "../core/ports.js";
 import { systemClock } from "../core/ports.js";
 import { type Logger, createLogger } from "../observability/logger.js";
-import { type Metrics, createMetrics, perCredentialSeriesFrom } from "../observability/metrics.js";
+import type { Metrics } from "../observability/metrics.js";
 import { AwsSecretStore, createSecretsManagerClient } from "../store/aws-secret-store.js";
 import { CachedSecretStore } from "../store/cached-secret-store.js";
 import { RoutedSecretStore } from "../store/routed-secret-store.js";
@@ -33,6 +33,11 @@ function assumedRole(roleArn: string, externalId: string | undefined, region: st
     params: { RoleArn: roleArn, RoleSessionName: "key-rotator", ...(externalId ? { ExternalId: externalId } : {}) },
     ...(region ? { clientConfig: { region } } : {}),
   });
+}
+
+async function workerMetrics(env: NodeJS.ProcessEnv): Promise<Metrics> {
+  const { createMetrics, perCredentialSeriesFrom } = await import("../observability/metrics.js");
+  return createMetrics({ perCredential: perCredentialSeriesFrom(env) });
 }
 
 export interface Services {
@@ -66,8 +71,8 @@ export async function createServices(
       ...(options.logLevel ? { level: options.logLevel } : {}),
       ...(options.logTo === "stderr" ? { destination: pino.destination(2) } : {}),
     });
-  const metrics =
-    options.metrics ?? createMetrics({ perCredential: perCredentialSeriesFrom(options.env ?? process.env) });
+  // Imported when wanted: a CLI command passes metrics that count nothing, and does not load prom-client.
+  const metrics = options.metrics ?? (await workerMetrics(options.env ?? process.env));
   // One client per region and role: a fleet may span regions and accounts (DESIGN.md "Scale-out").
   const clients = new Map<string, { client: SecretsManagerClient; store: AwsSecretStore }>();
   const storeIn = (place: AwsPlace) => {
