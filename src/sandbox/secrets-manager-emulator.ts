@@ -52,6 +52,11 @@ export interface EmulatorStats {
   calls: Record<string, number>;
   throttled: number;
   writes: number;
+  /**
+   * When each accepted write landed (epoch ms, real time), by the quota it spent: its region, and
+   * `|account` for another account's. What shows whether regions wrote side by side.
+   */
+  writesAt: Record<string, number[]>;
 }
 
 export interface SecretsManagerEmulator {
@@ -113,19 +118,22 @@ export async function startSecretsManagerEmulator(
     return r;
   };
   const faults = new Faults();
-  let stats: EmulatorStats = { calls: {}, throttled: 0, writes: 0 };
+  let stats: EmulatorStats = { calls: {}, throttled: 0, writes: 0, writesAt: {} };
   let writeTps = options.writeTps;
-  // AWS's write quota is per region: one bucket each.
+  // AWS's write quota is each account's own in each region: one bucket each (keyed as the worker's
+  // write budget is: the region, then `|account` for another account's).
   const buckets = new Map<string, { tokens: number; at: number }>();
-  const takeWriteToken = (region: string): boolean => {
+  const quotaOf = (region: string, account: string) => (account === HOME_ACCOUNT ? region : `${region}|${account}`);
+  const takeWriteToken = (quota: string): boolean => {
     if (writeTps === undefined) return true;
     const now = clock();
-    let bucket = buckets.get(region);
+    let bucket = buckets.get(quota);
     if (!bucket) {
       bucket = { tokens: writeTps, at: now };
-      buckets.set(region, bucket);
+      buckets.set(quota, bucket);
     }
-    bucket.tokens = Math.min(writeTps, bucket.tokens + ((now - bucket.at) / 1000) * writeTps);
+    // A clock moved back (tests age keys with it) gives no tokens and takes none.
+    bucket.tokens = Math.min(writeTps, bucket.tokens + (Math.max(0, now - bucket.at) / 1000) * writeTps);
     bucket.at = now;
     if (bucket.tokens < 1) return false;
     bucket.tokens -= 1;
@@ -216,8 +224,10 @@ export async function startSecretsManagerEmulator(
     }
     if (operation in READ_TPS && !takeReadToken(operation, regionOf(auth) ?? home)) return throttle(res);
     if (WRITES.has(operation)) {
-      if (!takeWriteToken(regionOf(auth) ?? home)) return throttle(res);
+      const quota = quotaOf(regionOf(auth) ?? home, sts.accountOf(accessKeyOf(auth)) ?? HOME_ACCOUNT);
+      if (!takeWriteToken(quota)) return throttle(res);
       stats.writes += 1;
+      (stats.writesAt[quota] ??= []).push(Date.now());
     }
     try {
       const region = regionOf(auth) ?? home;
@@ -308,7 +318,7 @@ export async function startSecretsManagerEmulator(
     setClock: (next) => void (clock = next),
     history: (secretId) => state.history(secretId),
     stats: () => structuredClone(stats),
-    resetStats: () => void (stats = { calls: {}, throttled: 0, writes: 0 }),
+    resetStats: () => void (stats = { calls: {}, throttled: 0, writes: 0, writesAt: {} }),
     setWriteTps: (tps) => {
       writeTps = tps;
       // Each region's bucket starts again, full at the new rate.
