@@ -13,10 +13,22 @@
  * stages; the current versions are read 20 a call (BatchGetSecretValue), so a steady fleet (one
  * key per credential, the current one) costs a twentieth of a call a credential. Only a key the
  * current version does not hold gets the full look (every staged version, one call each).
+ * An account whose list of keys fails is left alone this time and raises one alert
+ * (`orphan-sweep-list`, account-alert.ts) naming the account, resolved by the next sweep whose list
+ * works: a vendor answer that outgrew the client, or a login refused, would otherwise stop the
+ * sweep in silence.
  * Must not: touch a key without our name prefix, or one of a credential not in the inventory.
  */
 import { describeError } from "../core/errors.js";
-import { STAGE_CURRENT, STAGE_PENDING, STAGE_PREVIOUS, type KeyApiVendor, type SecretStore } from "../core/ports.js";
+import {
+  STAGE_CURRENT,
+  STAGE_PENDING,
+  STAGE_PREVIOUS,
+  type Alerter,
+  type KeyApiVendor,
+  type SecretStore,
+} from "../core/ports.js";
+import { accountAlert, accountAlertId } from "./account-alert.js";
 import type { Logger } from "../observability/logger.js";
 import type { KeyApiValue, ValueShape } from "../core/stored-value.js";
 import { type ValueReader, readKeyValue } from "../rotation/revocation.js";
@@ -27,6 +39,9 @@ export interface SweepAccount {
   /** The vendor's value shape, to read which key each staged version holds. */
   value: ValueShape<KeyApiValue>;
   credentials: Array<{ id: string; secretId: string }>;
+  /** The account's vendor and base URL, to name it in an alert. */
+  vendorId?: string;
+  baseUrl?: string;
 }
 
 export interface OrphanSweepContext {
@@ -37,6 +52,8 @@ export interface OrphanSweepContext {
   minAgeMs: number;
   /** Whether a rotation of this credential may be running now (Redis's word; it can only delay). */
   rotationInFlight?(credentialId: string): Promise<boolean>;
+  /** Where an account's failed list goes (one alert an account); absent: the log alone. */
+  alerter?: Alerter;
 }
 
 export interface SweepSummary {
@@ -71,8 +88,16 @@ export async function runOrphanSweep(ctx: OrphanSweepContext): Promise<SweepSumm
       }
       return held.get(c.id);
     };
+    let keys: Awaited<ReturnType<KeyApiVendor["listKeys"]>>;
     try {
-      const keys = await account.vendor.listKeys();
+      keys = await account.vendor.listKeys();
+    } catch (err) {
+      summary.errors += 1;
+      await listFailed(ctx, account, err);
+      continue;
+    }
+    await ctx.alerter?.resolve(accountAlertId(account.credentials.map((c) => c.id)), LIST_FAILED);
+    try {
       const heldByCurrent = await currentKeyIds(ctx.store, account, keys, byId);
       for (const key of keys) {
         summary.keysSeen += 1;
@@ -97,6 +122,24 @@ export async function runOrphanSweep(ctx: OrphanSweepContext): Promise<SweepSumm
     }
   }
   return summary;
+}
+
+const LIST_FAILED = "orphan-sweep-list";
+
+async function listFailed(ctx: OrphanSweepContext, account: SweepAccount, err: unknown): Promise<void> {
+  const alert = accountAlert({
+    vendor: account.vendorId ?? "a vendor",
+    baseUrl: account.baseUrl,
+    credentialIds: account.credentials.map((c) => c.id),
+    kind: LIST_FAILED,
+    says: (credentials) =>
+      `the orphan sweep cannot list the account's keys, so keys left over by failed rotations of ${credentials} stay live: ${describeError(err)}`,
+  });
+  ctx.log.warn(
+    { event: "orphan-sweep.error", credentialId: alert.credentialId, ...alert.details, error: describeError(err) },
+    alert.summary,
+  );
+  await ctx.alerter?.raise(alert);
 }
 
 /**

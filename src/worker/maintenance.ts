@@ -111,6 +111,7 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
       now: () => clock.now(),
       minAgeMs: settings.orphanMinAgeMs,
       rotationInFlight,
+      alerter: ports.alerter,
     });
 
   return async (job) => {
@@ -236,7 +237,15 @@ function accountsOf(credentials: RuntimeCredential[], ports: WorkerPorts): Sweep
   return [...groups.values()].flatMap((group) => {
     const first = group[0] as RuntimeCredential;
     return first.module.flow === "key-api"
-      ? [{ vendor: ports.vendorFor(first), value: first.module.value, credentials: group }]
+      ? [
+          {
+            vendor: ports.vendorFor(first),
+            value: first.module.value,
+            credentials: group,
+            vendorId: first.vendor,
+            baseUrl: first.baseUrl,
+          },
+        ]
       : [];
   });
 }

@@ -3,11 +3,13 @@
  * fails raises one alert, under its first credential, naming the vendor, the base URL (without
  * its user, password or query) and the credentials; the others' alerts of that kind are resolved;
  * another account that works raises nothing; the call is made once per account; and when the
- * call works again the alert is resolved. The key's own check stays per credential.
+ * call works again the alert is resolved. The key's own check stays per credential. The orphan
+ * sweep's full list, when it fails, is one alert for the account too.
  */
 import { describe, expect, it } from "vitest";
 import { accountAlert, publicUrl } from "../../src/jobs/account-alert.js";
 import { type HealthCredential, runHealthCheck } from "../../src/jobs/health-check.job.js";
+import { runOrphanSweep } from "../../src/jobs/orphan-sweep.job.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 import { decideDue } from "../../src/schedule/cadence.js";
@@ -149,5 +151,48 @@ describe("accountAlert", () => {
     ["not a url", "(a base URL that does not parse)"],
   ])("publicUrl(%s) is %s", (url, shown) => {
     expect(publicUrl(url)).toBe(shown);
+  });
+});
+
+describe("the orphan sweep's list of an account's keys", () => {
+  it("fails for an account of 50 credentials: one alert, nothing revoked; the next list that works resolves it", async () => {
+    const calls: string[] = [];
+    const store = new FakeStore(calls, undefined, () => NOW);
+    const failures = new FailurePlan().failOn("listKeys", 1, () => new Error("answer larger than 8 MiB"));
+    const vendor = new FakeVendor(calls, failures);
+    const alerter = new FakeAlerter();
+    const credentials = Array.from({ length: 50 }, (_, i) => ({ id: id(50 - i), secretId: `s/${id(50 - i)}` }));
+    const sweep = () =>
+      runOrphanSweep({
+        accounts: [{ vendor, value: KEY_VALUE, credentials, vendorId: "callcov", baseUrl: BIG_URL }],
+        store,
+        log,
+        now: () => NOW,
+        minAgeMs: 600_000,
+        alerter,
+      });
+
+    expect(await sweep()).toEqual({ keysSeen: 0, revoked: [], errors: 1 });
+    expect(calls).toEqual(["vendor.listKeys"]);
+    expect(alerter.raised).toEqual([
+      {
+        credentialId: "cc-01",
+        severity: "critical",
+        kind: "orphan-sweep-list",
+        summary:
+          "callcov at https://api.callcov.com/v1: the orphan sweep cannot list the account's keys, so keys left over by failed rotations of its 50 credentials (cc-01, cc-02, cc-03, cc-04, cc-05 and 45 more) stay live: answer larger than 8 MiB",
+        details: {
+          vendor: "callcov",
+          baseUrl: "https://api.callcov.com/v1",
+          credentials: 50,
+          affected: "cc-01, cc-02, cc-03, cc-04, cc-05 and 45 more",
+        },
+      },
+    ]);
+    expect(alerter.resolved).toEqual([]);
+
+    await sweep();
+    expect(alerter.raised).toHaveLength(1);
+    expect(alerter.resolved).toEqual(["cc-01/orphan-sweep-list"]);
   });
 });
