@@ -1,17 +1,27 @@
 /**
  * The store's write budget, per region: Secrets Manager's PutSecretValue / UpdateSecretVersionStage
  * quota (50 a second, not adjustable) is each region's own, so rotations of secrets in one region
- * never wait on another region's. A counter per region and window in Redis, shared by every
- * replica, the queue's workers and the emergency lane; one slot per rotation run, as BullMQ's own
- * limiter counts.
+ * never wait on another region's. A token bucket per region in Redis (refilled continuously,
+ * holding at most one window's slots), shared by every replica, the queue's workers and the
+ * emergency lane; one slot per rotation run, as BullMQ's own limiter counts.
  *
- * Must not: block: a spent window answers false at once (the caller delays the job, or hands it
- * to the queue). A forged counter can hold rotations back one window at most (it gets an expiry).
+ * Why a bucket and not a counter per window: BullMQ's limiter opens its own 1-second windows.
+ * Two fixed windows with the same count, not in step, refused a whole burst of jobs that ran their
+ * take a few milliseconds before the region's window (opened by the previous burst) ran out: each
+ * refused job had spent a slot of BullMQ's window and waited a second. In the integration test
+ * (q = 10 writes/s a region) one region lost whole seconds (writes a second: 10 10 10 5 5 10 0 10
+ * 0 ...) and three regions wrote 20 a second, not 30. A bucket refuses only the slots that have
+ * not come back yet.
+ *
+ * Must not: block: a spent bucket answers false at once (the caller delays the job, or hands it
+ * to the queue). A forged key can hold rotations back one window at most (a bucket is read capped
+ * to its size and its time to now, anything else is dropped, and every key gets an expiry).
  */
 import type { Redis } from "ioredis";
 
-// Takes one slot unless the window is full; a counter without an expiry (forged or stale) gets one,
-// so it cannot block past one window. Also BullMQ's own limiter key takes this script (the lane).
+// BullMQ's own limiter key (a counter per window, which BullMQ's scripts count too): the lane takes
+// a slot of it with this. One slot unless the window is full; a counter without an expiry (forged
+// or stale) gets one, so it cannot block past one window.
 export const TAKE_SLOT = `
 local raw = redis.pcall('GET', KEYS[1])
 if type(raw) == 'table' and raw.err then redis.call('DEL', KEYS[1]) raw = false end
@@ -24,6 +34,36 @@ if redis.call('INCR', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `;
 
+// A token bucket: KEYS[1] a hash {tokens, at}; ARGV[1] its size (slots a window), ARGV[2] the
+// window in ms (the bucket refills its size in a window). Takes one token if there is one; Redis's
+// own clock, so every replica's take counts the same time.
+export const TAKE_TOKEN = `
+local size = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tokens, at = size, now
+if redis.call('TYPE', KEYS[1]).ok == 'hash' then
+  local v = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+  local saved, since = tonumber(v[1]), tonumber(v[2])
+  if saved and since then
+    tokens = math.max(0, math.min(size, saved))
+    at = math.min(since, now)
+  end
+else
+  redis.call('DEL', KEYS[1])
+end
+tokens = math.min(size, tokens + (now - at) * size / window)
+local took = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  took = 1
+end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], 2 * window)
+return took
+`;
+
 export class RegionWriteBudget {
   constructor(
     private readonly redis: Redis,
@@ -34,10 +74,10 @@ export class RegionWriteBudget {
     readonly windowMs = 1_000,
   ) {}
 
-  /** Takes a slot of `region`'s budget for this window; false when it is spent. */
+  /** Takes a slot of `region`'s budget; false when its bucket is spent. */
   async take(region: string): Promise<boolean> {
     return (
-      (await this.redis.eval(TAKE_SLOT, 1, `${this.prefix}:write-budget:${region}`, this.perWindow, this.windowMs)) ===
+      (await this.redis.eval(TAKE_TOKEN, 1, `${this.prefix}:write-budget:${region}`, this.perWindow, this.windowMs)) ===
       1
     );
   }
