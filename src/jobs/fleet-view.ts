@@ -93,32 +93,61 @@ export function finishedMarker(listing: SecretListing): string | undefined {
   return listing.tags[FINISHED_TAG];
 }
 
+/** Secrets read a call at a time by `fill`: the values a batch read returns are dropped after each. */
+const FILL_CHUNK = 1_000;
+
 /**
  * When each secret's current version was made, remembered by version id (a version's creation
- * time never changes). One entry per secret: a secret whose AWSCURRENT moves replaces its entry.
+ * time never changes). One slot per secret: a secret whose AWSCURRENT moves overwrites its slot.
+ * A worker may hold 100,000 of them, so a slot is a number in a typed array and a version id, keyed
+ * by the caller's secret id string (the inventory's, not a copy from a store answer): an object
+ * per secret, with its own copy of the id and a boxed number, cost about three times as much.
  */
 export class CurrentVersionCache {
-  readonly #bySecret = new Map<string, { versionId: string; createdAt: number }>();
+  readonly #slots = new Map<string, number>();
+  #versionIds: string[] = [];
+  #createdAt = new Float64Array(64);
 
   /** The creation time of this version of the secret, if it is the one remembered. */
   createdAt(secretId: string, versionId: string): Date | undefined {
-    const hit = this.#bySecret.get(secretId);
-    return hit && hit.versionId === versionId ? new Date(hit.createdAt) : undefined;
+    const slot = this.#slots.get(secretId);
+    return slot !== undefined && this.#versionIds[slot] === versionId
+      ? new Date(this.#createdAt[slot] ?? 0)
+      : undefined;
   }
 
   remember(secretId: string, versionId: string, createdAt: Date): void {
-    this.#bySecret.set(secretId, { versionId, createdAt: createdAt.getTime() });
+    let slot = this.#slots.get(secretId);
+    if (slot === undefined) {
+      slot = this.#slots.size;
+      this.#slots.set(secretId, slot);
+      if (slot >= this.#createdAt.length) {
+        const grown = new Float64Array(this.#createdAt.length * 2);
+        grown.set(this.#createdAt);
+        this.#createdAt = grown;
+      }
+    }
+    this.#versionIds[slot] = versionId;
+    this.#createdAt[slot] = createdAt.getTime();
   }
 
   /**
    * Fills in the creation times of the current versions not yet known, reading those secrets 20
-   * a call. Returns the secrets that could not be read, with the reason.
+   * a call, a thousand at a time (a batch read returns the values too: only a thousand of them
+   * are held at once). Returns the secrets that could not be read, with the reason.
    */
   async fill(store: SecretStore, wanted: Array<{ secretId: string; versionId: string }>): Promise<Map<string, Error>> {
     const missing = wanted.filter((w) => !this.createdAt(w.secretId, w.versionId)).map((w) => w.secretId);
-    if (missing.length === 0) return new Map();
-    const out = await store.readCurrent(missing);
-    for (const [secretId, version] of out.read) this.remember(secretId, version.versionId, version.createdAt);
-    return out.failed;
+    const failed = new Map<string, Error>();
+    for (let i = 0; i < missing.length; i += FILL_CHUNK) {
+      const ids = missing.slice(i, i + FILL_CHUNK);
+      const out = await store.readCurrent(ids);
+      for (const secretId of ids) {
+        const version = out.read.get(secretId);
+        if (version) this.remember(secretId, version.versionId, version.createdAt);
+      }
+      for (const [secretId, err] of out.failed) failed.set(secretId, err);
+    }
+    return failed;
   }
 }

@@ -244,7 +244,10 @@ async function planTick(ctx: HealthContext): Promise<{
           () => new Map<string, StoredVersion>(),
         )
       : new Map<string, StoredVersion>();
-  for (const [secretId, v] of read) {
+  // Keyed by the inventory's secret id strings: the answer's are copies the cache would keep.
+  for (const secretId of unread) {
+    const v = read.get(secretId);
+    if (!v) continue;
     cache.remember(secretId, v.versionId, v.createdAt);
     known.set(secretId, { versionId: v.versionId, createdAt: v.createdAt, value: v.value });
   }
