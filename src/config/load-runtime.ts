@@ -18,11 +18,12 @@ export async function loadRuntime(path: string): Promise<{ inventory: Inventory;
 
 export function toRuntime(inventory: Inventory): RuntimeConfig {
   const s = inventory.settings;
-  // Most credentials share their rules: one due rule and one usage policy per distinct setting,
-  // not one per credential (an idle worker with 10,000 credentials holds them all).
+  // Most credentials share their rules: one due rule per distinct cadence, and one profile (every
+  // field but the ids) per distinct set of fields, not one per credential (a worker holds them all).
   const schedules = new Map<string, RuntimeCredential["schedule"]>();
   const policies = new Map<string, UsagePolicy>();
   const places = new Map<string, RuntimeCredential["aws"]>();
+  const profiles = new Map<string, Omit<RuntimeCredential, "id" | "secretId">>();
   const registry = inventory.registry ?? BUILT_IN_REGISTRY;
   return {
     settings: {
@@ -47,41 +48,57 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
         : undefined;
       const module = registry.get(c.vendor);
       const vendorFields = vendorFieldsOf(c, module.fields);
-      // Every field in one literal, flow or not: one object shape, its fields inside it.
-      return {
-        id: c.id,
+      const usage = module.usageDefaults
+        ? shared(
+            policies,
+            usagePolicy(c, module, { id: c.id, secretId: c.secretId, baseUrl: c.baseUrl, fields: vendorFields }),
+          )
+        : undefined;
+      const operator = c.operator
+        ? { singlePair: c.operator.singlePair, remindEveryMs: c.operator.remindEvery, deadlineMs: c.operator.deadline }
+        : undefined;
+      const scheduleKey = JSON.stringify([cadence, window]);
+      // Everything but the id and secret id, as most credentials have it alike (see RuntimeCredential).
+      const common: Omit<RuntimeCredential, "id" | "secretId"> = {
         vendor: c.vendor,
         module,
-        secretId: c.secretId,
         baseUrl: c.baseUrl,
         vendorFields,
-        operator: c.operator
-          ? {
-              singlePair: c.operator.singlePair,
-              remindEveryMs: c.operator.remindEvery,
-              deadlineMs: c.operator.deadline,
-            }
-          : undefined,
-        usage: module.usageDefaults
-          ? shared(
-              policies,
-              usagePolicy(c, module, { id: c.id, secretId: c.secretId, baseUrl: c.baseUrl, fields: vendorFields }),
-            )
-          : undefined,
+        operator,
+        usage,
         aws: shared(places, { region: c.region, roleArn: c.roleArn, externalId: c.externalId }),
         replicated: c.replicated ?? false,
         kmsKeyArn: c.kmsKeyArn,
         ageWarnBeforeMs: s.ageWarnBefore[c.vendor] ?? module.ageWarnBeforeMs,
         graceMs: r.grace,
         maxGraceExtensionMs: r.maxGraceExtension,
-        schedule: sharedBy(
-          schedules,
-          JSON.stringify([cadence, window]),
-          () => (created, now) => decideDue(cadence, window, created, now),
-        ),
+        schedule: sharedBy(schedules, scheduleKey, () => (created, now) => decideDue(cadence, window, created, now)),
       };
+      const { schedule: _, module: __, ...data } = common;
+      const profile = sharedBy(profiles, `${c.vendor}\n${scheduleKey}\n${JSON.stringify(data)}`, () => common);
+      return credentialOf(profile, c.id, c.secretId);
     }),
   };
+}
+
+/**
+ * A credential of these ids over its profile (see RuntimeCredential): two fields of its own, the
+ * rest the profile's. At 100,000 credentials a literal of 15 fields each cost about 10 MiB more.
+ */
+export function credentialOf(
+  profile: Omit<RuntimeCredential, "id" | "secretId">,
+  id: string,
+  secretId: string,
+): RuntimeCredential {
+  const credential = Object.create(profile) as RuntimeCredential;
+  credential.id = id;
+  credential.secretId = secretId;
+  return credential;
+}
+
+/** A credential with some fields replaced (a copy: `{ ...c }` would drop the profile's fields). */
+export function withFields<T extends object>(credential: RuntimeCredential, fields: T): RuntimeCredential & T {
+  return Object.assign(Object.create(credential) as RuntimeCredential, fields);
 }
 
 /** The one value equal to `value` (same JSON) that `seen` already holds, else `value`. */

@@ -30,6 +30,7 @@ import {
   type RotationRequest,
 } from "../queue/rotation-queue.js";
 import type { RuntimeConfig } from "../config/runtime-config.js";
+import { withFields } from "../config/load-runtime.js";
 import type { WorkerPorts } from "./worker-ports.js";
 
 export type { WorkerPorts };
@@ -98,7 +99,7 @@ export async function startWorker(
         };
         return {
           kind: "operator" as const,
-          credential: { ...credential, ...op },
+          credential: withFields(credential, op),
           deps: {
             store,
             verifier: ports.verifierFor(credential),
