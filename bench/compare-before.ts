@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/compare-before.ts --before <dir> [--sizes 1000,10000] [--quick]`: the cost-at-rest
+ * `npx tsx bench/compare-before.ts --before <dir> [--sizes 1000,10000] [--quick] [--scale-only] [--parallel]`: the cost-at-rest
  * and scale figures of an earlier commit and of this checkout, measured in one run, one after the
  * other, and printed side by side. `<dir>` is a worktree of the earlier commit
  * (`git worktree add <dir> <commit>` with node_modules linked); this bench's section files are
@@ -19,6 +19,8 @@ const before = valueOf("--before");
 if (!before) throw new Error("give --before <dir>: a worktree of the earlier commit");
 const sizes = valueOf("--sizes") ?? "1000,10000,50000,100000";
 const quick = argv.includes("--quick");
+// --scale-only: the scale section alone (the cost at rest is not measured).
+const scaleOnly = argv.includes("--scale-only");
 const SECTIONS = ["sections.ts", "steady.bench.ts", "scale.bench.ts"];
 for (const f of SECTIONS) copyFileSync(join("bench", f), join(before, "bench", f));
 
@@ -30,6 +32,7 @@ const measure = (cwd: string): Promise<Part> => {
   process.stderr.write(`measuring in ${cwd}\n`);
   const args = ["tsx", "bench/sections.ts", "--sizes", sizes];
   if (quick) args.push("--quick");
+  if (scaleOnly) args.push("--scale-only");
   return new Promise((resolve, reject) => {
     const child = execFile("npx", args, { cwd, maxBuffer: 64 << 20 }, (err, stdout) =>
       err ? reject(err) : resolve(JSON.parse(stdout.trim().split("\n").pop() ?? "{}") as Part),
@@ -44,13 +47,15 @@ const [b, a] = parallel
   : [await measure(before), await measure(process.cwd())];
 
 const rows: string[][] = [];
-for (const key of ["sm_calls_per_credential_day", "vendor_calls_per_credential_day", "sm_usd_per_month_10k"])
-  rows.push([`steady: ${key}`, String(b.steady?.[key]), String(a.steady?.[key])]);
-rows.push([
-  "steady: store calls of 30 /readyz probes",
-  String(b.steady?.readyz_sm_calls_per_30_probes),
-  String(a.steady?.readyz_sm_calls_per_30_probes),
-]);
+if (!scaleOnly) {
+  for (const key of ["sm_calls_per_credential_day", "vendor_calls_per_credential_day", "sm_usd_per_month_10k"])
+    rows.push([`steady: ${key}`, String(b.steady?.[key]), String(a.steady?.[key])]);
+  rows.push([
+    "steady: store calls of 30 /readyz probes",
+    String(b.steady?.readyz_sm_calls_per_30_probes),
+    String(a.steady?.readyz_sm_calls_per_30_probes),
+  ]);
+}
 for (const [i, p] of (a.details.scale ?? []).entries()) {
   const q = b.details.scale?.[i] ?? {};
   for (const key of [
@@ -58,6 +63,8 @@ for (const [i, p] of (a.details.scale ?? []).entries()) {
     "due_tick_s",
     "peak_rss_mib",
     "rss_after_due_mib",
+    "idle_rss_mib",
+    "replicas",
     "metrics_bytes",
     "sweep_s",
     "failed",

@@ -1,8 +1,12 @@
 /**
- * One worker at growing sizes (1k, 10k, 50k, 100k credentials): start-up (process start to
- * `worker.ready`, and to the end of its first due check), peak resident memory (VmHWM: the
- * highest it has been, the inventory load included), resident memory once the due check is done,
- * and the size of `/metrics`. At the largest size an orphan sweep is run and timed.
+ * Workers at growing sizes (1k, 10k, 50k, 100k credentials): one worker at each size but the
+ * largest, three replicas started together at the largest (the chart's replica count, issue 21's
+ * `scale` key). Per size: start-up (process start to `worker.ready`, and to the end of the first
+ * due check, which one replica runs), peak resident memory (VmHWM: the highest it has been, the
+ * inventory load and the due check included), resident memory at once after the due check and
+ * idle (after 15 s more, when the start-up's garbage is collected), and the size of `/metrics`.
+ * With replicas, each memory figure is the largest replica's. At the largest size an orphan
+ * sweep is run and timed.
  * Bytes and counts are exact; seconds are wall time on a shared machine (noisy).
  */
 import { readFileSync } from "node:fs";
@@ -17,6 +21,11 @@ export interface ScalePoint {
   due_tick_s: number;
   peak_rss_mib: number;
   rss_after_due_mib: number;
+  /** Resident memory 15 s after the due check (the steady state). */
+  idle_rss_mib: number;
+  replicas: number;
+  /** Each replica's peak and idle resident memory (MiB), when more than one ran. */
+  per_replica?: Array<{ peak_rss_mib: number; idle_rss_mib: number; ran_due_check: boolean }>;
   metrics_bytes: number;
   metrics_series: number;
   sweep_s?: number;
@@ -27,27 +36,47 @@ export interface ScalePoint {
 export async function scaleBench(sizes: number[], progress: (s: string) => void): Promise<ScalePoint[]> {
   const points: ScalePoint[] = [];
   for (const [i, credentials] of sizes.entries()) {
-    progress(`scale: one worker with ${credentials} credentials`);
+    const last = i === sizes.length - 1;
+    const replicas = last && credentials >= 100_000 ? 3 : 1;
+    progress(`scale: ${replicas === 1 ? "one worker" : `${replicas} replicas`} with ${credentials} credentials`);
     const world = await benchWorld({ credentials, inventory: { dueCheckEvery: "1h" } });
     const started = performance.now();
     try {
       const t0 = performance.now();
-      const { process: worker, httpUrl } = await world.startWorker({ LOG_LEVEL: "info" });
+      const workers = await Promise.all(
+        Array.from({ length: replicas }, () => world.startWorker({ LOG_LEVEL: "info" })),
+      );
       const ready = performance.now();
-      await worker.waitForLine(/"due-check.done"/, 1_800_000);
+      const ran = await Promise.any(
+        workers.map(async (w, k) => (await w.process.waitForLine(/"due-check.done"/, 1_800_000), k)),
+      );
       const due = performance.now();
-      const pid = worker.child.pid ?? 0;
-      const metrics = await (await fetch(`${httpUrl}/metrics`)).text();
+      const pids = workers.map((w) => w.process.child.pid ?? 0);
+      const afterDue = pids.map((pid) => statusKib(pid, "VmRSS") / 1024);
+      await new Promise((r) => setTimeout(r, 15_000));
+      const each = pids.map((pid, k) => ({
+        peak_rss_mib: round(statusKib(pid, "VmHWM") / 1024, 1),
+        idle_rss_mib: round(statusKib(pid, "VmRSS") / 1024, 1),
+        ran_due_check: k === ran,
+      }));
+      const metrics = await (await fetch(`${(workers[ran] ?? workers[0])?.httpUrl}/metrics`)).text();
       const point: ScalePoint = {
         credentials,
+        replicas,
         startup_s: round((ready - t0) / 1000, 1),
         due_tick_s: round((due - ready) / 1000, 1),
-        peak_rss_mib: round(statusKib(pid, "VmHWM") / 1024, 1),
-        rss_after_due_mib: round(statusKib(pid, "VmRSS") / 1024, 1),
+        peak_rss_mib: Math.max(...each.map((e) => e.peak_rss_mib)),
+        rss_after_due_mib: round(Math.max(...afterDue), 1),
+        idle_rss_mib: Math.max(...each.map((e) => e.idle_rss_mib)),
         metrics_bytes: Buffer.byteLength(metrics),
         metrics_series: metrics.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length,
+        ...(replicas > 1 ? { per_replica: each } : {}),
       };
-      if (i === sizes.length - 1) point.sweep_s = await sweepSeconds(world, worker);
+      if (last)
+        point.sweep_s = await sweepSeconds(
+          world,
+          workers.map((w) => w.process),
+        );
       points.push(point);
     } catch (err) {
       const message = err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err);
@@ -64,16 +93,17 @@ export async function scaleBench(sizes: number[], progress: (s: string) => void)
 
 async function sweepSeconds(
   world: Awaited<ReturnType<typeof benchWorld>>,
-  worker: { lines: string[] },
+  workers: Array<{ lines: string[] }>,
 ): Promise<number> {
+  const sweeps = () => workers.reduce((n, w) => n + w.lines.filter((l) => l.includes('"orphan-sweep.done"')).length, 0);
   const redis = connectRedis(world.redis);
   const queue = new Queue(MAINTENANCE_QUEUE, { connection: redis.duplicate(), prefix: world.prefix });
   try {
-    const before = worker.lines.filter((l) => l.includes('"orphan-sweep.done"')).length;
+    const before = sweeps();
     const t0 = performance.now();
     await queue.add("orphan-sweep", {}, { removeOnComplete: true, removeOnFail: true });
     const end = Date.now() + 900_000;
-    while (worker.lines.filter((l) => l.includes('"orphan-sweep.done"')).length === before) {
+    while (sweeps() === before) {
       if (Date.now() > end) return Number.NaN;
       await new Promise((r) => setTimeout(r, 200));
     }
