@@ -107,7 +107,7 @@ describe("inventory", () => {
     [
       "an unknown vendor",
       `id: x\n    vendor: acme\n    secretId: s\n    baseUrl: https://a.b\n    rotation: { every: 30d }`,
-      "credentials[1].vendor: expected vendor callcov or justcall",
+      "credentials[1].vendor: expected vendor anthropic or callcov or datadog or justcall or sendgrid or twilio",
     ],
     [
       "grace longer than the period",

@@ -255,13 +255,20 @@ ${settings}
 credentials:
   - { id: cc, vendor: callcov, secretId: s/cc, baseUrl: "https://api.callcov.com", managementSecretId: s/login, rotation: { every: 90d } }
 `;
-  it("defaults to a week for JustCall (a person acts) and none for CallCov (rotates itself)", () => {
-    expect(parseInventory(inventory(""), "inv.yaml").settings.ageWarnBefore).toEqual({ justcall: 7 * DAY, callcov: 0 });
+  it("defaults to each definition's: a week where a person acts (JustCall, Anthropic), none where keys rotate themselves", () => {
+    expect(parseInventory(inventory(""), "inv.yaml").settings.ageWarnBefore).toEqual({
+      anthropic: 7 * DAY,
+      callcov: 0,
+      datadog: 0,
+      justcall: 7 * DAY,
+      sendgrid: 0,
+      twilio: 0,
+    });
   });
   it("takes durations per vendor, the other keeping its default, and names a bad one", () => {
     expect(
       parseInventory(inventory("settings: { ageWarnBefore: { callcov: 2d } }"), "inv.yaml").settings.ageWarnBefore,
-    ).toEqual({ justcall: 7 * DAY, callcov: 2 * DAY });
+    ).toMatchObject({ justcall: 7 * DAY, callcov: 2 * DAY, twilio: 0 });
     expect(() => parseInventory(inventory("settings: { ageWarnBefore: { justcall: soon } }"), "inv.yaml")).toThrow(
       /settings\.ageWarnBefore\.justcall: expected a duration like 7d/,
     );
