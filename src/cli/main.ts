@@ -61,8 +61,8 @@ program
   );
 
 program
-  .command("rotate <credential>")
-  .description("start a rotation now")
+  .command("rotate [credential]")
+  .description("start a rotation now (of one credential, or with --emergency --vendor of every credential of a vendor)")
   .addOption(configOption())
   .option("--emergency", "grace 0, top priority: the old key is revoked as soon as the new one works")
   .option("--direct", "with --emergency: run in this process without Redis (the store's pending stage is the lock)")
@@ -72,13 +72,17 @@ program
     "--force",
     "with --emergency and --reason: past the credential's emergency cooldown (audited; the global cap still applies)",
   )
+  .option(
+    "--vendor <id>",
+    "with --emergency and --reason: a breach drill, an emergency rotation of every credential of this vendor (each past its cooldown only with --force)",
+  )
   .option("--timeout <seconds>", "with --wait: give up waiting after this long", "600")
   .addOption(actorOption())
   .option("--json", "machine-readable output")
   .action(
     run(
       async (
-        credential: string,
+        credential: string | undefined,
         o: {
           config: string;
           emergency?: boolean;
@@ -87,10 +91,19 @@ program
           reason?: string;
           force?: boolean;
           timeout: string;
+          vendor?: string;
           actor?: string;
           json?: boolean;
         },
       ) => {
+        if (o.vendor !== undefined) {
+          const { breachDrillCommand } = await import("./breach-drill.command.js");
+          return breachDrillCommand(credential, { ...o, vendor: o.vendor }, out);
+        }
+        if (credential === undefined) {
+          out.stderr("key-rotator rotate: give a credential, or --emergency --vendor <id> for a breach drill");
+          return EXIT_USAGE;
+        }
         const { rotateCommand } = await import("./rotate.command.js");
         return rotateCommand(credential, o, out);
       },

@@ -6,6 +6,9 @@
  *   10 minutes), unless forced with a reason;
  * - a global cap: at most `maxPerMinute` emergencies start in any 60 s, across all credentials
  *   and replicas. Forcing does not lift it: it is the fleet's bound on what people can start;
+ * - a breach drill (breach-drill.ts) is one declaration for every credential of a vendor: each
+ *   of its rotations passes its credential's cooldown, but not the cap (a drill is paced by the
+ *   write budget instead), and does not count against it;
  * - the store's write budget is the lane's to share (emergency-lane.ts); a forced emergency too.
  *
  * Joining is not free, so it is gated too: an emergency counts from its own request (rule 10),
@@ -55,7 +58,8 @@ export type Admission =
 const WINDOW_MS = 60_000;
 
 // KEYS: cooldown stamp of the credential, the cap's sorted set. ARGV: cooldownMs, maxPerMinute,
-// force (1/0), ticket. Returns {1, now, previous stamp or -1} or {0, refusedFor, retryAfterMs}.
+// force (1/0), ticket, capped (1/0: 0 for a breach drill's rotation, which the cap does not count).
+// Returns {1, now, previous stamp or -1} or {0, refusedFor, retryAfterMs}.
 const ADMIT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -82,15 +86,17 @@ if raw then
     return {0, 'cooldown', left}
   end
 end
-if redis.call('TYPE', KEYS[2]).ok ~= 'zset' then redis.call('DEL', KEYS[2]) end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ${WINDOW_MS})
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. now, '+inf')
-if redis.call('ZCARD', KEYS[2]) >= cap then
-  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-  return {0, 'global-cap', math.max(1, tonumber(oldest[2]) + ${WINDOW_MS} - now)}
+if ARGV[5] ~= '0' then
+  if redis.call('TYPE', KEYS[2]).ok ~= 'zset' then redis.call('DEL', KEYS[2]) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - ${WINDOW_MS})
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '(' .. now, '+inf')
+  if redis.call('ZCARD', KEYS[2]) >= cap then
+    local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+    return {0, 'global-cap', math.max(1, tonumber(oldest[2]) + ${WINDOW_MS} - now)}
+  end
+  redis.call('ZADD', KEYS[2], now, ARGV[4])
+  redis.call('PEXPIRE', KEYS[2], ${WINDOW_MS})
 end
-redis.call('ZADD', KEYS[2], now, ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ${WINDOW_MS})
 if cooldown > 0 then redis.call('SET', KEYS[1], now, 'PX', cooldown) end
 return {1, now, previous}
 `;
@@ -121,8 +127,11 @@ export class EmergencyLimits {
     return [`${this.prefix}:emergency:cooldown:${credentialId}`, `${this.prefix}:emergency:started`];
   }
 
-  /** Admits one emergency that would start a rotation (and counts it), or says why not and for how long. */
-  async admit(credentialId: string, force: boolean): Promise<Admission> {
+  /**
+   * Admits one emergency that would start a rotation (and counts it), or says why not and for how
+   * long. `capped: false` is a breach drill's (breach-drill.ts): its cooldown only, outside the cap.
+   */
+  async admit(credentialId: string, force: boolean, capped = true): Promise<Admission> {
     const ticket = randomUUID();
     const reply = (await this.redis.eval(
       ADMIT,
@@ -132,6 +141,7 @@ export class EmergencyLimits {
       this.settings.maxPerMinute,
       force ? 1 : 0,
       ticket,
+      capped ? 1 : 0,
     )) as [number, string | number, number];
     if (reply[0] === 1)
       return { admitted: true, ticket, at: Number(reply[1]), previous: reply[2] >= 0 ? reply[2] : undefined };
