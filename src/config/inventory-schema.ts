@@ -161,6 +161,8 @@ function settingsSchema(modules: readonly VendorModule[]) {
     /** How often each key is shown to its vendor (a Free CallCov key has 1,000 requests a day; hourly is 2.4%). */
     verifyEvery: duration("1h").default(3_600_000),
     orphanSweepEvery: duration("6h").default(21_600_000),
+    /** Credentials a shard job of a due or health tick covers: a tick over more is shared by the replicas. */
+    tickShardSize: z.number().int().min(1).max(1_000_000).default(2_000),
     orphanMinAge: duration("10m").default(600_000),
     lockDuration: duration("30s").default(30_000),
     concurrency: z.number().int().min(1).max(256).default(4),

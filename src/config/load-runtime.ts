@@ -32,6 +32,7 @@ export function toRuntime(inventory: Inventory): RuntimeConfig {
       healthCheckEveryMs: s.healthCheckEvery,
       verifyEveryMs: s.verifyEvery,
       orphanSweepEveryMs: s.orphanSweepEvery,
+      tickShardSize: s.tickShardSize,
       orphanMinAgeMs: s.orphanMinAge,
       concurrency: s.concurrency,
       storeWriteQuota: s.storeWriteQuota,

@@ -17,6 +17,8 @@ export interface RuntimeSettings {
   /** How often the health check shows each key to its vendor (spread over its ticks). */
   verifyEveryMs: number;
   orphanSweepEveryMs: number;
+  /** Credentials per shard job of a due or health tick (a larger fleet's tick is cut into shards). */
+  tickShardSize: number;
   /** Keys younger than this are never orphans (a rotation may be between create and store). */
   orphanMinAgeMs: number;
   concurrency: number;
@@ -42,6 +44,7 @@ export const DEFAULT_SETTINGS: RuntimeSettings = {
   healthCheckEveryMs: 900_000,
   verifyEveryMs: 3_600_000,
   orphanSweepEveryMs: 6 * 3_600_000,
+  tickShardSize: 2_000,
   orphanMinAgeMs: 10 * 60_000,
   concurrency: 4,
   storeWriteQuota: 50,

@@ -40,6 +40,53 @@ export function namePrefixes(secretIds: string[]): string[] {
   return [];
 }
 
+/**
+ * At most 10 name prefixes that cover every secret name given, each as long as it can be: the
+ * names' longest common prefix, then, while it stays within 10, the widest prefix's names split
+ * by the character that follows it (each part its own longest common prefix). For a shard's
+ * names, contiguous in sorted order, this lists little besides the shard: where `namePrefixes`
+ * would stop at the folder all of the fleet shares ("bench/callcov/"), this goes on to
+ * "bench/callcov/cc-01", "bench/callcov/cc-02"... [] means no filter. ARNs are left out.
+ */
+export function tightPrefixes(secretIds: readonly string[]): string[] {
+  const names = [...new Set(secretIds.filter((id) => !id.startsWith("arn:")))].sort();
+  if (names.length === 0) return [];
+  let parts: NameRun[] = [runOf(names, 0, names.length)];
+  for (;;) {
+    const widest = parts.reduce((a, b) => (b.to - b.from > a.to - a.from ? b : a));
+    if (widest.to - widest.from === 1) break;
+    const split = splitRun(names, widest);
+    if (parts.length - 1 + split.length > MAX_PREFIXES) break;
+    parts = parts.flatMap((p) => (p === widest ? split : [p]));
+  }
+  return parts.some((p) => p.prefix === "") ? [] : parts.map((p) => p.prefix);
+}
+
+/** names[from, to), sorted, and their longest common prefix. */
+type NameRun = { prefix: string; from: number; to: number };
+
+function runOf(names: string[], from: number, to: number): NameRun {
+  // In sorted names, the first and the last share what all of them share.
+  const first = names[from] as string;
+  const last = names[to - 1] as string;
+  let n = 0;
+  while (n < first.length && first[n] === last[n]) n++;
+  return { prefix: first.slice(0, n), from, to };
+}
+
+/** The run split by the character after its prefix (a name that ends there is a part of its own). */
+function splitRun(names: string[], run: NameRun): NameRun[] {
+  const at = run.prefix.length;
+  const out: NameRun[] = [];
+  let start = run.from;
+  for (let i = run.from + 1; i <= run.to; i++) {
+    if (i < run.to && (names[i] as string)[at] === (names[start] as string)[at]) continue;
+    out.push(runOf(names, start, i));
+    start = i;
+  }
+  return out;
+}
+
 /** Drops a prefix that a shorter one in the set already covers. */
 function minimal(set: Set<string>): string[] {
   const sorted = [...set].sort();
@@ -70,7 +117,7 @@ export class FleetView {
  */
 export async function listFleet(store: SecretStore, secretIds: string[], log: Logger): Promise<FleetView | undefined> {
   try {
-    return new FleetView(await store.listSecrets(namePrefixes(secretIds)));
+    return new FleetView(await store.listSecrets(tightPrefixes(secretIds)));
   } catch (err) {
     log.warn(
       { event: "fleet-listing.failed", error: describeError(err) },

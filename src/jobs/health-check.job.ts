@@ -17,7 +17,8 @@
  * the vendor this tick are read 20 a call. Each key is shown to its vendor on its own cadence
  * (`verifyEveryMs`, hourly by default: 24 of a Free CallCov key's 1,000 requests a day), a slice
  * of the fleet each tick, the slice a credential is in fixed by its id so every replica agrees;
- * the management login is checked once a cadence, on the first slice's tick. A credential the
+ * the management login is checked once a cadence, on the first slice's tick (in a tick cut into
+ * shards, by the shard that holds the account's first credential). A credential the
  * listing does not show is read alone, and that read names what is wrong.
  * Must not: change anything in the store or at the vendor.
  */
@@ -108,6 +109,15 @@ export interface HealthContext {
   onUsage?(credentialId: string, usage: UsageSample): Promise<void>;
   /** Where a replicated secret's replicas stand. */
   replicasFor?(c: HealthCredential): ReplicaWatch;
+  /**
+   * The credential's whole vendor account in the inventory, when this run holds part of it (a
+   * shard of the tick): the account's management check is then made by the run that holds its
+   * first credential (`first`), and reported for all of them. Absent: this run holds every
+   * credential of each account.
+   */
+  accountOf?(c: HealthCredential): { first: string; credentials: readonly HealthCredential[] };
+  /** When the tick began, which picks the keys shown to their vendor (a shard may run later). Default: now. */
+  tickAt?: number;
   concurrency?: number;
 }
 
@@ -123,8 +133,11 @@ export interface HealthSummary {
   warnings: Array<{ credentialId: string; check: Check; reason: string }>;
 }
 
-/** A vendor account's management check: one call, and the credentials that share it. */
-type AccountCheck = { check: Promise<Finding>; credentials: HealthCredential[] };
+/**
+ * A vendor account's management check: one call, and the credentials that share it. No check:
+ * another run (shard) of the tick holds the account's first credential and checks it.
+ */
+type AccountCheck = { check?: Promise<Finding>; credentials: readonly HealthCredential[] };
 
 export async function runHealthCheck(ctx: HealthContext): Promise<HealthSummary> {
   const summary: HealthSummary = { checked: 0, failing: [], warnings: [] };
@@ -170,6 +183,7 @@ export async function runHealthCheck(ctx: HealthContext): Promise<HealthSummary>
  * raised them). A login that works again resolves them all.
  */
 async function reportAccount(ctx: HealthContext, account: AccountCheck, summary: HealthSummary): Promise<void> {
+  if (!account.check) return;
   const finding = await account.check;
   const ids = account.credentials.map((c) => c.id);
   const first = accountAlertId(ids);
@@ -213,7 +227,7 @@ async function planTick(ctx: HealthContext): Promise<{
   verify: (c: HealthCredential) => boolean;
   management: boolean;
 }> {
-  const now = ctx.now();
+  const now = ctx.tickAt ?? ctx.now();
   const slices =
     ctx.tickEveryMs && ctx.verifyEveryMs ? Math.max(1, Math.round(ctx.verifyEveryMs / ctx.tickEveryMs)) : 1;
   const slice = ctx.tickEveryMs ? Math.floor(now / ctx.tickEveryMs) % slices : 0;
@@ -301,17 +315,23 @@ function joinAccount(
   if (!management) return undefined;
   let account = accounts.get(management);
   if (!account) {
-    const check = management.listKeys({ limit: 1 }).then(
-      () => undefined,
-      (err: unknown): Finding => ({
-        severity: "critical",
-        reason: `the management login cannot list keys, so the next rotation of {credentials} cannot mint a key: ${describeError(err)}`,
-      }),
-    );
-    account = { check, credentials: [] };
+    const whole = ctx.accountOf?.(c);
+    // A shard holding part of the account: the shard with its first credential checks it for all.
+    if (whole && !ctx.credentials.some((other) => other.id === whole.first)) {
+      account = { credentials: [] };
+    } else {
+      const check = management.listKeys({ limit: 1 }).then(
+        () => undefined,
+        (err: unknown): Finding => ({
+          severity: "critical",
+          reason: `the management login cannot list keys, so the next rotation of {credentials} cannot mint a key: ${describeError(err)}`,
+        }),
+      );
+      account = { check, credentials: whole ? whole.credentials : [] };
+    }
     accounts.set(management, account);
   }
-  account.credentials.push(c);
+  if (!ctx.accountOf) (account.credentials as HealthCredential[]).push(c);
   return account.check;
 }
 

@@ -6,7 +6,9 @@
  * few samples), and alerts when use exceeds the baseline by the policy's factor and by more than its
  * usual spread, nears the minute's limit, or would spend the plan's daily quota.
  * The baselines are one Redis hash (credential -> "mean var n"); a health tick reads it whole with
- * `load()` and writes what changed with `save()`, a few commands a tick instead of two a credential.
+ * `load()` (a shard of the tick, its credentials' fields) and writes what changed with `save()`, a
+ * few commands a tick instead of two a credential. Shards write disjoint fields, so replicas
+ * running shards of one tick at once lose none of each other's baselines.
  * Also the usage gate of grace: is the old key still being used by someone?
  * Vendors that send no usage signal (operator-assisted ones, say) have no policy: "usage not observable".
  *
@@ -35,6 +37,8 @@ const MIN_ANOMALY_PER_MINUTE = 5;
 const SPREAD = 3;
 /** Baselines written by one HSET at the end of a tick. */
 const SAVE_BATCH = 500;
+/** Baselines read by one HMGET at the start of a shard. */
+const LOAD_BATCH = 1_000;
 const MINUTE_S = 60;
 const DAY_S = 86_400;
 
@@ -143,10 +147,26 @@ export class UsageWatcher {
     return usageKey(this.prefix);
   }
 
-  /** Reads every baseline in one command, for a tick that observes many credentials. */
-  async load(): Promise<void> {
-    this.#loaded = new Map(Object.entries(await this.redis.hgetall(this.#key)));
+  /**
+   * Reads the baselines a tick will observe in a few commands: every one, or those of the given
+   * credentials (a shard of the tick), a thousand to a command.
+   */
+  async load(credentialIds?: readonly string[]): Promise<void> {
     this.#changed.clear();
+    if (!credentialIds) {
+      this.#loaded = new Map(Object.entries(await this.redis.hgetall(this.#key)));
+      return;
+    }
+    const loaded = new Map<string, string>();
+    for (let i = 0; i < credentialIds.length; i += LOAD_BATCH) {
+      const ids = credentialIds.slice(i, i + LOAD_BATCH);
+      const values = await this.redis.hmget(this.#key, ...ids);
+      ids.forEach((id, k) => {
+        const value = values[k];
+        if (value !== null && value !== undefined) loaded.set(id, value);
+      });
+    }
+    this.#loaded = loaded;
   }
 
   /** Writes the baselines changed since `load()`, a few hundred to a command. */

@@ -2,9 +2,12 @@
  * The maintenance ticks of the worker, each a BullMQ job scheduler on the maintenance queue: the
  * due check (hourly by default; also once at start), the health check with the usage watcher, and
  * the orphan sweep. `keepSchedules` makes the schedulers match the inventory and puts them back if
- * Redis loses them; `maintenanceProcessor` runs a tick by its job name.
+ * Redis loses them; `maintenanceProcessor` runs a tick by its job name. A due or health tick over
+ * more than `tickShardSize` credentials is cut into shard jobs (tick-shards.ts), which every
+ * replica's maintenance worker takes, one at a time, from the same queue.
  *
- * Must not: rotate anything (the due check only enqueues), or keep state between ticks.
+ * Must not: rotate anything (the due check only enqueues), or keep state between ticks beyond what
+ * a version never changes (current versions' creation times, finished-markers seen).
  */
 import type { Job, Queue } from "bullmq";
 import type { Redis } from "ioredis";
@@ -25,12 +28,22 @@ import {
   vendorCredential,
 } from "../config/runtime-config.js";
 import { UsageWatcher } from "../jobs/usage-watcher.js";
+import {
+  SHARD_JOB,
+  type ShardData,
+  type ShardedTick,
+  SortedFleet,
+  parseShardData,
+  shardJobId,
+} from "../jobs/tick-shards.js";
 import type { WorkerPorts } from "./worker-ports.js";
 
 export const MAINTENANCE_QUEUE = "maintenance";
 
 export interface MaintenanceContext {
   config: RuntimeConfig;
+  /** The maintenance queue, where a tick's shard jobs are added. */
+  queue: Pick<Queue, "addBulk">;
   ports: WorkerPorts;
   redis: Redis;
   history: RotationHistory;
@@ -45,13 +58,16 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
   const { store, log, metrics, clock } = ports;
   const settings = config.settings;
   const keyApi = config.credentials.filter((c) => c.module.flow === "key-api");
+  // Sorted once: a shard is a contiguous run of it, so its listing's name filter is tight.
+  const fleet = new SortedFleet(config.credentials);
 
   const finishedSeen = new Map<string, string>();
   // When each current key was made, kept between ticks: a version never changes once written.
   const currentVersions = new CurrentVersionCache();
-  const dueCheck = () =>
+  const accountOf = accountsByManagement(keyApi, ports);
+  const dueCheck = (credentials: RuntimeCredential[]) =>
     runDueCheck({
-      credentials: config.credentials,
+      credentials,
       store,
       schedule: (id, created, now) => scheduleOf(byId, id, created, now),
       enqueue,
@@ -61,8 +77,8 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
       metrics,
       now: () => clock.now(),
     });
-  const healthCheck = async () => {
-    // One read of the open alerts per tick, so a credential that is fine costs no Redis command.
+  const healthCheck = async (credentials: RuntimeCredential[], shard?: ShardData) => {
+    // One read of the open alerts per run, so a credential that is fine costs no Redis command.
     const open = await ports.alerter.openKeys?.();
     const alerter = open ? resolvingOnlyOpen(ports.alerter, open) : ports.alerter;
     const usage = new UsageWatcher(
@@ -75,9 +91,9 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
       settings.verifyEveryMs,
       (id) => byId.get(id)?.vendor ?? "unknown",
     );
-    await usage.load();
+    await usage.load(shard ? credentials.map((c) => c.id) : undefined);
     const summary = await runHealthCheck({
-      credentials: config.credentials,
+      credentials,
       store,
       alerter,
       log,
@@ -99,6 +115,12 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
               (ports.replicasFor as NonNullable<WorkerPorts["replicasFor"]>)(byId.get(c.id) as RuntimeCredential),
           }
         : {}),
+      ...(shard
+        ? {
+            accountOf: (c: { id: string }) => accountOf(byId.get(c.id) as RuntimeCredential),
+            tickAt: tickTime(shard.at, clock.now(), settings.healthCheckEveryMs),
+          }
+        : {}),
     });
     await usage.save();
     return summary;
@@ -114,23 +136,67 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
       alerter: ports.alerter,
     });
 
-  return async (job) => {
-    if (job.name === "due-check") {
-      const summary = await dueCheck();
+  const runTick = async (name: ShardedTick, credentials: RuntimeCredential[], shard?: ShardData) => {
+    const part = shard ? ` (shard ${shard.shard + 1} of ${shard.shards})` : "";
+    const where = shard ? { tick: shard.tick, shard: shard.shard, shards: shard.shards } : {};
+    if (name === "due-check") {
+      const summary = await dueCheck(credentials);
       log.info(
-        { event: "due-check.done", ...summary },
-        `due check: ${summary.checked} checked, ${summary.started} started, ${summary.resumed} resumed, ${summary.held} held for a window, ${summary.errors} errors`,
+        { event: "due-check.done", ...where, ...summary },
+        `due check${part}: ${summary.checked} checked, ${summary.started} started, ${summary.resumed} resumed, ${summary.held} held for a window, ${summary.errors} errors`,
       );
       return summary;
     }
-    if (job.name === "health-check") {
-      const summary = await healthCheck();
-      log.info(
-        { event: "health-check.done", checked: summary.checked, failing: summary.failing.length },
-        `health check: ${summary.checked} credentials, ${summary.failing.length} failing checks`,
+    const summary = await healthCheck(credentials, shard);
+    log.info(
+      { event: "health-check.done", ...where, checked: summary.checked, failing: summary.failing.length },
+      `health check${part}: ${summary.checked} credentials, ${summary.failing.length} failing checks`,
+    );
+    return { checked: summary.checked, failing: summary.failing.length };
+  };
+
+  /** A tick over more than one shard adds a job per shard (ids fixed by the tick, so twice adds nothing). */
+  const split = async (job: Job, name: ShardedTick) => {
+    const ranges = fleet.ranges(settings.tickShardSize);
+    if (ranges.length <= 1) return runTick(name, config.credentials);
+    const tick = job.id ?? `${name}-${clock.now()}`;
+    const at = clock.now();
+    const keepS = Math.ceil(tickEvery(settings, name) / 1000);
+    await ctx.queue.addBulk(
+      ranges.map((range, shard) => ({
+        name: SHARD_JOB[name],
+        data: { tick, shard, shards: ranges.length, at, ...range } satisfies ShardData,
+        opts: {
+          jobId: shardJobId(tick, shard),
+          // Kept for one interval, so a splitter run again in it (a stalled job) finds its shards there.
+          removeOnComplete: { age: keepS, count: 1_000 },
+          removeOnFail: { age: keepS, count: 1_000 },
+        },
+      })),
+    );
+    log.info(
+      { event: `${name}.split`, tick, shards: ranges.length, credentials: fleet.size },
+      `${name}: ${fleet.size} credentials cut into ${ranges.length} shard jobs`,
+    );
+    return { shards: ranges.length };
+  };
+
+  const runShard = async (job: Job, name: ShardedTick) => {
+    const parsed = parseShardData(job.data);
+    if ("problem" in parsed) {
+      log.warn(
+        { event: "maintenance.shard-refused", job: job.name, jobId: job.id, problem: parsed.problem },
+        `refused ${job.name} job ${job.id ?? "?"}: its data is not a shard (${parsed.problem}); the next tick covers its credentials`,
       );
-      return { checked: summary.checked, failing: summary.failing.length };
+      return { refused: parsed.problem };
     }
+    return runTick(name, fleet.within(parsed.shard), parsed.shard);
+  };
+
+  return async (job) => {
+    if (job.name === "due-check" || job.name === "health-check") return split(job, job.name);
+    if (job.name === SHARD_JOB["due-check"]) return runShard(job, "due-check");
+    if (job.name === SHARD_JOB["health-check"]) return runShard(job, "health-check");
     if (job.name === "orphan-sweep") {
       const summary = await orphanSweep();
       log.info(
@@ -146,6 +212,15 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
     }
     throw new Error(`unknown maintenance job ${job.name}`);
   };
+}
+
+function tickEvery(settings: RuntimeSettings, name: ShardedTick): number {
+  return name === "due-check" ? settings.dueCheckEveryMs : settings.healthCheckEveryMs;
+}
+
+/** The tick's time as its shard says, unless it is further from now than one tick (forged): then now. */
+function tickTime(at: number, now: number, everyMs: number): number {
+  return Math.abs(now - at) <= everyMs ? at : now;
 }
 
 /**
@@ -248,6 +323,34 @@ function accountsOf(credentials: RuntimeCredential[], ports: WorkerPorts): Sweep
         ]
       : [];
   });
+}
+
+/**
+ * Each key-API credential's whole vendor account (by its management adapter, as the health check
+ * groups them) and the account's first credential by id, worked out once a process when a shard
+ * first asks: a shard holds part of an account, and its alert is the whole account's.
+ */
+function accountsByManagement(
+  keyApi: RuntimeCredential[],
+  ports: WorkerPorts,
+): (c: RuntimeCredential) => { first: string; credentials: readonly RuntimeCredential[] } {
+  let byAccount: Map<unknown, { first: string; credentials: RuntimeCredential[] }> | undefined;
+  const none = { first: "", credentials: [] };
+  return (c) => {
+    if (!byAccount) {
+      byAccount = new Map();
+      for (const k of keyApi) {
+        const management = ports.vendorFor(k);
+        const account = byAccount.get(management);
+        if (!account) byAccount.set(management, { first: k.id, credentials: [k] });
+        else {
+          account.credentials.push(k);
+          if (k.id < account.first) account.first = k.id;
+        }
+      }
+    }
+    return byAccount.get(ports.vendorFor(c)) ?? none;
+  };
 }
 
 /**

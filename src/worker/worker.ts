@@ -183,6 +183,7 @@ export async function startWorker(
     MAINTENANCE_QUEUE,
     maintenanceProcessor({
       config,
+      queue: maintenance,
       ports,
       redis,
       history,
@@ -191,6 +192,8 @@ export async function startWorker(
       rotationInFlight: async (id) => (await rotations.getDeduplicationJobId(dedupIdFor(id))) !== null,
     }),
     // Maintenance jobs are idempotent ticks: a crashed one is simply run again, so stalls are checked rarely.
+    // One at a time, so a tick's shards spread over the replicas; a shard (tickShardSize credentials)
+    // takes seconds, far inside the lock.
     {
       ...connection,
       connection: workerConnections[1],

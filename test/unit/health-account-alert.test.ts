@@ -51,9 +51,10 @@ function world() {
   const accountOf = (c: HealthCredential) => (c.id.startsWith("eu-") ? b : a);
   const alerter = new FakeAlerter();
   const metrics = createMetrics({ defaultMetrics: false });
-  const run = () =>
+  const run = (shard?: HealthCredential[]) =>
     runHealthCheck({
-      credentials,
+      credentials: shard ?? credentials,
+      ...(shard ? { accountOf: (c: HealthCredential) => wholeAccount(credentials, accountOf, c) } : {}),
       store,
       alerter,
       log,
@@ -67,7 +68,13 @@ function world() {
     (await metrics.healthCheckFailing.get()).values
       .filter((v) => v.labels.check === "management" && v.value === 1)
       .map((v) => v.labels.credential);
-  return { calls, listFailures, alerter, run, failingSeries };
+  return { calls, listFailures, alerter, run, failingSeries, credentials };
+}
+
+/** What the maintenance worker hands a shard: the credential's whole account in the inventory, and its first id. */
+function wholeAccount(all: HealthCredential[], accountOf: (c: HealthCredential) => unknown, c: HealthCredential) {
+  const credentials = all.filter((o) => accountOf(o) === accountOf(c));
+  return { first: credentials.map((o) => o.id).sort()[0] ?? "", credentials };
 }
 
 describe("an account's management check", () => {
@@ -116,6 +123,37 @@ describe("an account's management check", () => {
     expect(w.alerter.raised).toEqual([]);
     expect(w.alerter.resolved).toContain("cc-01/health-management");
     expect(w.alerter.resolved.filter((r) => r.endsWith("/health-management"))).toHaveLength(52);
+    expect(await w.failingSeries()).toEqual([]);
+  });
+
+  it("in a tick cut into shards, an account split over them is still checked once and alerted once, for all its credentials", async () => {
+    const w = world();
+    w.listFailures.failOn("listKeys", 1, () => new Error("vendor answered 500"));
+    // Three shards by secret id: account A's 50 credentials land in all three; cc-01 in the first.
+    const sorted = [...w.credentials].sort((a, b) => (a.secretId < b.secretId ? -1 : 1));
+    const shards = [sorted.slice(0, 20), sorted.slice(20, 40), sorted.slice(40)];
+    expect(shards.filter((s) => s.some((c) => c.id.startsWith("cc-"))).length).toBe(3);
+    const summaries = [];
+    for (const shard of [...shards].reverse()) summaries.push(await w.run(shard));
+
+    expect(w.calls.filter((c) => c === "vendor.listKeys")).toHaveLength(2); // one per account, not per shard
+    expect(w.alerter.raised.map((a) => [a.credentialId, a.kind, a.details?.credentials])).toEqual([
+      ["cc-01", "health-management", 50],
+    ]);
+    expect(w.alerter.raised[0]?.summary).toContain(
+      "its 50 credentials (cc-01, cc-02, cc-03, cc-04, cc-05 and 45 more)",
+    );
+    expect(summaries.flatMap((s) => s.failing.map((f) => f.credentialId))).toEqual(["cc-01"]);
+    expect(await w.failingSeries()).toEqual(["cc-01"]);
+    expect(w.alerter.resolved.filter((r) => r.endsWith("/health-management"))).toHaveLength(51);
+    // Every credential's own checks ran once, in its shard.
+    expect(summaries.reduce((n, s) => n + s.checked, 0)).toBe(52);
+    expect(w.calls.filter((c) => c === "vendor.verify")).toHaveLength(52);
+
+    // The login works again: the shard with cc-01 resolves the account's alert.
+    w.alerter.resolved.length = 0;
+    for (const shard of shards) await w.run(shard);
+    expect(w.alerter.resolved).toContain("cc-01/health-management");
     expect(await w.failingSeries()).toEqual([]);
   });
 

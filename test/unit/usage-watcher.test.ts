@@ -164,6 +164,33 @@ describe("UsageWatcher on real Redis", () => {
     await dropPrefix(redis, tickPrefix);
   });
 
+  it("two shards of one tick, on two replicas at once, each read their own credentials' baselines and lose none of the other's", async () => {
+    const shardPrefix = `${prefix}-shards`;
+    const policy = () => ({ factor: 3, quotaWarnRatio: 0.8 });
+    // Three ticks of two shards (k0..k9 and k10..k19), loaded together, saved in either order.
+    const ids = Array.from({ length: 20 }, (_, i) => `k${i}`);
+    for (let round = 0; round < 3; round++) {
+      const [usage, now] = tick(5);
+      const a = new UsageWatcher(redis, shardPrefix, new FakeAlerter(), policy);
+      const b = new UsageWatcher(redis, shardPrefix, new FakeAlerter(), policy);
+      await Promise.all([a.load(ids.slice(0, 10)), b.load(ids.slice(10))]);
+      for (const id of ids.slice(0, 10)) await a.observe(id, usage, now);
+      for (const id of ids.slice(10)) await b.observe(id, usage, now);
+      if (round % 2 === 0) await Promise.all([a.save(), b.save()]);
+      else await Promise.all([b.save(), a.save()]);
+    }
+    const hash = await redis.hgetall(`${shardPrefix}:usage`);
+    expect(Object.keys(hash).sort()).toEqual([...ids].sort());
+    for (const id of ids) expect(hash[id]?.split(" ")[2]).toBe("3"); // three samples each, none lost
+    // A shard reads what the other shard learnt of its own credentials on an earlier tick.
+    const alerter = new FakeAlerter();
+    const next = new UsageWatcher(redis, shardPrefix, alerter, policy);
+    await next.load(["k15", "k3"]);
+    expect(await next.observe("k15", ...tick(40))).toMatchObject({ anomaly: true, baseline: 10 });
+    expect(alerter.raised.map((r) => [r.credentialId, r.kind])).toEqual([["k15", "usage-anomaly"]]);
+    await dropPrefix(redis, shardPrefix);
+  });
+
   it("a baseline in Redis that does not parse counts as none and is rebuilt, never an alert", async () => {
     await redis.hset(`${prefix}:usage`, "garbled", "not numbers");
     const alerter = new FakeAlerter();
