@@ -42,6 +42,7 @@ const scale = largest && {
   idle_rss_mib: largest.idle_rss_mib,
   startup_s: largest.startup_s,
   due_tick_s: largest.due_tick_s,
+  health_tick_s: largest.health_tick_s,
   sweep_s: largest.sweep_s,
   metrics_bytes: largest.metrics_bytes,
 };

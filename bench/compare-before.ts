@@ -61,6 +61,7 @@ for (const [i, p] of (a.details.scale ?? []).entries()) {
   for (const key of [
     "startup_s",
     "due_tick_s",
+    "health_tick_s",
     "peak_rss_mib",
     "rss_after_due_mib",
     "idle_rss_mib",

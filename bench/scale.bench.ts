@@ -2,11 +2,12 @@
  * Workers at growing sizes (1k, 10k, 50k, 100k credentials): one worker at each size but the
  * largest, three replicas started together at the largest (the chart's replica count, issue 21's
  * `scale` key). Per size: start-up (process start to `worker.ready`, and to the end of the first
- * due check, which one replica runs), peak resident memory (VmHWM: the highest it has been, the
- * inventory load and the due check included), resident memory at once after the due check and
- * idle (after 15 s more, when the start-up's garbage is collected), and the size of `/metrics`.
- * With replicas, each memory figure is the largest replica's. At the largest size an orphan
- * sweep is run and timed.
+ * due check: its one job, or every shard job of it, whichever replicas ran them), peak resident
+ * memory (VmHWM: the highest it has been, the inventory load and the due check included),
+ * resident memory at once after the due check and idle (after 15 s more, when the start-up's
+ * garbage is collected), and the size of `/metrics`. With replicas, each memory figure is the
+ * largest replica's, and each replica's count of due and health shards is kept. At the largest
+ * size a health tick and an orphan sweep are run and timed.
  * Bytes and counts are exact; seconds are wall time on a shared machine (noisy).
  */
 import { readFileSync } from "node:fs";
@@ -24,8 +25,16 @@ export interface ScalePoint {
   /** Resident memory 15 s after the due check (the steady state). */
   idle_rss_mib: number;
   replicas: number;
-  /** Each replica's peak and idle resident memory (MiB), when more than one ran. */
-  per_replica?: Array<{ peak_rss_mib: number; idle_rss_mib: number; ran_due_check: boolean }>;
+  /** Each replica's peak and idle resident memory (MiB), and the due and health shard jobs it ran, when more than one ran. */
+  per_replica?: Array<{
+    peak_rss_mib: number;
+    idle_rss_mib: number;
+    ran_due_check: boolean;
+    due_shards: number;
+    health_shards?: number;
+  }>;
+  /** A health tick (all its shards) from its job's add to its last shard's end. */
+  health_tick_s?: number;
   metrics_bytes: number;
   metrics_series: number;
   sweep_s?: number;
@@ -47,18 +56,26 @@ export async function scaleBench(sizes: number[], progress: (s: string) => void)
         Array.from({ length: replicas }, () => world.startWorker({ LOG_LEVEL: "info" })),
       );
       const ready = performance.now();
-      const ran = await Promise.any(
-        workers.map(async (w, k) => (await w.process.waitForLine(/"due-check.done"/, 1_800_000), k)),
+      const dueShards = await tickDone(
+        workers.map((w) => w.process),
+        "due-check",
+        workers.map(() => 0),
+        1_800_000,
       );
       const due = performance.now();
       const pids = workers.map((w) => w.process.child.pid ?? 0);
       const afterDue = pids.map((pid) => statusKib(pid, "VmRSS") / 1024);
       await new Promise((r) => setTimeout(r, 15_000));
-      const each = pids.map((pid, k) => ({
+      const each: NonNullable<ScalePoint["per_replica"]> = pids.map((pid, k) => ({
         peak_rss_mib: round(statusKib(pid, "VmHWM") / 1024, 1),
         idle_rss_mib: round(statusKib(pid, "VmRSS") / 1024, 1),
-        ran_due_check: k === ran,
+        ran_due_check: (dueShards[k] ?? 0) > 0,
+        due_shards: dueShards[k] ?? 0,
       }));
+      const ran = Math.max(
+        0,
+        dueShards.findIndex((n) => n > 0),
+      );
       const metrics = await (await fetch(`${(workers[ran] ?? workers[0])?.httpUrl}/metrics`)).text();
       const point: ScalePoint = {
         credentials,
@@ -72,6 +89,14 @@ export async function scaleBench(sizes: number[], progress: (s: string) => void)
         metrics_series: metrics.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length,
         ...(replicas > 1 ? { per_replica: each } : {}),
       };
+      if (last) {
+        const health = await healthTick(
+          world,
+          workers.map((w) => w.process),
+        );
+        point.health_tick_s = health.seconds;
+        each.forEach((e, k) => (e.health_shards = health.shards[k] ?? 0));
+      }
       if (last)
         point.sweep_s = await sweepSeconds(
           world,
@@ -89,6 +114,59 @@ export async function scaleBench(sizes: number[], progress: (s: string) => void)
     }
   }
   return points;
+}
+
+/**
+ * Waits for a due or health tick to end, reading the replicas' log lines from `from` on: its one
+ * job's line, or (a tick cut into shards) every shard's of the tick its split line names. Returns
+ * how many of the tick's jobs each replica ran.
+ */
+async function tickDone(
+  workers: Array<{ lines: string[] }>,
+  event: "due-check" | "health-check",
+  from: number[],
+  timeoutMs: number,
+): Promise<number[]> {
+  const end = Date.now() + timeoutMs;
+  const linesOf = (k: number) => (workers[k]?.lines ?? []).slice(from[k] ?? 0);
+  for (;;) {
+    const all = workers.flatMap((_, k) => linesOf(k));
+    const split = all.find((l) => l.includes(`"${event}.split"`));
+    if (split) {
+      const { tick, shards } = JSON.parse(split) as { tick: string; shards: number };
+      const mark = `"tick":${JSON.stringify(tick)}`;
+      const counts = workers.map(
+        (_, k) => linesOf(k).filter((l) => l.includes(`"${event}.done"`) && l.includes(mark)).length,
+      );
+      if (counts.reduce((a, b) => a + b, 0) >= shards) return counts;
+    } else {
+      const whole = workers.map((_, k) =>
+        linesOf(k).some((l) => l.includes(`"${event}.done"`) && !l.includes('"tick"')),
+      );
+      if (whole.some(Boolean)) return whole.map((w) => (w ? 1 : 0));
+    }
+    if (Date.now() > end) throw new Error(`no end of the ${event} tick within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** A health tick added by hand, timed from its add to the end of its last shard. */
+async function healthTick(
+  world: Awaited<ReturnType<typeof benchWorld>>,
+  workers: Array<{ lines: string[] }>,
+): Promise<{ seconds: number; shards: number[] }> {
+  const redis = connectRedis(world.redis);
+  const queue = new Queue(MAINTENANCE_QUEUE, { connection: redis.duplicate(), prefix: world.prefix });
+  try {
+    const from = workers.map((w) => w.lines.length);
+    const t0 = performance.now();
+    await queue.add("health-check", {}, { jobId: `bench-health-${Date.now()}`, removeOnComplete: true });
+    const shards = await tickDone(workers, "health-check", from, 900_000);
+    return { seconds: round((performance.now() - t0) / 1000, 1), shards };
+  } finally {
+    await queue.close();
+    redis.disconnect();
+  }
 }
 
 async function sweepSeconds(
