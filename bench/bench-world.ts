@@ -14,12 +14,21 @@ import { ensureRedis } from "../src/demo/local-redis.js";
 import type { Redis } from "ioredis";
 import { type RedisTopology, primaries } from "../src/queue/redis.js";
 import { SANDBOX_LOGIN, type Sandbox, startSandbox } from "../src/sandbox/sandbox.js";
-import { type InventoryOptions, type SeededCallCov, sandboxEnv, writeCallCovInventory } from "../src/sandbox/seed.js";
+import {
+  type InventoryOptions,
+  type SeededCallCov,
+  type SeededKeyApi,
+  sandboxEnv,
+  writeCallCovInventory,
+} from "../src/sandbox/seed.js";
+import { SANDBOX_KEY_API_VENDORS, type SandboxKeyApiVendorId } from "../src/sandbox/key-api-sandbox.js";
 import type { Plan } from "../src/sandbox/callcov/callcov-state.js";
 
 export interface BenchWorld {
   sandbox: Sandbox;
   creds: SeededCallCov[];
+  /** The other vendor's credentials (`due`), all due: scheduled work beside the CallCov fleet. */
+  dueOthers: SeededKeyApi[];
   env: Record<string, string>;
   /** Where the workers' Redis is (any topology: see src/queue/redis-topology.ts). */
   redis: RedisTopology;
@@ -42,6 +51,8 @@ export async function benchWorld(o: {
   inventory?: Partial<InventoryOptions>;
   /** Spread the credentials over these regions, in turn (credential i in regions[i % n]); absent: AWS_REGION. */
   regions?: string[];
+  /** This many credentials of another key-API vendor besides, with keys old enough to be due. */
+  dueOthers?: { vendor: SandboxKeyApiVendorId; count: number };
 }): Promise<BenchWorld> {
   const redis = await ensureRedis();
   const sandbox = await startSandbox({
@@ -68,6 +79,7 @@ export async function benchWorld(o: {
     });
     creds.push({ id, secretId, keyId: made.id });
   }
+  const dueOthers = o.dueOthers ? seedDueKeyApi(sandbox, o.dueOthers.vendor, o.dueOthers.count) : [];
   sandbox.emulator.setClock(Date.now);
   if (o.writeTps) sandbox.emulator.setWriteTps(o.writeTps);
   sandbox.emulator.resetStats();
@@ -78,6 +90,7 @@ export async function benchWorld(o: {
     queuePrefix: prefix,
     every: "90d",
     grace: "0s",
+    ...(dueOthers.length > 0 ? { keyApi: dueOthers } : {}),
     ...o.inventory,
   });
   if (regions.length > 0) {
@@ -97,6 +110,7 @@ export async function benchWorld(o: {
   return {
     sandbox,
     creds,
+    dueOthers,
     env: childEnv,
     redis: redis.topology,
     prefix,
@@ -114,6 +128,34 @@ export async function benchWorld(o: {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Credentials of a key-API vendor whose keys are 100 days old, written straight into the simulator and the emulator. */
+function seedDueKeyApi(sandbox: Sandbox, vendor: SandboxKeyApiVendorId, count: number): SeededKeyApi[] {
+  const v = SANDBOX_KEY_API_VENDORS[vendor];
+  const managementSecretId = `bench/${vendor}/management`;
+  sandbox.emulator.setClock(() => Date.now() - 100 * DAY);
+  sandbox.emulator.state.CreateSecret({ Name: managementSecretId, SecretString: JSON.stringify(v.managementSecret) });
+  const seeded: SeededKeyApi[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = `${vendor}-${i.toString().padStart(5, "0")}`;
+    const made = sandbox[vendor].issueKey(`made by hand for ${id}`);
+    const secretId = `bench/${vendor}/${id}`;
+    sandbox.emulator.state.CreateSecret({
+      Name: secretId,
+      SecretString: JSON.stringify({ vendor, apiKey: made.key, keyId: made.id }),
+    });
+    seeded.push({
+      id,
+      vendor,
+      secretId,
+      keyId: made.id,
+      apiKey: made.key,
+      managementSecretId,
+      fields: v.fields(sandbox),
+    });
+  }
+  return seeded;
 }
 
 /**

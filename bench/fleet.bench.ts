@@ -26,6 +26,18 @@ export interface FleetFigures {
 
 export const WRITES_PER_ROTATION = 2;
 
+/**
+ * The account's management budget for a write quota: two calls a rotation (create, revoke) like the
+ * two writes, so at writeTps a minute's worth it binds exactly when the write quota does.
+ */
+export const managementPerMinuteFor = (writeTps: number) => writeTps * 60;
+
+/** The shortest time `rotations` can take: their store writes at `writeTps`, or their management calls at the account's budget. */
+export function quotaBoundSeconds(rotations: number, writeTps: number, managementPerMinute: number): number {
+  const managementBound = (2 * rotations) / (managementPerMinute / 60);
+  return Math.max((WRITES_PER_ROTATION * rotations) / writeTps, managementBound);
+}
+
 /** The write quota that makes the bound for `credentials` rotations `seconds` long. */
 export function writeTpsFor(credentials: number, seconds: number): number {
   return Math.max(1, Math.round((WRITES_PER_ROTATION * credentials) / seconds));
@@ -36,9 +48,7 @@ export async function fleetBench(
   writeTps: number,
   progress: (s: string) => void,
 ): Promise<FleetFigures> {
-  // The account's management budget: two calls a rotation (create, revoke) like the two writes, so
-  // at writeTps a minute's worth it binds exactly when the write quota does.
-  const managementPerMinute = writeTps * 60;
+  const managementPerMinute = managementPerMinuteFor(writeTps);
   const world = await benchWorld({
     credentials,
     due: true,
@@ -83,8 +93,7 @@ export async function fleetBench(
       Object.values(sim.counters.requestsByKey).reduce((a, c) => a + c.accepted + c.refused, 0) +
       2 * credentials +
       sim.counters.logins;
-    const managementBound = (2 * credentials) / (managementPerMinute / 60);
-    const bound = Math.max((WRITES_PER_ROTATION * credentials) / writeTps, managementBound);
+    const bound = quotaBoundSeconds(credentials, writeTps, managementPerMinute);
     return {
       credentials,
       seconds: round(seconds, 1),
