@@ -2,7 +2,8 @@
  * The breach drill (issue 21 item 6), on a real worker and CLI processes, real Redis under its own
  * prefix, the emulator and the vendor simulators: `rotate --emergency --vendor callcov` rotates
  * every CallCov credential and no other vendor's, ahead of the SendGrid rotations the schedule
- * queued before it; declaring it again rotates nothing twice; one audit line for the drill; bad
+ * queued before it, past a fleet cap smaller than itself without spending it; declaring it again
+ * rotates nothing twice; one audit line for the drill; bad
  * input is exit 2 with a clear message.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -12,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startCli } from "../../src/demo/cli-process.js";
 import { type SeededKeyApi, seedKeyApiCredential } from "../../src/sandbox/seed.js";
 import { enqueueRotation } from "../../src/queue/rotation-queue.js";
+import { EmergencyLimits } from "../../src/queue/emergency-limits.js";
 import { type World, expectConverged, keysMadePerCredential, startWorld } from "../support/rotation-world.js";
 
 interface Drill {
@@ -24,6 +26,8 @@ interface Drill {
   failed: number;
   rotations: Array<{ credential: string; result: string }>;
 }
+
+const CAP = 2;
 
 let world: World;
 let sendgrid: SeededKeyApi[];
@@ -65,8 +69,13 @@ beforeAll(async () => {
   sendgrid = [];
   for (const id of ["sg-0", "sg-1", "sg-2"])
     sendgrid.push(await seedKeyApiCredential(world.sandbox, world.client, "sendgrid", id));
-  // One rotation at a time, so the order in which rotations start is the order the queue gives.
-  world.rewriteInventory({ keyApi: sendgrid, concurrency: 1 });
+  // One rotation at a time, so the order in which rotations start is the order the queue gives; a
+  // cap of emergencies a minute below the drill's size, which a drill neither meets nor spends.
+  world.rewriteInventory({
+    keyApi: sendgrid,
+    concurrency: 1,
+    extraSettings: { emergency: { cooldown: "10m", maxPerMinute: CAP } },
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -86,6 +95,11 @@ describe("breach drill", () => {
     // Declared again before any worker ran: every credential is within its cooldown, none asked twice.
     const second = await drill();
     expect(second).toMatchObject({ queued: 0, joined: 0, skipped: 5, failed: 0 });
+    // The fleet's cap is whole: single emergencies still get their CAP a minute, and no more.
+    const limits = new EmergencyLimits(world.redis, world.prefix, { cooldownMs: 600_000, maxPerMinute: CAP });
+    const admitted = [];
+    for (const id of ["a", "b", "c"]) admitted.push((await limits.admit(`not-in-inventory-${id}`, false)).admitted);
+    expect(admitted).toEqual([true, true, false]);
 
     const worker = await world.startWorker();
     for (const c of world.creds) await world.waitRotated(c, 60_000);
