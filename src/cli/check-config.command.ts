@@ -18,7 +18,7 @@ export async function checkConfigCommand(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
   try {
-    const inventory = await loadInventory(file);
+    const inventory = await loadInventory(file, { everyVendor: true });
     const problems = environmentProblems(inventory, env);
     if (problems.length > 0) throw new ConfigError(problems, file);
     const byVendor: Record<string, number> = {};

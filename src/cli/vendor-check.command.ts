@@ -16,7 +16,7 @@ import { z } from "zod";
 import { loadDefinitionFile } from "../config/load-definitions.js";
 import { ConfigError, InvalidStateError } from "../core/errors.js";
 import { AwsSecretStore, createSecretsManagerClient } from "../store/aws-secret-store.js";
-import { BUILT_IN_VENDORS } from "../vendors/registry.js";
+import { BUILT_IN_REGISTRY } from "../vendors/registry.js";
 import type { KeyApiModule, VendorModule } from "../vendors/vendor-module.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Out, jsonError } from "./output.js";
 import {
@@ -91,7 +91,7 @@ export async function vendorCheckCommand(definition: string, o: VendorCheckOptio
 
 /** A built-in vendor's id, or else a definition file's path (read within bounds, checked whole). */
 async function definitionModule(definition: string): Promise<VendorModule> {
-  return BUILT_IN_VENDORS.find((m) => m.id === definition) ?? loadDefinitionFile(definition);
+  return BUILT_IN_REGISTRY.has(definition) ? BUILT_IN_REGISTRY.get(definition) : loadDefinitionFile(definition);
 }
 
 function keyApiModuleOf(m: VendorModule): KeyApiModule {

@@ -6,7 +6,8 @@
  */
 import { readFileSync } from "node:fs";
 import { ConfigError } from "../core/errors.js";
-import { loadRuntime } from "../config/load-runtime.js";
+import { loadInventory } from "../config/load-inventory.js";
+import { toRuntime } from "../config/load-runtime.js";
 import { redisTopologyFrom } from "../queue/redis.js";
 import type { RuntimeConfig } from "../config/runtime-config.js";
 import { type Services, createServices } from "../worker/compose-services.js";
@@ -72,7 +73,9 @@ export async function workerCommand(configPath: string): Promise<number> {
  * lives as long as the worker, and would hold it (4 MB at 10,000 credentials) for nothing.
  */
 async function prepare(configPath: string): Promise<{ runtime: RuntimeConfig; services: Services }> {
-  const { inventory, runtime } = await loadRuntime(configPath);
+  // Every vendor definition read at start, the unused ones too: a broken one stops the worker here.
+  const inventory = await loadInventory(configPath, { everyVendor: true });
+  const runtime = toRuntime(inventory);
   const services = await createServices(inventory, runtime);
   // Health, usage and alert-failure series exist from the start, not from the first tick.
   primeMetrics(services.metrics, {

@@ -137,8 +137,11 @@ const usageFields = {
     .optional(),
 };
 
-/** One credential schema per vendor module: the common fields, its flow's, its usage block, its own. */
-function credentialSchema(modules: readonly VendorModule[]) {
+/**
+ * One credential schema per vendor module the inventory uses: the common fields, its flow's, its
+ * usage block, its own. Any other vendor is refused with the list of every vendor the registry knows.
+ */
+function credentialSchema(registry: VendorRegistry, modules: readonly VendorModule[]) {
   const options = modules.map((m) =>
     z.strictObject({
       ...credentialBase,
@@ -149,11 +152,11 @@ function credentialSchema(modules: readonly VendorModule[]) {
     }),
   );
   return z.discriminatedUnion("vendor", options as [(typeof options)[number], ...(typeof options)[number][]], {
-    error: `expected vendor ${modules.map((m) => m.id).join(" or ")}`,
+    error: `expected vendor ${registry.ids.join(" or ")}`,
   });
 }
 
-function settingsSchema(modules: readonly VendorModule[]) {
+function settingsSchema(registry: VendorRegistry, modules: readonly VendorModule[]) {
   return z.strictObject({
     queuePrefix: z.string().min(1).default("{key-rotator}"),
     dueCheckEvery: duration("1h").default(3_600_000),
@@ -183,21 +186,25 @@ function settingsSchema(modules: readonly VendorModule[]) {
       .default({ cooldown: 600_000, maxPerMinute: 60 }),
     /**
      * How long before a key is due the health check warns, per vendor (default: the vendor module's).
-     * Keys a person must make get a week's notice; keys the worker makes itself, none.
+     * Keys a person must make get a week's notice; keys the worker makes itself, none. Any vendor
+     * the registry knows may be named; the parsed settings hold the default of each vendor the
+     * inventory uses (only their definitions are read) and whatever else was given.
      */
     ageWarnBefore: z
       .strictObject(
-        Object.fromEntries(modules.map((m) => [m.id, duration("7d").default(m.ageWarnBeforeMs)])) as Record<
-          string,
-          z.ZodDefault<ReturnType<typeof duration>>
-        >,
+        Object.fromEntries(
+          registry.ids.map((id) => {
+            const used = modules.find((m) => m.id === id);
+            return [id, used ? duration("7d").default(used.ageWarnBeforeMs) : duration("7d").optional()];
+          }),
+        ) as Record<string, z.ZodOptional<ReturnType<typeof duration>>>,
       )
       .default(Object.fromEntries(modules.map((m) => [m.id, m.ageWarnBeforeMs]))),
   });
 }
 
-function inventoryObjectFor(modules: readonly VendorModule[]) {
-  const settings = settingsSchema(modules);
+function inventoryObjectFor(registry: VendorRegistry, modules: readonly VendorModule[]) {
+  const settings = settingsSchema(registry, modules);
   return z.strictObject({
     /** Vendor definition files (docs/vendors.md) besides the built-in ones, relative to the inventory. */
     vendorDefinitions: z.array(z.string().min(1)).max(100).default([]),
@@ -208,7 +215,7 @@ function inventoryObjectFor(modules: readonly VendorModule[]) {
         alertRoute,
       )
       .default({}),
-    credentials: z.array(credentialSchema(modules)).min(1, "list at least one credential"),
+    credentials: z.array(credentialSchema(registry, modules)).min(1, "list at least one credential"),
   });
 }
 
@@ -220,20 +227,35 @@ export type Inventory = Omit<z.output<InventoryObject>, "credentials"> & {
 };
 export type InventorySchema = z.ZodType<Inventory> & InventoryObject;
 
-const schemas = new WeakMap<VendorRegistry, InventorySchema>();
+const schemas = new WeakMap<VendorRegistry, Map<string, InventorySchema>>();
 
-/** The inventory's schema for a registry's vendors; its output typed with the engine's view of a credential. */
-export function inventorySchemaFor(registry: VendorRegistry): InventorySchema {
-  let schema = schemas.get(registry);
+/**
+ * The inventory's schema for a registry's vendors, its output typed with the engine's view of a
+ * credential. `used`: the vendor ids the inventory's credentials name (default: all the registry
+ * knows); only their definitions are read (a command about one credential reads one definition).
+ */
+export function inventorySchemaFor(registry: VendorRegistry, used: readonly string[] = registry.ids): InventorySchema {
+  const ids = [...new Set(used.filter((id) => registry.has(id)))].sort();
+  let byUsed = schemas.get(registry);
+  if (!byUsed) {
+    byUsed = new Map();
+    schemas.set(registry, byUsed);
+  }
+  let schema = byUsed.get(ids.join(","));
   if (!schema) {
-    schema = inventoryObjectFor(registry.modules) as InventorySchema;
-    schemas.set(registry, schema);
+    schema = inventoryObjectFor(
+      registry,
+      ids.map((id) => registry.get(id)),
+    ) as InventorySchema;
+    byUsed.set(ids.join(","), schema);
   }
   return schema;
 }
 
-/** The inventory's schema for the built-in vendors. */
-export const inventorySchema = inventorySchemaFor(BUILT_IN_REGISTRY);
+/** The inventory's schema for every built-in vendor (each definition read). */
+export function builtInInventorySchema(): InventorySchema {
+  return inventorySchemaFor(BUILT_IN_REGISTRY);
+}
 /**
  * A credential as the engine reads it: the common fields, its flow's and usage block where its
  * vendor has them; the vendor's own fields are the vendor module's to read (`vendorFieldsOf`).

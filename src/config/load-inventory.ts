@@ -15,7 +15,12 @@ import { readYaml } from "./read-yaml.js";
 
 export const MAX_INVENTORY_BYTES = 32 * 1024 * 1024;
 
-export async function loadInventory(path: string): Promise<Inventory> {
+/**
+ * `everyVendor`: read every vendor definition the registry knows, not only those the credentials
+ * use, so that a broken one (built-in or the inventory's own) is refused now, named: for the
+ * worker at start and check-config. A one-shot command reads only the definitions it uses.
+ */
+export async function loadInventory(path: string, options: { everyVendor?: boolean } = {}): Promise<Inventory> {
   // An empty KEY_ROTATOR_CONFIG (a blank Helm value, say) would otherwise read as "no such file".
   if (path.trim() === "")
     throw new ConfigError(["the inventory path is empty: give a file with --config or KEY_ROTATOR_CONFIG"], '""');
@@ -28,6 +33,7 @@ export async function loadInventory(path: string): Promise<Inventory> {
     Array.isArray(named) && named.every((p) => typeof p === "string" && p !== "")
       ? await loadVendorRegistry(named as string[], dirname(resolve(path)))
       : BUILT_IN_REGISTRY;
+  if (options.everyVendor) registry.checkAll();
   return validateInventory(raw, path, registry);
 }
 
@@ -47,7 +53,7 @@ function readInventoryYaml(text: string, sourceName: string): object {
 }
 
 function validateInventory(raw: object, sourceName: string, registry: VendorRegistry): Inventory {
-  const parsed = inventorySchemaFor(registry).safeParse(raw);
+  const parsed = inventorySchemaFor(registry, vendorsNamed(raw)).safeParse(raw);
   const problems = [...(parsed.success ? [] : parsed.error.issues), ...crossReferenceProblems(raw)];
   if (!parsed.success || problems.length > 0)
     throw new ConfigError(
@@ -55,6 +61,16 @@ function validateInventory(raw: object, sourceName: string, registry: VendorRegi
       sourceName,
     );
   return { ...ownStrings(parsed.data, new Map()), registry };
+}
+
+/** The vendor ids the credentials name (whatever else is wrong with them is the schema's to say). */
+function vendorsNamed(raw: object): string[] {
+  const credentials = (raw as { credentials?: unknown }).credentials;
+  if (!Array.isArray(credentials)) return [];
+  return credentials.flatMap((c: unknown) => {
+    const vendor = c !== null && typeof c === "object" ? (c as { vendor?: unknown }).vendor : undefined;
+    return typeof vendor === "string" ? [vendor] : [];
+  });
 }
 
 /**

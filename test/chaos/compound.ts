@@ -25,7 +25,7 @@
  * Each yields one row for chaos.ts's closing table.
  */
 import { randomUUID } from "node:crypto";
-import { inventorySchema } from "../../src/config/inventory-schema.js";
+import { builtInInventorySchema } from "../../src/config/inventory-schema.js";
 import { ROTATE_JOB } from "../../src/queue/rotation-queue.js";
 import type { CliProcess } from "../../src/demo/cli-process.js";
 import { alertReceiver, until } from "../support/alert-receiver.js";
@@ -340,7 +340,9 @@ const forgedJobData: Case = {
 function renotifySetting(): string | undefined {
   try {
     const settings = (
-      inventorySchema.shape.settings as unknown as { _zod: { def: { innerType: { shape: Record<string, unknown> } } } }
+      builtInInventorySchema().shape.settings as unknown as {
+        _zod: { def: { innerType: { shape: Record<string, unknown> } } };
+      }
     )._zod.def.innerType.shape;
     return Object.keys(settings).find((k) => /renotif|re-notif/i.test(k));
   } catch {

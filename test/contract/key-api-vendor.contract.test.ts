@@ -12,7 +12,7 @@ import { type KeyApiValue, type ValueShape, serializeStoredValue } from "../../s
 import { runOrphanSweep } from "../../src/jobs/orphan-sweep.job.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { keyNameFor } from "../../src/rotation/revocation.js";
-import { BUILT_IN_VENDORS } from "../../src/vendors/registry.js";
+import { builtInVendors } from "../../src/vendors/registry.js";
 import { FakeStore, FakeVendor, KEY_VALUE } from "../support/fake-ports.js";
 import { KEY_API_HARNESSES, type RunningKeyApi } from "../vendors/key-api-harnesses.js";
 
@@ -23,7 +23,7 @@ interface Subject {
   start(): Promise<RunningKeyApi>;
 }
 
-const keyApiModules = BUILT_IN_VENDORS.flatMap((m) => (m.flow === "key-api" ? [m] : []));
+const keyApiModules = builtInVendors().flatMap((m) => (m.flow === "key-api" ? [m] : []));
 
 const subjects: Subject[] = [
   ...keyApiModules.map((m) => ({

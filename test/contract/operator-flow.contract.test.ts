@@ -13,12 +13,12 @@ import { STAGE_CURRENT, type KeyVerifier, type Verdict } from "../../src/core/po
 import { serializeStoredValue } from "../../src/core/stored-value.js";
 import { type OperatorCredential, operatorRotate, sameKey } from "../../src/rotation/operator-flow.js";
 import { type RotationState, Step } from "../../src/rotation/rotation-state.js";
-import { BUILT_IN_VENDORS } from "../../src/vendors/registry.js";
+import { builtInVendors } from "../../src/vendors/registry.js";
 import type { OperatorModule } from "../../src/vendors/vendor-module.js";
 import { FakeAlerter, FakeStore } from "../support/fake-ports.js";
 import { type KeyParts, OPERATOR_HARNESSES, type RunningOperator } from "../vendors/operator-harnesses.js";
 
-const operatorModules = BUILT_IN_VENDORS.flatMap((m) => (m.flow === "operator" ? [m] : []));
+const operatorModules = builtInVendors().flatMap((m) => (m.flow === "operator" ? [m] : []));
 
 it("every operator definition in the registry has a simulator harness, and there are two or more", () => {
   expect(operatorModules.map((m) => m.id)).toContain("justcall");

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { inventorySchema } from "../../src/config/inventory-schema.js";
+import { builtInInventorySchema } from "../../src/config/inventory-schema.js";
 import { toRuntime } from "../../src/config/load-runtime.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { type RotationState, Step } from "../../src/rotation/rotation-state.js";
@@ -59,7 +59,7 @@ describe("a fleet across regions and accounts", () => {
         SecretString: JSON.stringify({ vendor: "callcov", apiKey: made.key, keyId: made.id }),
       });
     }
-    const inventory = inventorySchema.parse({
+    const inventory = builtInInventorySchema().parse({
       credentials: places.map((p) => ({
         id: p.id,
         vendor: "callcov",

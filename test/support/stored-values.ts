@@ -5,15 +5,15 @@
  * first module's, so it is refused for its `vendor` field like any other wrong value.
  */
 import type { SecretValue } from "../../src/core/secret.js";
-import { BUILT_IN_VENDORS, vendorModule } from "../../src/vendors/registry.js";
+import { builtInVendors, vendorModule } from "../../src/vendors/registry.js";
 import type { VendorModule } from "../../src/vendors/vendor-module.js";
 
 export type AnyStoredValue = { vendor: string; apiKey: string; [field: string]: unknown };
 
 function moduleNamed(vendor: unknown): VendorModule {
-  return typeof vendor === "string" && BUILT_IN_VENDORS.some((m) => m.id === vendor)
+  return typeof vendor === "string" && builtInVendors().some((m) => m.id === vendor)
     ? vendorModule(vendor)
-    : (BUILT_IN_VENDORS[0] as VendorModule);
+    : (builtInVendors()[0] as VendorModule);
 }
 
 export function parseStoredValue(raw: SecretValue, where: string): AnyStoredValue {

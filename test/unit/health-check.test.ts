@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { type AgePolicy, type HealthCredential, ageVerdict, runHealthCheck } from "../../src/jobs/health-check.job.js";
 import { parseInventory } from "../../src/config/load-inventory.js";
+import { toRuntime } from "../../src/config/load-runtime.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 import { decideDue } from "../../src/schedule/cadence.js";
@@ -250,27 +251,38 @@ describe("runHealthCheck", () => {
 });
 
 describe("settings.ageWarnBefore", () => {
-  const inventory = (settings: string) => `
+  const inventory = (settings: string, more = "") => `
 ${settings}
 credentials:
   - { id: cc, vendor: callcov, secretId: s/cc, baseUrl: "https://api.callcov.com", managementSecretId: s/login, rotation: { every: 90d } }
-`;
-  it("defaults to each definition's: a week where a person acts (JustCall, Anthropic), none where keys rotate themselves", () => {
-    expect(parseInventory(inventory(""), "inv.yaml").settings.ageWarnBefore).toEqual({
+${more}`;
+  const anthropicAndJustcall = `  - { id: an, vendor: anthropic, secretId: s/an, baseUrl: "https://api.anthropic.com", rotation: { every: 90d } }
+  - { id: jc, vendor: justcall, secretId: s/jc, baseUrl: "https://api.justcall.io", rotation: { every: 90d } }`;
+  it("defaults to each definition's for the vendors in use: a week where a person acts (JustCall, Anthropic), none where keys rotate themselves", () => {
+    expect(parseInventory(inventory("", anthropicAndJustcall), "inv.yaml").settings.ageWarnBefore).toEqual({
       anthropic: 7 * DAY,
       callcov: 0,
-      datadog: 0,
       justcall: 7 * DAY,
-      sendgrid: 0,
-      twilio: 0,
     });
+    // Only the definitions of the vendors in use are read: the others' defaults are not needed.
+    expect(parseInventory(inventory(""), "inv.yaml").settings.ageWarnBefore).toEqual({ callcov: 0 });
+    const runtime = toRuntime(parseInventory(inventory("", anthropicAndJustcall), "inv.yaml"));
+    expect(runtime.credentials.map((c) => [c.id, c.ageWarnBeforeMs])).toEqual([
+      ["cc", 0],
+      ["an", 7 * DAY],
+      ["jc", 7 * DAY],
+    ]);
   });
-  it("takes durations per vendor, the other keeping its default, and names a bad one", () => {
+  it("takes durations per vendor, in use or not, the other keeping its default, and names a bad one or an unknown vendor", () => {
     expect(
-      parseInventory(inventory("settings: { ageWarnBefore: { callcov: 2d } }"), "inv.yaml").settings.ageWarnBefore,
-    ).toMatchObject({ justcall: 7 * DAY, callcov: 2 * DAY, twilio: 0 });
+      parseInventory(inventory("settings: { ageWarnBefore: { callcov: 2d, twilio: 1d } }"), "inv.yaml").settings
+        .ageWarnBefore,
+    ).toEqual({ callcov: 2 * DAY, twilio: DAY });
     expect(() => parseInventory(inventory("settings: { ageWarnBefore: { justcall: soon } }"), "inv.yaml")).toThrow(
       /settings\.ageWarnBefore\.justcall: expected a duration like 7d/,
+    );
+    expect(() => parseInventory(inventory("settings: { ageWarnBefore: { acme: 1d } }"), "inv.yaml")).toThrow(
+      /settings\.ageWarnBefore: Unrecognized key: "acme"/,
     );
   });
 });

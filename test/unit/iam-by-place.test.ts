@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { iamPolicyCommand } from "../../src/cli/iam-policy.command.js";
-import { inventorySchema } from "../../src/config/inventory-schema.js";
+import { builtInInventorySchema } from "../../src/config/inventory-schema.js";
 import { toRuntime } from "../../src/config/load-runtime.js";
 import { policiesByPlace, spansPlaces } from "../../src/iam/policies-by-place.js";
 
@@ -19,7 +19,7 @@ const credential = (id: string, extra: Record<string, unknown> = {}) => ({
   rotation: { every: "90d" },
   ...extra,
 });
-const runtime = (credentials: object[]) => toRuntime(inventorySchema.parse({ credentials })).credentials;
+const runtime = (credentials: object[]) => toRuntime(builtInInventorySchema().parse({ credentials })).credentials;
 type Statement = { Sid: string; Action: string[]; Resource: string[] };
 const resources = (statements: object[]) => (statements as Statement[]).flatMap((s) => s.Resource);
 
@@ -84,7 +84,7 @@ describe("IAM policies by place", () => {
   });
 
   it("refuses a KMS key that is not a key ARN, naming the credential's field", () => {
-    const parsed = inventorySchema.safeParse({
+    const parsed = builtInInventorySchema().safeParse({
       credentials: [credential("a", { kmsKeyArn: "alias/aws/secretsmanager" })],
     });
     expect(parsed.success).toBe(false);

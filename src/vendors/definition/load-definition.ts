@@ -56,19 +56,27 @@ function packageRoot(): string {
   return dir;
 }
 
-/** The built-in definitions, `vendors/*.yaml` in the package, in name order. */
-export function builtInModules(): VendorModule[] {
-  const root = packageRoot();
-  const dir = join(root, "vendors");
-  return readdirSync(dir)
-    .filter((f) => f.endsWith(".yaml"))
-    .sort()
-    .map((f) => {
-      const path = join(dir, f);
-      // The package's own files; a user's definitions are read within bounds (config/load-definitions.ts).
-      if (statSync(path).size > MAX_DEFINITION_BYTES)
-        throw new ConfigError([`larger than ${MAX_DEFINITION_BYTES} bytes`], path);
-      const text = readFileSync(path, "utf8");
-      return definitionModule(parseDefinition(text, path), `built-in (${relative(root, path)})`);
-    });
+/** The built-in definition files, `vendors/<id>.yaml` in the package, by id in name order: listed, none read. */
+export function builtInDefinitionFiles(): Map<string, string> {
+  const dir = join(packageRoot(), "vendors");
+  return new Map(
+    readdirSync(dir)
+      .filter((f) => f.endsWith(".yaml"))
+      .sort()
+      .map((f) => [f.slice(0, -".yaml".length), join(dir, f)]),
+  );
+}
+
+/** One built-in definition, read and checked; its id must be its file's name (the registry lists ids by name). */
+export function loadBuiltIn(id: string, path: string): VendorModule {
+  // The package's own files; a user's definitions are read within bounds (config/load-definitions.ts).
+  if (statSync(path).size > MAX_DEFINITION_BYTES)
+    throw new ConfigError([`larger than ${MAX_DEFINITION_BYTES} bytes`], path);
+  const definition = parseDefinition(readFileSync(path, "utf8"), path);
+  if (definition.id !== id)
+    throw new ConfigError(
+      [`id: "${definition.id}" is not the file's name: a built-in definition is vendors/<id>.yaml`],
+      path,
+    );
+  return definitionModule(definition, `built-in (${relative(packageRoot(), path)})`);
 }
