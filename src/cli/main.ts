@@ -101,8 +101,10 @@ program
           return breachDrillCommand(credential, { ...o, vendor: o.vendor }, out);
         }
         if (credential === undefined) {
-          out.stderr("key-rotator rotate: give a credential, or --emergency --vendor <id> for a breach drill");
-          return EXIT_USAGE;
+          // The argument is optional only for --vendor: without it, what commander says of a missing one.
+          const message = "missing required argument 'credential' (or --emergency --vendor <id> for a breach drill)";
+          out.stderr(`key-rotator rotate: ${message}`);
+          throw new CommanderError(EXIT_USAGE, "commander.missingArgument", `error: ${message}`);
         }
         const { rotateCommand } = await import("./rotate.command.js");
         return rotateCommand(credential, o, out);

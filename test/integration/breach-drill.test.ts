@@ -154,7 +154,7 @@ describe("breach drill", () => {
       [["--vendor", "callcov", "--reason", "x"], /--vendor is only for --emergency/],
       [["cred-0", "--emergency", "--vendor", "callcov", "--reason", "x"], /not both/],
       [["--emergency", "--vendor", "callcov", "--reason", "x", "--direct"], /not for --direct/],
-      [["--emergency"], /give a credential, or --emergency --vendor/],
+      [["--emergency"], /missing required argument 'credential' \(or --emergency --vendor <id>/],
     ];
     for (const [args, message] of cases) {
       const r = await cli(["rotate", ...args]);
