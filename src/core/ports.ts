@@ -42,6 +42,12 @@ export interface SecretListing {
   tags: Record<string, string>;
 }
 
+/** One page of a listing in name order, and the token of the next page (absent: the last page). */
+export interface SecretPage {
+  secrets: SecretListing[];
+  next?: string;
+}
+
 /** What a batch read of current versions gives: each secret's version, or why it could not be read. */
 export interface CurrentVersions {
   /** By the secret id it was asked for. */
@@ -96,6 +102,15 @@ export interface SecretStore {
    * out. Read-only, safe to repeat; throws StoreError when a page cannot be read.
    */
   listSecrets(namePrefixes: string[]): Promise<SecretListing[]>;
+
+  /**
+   * One page of that listing in name order, from `token` (an earlier page's `next`; undefined: the
+   * first page), so that the pages of one listing can be read apart: a tick's shards each read
+   * their own run of them. A filtered page may hold few secrets or none and still have a `next`.
+   * A token of another listing, or one the store no longer takes, throws StoreError. Read-only.
+   * Optional: a store without it is listed whole.
+   */
+  listSecretsPage?(namePrefixes: string[], token?: string): Promise<SecretPage>;
 
   /**
    * The AWSCURRENT version of each secret, by name or ARN (BatchGetSecretValue: 20 secrets a call).

@@ -23,7 +23,14 @@ import type { Logger } from "../observability/logger.js";
 import { type Metrics, recordKeyAge } from "../observability/metrics.js";
 import { pendingRotation, promotedRotation } from "../rotation/reconcile.js";
 import { type Enqueued, type RotationRequest, deterministicRotationId } from "../queue/rotation-queue.js";
-import { CurrentVersionCache, currentVersionId, finishedMarker, listFleet, stagedVersions } from "./fleet-view.js";
+import {
+  CurrentVersionCache,
+  type FleetView,
+  currentVersionId,
+  finishedMarker,
+  listFleet,
+  stagedVersions,
+} from "./fleet-view.js";
 
 export interface DueCheckCredential {
   id: string;
@@ -42,6 +49,8 @@ export interface DueCheckContext {
   currentVersions?: CurrentVersionCache;
   /** false: one call per credential, as before listings (for comparison). Default true. */
   listing?: boolean;
+  /** How this run lists its secrets (a shard: its run of the listing's pages); default, listed whole by a filter. */
+  fleetView?: () => Promise<FleetView | undefined>;
   log: Logger;
   metrics?: Metrics;
   now(): number;
@@ -67,11 +76,13 @@ export async function runDueCheck(
   const view =
     ctx.listing === false
       ? undefined
-      : await listFleet(
-          ctx.store,
-          ctx.credentials.map((c) => c.secretId),
-          ctx.log,
-        );
+      : ctx.fleetView
+        ? await ctx.fleetView()
+        : await listFleet(
+            ctx.store,
+            ctx.credentials.map((c) => c.secretId),
+            ctx.log,
+          );
   // The creation times of current versions not seen before: 20 secrets a call.
   const unread = view
     ? await cache.fill(

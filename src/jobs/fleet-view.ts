@@ -8,6 +8,10 @@
  *   version not seen before are read, 20 a call (BatchGetSecretValue).
  * A credential the listing does not show (its secret id an ARN of another account, a secret just
  * deleted) gets the per-secret calls as before, which also name the problem.
+ * A tick cut into shards pages through the listing once in name order (`walkPages`, on the
+ * splitter) to find where each shard's names begin, and each shard reads only its own run of
+ * pages (`listShard`): a filtered listing still costs a call per 100 secrets of the whole account,
+ * so a shard that listed with a filter of its own would pay for the whole fleet.
  * Must not: keep a secret value (the batch read's values are dropped here).
  */
 import { describeError } from "../core/errors.js";
@@ -124,6 +128,89 @@ export async function listFleet(store: SecretStore, secretIds: string[], log: Lo
       "the secrets could not be listed; checking them one by one",
     );
     return undefined;
+  }
+}
+
+/** Where a shard's run of the listing's pages (in name order) begins: the token of its first page. */
+export interface PageRun {
+  /** The listing's name filter, as the splitter read it (a token belongs to its listing). */
+  prefixes: string[];
+  /** The token of the page where the shard's names begin; absent: the first page. */
+  token?: string;
+}
+
+/**
+ * Walks the listing's pages in name order, one page held at a time, and hands `found` the run
+ * where each bound's names begin (bound k: the shard k + 1 that starts there), as soon as it is
+ * found, so a shard can start while the walk goes on. Stops at the last bound. A store that cannot
+ * page, or a page that fails, ends the walk with `false`: the shards not yet found list whole.
+ */
+export async function walkPages(
+  store: SecretStore,
+  prefixes: string[],
+  bounds: readonly string[],
+  found: (bound: number, run: PageRun) => Promise<void>,
+  log: Logger,
+): Promise<boolean> {
+  const page = store.listSecretsPage?.bind(store);
+  if (!page) return false;
+  let token: string | undefined;
+  let next = 0;
+  try {
+    while (next < bounds.length) {
+      const read = await page(prefixes, token);
+      const last = read.secrets.at(-1)?.name;
+      // The first page whose last name reaches a bound holds that bound's first name.
+      while (next < bounds.length && last !== undefined && last >= (bounds[next] as string)) {
+        await found(next, { prefixes, ...(token === undefined ? {} : { token }) });
+        next += 1;
+      }
+      if (!read.next) break;
+      token = read.next;
+    }
+    // Bounds past the listing's end: their names are not listed; their shards read them alone.
+    for (; next < bounds.length; next++) await found(next, { prefixes, ...(token === undefined ? {} : { token }) });
+    return true;
+  } catch (err) {
+    log.warn(
+      { event: "fleet-listing.walk-failed", error: describeError(err) },
+      "the listing's pages could not be walked; the shards not yet added list their secrets whole",
+    );
+    return false;
+  }
+}
+
+/**
+ * A shard's listing: its run of pages, from where its names begin to the first page past `to`
+ * (secrets of other shards at either end are listed, not held long). Without a run, or when the
+ * run cannot be read (a token expired, refused or forged), the shard's own secrets listed whole.
+ */
+export async function listShard(
+  store: SecretStore,
+  run: PageRun | undefined,
+  to: string | undefined,
+  secretIds: string[],
+  log: Logger,
+): Promise<FleetView | undefined> {
+  const page = store.listSecretsPage?.bind(store);
+  if (!run || !page) return listFleet(store, secretIds, log);
+  const listed: SecretListing[] = [];
+  try {
+    let token = run.token;
+    for (;;) {
+      const read = await page(run.prefixes, token);
+      listed.push(...read.secrets);
+      const last = read.secrets.at(-1)?.name;
+      if (!read.next || (to !== undefined && last !== undefined && last >= to)) break;
+      token = read.next;
+    }
+    return new FleetView(listed);
+  } catch (err) {
+    log.warn(
+      { event: "fleet-listing.run-failed", error: describeError(err) },
+      "the shard's pages of the listing could not be read; listing its secrets whole",
+    );
+    return listFleet(store, secretIds, log);
   }
 }
 

@@ -29,7 +29,7 @@ import type { Logger } from "../observability/logger.js";
 import { type Metrics, recordKeyAge } from "../observability/metrics.js";
 import type { DueDecision } from "../schedule/cadence.js";
 import { accountAlert, accountAlertId } from "./account-alert.js";
-import { CurrentVersionCache, currentVersionId, listFleet } from "./fleet-view.js";
+import { CurrentVersionCache, type FleetView, currentVersionId, listFleet } from "./fleet-view.js";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -105,6 +105,8 @@ export interface HealthContext {
   currentVersions?: CurrentVersionCache;
   /** false: one read per credential, as before listings (for comparison). Default true. */
   listing?: boolean;
+  /** How this run lists its secrets (a shard: its run of the listing's pages); default, listed whole by a filter. */
+  fleetView?: () => Promise<FleetView | undefined>;
   /** Receives each usage sample the key check yields. */
   onUsage?(credentialId: string, usage: UsageSample): Promise<void>;
   /** Where a replicated secret's replicas stand. */
@@ -234,11 +236,13 @@ async function planTick(ctx: HealthContext): Promise<{
   const verify = (c: HealthCredential) => slices === 1 || verifySlice(c.id, slices) === slice;
   const known = new Map<string, KnownVersion>();
   if (ctx.listing === false) return { known, verify, management: slice === 0 };
-  const view = await listFleet(
-    ctx.store,
-    ctx.credentials.map((c) => c.secretId),
-    ctx.log,
-  );
+  const view = ctx.fleetView
+    ? await ctx.fleetView()
+    : await listFleet(
+        ctx.store,
+        ctx.credentials.map((c) => c.secretId),
+        ctx.log,
+      );
   if (!view) return { known, verify, management: slice === 0 };
   const cache = ctx.currentVersions ?? new CurrentVersionCache();
   const unread: string[] = [];

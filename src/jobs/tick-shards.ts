@@ -35,6 +35,17 @@ const shardDataSchema = z
     at: z.number().finite().nonnegative(),
     from: z.string().max(ID_MAX),
     to: z.string().min(1).max(ID_MAX).optional(),
+    /**
+     * Where the shard's names begin in the listing's pages, as the splitter's walk found it. A
+     * forged one reads other pages of the same store (or is refused by it): the shard's
+     * credentials the pages do not show are read alone.
+     */
+    list: z
+      .strictObject({
+        prefixes: z.array(z.string().min(1).max(512)).max(10),
+        token: z.string().min(1).max(4_096).optional(),
+      })
+      .optional(),
   })
   .refine((d) => d.shard < d.shards, { message: "shard must be below shards", path: ["shard"] })
   .refine((d) => d.to === undefined || d.from < d.to, { message: "from must sort before to", path: ["to"] });

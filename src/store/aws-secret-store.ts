@@ -22,6 +22,7 @@ import {
   type CurrentVersions,
   FINISHED_TAG,
   type SecretListing,
+  type SecretPage,
   STAGE_CURRENT,
   STAGE_PENDING,
   type SecretStore,
@@ -190,28 +191,42 @@ export class AwsSecretStore implements SecretStore {
   // Pages of 100 (AWS's most). A filtered page may come back short or empty with a NextToken:
   // only a missing NextToken ends the list.
   async listSecrets(namePrefixes: string[]): Promise<SecretListing[]> {
-    if (namePrefixes.length > 10) throw new StoreError("listSecrets: at most 10 name prefixes", { retryable: false });
     const out: SecretListing[] = [];
-    const filters = namePrefixes.length > 0 ? [{ Key: "name" as const, Values: namePrefixes }] : undefined;
-    let NextToken: string | undefined;
+    let next: string | undefined;
     do {
-      const page = await this.#call("ListSecrets", namePrefixes.join(",") || "*", undefined, () =>
-        this.client.send(
-          new ListSecretsCommand({ MaxResults: 100, NextToken, ...(filters ? { Filters: filters } : {}) }),
-        ),
-      );
-      for (const s of page.SecretList ?? []) {
-        if (!s.Name || !s.ARN || s.DeletedDate) continue;
-        out.push({
-          name: s.Name,
-          arn: s.ARN,
-          stages: s.SecretVersionsToStages ?? {},
-          tags: Object.fromEntries((s.Tags ?? []).flatMap((t) => (t.Key ? [[t.Key, t.Value ?? ""]] : []))),
-        });
-      }
-      NextToken = page.NextToken;
-    } while (NextToken);
+      const page = await this.listSecretsPage(namePrefixes, next);
+      out.push(...page.secrets);
+      next = page.next;
+    } while (next);
     return out;
+  }
+
+  /** One page in name order (SortBy name), so a page's token starts the same run of names later. */
+  async listSecretsPage(namePrefixes: string[], token?: string): Promise<SecretPage> {
+    if (namePrefixes.length > 10) throw new StoreError("listSecrets: at most 10 name prefixes", { retryable: false });
+    const filters = namePrefixes.length > 0 ? [{ Key: "name" as const, Values: namePrefixes }] : undefined;
+    const page = await this.#call("ListSecrets", namePrefixes.join(",") || "*", undefined, () =>
+      this.client.send(
+        new ListSecretsCommand({
+          MaxResults: 100,
+          SortBy: "name",
+          SortOrder: "asc",
+          ...(token ? { NextToken: token } : {}),
+          ...(filters ? { Filters: filters } : {}),
+        }),
+      ),
+    );
+    const secrets: SecretListing[] = [];
+    for (const s of page.SecretList ?? []) {
+      if (!s.Name || !s.ARN || s.DeletedDate) continue;
+      secrets.push({
+        name: s.Name,
+        arn: s.ARN,
+        stages: s.SecretVersionsToStages ?? {},
+        tags: Object.fromEntries((s.Tags ?? []).flatMap((t) => (t.Key ? [[t.Key, t.Value ?? ""]] : []))),
+      });
+    }
+    return { secrets, ...(page.NextToken ? { next: page.NextToken } : {}) };
   }
 
   async readCurrent(secretIds: string[]): Promise<CurrentVersions> {

@@ -70,6 +70,10 @@ export class CachedSecretStore implements SecretStore {
     return this.#inner.listSecrets(namePrefixes);
   }
 
+  get listSecretsPage(): SecretStore["listSecretsPage"] {
+    return this.#inner.listSecretsPage?.bind(this.#inner);
+  }
+
   /** Always asks the store (AWSCURRENT moves); what it reads is remembered by version id. */
   async readCurrent(secretIds: string[]): Promise<CurrentVersions> {
     const out = await this.#inner.readCurrent(secretIds);

@@ -68,6 +68,22 @@ export class RoutedSecretStore implements SecretStore {
     );
   }
 
+  /**
+   * A page of the one store's listing; with secrets in several stores (regions, accounts) there
+   * is no one listing to page through, and the tick lists them whole.
+   */
+  get listSecretsPage(): SecretStore["listSecretsPage"] {
+    const stores = this.#stores();
+    const store = stores.length === 1 ? stores[0] : undefined;
+    const page = store?.listSecretsPage?.bind(store);
+    if (!store || !page) return undefined;
+    return async (namePrefixes, token) => {
+      const out = await page(namePrefixes, token);
+      const ours = (l: SecretListing) => (this.routes.get(l.name) ?? this.routes.get(l.arn) ?? this.fallback) === store;
+      return { ...out, secrets: out.secrets.filter(ours) };
+    };
+  }
+
   async readCurrent(secretIds: string[]): Promise<CurrentVersions> {
     const byStore = new Map<SecretStore, string[]>();
     for (const id of secretIds) {

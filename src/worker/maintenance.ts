@@ -16,7 +16,14 @@ import type { Clock } from "../core/ports.js";
 import { resolvingOnlyOpen } from "../alerts/alert-router.js";
 import type { Logger } from "../observability/logger.js";
 import { runDueCheck } from "../jobs/due-check.job.js";
-import { CurrentVersionCache } from "../jobs/fleet-view.js";
+import {
+  CurrentVersionCache,
+  type FleetView,
+  type PageRun,
+  listShard,
+  tightPrefixes,
+  walkPages,
+} from "../jobs/fleet-view.js";
 import { runHealthCheck } from "../jobs/health-check.job.js";
 import { type SweepAccount, runOrphanSweep } from "../jobs/orphan-sweep.job.js";
 import type { RotationHistory } from "../queue/rotation-history-store.js";
@@ -65,9 +72,10 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
   // When each current key was made, kept between ticks: a version never changes once written.
   const currentVersions = new CurrentVersionCache();
   const accountOf = accountsByManagement(keyApi, ports);
-  const dueCheck = (credentials: RuntimeCredential[]) =>
+  const dueCheck = (credentials: RuntimeCredential[], fleetView?: () => Promise<FleetView | undefined>) =>
     runDueCheck({
       credentials,
+      ...(fleetView ? { fleetView } : {}),
       store,
       schedule: (id, created, now) => scheduleOf(byId, id, created, now),
       enqueue,
@@ -77,7 +85,11 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
       metrics,
       now: () => clock.now(),
     });
-  const healthCheck = async (credentials: RuntimeCredential[], shard?: ShardData) => {
+  const healthCheck = async (
+    credentials: RuntimeCredential[],
+    shard?: ShardData,
+    fleetView?: () => Promise<FleetView | undefined>,
+  ) => {
     // One read of the open alerts per run, so a credential that is fine costs no Redis command.
     const open = await ports.alerter.openKeys?.();
     const alerter = open ? resolvingOnlyOpen(ports.alerter, open) : ports.alerter;
@@ -94,6 +106,7 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
     await usage.load(shard ? credentials.map((c) => c.id) : undefined);
     const summary = await runHealthCheck({
       credentials,
+      ...(fleetView ? { fleetView } : {}),
       store,
       alerter,
       log,
@@ -139,15 +152,26 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
   const runTick = async (name: ShardedTick, credentials: RuntimeCredential[], shard?: ShardData) => {
     const part = shard ? ` (shard ${shard.shard + 1} of ${shard.shards})` : "";
     const where = shard ? { tick: shard.tick, shard: shard.shard, shards: shard.shards } : {};
+    // A shard reads its own run of the listing's pages.
+    const fleetView = shard
+      ? () =>
+          listShard(
+            store,
+            shard.list,
+            shard.to,
+            credentials.map((c) => c.secretId),
+            log,
+          )
+      : undefined;
     if (name === "due-check") {
-      const summary = await dueCheck(credentials);
+      const summary = await dueCheck(credentials, fleetView);
       log.info(
         { event: "due-check.done", ...where, ...summary },
         `due check${part}: ${summary.checked} checked, ${summary.started} started, ${summary.resumed} resumed, ${summary.held} held for a window, ${summary.errors} errors`,
       );
       return summary;
     }
-    const summary = await healthCheck(credentials, shard);
+    const summary = await healthCheck(credentials, shard, fleetView);
     log.info(
       { event: "health-check.done", ...where, checked: summary.checked, failing: summary.failing.length },
       `health check${part}: ${summary.checked} credentials, ${summary.failing.length} failing checks`,
@@ -155,27 +179,50 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
     return { checked: summary.checked, failing: summary.failing.length };
   };
 
-  /** A tick over more than one shard adds a job per shard (ids fixed by the tick, so twice adds nothing). */
+  let prefixes: string[] | undefined;
+  /**
+   * A tick over more than one shard adds a job per shard (ids fixed by the tick, so twice adds
+   * nothing), each as soon as the walk of the listing finds where its names begin, so the other
+   * replicas start while the walk goes on.
+   */
   const split = async (job: Job, name: ShardedTick) => {
     const ranges = fleet.ranges(settings.tickShardSize);
     if (ranges.length <= 1) return runTick(name, config.credentials);
     const tick = job.id ?? `${name}-${clock.now()}`;
     const at = clock.now();
     const keepS = Math.ceil(tickEvery(settings, name) / 1000);
-    await ctx.queue.addBulk(
-      ranges.map((range, shard) => ({
-        name: SHARD_JOB[name],
-        data: { tick, shard, shards: ranges.length, at, ...range } satisfies ShardData,
-        opts: {
-          jobId: shardJobId(tick, shard),
-          // Kept for one interval, so a splitter run again in it (a stalled job) finds its shards there.
-          removeOnComplete: { age: keepS, count: 1_000 },
-          removeOnFail: { age: keepS, count: 1_000 },
+    const added = new Set<number>();
+    const add = async (shard: number, list?: PageRun) => {
+      added.add(shard);
+      await ctx.queue.addBulk([
+        {
+          name: SHARD_JOB[name],
+          data: {
+            tick,
+            shard,
+            shards: ranges.length,
+            at,
+            ...(ranges[shard] as (typeof ranges)[number]),
+            ...(list ? { list } : {}),
+          } satisfies ShardData,
+          opts: {
+            jobId: shardJobId(tick, shard),
+            // Kept for one interval, so a splitter run again in it (a stalled job) finds its shards there.
+            removeOnComplete: { age: keepS, count: 1_000 },
+            removeOnFail: { age: keepS, count: 1_000 },
+          },
         },
-      })),
-    );
+      ]);
+    };
+    prefixes ??= tightPrefixes(config.credentials.map((c) => c.secretId));
+    const paged = store.listSecretsPage !== undefined;
+    await add(0, paged ? { prefixes } : undefined);
+    const bounds = ranges.slice(1).map((r) => r.from);
+    if (paged) await walkPages(store, prefixes, bounds, (k, run) => add(k + 1, run), log);
+    // Not found by the walk (it failed, or the store cannot page): listed whole by the shard.
+    for (let shard = 1; shard < ranges.length; shard++) if (!added.has(shard)) await add(shard);
     log.info(
-      { event: `${name}.split`, tick, shards: ranges.length, credentials: fleet.size },
+      { event: `${name}.split`, tick, shards: ranges.length, credentials: fleet.size, paged },
       `${name}: ${fleet.size} credentials cut into ${ranges.length} shard jobs`,
     );
     return { shards: ranges.length };

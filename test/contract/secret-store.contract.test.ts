@@ -192,6 +192,41 @@ describe.each(implementations)("SecretStore contract: %s", (_name, make) => {
     expect(byName.get(a.secretId)?.arn).toBeTruthy();
   });
 
+  it("listSecretsPage reads the listing in name order a page at a time; a page's token reads on from there later; another listing's token is refused", async () => {
+    const prefix = `contract/pages-${Date.now()}-${n++}/`;
+    const h = make();
+    const page = h.store.listSecretsPage?.bind(h.store);
+    if (!page) throw new Error("the store cannot page its listing");
+    // Made out of name order.
+    for (const i of [3, 0, 104, 1, 2, 101, 100, 103, 102]) await h.create(`${prefix}${String(i).padStart(3, "0")}`);
+    const names: string[] = [];
+    const tokens: Array<string | undefined> = [];
+    let token: string | undefined;
+    do {
+      tokens.push(token);
+      const read = await page([prefix], token);
+      names.push(...read.secrets.map((s) => s.name));
+      token = read.next;
+    } while (token);
+    expect(names).toEqual([...names].sort());
+    expect(names.map((s) => s.slice(prefix.length))).toEqual([
+      "000",
+      "001",
+      "002",
+      "003",
+      "100",
+      "101",
+      "102",
+      "103",
+      "104",
+    ]);
+    // The last page read again from its token (as a shard would): the same secrets.
+    const last = await page([prefix], tokens.at(-1));
+    expect(last.secrets.length).toBeGreaterThan(0);
+    expect(names).toEqual(expect.arrayContaining(last.secrets.map((s) => s.name)));
+    if (tokens.length > 1) await expect(page([`${prefix}0`], tokens[1])).rejects.toBeInstanceOf(StoreError);
+  });
+
   it("readCurrent reads the current version of many secrets; a missing or deleted one is a failure of its own", async () => {
     const prefix = `contract/batch-${Date.now()}-${n++}/`;
     const h = make();

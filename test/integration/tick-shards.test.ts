@@ -62,9 +62,14 @@ describe("a tick cut into shards", () => {
     }
     const due = store.secrets.get(`s/${DUE}`)?.[0];
     if (due) due.createdAt = new Date(Date.now() - 100 * DAY);
-    // A listing that takes a while, so a shard lasts long enough for the other worker to take the next.
-    const list = store.listSecrets.bind(store);
-    store.listSecrets = async (prefixes) => (await new Promise((r) => setTimeout(r, 150)), list(prefixes));
+    // Pages of 2 secrets; a page that takes a while, so a shard lasts long enough for the other
+    // worker to take the next.
+    store.pageSize = 2;
+    const page = store.listSecretsPage.bind(store);
+    store.listSecretsPage = async (prefixes, token) => (
+      await new Promise((r) => setTimeout(r, 100)),
+      page(prefixes, token)
+    );
     enqueued = [];
   });
 
@@ -156,6 +161,12 @@ describe("a tick cut into shards", () => {
     expect(a.checked.length).toBeGreaterThan(0);
     expect(b.checked.length).toBeGreaterThan(0);
     expect(enqueued.map((r) => [r.credentialId, r.trigger])).toEqual([[DUE, "schedule"]]);
+    // The listing's 7 pages are walked once (up to the last shard's first page) and each shard
+    // reads its own run of them: never the whole listing once a shard.
+    expect(calls.filter((c) => c === "store.listSecrets")).toEqual([]);
+    const pages = calls.filter((c) => c === "store.listSecretsPage").length;
+    expect(pages).toBeGreaterThanOrEqual(7);
+    expect(pages).toBeLessThanOrEqual(6 + 6 * 2);
     const split = [...a.lines, ...b.lines].filter((l) => l.includes('"due-check.split"'));
     expect(split).toHaveLength(1);
     expect(JSON.parse(split[0] ?? "{}")).toMatchObject({ shards: 6, credentials: 12 });
@@ -199,11 +210,15 @@ describe("a tick cut into shards", () => {
     expect(refused[0]).toContain(
       "refused due-check-shard job forged-1: its data is not a shard (shard: shard must be below shards)",
     );
-    // Well formed but not the splitter's: a replica checks the credentials it names, nothing else.
-    await a.processor(
-      job("due-check-shard", "forged-3", { tick: "t", shard: 0, shards: 1, at: 0, from: "", to: "s/cc-03" }),
-    );
+    // Well formed but not the splitter's: a replica checks the credentials it names, nothing else;
+    // a page token the store refuses makes the shard list its secrets whole.
+    const shard = { tick: "t", shard: 0, shards: 1, at: 0, from: "", to: "s/cc-03" };
+    await a.processor(job("due-check-shard", "forged-3", { ...shard, list: { prefixes: ["s/"], token: "s/@4" } }));
     expect(a.checked.sort()).toEqual(["cc-00", "cc-01", "cc-02"]);
+    expect(a.lines.some((l) => l.includes('"fleet-listing.run-failed"'))).toBe(false);
+    await a.processor(job("due-check-shard", "forged-4", { ...shard, list: { prefixes: ["s/"], token: "x@1" } }));
+    expect(a.lines.filter((l) => l.includes('"fleet-listing.run-failed"'))).toHaveLength(1);
+    expect(a.checkedOnce().sort()).toEqual(["cc-00", "cc-01", "cc-02"]);
   });
 
   it("a credential only one replica's inventory has (a rolling deploy) is still checked, once", async () => {

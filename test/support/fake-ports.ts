@@ -14,6 +14,7 @@ import {
   type CurrentVersions,
   FINISHED_TAG,
   type SecretListing,
+  type SecretPage,
   type KeyApiVendor,
   type ListedKey,
   type SecretStore,
@@ -171,19 +172,44 @@ export class FakeStore implements SecretStore {
 
   async listSecrets(namePrefixes: string[]): Promise<SecretListing[]> {
     this.#enter("listSecrets");
-    return [...this.secrets]
-      .filter(([name]) => namePrefixes.length === 0 || namePrefixes.some((p) => name.startsWith(p)))
-      .map(([name, versions]) => {
-        const finished = this.finished.get(name);
-        return {
-          name,
-          arn: `arn:fake:secret:${name}`,
-          stages: Object.fromEntries(
-            versions.filter((v) => v.stages.length > 0).map((v) => [v.versionId, [...v.stages]]),
-          ),
-          tags: (finished === undefined ? {} : { [FINISHED_TAG]: finished }) as Record<string, string>,
-        };
-      });
+    return [...this.secrets.keys()].flatMap((name) => this.#listed(name, namePrefixes));
+  }
+
+  #listed(name: string, namePrefixes: string[]): SecretListing[] {
+    const versions = this.secrets.get(name);
+    if (!versions || (namePrefixes.length > 0 && !namePrefixes.some((p) => name.startsWith(p)))) return [];
+    const finished = this.finished.get(name);
+    return [
+      {
+        name,
+        arn: `arn:fake:secret:${name}`,
+        stages: Object.fromEntries(
+          versions.filter((v) => v.stages.length > 0).map((v) => [v.versionId, [...v.stages]]),
+        ),
+        tags: (finished === undefined ? {} : { [FINISHED_TAG]: finished }) as Record<string, string>,
+      },
+    ];
+  }
+
+  /** How many secrets a page of `listSecretsPage` spans (AWS: 100), filtered or not. */
+  pageSize = 100;
+
+  /** A window of the secrets in name order, filtered after (as AWS pages); the token is the position, tied to the filter. */
+  async listSecretsPage(namePrefixes: string[], token?: string): Promise<SecretPage> {
+    this.#enter("listSecretsPage");
+    const request = namePrefixes.join("|");
+    let start = 0;
+    if (token !== undefined) {
+      const [r, p] = token.split("@");
+      if (r !== request || !/^\d+$/.test(p ?? ""))
+        throw new StoreError("ListSecrets: InvalidNextTokenException", { retryable: false });
+      start = Number(p);
+    }
+    const names = [...this.secrets.keys()].sort();
+    return {
+      secrets: names.slice(start, start + this.pageSize).flatMap((name) => this.#listed(name, namePrefixes)),
+      ...(start + this.pageSize < names.length ? { next: `${request}@${start + this.pageSize}` } : {}),
+    };
   }
 
   async readCurrent(secretIds: string[]): Promise<CurrentVersions> {

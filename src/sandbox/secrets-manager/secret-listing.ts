@@ -133,6 +133,18 @@ function stagesOf(s: ListedSecret): Record<string, string[]> {
   );
 }
 
+/** The last name order made, and of what: paging through 100,000 secrets by name sorts them once. */
+let lastByName: { of: ListedSecret[]; sorted: ListedSecret[] } | undefined;
+
+/** The secrets in name order (a name never changes, so the same secrets keep their order). */
+function byName(all: ListedSecret[]): ListedSecret[] {
+  const last = lastByName;
+  if (last && last.of.length === all.length && last.of.every((s, i) => s === all[i])) return last.sorted;
+  const sorted = [...all].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  lastByName = { of: all, sorted };
+  return sorted;
+}
+
 export function listSecrets(all: ListedSecret[], r: Json, region: string): Json {
   const filters = parseFilters(r.Filters);
   const max = maxResults(r.MaxResults, 100);
@@ -146,11 +158,7 @@ export function listSecrets(all: ListedSecret[], r: Json, region: string): Json 
   const request = requestHash(["ListSecrets", filters, sortBy, order, planned]);
   const start = positionOf(r.NextToken, request);
   let sorted =
-    sortBy === "name"
-      ? [...all].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
-      : r.SortBy === undefined
-        ? all
-        : [...all].sort((a, b) => a.created - b.created);
+    sortBy === "name" ? byName(all) : r.SortBy === undefined ? all : [...all].sort((a, b) => a.created - b.created);
   if (order === "desc") sorted = [...sorted].reverse();
   const window = sorted.slice(start, start + max);
   const page = window.filter((s) => (planned || s.deleted === undefined) && matches(s, filters, region));
