@@ -16,14 +16,7 @@ import type { Clock } from "../core/ports.js";
 import { resolvingOnlyOpen } from "../alerts/alert-router.js";
 import type { Logger } from "../observability/logger.js";
 import { runDueCheck } from "../jobs/due-check.job.js";
-import {
-  CurrentVersionCache,
-  type FleetView,
-  type PageRun,
-  listShard,
-  tightPrefixes,
-  walkPages,
-} from "../jobs/fleet-view.js";
+import { CurrentVersionCache, type FleetView, listShard } from "../jobs/fleet-view.js";
 import { runHealthCheck } from "../jobs/health-check.job.js";
 import { type SweepAccount, runOrphanSweep } from "../jobs/orphan-sweep.job.js";
 import type { RotationHistory } from "../queue/rotation-history-store.js";
@@ -35,14 +28,8 @@ import {
   vendorCredential,
 } from "../config/runtime-config.js";
 import { UsageWatcher } from "../jobs/usage-watcher.js";
-import {
-  SHARD_JOB,
-  type ShardData,
-  type ShardedTick,
-  SortedFleet,
-  parseShardData,
-  shardJobId,
-} from "../jobs/tick-shards.js";
+import { SHARD_JOB, type ShardData, type ShardedTick, SortedFleet, parseShardData } from "../jobs/tick-shards.js";
+import { tickSplitter } from "./tick-splitter.js";
 import type { WorkerPorts } from "./worker-ports.js";
 
 export const MAINTENANCE_QUEUE = "maintenance";
@@ -65,7 +52,7 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
   const { store, log, metrics, clock } = ports;
   const settings = config.settings;
   const keyApi = config.credentials.filter((c) => c.module.flow === "key-api");
-  // Sorted once: a shard is a contiguous run of it, so its listing's name filter is tight.
+  // Sorted once: a shard is a contiguous run of it, and so one run of the listing's pages.
   const fleet = new SortedFleet(config.credentials);
 
   const finishedSeen = new Map<string, string>();
@@ -179,54 +166,7 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
     return { checked: summary.checked, failing: summary.failing.length };
   };
 
-  let prefixes: string[] | undefined;
-  /**
-   * A tick over more than one shard adds a job per shard (ids fixed by the tick, so twice adds
-   * nothing), each as soon as the walk of the listing finds where its names begin, so the other
-   * replicas start while the walk goes on.
-   */
-  const split = async (job: Job, name: ShardedTick) => {
-    const ranges = fleet.ranges(settings.tickShardSize);
-    if (ranges.length <= 1) return runTick(name, config.credentials);
-    const tick = job.id ?? `${name}-${clock.now()}`;
-    const at = clock.now();
-    const keepS = Math.ceil(tickEvery(settings, name) / 1000);
-    const added = new Set<number>();
-    const add = async (shard: number, list?: PageRun) => {
-      added.add(shard);
-      await ctx.queue.addBulk([
-        {
-          name: SHARD_JOB[name],
-          data: {
-            tick,
-            shard,
-            shards: ranges.length,
-            at,
-            ...(ranges[shard] as (typeof ranges)[number]),
-            ...(list ? { list } : {}),
-          } satisfies ShardData,
-          opts: {
-            jobId: shardJobId(tick, shard),
-            // Kept for one interval, so a splitter run again in it (a stalled job) finds its shards there.
-            removeOnComplete: { age: keepS, count: 1_000 },
-            removeOnFail: { age: keepS, count: 1_000 },
-          },
-        },
-      ]);
-    };
-    prefixes ??= tightPrefixes(config.credentials.map((c) => c.secretId));
-    const paged = store.listSecretsPage !== undefined;
-    await add(0, paged ? { prefixes } : undefined);
-    const bounds = ranges.slice(1).map((r) => r.from);
-    if (paged) await walkPages(store, prefixes, bounds, (k, run) => add(k + 1, run), log);
-    // Not found by the walk (it failed, or the store cannot page): listed whole by the shard.
-    for (let shard = 1; shard < ranges.length; shard++) if (!added.has(shard)) await add(shard);
-    log.info(
-      { event: `${name}.split`, tick, shards: ranges.length, credentials: fleet.size, paged },
-      `${name}: ${fleet.size} credentials cut into ${ranges.length} shard jobs`,
-    );
-    return { shards: ranges.length };
-  };
+  const split = tickSplitter({ queue: ctx.queue, store, log, clock, settings, fleet, credentials: config.credentials });
 
   const runShard = async (job: Job, name: ShardedTick) => {
     const parsed = parseShardData(job.data);
@@ -241,7 +181,8 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
   };
 
   return async (job) => {
-    if (job.name === "due-check" || job.name === "health-check") return split(job, job.name);
+    if (job.name === "due-check" || job.name === "health-check")
+      return (await split(job, job.name)) ?? runTick(job.name, config.credentials);
     if (job.name === SHARD_JOB["due-check"]) return runShard(job, "due-check");
     if (job.name === SHARD_JOB["health-check"]) return runShard(job, "health-check");
     if (job.name === "orphan-sweep") {
@@ -259,10 +200,6 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
     }
     throw new Error(`unknown maintenance job ${job.name}`);
   };
-}
-
-function tickEvery(settings: RuntimeSettings, name: ShardedTick): number {
-  return name === "due-check" ? settings.dueCheckEveryMs : settings.healthCheckEveryMs;
 }
 
 /** The tick's time as its shard says, unless it is further from now than one tick (forged): then now. */
