@@ -1,0 +1,123 @@
+/**
+ * `npx tsx bench/emergency-cli-run.ts [--runs N] [--no-build] [--cpu-prof DIR] [--compare MAIN_JS]
+ * [--show-output]`: the CLI half of the emergency section alone (emergency.bench.ts's `cli_p50_ms`), measured as it measures it: a
+ * compiled `key-rotator rotate <credential> --emergency` started as a new process, timed until
+ * the vendor simulator revokes the old key, one run at a time against one warmed worker. Prints
+ * one JSON document on stdout: the p50 and, beside it, how long the CLI process itself lived
+ * (`exit_p50_ms`), which is the part the CLI's own start-up decides. `--cpu-prof DIR` writes a
+ * V8 profile of each CLI run there (it slows the runs: for reading, not for the figure).
+ * `--compare MAIN_JS` runs another build's CLI (an earlier commit's `dist/src/cli/main.js`, built
+ * in a copy of its tree) in turns with this one, against the same worker, so that a machine shared
+ * with other work weighs on both alike; its figures come under `compare`. `--show-output` copies
+ * each CLI's output to stderr.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { httpCall } from "../src/core/http-call.js";
+import { WORKER_ENV, WORKER_NODE_FLAGS, cliCommand } from "../src/demo/cli-process.js";
+import { benchWorld, percentile, round } from "./bench-world.js";
+
+const argv = process.argv.slice(2);
+const valueOf = (flag: string) => {
+  const i = argv.indexOf(flag);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const runs = Number(valueOf("--runs") ?? 15);
+const profileDir = valueOf("--cpu-prof");
+const compareMain = valueOf("--compare");
+const showOutput = argv.includes("--show-output");
+const TOKEN = "bench-admin-token-0123456789";
+const WARM_UP = 5;
+if (!argv.includes("--no-build"))
+  execFileSync("npm", ["run", "-s", "build"], { stdio: ["ignore", "ignore", "inherit"] });
+
+// The same world as the emergency section's: its bounds lifted, a 15-minute grace (an emergency has
+// none), and as many credentials as its inventory holds in a full run (the CLI reads all of them).
+const SECTION_CREDENTIALS = (60 + WARM_UP) * 3 + 15;
+const world = await benchWorld({
+  credentials: Math.max(SECTION_CREDENTIALS, WARM_UP + runs * (compareMain ? 2 : 1)),
+  managementPerMinute: 10_000,
+  inventory: { grace: "15m", extraSettings: { emergency: { cooldown: "0s", maxPerMinute: 100_000 } } },
+});
+try {
+  const revokedAt = new Map<string, number>();
+  const waiting = new Map<string, () => void>();
+  const state = world.sandbox.callcov.state;
+  const revoke = state.revoke.bind(state);
+  state.revoke = (id: string) => {
+    const done = revoke(id);
+    if (done) {
+      revokedAt.set(id, performance.now());
+      waiting.get(id)?.();
+    }
+    return done;
+  };
+  const revoked = (keyId: string) =>
+    revokedAt.has(keyId)
+      ? Promise.resolve()
+      : new Promise<void>((resolve, reject) => {
+          waiting.set(keyId, resolve);
+          setTimeout(() => reject(new Error(`${keyId} was not revoked within 30 s`)), 30_000).unref();
+        });
+  const { httpUrl } = await world.startWorker({ KEY_ROTATOR_ADMIN_TOKEN: TOKEN });
+  const creds = [...world.creds];
+  // The worker warmed as the section warms it (its first rotations log in and JIT the path).
+  for (const c of creds.splice(0, WARM_UP)) {
+    await httpCall(`${httpUrl}/v1/credentials/${c.id}/rotate`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ emergency: true, reason: "bench" }),
+      timeoutMs: 30_000,
+    });
+    await revoked(c.keyId);
+  }
+  /** One emergency through a CLI: ms from its start to the process's exit, and to the old key's revocation. */
+  const once = async (start: (id: string) => { exited: Promise<number | null>; output: () => string }) => {
+    const c = creds.shift();
+    if (!c) throw new Error("out of credentials");
+    await new Promise((r) => setTimeout(r, 150));
+    const t0 = performance.now();
+    const p = start(c.id);
+    const code = await p.exited;
+    if (showOutput) process.stderr.write(p.output());
+    const exit = performance.now() - t0;
+    if (code !== 0) throw new Error(`the CLI exited ${String(code)}:\n${p.output()}`);
+    await revoked(c.keyId);
+    return { revoked: (revokedAt.get(c.keyId) ?? 0) - t0, exit };
+  };
+  const args = (id: string) => ["rotate", id, "--emergency", "--reason", "bench"];
+  // Both builds started alike: the image's node flags and environment, as startCli({ useBuild }) does.
+  const build = (main: string) => (id: string) => {
+    const prof = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+    const child = spawn(process.execPath, [...WORKER_NODE_FLAGS, ...prof, main, ...args(id)], {
+      env: { ...process.env, ...WORKER_ENV, ...world.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    return { exited: new Promise<number | null>((r) => child.on("exit", r)), output: () => output };
+  };
+  const thisBuild = build(cliCommand({ useBuild: true }).args.at(-1) ?? "");
+  const mine = { revoked: [] as number[], exit: [] as number[] };
+  const theirs = { revoked: [] as number[], exit: [] as number[] };
+  const push = (to: typeof mine, r: { revoked: number; exit: number }) => {
+    to.revoked.push(r.revoked);
+    to.exit.push(r.exit);
+  };
+  for (let i = 0; i < runs; i++) {
+    push(mine, await once(thisBuild));
+    if (compareMain) push(theirs, await once(build(compareMain)));
+  }
+  const figures = (f: typeof mine) => ({
+    cli_p50_ms: round(percentile(f.revoked, 50)),
+    exit_p50_ms: round(percentile(f.exit, 50)),
+    cli_ms: f.revoked.map((v) => round(v, 0)),
+    exit_ms: f.exit.map((v) => round(v, 0)),
+  });
+  process.stdout.write(
+    `${JSON.stringify({ cli_runs: runs, ...figures(mine), ...(compareMain ? { compare: { main: compareMain, ...figures(theirs) } } : {}) })}\n`,
+  );
+} finally {
+  await world.close();
+}
+process.exit(0);
