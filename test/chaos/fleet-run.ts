@@ -5,7 +5,8 @@
  *
  * The world: FLEET_CREDENTIALS CallCov credentials, seeded due, rotating `every: 30s` with 8 s of
  * grace (a rotation is in grace about a third of the time); 3 worker processes (each with an admin token) sharing ONE private redis-server that this
- * run starts on a port of its own, so FLUSHALL and restarts touch nothing else.
+ * run starts on a port of its own, so FLUSHALL and restarts touch nothing else. Ticks are cut into
+ * shard jobs of 8 credentials, so the faults also fall between a tick's splitter and its shards.
  *
  * The fault phase (FAULT_SECONDS): every 1.5-3.5 s the seeded PRNG picks one of
  *   - SIGKILL a worker, restarted 0.5-3 s later;
@@ -120,6 +121,9 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
     concurrency: 4,
     managementPerMinute: 600,
     logLevel: "info",
+    // Due and health ticks cut into shard jobs of 8 (5 a tick), as a fleet past 2,000 runs them, so
+    // kills, wipes and forged Redis content land between a splitter and its shards too.
+    extraSettings: { tickShardSize: 8 },
   });
   // The harness's own connections see Redis go away too; they reconnect by themselves.
   world.redis.on("error", () => undefined);
