@@ -207,6 +207,42 @@ function startLoggingToFile(args: string[], env: Record<string, string>, logPath
   };
 }
 
+/**
+ * Watches the CallCov simulator's revocations: `revokedAt(keyId)` is when a key was revoked
+ * (performance.now()), and `revoked(keyId)` waits for it without polling (so the process serving
+ * the vendor and the store is not kept busy by the measuring), failing after 30 s.
+ */
+export function watchRevocations(sandbox: Sandbox): {
+  revokedAt(keyId: string): number | undefined;
+  revoked(keyId: string): Promise<number>;
+} {
+  const at = new Map<string, number>();
+  const waiting = new Map<string, () => void>();
+  const state = sandbox.callcov.state;
+  const revoke = state.revoke.bind(state);
+  state.revoke = (id: string) => {
+    const done = revoke(id);
+    if (done) {
+      at.set(id, performance.now());
+      waiting.get(id)?.();
+    }
+    return done;
+  };
+  return {
+    revokedAt: (keyId) => at.get(keyId),
+    revoked: async (keyId) => {
+      if (!at.has(keyId)) {
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve, reject) => {
+          waiting.set(keyId, resolve);
+          timer = setTimeout(() => reject(new Error(`${keyId} was not revoked within 30 s`)), 30_000);
+        }).finally(() => clearTimeout(timer));
+      }
+      return at.get(keyId) ?? 0;
+    },
+  };
+}
+
 export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   if (sorted.length === 0) return Number.NaN;

@@ -14,7 +14,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { httpCall } from "../src/core/http-call.js";
 import { WORKER_ENV, WORKER_NODE_FLAGS, cliCommand } from "../src/demo/cli-process.js";
-import { benchWorld, percentile, round } from "./bench-world.js";
+import { benchWorld, percentile, round, watchRevocations } from "./bench-world.js";
 
 const argv = process.argv.slice(2);
 const valueOf = (flag: string) => {
@@ -39,25 +39,7 @@ const world = await benchWorld({
   inventory: { grace: "15m", extraSettings: { emergency: { cooldown: "0s", maxPerMinute: 100_000 } } },
 });
 try {
-  const revokedAt = new Map<string, number>();
-  const waiting = new Map<string, () => void>();
-  const state = world.sandbox.callcov.state;
-  const revoke = state.revoke.bind(state);
-  state.revoke = (id: string) => {
-    const done = revoke(id);
-    if (done) {
-      revokedAt.set(id, performance.now());
-      waiting.get(id)?.();
-    }
-    return done;
-  };
-  const revoked = (keyId: string) =>
-    revokedAt.has(keyId)
-      ? Promise.resolve()
-      : new Promise<void>((resolve, reject) => {
-          waiting.set(keyId, resolve);
-          setTimeout(() => reject(new Error(`${keyId} was not revoked within 30 s`)), 30_000).unref();
-        });
+  const { revoked, revokedAt } = watchRevocations(world.sandbox);
   const { httpUrl } = await world.startWorker({ KEY_ROTATOR_ADMIN_TOKEN: TOKEN });
   const creds = [...world.creds];
   // The worker warmed as the section warms it (its first rotations log in and JIT the path).
@@ -82,7 +64,7 @@ try {
     const exit = performance.now() - t0;
     if (code !== 0) throw new Error(`the CLI exited ${String(code)}:\n${p.output()}`);
     await revoked(c.keyId);
-    return { revoked: (revokedAt.get(c.keyId) ?? 0) - t0, exit };
+    return { revoked: (revokedAt(c.keyId) ?? 0) - t0, exit };
   };
   const args = (id: string) => ["rotate", id, "--emergency", "--reason", "bench"];
   // Both builds started alike: the image's node flags and environment, as startCli({ useBuild }) does.

@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 import { httpCall } from "../src/core/http-call.js";
 import { startCli } from "../src/demo/cli-process.js";
 import type { SeededCallCov } from "../src/sandbox/seed.js";
-import { benchWorld, percentile, round } from "./bench-world.js";
+import { benchWorld, percentile, round, watchRevocations } from "./bench-world.js";
 import { floorClients } from "./floor-calls.js";
 
 export interface EmergencyFigures {
@@ -41,20 +41,8 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
   });
   const floorProcess = startFloorProcess(world.sandbox.urls.secretsManager, world.sandbox.urls.callcov, world.env);
   try {
-    // The simulator says when it revokes a key: the measurement waits on that, without polling,
-    // so the process serving the vendor and the store is not kept busy by the measuring.
-    const revokedAt = new Map<string, number>();
-    const waiting = new Map<string, () => void>();
-    const state = world.sandbox.callcov.state;
-    const revoke = state.revoke.bind(state);
-    state.revoke = (id: string) => {
-      const done = revoke(id);
-      if (done) {
-        revokedAt.set(id, performance.now());
-        waiting.get(id)?.();
-      }
-      return done;
-    };
+    // The simulator says when it revokes a key: the measurement waits on that, without polling.
+    const revocations = watchRevocations(world.sandbox);
     const { httpUrl } = await world.startWorker({ KEY_ROTATOR_ADMIN_TOKEN: TOKEN });
     await floorProcess.ready;
     const creds = [...world.creds];
@@ -63,16 +51,7 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
       if (!c) throw new Error("out of credentials");
       return c;
     };
-    const revokedSince = async (c: SeededCallCov, t0: number) => {
-      if (!revokedAt.has(c.keyId)) {
-        let timer: NodeJS.Timeout | undefined;
-        await new Promise<void>((resolve, reject) => {
-          waiting.set(c.keyId, resolve);
-          timer = setTimeout(() => reject(new Error(`${c.id} was not revoked within 30 s`)), 30_000);
-        }).finally(() => clearTimeout(timer));
-      }
-      return (revokedAt.get(c.keyId) ?? 0) - t0;
-    };
+    const revokedSince = async (c: SeededCallCov, t0: number) => (await revocations.revoked(c.keyId)) - t0;
 
     // One emergency at a time with a pause between them, as incidents come: back-to-back runs
     // would measure the fleet's write-quota limiter instead of the latency of one emergency.
