@@ -1,7 +1,8 @@
 /**
  * `key-rotator rotate <credential> [--emergency] [--wait] [--direct]`.
  * Normally puts a rotation on the queue (joining one in flight) and, with --wait, shows each step
- * until it ends. `--emergency --direct` runs the rotation in this process without Redis, for an
+ * until it ends; an emergency without --wait is asked of the worker over its local socket first,
+ * when KEY_ROTATOR_SOCKET names one (worker-socket.ts). `--emergency --direct` runs the rotation in this process without Redis, for an
  * incident in which Redis is down: the store's pending stage is the lock, and a rotation already
  * pending in the store is taken over and finished as an emergency. A rotation in grace is finished
  * first (its old key revoked now), then the current key is replaced.
@@ -62,6 +63,14 @@ export async function rotateCommand(credentialId: string, o: RotateOptions, out:
     return EXIT_USAGE;
   }
   const actor = cliActor(o.actor);
+  // Beside a worker (the image and the chart set KEY_ROTATOR_SOCKET), an emergency that does not
+  // wait is asked of it: no inventory read, no Redis opened here (worker-socket.ts).
+  const socket = process.env.KEY_ROTATOR_SOCKET;
+  if (socket && o.emergency && !o.direct && !o.wait) {
+    const { emergencyViaWorker } = await import("./worker-socket.js");
+    const code = await emergencyViaWorker(socket, credentialId, o, actor, out);
+    if (code !== undefined) return code;
+  }
   return o.direct ? direct(credentialId, o, actor, out) : queued(credentialId, o, actor, timeoutMs, out);
 }
 

@@ -1,10 +1,11 @@
 /**
  * `key-rotator worker`: the long-running worker. Reads the inventory (KEY_ROTATOR_CONFIG or
  * --config), Redis (REDIS_URL, REDIS_CLUSTER_HOSTS or REDIS_SENTINEL_*: see redis-topology.ts),
- * the admin token (KEY_ROTATOR_ADMIN_TOKEN_FILE, or KEY_ROTATOR_ADMIN_TOKEN) and the AWS SDK's own
- * variables. SIGTERM or SIGINT: finish the steps in hand, then exit 0.
+ * the admin token (KEY_ROTATOR_ADMIN_TOKEN_FILE, or KEY_ROTATOR_ADMIN_TOKEN), the local socket for
+ * the CLI (KEY_ROTATOR_SOCKET) and the AWS SDK's own variables. SIGTERM or SIGINT: finish the steps in hand, then exit 0.
  */
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { ConfigError } from "../core/errors.js";
 import { loadInventory } from "../config/load-inventory.js";
 import { toRuntime } from "../config/load-runtime.js";
@@ -31,6 +32,7 @@ export async function workerCommand(configPath: string): Promise<number> {
     KEY_ROTATOR_HTTP_HOST: host,
     KEY_ROTATOR_ADMIN_PORT: adminPort,
     KEY_ROTATOR_ADMIN_HOST: adminHost,
+    KEY_ROTATOR_SOCKET: socket,
   } = process.env;
   const adminToken = readAdminToken();
   // Named admin tokens and the leak webhook (docs/audit.md, docs/leaks.md).
@@ -50,6 +52,8 @@ export async function workerCommand(configPath: string): Promise<number> {
       ...(host ? { httpHost: host } : {}),
       ...(adminPort ? { adminPort: Number(adminPort) } : {}),
       ...(adminHost ? { adminHost } : {}),
+      // The CLI beside the worker asks it for emergencies there (local-socket.ts).
+      ...(socket ? { socket: { path: socket, inventory: resolve(configPath) } } : {}),
     },
   );
   const worker = await Promise.race([starting, stopped.then(() => undefined)]);

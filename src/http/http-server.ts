@@ -5,7 +5,8 @@
  * and `POST /v1/leaks` for secret scanning reports (leak-webhook.ts). The admin call answers
  * within `adminTimeoutMs` whatever Redis does: 202 started or joined, 429 with `Retry-After` past
  * an emergency's bounds, 503 with `Retry-After` while Redis does not answer. The caller is a name
- * and an address in the audit trail (`http:<token name>@<peer address>`).
+ * and an address in the audit trail (`http:<token name>@<peer address>`). How a rotation request is
+ * decided and answered is rotate-answer.ts's, which the worker's local socket (local-socket.ts) shares.
  *
  * Must not: echo a token or a request body back, answer a stack trace, or leave a request unanswered.
  */
@@ -18,29 +19,14 @@ import type { AddressInfo } from "node:net";
 import { z } from "zod";
 import type { Registry } from "prom-client";
 import { describeError } from "../core/errors.js";
-import { EmergencyRefusedError } from "../queue/emergency-limits.js";
-import { RedisUnavailableError } from "../queue/redis.js";
+import { type AdminRotate, answerRotate, readBody, send, withTimeout } from "./rotate-answer.js";
 
 export interface ReadyCheck {
   name: string;
   check(): Promise<void>;
 }
 
-export interface AdminRotate {
-  /** Known credential ids; others answer 404. */
-  has(credentialId: string): boolean;
-  /**
-   * Starts (or joins) the rotation. Throws EmergencyRefusedError past an emergency's bounds (429)
-   * and RedisUnavailableError while Redis is down (503).
-   */
-  rotate(request: {
-    credentialId: string;
-    emergency: boolean;
-    reason: string;
-    actor: string;
-    force?: boolean;
-  }): Promise<{ jobId: string; rotationId: string; joined: boolean }>;
-}
+export type { AdminRotate };
 
 export interface HttpServerOptions {
   /** Probes and /metrics (and, without adminPort, the admin API too). */
@@ -74,9 +60,7 @@ const rotateBody = z
     path: ["force"],
   });
 
-const ADMIN_TIMEOUT_MS = 5_000;
-/** What a 503 asks the caller to wait before trying again: about one reconnect of the worker's. */
-const REDIS_RETRY_AFTER_S = 5;
+export const ADMIN_TIMEOUT_MS = 5_000;
 
 const MAX_BODY = 16 * 1024;
 
@@ -239,7 +223,7 @@ async function adminRotate(
   }
   if (!options.admin.has(credentialId))
     return send(res, 404, { error: "not_found", message: `no credential "${credentialId}" in the inventory` });
-  const raw = await readBody(req);
+  const raw = await readBody(req, MAX_BODY);
   if (raw === undefined)
     return send(
       res,
@@ -267,47 +251,12 @@ async function adminRotate(
   const timeoutMs = options.adminTimeoutMs ?? ADMIN_TIMEOUT_MS;
   const actor = { name, via: "http" as const, ...(peer(req) ? { address: peer(req) } : {}) };
   auditLog().emit({ event: "rotation.requested", credentialId, actor, reason, emergency, force });
-  try {
-    const started = options.admin.rotate({
-      credentialId,
-      emergency,
-      reason,
-      actor: actorString(actor),
-      ...(force ? { force: true } : {}),
-    });
-    const result = await withTimeout(
-      started,
-      timeoutMs,
-      new RedisUnavailableError(
-        `Redis did not answer within ${timeoutMs / 1000}s: the rotation may or may not have been queued; see key-rotator status before asking again`,
-      ),
-    );
-    send(res, 202, { credentialId, ...result });
-  } catch (err) {
-    if (err instanceof EmergencyRefusedError) {
-      const retryAfter = String(err.retryAfterSeconds);
-      return send(
-        res,
-        429,
-        {
-          error: "emergency_refused",
-          refusedFor: err.refusedFor,
-          retryAfterSeconds: err.retryAfterSeconds,
-          message: err.message,
-        },
-        { "retry-after": retryAfter },
-      );
-    }
-    if (err instanceof RedisUnavailableError) {
-      return send(
-        res,
-        503,
-        { error: "redis_unavailable", message: err.message },
-        { "retry-after": String(REDIS_RETRY_AFTER_S) },
-      );
-    }
-    throw err;
-  }
+  const reply = await answerRotate(
+    options.admin,
+    { credentialId, emergency, reason, actor: actorString(actor), ...(force ? { force: true } : {}) },
+    timeoutMs,
+  );
+  send(res, reply.status, reply.body, reply.headers);
 }
 
 /** The peer's address as the socket saw it (a proxy's, behind one; X-Forwarded-For is anyone's to write). */
@@ -321,39 +270,4 @@ export function sameToken(a: string, b: string): boolean {
   const ha = createHash("sha256").update(a).digest();
   const hb = createHash("sha256").update(b).digest();
   return timingSafeEqual(ha, hb);
-}
-
-function readBody(req: IncomingMessage): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        // Answer 413 (the caller sees a clear error) and throw the rest of the upload away.
-        resolve(undefined);
-        req.removeAllListeners("data");
-        req.resume();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  if (res.headersSent) return;
-  res.writeHead(status, { "content-type": "application/json", ...headers });
-  res.end(JSON.stringify(body));
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, error: Error): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  // A late rejection of the abandoned promise must not become an unhandled one.
-  p.catch(() => undefined);
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(error), ms)))]).finally(
-    () => clearTimeout(timer),
-  );
 }

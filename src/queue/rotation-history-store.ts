@@ -57,6 +57,8 @@ export interface AuditRecord {
   joined?: boolean;
   /** `--direct`: run in the CLI's own process, without the queue. */
   direct?: boolean;
+  /** Asked of the worker over its local socket (KEY_ROTATOR_SOCKET), which started it in its lane. */
+  socket?: boolean;
   /** How it ended, when the request's own process saw the end (--direct). */
   outcome?: string;
 }

@@ -19,7 +19,8 @@ import { emergencyLane } from "../jobs/emergency-lane.js";
 import { MAINTENANCE_QUEUE, keepSchedules, maintenanceProcessor } from "./maintenance.js";
 import { RotationHistory } from "../queue/rotation-history-store.js";
 import { RegionWriteBudget } from "../queue/write-budget.js";
-import { type HttpServerOptions, startHttpServer } from "../http/http-server.js";
+import { ADMIN_TIMEOUT_MS, type AdminRotate, type HttpServerOptions, startHttpServer } from "../http/http-server.js";
+import { type LocalSocket, checkSocketPath, listenOnSocket } from "../http/local-socket.js";
 import { type RedisTopology, assertRedisAnswers, connectRedis } from "../queue/redis.js";
 import {
   ROTATION_QUEUE,
@@ -53,6 +54,11 @@ export interface WorkerOptions {
   /** The admin API on its own port and bind address (KEY_ROTATOR_ADMIN_PORT/_HOST); absent: on httpPort. */
   adminPort?: number;
   adminHost?: string;
+  /**
+   * The local socket (KEY_ROTATOR_SOCKET, local-socket.ts): its absolute path, and the inventory
+   * file this worker loaded, which a CLI's request must name.
+   */
+  socket?: { path: string; inventory: string };
 }
 
 export interface RunningWorker {
@@ -72,6 +78,8 @@ export async function startWorker(
 ): Promise<RunningWorker> {
   const { settings } = config;
   const { log, store, clock, metrics } = ports;
+  // Before anything starts: a path that cannot be the socket stops the start, named.
+  if (options.socket) await checkSocketPath(options.socket.path);
   const redis = connectRedis(options.redis, { queuePrefix: settings.queuePrefix });
   await assertRedisAnswers(redis, options.redis);
   // Open alerts shared by every replica and kept over restarts, so a resolve reaches its incident.
@@ -213,6 +221,18 @@ export async function startWorker(
     w.on("error", (err) => log.error({ event: "worker.error", error: describeError(err) }, "queue worker error"));
   }
 
+  const admin: AdminRotate = {
+    has: (id) => byId.has(id),
+    rotate: (r) =>
+      lane.rotate({
+        credentialId: r.credentialId,
+        trigger: r.emergency ? "emergency" : "admin",
+        emergency: r.emergency,
+        actor: r.actor,
+        ...(r.reason ? { reason: r.reason } : {}),
+        ...(r.force ? { force: true } : {}),
+      }),
+  };
   const http = await startHttpServer({
     port: options.httpPort ?? settings.httpPort,
     host: options.httpHost ?? "0.0.0.0",
@@ -222,25 +242,24 @@ export async function startWorker(
     readyChecks: [{ name: "redis", check: async () => void (await redis.ping()) }, ...(ports.readyChecks ?? [])],
     ...(options.adminToken ? { adminToken: options.adminToken } : {}),
     ...options.http,
-    admin: {
-      has: (id) => byId.has(id),
-      rotate: (r) =>
-        lane.rotate({
-          credentialId: r.credentialId,
-          trigger: r.emergency ? "emergency" : "admin",
-          emergency: r.emergency,
-          actor: r.actor,
-          reason: r.reason,
-          ...(r.force ? { force: true } : {}),
-        }),
-    },
+    admin,
   });
+  const socket: LocalSocket | undefined = options.socket
+    ? await listenOnSocket({
+        ...options.socket,
+        admin,
+        audit: (entry) => history.audit(entry),
+        timeoutMs: ADMIN_TIMEOUT_MS,
+        warn: (message) => log.warn({ event: "socket.audit" }, message),
+      })
+    : undefined;
   log.info(
     {
       event: "worker.ready",
       credentials: config.credentials.length,
       http: http.url,
       ...(http.adminUrl ? { admin: http.adminUrl } : {}),
+      ...(socket ? { socket: socket.path } : {}),
       prefix: settings.queuePrefix,
     },
     `worker ready: ${config.credentials.length} credentials, http ${http.url}`,
@@ -256,6 +275,8 @@ export async function startWorker(
       (closing ??= (async () => {
         log.info({ event: "worker.stopping" }, "stopping: finishing the jobs in hand");
         clearInterval(watchdog);
+        // No new requests from the CLI: it goes through the queue while this worker stops.
+        await socket?.close();
         await lane.close();
         await Promise.all([rotationWorker.close(), maintenanceWorker.close()]);
         await ports.alerter.flush?.();
