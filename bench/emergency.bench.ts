@@ -4,8 +4,14 @@
  * directly in sequence, with the same clients, from a process of their own (emergency-floor.ts),
  * as the worker is one. The same calls made from this process, beside the sandbox, are reported
  * too: they skip every hop between processes, so they are a floor no deployment can reach.
+ * The worker and the CLI have KEY_ROTATOR_SOCKET set, as the chart sets it: `cli_p50_ms` is the
+ * CLI asking the worker over its local socket, `cli_queued_p50_ms` the same CLI without it (the
+ * queued path, as where no worker runs beside the CLI), measured in turns.
  */
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { httpCall } from "../src/core/http-call.js";
@@ -22,7 +28,10 @@ export interface EmergencyFigures {
   ratio: number;
   /** The same calls made from the bench process itself, where no call crosses to another process. */
   floor_same_process_p50_ms: number;
+  /** The CLI beside the worker, through its local socket (as the chart runs it). */
   cli_p50_ms: number;
+  /** The same CLI through the queue (no worker's socket beside it). */
+  cli_queued_p50_ms: number;
   cli_runs: number;
 }
 
@@ -35,15 +44,17 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
   // Some 150 rotations in about a minute: CallCov's default management budget (120 calls a minute)
   // would put the worker to wait for its reset. The fleet measures that budget; this, one incident.
   const world = await benchWorld({
-    credentials: (runs + WARM_UP) * 3 + cliRuns,
+    credentials: (runs + WARM_UP) * 3 + cliRuns * 2,
     managementPerMinute: 10_000,
     inventory: { grace: "15m", extraSettings: { emergency: { cooldown: "0s", maxPerMinute: 100_000 } } },
   });
   const floorProcess = startFloorProcess(world.sandbox.urls.secretsManager, world.sandbox.urls.callcov, world.env);
+  const socketDir = mkdtempSync(join(tmpdir(), "kr-bench-sock-"));
+  const socket = join(socketDir, "key-rotator.sock");
   try {
     // The simulator says when it revokes a key: the measurement waits on that, without polling.
     const revocations = watchRevocations(world.sandbox);
-    const { httpUrl } = await world.startWorker({ KEY_ROTATOR_ADMIN_TOKEN: TOKEN });
+    const { httpUrl } = await world.startWorker({ KEY_ROTATOR_ADMIN_TOKEN: TOKEN, KEY_ROTATOR_SOCKET: socket });
     await floorProcess.ready;
     const creds = [...world.creds];
     const next = () => {
@@ -97,16 +108,26 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
       `emergency via admin HTTP: ${runs} runs, p50 ${round(percentile(http, 50), 1)} ms; floor p50 ${round(percentile(floor, 50), 1)} ms (${round(percentile(same, 50), 1)} ms from the sandbox's own process)`,
     );
 
-    const cli: number[] = [];
-    for (let i = 0; i < cliRuns; i++) {
+    const viaCli = async (socketPath: string) => {
+      await new Promise((r) => setTimeout(r, 150));
       const c = next();
       const t0 = performance.now();
-      const p = startCli(["rotate", c.id, "--emergency", "--reason", "bench"], { env: world.env, useBuild: true });
-      cli.push(await revokedSince(c, t0));
-      await p.exited;
+      const p = startCli(["rotate", c.id, "--emergency", "--reason", "bench"], {
+        env: { ...world.env, KEY_ROTATOR_SOCKET: socketPath },
+        useBuild: true,
+      });
+      const ms = await revokedSince(c, t0);
+      if ((await p.exited) !== 0) throw new Error(`the CLI failed:\n${p.lines.join("\n")}`);
+      return ms;
+    };
+    const cli: number[] = [];
+    const cliQueued: number[] = [];
+    for (let i = 0; i < cliRuns; i++) {
+      cli.push(await viaCli(socket));
+      cliQueued.push(await viaCli(""));
     }
     progress(
-      `emergency via CLI process: ${cliRuns} runs, p50 ${round(percentile(cli, 50), 1)} ms (includes starting node)`,
+      `emergency via CLI process: ${cliRuns} runs, p50 ${round(percentile(cli, 50), 1)} ms through the worker's socket, ${round(percentile(cliQueued, 50), 1)} ms through the queue (includes starting node)`,
     );
 
     sameProcess.close();
@@ -120,11 +141,13 @@ export async function emergencyBench(runs: number, progress: (s: string) => void
       ratio: round(p50 / floorP50),
       floor_same_process_p50_ms: round(percentile(same, 50)),
       cli_p50_ms: round(percentile(cli, 50)),
+      cli_queued_p50_ms: round(percentile(cliQueued, 50)),
       cli_runs: cliRuns,
     };
   } finally {
     floorProcess.close();
     await world.close();
+    rmSync(socketDir, { recursive: true, force: true });
   }
 }
 
