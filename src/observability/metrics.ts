@@ -101,9 +101,21 @@ export const STEP_DURATION_BUCKETS = [
 export const HEALTH_CHECKS = ["store", "key", "age"] as const;
 
 export function createMetrics(
-  options: { defaultMetrics?: boolean; perCredential?: PerCredentialSeries } = {},
+  options: {
+    defaultMetrics?: boolean;
+    perCredential?: PerCredentialSeries;
+    /**
+     * How long a raised health or usage flag stands without its check setting it again: twice the
+     * health tick's interval, so that a replica's 1 ends when another replica's check has taken
+     * over the credential (ticks are cut into shards any replica may run). Absent: for ever.
+     */
+    flagsFreshForMs?: number;
+    /** The clock flags are aged by (tests). */
+    now?: () => number;
+  } = {},
 ): Metrics {
   const sparse = (options.perCredential ?? "all") === "alerting";
+  const fresh = { forMs: options.flagsFreshForMs ?? Number.POSITIVE_INFINITY, now: options.now ?? Date.now };
   const registry = new Registry();
   if (options.defaultMetrics ?? true)
     // Event-loop lag sampled once a second: the default 10 ms wakes an idle worker 100 times a
@@ -167,13 +179,13 @@ export function createMetrics(
       labelNames: ["vendor"],
       registers,
     }),
-    healthCheckFailing: new FlagGauge(sparse, {
+    healthCheckFailing: new FlagGauge(sparse, fresh, {
       name: "key_rotator_health_check_failing",
       help: "1 while a health check fails",
       labelNames: ["credential", "vendor", "check"],
       registers,
     }),
-    usageAnomaly: new FlagGauge(sparse, {
+    usageAnomaly: new FlagGauge(sparse, fresh, {
       name: "key_rotator_usage_anomaly",
       help: "1 while usage is anomalous",
       labelNames: credential,
@@ -428,19 +440,43 @@ class KeyTimeGauge extends Gauge<"credential" | "vendor"> {
 
 type GaugeConfig<L extends string> = { name: string; help: string; labelNames: readonly L[]; registers: Registry[] };
 
-/** A 0/1 gauge per credential; sparse ("alerting"): a 0 is no series (the rules fire on 1 only). */
+type FlagLabels<L extends string> = Partial<Record<L, string | number>>;
+
+/**
+ * A 0/1 gauge per credential; sparse ("alerting"): a 0 is no series (the rules fire on 1 only).
+ * A 1 stands while the check that set it is fresh. The next check of a credential may run on
+ * another replica (ticks are cut into shards), and the rules take the largest value over replicas:
+ * a 1 kept here after that check passed would hold the alert for good. So a 1 not set again
+ * within `fresh.forMs` is read as a 0. Only raised flags are timed, so this costs nothing per
+ * healthy credential.
+ */
 class FlagGauge<L extends string> extends Gauge<L> {
   readonly #sparse: boolean;
+  readonly #fresh: { forMs: number; now: () => number };
+  readonly #labelNames: readonly L[];
+  /** Each raised flag's labels and when its check last raised it, by its series. */
+  readonly #raised = new Map<string, { labels: FlagLabels<L>; at: number }>();
 
-  constructor(sparse: boolean, config: GaugeConfig<L>) {
+  constructor(sparse: boolean, fresh: { forMs: number; now: () => number }, config: GaugeConfig<L>) {
     super(config);
     this.#sparse = sparse;
+    this.#fresh = fresh;
+    this.#labelNames = config.labelNames;
   }
 
-  override set(labels: Partial<Record<L, string | number>> | number, value?: number): void {
-    if (this.#sparse && typeof labels === "object" && value === 0) this.remove(labels);
-    else if (typeof labels === "number") super.set(labels);
+  override set(labels: FlagLabels<L> | number, value?: number): void {
+    if (typeof labels === "number") return super.set(labels);
+    const series = JSON.stringify(this.#labelNames.map((name) => labels[name] ?? ""));
+    if (value === 1) this.#raised.set(series, { labels, at: this.#fresh.now() });
+    else this.#raised.delete(series);
+    if (this.#sparse && value === 0) this.remove(labels);
     else super.set(labels, value ?? 0);
+  }
+
+  /** Run by prom-client before each read of the gauge: stale 1s become 0s. */
+  collect(): void {
+    const now = this.#fresh.now();
+    for (const { labels, at } of [...this.#raised.values()]) if (now - at > this.#fresh.forMs) this.set(labels, 0);
   }
 }
 

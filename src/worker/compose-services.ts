@@ -35,9 +35,14 @@ function assumedRole(roleArn: string, externalId: string | undefined, region: st
   });
 }
 
-async function workerMetrics(env: NodeJS.ProcessEnv): Promise<Metrics> {
+async function workerMetrics(env: NodeJS.ProcessEnv, settings: RuntimeConfig["settings"]): Promise<Metrics> {
   const { createMetrics, perCredentialSeriesFrom } = await import("../observability/metrics.js");
-  return createMetrics({ perCredential: perCredentialSeriesFrom(env) });
+  // A raised health or usage flag is set again by each health tick that still finds it: two
+  // ticks without one mean another replica's check has the credential now.
+  return createMetrics({
+    perCredential: perCredentialSeriesFrom(env),
+    flagsFreshForMs: 2 * settings.healthCheckEveryMs,
+  });
 }
 
 export interface Services {
@@ -72,7 +77,7 @@ export async function createServices(
       ...(options.logTo === "stderr" ? { destination: pino.destination(2) } : {}),
     });
   // Imported when wanted: a CLI command passes metrics that count nothing, and does not load prom-client.
-  const metrics = options.metrics ?? (await workerMetrics(options.env ?? process.env));
+  const metrics = options.metrics ?? (await workerMetrics(options.env ?? process.env, runtime.settings));
   // One client per region and role: a fleet may span regions and accounts (DESIGN.md "Scale-out").
   const clients = new Map<string, { client: SecretsManagerClient; store: AwsSecretStore }>();
   const storeIn = (place: AwsPlace) => {

@@ -199,6 +199,48 @@ describe("per-credential series: alerting", () => {
     expect((await lines(metrics)).filter((l) => /overdue_timestamp|health_check/.test(l))).toEqual([]);
   });
 
+  // Ticks are cut into shards any replica may run, and the rules take the largest value over
+  // replicas: a flag one replica raised must not outlive a later check of the credential elsewhere.
+  it.each(["all", "alerting"] as const)(
+    "a raised flag ends when no check of this replica raises it again for its freshness (%s series)",
+    async (perCredential) => {
+      let now = 0;
+      const replica = () =>
+        createMetrics({ defaultMetrics: false, perCredential, flagsFreshForMs: 1_000, now: () => now });
+      const [a, b] = [replica(), replica()];
+      /** The value the alert rule reads: the largest over replicas, by series; a 0 as no line. */
+      const raised = async () => {
+        const on = new Set<string>();
+        for (const m of [a, b])
+          for (const name of ["key_rotator_health_check_failing", "key_rotator_usage_anomaly"])
+            for (const v of (await m.registry.getSingleMetric(name)?.get())?.values ?? [])
+              if (v.value === 1) on.add(`${name}:${String(v.labels.credential)}:${String(v.labels.check ?? "")}`);
+        return [...on].sort();
+      };
+      const failing = (m: typeof a, credential: string, value: number) => {
+        m.healthCheckFailing.labels({ credential, vendor: "callcov", check: "key" }).set(value);
+        m.usageAnomaly.labels({ credential, vendor: "callcov" }).set(value);
+      };
+      failing(a, "x", 1); // replica a's shard finds x failing
+      failing(a, "y", 1); // and y
+      now = 600;
+      failing(b, "x", 0); // the next tick's shard of x runs on b, and x passes
+      failing(a, "y", 1); // y's shard runs on a again, still failing
+      expect(await raised()).toEqual([
+        "key_rotator_health_check_failing:x:key",
+        "key_rotator_health_check_failing:y:key",
+        "key_rotator_usage_anomaly:x:",
+        "key_rotator_usage_anomaly:y:",
+      ]);
+      now = 1_001; // a's 1 for x was set 1,001 ms ago and not since: it ends; y's was set again at 600
+      expect(await raised()).toEqual(["key_rotator_health_check_failing:y:key", "key_rotator_usage_anomaly:y:"]);
+      now = 1_601;
+      expect(await raised()).toEqual([]);
+      failing(b, "x", 1); // a new failure is raised at once
+      expect(await raised()).toEqual(["key_rotator_health_check_failing:x:key", "key_rotator_usage_anomaly:x:"]);
+    },
+  );
+
   it("reads KEY_ROTATOR_METRICS_PER_CREDENTIAL", () => {
     expect(perCredentialSeriesFrom({})).toBe("alerting");
     expect(perCredentialSeriesFrom({ KEY_ROTATOR_METRICS_PER_CREDENTIAL: "all" })).toBe("all");
