@@ -20,6 +20,9 @@ ENV NODE_ENV=production
 # glibc's malloc gives back what the startup used (listing every secret): an idle worker with
 # 10,000 credentials keeps about 10 MiB less (bench: idle RSS). The bench runs workers the same way.
 ENV MALLOC_TRIM_THRESHOLD_=65536
+# The worker's local socket (mode 0600, in /tmp): `docker exec … rotate <id> --emergency` asks the
+# worker there instead of loading the queue's path (README). Empty: no socket.
+ENV KEY_ROTATOR_SOCKET=/tmp/key-rotator.sock
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -252,7 +252,10 @@ describe("chart checks", { timeout: 60_000 }, () => {
       REDIS_TLS_CA_FILE: "/var/run/secrets/key-rotator/redis-ca/ca.crt",
       NODE_OPTIONS: "--max-old-space-size=192",
       AWS_REGION: "eu-central-1",
+      // In the pod's writable /tmp (an emptyDir), for `kubectl exec … rotate --emergency`.
+      KEY_ROTATOR_SOCKET: "/tmp/key-rotator.sock",
     });
+    expect(worker?.volumeMounts).toContainEqual({ name: "tmp", mountPath: "/tmp" });
     // The Redis password and the alert secrets are files, not variables.
     expect(Object.keys(env)).not.toContain("REDIS_PASSWORD");
     expect(worker?.ports).toEqual([
