@@ -16,7 +16,8 @@
  *     all, at a rate of 20-50%, for 3-8 s);
  *   - a store fault window (ThrottlingException or 500s, likewise);
  *   - an emergency over the admin HTTP (`POST /v1/credentials/{id}/rotate`), sometimes a burst
- *     of three for one credential, or over the CLI (`key-rotator rotate <id> --emergency`);
+ *     of three for one credential, or over the CLI (`key-rotator rotate <id> --emergency`, two in three
+ *     naming a worker's local socket, `KEY_ROTATOR_SOCKET`: a killed worker's is left behind);
  *   - a crash of every worker while a vendor create is held open, with FLUSHALL half the time,
  *     the create then landing (70%) or lost, and the workers back 0.5-3 s later.
  * No Redis loss is chosen in the last 30 s of the fault phase, so the emergencies accepted then
@@ -33,6 +34,9 @@
  * stack trace in its output. 429 from the admin endpoint and exit 1 with a cooldown message from
  * the CLI are the bounded-emergency answers and count as answers.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { FaultRule } from "../../src/sandbox/faults.js";
 import { type CliProcess, startCli } from "../../src/demo/cli-process.js";
 import {
@@ -101,7 +105,7 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
     vendorWindows: 0,
     storeWindows: 0,
     http: { sent: 0, accepted: 0, refused429: 0, retryAfter: 0, unavailable: 0, other: 0, noAnswer: 0 },
-    cli: { sent: 0, accepted: 0, cooldown: 0, failedClearly: 0, noExit: 0, stack: 0 },
+    cli: { sent: 0, accepted: 0, viaSocket: 0, cooldown: 0, failedClearly: 0, noExit: 0, stack: 0 },
   };
   const answerViolations: string[] = [];
   const violations: string[] = [];
@@ -133,9 +137,15 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
   interface Slot {
     proc?: CliProcess;
     http?: string;
+    /** The worker's local socket, as the chart gives it; a killed worker leaves it behind. */
+    socket: string;
     killedByUs: boolean;
   }
-  const slots: Slot[] = Array.from({ length: WORKERS }, () => ({ killedByUs: false }));
+  const socketDir = mkdtempSync(join(tmpdir(), "kr-chaos-"));
+  const slots: Slot[] = Array.from({ length: WORKERS }, (_, i) => ({
+    socket: join(socketDir, `worker-${i}.sock`),
+    killedByUs: false,
+  }));
   let shuttingDown = false;
   const pendingActions = new Set<Promise<unknown>>();
   const track = (p: Promise<unknown>) => {
@@ -147,7 +157,9 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
     pendingActions.add(q);
   };
   const startSlot = (slot: Slot) => {
-    const proc = startCli(["worker"], { env: { ...world.env, KEY_ROTATOR_ADMIN_TOKEN: ADMIN_TOKEN } });
+    const proc = startCli(["worker"], {
+      env: { ...world.env, KEY_ROTATOR_ADMIN_TOKEN: ADMIN_TOKEN, KEY_ROTATOR_SOCKET: slot.socket },
+    });
     allProcs.push(proc);
     slot.proc = proc;
     slot.killedByUs = false;
@@ -220,7 +232,12 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
   const cliEmergency = async (credentialId: string) => {
     fig.cli.sent += 1;
     const at = Date.now();
-    const p = startCli(["rotate", credentialId, "--emergency", "--reason", "chaos fleet run"], { env: world.env });
+    // Two in three name a worker's socket, as `kubectl exec` into a pod does: a live worker decides
+    // it, a killed one's socket is left behind and the CLI goes through the queue; the rest queue.
+    const socket = random() < 2 / 3 ? pick(slots).socket : undefined;
+    const p = startCli(["rotate", credentialId, "--emergency", "--reason", "chaos fleet run"], {
+      env: { ...world.env, ...(socket ? { KEY_ROTATOR_SOCKET: socket } : {}) },
+    });
     cliProcs.push(p);
     const code = await Promise.race([p.exited, sleep(30_000).then(() => "timeout" as const)]);
     if (code === "timeout") {
@@ -237,6 +254,7 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
     }
     if (code === 0) {
       fig.cli.accepted += 1;
+      if (p.lines.some((l) => l.includes("through the worker's socket"))) fig.cli.viaSocket += 1;
       emergencies.push({ credentialId, at, via: "CLI" });
     } else if (code === 1 && p.lines.some((l) => /cooldown|cap of emergencies|retry in|retry after|too many/i.test(l)))
       fig.cli.cooldown += 1;
@@ -449,7 +467,7 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
       `vendor fault windows ${fig.vendorWindows}`,
       `store fault windows ${fig.storeWindows}`,
       `emergencies HTTP ${fig.http.sent} (202 ${fig.http.accepted}, 429 ${fig.http.refused429} with Retry-After ${fig.http.retryAfter}, 503 ${fig.http.unavailable}, other ${fig.http.other}, no answer ${fig.http.noAnswer})`,
-      `emergencies CLI ${fig.cli.sent} (exit 0 ${fig.cli.accepted}, cooldown ${fig.cli.cooldown}, other exit ${fig.cli.failedClearly}, no exit ${fig.cli.noExit}, stack traces ${fig.cli.stack})`,
+      `emergencies CLI ${fig.cli.sent} (exit 0 ${fig.cli.accepted}, ${fig.cli.viaSocket} of them through a worker's socket, cooldown ${fig.cli.cooldown}, other exit ${fig.cli.failedClearly}, no exit ${fig.cli.noExit}, stack traces ${fig.cli.stack})`,
       `emergency contracts checked ${held.length}`,
       `converged in ${convergedIn} s`,
       `violations ${violations.length}`,
@@ -475,6 +493,7 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
     if (!redis.isUp()) await redis.start().catch(() => undefined);
     await Promise.race([world.close(), sleep(10_000)]);
     await redis.stop();
+    rmSync(socketDir, { recursive: true, force: true });
     process.off("exit", killAll);
   }
 }
