@@ -157,7 +157,7 @@ function expectUsageError(run: Run, argv: string[]): void {
 }
 
 const HELP_TOKENS = new Set(["help", "--help", "-h"]);
-const COMMANDS = ["worker", "rotate", "status", "history", "check-config", "iam-policy"];
+const COMMANDS = ["worker", "rotate", "status", "history", "plan", "check-config", "iam-policy"];
 const NEVER = new Set(["sandbox", "demo", "submit"]);
 const KNOWN = new Set([...COMMANDS, ...NEVER, "help"]);
 const FLAGS = [
@@ -167,7 +167,11 @@ const FLAGS = [
   "--direct",
   "--wait",
   "--reason",
+  "--force",
+  "--vendor",
+  "--actor",
   "--timeout",
+  "--days",
   "--json",
   "--region",
   "--account",
@@ -204,16 +208,31 @@ const POSITIONALS: Record<string, string[]> = {
   rotate: ["cc"],
   status: [],
   history: ["cc"],
+  plan: [],
   "check-config": [MISSING],
   "iam-policy": [MISSING],
 };
-const TAKES_CONFIG = new Set(["worker", "rotate", "status", "history"]);
+const TAKES_CONFIG = new Set(["worker", "rotate", "status", "history", "plan"]);
 // "version" is the program's own option (--version), which commander takes after a command too.
 const OPTIONS_OF: Record<string, string[]> = {
   worker: ["config", "help", "version"],
-  rotate: ["config", "emergency", "direct", "wait", "reason", "force", "timeout", "actor", "json", "help", "version"],
+  rotate: [
+    "config",
+    "emergency",
+    "direct",
+    "wait",
+    "reason",
+    "force",
+    "timeout",
+    "vendor",
+    "actor",
+    "json",
+    "help",
+    "version",
+  ],
   status: ["config", "json", "help", "version"],
   history: ["config", "json", "help", "version"],
+  plan: ["config", "days", "json", "help", "version"],
   "check-config": ["json", "help", "version"],
   "iam-policy": ["region", "account", "json", "help", "version"],
 };
