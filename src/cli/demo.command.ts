@@ -84,6 +84,8 @@ export async function demoCommand(o: { json?: boolean }, out: Out): Promise<numb
       KEY_ROTATOR_CONFIG: inventory,
       KEY_ROTATOR_HTTP_PORT: "0",
       LOG_LEVEL: "info",
+      // Not the image's socket: a demo run inside a worker's container must not take (or fail on) its path.
+      KEY_ROTATOR_SOCKET: "",
     };
 
     worker = startCli(["worker"], { env: childEnv, onLine: (line) => say(workerLine(line)) });
