@@ -30,7 +30,10 @@ afterEach(async () => {
 
 async function cli(w: World, args: string[], env: Record<string, string> = {}) {
   const p = startCli(args, { env: { ...w.env, ...env } });
+  // "close": every line read, which "exit" does not promise.
+  const closed = new Promise((r) => p.child.once("close", r));
   const code = await p.exited;
+  await closed;
   const lines = p.lines.filter((l) => l.trim() !== "");
   const doc = lines.find((l) => l.startsWith("{"));
   return { code, lines, doc: doc ? (JSON.parse(doc) as Record<string, unknown>) : undefined };
@@ -67,7 +70,8 @@ describe("the worker's local socket", () => {
     });
     const rotationId = String(r.doc?.rotationId);
     // Started in the worker's lane, by the CLI's name.
-    const laneStart = worker.lines.find((l) => l.includes('"lane.start"') && l.includes(rotationId));
+    // (Waited for: the worker's log comes through a pipe of its own, maybe after the CLI's exit.)
+    const laneStart = await worker.waitForLine((l) => l.includes('"lane.start"') && l.includes(rotationId));
     expect(laneStart).toMatch(/"actor":"cli:alice@/);
     const trail = await new RotationHistory(w.redis, w.prefix).auditTrail(c.id);
     expect(trail).toEqual([
@@ -163,7 +167,7 @@ describe("the worker's local socket", () => {
     expect(lstatSync(socket).mode & 0o777).toBe(0o600);
     const r = await cli(w, ["rotate", b.id, "--emergency", "--json"], { KEY_ROTATOR_SOCKET: socket });
     expect(r.doc).toMatchObject({ credential: b.id, socket: true });
-    expect(second.lines.some((l) => l.includes('"lane.start"') && l.includes(String(r.doc?.rotationId)))).toBe(true);
+    await second.waitForLine((l) => l.includes('"lane.start"') && l.includes(String(r.doc?.rotationId)));
     await w.waitRotated(b, 40_000);
   }, 120_000);
 
@@ -173,7 +177,9 @@ describe("the worker's local socket", () => {
     const file = join(dir, "not-a-socket");
     writeFileSync(file, "someone's file\n");
     const p = startCli(["worker"], { env: { ...w.env, KEY_ROTATOR_SOCKET: file } });
+    const closed = new Promise((r) => p.child.once("close", r));
     expect(await p.exited).toBe(2);
+    await closed;
     expect(p.lines.join("\n")).toContain(`KEY_ROTATOR_SOCKET ${file}: a file is there, not a socket`);
     expect(readFileSync(file, "utf8")).toBe("someone's file\n");
     expect(p.lines.some((l) => l.includes("worker ready"))).toBe(false);
