@@ -2,10 +2,11 @@
  * `key-rotator rotate <credential> [--emergency] [--wait] [--direct]`.
  * Normally puts a rotation on the queue (joining one in flight) and, with --wait, shows each step
  * until it ends; an emergency without --wait is asked of the worker over its local socket first,
- * when KEY_ROTATOR_SOCKET names one (worker-socket.ts). `--emergency --direct` runs the rotation in this process without Redis, for an
- * incident in which Redis is down: the store's pending stage is the lock, and a rotation already
- * pending in the store is taken over and finished as an emergency. A rotation in grace is finished
- * first (its old key revoked now), then the current key is replaced.
+ * when KEY_ROTATOR_SOCKET names one (worker-socket.ts). `--emergency --direct` runs the rotation
+ * in this process without Redis, for an incident in which Redis is down: the store's pending stage
+ * is the lock, and a rotation already pending in the store is taken over and finished as an
+ * emergency. A rotation in grace is finished first (its old key revoked now), then the current key
+ * is replaced.
  */
 import { randomUUID } from "node:crypto";
 import { describeError } from "../core/errors.js";

@@ -2,7 +2,8 @@
  * `key-rotator worker`: the long-running worker. Reads the inventory (KEY_ROTATOR_CONFIG or
  * --config), Redis (REDIS_URL, REDIS_CLUSTER_HOSTS or REDIS_SENTINEL_*: see redis-topology.ts),
  * the admin token (KEY_ROTATOR_ADMIN_TOKEN_FILE, or KEY_ROTATOR_ADMIN_TOKEN), the local socket for
- * the CLI (KEY_ROTATOR_SOCKET) and the AWS SDK's own variables. SIGTERM or SIGINT: finish the steps in hand, then exit 0.
+ * the CLI (KEY_ROTATOR_SOCKET) and the AWS SDK's own variables. SIGTERM or SIGINT: finish the
+ * steps in hand, then exit 0.
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
