@@ -4,7 +4,8 @@
  * every capability dropped, a tmpfs /tmp, the inventory and the secrets mounted read-only as files.
  * Against the sandbox (run here, on loopback) and the local Redis it checks that the worker gets
  * ready, answers /healthz, /readyz and /metrics on its probe port (and the admin API only on its own),
- * completes a rotation asked through the admin API,
+ * completes a rotation asked through the admin API and an emergency asked with the CLI inside the
+ * container (`podman exec`, as `kubectl exec`: through the worker's local socket),
  * and, sent SIGTERM while a vendor call of a step is in hand, finishes that step and exits 0. It also
  * checks that the image holds no devDependency and no TypeScript source, and prints its figures:
  * image size, build time, time to ready, SIGTERM drain.
@@ -278,6 +279,24 @@ async function main(): Promise<number> {
       );
       assert(leaked.length === 0, "a secret shows in /metrics or the logs");
     });
+
+    await check(
+      "an emergency from the CLI in the container (as kubectl exec) goes through the worker's socket",
+      async () => {
+        const before = (await current()).keyId;
+        const cli = ["exec", name, "node", "dist/src/cli/main.js", "rotate", cred.id, "--emergency"];
+        const out = await podman([...cli, "--reason", "image test: socket", "--actor", "imagetest", "--json"]);
+        const answer = JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as { socket?: boolean; rotationId?: string };
+        assert(answer.socket === true && answer.rotationId, `not through the socket: ${out.slice(0, 300)}`);
+        await waitFor("a new current key after the emergency", 60_000, async () => {
+          const now = (await current()).keyId;
+          return now && now !== before ? now : undefined;
+        });
+        await waitFor("the replaced key revoked at once (an emergency has no grace)", 30_000, async () =>
+          before && !sandbox.callcov.isKeyActive(before) ? true : undefined,
+        );
+      },
+    );
 
     await check("SIGTERM while a step is in hand: the step finishes, then exit 0", async () => {
       const before = (await current()).keyId;
