@@ -93,10 +93,17 @@ export class AuditLog implements AuditSink {
   emit(event: AuditEvent, at = Date.now()): AuditLine {
     const body = { ...strip(event), at: new Date(at).toISOString(), writer: this.#writer, seq: ++this.#seq };
     const prev = this.#prev;
-    const hash = chainHash(this.options.key, prev, body);
+    const bodyText = JSON.stringify(body);
+    const hash = chainHash(this.options.key, prev, bodyText);
     const line: AuditLine = { ...body, prev, hash };
     this.#prev = hash;
-    const text = JSON.stringify(line);
+    if (!this.options.file && !this.options.webhook) return line;
+    // JSON.stringify(line), from the body's text (prev and hash are hex: nothing to escape), unless
+    // the event itself has a field of either name, which the line's own replace in place.
+    const text =
+      "prev" in body || "hash" in body
+        ? JSON.stringify(line)
+        : `${bodyText.slice(0, -1)},"prev":"${prev}","hash":"${hash}"}`;
     if (this.options.file) {
       try {
         appendFileSync(this.options.file, `${text}\n`, { mode: 0o600 });
@@ -145,11 +152,14 @@ export class AuditLog implements AuditSink {
 }
 
 function strip(event: AuditEvent): AuditEvent {
-  return Object.fromEntries(Object.entries(event).filter(([, v]) => v !== undefined)) as AuditEvent;
+  const kept: Record<string, AuditValue> = {};
+  for (const name of Object.keys(event)) if (event[name] !== undefined) kept[name] = event[name];
+  return kept as AuditEvent;
 }
 
-function chainHash(key: string | undefined, prev: string, body: object): string {
-  const text = `${prev}\n${JSON.stringify(body)}`;
+/** `body`: the line without prev and hash, as JSON. */
+function chainHash(key: string | undefined, prev: string, body: string): string {
+  const text = `${prev}\n${body}`;
   return key ? createHmac("sha256", key).update(text).digest("hex") : createHash("sha256").update(text).digest("hex");
 }
 
@@ -174,7 +184,8 @@ export function verifyAuditChain(lines: string[], key?: string): string[] {
     if (line.seq !== before.seq + 1)
       problems.push(`line ${i + 1}: writer ${line.writer} skips from ${before.seq} to ${line.seq}`);
     if (prev !== before.hash) problems.push(`line ${i + 1}: prev does not match the line before it`);
-    if (chainHash(key, prev, body) !== hash) problems.push(`line ${i + 1}: hash does not match its content`);
+    if (chainHash(key, prev, JSON.stringify(body)) !== hash)
+      problems.push(`line ${i + 1}: hash does not match its content`);
     last.set(line.writer, { seq: line.seq, hash });
   });
   return problems;

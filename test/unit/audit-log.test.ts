@@ -47,6 +47,30 @@ describe("AuditLog", () => {
     ]);
   });
 
+  it("writes each line as the JSON of the line it returns: fields in the order given, none undefined", () => {
+    const file = join(DIR, "exact.jsonl");
+    const log = new AuditLog({ file });
+    const emitted = [
+      log.emit({ reason: 'a "quoted"\nreason', event: "rotation.requested", credentialId: "cc", outcome: undefined }),
+      log.emit({ event: "rotation.step", credentialId: "cc", step: "create", durationMs: 12, actor: alice }),
+      // A field named like the chain's own is the chain's: one "hash" in the line.
+      log.emit({ event: "leak.reported", hash: "not-the-chain", reason: "x" }),
+    ];
+    const lines = readFileSync(file, "utf8").trim().split("\n");
+    expect(lines).toEqual(emitted.map((line) => JSON.stringify(line)));
+    expect(Object.keys(emitted[0] ?? {})).toEqual([
+      "reason",
+      "event",
+      "credentialId",
+      "at",
+      "writer",
+      "seq",
+      "prev",
+      "hash",
+    ]);
+    expect(verifyAuditChain(lines.slice(0, 2))).toEqual([]);
+  });
+
   it("with a key, a chain recomputed without it does not verify", () => {
     const file = join(DIR, "keyed.jsonl");
     new AuditLog({ file, key: "audit-key-0123456789" }).emit({ event: "rotation.requested", credentialId: "cc" });
