@@ -16,11 +16,17 @@ import type {
 import type { SecretValue } from "../core/secret.js";
 
 export class RoutedSecretStore implements SecretStore {
+  readonly #stores: SecretStore[];
+
   constructor(
     /** Secret id -> its store; secrets not listed go to `fallback`. */
     private readonly routes: ReadonlyMap<string, SecretStore>,
     private readonly fallback: SecretStore,
-  ) {}
+    /** Whether some of the fleet's secrets are the fallback's; default: when none is routed. */
+    fallbackHolds = routes.size === 0,
+  ) {
+    this.#stores = [...new Set([...(fallbackHolds ? [fallback] : []), ...routes.values()])];
+  }
 
   #of(secretId: string): SecretStore {
     return this.routes.get(secretId) ?? this.fallback;
@@ -59,7 +65,7 @@ export class RoutedSecretStore implements SecretStore {
    * stores are asked at once: each region (and account) has its own read quota.
    */
   async listSecrets(namePrefixes: string[]): Promise<SecretListing[]> {
-    const stores = this.#stores();
+    const stores = this.#stores;
     const listings = await Promise.all(stores.map((store) => store.listSecrets(namePrefixes)));
     return stores.flatMap((store, i) =>
       (listings[i] ?? []).filter(
@@ -73,7 +79,7 @@ export class RoutedSecretStore implements SecretStore {
    * is no one listing to page through, and the tick lists them whole.
    */
   get listSecretsPage(): SecretStore["listSecretsPage"] {
-    const stores = this.#stores();
+    const stores = this.#stores;
     const store = stores.length === 1 ? stores[0] : undefined;
     const page = store?.listSecretsPage?.bind(store);
     if (!store || !page) return undefined;
@@ -100,10 +106,5 @@ export class RoutedSecretStore implements SecretStore {
       for (const [id, e] of part.failed) merged.failed.set(id, e);
     }
     return merged;
-  }
-
-  /** The stores secrets are routed to (the fallback alone when none is). */
-  #stores(): SecretStore[] {
-    return this.routes.size > 0 ? [...new Set(this.routes.values())] : [this.fallback];
   }
 }
