@@ -25,7 +25,8 @@ export interface CredentialRoutes {
 
 export interface AlertRouterOptions {
   sinks: Map<string, AlertSink>;
-  routes: Map<string, CredentialRoutes>;
+  /** Each credential's routes by its id (a Map, or the worker's compact IdTable). */
+  routes: Pick<ReadonlyMap<string, CredentialRoutes>, "get">;
   log: Pick<Logger, "info" | "warn" | "error">;
   metrics?: Metrics;
   now?: () => number;

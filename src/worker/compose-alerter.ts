@@ -11,6 +11,7 @@ import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import { AlertRouter, type CredentialRoutes } from "../alerts/alert-router.js";
 import { shared } from "../config/load-runtime.js";
+import { IdTable } from "../config/id-table.js";
 import { type AlertSink, pagerDutySink, slackSink, webhookSink } from "../alerts/alert-sinks.js";
 
 export async function buildAlerter(
@@ -49,7 +50,7 @@ export async function buildAlerter(
   if (problems.length > 0) throw new ConfigError(problems);
   // Credentials with the same routes share one entry (most do; a worker holds them all).
   const distinct = new Map<string, CredentialRoutes>();
-  const routes = new Map<string, CredentialRoutes>(
+  const routes = new IdTable<CredentialRoutes>(
     inventory.credentials.map((c) => [
       c.id,
       shared(distinct, {
