@@ -14,6 +14,7 @@ import { redisTopologyFrom } from "../queue/redis.js";
 import type { RuntimeConfig } from "../config/runtime-config.js";
 import { type Services, createServices } from "../worker/compose-services.js";
 import { startWorker } from "../worker/worker.js";
+import { compactHeap } from "../worker/idle-collector.js";
 import { StoreReadiness } from "../store/store-readiness.js";
 import { httpAdminFromEnv } from "../http/http-admin-env.js";
 import { primeMetrics } from "../observability/metrics.js";
@@ -27,6 +28,10 @@ export async function workerCommand(configPath: string): Promise<number> {
     process.once("SIGINT", resolve);
   });
   const { runtime, services } = await prepare(configPath);
+  // The inventory's parse (its text, the YAML value, the schema's copy) is garbage now: collected
+  // before the first tick adds its own, so that tick does not grow the heap on top of it (with
+  // --expose-gc, among the image's flags).
+  compactHeap();
   const port = process.env.KEY_ROTATOR_HTTP_PORT;
   // Bind addresses, and the admin API on a port of its own (the Helm chart sets all four).
   const {

@@ -17,6 +17,7 @@ import { type RotationJobContext, rotationProcessor } from "../jobs/rotation.job
 import { usageGateFor } from "../jobs/usage-watcher.js";
 import { emergencyLane } from "../jobs/emergency-lane.js";
 import { MAINTENANCE_QUEUE, keepSchedules, maintenanceProcessor } from "./maintenance.js";
+import { IdleCollector } from "./idle-collector.js";
 import { RotationHistory } from "../queue/rotation-history-store.js";
 import { RegionWriteBudget } from "../queue/write-budget.js";
 import { ADMIN_TIMEOUT_MS, type AdminRotate, type HttpServerOptions, startHttpServer } from "../http/http-server.js";
@@ -193,18 +194,21 @@ export async function startWorker(
     // An idle worker long-polls Redis: 30 s per poll keeps it to a few commands a minute.
     drainDelay: 30,
   });
+  const collector = new IdleCollector();
   const maintenanceWorker = new Worker(
     MAINTENANCE_QUEUE,
-    maintenanceProcessor({
-      config,
-      queue: maintenance,
-      ports,
-      redis,
-      history,
-      enqueue,
-      byId,
-      rotationInFlight: async (id) => (await rotations.getDeduplicationJobId(dedupIdFor(id))) !== null,
-    }),
+    collector.around(
+      maintenanceProcessor({
+        config,
+        queue: maintenance,
+        ports,
+        redis,
+        history,
+        enqueue,
+        byId,
+        rotationInFlight: async (id) => (await rotations.getDeduplicationJobId(dedupIdFor(id))) !== null,
+      }),
+    ),
     // Maintenance jobs are idempotent ticks: a crashed one is simply run again, so stalls are checked rarely.
     // One at a time, so a tick's shards spread over the replicas; a shard (tickShardSize credentials)
     // takes seconds, far inside the lock.
@@ -279,6 +283,7 @@ export async function startWorker(
         await socket?.close();
         await lane.close();
         await Promise.all([rotationWorker.close(), maintenanceWorker.close()]);
+        collector.stop();
         await ports.alerter.flush?.();
         await http.close();
         await Promise.all([rotations.close(), maintenance.close()]);
