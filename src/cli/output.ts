@@ -89,6 +89,26 @@ export function jsonError(code: string, message: string, details: Record<string,
   return JSON.stringify({ error: { code, message, ...details } });
 }
 
+/**
+ * An emergency refused past its bounds (cooldown, fleet cap), as `rotate` says it whichever way it
+ * asked (the queue or the worker's socket): the reason on stderr, and with --json the document.
+ */
+export function emergencyRefused(
+  out: Out,
+  json: boolean | undefined,
+  refusal: { message: string; refusedFor: unknown; retryAfterSeconds: unknown },
+): number {
+  if (json)
+    out.stdout(
+      jsonError("emergency_refused", refusal.message, {
+        refusedFor: refusal.refusedFor,
+        retryAfterSeconds: refusal.retryAfterSeconds,
+      }),
+    );
+  out.stderr(`key-rotator rotate: ${refusal.message}`);
+  return EXIT_FAILED;
+}
+
 /** What a command ended with, when it says only "failed" or "bad usage": the codes of docs/json.md. */
 export function errorCodeFor(exitCode: number): string {
   return exitCode === EXIT_USAGE ? "bad_input" : "failed";

@@ -20,7 +20,7 @@ import type { Services } from "../worker/compose-services.js";
 import type { CliContext } from "./cli-context.js";
 import { cliActor } from "./actor.js";
 import { awaitsAWorker, describeWait } from "./wait-description.js";
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Out, isoTime, jsonError } from "./output.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Out, emergencyRefused, isoTime, jsonError } from "./output.js";
 
 // Each path imports what it uses when it runs (`await import`): an emergency is often typed
 // during an incident, and the queued one needs neither the AWS SDK nor the vendors nor the
@@ -117,15 +117,7 @@ async function queued(
         : await enqueueRotation(queue, redis, request);
     } catch (err) {
       if (!(err instanceof EmergencyRefusedError)) throw err;
-      if (o.json)
-        out.stdout(
-          jsonError("emergency_refused", err.message, {
-            refusedFor: err.refusedFor,
-            retryAfterSeconds: err.retryAfterSeconds,
-          }),
-        );
-      out.stderr(`key-rotator rotate: ${err.message}`);
-      return EXIT_FAILED;
+      return emergencyRefused(out, o.json, err);
     }
     // The request itself is audited: a rotation joined, or one that never reaches a worker, too.
     await new RotationHistory(redis, cli.runtime.settings.queuePrefix)

@@ -16,7 +16,7 @@
  */
 import { request } from "node:http";
 import { resolve } from "node:path";
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, type Out, jsonError } from "./output.js";
+import { EXIT_OK, EXIT_USAGE, type Out, emergencyRefused } from "./output.js";
 
 /** The worker answers within its admin timeout (5 s) whatever Redis does; a second more for the rest. */
 export const ASK_TIMEOUT_MS = 6_000;
@@ -67,15 +67,7 @@ export async function emergencyViaWorker(
       );
       return EXIT_OK;
     case "refused":
-      if (o.json)
-        out.stdout(
-          jsonError("emergency_refused", answer.message, {
-            refusedFor: answer.refusedFor,
-            retryAfterSeconds: answer.retryAfterSeconds,
-          }),
-        );
-      out.stderr(`key-rotator rotate: ${answer.message}`);
-      return EXIT_FAILED;
+      return emergencyRefused(out, o.json, answer);
     case "unknown-credential":
       out.stderr(`key-rotator rotate: no credential "${credentialId}" in ${o.config}`);
       return EXIT_USAGE;
