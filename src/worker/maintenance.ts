@@ -44,7 +44,8 @@ export interface MaintenanceContext {
   enqueue(request: RotationRequest): Promise<Enqueued>;
   /** Whether a rotation job of the credential holds its deduplication id now (Redis's word). */
   rotationInFlight(credentialId: string): Promise<boolean>;
-  byId: Map<string, RuntimeCredential>;
+  /** The credentials by id (a ById in the worker). */
+  byId: Pick<ReadonlyMap<string, RuntimeCredential>, "get">;
 }
 
 export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Promise<unknown> {
@@ -277,7 +278,7 @@ async function sweepSoon(maintenance: Queue, settings: RuntimeSettings, clock: C
   );
 }
 
-function scheduleOf(byId: Map<string, RuntimeCredential>, id: string, created: Date, now: number) {
+function scheduleOf(byId: Pick<ReadonlyMap<string, RuntimeCredential>, "get">, id: string, created: Date, now: number) {
   const credential = byId.get(id);
   if (!credential) return { due: false, dueAt: Number.POSITIVE_INFINITY };
   return credential.schedule(created, now);

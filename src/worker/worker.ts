@@ -33,6 +33,7 @@ import {
 } from "../queue/rotation-queue.js";
 import type { RuntimeConfig } from "../config/runtime-config.js";
 import { withFields } from "../config/load-runtime.js";
+import { ById } from "../config/id-table.js";
 import type { WorkerPorts } from "./worker-ports.js";
 
 export type { WorkerPorts };
@@ -89,7 +90,7 @@ export async function startWorker(
   const rotations = new Queue(ROTATION_QUEUE, connection);
   const maintenance = new Queue(MAINTENANCE_QUEUE, connection);
   const history = new RotationHistory(redis, settings.queuePrefix);
-  const byId = new Map(config.credentials.map((c) => [c.id, c]));
+  const byId = new ById(config.credentials);
   const operatorAlerter = ports.alerter as WorkerPorts["alerter"] & { escalate?(a: Alert): Promise<void> };
   const enqueue = (request: RotationRequest) => enqueueRotation(rotations, redis, request, clock.now());
 

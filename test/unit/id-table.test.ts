@@ -3,7 +3,7 @@
  * last value given for it; for any other id, undefined.
  */
 import { describe, expect, it } from "vitest";
-import { IdTable } from "../../src/config/id-table.js";
+import { ById, IdTable } from "../../src/config/id-table.js";
 
 describe("IdTable", () => {
   it("answers as a Map of the same entries, for ids in any order, repeated ids and unknown ones", () => {
@@ -33,5 +33,24 @@ describe("IdTable", () => {
 
   it("an empty table knows no id", () => {
     expect(new IdTable([]).get("cc-prod")).toBeUndefined();
+  });
+});
+
+describe("ById", () => {
+  it("answers as a Map keyed by id, for ids in any order, repeated ids and unknown ones", () => {
+    const values: Array<{ id: string; n: number }> = [];
+    for (let i = 0; i < 500; i++) values.push({ id: `cc-${String((i * 7919) % 400).padStart(4, "0")}`, n: i });
+    const table = new ById(values);
+    const map = new Map(values.map((v) => [v.id, v]));
+    expect(table.size).toBe(map.size);
+    for (const id of map.keys()) {
+      expect(table.get(id)).toBe(map.get(id));
+      expect(table.has(id)).toBe(true);
+    }
+    for (const id of ["", "cc-", "cc-0400", "cc-9999", "a", "zz"]) {
+      expect(table.get(id)).toBeUndefined();
+      expect(table.has(id)).toBe(false);
+    }
+    expect(new ById([]).get("x")).toBeUndefined();
   });
 });
