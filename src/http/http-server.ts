@@ -19,7 +19,7 @@ import type { AddressInfo } from "node:net";
 import { z } from "zod";
 import type { Registry } from "prom-client";
 import { describeError } from "../core/errors.js";
-import { type AdminRotate, answerRotate, readBody, send, withTimeout } from "./rotate-answer.js";
+import { type AdminRotate, answerRotate, readJsonBody, send, withTimeout } from "./rotate-answer.js";
 
 export interface ReadyCheck {
   name: string;
@@ -223,31 +223,12 @@ async function adminRotate(
   }
   if (!options.admin.has(credentialId))
     return send(res, 404, { error: "not_found", message: `no credential "${credentialId}" in the inventory` });
-  const raw = await readBody(req, MAX_BODY);
-  if (raw === undefined)
-    return send(
-      res,
-      413,
-      { error: "too_large", message: `the body is larger than ${MAX_BODY} bytes` },
-      { connection: "close" },
-    );
-  let json: unknown;
-  try {
-    json = raw.length === 0 ? {} : JSON.parse(raw);
-  } catch {
-    return send(res, 400, {
-      error: "bad_request",
-      message: 'the body is not JSON; send {"emergency": true, "reason": "..."}',
-    });
-  }
-  const body = rotateBody.safeParse(json);
-  if (!body.success) {
-    return send(res, 400, {
-      error: "bad_request",
-      message: body.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "),
-    });
-  }
-  const { emergency, reason, force } = body.data;
+  const body = await readJsonBody(req, res, MAX_BODY, rotateBody, {
+    empty: {},
+    hint: 'send {"emergency": true, "reason": "..."}',
+  });
+  if (!body) return;
+  const { emergency, reason, force } = body;
   const timeoutMs = options.adminTimeoutMs ?? ADMIN_TIMEOUT_MS;
   const actor = { name, via: "http" as const, ...(peer(req) ? { address: peer(req) } : {}) };
   auditLog().emit({ event: "rotation.requested", credentialId, actor, reason, emergency, force });

@@ -27,6 +27,7 @@ import { describeError } from "../core/errors.js";
 import { SecretValue } from "../core/secret.js";
 import { EmergencyRefusedError } from "../queue/emergency-limits.js";
 import { RedisUnavailableError } from "../queue/redis.js";
+import { readBytes } from "./rotate-answer.js";
 
 export interface LeakIntake {
   /** The webhook's HMAC secret (GitHub's webhook secret; the generic form's too). */
@@ -102,7 +103,7 @@ export async function leakRoute(
         message: "no leak webhook secret is configured (KEY_ROTATOR_LEAK_WEBHOOK_SECRET_FILE)",
       },
     };
-  const raw = await readRaw(req);
+  const raw = await readBytes(req, MAX_BODY);
   if (raw === undefined)
     return {
       status: 413,
@@ -238,25 +239,6 @@ export function signedBy(secret: string, body: Buffer, signature: string | undef
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
-}
-
-function readRaw(req: IncomingMessage): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) {
-        resolve(undefined);
-        req.removeAllListeners("data");
-        req.resume();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
 }
 
 class TimeoutError extends Error {}

@@ -28,7 +28,7 @@ import { basename, dirname, isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { ConfigError, describeError } from "../core/errors.js";
 import type { AuditRecord } from "../queue/rotation-history-store.js";
-import { type AdminRotate, answerRotate, readBody, send, withTimeout } from "./rotate-answer.js";
+import { type AdminRotate, answerRotate, readJsonBody, send, withTimeout } from "./rotate-answer.js";
 
 export interface LocalSocketOptions {
   /** Absolute path of the socket file. */
@@ -156,27 +156,9 @@ async function handle(o: LocalSocketOptions, own: string, req: IncomingMessage, 
       message: "the credential id in the path is not valid percent-encoding",
     });
   }
-  const raw = await readBody(req, MAX_BODY);
-  if (raw === undefined)
-    return send(
-      res,
-      413,
-      { error: "too_large", message: `the body is larger than ${MAX_BODY} bytes` },
-      { connection: "close" },
-    );
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    return send(res, 400, { error: "bad_request", message: "the body is not JSON" });
-  }
-  const body = socketBody.safeParse(json);
-  if (!body.success)
-    return send(res, 400, {
-      error: "bad_request",
-      message: body.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "),
-    });
-  const { reason, force, actor, inventory } = body.data;
+  const body = await readJsonBody(req, res, MAX_BODY, socketBody);
+  if (!body) return;
+  const { reason, force, actor, inventory } = body;
   if (resolveInventory(inventory) !== own)
     return send(res, 409, {
       error: "other_inventory",

@@ -9,6 +9,7 @@
  * Must not: echo a request body back, or leave a request unanswered.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ZodType } from "zod";
 import { EmergencyRefusedError } from "../queue/emergency-limits.js";
 import { RedisUnavailableError } from "../queue/redis.js";
 
@@ -85,8 +86,42 @@ export async function answerRotate(
   }
 }
 
-/** The body whole, or undefined once it passes `max` bytes (the rest is read and thrown away). */
-export function readBody(req: IncomingMessage, max: number): Promise<string | undefined> {
+/**
+ * The body read (at most `max` bytes), parsed as JSON and checked by `schema`; anything wrong is
+ * answered here (413 past `max`, 400 naming what is wrong) and gives undefined. `empty`, when
+ * given, stands for an empty body; `hint` follows "the body is not JSON".
+ */
+export async function readJsonBody<T>(
+  req: IncomingMessage,
+  res: ServerResponse,
+  max: number,
+  schema: ZodType<T>,
+  o: { empty?: unknown; hint?: string } = {},
+): Promise<T | undefined> {
+  const raw = (await readBytes(req, max))?.toString("utf8");
+  if (raw === undefined)
+    return void send(
+      res,
+      413,
+      { error: "too_large", message: `the body is larger than ${max} bytes` },
+      { connection: "close" },
+    );
+  let json: unknown;
+  try {
+    json = raw.length === 0 && "empty" in o ? o.empty : JSON.parse(raw);
+  } catch {
+    return void send(res, 400, { error: "bad_request", message: `the body is not JSON${o.hint ? `; ${o.hint}` : ""}` });
+  }
+  const body = schema.safeParse(json);
+  if (body.success) return body.data;
+  return void send(res, 400, {
+    error: "bad_request",
+    message: body.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "),
+  });
+}
+
+/** The body's bytes whole, or undefined once they pass `max` (the rest is read and thrown away). */
+export function readBytes(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -101,7 +136,7 @@ export function readBody(req: IncomingMessage, max: number): Promise<string | un
       }
       chunks.push(c);
     });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
   });
 }
