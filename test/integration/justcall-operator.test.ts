@@ -36,13 +36,15 @@ async function statusJson(world: World, id: string): Promise<StatusRow> {
 /**
  * Pieces of secrets in `text`, not only whole values: every word (a run of letters, digits, - and
  * _) of at least `min` characters that occurs inside a secret. `leaks` would miss "key 3fa9…".
- * Four characters suits alerts (few words, none made of hex by chance); log lines are full of
- * numbers, so they are scanned from eight.
+ * Four characters suits alerts' words; numbers (a port in a URL, a count) are scanned from eight,
+ * as a 4-digit one occurs in a 36-digit hex secret by chance (CI saw it once), and log lines, full
+ * of numbers, are scanned from eight altogether.
  */
 function fragmentLeaks(text: string, secrets: string[], min = 4): string[] {
   const words = new Set(text.match(/[A-Za-z0-9_-]+/g) ?? []);
+  const least = (w: string) => (/^\d+$/.test(w) ? Math.max(min, 8) : min);
   return [...words]
-    .filter((w) => w.length >= min && secrets.some((s) => s.includes(w)))
+    .filter((w) => w.length >= least(w) && secrets.some((s) => s.includes(w)))
     .map((w) => `${w.slice(0, 2)}… (${w.length} chars)`);
 }
 
