@@ -36,15 +36,16 @@ async function statusJson(world: World, id: string): Promise<StatusRow> {
 /**
  * Pieces of secrets in `text`, not only whole values: every word (a run of letters, digits, - and
  * _) of at least `min` characters that occurs inside a secret. `leaks` would miss "key 3fa9…".
- * Four characters suits alerts' words; numbers (a port in a URL, a count) are scanned from eight,
- * as a 4-digit one occurs in a 36-digit hex secret by chance (CI saw it once), and log lines, full
- * of numbers, are scanned from eight altogether.
+ * Four characters suits alerts' words; log lines, full of numbers, are scanned from eight. `shown`
+ * are words the alert may carry (the API key's first and last four, as JustCall's dashboard lists
+ * it): one of them occurs inside a 36-digit hex secret by chance (CI saw it once), and is no leak.
+ * Numbers (a count, a port) are scanned from eight for the same reason.
  */
-function fragmentLeaks(text: string, secrets: string[], min = 4): string[] {
+function fragmentLeaks(text: string, secrets: string[], min = 4, shown: string[] = []): string[] {
   const words = new Set(text.match(/[A-Za-z0-9_-]+/g) ?? []);
   const least = (w: string) => (/^\d+$/.test(w) ? Math.max(min, 8) : min);
   return [...words]
-    .filter((w) => w.length >= least(w) && secrets.some((s) => s.includes(w)))
+    .filter((w) => w.length >= least(w) && !shown.includes(w) && secrets.some((s) => s.includes(w)))
     .map((w) => `${w.slice(0, 2)}… (${w.length} chars)`);
 }
 
@@ -132,7 +133,8 @@ describe("JustCall operator-assisted rotation", () => {
     expect(leaks(await w.redisDump(), w.secrets())).toEqual([]);
     // The alerts show the old API key's first and last four, as JustCall's dashboard lists it; no
     // longer piece of any key, and nothing of any secret.
-    expect(fragmentLeaks(JSON.stringify(r.got), w.jcSecrets)).toEqual([]);
+    const keyPieces = w.sandbox.justcall.listPairs().flatMap((p) => [p.apiKey.slice(0, 4), p.apiKey.slice(-4)]);
+    expect(fragmentLeaks(JSON.stringify(r.got), w.jcSecrets, 4, keyPieces)).toEqual([]);
     expect(fragmentLeaks(JSON.stringify(r.got), justcallSecrets(w), 5)).toEqual([]);
     expect(fragmentLeaks(w.workers.flatMap((x) => x.lines).join("\n"), justcallSecrets(w), 8)).toEqual([]);
     expect(fragmentLeaks(await w.redisDump(), justcallSecrets(w), 8)).toEqual([]);
