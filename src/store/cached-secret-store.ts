@@ -1,9 +1,15 @@
 /**
  * A SecretStore decorator that remembers values read by version id. A Secrets Manager version's
- * value never changes once written, so a cached read by id is always right; reads by stage and
- * every listing go to the store. This saves the re-read of the old key at confirm, which keeps a
- * rotation within six store calls, and so does remembering the value a put wrote. Values stay in process memory only, wrapped in SecretValue,
- * for at most `ttlMs`, and at most `maxEntries` of them.
+ * value never changes once written, so a cached read by id is always right; reads by stage, batch
+ * reads of current versions and every listing go to the store. This saves the re-read of the old
+ * key at confirm, which keeps a rotation within six store calls, and so does remembering the value
+ * a put wrote. Values stay in process memory only, wrapped in SecretValue, for at most `ttlMs`, and
+ * at most `maxEntries` of them.
+ *
+ * Must not: remember what readCurrent returns. A due check reads every secret of the fleet that
+ * way, nearly all of them not due; kept for an hour, those values were the idle worker's largest
+ * heap (about 4 MiB at 10,000 credentials, every key's plaintext among it) to save one read per
+ * rotation on the replica that happened to run the due check. A rotation reads by id what it needs.
  */
 import type {
   CurrentVersions,
@@ -18,8 +24,8 @@ import type { SecretValue } from "../core/secret.js";
 export class CachedSecretStore implements SecretStore {
   readonly #inner: SecretStore;
   // One flat entry a version, its creation time a number: a Date and a copy of the StoredVersion
-  // each would cost about 100 bytes more, and a due check remembers every secret it read (10,000
-  // entries: 1.5 MiB less heap). The entries are in the order they expire (re-remembering moves one to the end).
+  // each would cost about 100 bytes more. The entries are in the order they expire
+  // (re-remembering moves one to the end).
   readonly #cache = new Map<string, CacheEntry>();
   readonly #ttlMs: number;
   readonly #maxEntries: number;
@@ -78,11 +84,9 @@ export class CachedSecretStore implements SecretStore {
     return this.#inner.listSecretsPage?.bind(this.#inner);
   }
 
-  /** Always asks the store (AWSCURRENT moves); what it reads is remembered by version id. */
-  async readCurrent(secretIds: string[]): Promise<CurrentVersions> {
-    const out = await this.#inner.readCurrent(secretIds);
-    for (const [secretId, version] of out.read) this.#remember(`${secretId}\u0000${version.versionId}`, version);
-    return out;
+  /** Always asks the store (AWSCURRENT moves), and remembers none of it (see the top of the file). */
+  readCurrent(secretIds: string[]): Promise<CurrentVersions> {
+    return this.#inner.readCurrent(secretIds);
   }
 
   #remember(key: string, version: StoredVersion): void {

@@ -45,26 +45,43 @@ describe("CachedSecretStore", () => {
     expect(hit.value.reveal()).toBe('{"k":"a"}');
   });
 
-  it("counts a version read again as the newest, so the full cache gives up the oldest other", async () => {
+  it("gives up the version remembered first when full, and a fresh version outlives an expired one", async () => {
     const calls: string[] = [];
     let now = 0;
     const inner = new FakeStore(calls);
-    inner.seed("a", "va", "{}");
-    inner.seed("b", "vb", "{}");
-    inner.seed("c", "vc", "{}");
-    inner.seed("d", "vd", "{}");
+    for (const id of ["a", "b", "c", "d"]) inner.seed(id, `v${id}`, "{}");
     const store = new CachedSecretStore(inner, { maxEntries: 3, ttlMs: 1_000, now: () => now });
-    await store.readCurrent(["a"]);
-    now = 10;
-    await store.readCurrent(["b"]);
-    now = 20;
-    await store.readCurrent(["a"]); // a again: now b is the oldest
-    await store.readCurrent(["c"]);
-    await store.readCurrent(["d"]); // full: b goes
-    now = 1_005; // b would have expired; a (remembered at 20) has not
     await store.read("a", { versionId: "va" });
-    expect(calls.filter((c) => c === "store.read")).toHaveLength(0);
+    now = 10;
     await store.read("b", { versionId: "vb" });
-    expect(calls.filter((c) => c === "store.read")).toHaveLength(1);
+    await store.read("c", { versionId: "vc" });
+    await store.read("d", { versionId: "vd" }); // full: a goes
+    const reads = () => calls.filter((c) => c === "store.read").length;
+    expect(reads()).toBe(4);
+    await store.read("b", { versionId: "vb" });
+    await store.read("d", { versionId: "vd" });
+    expect(reads()).toBe(4);
+    now = 500;
+    await store.read("a", { versionId: "va" }); // given up: read again (and now b, the oldest, goes)
+    expect(reads()).toBe(5);
+    now = 1_011; // c and d (remembered at 10) have expired; a (at 500) has not
+    await store.read("a", { versionId: "va" });
+    expect(reads()).toBe(5);
+    await store.read("c", { versionId: "vc" });
+    expect(reads()).toBe(6);
+  });
+
+  it("remembers none of what readCurrent reads: a due check reads the whole fleet, nearly none of it due", async () => {
+    const calls: string[] = [];
+    const inner = new FakeStore(calls);
+    inner.seed("a", "va", '{"k":"a"}');
+    inner.seed("b", "vb", '{"k":"b"}');
+    const store = new CachedSecretStore(inner);
+    const out = await store.readCurrent(["a", "b"]);
+    expect([...out.read.keys()]).toEqual(["a", "b"]);
+    expect(out.read.get("a")?.value.reveal()).toBe('{"k":"a"}');
+    await store.read("a", { versionId: "va" });
+    await store.read("b", { versionId: "vb" });
+    expect(calls.filter((c) => c === "store.read")).toHaveLength(2);
   });
 });
