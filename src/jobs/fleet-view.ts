@@ -14,6 +14,7 @@
  * so a shard that listed with a filter of its own would pay for the whole fleet.
  * Must not: keep a secret value (the batch read's values are dropped here).
  */
+import { IdSlots } from "../config/id-table.js";
 import { describeError } from "../core/errors.js";
 import { FINISHED_TAG, STAGE_CURRENT, type SecretListing, type SecretStore } from "../core/ports.js";
 import type { Logger } from "../observability/logger.js";
@@ -233,33 +234,38 @@ const FILL_CHUNK = 1_000;
 /**
  * When each secret's current version was made, remembered by version id (a version's creation
  * time never changes). One slot per secret: a secret whose AWSCURRENT moves overwrites its slot.
- * A worker may hold 100,000 of them, so a slot is a number in a typed array and a version id, keyed
- * by the caller's secret id string (the inventory's, not a copy from a store answer): an object
- * per secret, with its own copy of the id and a boxed number, cost about three times as much.
+ * A worker may hold 100,000 of them, so a slot is a number in a typed array and a version id,
+ * numbered by the fleet's secret ids given up front (IdSlots, the inventory's own id strings, not
+ * copies from a store answer): an object per secret, with its own copy of the id and a boxed
+ * number, cost about three times as much, and a Map of the ids to slots 448 KiB at 10,000.
  */
 export class CurrentVersionCache {
-  readonly #slots = new Map<string, number>();
-  #versionIds: string[] = [];
-  #createdAt = new Float64Array(64);
+  readonly #slots: IdSlots;
+  // Filled up front: a sparse array written out of order would become a dictionary.
+  readonly #versionIds: Array<string | undefined>;
+  #createdAt: Float64Array;
+
+  /** `secretIds`: the fleet's, numbered up front; any other is numbered when first remembered. */
+  constructor(secretIds: Iterable<string> = []) {
+    this.#slots = new IdSlots(secretIds);
+    this.#versionIds = new Array<string | undefined>(this.#slots.size).fill(undefined);
+    this.#createdAt = new Float64Array(Math.max(64, this.#slots.size));
+  }
 
   /** The creation time of this version of the secret, if it is the one remembered. */
   createdAt(secretId: string, versionId: string): Date | undefined {
-    const slot = this.#slots.get(secretId);
+    const slot = this.#slots.slotOf(secretId);
     return slot !== undefined && this.#versionIds[slot] === versionId
       ? new Date(this.#createdAt[slot] ?? 0)
       : undefined;
   }
 
   remember(secretId: string, versionId: string, createdAt: Date): void {
-    let slot = this.#slots.get(secretId);
-    if (slot === undefined) {
-      slot = this.#slots.size;
-      this.#slots.set(secretId, slot);
-      if (slot >= this.#createdAt.length) {
-        const grown = new Float64Array(this.#createdAt.length * 2);
-        grown.set(this.#createdAt);
-        this.#createdAt = grown;
-      }
+    const slot = this.#slots.add(secretId);
+    if (slot >= this.#createdAt.length) {
+      const grown = new Float64Array(this.#createdAt.length * 2);
+      grown.set(this.#createdAt);
+      this.#createdAt = grown;
     }
     this.#versionIds[slot] = versionId;
     this.#createdAt[slot] = createdAt.getTime();

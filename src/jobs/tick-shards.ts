@@ -11,6 +11,7 @@
  * Must not: read the store, or decide anything about a credential.
  */
 import { z } from "zod";
+import { lowerBound } from "../config/id-table.js";
 
 /** The tick jobs that are cut into shards, and their shard jobs' names. */
 export const SHARD_JOB = { "due-check": "due-check-shard", "health-check": "health-check-shard" } as const;
@@ -109,13 +110,6 @@ export class SortedFleet<C extends { secretId: string }> {
   }
 
   #firstAtOrAfter(secretId: string): number {
-    let lo = 0;
-    let hi = this.#sorted.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if ((this.#sorted[mid] as C).secretId < secretId) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return lowerBound(this.#sorted.length, (i) => (this.#sorted[i] as C).secretId < secretId);
   }
 }

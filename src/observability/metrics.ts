@@ -12,6 +12,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { Counter, Gauge, Histogram, type LabelValues, Registry, collectDefaultMetrics } from "prom-client";
+import { IdSlots } from "../config/id-table.js";
 import { ConfigError } from "../core/errors.js";
 
 /** Which per-credential series exist: every one, or only those an alert rule reads (see the header). */
@@ -266,6 +267,7 @@ export function primeMetrics(
   },
 ): void {
   if (o.lookEveryMs !== undefined) metrics.keyTimes.freshFor(2 * o.lookEveryMs);
+  metrics.keyTimes.expect(o.credentials.map((c) => c.id));
   for (const c of o.credentials) {
     const labels = { credential: c.id, vendor: c.vendor };
     // A FlagGauge of "alerting" drops a 0: nothing to prime.
@@ -311,18 +313,30 @@ export class KeyTimes {
   /** Only overdue keys as series ("alerting"), and only those this worker looked at lately. */
   readonly #sparse: boolean;
   /** Each credential's slot: its vendor in #vendors, its three times in #times (created, due, overdue). */
-  readonly #slots = new Map<string, number>();
-  readonly #vendors: string[] = [];
+  #slots = new IdSlots();
+  #vendors: Array<string | undefined> = [];
   /** Per credential, how long past due (or past a window's opening) a wait is legitimate: an operator's deadline. */
   readonly #allowanceSeconds = new Map<string, number>();
   // Three numbers a slot in one typed array: as object fields, each would be a heap number of its own.
   #times = new Float64Array(64 * PER_SLOT);
-  /** When this worker last looked at each slot's key (Unix seconds). */
+  /** When this worker last looked at each slot's key (Unix seconds); 0: never, the slot is not shown. */
   #seenAt = new Float64Array(64);
   #freshSeconds = 2 * 3600;
 
   constructor(sparse = false) {
     this.#sparse = sparse;
+  }
+
+  /**
+   * Numbers the fleet's credentials up front (IdSlots), before any is set: a Map of 10,000 ids to
+   * slots held 448 KiB. Once a key is set, the numbering stays as it is.
+   */
+  expect(credentials: string[]): void {
+    if (this.#slots.size > 0) return;
+    this.#slots = new IdSlots(credentials);
+    this.#vendors = new Array<string | undefined>(this.#slots.size).fill(undefined);
+    this.#times = new Float64Array(Math.max(64, this.#slots.size) * PER_SLOT);
+    this.#seenAt = new Float64Array(Math.max(64, this.#slots.size));
   }
 
   /**
@@ -341,20 +355,16 @@ export class KeyTimes {
   }
 
   set(credential: string, vendor: string, createdSeconds: number, dueSeconds: number, heldUntilSeconds?: number): void {
-    let slot = this.#slots.get(credential);
-    const known = slot !== undefined;
-    if (slot === undefined) {
-      slot = this.#slots.size;
-      this.#slots.set(credential, slot);
-      if (PER_SLOT * slot + PER_SLOT > this.#times.length) {
-        const grown = new Float64Array(this.#times.length * 2);
-        grown.set(this.#times);
-        this.#times = grown;
-        const seen = new Float64Array(this.#seenAt.length * 2);
-        seen.set(this.#seenAt);
-        this.#seenAt = seen;
-      }
+    const slot = this.#slots.add(credential);
+    if (slot >= this.#seenAt.length) {
+      const grown = new Float64Array(this.#times.length * 2);
+      grown.set(this.#times);
+      this.#times = grown;
+      const seen = new Float64Array(this.#seenAt.length * 2);
+      seen.set(this.#seenAt);
+      this.#seenAt = seen;
     }
+    const known = (this.#seenAt[slot] ?? 0) > 0;
     const at = PER_SLOT * slot;
     let overdue = Math.max(dueSeconds, heldUntilSeconds ?? 0) + (this.#allowanceSeconds.get(credential) ?? 0);
     // Once a window has opened the verdict no longer says it held the key: for the same due time,
@@ -375,9 +385,11 @@ export class KeyTimes {
     const offset = FIELDS[field];
     const out: { labels: { credential: string; vendor: string }; value: number }[] = [];
     if (this.#sparse && field !== "overdue") return out;
-    for (const [credential, slot] of this.#slots) {
+    for (const [credential, slot] of this.#slots.entries()) {
+      const seenAt = this.#seenAt[slot] ?? 0;
+      if (seenAt === 0) continue;
       const value = this.#times[PER_SLOT * slot + offset] ?? 0;
-      if (this.#sparse && (value > nowSeconds || (this.#seenAt[slot] ?? 0) < nowSeconds - this.#freshSeconds)) continue;
+      if (this.#sparse && (value > nowSeconds || seenAt < nowSeconds - this.#freshSeconds)) continue;
       out.push({ labels: { credential, vendor: this.#vendors[slot] ?? "" }, value });
     }
     return out;
@@ -386,7 +398,8 @@ export class KeyTimes {
   /** How many keys of each vendor are current, due, or overdue at `nowSeconds`. */
   states(nowSeconds: number): { vendor: string; state: "current" | "due" | "overdue"; count: number }[] {
     const counts = new Map<string, number>();
-    for (const slot of this.#slots.values()) {
+    for (const [, slot] of this.#slots.entries()) {
+      if ((this.#seenAt[slot] ?? 0) === 0) continue;
       const at = PER_SLOT * slot;
       const state =
         (this.#times[at + FIELDS.overdue] ?? 0) <= nowSeconds
@@ -403,11 +416,11 @@ export class KeyTimes {
     });
   }
 
+  /** Forgets every key's times; the credentials keep their numbers. */
   clear(): void {
-    this.#slots.clear();
-    this.#vendors.length = 0;
-    this.#times = new Float64Array(64 * PER_SLOT);
-    this.#seenAt = new Float64Array(64);
+    this.#vendors.fill(undefined);
+    this.#times.fill(0);
+    this.#seenAt.fill(0);
   }
 }
 

@@ -58,7 +58,7 @@ export function maintenanceProcessor(ctx: MaintenanceContext): (job: Job) => Pro
 
   const finishedSeen = new Map<string, string>();
   // When each current key was made, kept between ticks: a version never changes once written.
-  const currentVersions = new CurrentVersionCache();
+  const currentVersions = new CurrentVersionCache(config.credentials.map((c) => c.secretId));
   const accountOf = accountsByManagement(keyApi, ports);
   const dueCheck = (credentials: RuntimeCredential[], fleetView?: () => Promise<FleetView | undefined>) =>
     runDueCheck({

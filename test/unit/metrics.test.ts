@@ -80,6 +80,30 @@ describe("metrics", () => {
     record(3);
     expect(await series()).toEqual(expected(3));
   });
+
+  it("with the fleet numbered up front, shows only the keys set, an id outside the fleet too, and none after a reset", async () => {
+    const metrics = createMetrics({ defaultMetrics: false });
+    const fleet = Array.from({ length: 200 }, (_, i) => `c${(i * 7919) % 200}`);
+    primeMetrics(metrics, { credentials: fleet.map((id) => ({ id, vendor: "callcov" })), sinks: [] });
+    const shown = async () =>
+      (await metrics.keyCreatedTimestamp.get()).values
+        .map((v) => `${v.labels.credential}/${v.labels.vendor}=${v.value}`)
+        .sort();
+    expect(await shown()).toEqual([]);
+    recordKeyAge(metrics, { credential: "c150", vendor: "callcov" }, new Date(1_000), 9_000_000);
+    recordKeyAge(metrics, { credential: "c7", vendor: "callcov" }, new Date(2_000), 9_000_000);
+    recordKeyAge(metrics, { credential: "late-comer", vendor: "justcall" }, new Date(3_000), 9_000_000);
+    recordKeyAge(metrics, { credential: "c7", vendor: "callcov" }, new Date(4_000), 9_000_000);
+    expect(await shown()).toEqual(["c150/callcov=1", "c7/callcov=4", "late-comer/justcall=3"]);
+    expect(metrics.keyTimes.states(0)).toEqual([
+      { vendor: "callcov", state: "current", count: 2 },
+      { vendor: "justcall", state: "current", count: 1 },
+    ]);
+    metrics.registry.resetMetrics();
+    expect(await shown()).toEqual([]);
+    recordKeyAge(metrics, { credential: "late-comer", vendor: "justcall" }, new Date(5_000), 9_000_000);
+    expect(await shown()).toEqual(["late-comer/justcall=5"]);
+  });
 });
 
 describe("metrics for dashboards and alert rules", () => {
