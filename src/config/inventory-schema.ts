@@ -203,7 +203,8 @@ function settingsSchema(registry: VendorRegistry, modules: readonly VendorModule
   });
 }
 
-function inventoryObjectFor(registry: VendorRegistry, modules: readonly VendorModule[]) {
+/** The inventory's fields, its credentials given as a list of anything (the outline). */
+function inventoryOutlineFor(registry: VendorRegistry, modules: readonly VendorModule[]) {
   const settings = settingsSchema(registry, modules);
   return z.strictObject({
     /** Vendor definition files (docs/vendors.md) besides the built-in ones, relative to the inventory. */
@@ -215,8 +216,15 @@ function inventoryObjectFor(registry: VendorRegistry, modules: readonly VendorMo
         alertRoute,
       )
       .default({}),
-    credentials: z.array(credentialSchema(registry, modules)).min(1, "list at least one credential"),
+    credentials: z.array(z.unknown()).min(1, "list at least one credential"),
   });
+}
+
+function inventoryObjectFor(
+  outline: ReturnType<typeof inventoryOutlineFor>,
+  credential: ReturnType<typeof credentialSchema>,
+) {
+  return outline.extend({ credentials: z.array(credential).min(1, "list at least one credential") });
 }
 
 type InventoryObject = ReturnType<typeof inventoryObjectFor>;
@@ -227,7 +235,22 @@ export type Inventory = Omit<z.output<InventoryObject>, "credentials"> & {
 };
 export type InventorySchema = z.ZodType<Inventory> & InventoryObject;
 
-const schemas = new WeakMap<VendorRegistry, Map<string, InventorySchema>>();
+/**
+ * The inventory's schema in two parts, which check what the whole does: the outline (every field,
+ * the credentials only as a list of at least one) and one credential's schema. A loader can then
+ * check the credentials one at a time (load-inventory.ts).
+ */
+export interface InventoryParts {
+  outline: z.ZodType<Omit<Inventory, "credentials" | "registry"> & { credentials: unknown[] }>;
+  credential: z.ZodType<CredentialConfig>;
+}
+
+interface Schemas {
+  whole: InventorySchema;
+  parts: InventoryParts;
+}
+
+const schemas = new WeakMap<VendorRegistry, Map<string, Schemas>>();
 
 /**
  * The inventory's schema for a registry's vendors, its output typed with the engine's view of a
@@ -235,21 +258,36 @@ const schemas = new WeakMap<VendorRegistry, Map<string, InventorySchema>>();
  * knows); only their definitions are read (a command about one credential reads one definition).
  */
 export function inventorySchemaFor(registry: VendorRegistry, used: readonly string[] = registry.ids): InventorySchema {
+  return schemasFor(registry, used).whole;
+}
+
+/** The same schema as inventorySchemaFor, in its two parts. */
+export function inventoryPartsFor(registry: VendorRegistry, used: readonly string[] = registry.ids): InventoryParts {
+  return schemasFor(registry, used).parts;
+}
+
+function schemasFor(registry: VendorRegistry, used: readonly string[]): Schemas {
   const ids = [...new Set(used.filter((id) => registry.has(id)))].sort();
   let byUsed = schemas.get(registry);
   if (!byUsed) {
     byUsed = new Map();
     schemas.set(registry, byUsed);
   }
-  let schema = byUsed.get(ids.join(","));
-  if (!schema) {
-    schema = inventoryObjectFor(
-      registry,
-      ids.map((id) => registry.get(id)),
-    ) as InventorySchema;
-    byUsed.set(ids.join(","), schema);
+  let found = byUsed.get(ids.join(","));
+  if (!found) {
+    const modules = ids.map((id) => registry.get(id));
+    const outline = inventoryOutlineFor(registry, modules);
+    const credential = credentialSchema(registry, modules);
+    found = {
+      whole: inventoryObjectFor(outline, credential) as InventorySchema,
+      parts: {
+        outline: outline as unknown as InventoryParts["outline"],
+        credential: credential as unknown as InventoryParts["credential"],
+      },
+    };
+    byUsed.set(ids.join(","), found);
   }
-  return schema;
+  return found;
 }
 
 /** The inventory's schema for every built-in vendor (each definition read). */

@@ -9,7 +9,7 @@ import { ConfigError, formatPath } from "../core/errors.js";
 import { BUILT_IN_REGISTRY, type VendorRegistry } from "../vendors/registry.js";
 import { readBoundedFile } from "./bounded-read.js";
 import { crossReferenceProblems } from "./inventory-references.js";
-import { type Inventory, inventorySchemaFor } from "./inventory-schema.js";
+import { type CredentialConfig, type Inventory, inventoryPartsFor } from "./inventory-schema.js";
 import { loadVendorRegistry } from "./load-definitions.js";
 import { readYaml } from "./read-yaml.js";
 
@@ -24,9 +24,7 @@ export async function loadInventory(path: string, options: { everyVendor?: boole
   // An empty KEY_ROTATOR_CONFIG (a blank Helm value, say) would otherwise read as "no such file".
   if (path.trim() === "")
     throw new ConfigError(["the inventory path is empty: give a file with --config or KEY_ROTATOR_CONFIG"], '""');
-  // Ample for 100,000 credentials (about 200 bytes each); a file past it is not an inventory.
-  const text = await readBoundedFile(path, { what: "the inventory", maxBytes: MAX_INVENTORY_BYTES });
-  const raw = readInventoryYaml(text, path);
+  const raw = await readInventoryFile(path);
   const named = (raw as { vendorDefinitions?: unknown }).vendorDefinitions;
   // A list of paths is loaded here; anything else is left for the schema to report.
   const registry =
@@ -42,6 +40,16 @@ export function parseInventory(text: string, sourceName: string, registry = BUIL
   return validateInventory(readInventoryYaml(text, sourceName), sourceName, registry);
 }
 
+/**
+ * The file's YAML as a plain value. Its own function so nothing of this frame outlives it: the
+ * text (20 MB at 100,000 credentials) is garbage once read, as the value holds none of it.
+ */
+async function readInventoryFile(path: string): Promise<object> {
+  // Ample for 100,000 credentials (about 200 bytes each); a file past it is not an inventory.
+  const text = await readBoundedFile(path, { what: "the inventory", maxBytes: MAX_INVENTORY_BYTES });
+  return readInventoryYaml(text, path);
+}
+
 /** The YAML of an inventory as a plain value: a mapping, or a ConfigError with line and column. */
 function readInventoryYaml(text: string, sourceName: string): object {
   const raw = readYaml(text, sourceName);
@@ -52,15 +60,38 @@ function readInventoryYaml(text: string, sourceName: string): object {
   return raw;
 }
 
+/**
+ * The schema's verdict on the whole document, its credentials checked one at a time: each, once
+ * checked, takes its raw entry's place in the list, so the raw document and the parsed one are
+ * never both whole in memory (at 100,000 credentials each is about 25 MB, and the load's peak was
+ * their sum). The same problems in the same order as the whole schema's: the fields', each
+ * credential's, then an unknown top-level key's; the cross references last. The strings are the
+ * reader's own (read-yaml.ts), so the parsed inventory holds none of the file's text.
+ */
 function validateInventory(raw: object, sourceName: string, registry: VendorRegistry): Inventory {
-  const parsed = inventorySchemaFor(registry, vendorsNamed(raw)).safeParse(raw);
-  const problems = [...(parsed.success ? [] : parsed.error.issues), ...crossReferenceProblems(raw)];
-  if (!parsed.success || problems.length > 0)
+  const { outline, credential } = inventoryPartsFor(registry, vendorsNamed(raw));
+  // They read the raw document whole: before its credentials give way to the parsed ones.
+  const references = crossReferenceProblems(raw);
+  const top = outline.safeParse(raw);
+  const fieldIssues = top.success ? [] : top.error.issues;
+  const problems: Array<{ path: PropertyKey[]; message: string }> = fieldIssues.filter((i) => i.path.length > 0);
+  const list = (raw as { credentials?: unknown }).credentials;
+  if (Array.isArray(list)) {
+    for (let i = 0; i < list.length; i++) {
+      const parsed = credential.safeParse(list[i]);
+      if (parsed.success) list[i] = parsed.data;
+      else
+        for (const { path, message } of parsed.error.issues)
+          problems.push({ path: ["credentials", i, ...path], message });
+    }
+  }
+  problems.push(...fieldIssues.filter((i) => i.path.length === 0), ...references);
+  if (!top.success || problems.length > 0)
     throw new ConfigError(
       problems.map((i) => `${formatPath(i.path)}: ${i.message}`),
       sourceName,
     );
-  return { ...ownStrings(parsed.data, new Map()), registry };
+  return { ...top.data, credentials: list as CredentialConfig[], registry };
 }
 
 /** The vendor ids the credentials name (whatever else is wrong with them is the schema's to say). */
@@ -71,30 +102,4 @@ function vendorsNamed(raw: object): string[] {
     const vendor = c !== null && typeof c === "object" ? (c as { vendor?: unknown }).vendor : undefined;
     return typeof vendor === "string" ? [vendor] : [];
   });
-}
-
-/**
- * The parsed inventory with its strings made its own, each distinct value once, in place (the
- * schema's output is ours already; a copy of it would be a third inventory in memory while the
- * file's is read: at 100,000 credentials the load's peak). Strings the parser cut from the file's
- * text are slices of it: each would keep the whole text (2 MB for 10,000 credentials) alive for
- * as long as the worker runs. And a value repeated on every credential (vendor, mode, plan, base
- * URL, management secret) is then held once, not 10,000 times.
- */
-function ownStrings<T>(value: T, seen: Map<string, string>): T {
-  if (typeof value === "string") {
-    let own = seen.get(value);
-    if (own === undefined) {
-      own = structuredClone(value);
-      seen.set(own, own);
-    }
-    return own as T;
-  }
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = ownStrings(value[i], seen);
-  } else if (value !== null && typeof value === "object") {
-    const fields = value as Record<string, unknown>;
-    for (const key of Object.keys(fields)) fields[key] = ownStrings(fields[key], seen);
-  }
-  return value;
 }

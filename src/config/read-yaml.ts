@@ -8,6 +8,9 @@
  * nothing else. Anything else, and anything wrong, goes to the full parser, which gives the errors
  * and reads the rest of YAML; the fast reader must never return a value the full one would not.
  *
+ * Every string of the value is its own, not a slice of the text: the text (20 MB at 100,000
+ * credentials) is garbage once read, and the value's strings stay with the worker as long as it runs.
+ *
  * Must not: validate the inventory (inventory-schema.ts does), or keep slices of the text.
  */
 import { LineCounter, parse, parseDocument } from "yaml";
@@ -16,7 +19,7 @@ import { ConfigError } from "../core/errors.js";
 export function readYaml(text: string, sourceName: string): unknown {
   const fast = plainBlockYaml(text);
   if (fast !== undefined) return fast.value;
-  return fullYaml(text, sourceName);
+  return ownStrings(fullYaml(text, sourceName), new RecentValues(), new Set());
 }
 
 function fullYaml(text: string, sourceName: string): unknown {
@@ -44,6 +47,51 @@ function fullYaml(text: string, sourceName: string): unknown {
   }
 }
 
+/**
+ * What the readers have made lately, by the text it was made from: a string as its own copy (a
+ * slice of the text would keep the whole text alive), and a scalar the `yaml` package read. So a
+ * value repeated on every credential (vendor, base URL, management secret) is held once, not
+ * 100,000 times. Bounded: it forgets all it holds past RECENT_VALUES (a repeated value is then
+ * made once more), so ids seen once do not pile up in it (200,000 of them cost 13 MB).
+ */
+class RecentValues {
+  readonly #values = new Map<string, unknown>();
+
+  /** The value made for `source`, made by `make` if it is not among the recent ones. */
+  get(source: string, make: (source: string) => unknown): unknown {
+    if (this.#values.has(source)) return this.#values.get(source);
+    const value = make(source);
+    if (this.#values.size >= RECENT_VALUES) this.#values.clear();
+    this.#values.set(source, value);
+    return value;
+  }
+
+  own(text: string): string {
+    return this.get(text, ownCopy) as string;
+  }
+}
+
+const RECENT_VALUES = 4_096;
+
+/** A string not sharing the memory of the one it came from (structuredClone makes it flat and new). */
+function ownCopy(text: string): string {
+  return structuredClone(text);
+}
+
+/** The full reader's value with each string its own (in place: its objects are new; aliases may share or loop). */
+function ownStrings(value: unknown, recent: RecentValues, visited: Set<object>): unknown {
+  if (typeof value === "string") return recent.own(value);
+  if (value === null || typeof value !== "object" || visited.has(value)) return value;
+  visited.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = ownStrings(value[i], recent, visited);
+  } else {
+    const fields = value as Record<string, unknown>;
+    for (const key of Object.keys(fields)) fields[key] = ownStrings(fields[key], recent, visited);
+  }
+  return value;
+}
+
 /** Thrown inside plainBlockYaml when the text leaves the shape it reads: the full parser takes over. */
 class NotPlain extends Error {}
 
@@ -59,7 +107,8 @@ const INDICATORS = new Set([..."[]{}!&*|>%@`,?:#"]);
 /**
  * The value of `text` if it is a single document of block mappings and sequences whose scalars each
  * fit on their line, else undefined. Scalars other than plain strings are read by the `yaml`
- * package itself, one at a time (and once per distinct text), so they mean what they mean there.
+ * package itself, one at a time (each distinct text once among the recent ones), so they mean
+ * what they mean there.
  */
 export function plainBlockYaml(text: string): { value: unknown } | undefined {
   if (text.includes("\t") || text.charCodeAt(0) === 0xfeff) return undefined;
@@ -67,7 +116,7 @@ export function plainBlockYaml(text: string): { value: unknown } | undefined {
     const lines = new Lines(text);
     const first = lines.peek();
     if (first === undefined || first.indent !== 0) return undefined;
-    const value = readNode(lines, 0, new Map());
+    const value = readNode(lines, 0, new RecentValues());
     if (lines.peek() !== undefined) return undefined;
     return { value };
   } catch (err) {
@@ -76,14 +125,14 @@ export function plainBlockYaml(text: string): { value: unknown } | undefined {
   }
 }
 
-function readNode(lines: Lines, indent: number, scalars: Map<string, unknown>): unknown {
+function readNode(lines: Lines, indent: number, recent: RecentValues): unknown {
   const line = lines.peek();
   if (line === undefined || line.indent !== indent) throw new NotPlain();
-  if (isItem(line.content)) return readSequence(lines, indent, scalars);
-  return readMapping(lines, indent, scalars);
+  if (isItem(line.content)) return readSequence(lines, indent, recent);
+  return readMapping(lines, indent, recent);
 }
 
-function readMapping(lines: Lines, indent: number, scalars: Map<string, unknown>): Record<string, unknown> {
+function readMapping(lines: Lines, indent: number, recent: RecentValues): Record<string, unknown> {
   const map: Record<string, unknown> = {};
   const seen = new Set<string>();
   for (let line = lines.peek(); line !== undefined && line.indent === indent; line = lines.peek()) {
@@ -96,13 +145,13 @@ function readMapping(lines: Lines, indent: number, scalars: Map<string, unknown>
     lines.next();
     const rest = match[2];
     let value: unknown = null;
-    if (rest !== undefined && rest !== "") value = scalar(rest, scalars);
+    if (rest !== undefined && rest !== "") value = scalar(rest, recent);
     else {
       const next = lines.peek();
-      if (next !== undefined && next.indent > indent) value = readNode(lines, next.indent, scalars);
+      if (next !== undefined && next.indent > indent) value = readNode(lines, next.indent, recent);
       // A sequence may sit at its key's own indent.
       else if (next !== undefined && next.indent === indent && isItem(next.content))
-        value = readSequence(lines, indent, scalars);
+        value = readSequence(lines, indent, recent);
     }
     map[key] = value;
   }
@@ -111,7 +160,7 @@ function readMapping(lines: Lines, indent: number, scalars: Map<string, unknown>
   return map;
 }
 
-function readSequence(lines: Lines, indent: number, scalars: Map<string, unknown>): unknown[] {
+function readSequence(lines: Lines, indent: number, recent: RecentValues): unknown[] {
   const list: unknown[] = [];
   for (let line = lines.peek(); line !== undefined && line.indent === indent; line = lines.peek()) {
     if (!isItem(line.content)) break;
@@ -119,17 +168,17 @@ function readSequence(lines: Lines, indent: number, scalars: Map<string, unknown
     if (rest === "") {
       lines.next();
       const next = lines.peek();
-      list.push(next !== undefined && next.indent > indent ? readNode(lines, next.indent, scalars) : null);
+      list.push(next !== undefined && next.indent > indent ? readNode(lines, next.indent, recent) : null);
       continue;
     }
     const restIndent = indent + line.content.length - rest.length;
     if (isItem(rest) || KEY.test(rest)) {
       // `- id: x` opens a mapping (or a sequence) at the column of `id`: read this line again as that.
       lines.replace({ indent: restIndent, content: rest });
-      list.push(readNode(lines, restIndent, scalars));
+      list.push(readNode(lines, restIndent, recent));
     } else {
       lines.next();
-      list.push(scalar(rest, scalars));
+      list.push(scalar(rest, recent));
       const next = lines.peek();
       if (next !== undefined && next.indent > indent) throw new NotPlain();
     }
@@ -143,9 +192,13 @@ function isItem(content: string): boolean {
   return content === "-" || content.startsWith("- ");
 }
 
-function scalar(source: string, scalars: Map<string, unknown>): unknown {
-  if (PLAIN_STRING.test(source) && !NOT_STRINGS.has(source) && !source.includes(": ")) return source;
-  if (scalars.has(source)) return scalars.get(source);
+function scalar(source: string, recent: RecentValues): unknown {
+  if (PLAIN_STRING.test(source) && !NOT_STRINGS.has(source) && !source.includes(": ")) return recent.own(source);
+  return recent.get(source, readScalar);
+}
+
+/** A scalar other than a plain string, as the `yaml` package reads it. */
+function readScalar(source: string): unknown {
   const first = source[0] ?? "";
   const quoted = first === '"' ? DOUBLE_QUOTED.test(source) : first === "'" ? SINGLE_QUOTED.test(source) : undefined;
   if (quoted === false) throw new NotPlain();
@@ -157,8 +210,7 @@ function scalar(source: string, scalars: Map<string, unknown>): unknown {
     throw new NotPlain();
   }
   if (value !== null && typeof value === "object") throw new NotPlain();
-  scalars.set(source, value);
-  return value;
+  return typeof value === "string" ? ownCopy(value) : value;
 }
 
 interface Line {

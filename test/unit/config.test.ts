@@ -2,7 +2,11 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../../src/core/errors.js";
+import { parse } from "yaml";
+import { ConfigError, formatPath } from "../../src/core/errors.js";
+import { crossReferenceProblems } from "../../src/config/inventory-references.js";
+import { inventorySchemaFor } from "../../src/config/inventory-schema.js";
+import { BUILT_IN_REGISTRY } from "../../src/vendors/registry.js";
 import { loadInventory, parseInventory } from "../../src/config/load-inventory.js";
 import { checkConfigCommand } from "../../src/cli/check-config.command.js";
 import { toRuntime } from "../../src/config/load-runtime.js";
@@ -164,6 +168,28 @@ credentials:
       ]),
     );
     expect(problems.length).toBeGreaterThanOrEqual(7);
+  });
+
+  // The loader checks the credentials one at a time (load-inventory.ts): the whole schema's verdict still.
+  it("gives the whole schema's problems in its order, and its value", () => {
+    const broken = `
+zz: 1
+settings: { concurrency: 0, colour: blue }
+credentials:
+  - { id: a, vendor: callcov, secretId: s, baseUrl: "https://a.b", managementSecretId: m, rotation: { every: soon } }
+  - { id: a, vendor: nobody, secretId: s }
+  - { id: b, vendor: callcov, secretId: t, baseUrl: "https://a.b", managementSecretId: m, rotation: {}, extra: 1 }
+`;
+    const whole = (text: string) => {
+      const raw = parse(text) as { credentials: Array<{ vendor: string }> };
+      const parsed = inventorySchemaFor(BUILT_IN_REGISTRY, ["callcov"]).safeParse(raw);
+      const issues = [...(parsed.success ? [] : parsed.error.issues), ...crossReferenceProblems(raw)];
+      return { parsed, problems: issues.map((i) => `${formatPath(i.path)}: ${i.message}`) };
+    };
+    expect(problemsOf(broken)).toEqual(whole(broken).problems);
+    expect(problemsOf(broken).at(-3)).toBe('(top level): Unrecognized key: "zz"');
+    const { registry: _, ...inventory } = parseInventory(valid, "inv.yaml");
+    expect(inventory).toEqual(whole(valid).parsed.data);
   });
 
   it.each([
