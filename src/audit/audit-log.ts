@@ -98,12 +98,8 @@ export class AuditLog implements AuditSink {
     const line: AuditLine = { ...body, prev, hash };
     this.#prev = hash;
     if (!this.options.file && !this.options.webhook) return line;
-    // JSON.stringify(line), from the body's text (prev and hash are hex: nothing to escape), unless
-    // the event itself has a field of either name, which the line's own replace in place.
-    const text =
-      "prev" in body || "hash" in body
-        ? JSON.stringify(line)
-        : `${bodyText.slice(0, -1)},"prev":"${prev}","hash":"${hash}"}`;
+    // JSON.stringify(line), from the body's text (prev and hash are hex: nothing to escape).
+    const text = `${bodyText.slice(0, -1)},"prev":"${prev}","hash":"${hash}"}`;
     if (this.options.file) {
       try {
         appendFileSync(this.options.file, `${text}\n`, { mode: 0o600 });
@@ -151,9 +147,18 @@ export class AuditLog implements AuditSink {
   }
 }
 
+/** The line's own fields: an event's field of one of these names is not written (the line's would replace it). */
+const LINE_FIELDS = new Set(["at", "writer", "seq", "prev", "hash"]);
+
+/**
+ * The event's fields that are written: none undefined, and none named as the line's own. An
+ * event's `hash` was hashed into the chain and then replaced by the line's, so the line could
+ * never be verified.
+ */
 function strip(event: AuditEvent): AuditEvent {
   const kept: Record<string, AuditValue> = {};
-  for (const name of Object.keys(event)) if (event[name] !== undefined) kept[name] = event[name];
+  for (const name of Object.keys(event))
+    if (event[name] !== undefined && !LINE_FIELDS.has(name)) kept[name] = event[name];
   return kept as AuditEvent;
 }
 

@@ -53,8 +53,8 @@ describe("AuditLog", () => {
     const emitted = [
       log.emit({ reason: 'a "quoted"\nreason', event: "rotation.requested", credentialId: "cc", outcome: undefined }),
       log.emit({ event: "rotation.step", credentialId: "cc", step: "create", durationMs: 12, actor: alice }),
-      // A field named like the chain's own is the chain's: one "hash" in the line.
-      log.emit({ event: "leak.reported", hash: "not-the-chain", reason: "x" }),
+      // A field named like the line's own is not written: one "hash", one "seq" in the line.
+      log.emit({ event: "leak.reported", hash: "not-the-chain", prev: "nor-this", seq: 99, reason: "x" }),
     ];
     const lines = readFileSync(file, "utf8").trim().split("\n");
     expect(lines).toEqual(emitted.map((line) => JSON.stringify(line)));
@@ -68,7 +68,10 @@ describe("AuditLog", () => {
       "prev",
       "hash",
     ]);
-    expect(verifyAuditChain(lines.slice(0, 2))).toEqual([]);
+    expect(emitted[2]).toMatchObject({ event: "leak.reported", reason: "x", seq: 3 });
+    expect(lines[2]).not.toContain("not-the-chain");
+    expect(lines[2]).not.toContain("nor-this");
+    expect(verifyAuditChain(lines)).toEqual([]);
   });
 
   it("with a key, a chain recomputed without it does not verify", () => {
