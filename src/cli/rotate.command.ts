@@ -69,8 +69,9 @@ export async function rotateCommand(credentialId: string, o: RotateOptions, out:
   const socket = process.env.KEY_ROTATOR_SOCKET;
   if (socket && o.emergency && !o.direct && !o.wait) {
     const { emergencyViaWorker } = await import("./worker-socket.js");
-    const code = await emergencyViaWorker(socket, credentialId, o, actor, out);
-    if (code !== undefined) return code;
+    const asked = await emergencyViaWorker(socket, credentialId, o, actor, out);
+    if (typeof asked === "number") return asked;
+    if (asked === "unconfirmed") return queued(credentialId, o, actor, timeoutMs, out, { unconfirmed: true });
   }
   return o.direct ? direct(credentialId, o, actor, out) : queued(credentialId, o, actor, timeoutMs, out);
 }
@@ -81,6 +82,8 @@ async function queued(
   actor: string,
   timeoutMs: number,
   out: Out,
+  /** `unconfirmed`: the worker's socket was asked first and may have started this emergency. */
+  asked: { unconfirmed?: boolean } = {},
 ): Promise<number> {
   const [{ openCli }, { EmergencyRefusedError, gateEmergency }, { enqueueRotation }, { RotationHistory }] =
     await Promise.all([
@@ -117,7 +120,12 @@ async function queued(
         : await enqueueRotation(queue, redis, request);
     } catch (err) {
       if (!(err instanceof EmergencyRefusedError)) throw err;
-      return emergencyRefused(out, o.json, err);
+      const { refusedFor, retryAfterSeconds } = err;
+      const message =
+        asked.unconfirmed && refusedFor === "cooldown"
+          ? `${err.message}. The worker's socket, asked first, did not confirm this request and may have started it: see key-rotator status ${credentialId}`
+          : err.message;
+      return emergencyRefused(out, o.json, { message, refusedFor, retryAfterSeconds });
     }
     // The request itself is audited: a rotation joined, or one that never reaches a worker, too.
     await new RotationHistory(redis, cli.runtime.settings.queuePrefix)

@@ -10,6 +10,9 @@
  * else (no socket, nobody listening, no answer within ASK_TIMEOUT_MS, a worker of another
  * inventory, an answer malformed or past MAX_ANSWER bytes, Redis unavailable to the worker) returns
  * undefined, and the caller takes the queued path as if there were no worker: a debug line at most.
+ * Where the ask may have reached a worker that acted on it (Redis slow at the worker, no answer in
+ * time, a 202 it cannot read) it returns "unconfirmed" instead, so that the queued path, which
+ * may then find the credential in its cooldown, can say that this emergency may be the one running.
  *
  * Must not: import the queue, Redis, the inventory's parser or schemas, or the AWS SDK; wait
  * unbounded; or print what the worker answered without escaping it (Out does).
@@ -21,6 +24,8 @@ import { EXIT_OK, EXIT_USAGE, type Out, emergencyRefused } from "./output.js";
 /** The worker answers within its admin timeout (5 s) whatever Redis does; a second more for the rest. */
 export const ASK_TIMEOUT_MS = 6_000;
 const MAX_ANSWER = 16 * 1024;
+/** Connecting failed: the ask reached no worker. */
+const NOBODY_THERE = new Set(["ENOENT", "ECONNREFUSED", "ENOTSOCK", "EACCES", "EPERM", "ENOTDIR", "ENAMETOOLONG"]);
 
 export interface SocketAsk {
   config: string;
@@ -33,16 +38,20 @@ type Answer =
   | { kind: "started"; jobId: string; rotationId: string; joined: boolean }
   | { kind: "refused"; refusedFor: string; retryAfterSeconds: number; message: string }
   | { kind: "unknown-credential" }
-  | { kind: "not-here"; why: string };
+  /** `maybeStarted`: the ask may have reached a worker that started it (it did not say it did not). */
+  | { kind: "not-here"; why: string; maybeStarted: boolean };
 
-/** The command's exit code when the worker answered it, undefined to go through the queue instead. */
+/**
+ * The command's exit code when the worker answered it; undefined to go through the queue instead,
+ * or "unconfirmed" when the worker may have started it all the same.
+ */
 export async function emergencyViaWorker(
   socketPath: string,
   credentialId: string,
   o: SocketAsk,
   actor: string,
   out: Out,
-): Promise<number | undefined> {
+): Promise<number | "unconfirmed" | undefined> {
   const answer = await ask(socketPath, credentialId, {
     emergency: true,
     ...(o.reason ? { reason: o.reason } : {}),
@@ -76,7 +85,7 @@ export async function emergencyViaWorker(
         out.stderr(
           `key-rotator rotate: not through the worker's socket ${socketPath} (${answer.why}); through the queue`,
         );
-      return undefined;
+      return answer.maybeStarted ? "unconfirmed" : undefined;
   }
 }
 
@@ -104,18 +113,25 @@ function ask(socketPath: string, credentialId: string, body: Record<string, unkn
         let size = 0;
         res.on("data", (c: Buffer) => {
           size += c.length;
-          if (size > MAX_ANSWER) settle({ kind: "not-here", why: `an answer past ${MAX_ANSWER} bytes` });
+          if (size > MAX_ANSWER)
+            settle({ kind: "not-here", why: `an answer past ${MAX_ANSWER} bytes`, maybeStarted: true });
           else chunks.push(c);
         });
         res.on("end", () => settle(read(res.statusCode ?? 0, Buffer.concat(chunks).toString("utf8"), credentialId)));
-        res.on("error", (err) => settle({ kind: "not-here", why: (err as NodeJS.ErrnoException).code ?? err.message }));
+        res.on("error", (err) =>
+          settle({ kind: "not-here", why: (err as NodeJS.ErrnoException).code ?? err.message, maybeStarted: true }),
+        );
       },
     );
     const timer = setTimeout(
-      () => settle({ kind: "not-here", why: `no answer within ${ASK_TIMEOUT_MS / 1000}s` }),
+      () => settle({ kind: "not-here", why: `no answer within ${ASK_TIMEOUT_MS / 1000}s`, maybeStarted: true }),
       ASK_TIMEOUT_MS,
     );
-    req.on("error", (err: NodeJS.ErrnoException) => settle({ kind: "not-here", why: err.code ?? err.message }));
+    // Nobody there (no file, nobody listening, not a socket, no access) is certain; a connection
+    // lost once made is not: the worker may have read the ask.
+    req.on("error", (err: NodeJS.ErrnoException) =>
+      settle({ kind: "not-here", why: err.code ?? err.message, maybeStarted: !NOBODY_THERE.has(err.code ?? "") }),
+    );
     req.end(text);
   });
 }
@@ -128,7 +144,11 @@ function read(status: number, text: string, credentialId: string): Answer {
     if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new Error("not an object");
     body = parsed as Record<string, unknown>;
   } catch {
-    return { kind: "not-here", why: `a ${status} answer that is not a JSON object` };
+    return {
+      kind: "not-here",
+      why: `a ${status} answer that is not a JSON object`,
+      maybeStarted: mayHaveStarted(status),
+    };
   }
   const id = (v: unknown) => typeof v === "string" && v.length > 0 && v.length <= 200;
   if (status === 202 && body.credentialId === credentialId && id(body.jobId) && id(body.rotationId))
@@ -154,5 +174,10 @@ function read(status: number, text: string, credentialId: string): Answer {
     return { kind: "refused", refusedFor: body.refusedFor, retryAfterSeconds: seconds, message: body.message };
   if (status === 404 && body.error === "unknown_credential") return { kind: "unknown-credential" };
   const said = typeof body.error === "string" ? body.error.slice(0, 40) : "no error code";
-  return { kind: "not-here", why: `answered ${status} (${said})` };
+  return { kind: "not-here", why: `answered ${status} (${said})`, maybeStarted: mayHaveStarted(status) };
+}
+
+/** A 202 it cannot read, or a 5xx (Redis slow at the worker: it may have queued it after all); not a 4xx, which refuses the ask. */
+function mayHaveStarted(status: number): boolean {
+  return status === 202 || status >= 500;
 }

@@ -5,9 +5,11 @@
  * actor and reason), refusals are the queued path's (cooldown, cap, unknown credential), the file
  * is 0600 and removed on a clean stop, a dead worker's socket is replaced at start and anything
  * else at the path stops it, and the CLI goes through the queue when the socket is missing, dead,
- * or a worker of another inventory's; on the socket path the CLI loads no queue, Redis or YAML.
+ * or a worker of another inventory's (and, after a socket that could not confirm, a cooldown
+ * refusal says so); on the socket path the CLI loads no queue, Redis or YAML.
  */
 import { copyFileSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -220,6 +222,45 @@ describe("the worker's local socket", () => {
     expect(missing.doc).not.toHaveProperty("socket");
     expect(missing.lines.join("\n")).toMatch(/not through the worker's socket .*ENOENT/);
     await w.waitRotated(b, 40_000);
+  }, 120_000);
+
+  it("after a socket that could not confirm (Redis slow at the worker: 503), the queued path's cooldown refusal says the emergency may be the one running", async () => {
+    world = await startWorld({ grace: "15m" });
+    const w = world;
+    const c = w.creds[0];
+    if (!c) throw new Error("no credential");
+    await w.startWorker();
+    // A worker whose Redis did not answer within its 5 s: it may have queued the emergency after all.
+    const slow = join(dir, "slow.sock");
+    const server = createServer((_req, res) => {
+      res.writeHead(503, { "content-type": "application/json", "retry-after": "5" });
+      res.end(JSON.stringify({ error: "redis_unavailable", message: "Redis did not answer within 5s" }));
+    });
+    await new Promise<void>((r) => server.listen(slow, () => r()));
+    try {
+      const first = await cli(w, ["rotate", c.id, "--emergency", "--json"], { KEY_ROTATOR_SOCKET: slow });
+      expect(first.code).toBe(0);
+      expect(first.doc).not.toHaveProperty("socket");
+      const again = await cli(w, ["rotate", c.id, "--emergency", "--json"], { KEY_ROTATOR_SOCKET: slow });
+      expect(again.code).toBe(1);
+      // The command's document (the CLI's own log lines are JSON too).
+      const refusal = (lines: string[]) =>
+        JSON.parse(lines.find((l) => l.startsWith('{"error"')) ?? "{}") as {
+          error?: { code?: string; refusedFor?: string; message?: string };
+        };
+      expect(refusal(again.lines).error).toMatchObject({ code: "emergency_refused", refusedFor: "cooldown" });
+      expect(refusal(again.lines).error?.message).toContain(
+        `did not confirm this request and may have started it: see key-rotator status ${c.id}`,
+      );
+      // Asked without a socket, the refusal is the plain one.
+      const plain = await cli(w, ["rotate", c.id, "--emergency", "--json"]);
+      expect(plain.code).toBe(1);
+      expect(refusal(plain.lines).error?.refusedFor).toBe("cooldown");
+      expect(refusal(plain.lines).error?.message).not.toContain("may have started it");
+      await w.waitRotated(c, 40_000);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   }, 120_000);
 
   it("on the socket path the CLI loads no queue, Redis client or YAML parser (the queued path, with the same hook, does)", async () => {

@@ -198,30 +198,45 @@ describe("the CLI's side", () => {
   });
 
   it.each([
-    ["Redis down at the worker", 503, JSON.stringify({ error: "redis_unavailable", message: "Redis does not answer" })],
-    ["another inventory", 409, JSON.stringify({ error: "other_inventory", message: "…" })],
-    ["an answer that is not JSON", 202, "<html>"],
+    [
+      "Redis down at the worker",
+      503,
+      JSON.stringify({ error: "redis_unavailable", message: "Redis does not answer" }),
+      "unconfirmed",
+    ],
+    ["another inventory", 409, JSON.stringify({ error: "other_inventory", message: "…" }), undefined],
+    ["an answer that is not JSON", 202, "<html>", "unconfirmed"],
     [
       "a 202 for another credential",
       202,
       JSON.stringify({ credentialId: "cc-other", jobId: "j", rotationId: "r", joined: false }),
+      "unconfirmed",
     ],
-    ["a 202 without a rotation id", 202, JSON.stringify({ credentialId: "cc-prod", jobId: "j", joined: false })],
+    [
+      "a 202 without a rotation id",
+      202,
+      JSON.stringify({ credentialId: "cc-prod", jobId: "j", joined: false }),
+      "unconfirmed",
+    ],
     [
       "a refusal of an unknown kind",
       429,
       JSON.stringify({ error: "emergency_refused", refusedFor: "mood", retryAfterSeconds: 1, message: "m" }),
+      undefined,
     ],
     [
       "an answer past 16 KiB",
       202,
       JSON.stringify({ credentialId: "cc-prod", jobId: "j".repeat(20_000), rotationId: "r", joined: false }),
+      "unconfirmed",
     ],
-    ["a 404 for a route it does not have", 404, JSON.stringify({ error: "not_found", message: "no route" })],
-  ])("goes through the queue (undefined, nothing printed) on %s", async (_what, status, body) => {
+    ["a 404 for a route it does not have", 404, JSON.stringify({ error: "not_found", message: "no route" }), undefined],
+    ["a 500", 500, JSON.stringify({ error: "internal", message: "boom" }), "unconfirmed"],
+  ])("goes through the queue (nothing printed) on %s", async (_what, status, body, through) => {
+    // "unconfirmed": the ask may have reached a worker that started it; undefined: it surely did not.
     const path = await answering(status, body);
     const out = capture();
-    expect(await emergencyViaWorker(path, "cc-prod", { config: inventory, json: true }, ACTOR, out)).toBeUndefined();
+    expect(await emergencyViaWorker(path, "cc-prod", { config: inventory, json: true }, ACTOR, out)).toBe(through);
     expect(out.out).toEqual([]);
   });
 
