@@ -192,6 +192,23 @@ credentials:
     expect(inventory).toEqual(whole(valid).parsed.data);
   });
 
+  it("gives credentials with alike rotation and alerts one frozen value of each, and others their own", () => {
+    const inv = parseInventory(
+      `${withCredential("{ id: b, vendor: callcov, secretId: b, baseUrl: https://a.b, managementSecretId: m, rotation: { every: 90d } }")}
+  - { id: c, vendor: callcov, secretId: c, baseUrl: https://a.b, managementSecretId: m, rotation: { every: 30d }, alerts: { critical: [ops] } }
+`,
+      "inv.yaml",
+    );
+    const [a, b, c] = inv.credentials;
+    expect(b?.rotation).toBe(a?.rotation);
+    expect(b?.alerts).toBe(a?.alerts);
+    expect(c?.rotation).not.toBe(a?.rotation);
+    expect(c?.rotation.every).toBe(30 * 86_400_000);
+    expect(c?.alerts).toEqual({ warning: [], critical: ["ops"] });
+    expect(() => (a!.rotation.every = 1)).toThrow(TypeError);
+    expect(() => a!.alerts.warning.push("ops")).toThrow(TypeError);
+  });
+
   it.each([
     ["", "the file is empty"],
     ["- just\n- a list", "the top level must be a mapping"],
