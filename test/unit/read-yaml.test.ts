@@ -98,4 +98,15 @@ describe("readYaml's line reader", () => {
     expect(() => readYaml("a: 1\na: 2\n", "inv.yaml")).toThrow(ConfigError);
     expect(() => readYaml("a: 1\na: 2\n", "inv.yaml")).toThrow(/line 2, column 1/);
   });
+
+  // The full reader's strings are made its own in place: an alias that loops must not loop that walk.
+  it("reads an alias of a mapping inside itself as the full parser does, the loop kept", () => {
+    const value = readYaml("a: &x\n  name: a long name of a map\n  self: *x\nb: *x\n", "inv.yaml") as {
+      a: { name: string; self: unknown };
+      b: unknown;
+    };
+    expect(value.a.name).toBe("a long name of a map");
+    expect(value.a.self).toBe(value.a);
+    expect(value.b).toBe(value.a);
+  });
 });
