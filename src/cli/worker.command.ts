@@ -30,10 +30,7 @@ export async function workerCommand(configPath: string): Promise<number> {
   const { runtime, services } = await prepare(configPath);
   // The inventory's parse (its text, the YAML value, the schema's copy) is garbage now: collected
   // before the first tick adds its own, so that tick does not grow the heap on top of it (with
-  // --expose-gc, among the image's flags). A plain collection first frees the garbage's pages, and
-  // the compacting one then moves the live objects into those, where alone it took new pages for
-  // them while the old were still held: at 100,000 credentials, 6-25 MiB over the load's peak.
-  globalThis.gc?.();
+  // --expose-gc, among the image's flags).
   compactHeap();
   const port = process.env.KEY_ROTATOR_HTTP_PORT;
   // Bind addresses, and the admin API on a port of its own (the Helm chart sets all four).

@@ -1,6 +1,7 @@
 /**
- * The idle collector (idle-collector.ts): one memory-reducing collection once the wrapped
- * processor has had no job for the delay, never while a job runs, none without `gc`.
+ * The idle collector (idle-collector.ts): one memory-reducing collection (a plain full one, then
+ * the compacting one) once the wrapped processor has had no job for the delay, never while a job
+ * runs, none without `gc`.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { IdleCollector } from "../../src/worker/idle-collector.js";
@@ -24,10 +25,11 @@ describe("IdleCollector", () => {
     await vi.advanceTimersByTimeAsync(999);
     expect(calls).toEqual([]);
     await vi.advanceTimersByTimeAsync(1);
-    // No options: a full collection on every Node (Node 20 ran a young one for { type: "major" }).
-    expect(calls).toEqual([[]]);
+    // No options: full collections on every Node (Node 20 ran a young one for { type: "major" }):
+    // a plain one, then the compacting one.
+    expect(calls).toEqual([[], []]);
     await vi.advanceTimersByTimeAsync(10_000);
-    expect(calls).toHaveLength(1);
+    expect(calls).toHaveLength(2);
   });
 
   it("waits while a job runs, however long, and counts the delay from its end", async () => {
@@ -43,7 +45,7 @@ describe("IdleCollector", () => {
     await vi.advanceTimersByTimeAsync(999);
     expect(calls).toHaveLength(0);
     await vi.advanceTimersByTimeAsync(1);
-    expect(calls).toHaveLength(1);
+    expect(calls).toHaveLength(2);
   });
 
   it("still schedules after a job that failed, and passes the failure on", async () => {
@@ -54,7 +56,7 @@ describe("IdleCollector", () => {
     });
     await expect(run(undefined)).rejects.toThrow("tick failed");
     await vi.advanceTimersByTimeAsync(10);
-    expect(calls).toHaveLength(1);
+    expect(calls).toHaveLength(2);
   });
 
   it("does nothing without gc (a process started without --expose-gc)", async () => {
