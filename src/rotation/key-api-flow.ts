@@ -188,7 +188,13 @@ async function rotateOnce(
     return { kind: "wait", until: s.graceUntil, reason: "grace period", state: s };
   }
 
-  if (s.step === Step.Revoke) {
+  // An emergency does not wait for replicas (it only warns), so its look at them goes out beside
+  // the revocation, not before it: the exposed key is refused one store call sooner.
+  let replicasWarned: Promise<unknown> | undefined;
+  if (s.step === Step.Revoke && s.emergency) {
+    replicasWarned = replicaWait(credential, deps, s, s.rotationId);
+    replicasWarned.catch(() => undefined); // awaited after the revocation; a failed revocation wins
+  } else if (s.step === Step.Revoke) {
     // Consumers in replica regions read the old key until the new version reaches them.
     const replicas = await replicaWait(credential, deps, s, s.rotationId);
     if (replicas) {
@@ -204,6 +210,7 @@ async function rotateOnce(
         if (s.step === Step.Revoke) await stepDone({ step: Step.Confirm, oldKeyId: keyId });
       },
     });
+    await replicasWarned;
     await stepDone({ step: Step.Done, outcome: "completed", ...(oldKeyId ? { oldKeyId } : {}) });
     await deps.alerter.resolve(credential.id, "rotation-failed");
   }

@@ -3,6 +3,7 @@ import { RotatorError } from "../../src/core/errors.js";
 import { SecretValue } from "../../src/core/secret.js";
 import { type RotationCredential, type RotationDeps, keyNameFor, rotate } from "../../src/rotation/key-api-flow.js";
 import { type RotationState, Step } from "../../src/rotation/rotation-state.js";
+import type { ReplicaState } from "../../src/core/ports.js";
 import {
   FailurePlan,
   FakeAlerter,
@@ -83,6 +84,11 @@ async function runToEnd(w: World, start: RotationState, options: { forgetStateOn
     }
   }
   throw new Error("did not converge");
+}
+
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 5));
+  if (!done()) throw new Error("timed out");
 }
 
 function expectConverged(w: World) {
@@ -221,6 +227,43 @@ describe("rotate", () => {
     expect(w.calls.filter((c) => c === "store.listVersions")).toEqual(["store.listVersions"]);
     expect(w.store.finished.get(SECRET)).toBe(initial().rotationId);
     expectConverged(w);
+  });
+
+  it("an emergency's look at the replicas goes out beside the revocation, not before it; it ends only once answered", async () => {
+    let answer: (states: ReplicaState[]) => void = () => undefined;
+    const replicas = {
+      replicas: () => {
+        w.calls.push("replicas.describe");
+        return new Promise<ReplicaState[]>((resolve) => (answer = resolve));
+      },
+    };
+    let ended = false;
+    const run = rotate(credential, deps(w, { replicas }), initial(true), async () => undefined).finally(
+      () => (ended = true),
+    );
+    await until(() => w.vendor.revoked.includes("k-old"));
+    expect(w.calls.indexOf("replicas.describe")).toBeLessThan(w.calls.indexOf("vendor.revokeKey"));
+    expect(ended).toBe(false);
+    answer([{ region: "eu-west-1", status: "InProgress", currentVersionId: undefined }]);
+    expect((await run).kind).toBe("finished");
+    expect(w.alerter.raised.find((a) => a.kind === "replica-behind")).toMatchObject({ severity: "warning" });
+    expectConverged(w);
+  });
+
+  it("a rotation not an emergency revokes only once the replicas answered, and waits while one is behind", async () => {
+    let answer: (states: ReplicaState[]) => void = () => undefined;
+    const replicas = {
+      replicas: () => new Promise<ReplicaState[]>((resolve) => (answer = resolve)),
+    };
+    const first = await rotate(credential, deps(w), initial(), async () => undefined);
+    if (first.kind !== "wait") throw new Error("expected the grace wait");
+    w.now.t = first.until;
+    const run = rotate(credential, deps(w, { replicas }), first.state, async () => undefined);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(w.vendor.revoked).toEqual([]);
+    answer([{ region: "eu-west-1", status: "InProgress", currentVersionId: undefined }]);
+    expect((await run).kind).toBe("wait");
+    expect(w.vendor.revoked).toEqual([]);
   });
 
   it("an emergency skips the usage gate: the old key goes although someone still uses it", async () => {
