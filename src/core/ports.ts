@@ -115,9 +115,11 @@ export interface SecretStore {
   /**
    * The AWSCURRENT version of each secret, by name or ARN (BatchGetSecretValue: 20 secrets a call).
    * A secret that cannot be read is in `failed`, not an exception; so is each secret of a call that
-   * failed as a whole (a StoreError). Read-only, safe to repeat.
+   * failed as a whole (a StoreError). Read-only, safe to repeat. `keep` says which of the versions
+   * read will be read again by id soon (a due key, about to be rotated): a caching store
+   * (cached-secret-store.ts) remembers those values, and no others.
    */
-  readCurrent(secretIds: string[]): Promise<CurrentVersions>;
+  readCurrent(secretIds: string[], keep?: (secretId: string, createdAt: Date) => boolean): Promise<CurrentVersions>;
 }
 
 /** A replica region's state (Secrets Manager replication). */

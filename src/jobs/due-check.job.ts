@@ -83,7 +83,15 @@ export async function runDueCheck(
             ctx.credentials.map((c) => c.secretId),
             ctx.log,
           );
-  // The creation times of current versions not seen before: 20 secrets a call.
+  // The creation times of current versions not seen before: 20 secrets a call. The values of those
+  // due now are kept by a caching store: their rotation reads the old key by id at once.
+  let idOf: Map<string, string> | undefined; // made only when a creation time is read
+  const dueNow = (secretId: string, createdAt: Date) => {
+    idOf ??= new Map(ctx.credentials.map((c) => [c.secretId, c.id]));
+    const id = idOf.get(secretId);
+    const verdict = id === undefined ? undefined : ctx.schedule(id, createdAt, ctx.now());
+    return verdict?.due === true && verdict.heldUntil === undefined;
+  };
   const unread = view
     ? await cache.fill(
         ctx.store,
@@ -92,6 +100,7 @@ export async function runDueCheck(
           const versionId = listed && currentVersionId(listed);
           return versionId ? [{ secretId: c.secretId, versionId }] : [];
         }),
+        dueNow,
       )
     : new Map<string, Error>();
   let next = 0;

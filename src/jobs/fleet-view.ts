@@ -274,14 +274,19 @@ export class CurrentVersionCache {
   /**
    * Fills in the creation times of the current versions not yet known, reading those secrets 20
    * a call, a thousand at a time (a batch read returns the values too: only a thousand of them
-   * are held at once). Returns the secrets that could not be read, with the reason.
+   * are held at once; `keep`, passed to the store, says which values a caching store remembers).
+   * Returns the secrets that could not be read, with the reason.
    */
-  async fill(store: SecretStore, wanted: Array<{ secretId: string; versionId: string }>): Promise<Map<string, Error>> {
+  async fill(
+    store: SecretStore,
+    wanted: Array<{ secretId: string; versionId: string }>,
+    keep?: (secretId: string, createdAt: Date) => boolean,
+  ): Promise<Map<string, Error>> {
     const missing = wanted.filter((w) => !this.createdAt(w.secretId, w.versionId)).map((w) => w.secretId);
     const failed = new Map<string, Error>();
     for (let i = 0; i < missing.length; i += FILL_CHUNK) {
       const ids = missing.slice(i, i + FILL_CHUNK);
-      const out = await store.readCurrent(ids);
+      const out = await store.readCurrent(ids, keep);
       for (const secretId of ids) {
         const version = out.read.get(secretId);
         if (version) this.remember(secretId, version.versionId, version.createdAt);

@@ -6,10 +6,10 @@
  * a put wrote. Values stay in process memory only, wrapped in SecretValue, for at most `ttlMs`, and
  * at most `maxEntries` of them.
  *
- * Must not: remember what readCurrent returns. A due check reads every secret of the fleet that
- * way, nearly all of them not due; kept for an hour, those values were the idle worker's largest
- * heap (about 4 MiB at 10,000 credentials, every key's plaintext among it) to save one read per
- * rotation on the replica that happened to run the due check. A rotation reads by id what it needs.
+ * Must not: remember what readCurrent returns beyond what its caller says to keep. A due check
+ * reads every secret of the fleet that way, nearly all of them not due; kept for an hour, those
+ * values were the idle worker's largest heap (about 4 MiB at 10,000 credentials, every key's
+ * plaintext among it). It keeps the due ones: their rotation reads the old key by id at once.
  */
 import type {
   CurrentVersions,
@@ -84,9 +84,16 @@ export class CachedSecretStore implements SecretStore {
     return this.#inner.listSecretsPage?.bind(this.#inner);
   }
 
-  /** Always asks the store (AWSCURRENT moves), and remembers none of it (see the top of the file). */
-  readCurrent(secretIds: string[]): Promise<CurrentVersions> {
-    return this.#inner.readCurrent(secretIds);
+  /** Always asks the store (AWSCURRENT moves); remembers by version id only what `keep` says (see the top of the file). */
+  async readCurrent(
+    secretIds: string[],
+    keep?: (secretId: string, createdAt: Date) => boolean,
+  ): Promise<CurrentVersions> {
+    const out = await this.#inner.readCurrent(secretIds);
+    if (keep)
+      for (const [secretId, version] of out.read)
+        if (keep(secretId, version.createdAt)) this.#remember(`${secretId}\u0000${version.versionId}`, version);
+    return out;
   }
 
   #remember(key: string, version: StoredVersion): void {

@@ -71,17 +71,28 @@ describe("CachedSecretStore", () => {
     expect(reads()).toBe(6);
   });
 
-  it("remembers none of what readCurrent reads: a due check reads the whole fleet, nearly none of it due", async () => {
+  it("remembers of what readCurrent reads only what `keep` says: a due check reads the whole fleet, nearly none of it due", async () => {
     const calls: string[] = [];
     const inner = new FakeStore(calls);
-    inner.seed("a", "va", '{"k":"a"}');
-    inner.seed("b", "vb", '{"k":"b"}');
+    for (const id of ["a", "b", "c"]) inner.seed(id, `v${id}`, `{"k":"${id}"}`);
     const store = new CachedSecretStore(inner);
+    const reads = () => calls.filter((c) => c === "store.read").length;
     const out = await store.readCurrent(["a", "b"]);
     expect([...out.read.keys()]).toEqual(["a", "b"]);
     expect(out.read.get("a")?.value.reveal()).toBe('{"k":"a"}');
     await store.read("a", { versionId: "va" });
     await store.read("b", { versionId: "vb" });
-    expect(calls.filter((c) => c === "store.read")).toHaveLength(2);
+    expect(reads()).toBe(2); // without keep: none remembered
+    const asked: string[] = [];
+    await store.readCurrent(["b", "c"], (secretId, createdAt) => {
+      expect(createdAt).toBeInstanceOf(Date);
+      asked.push(secretId);
+      return secretId === "c";
+    });
+    expect(asked).toEqual(["b", "c"]);
+    expect((await store.read("c", { versionId: "vc" })).value.reveal()).toBe('{"k":"c"}');
+    expect(reads()).toBe(2); // c kept
+    await store.read("b", { versionId: "vb" });
+    expect(reads()).toBe(2); // b was remembered by its read by id above, not by readCurrent
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { runDueCheck } from "../../src/jobs/due-check.job.js";
 import { CurrentVersionCache } from "../../src/jobs/fleet-view.js";
+import { CachedSecretStore } from "../../src/store/cached-secret-store.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { SecretValue } from "../../src/core/secret.js";
 import type { RotationRequest } from "../../src/queue/rotation-queue.js";
@@ -110,6 +111,24 @@ describe("runDueCheck over the fleet's listing", () => {
     store.calls.length = 0;
     await runDueCheck({ ...ctx, currentVersions });
     expect(store.calls).toEqual(["store.listSecrets"]);
+  });
+
+  it("a caching store keeps the values of the due keys it read, for their rotations, and of no other", async () => {
+    const now = Date.UTC(2026, 10, 23, 12);
+    const { store, ctx } = setup(now);
+    const young = store.secrets.get("s/a")?.[0];
+    if (young) young.createdAt = new Date(now - DAY);
+    const cached = new CachedSecretStore(store);
+    expect(await runDueCheck({ ...ctx, store: cached })).toMatchObject({ checked: 3, started: 2 });
+    const reads = () => store.calls.filter((c) => c === "store.read").length;
+    const before = reads();
+    for (const id of ["b", "c"]) {
+      const versionId = store.secrets.get(`s/${id}`)?.[0]?.versionId ?? "";
+      await cached.read(`s/${id}`, { versionId });
+    }
+    expect(reads()).toBe(before); // the due keys' old values: remembered
+    await cached.read("s/a", { versionId: young?.versionId ?? "" });
+    expect(reads()).toBe(before + 1); // the young key's: not
   });
 
   it("only a due key gets a closer look, and its rotation id is the one the per-secret check computes", async () => {
