@@ -295,6 +295,13 @@ async function main(): Promise<number> {
         await waitFor("the replaced key revoked at once (an emergency has no grace)", 30_000, async () =>
           before && !sandbox.callcov.isKeyActive(before) ? true : undefined,
         );
+        // Its job ends when the queue takes it back from the lane, after the revocation: until then a
+        // rotation asked (the next check's) joins it and makes no key of its own.
+        await waitFor("the emergency's rotation finished", 30_000, async () =>
+          logs.split("\n").some((l) => l.includes('"rotation.finished"') && l.includes(String(answer.rotationId)))
+            ? true
+            : undefined,
+        );
       },
     );
 
