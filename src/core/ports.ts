@@ -65,8 +65,11 @@ export interface SecretStore {
   /** Every version of the secret with its stages and creation time. Read-only, safe to repeat. */
   listVersions(secretId: string): Promise<VersionInfo[]>;
 
-  /** Reads one version by id or stage. InvalidStateError when there is no such version. */
-  read(secretId: string, ref: VersionRef): Promise<StoredVersion>;
+  /**
+   * Reads one version by id or stage. InvalidStateError when there is no such version. A caching
+   * store (cached-secret-store.ts) remembers a read by id; a read by stage only when `keep` says so.
+   */
+  read(secretId: string, ref: VersionRef, keep?: boolean): Promise<StoredVersion>;
 
   /**
    * Writes a new version staged AWSPENDING with ClientRequestToken = `token`. Safe to repeat

@@ -105,6 +105,7 @@ async function rotateOnce(
 ): Promise<RotationResult> {
   const { store, vendor, clock } = deps;
   const secretId = credential.secretId;
+  const currentRead = readCurrentBeside(deps, credential, saved);
   const reconciled = await reconcile(credential, store, saved);
   let s = reconciled.state;
   let versions = reconciled.versions;
@@ -124,7 +125,7 @@ async function rotateOnce(
     versions = before.versions;
     const current = versions.find((v) => v.stages.includes(STAGE_CURRENT));
     if (!current) throw new InvalidStateError(`${credential.id}: secret ${secretId} has no AWSCURRENT version`);
-    const old = await readKeyValue(deps, credential, current.versionId, "the key being replaced");
+    const old = await readKeyValue(deps, credential, current.versionId, "the key being replaced", await currentRead);
     const name = keyNameFor(credential.id, s.rotationId);
     // A retry after a crash inside create may find a key the vendor made whose secret never
     // reached the store: nobody can use it, so it goes before a new one is made.
@@ -174,7 +175,10 @@ async function rotateOnce(
   }
 
   if (s.step === Step.Grace) {
-    s = await absorbEmergency(deps, s, save);
+    // An emergency asked meanwhile only shortens a scheduled rotation's grace. An emergency's own
+    // rotation takes it after its revocation (rotate's loop, the same outcome): one Redis round
+    // trip less before the exposed key is refused.
+    if (!s.emergency) s = await absorbEmergency(deps, s, save);
     const wait = await graceWait(credential, deps, s, versions);
     if (wait) {
       await save((s = { ...s, graceExtendedMs: wait.graceExtendedMs }));
@@ -215,6 +219,17 @@ async function rotateOnce(
     await deps.alerter.resolve(credential.id, "rotation-failed");
   }
   return { kind: "finished", state: s };
+}
+
+/**
+ * An emergency's old key is read beside the listing, not after it: no due check kept its value
+ * (an emergency's key is seldom due), and each store round trip before the revocation is time the
+ * exposed key stays valid. Its value is used only if the listing names the same version as
+ * AWSCURRENT (a version's value never changes); a failed read is left to the read by id.
+ */
+function readCurrentBeside(deps: RotationDeps, credential: RotationCredential, saved: RotationState) {
+  if (!saved.emergency || saved.step !== Step.Create) return Promise.resolve(undefined);
+  return deps.store.read(credential.secretId, { stage: STAGE_CURRENT }, true).catch(() => undefined);
 }
 
 /**

@@ -19,6 +19,7 @@ import {
   STAGE_PREVIOUS,
   type KeyApiVendor,
   type SecretStore,
+  type StoredVersion,
   type VersionInfo,
 } from "../core/ports.js";
 import type { SecretValue } from "../core/secret.js";
@@ -44,14 +45,15 @@ export function keyNameFor(credentialId: string, rotationId: string): string {
   return `key-rotator/${credentialId}/${rotationId}`;
 }
 
-/** Reads a version's value in the vendor's key-API shape. */
+/** Reads a version's value in the vendor's key-API shape (from `read` when that is the version, already read). */
 export async function readKeyValue(
   reader: ValueReader,
   c: RevocationCredential,
   versionId: string,
   what: string,
+  read?: StoredVersion,
 ): Promise<KeyApiValue> {
-  const version = await reader.store.read(c.secretId, { versionId });
+  const version = read?.versionId === versionId ? read : await reader.store.read(c.secretId, { versionId });
   return reader.value.parse(version.value, `${c.id}: secret ${c.secretId} version ${versionId} (${what})`);
 }
 

@@ -3,7 +3,8 @@
  * value never changes once written, so a cached read by id is always right; reads by stage, batch
  * reads of current versions and every listing go to the store. This saves the re-read of the old
  * key at confirm, which keeps a rotation within six store calls, and so does remembering the value
- * a put wrote. Values stay in process memory only, wrapped in SecretValue, for at most `ttlMs`, and
+ * a put wrote. A read by stage is remembered by the version id it returned when its caller says
+ * to keep it (an emergency's first read of its old key, which promote reads again by id). Values stay in process memory only, wrapped in SecretValue, for at most `ttlMs`, and
  * at most `maxEntries` of them.
  *
  * Must not: remember what readCurrent returns beyond what its caller says to keep. A due check
@@ -42,8 +43,12 @@ export class CachedSecretStore implements SecretStore {
     return this.#inner.listVersions(secretId);
   }
 
-  async read(secretId: string, ref: VersionRef): Promise<StoredVersion> {
-    if (!("versionId" in ref)) return this.#inner.read(secretId, ref);
+  async read(secretId: string, ref: VersionRef, keep = false): Promise<StoredVersion> {
+    if (!("versionId" in ref)) {
+      const version = await this.#inner.read(secretId, ref);
+      if (keep) this.#remember(`${secretId}\u0000${version.versionId}`, version);
+      return version;
+    }
     const key = `${secretId}\u0000${ref.versionId}`;
     this.#dropExpired();
     const hit = this.#cache.get(key);

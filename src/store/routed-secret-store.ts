@@ -36,8 +36,8 @@ export class RoutedSecretStore implements SecretStore {
     return this.#of(secretId).listVersions(secretId);
   }
 
-  read(secretId: string, ref: VersionRef): Promise<StoredVersion> {
-    return this.#of(secretId).read(secretId, ref);
+  read(secretId: string, ref: VersionRef, keep?: boolean): Promise<StoredVersion> {
+    return this.#of(secretId).read(secretId, ref, keep);
   }
 
   putPending(secretId: string, token: string, value: SecretValue): Promise<string> {

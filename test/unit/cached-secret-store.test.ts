@@ -19,6 +19,20 @@ describe("CachedSecretStore", () => {
     expect(calls).toHaveLength(4);
   });
 
+  it("remembers a read by stage by the version id it returned only when told to keep it", async () => {
+    const calls: string[] = [];
+    const inner = new FakeStore(calls);
+    inner.seed("s", "v1", "{}");
+    inner.seed("t", "w1", "{}");
+    const store = new CachedSecretStore(inner);
+    await store.read("s", { stage: "AWSCURRENT" }, true);
+    await store.read("s", { versionId: "v1" });
+    expect(calls).toEqual(["store.read"]);
+    await store.read("t", { stage: "AWSCURRENT" });
+    await store.read("t", { versionId: "w1" });
+    expect(calls).toEqual(["store.read", "store.read", "store.read"]);
+  });
+
   it("keeps at most maxEntries values", async () => {
     const calls: string[] = [];
     const inner = new FakeStore(calls);

@@ -127,6 +127,31 @@ describe("an emergency answers with a key made after it was asked (rule 10)", ()
     expect(w.store.calls.filter((c) => c === "vendor.createKey")).toHaveLength(1);
   });
 
+  it("an emergency asked during an emergency's rotation: that one's revocation goes first, then a newer key", async () => {
+    const w = world();
+    const asked = w.deps.emergencyRequested!;
+    w.deps.emergencyRequested = async () => {
+      w.store.calls.push("emergencyRequested");
+      return asked();
+    };
+    const liveAtRequest = [...w.vendor.active.keys()];
+    const first = state("r-1", { emergency: true, trigger: "emergency", emergencyAt: w.now.t });
+    // The second request comes once the first rotation's key is made (at its promote).
+    const promote = w.store.promote.bind(w.store);
+    w.store.promote = async (...args: Parameters<typeof promote>) => {
+      w.now.t += 1_000;
+      w.ask(w.now.t);
+      w.store.promote = promote;
+      return promote(...args);
+    };
+    await run(w, first);
+    await expectAnswered(w, [...liveAtRequest, "k1"]);
+    expect(w.store.calls.filter((c) => c === "vendor.createKey")).toHaveLength(2);
+    // Nothing waits on Redis between the promote and the old key's revocation.
+    const firstRevoke = w.store.calls.indexOf("vendor.revokeKey");
+    expect(w.store.calls.indexOf("emergencyRequested")).toBeGreaterThan(firstRevoke);
+  });
+
   it("a request time ahead of the clock (forged job data) counts as now: no endless chain of rotations", async () => {
     const w = world();
     await run(w, state("r-1", { emergency: true, trigger: "emergency", emergencyAt: w.now.t + 1e12 }));

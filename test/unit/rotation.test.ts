@@ -4,6 +4,7 @@ import { SecretValue } from "../../src/core/secret.js";
 import { type RotationCredential, type RotationDeps, keyNameFor, rotate } from "../../src/rotation/key-api-flow.js";
 import { type RotationState, Step } from "../../src/rotation/rotation-state.js";
 import type { ReplicaState } from "../../src/core/ports.js";
+import { CachedSecretStore } from "../../src/store/cached-secret-store.js";
 import {
   FailurePlan,
   FakeAlerter,
@@ -227,6 +228,60 @@ describe("rotate", () => {
     expect(w.calls.filter((c) => c === "store.listVersions")).toEqual(["store.listVersions"]);
     expect(w.store.finished.get(SECRET)).toBe(initial().rotationId);
     expectConverged(w);
+  });
+
+  it("an emergency reads its old key beside the listing, keeps it, and reads it no more", async () => {
+    const inner = w.store;
+    const listVersions = inner.listVersions.bind(inner);
+    inner.listVersions = async (secretId) => {
+      w.calls.push("listing asked");
+      await new Promise((r) => setTimeout(r, 5));
+      w.calls.push("listing answered");
+      return listVersions(secretId);
+    };
+    const read = inner.read.bind(inner);
+    inner.read = async (secretId, ref) => {
+      w.calls.push(`read ${"stage" in ref ? ref.stage : ref.versionId}`);
+      return read(secretId, ref);
+    };
+    const store = new CachedSecretStore(inner);
+    const result = await rotate(credential, deps(w, { store }), initial(true), async () => undefined);
+    expect(result.kind).toBe("finished");
+    // Both asked before either answered: the read waits on no listing.
+    const beforeListed = w.calls.slice(0, w.calls.indexOf("listing answered"));
+    expect(beforeListed).toEqual(expect.arrayContaining(["listing asked", "read AWSCURRENT"]));
+    // Promote reads the key it replaces by id again: the kept value answers it.
+    expect(w.calls.filter((c) => c.startsWith("read "))).toEqual(["read AWSCURRENT"]);
+    expectConverged(w);
+  });
+
+  it("an emergency whose secret's AWSCURRENT moved between that read and the listing replaces the listed version's key", async () => {
+    const made = await w.vendor.createKey("by another rotation");
+    const listVersions = w.store.listVersions.bind(w.store);
+    w.store.listVersions = async (secretId) => {
+      if (!w.store.stagesOf(SECRET)["v-2"]) {
+        const value = { vendor: "callcov", apiKey: made.key.reveal(), keyId: made.keyId };
+        await w.store.putPending(SECRET, "v-2", new SecretValue(JSON.stringify(value)));
+        await w.store.promote(SECRET, "v-2", "v-old");
+      }
+      return listVersions(secretId);
+    };
+    const result = await rotate(credential, deps(w), initial(true), async () => undefined);
+    expect(result.kind).toBe("finished");
+    const current = JSON.parse(w.store.current(SECRET).value) as { replacesKeyId: string };
+    expect(current.replacesKeyId).toBe(made.keyId);
+    expect(w.vendor.active.has(made.keyId)).toBe(false);
+  });
+
+  it("a scheduled rotation reads no stage: the due check kept its old key's value", async () => {
+    const read = w.store.read.bind(w.store);
+    const refs: string[] = [];
+    w.store.read = async (secretId, ref) => {
+      refs.push("stage" in ref ? ref.stage : ref.versionId);
+      return read(secretId, ref);
+    };
+    await rotate(credential, deps(w), initial(), async () => undefined);
+    expect(refs.filter((r) => r.startsWith("AWS"))).toEqual([]);
   });
 
   it("an emergency's look at the replicas goes out beside the revocation, not before it; it ends only once answered", async () => {
