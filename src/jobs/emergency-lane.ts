@@ -20,10 +20,11 @@
  * where the write-quota limiter paces them.
  *
  * Bounds (emergency-limits.ts): every emergency passes the cooldown and the global cap first, and
- * a lane rotation takes its slot of the store's write budget from the very counter BullMQ's
- * limiter keeps for the queue's workers (one slot per rotation, as the queue counts it), so lane
- * and queue share one budget across replicas. When the budget for this second is spent, the lane
- * hands the rotation to the queue, whose limiter starts it when there is room.
+ * a lane rotation takes its slot of the store's write budget (its region's bucket, then the very
+ * counter BullMQ's limiter keeps for the queue's workers: one slot per rotation, as the queue
+ * counts it), so lane and queue share one budget across replicas. The slot is taken in the
+ * admission's own script, one round trip for both. When the budget for this second is spent, the
+ * lane hands the rotation to the queue, whose limiter starts it when there is room.
  *
  * Must not: queue anything while Redis is down (RedisUnavailableError instead: a request that
  * would only wait in the connection's offline queue, and run minutes later, is refused now).
@@ -33,9 +34,9 @@ import type { Redis } from "ioredis";
 import { describeError } from "../core/errors.js";
 import { type RotationJobContext, attemptRotation, jobLog } from "./rotation.job.js";
 import type { RotationState } from "../rotation/rotation-state.js";
-import { EmergencyLimits, type EmergencyRequest, gateEmergency } from "../queue/emergency-limits.js";
+import { EmergencyLimits, type EmergencyRequest, type LaneBudget, gateEmergency } from "../queue/emergency-limits.js";
 import { RedisUnavailableError, redisIsUp } from "../queue/redis.js";
-import { TAKE_SLOT } from "../queue/write-budget.js";
+import type { WriteBucket } from "../queue/write-budget.js";
 import { type Enqueued, type RotationRequest, enqueueRotation } from "../queue/rotation-queue.js";
 import type { EmergencySettings } from "../config/runtime-config.js";
 
@@ -46,8 +47,11 @@ export interface EmergencyLaneOptions {
   /** How long the held job waits for this process before a worker may take it; renewed while it runs. */
   leaseMs: number;
   maxInFlight: number;
-  /** The rotation workers' limiter (rotations per `durationMs`): the lane counts against the same budget. */
-  writeBudget: { max: number; durationMs: number };
+  /**
+   * The rotation workers' limiter (rotations per `durationMs`): the lane counts against the same
+   * budget; and the bucket of a credential's region (write-budget.ts), absent: the limiter alone.
+   */
+  writeBudget: { max: number; durationMs: number; bucketOf?: (credentialId: string) => WriteBucket };
   limits: EmergencySettings;
 }
 
@@ -72,12 +76,20 @@ export function emergencyLane(o: EmergencyLaneOptions): EmergencyLane {
     log: o.ctx.log,
     now: o.ctx.now,
   };
-  const startHere = async (request: RotationRequest): Promise<Enqueued> => {
-    const laneFits = !closed && running.size < o.maxInFlight && o.ctx.resolve(request.credentialId)?.kind === "key-api";
-    if (!laneFits) return enqueue(request);
-    // The region's budget, then the queue's own limiter (so queue workers count the lane's rotation too).
-    const regionSlot = o.ctx.takeWriteSlot ? await o.ctx.takeWriteSlot(request.credentialId) : true;
-    if (!regionSlot || !(await takeWriteSlot(o))) {
+  const laneFits = (credentialId: string) =>
+    !closed && running.size < o.maxInFlight && o.ctx.resolve(credentialId)?.kind === "key-api";
+  // The queue's own limiter too, so the queue's workers count the lane's rotation.
+  const limiter = {
+    key: o.rotations.keys.limiter ?? `${o.rotations.opts.prefix ?? "bull"}:${o.rotations.name}:limiter`,
+    max: o.writeBudget.max,
+    windowMs: o.writeBudget.durationMs,
+  };
+  const budgetFor = (credentialId: string): LaneBudget | undefined =>
+    laneFits(credentialId) ? { region: o.writeBudget.bucketOf?.(credentialId), limiter } : undefined;
+  // `budget`: the slot the admission took (false: spent), or undefined when the lane did not fit.
+  const startHere = async (request: RotationRequest, budget: boolean | undefined): Promise<Enqueued> => {
+    if (budget === undefined) return enqueue(request);
+    if (!budget) {
       o.ctx.log.info(
         { event: "lane.budget-spent", credentialId: request.credentialId },
         "emergency lane: the store write budget for this second is spent; the queue starts the rotation when there is room",
@@ -100,7 +112,7 @@ export function emergencyLane(o: EmergencyLaneOptions): EmergencyLane {
         );
       const { force: _force, ...rotation } = request;
       if (!request.emergency) return enqueue(rotation);
-      return gateEmergency(gate, request, startHere);
+      return gateEmergency(gate, request, startHere, budgetFor(request.credentialId));
     },
     async close() {
       closed = true;
@@ -167,11 +179,4 @@ async function runHere(o: EmergencyLaneOptions, job: Job<RotationState>): Promis
       ),
     );
   }
-}
-
-/** Takes a slot of BullMQ's limiter (the queue workers' count of rotations started this window). */
-async function takeWriteSlot(o: EmergencyLaneOptions): Promise<boolean> {
-  const limiter = o.rotations.keys.limiter ?? `${o.rotations.opts.prefix ?? "bull"}:${o.rotations.name}:limiter`;
-  const taken = await o.redis.eval(TAKE_SLOT, 1, limiter, o.writeBudget.max, o.writeBudget.durationMs);
-  return taken === 1;
 }

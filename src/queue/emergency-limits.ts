@@ -10,6 +10,8 @@
  *   of its rotations passes its credential's cooldown, but not the cap (a drill is paced by the
  *   write budget instead), and does not count against it;
  * - the store's write budget is the lane's to share (emergency-lane.ts); a forced emergency too.
+ *   The lane asks for its slot of the budget with the admission, in the same script: an emergency
+ *   refused takes no slot, and one admitted reaches its first store call two round trips sooner.
  *
  * Joining is not free, so it is gated too: an emergency counts from its own request (rule 10),
  * so one that joins a rotation whose new key was made before the request makes that rotation run
@@ -33,6 +35,7 @@ import type { Logger } from "../observability/logger.js";
 import type { RotationHistory } from "./rotation-history-store.js";
 import type { Enqueued, RotationRequest } from "./rotation-queue.js";
 import type { EmergencySettings } from "../config/runtime-config.js";
+import { TAKE_SLOT, TAKE_TOKEN, type WriteBucket } from "./write-budget.js";
 
 /** Why an emergency was turned away. */
 export type RefusedFor = "cooldown" | "global-cap";
@@ -52,7 +55,14 @@ export class EmergencyRefusedError extends RotatorError {
 }
 
 export type Admission =
-  | { admitted: true; ticket: string; at: number; previous: number | undefined }
+  | {
+      admitted: true;
+      ticket: string;
+      at: number;
+      previous: number | undefined;
+      /** The lane's write budget, when asked for with the admission: taken, or spent this window. */
+      budget?: boolean;
+    }
   | { admitted: false; refusedFor: RefusedFor; retryAfterMs: number };
 
 const WINDOW_MS = 60_000;
@@ -116,6 +126,31 @@ end
 return 1
 `;
 
+/**
+ * The emergency lane's slot of the store's write budget (write-budget.ts): a token of the
+ * credential's region's bucket (absent: no budget beyond the limiter), then a slot of BullMQ's
+ * limiter counter, as `TAKE_TOKEN` and `TAKE_SLOT` take them.
+ */
+export interface LaneBudget {
+  region?: WriteBucket | undefined;
+  limiter: { key: string; max: number; windowMs: number };
+}
+
+const asFunction = (name: string, body: string) => `local function ${name}(KEYS, ARGV)\n${body}\nend\n`;
+
+// ADMIT, then (admitted only) the region's token and the limiter's slot, in one script: the keys
+// share the queue prefix's hash tag. KEYS: ADMIT's two, the region's bucket (the limiter again
+// when there is none), the limiter. ARGV: ADMIT's five, the bucket's size and window ('' for none),
+// the limiter's max and window. Returns ADMIT's answer, with 1 (taken) or 0 (spent) after an admission.
+const ADMIT_AND_TAKE = `${asFunction("admit", ADMIT)}${asFunction("take_token", TAKE_TOKEN)}${asFunction("take_slot", TAKE_SLOT)}
+local admitted = admit({KEYS[1], KEYS[2]}, {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]})
+if admitted[1] ~= 1 then return admitted end
+local took = 1
+if ARGV[6] ~= '' then took = take_token({KEYS[3]}, {ARGV[6], ARGV[7]}) end
+if took == 1 then took = take_slot({KEYS[4]}, {ARGV[8], ARGV[9]}) end
+return {admitted[1], admitted[2], admitted[3], took}
+`;
+
 export class EmergencyLimits {
   constructor(
     private readonly redis: Redis,
@@ -130,22 +165,35 @@ export class EmergencyLimits {
   /**
    * Admits one emergency that would start a rotation (and counts it), or says why not and for how
    * long. `capped: false` is a breach drill's (breach-drill.ts): its cooldown only, outside the cap.
+   * With `budget`, an admission also takes the lane's slot of the write budget (`budget` in the answer).
    */
-  async admit(credentialId: string, force: boolean, capped = true): Promise<Admission> {
+  async admit(credentialId: string, force: boolean, capped = true, budget?: LaneBudget): Promise<Admission> {
     const ticket = randomUUID();
-    const reply = (await this.redis.eval(
-      ADMIT,
-      2,
-      ...this.#keys(credentialId),
-      this.settings.cooldownMs,
-      this.settings.maxPerMinute,
-      force ? 1 : 0,
+    const args = [this.settings.cooldownMs, this.settings.maxPerMinute, force ? 1 : 0, ticket, capped ? 1 : 0];
+    const reply = (
+      budget
+        ? await this.redis.eval(
+            ADMIT_AND_TAKE,
+            4,
+            ...this.#keys(credentialId),
+            budget.region?.key ?? budget.limiter.key,
+            budget.limiter.key,
+            ...args,
+            budget.region?.size ?? "",
+            budget.region?.windowMs ?? "",
+            budget.limiter.max,
+            budget.limiter.windowMs,
+          )
+        : await this.redis.eval(ADMIT, 2, ...this.#keys(credentialId), ...args)
+    ) as [number, string | number, number, number?];
+    if (reply[0] !== 1) return { admitted: false, refusedFor: reply[1] as RefusedFor, retryAfterMs: reply[2] };
+    const admission = {
+      admitted: true as const,
       ticket,
-      capped ? 1 : 0,
-    )) as [number, string | number, number];
-    if (reply[0] === 1)
-      return { admitted: true, ticket, at: Number(reply[1]), previous: reply[2] >= 0 ? reply[2] : undefined };
-    return { admitted: false, refusedFor: reply[1] as RefusedFor, retryAfterMs: reply[2] };
+      at: Number(reply[1]),
+      previous: reply[2] >= 0 ? reply[2] : undefined,
+    };
+    return budget ? { ...admission, budget: reply[3] === 1 } : admission;
   }
 
   /** Gives back an admission whose request started nothing (its start failed). */
@@ -173,15 +221,17 @@ export type EmergencyRequest = RotationRequest & { force?: boolean };
 
 /**
  * Starts an emergency within its bounds: admits it and calls `start` (the lane, or the queue, which
- * may join a rotation in flight), or audits the refusal and throws EmergencyRefusedError.
+ * may join a rotation in flight), or audits the refusal and throws EmergencyRefusedError. With
+ * `budget` the admission takes the lane's slot of the write budget too (`start` is told whether).
  */
 export async function gateEmergency(
   gate: EmergencyGate,
   request: EmergencyRequest,
-  start: (request: RotationRequest) => Promise<Enqueued>,
+  start: (request: RotationRequest, budget: boolean | undefined) => Promise<Enqueued>,
+  budget?: LaneBudget,
 ): Promise<Enqueued> {
   const { force = false, ...rotation } = request;
-  const admission = await gate.limits.admit(request.credentialId, force);
+  const admission = await gate.limits.admit(request.credentialId, force, true, budget);
   if (!admission.admitted) return refuse(gate, request, admission.refusedFor, admission.retryAfterMs);
   if (force)
     await audit(
@@ -190,7 +240,7 @@ export async function gateEmergency(
       `emergency for ${request.credentialId} forced past its cooldown by ${request.actor ?? "unknown"}`,
     );
   try {
-    return await start(rotation);
+    return await start(rotation, admission.budget);
   } catch (err) {
     // Nothing was started (Redis went away, say): the next request should not wait for this one.
     await gate.limits.refund(request.credentialId, admission).catch(() => undefined);

@@ -64,6 +64,13 @@ redis.call('PEXPIRE', KEYS[1], 2 * window)
 return took
 `;
 
+/** One region's bucket, as TAKE_TOKEN takes from it: its key, slots a window, the window in ms. */
+export interface WriteBucket {
+  key: string;
+  size: number;
+  windowMs: number;
+}
+
 export class RegionWriteBudget {
   constructor(
     private readonly redis: Redis,
@@ -74,11 +81,14 @@ export class RegionWriteBudget {
     readonly windowMs = 1_000,
   ) {}
 
+  /** Where `region`'s bucket is (the emergency lane takes from it in its admission's script). */
+  bucket(region: string): WriteBucket {
+    return { key: `${this.prefix}:write-budget:${region}`, size: this.perWindow, windowMs: this.windowMs };
+  }
+
   /** Takes a slot of `region`'s budget; false when its bucket is spent. */
   async take(region: string): Promise<boolean> {
-    return (
-      (await this.redis.eval(TAKE_TOKEN, 1, `${this.prefix}:write-budget:${region}`, this.perWindow, this.windowMs)) ===
-      1
-    );
+    const b = this.bucket(region);
+    return (await this.redis.eval(TAKE_TOKEN, 1, b.key, b.size, b.windowMs)) === 1;
   }
 }

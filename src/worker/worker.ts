@@ -178,7 +178,7 @@ export async function startWorker(
     ctx: rotationContext,
     leaseMs: settings.lockDurationMs,
     maxInFlight: settings.concurrency,
-    writeBudget: { max: limiterMax, durationMs: 1_000 },
+    writeBudget: { max: limiterMax, durationMs: 1_000, bucketOf: (id) => budget.bucket(quotaOf(byId.get(id))) },
     limits: settings.emergency,
   });
 

@@ -124,6 +124,53 @@ describe("global cap", () => {
   });
 });
 
+describe("the lane's write budget, taken with the admission", () => {
+  const budget = (size: number, max = 100, region = true) => ({
+    ...(region ? { region: { key: `${prefix}:write-budget:r`, size, windowMs: MINUTE } } : {}),
+    limiter: { key: `${prefix}:rotations:limiter`, max, windowMs: MINUTE },
+  });
+  const limiterCount = async () => Number((await redis.get(`${prefix}:rotations:limiter`)) ?? 0);
+
+  it("an admission takes the region's token and the limiter's slot; a spent bucket still admits", async () => {
+    const l = limits(0);
+    expect(await l.admit("a", false, true, budget(1))).toMatchObject({ admitted: true, budget: true });
+    expect(await limiterCount()).toBe(1);
+    // The region's bucket is spent: admitted all the same (the queue will start it), no limiter slot.
+    expect(await l.admit("b", false, true, budget(1))).toMatchObject({ admitted: true, budget: false });
+    expect(await limiterCount()).toBe(1);
+  });
+
+  it("a full limiter window is a spent budget too; without a region, the limiter alone decides", async () => {
+    const l = limits(0);
+    expect(await l.admit("a", false, true, budget(10, 1, false))).toMatchObject({ admitted: true, budget: true });
+    expect(await l.admit("b", false, true, budget(10, 1, false))).toMatchObject({ admitted: true, budget: false });
+    expect(await redis.exists(`${prefix}:write-budget:r`)).toBe(0);
+  });
+
+  it("a refused emergency takes nothing of the budget", async () => {
+    const l = limits(MINUTE);
+    await l.admit("a", false);
+    expect(await l.admit("a", false, true, budget(5))).toMatchObject({ admitted: false, refusedFor: "cooldown" });
+    expect(await limiterCount()).toBe(0);
+    expect(await redis.exists(`${prefix}:write-budget:r`)).toBe(0);
+  });
+
+  it("gateEmergency tells the start whether the slot was taken, and nothing when none was asked", async () => {
+    const log = { warn: () => undefined, info: () => undefined } as unknown as Logger;
+    const gate = { limits: limits(0), history: new RotationHistory(redis, prefix), log, now: Date.now };
+    const told: Array<boolean | undefined> = [];
+    const start = async (_r: unknown, taken: boolean | undefined): Promise<Enqueued> => {
+      told.push(taken);
+      return { jobId: "j", rotationId: "r", joined: false };
+    };
+    const request = { credentialId: "a", trigger: "emergency" as const, emergency: true, actor: "cli:alice" };
+    await gateEmergency(gate, request, start, budget(1));
+    await gateEmergency(gate, request, start, budget(1));
+    await gateEmergency(gate, request, start);
+    expect(told).toEqual([true, false, undefined]);
+  });
+});
+
 describe("gateEmergency", () => {
   const silentLog = () => {
     const lines: Array<Record<string, unknown>> = [];

@@ -3,7 +3,7 @@
  * 7105), set up as a managed one is: TLS only (a CA made by openssl; REDIS_TLS, REDIS_TLS_CA_FILE)
  * and a password (REDIS_PASSWORD_FILE). A worker process and the CLI whose only start-up host is a
  * replica, so the queue's slot is always on another node than the host listed (issue 19's MOVED at
- * start); a queue prefix that is not a hash tag refused in one clear line; a wrong CA said as TLS. (`npm run demo` on such a cluster was checked by
+ * start), and an emergency through the lane; a queue prefix that is not a hash tag refused in one clear line; a wrong CA said as TLS. (`npm run demo` on such a cluster was checked by
  * hand: at 40 s, and with a fault race of its own under load, it is not worth a place here.)
  */
 import { join } from "node:path";
@@ -13,6 +13,7 @@ import { type RedisClusterUnderTest, startRedisCluster } from "../support/redis-
 import { type World, expectConverged, leaks, startWorld } from "../support/rotation-world.js";
 
 const BASE_PORT = 7100;
+const TOKEN = "cluster-test-admin-token-0123";
 
 describe("on a Redis Cluster (3 masters, 3 replicas)", () => {
   let cluster: RedisClusterUnderTest;
@@ -34,13 +35,13 @@ describe("on a Redis Cluster (3 masters, 3 replicas)", () => {
   });
 
   it("a worker and the CLI, given only a replica as start-up host, rotate a credential", async () => {
-    world = await startWorld({ redis: cluster.topology([startHost]), grace: "1s", logLevel: "info" });
+    world = await startWorld({ redis: cluster.topology([startHost]), grace: "1s", logLevel: "info", credentials: 2 });
     const w = world;
     const c = w.creds[0];
     if (!c) throw new Error("no credential");
     const slotOwner = await cluster.masterFor(w.prefix);
     expect(slotOwner).not.toBe(startHost);
-    const worker = await w.startWorker();
+    const worker = await w.startWorker({ KEY_ROTATOR_ADMIN_TOKEN: TOKEN });
     const rotate = startCli(["rotate", c.id], { env: w.env });
     expect(await rotate.exited, rotate.lines.join("\n")).toBe(0);
     await w.waitRotated(c, 30_000);
@@ -55,6 +56,23 @@ describe("on a Redis Cluster (3 masters, 3 replicas)", () => {
     expect(dump).toContain(`${w.prefix}:completed`);
     expect(leaks(dump, w.secrets())).toEqual([]);
     expect(worker.lines.filter((l) => /MOVED|CROSSSLOT|ClusterAllFailedError/.test(l))).toEqual([]);
+
+    // An emergency over admin HTTP runs in the lane: its admission, the region's budget and the
+    // limiter's slot are one script over keys of the prefix's slot.
+    const e = w.creds[1];
+    if (!e) throw new Error("no second credential");
+    const { http } = JSON.parse(await worker.waitForLine(/"worker.ready"/)) as { http: string };
+    const res = await fetch(`${http}/v1/credentials/${e.id}/rotate`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ emergency: true, reason: "cluster check" }),
+    });
+    expect(res.status, await res.clone().text()).toBe(202);
+    const { rotationId } = (await res.json()) as { rotationId: string };
+    await w.waitRotated(e, 30_000);
+    expect(await expectConverged(w, e)).toEqual([]);
+    expect(worker.lines.some((l) => l.includes('"lane.start"') && l.includes(rotationId))).toBe(true);
+    expect(worker.lines.filter((l) => /MOVED|CROSSSLOT|ClusterAllFailedError|lane.budget-spent/.test(l))).toEqual([]);
   }, 60_000);
 
   it("refuses a queue prefix that is not a hash tag, naming the fix, from the worker and the CLI", async () => {
