@@ -36,7 +36,6 @@ import { type RotationJobContext, attemptRotation, jobLog } from "./rotation.job
 import type { RotationState } from "../rotation/rotation-state.js";
 import { EmergencyLimits, type EmergencyRequest, type LaneBudget, gateEmergency } from "../queue/emergency-limits.js";
 import { RedisUnavailableError, redisIsUp } from "../queue/redis.js";
-import type { WriteBucket } from "../queue/write-budget.js";
 import { type Enqueued, type RotationRequest, enqueueRotation } from "../queue/rotation-queue.js";
 import type { EmergencySettings } from "../config/runtime-config.js";
 
@@ -49,9 +48,9 @@ export interface EmergencyLaneOptions {
   maxInFlight: number;
   /**
    * The rotation workers' limiter (rotations per `durationMs`): the lane counts against the same
-   * budget; and the bucket of a credential's region (write-budget.ts), absent: the limiter alone.
+   * limiter, and against the credential's region's bucket where `ctx.writeBudget` has one.
    */
-  writeBudget: { max: number; durationMs: number; bucketOf?: (credentialId: string) => WriteBucket };
+  limiter: { max: number; durationMs: number };
   limits: EmergencySettings;
 }
 
@@ -81,11 +80,11 @@ export function emergencyLane(o: EmergencyLaneOptions): EmergencyLane {
   // The queue's own limiter too, so the queue's workers count the lane's rotation.
   const limiter = {
     key: o.rotations.keys.limiter ?? `${o.rotations.opts.prefix ?? "bull"}:${o.rotations.name}:limiter`,
-    max: o.writeBudget.max,
-    windowMs: o.writeBudget.durationMs,
+    max: o.limiter.max,
+    windowMs: o.limiter.durationMs,
   };
   const budgetFor = (credentialId: string): LaneBudget | undefined =>
-    laneFits(credentialId) ? { region: o.writeBudget.bucketOf?.(credentialId), limiter } : undefined;
+    laneFits(credentialId) ? { region: o.ctx.writeBudget?.bucketOf(credentialId), limiter } : undefined;
   // `budget`: the slot the admission took (false: spent), or undefined when the lane did not fit.
   const startHere = async (request: RotationRequest, budget: boolean | undefined): Promise<Enqueued> => {
     if (budget === undefined) return enqueue(request);

@@ -11,6 +11,7 @@ import { DelayedError, UnrecoverableError } from "../queue/bullmq.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { RotationHistory, RotationResultKind } from "../queue/rotation-history-store.js";
+import type { CredentialWriteBudget } from "../queue/write-budget.js";
 import { type Attempt, type AttemptOutcome, type FlowRun, runAttempt } from "../rotation/runner.js";
 import { type RotationState, Step } from "../rotation/rotation-state.js";
 
@@ -21,10 +22,10 @@ export interface RotationJobContext {
   log: Logger;
   metrics?: Metrics;
   /**
-   * Takes a slot of the store's write budget for the credential's region (write-budget.ts); false
-   * when this window's is spent. Absent: no budget beyond BullMQ's own limiter.
+   * The store's write budget of the credential's region (write-budget.ts): the processor takes a
+   * slot before each run, the emergency lane in its admission. Absent: BullMQ's own limiter alone.
    */
-  takeWriteSlot?(credentialId: string): Promise<boolean>;
+  writeBudget?: CredentialWriteBudget;
   /** Reads (and clears) an emergency asked for this credential while its job ran: the request's epoch ms. */
   emergencyRequested(credentialId: string): Promise<number | undefined>;
   now(): number;
@@ -35,7 +36,7 @@ export function rotationProcessor(ctx: RotationJobContext) {
     const found = ctx.resolve(job.data.credentialId);
     if (!found) throw new UnrecoverableError(`credential ${job.data.credentialId} is not in the inventory`);
     const log = jobLog(ctx, job);
-    if (ctx.takeWriteSlot && !(await ctx.takeWriteSlot(job.data.credentialId))) {
+    if (ctx.writeBudget && !(await ctx.writeBudget.take(job.data.credentialId))) {
       // Its region's write budget for this second is spent: a second later, not an attempt.
       await job.moveToDelayed(ctx.now() + 1_000, token);
       throw new DelayedError();

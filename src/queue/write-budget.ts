@@ -71,6 +71,17 @@ export interface WriteBucket {
   windowMs: number;
 }
 
+/**
+ * A credential's way to its region's budget, the one port both takers use: the queue's processor
+ * takes a slot with `take`; the emergency lane takes it inside its admission's script, from the
+ * bucket `bucketOf` names. One mapping from credential to region, so the two cannot disagree.
+ */
+export interface CredentialWriteBudget {
+  bucketOf(credentialId: string): WriteBucket;
+  /** Takes a slot of the credential's region's budget; false when its bucket is spent. */
+  take(credentialId: string): Promise<boolean>;
+}
+
 export class RegionWriteBudget {
   constructor(
     private readonly redis: Redis,
@@ -90,5 +101,10 @@ export class RegionWriteBudget {
   async take(region: string): Promise<boolean> {
     const b = this.bucket(region);
     return (await this.redis.eval(TAKE_TOKEN, 1, b.key, b.size, b.windowMs)) === 1;
+  }
+
+  /** This budget seen by credential: `regionOf` names the region (quota) a credential's writes count against. */
+  forCredentials(regionOf: (credentialId: string) => string): CredentialWriteBudget {
+    return { bucketOf: (id) => this.bucket(regionOf(id)), take: (id) => this.take(regionOf(id)) };
   }
 }

@@ -170,15 +170,16 @@ export async function startWorker(
   // 38 writes a second a region at q = 44). A quarter more leaves room for those; the buckets
   // still hold each region to its own quota.
   const limiterMax = regions.size > 1 ? Math.ceil(rotationsPerSecond * regions.size * 1.25) : rotationsPerSecond;
-  const budget = new RegionWriteBudget(redis, settings.queuePrefix, rotationsPerSecond);
-  rotationContext.takeWriteSlot = (id) => budget.take(quotaOf(byId.get(id)));
+  rotationContext.writeBudget = new RegionWriteBudget(redis, settings.queuePrefix, rotationsPerSecond).forCredentials(
+    (id) => quotaOf(byId.get(id)),
+  );
   const lane = emergencyLane({
     rotations,
     redis,
     ctx: rotationContext,
     leaseMs: settings.lockDurationMs,
     maxInFlight: settings.concurrency,
-    writeBudget: { max: limiterMax, durationMs: 1_000, bucketOf: (id) => budget.bucket(quotaOf(byId.get(id))) },
+    limiter: { max: limiterMax, durationMs: 1_000 },
     limits: settings.emergency,
   });
 

@@ -9,6 +9,7 @@ import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { type CliProcess, startCli } from "../../src/demo/cli-process.js";
+import { EmergencyLimits } from "../../src/queue/emergency-limits.js";
 import { RegionWriteBudget } from "../../src/queue/write-budget.js";
 import { SANDBOX_LOGIN, startSandbox } from "../../src/sandbox/sandbox.js";
 import { type SeededCallCov, sandboxEnv, writeCallCovInventory } from "../../src/sandbox/seed.js";
@@ -58,6 +59,26 @@ describe("the write budget per region", () => {
     expect([await budget.take("a"), await budget.take("a"), await budget.take("a")]).toEqual([true, true, false]);
     expect(await budget.take("b")).toBe(true);
     expect(await redis.pttl(`${prefix}:write-budget:a`)).toBeGreaterThan(0);
+  });
+
+  it("by credential, the queue's take and the lane's admission spend the one bucket of the credential's region", async () => {
+    const prefix = `{t-${randomUUID()}}`;
+    const regionOf = (id: string) => (id.startsWith("eu-") ? "eu-west-1" : "us-east-1");
+    const budget = new RegionWriteBudget(redis, prefix, 2, 60_000).forCredentials(regionOf);
+    expect(budget.bucketOf("us-a")).toEqual(budget.bucketOf("us-b"));
+    expect(budget.bucketOf("eu-a").key).not.toBe(budget.bucketOf("us-a").key);
+    // The processor takes one slot of us-east-1 by one credential, the lane the second by another.
+    expect(await budget.take("us-a")).toBe(true);
+    const limits = new EmergencyLimits(redis, prefix, { cooldownMs: 0, maxPerMinute: 100 });
+    const lane = (id: string) => ({
+      region: budget.bucketOf(id),
+      limiter: { key: `${prefix}:limiter`, max: 100, windowMs: 60_000 },
+    });
+    expect(await limits.admit("us-b", false, true, lane("us-b"))).toMatchObject({ admitted: true, budget: true });
+    // us-east-1 is spent for both takers; eu-west-1 is untouched.
+    expect(await budget.take("us-c")).toBe(false);
+    expect(await limits.admit("us-d", false, true, lane("us-d"))).toMatchObject({ admitted: true, budget: false });
+    expect(await budget.take("eu-a")).toBe(true);
   });
 
   it("a forged counter (huge, with no expiry, or not a number) holds back one window at most", async () => {
