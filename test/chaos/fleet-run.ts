@@ -104,7 +104,18 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
     redisRestarts: 0,
     vendorWindows: 0,
     storeWindows: 0,
-    http: { sent: 0, accepted: 0, refused429: 0, retryAfter: 0, unavailable: 0, other: 0, noAnswer: 0 },
+    http: {
+      sent: 0,
+      accepted: 0,
+      refused429: 0,
+      retryAfter: 0,
+      unavailable: 0,
+      // Any other status, by status: a 500 is a worker's error, not a fault's.
+      unexpected: new Map<number, number>(),
+      // The connection reset: its worker was killed mid-request.
+      reset: 0,
+      noAnswer: 0,
+    },
     cli: { sent: 0, accepted: 0, viaSocket: 0, cooldown: 0, failedClearly: 0, noExit: 0, stack: 0 },
   };
   const answerViolations: string[] = [];
@@ -220,13 +231,13 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
         fig.http.refused429 += 1;
         if (res.headers.get("retry-after")) fig.http.retryAfter += 1;
       } else if (res.status === 503) fig.http.unavailable += 1;
-      else fig.http.other += 1;
+      else fig.http.unexpected.set(res.status, (fig.http.unexpected.get(res.status) ?? 0) + 1);
     } catch (err) {
       // A worker killed mid-request resets the connection: that is the kill, not a missing answer.
       if ((err as { name?: string }).name === "TimeoutError") {
         fig.http.noAnswer += 1;
         answerViolations.push(`admin emergency for ${credentialId}: no answer within 15 s`);
-      } else fig.http.other += 1;
+      } else fig.http.reset += 1;
     }
   };
   const cliEmergency = async (credentialId: string) => {
@@ -466,7 +477,7 @@ export async function fleetRun(o: FleetOptions): Promise<FleetRow> {
       `Redis restarts ${fig.redisRestarts}`,
       `vendor fault windows ${fig.vendorWindows}`,
       `store fault windows ${fig.storeWindows}`,
-      `emergencies HTTP ${fig.http.sent} (202 ${fig.http.accepted}, 429 ${fig.http.refused429} with Retry-After ${fig.http.retryAfter}, 503 ${fig.http.unavailable}, other ${fig.http.other}, no answer ${fig.http.noAnswer})`,
+      `emergencies HTTP ${fig.http.sent} (202 ${fig.http.accepted}, 429 ${fig.http.refused429} with Retry-After ${fig.http.retryAfter}, 503 ${fig.http.unavailable}${[...fig.http.unexpected].map(([status, count]) => `, ${status} ${count}`).join("")}, reset by a kill ${fig.http.reset}, no answer ${fig.http.noAnswer})`,
       `emergencies CLI ${fig.cli.sent} (exit 0 ${fig.cli.accepted}, ${fig.cli.viaSocket} of them through a worker's socket, cooldown ${fig.cli.cooldown}, other exit ${fig.cli.failedClearly}, no exit ${fig.cli.noExit}, stack traces ${fig.cli.stack})`,
       `emergency contracts checked ${held.length}`,
       `converged in ${convergedIn} s`,
