@@ -1,6 +1,7 @@
 /**
  * Idle footprint: one worker process with N credentials scheduled and none due, measured over a
- * window after its startup due check: resident memory, CPU share of one core, and Redis commands
+ * window after its startup due check: resident memory (the median of a reading a second, and the
+ * highest), CPU share of one core, and Redis commands
  * per minute: the worker's own, counted on its connections (redis-client-count.ts), so other
  * clients of a shared Redis do not count; the whole server's (INFO) is kept beside it.
  * The window holds no health tick (every 15 minutes), so one is then run on its own and its Redis
@@ -12,10 +13,14 @@ import { connectRedis, primaries } from "../src/queue/redis.js";
 import { MAINTENANCE_QUEUE } from "../src/worker/maintenance.js";
 import { benchWorld, cpuTicks, round } from "./bench-world.js";
 import { countCommandsOf } from "./redis-client-count.js";
+import { median } from "./samples.js";
 
 export interface IdleFigures {
   credentials: number;
+  /** The median of the window's readings, one a second (a reading taken just before a collection is the window's top). */
   rss_mib: number;
+  /** The window's highest reading. */
+  rss_max_mib: number;
   /** The anonymous part of RSS (RssAnon): heap and buffers, not the file-backed pages of the node binary. */
   rss_anon_mib: number;
   cpu_pct: number;
@@ -49,19 +54,24 @@ export async function idleBench(
     const own = await countCommandsOf(redis, pid);
     const t0 = performance.now();
     progress(`idle: measuring one worker with ${credentials} credentials for ${windowSeconds} s`);
-    await new Promise((r) => setTimeout(r, windowSeconds * 1000));
+    const readings: Array<{ rss: number; anon: number }> = [];
+    while (performance.now() - t0 < windowSeconds * 1000) {
+      await new Promise((r) => setTimeout(r, 1_000));
+      readings.push({ rss: rssKib(pid), anon: rssKib(pid, "RssAnon") });
+    }
     const counted = await own.stop();
     const cmds1 = await totalCommands(redis);
     const cpu1 = cpuTicks(pid);
     const elapsed = (performance.now() - t0) / 1000;
     const ticksPerSecond = 100;
-    const rss = rssKib(pid);
-    const rssAnon = rssKib(pid, "RssAnon");
+    const rss = median(readings.map((r) => r.rss));
+    const rssAnon = median(readings.map((r) => r.anon));
     const tick = await healthTickCommands(redis, world.prefix, worker, progress);
     const perMinute = (counted.commands / elapsed) * 60;
     return {
       credentials,
       rss_mib: round(rss / 1024, 1),
+      rss_max_mib: round(Math.max(...readings.map((r) => r.rss)) / 1024, 1),
       rss_anon_mib: round(rssAnon / 1024, 1),
       cpu_pct: round((100 * (cpu1 - cpu0)) / ticksPerSecond / elapsed, 2),
       redis_cmds_per_min: round(perMinute, 1),
