@@ -13,15 +13,20 @@
  */
 import { setFlagsFromString } from "node:v8";
 
+const V8_MAJOR = Number(process.versions.v8.split(".")[0]);
+
 export class IdleCollector {
   readonly #gc: NodeJS.GCFunction | undefined;
   readonly #afterMs: number;
   #running = 0;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(options: { gc?: NodeJS.GCFunction | undefined; afterMs?: number } = {}) {
+  readonly #v8Major: number;
+
+  constructor(options: { gc?: NodeJS.GCFunction | undefined; afterMs?: number; v8Major?: number } = {}) {
     this.#gc = "gc" in options ? options.gc : globalThis.gc;
     this.#afterMs = options.afterMs ?? 8_000;
+    this.#v8Major = options.v8Major ?? V8_MAJOR;
   }
 
   /** The job processor, with the collection held off while a job runs and for `afterMs` after the last. */
@@ -45,7 +50,7 @@ export class IdleCollector {
   #schedule(): void {
     const gc = this.#gc;
     if (!gc) return;
-    this.#timer = setTimeout(() => compactHeap(gc), this.#afterMs);
+    this.#timer = setTimeout(() => compactHeap(gc, this.#v8Major), this.#afterMs);
     this.#timer.unref();
   }
 }
@@ -60,9 +65,13 @@ export class IdleCollector {
  * A plain collection first frees the garbage's pages, and the compacting one then moves the live
  * objects into those: alone, it took new pages for them while the old were still held (at
  * 100,000 credentials, 6-25 MiB over the inventory load's own peak).
+ * From V8 13 on (Node 24, the image's runtime) the memory-reducing collection is asked for too:
+ * there V8 keeps the pages a collection freed in a pool, still resident. An idle worker with
+ * 10,000 credentials on Node 24 held 264 heap pages (67 MiB) for a heap of 34 MiB: RSS 149-155
+ * MiB. With it, 108 MiB. Node 22's V8 (12.4) was not measured, so it is not asked there.
  * Returns false without `gc` (node --expose-gc).
  */
-export function compactHeap(gc: NodeJS.GCFunction | undefined = globalThis.gc): boolean {
+export function compactHeap(gc: NodeJS.GCFunction | undefined = globalThis.gc, v8Major = V8_MAJOR): boolean {
   if (!gc) return false;
   gc();
   setFlagsFromString("--compact-on-every-full-gc");
@@ -71,5 +80,6 @@ export function compactHeap(gc: NodeJS.GCFunction | undefined = globalThis.gc): 
   } finally {
     setFlagsFromString("--no-compact-on-every-full-gc");
   }
+  if (v8Major >= 13) gc({ type: "major", execution: "sync", flavor: "last-resort" });
   return true;
 }
