@@ -36,7 +36,7 @@ EXPOSE 8080
 STOPSIGNAL SIGTERM
 # A capped young generation: an idle worker gives its startup's memory back, and a busy one does
 # not spend its time collecting garbage; a capped old-generation growth keeps the startup's peak
-# under the chart's memory limit; gc() lets an idle worker give back what a tick grew
-# (WORKER_NODE_FLAGS in src/demo/cli-process.ts says why).
-ENTRYPOINT ["node", "--max-semi-space-size=8", "--heap-growing-percent=50", "--expose-gc", "dist/src/cli/main.js"]
+# under the chart's memory limit; gc() lets an idle worker give back what a tick grew; no baseline
+# compiler keeps no machine code for code run once (WORKER_NODE_FLAGS in src/demo/cli-process.ts says why).
+ENTRYPOINT ["node", "--max-semi-space-size=8", "--heap-growing-percent=50", "--expose-gc", "--no-sparkplug", "dist/src/cli/main.js"]
 CMD ["worker"]
