@@ -44,6 +44,10 @@ const medianOfSittings = async <T>(name: string, measure: () => Promise<T>, figu
 };
 const withoutSittings = <T extends { taken: unknown }>({ taken: _taken, ...figures }: T) => figures;
 
+// Every worker and CLI process the bench starts runs on this process's Node (process.execPath):
+// `npm run bench:node24` measures on the image's Node 24.
+const runtime = `Node ${process.version}: the workers and the CLI run on it`;
+progress(`measuring on ${runtime}`);
 progress("building the worker (npm run build) so measurements do not include a TypeScript loader");
 execFileSync("npm", ["run", "-s", "build"], { stdio: ["ignore", "ignore", "inherit"] });
 
@@ -81,9 +85,16 @@ const breach = breachDetails && {
 };
 if (only && !runs("emergency")) {
   // A part of the bench (--only): its figures alone.
-  const part = { steady, scale, breach, details: { steady, scale: scalePoints, breach: breachDetails } };
+  const part = {
+    node: process.version,
+    steady,
+    scale,
+    breach,
+    details: { steady, scale: scalePoints, breach: breachDetails },
+  };
   if (json) process.stdout.write(`${JSON.stringify(part)}\n`);
   else {
+    process.stdout.write(`${runtime}\n`);
     if (steady) process.stdout.write(`${steadyTable(steady)}\n`);
     if (scalePoints) process.stdout.write(`${scaleTable(scalePoints)}\n`);
     if (breachDetails) process.stdout.write(`${breachTable(breachDetails)}\n`);
@@ -122,6 +133,7 @@ const regions = await regionsBench(
 );
 const idle = await idleBench(quick ? 1_000 : 10_000, quick ? 10 : 60, progress);
 const result = {
+  node: process.version,
   emergency,
   fleet: {
     credentials: fleet.credentials,
@@ -214,6 +226,7 @@ function scaleTable(points: NonNullable<typeof scalePoints>): string {
 
 if (json) process.stdout.write(`${JSON.stringify(result)}\n`);
 else {
+  process.stdout.write(`${runtime}\n`);
   if (steady) process.stdout.write(`${steadyTable(steady)}\n`);
   if (scalePoints) process.stdout.write(`${scaleTable(scalePoints)}\n`);
   if (breachDetails) process.stdout.write(`${breachTable(breachDetails)}\n`);
