@@ -3,10 +3,11 @@
  * heap at its largest (old-space pages, the young generation grown to its cap) and V8 keeps it
  * while the worker idles: at 100,000 credentials on three replicas, each replica's heap still
  * held about 100 MiB for 55-60 MiB live a minute after its last shard, and no collection came in
- * that minute. So once the maintenance worker has had no job for `afterMs`, this runs one full
- * collection that compacts the old generation (`compactHeap`). As the process has allocated
- * little for a few seconds by then (V8 looks at the last 5 s), V8 also shrinks the young
- * generation back from its cap: run 2 s after a shard, it left it at its largest.
+ * that minute. So once the maintenance worker has had no job for `afterMs` (counted from the
+ * worker's start until its first job), this runs one full collection that compacts the old
+ * generation (`compactHeap`). As the process has allocated little for a few seconds by then (V8
+ * looks at the last 5 s), V8 also shrinks the young generation back from its cap: run 2 s after a
+ * shard, it left it at its largest.
  * It needs the global `gc` (node --expose-gc, among the image's flags); without it, it does nothing.
  *
  * Must not: collect while a job it wraps runs, or more than once an idle spell.
@@ -20,7 +21,6 @@ export class IdleCollector {
   readonly #afterMs: number;
   #running = 0;
   #timer: NodeJS.Timeout | undefined;
-
   readonly #v8Major: number;
 
   constructor(options: { gc?: NodeJS.GCFunction | undefined; afterMs?: number; v8Major?: number } = {}) {
@@ -43,6 +43,16 @@ export class IdleCollector {
     };
   }
 
+  /**
+   * The worker has started: collect after `afterMs` unless a job begins first (then after the last
+   * job, as ever). A replica whose peers took every shard of the first due check runs no job, and
+   * kept what its start-up allocated after the inventory's collection: at 100,000 credentials on 3
+   * replicas, 138 MiB idle against its peers' 103 (bench).
+   */
+  started(): void {
+    if (this.#running === 0) this.#schedule();
+  }
+
   stop(): void {
     clearTimeout(this.#timer);
   }
@@ -50,6 +60,7 @@ export class IdleCollector {
   #schedule(): void {
     const gc = this.#gc;
     if (!gc) return;
+    clearTimeout(this.#timer);
     this.#timer = setTimeout(() => compactHeap(gc, this.#v8Major), this.#afterMs);
     this.#timer.unref();
   }

@@ -270,6 +270,8 @@ export async function startWorker(
     },
     `worker ready: ${config.credentials.length} credentials, http ${http.url}`,
   );
+  // Start-up's garbage is given back even on a replica that runs no maintenance job.
+  collector.started();
 
   let closing: Promise<void> | undefined;
   return {

@@ -1,7 +1,8 @@
 /**
  * The idle collector (idle-collector.ts): one memory-reducing collection (a plain full one, then
  * the compacting one, and from V8 13 on the memory-reducing one) once the wrapped processor has
- * had no job for the delay, never while a job runs, none without `gc`.
+ * had no job for the delay, counted from the worker's start until its first job; never while a
+ * job runs, none without `gc`.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { IdleCollector } from "../../src/worker/idle-collector.js";
@@ -71,6 +72,51 @@ describe("IdleCollector", () => {
     const collector = new IdleCollector({ gc: undefined, afterMs: 10 });
     expect(await collector.around(async () => "done")(undefined)).toBe("done");
     expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it("collects once after start-up on a replica that runs no job", async () => {
+    const { gc, calls } = fakeGc();
+    const collector = new IdleCollector({ gc, afterMs: 1_000, v8Major: 11 });
+    collector.started();
+    await vi.advanceTimersByTimeAsync(999);
+    expect(calls).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(calls).toEqual([[], []]);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(calls).toHaveLength(2);
+  });
+
+  it("after start-up, a job that begins first holds the collection off until after it", async () => {
+    const { gc, calls } = fakeGc();
+    const collector = new IdleCollector({ gc, afterMs: 1_000, v8Major: 11 });
+    let finish = () => {};
+    const run = collector.around(() => new Promise<void>((resolve) => (finish = resolve)));
+    collector.started();
+    await vi.advanceTimersByTimeAsync(500);
+    const job = run(undefined);
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(calls).toHaveLength(0);
+    finish();
+    await job;
+    await vi.advanceTimersByTimeAsync(1_000);
+    // One collection: the start-up's was cancelled by the job, not run beside the job's.
+    expect(calls).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(calls).toHaveLength(2);
+  });
+
+  it("started while a job runs does not collect during it", async () => {
+    const { gc, calls } = fakeGc();
+    const collector = new IdleCollector({ gc, afterMs: 100, v8Major: 11 });
+    let finish = () => {};
+    const job = collector.around(() => new Promise<void>((resolve) => (finish = resolve)))(undefined);
+    collector.started();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(calls).toHaveLength(0);
+    finish();
+    await job;
+    await vi.advanceTimersByTimeAsync(100);
+    expect(calls).toHaveLength(2);
   });
 
   it("stop cancels a collection not yet run", async () => {
