@@ -214,7 +214,7 @@ function scaleTable(points: NonNullable<typeof scalePoints>): string {
     points.map((p) => [
       `${p.credentials}${p.replicas > 1 ? ` (${p.replicas} replicas)` : ""}`,
       `${p.startup_s} s`,
-      `${p.due_tick_s} s`,
+      `${p.due_tick_s} s${p.start_due_checks > 1 ? ` (${p.start_due_checks} due checks at start)` : ""}`,
       `${p.peak_rss_mib} MiB`,
       `${p.rss_after_due_mib} MiB`,
       `${p.idle_rss_mib} MiB`,

@@ -4,8 +4,8 @@
  * `scale` key). Per size: start-up (process start to `worker.ready`, and to the end of the first
  * due check: its one job, or every shard job of it, whichever replicas ran them), peak resident
  * memory (VmHWM: the highest it has been, the inventory load and the due check included),
- * resident memory at once after the due check and idle (after 15 s more, when the start-up's
- * garbage is collected), and the size of `/metrics`. With replicas, each memory figure is the
+ * resident memory at once after the due check and idle (15 s after the last maintenance job, when
+ * the start-up's garbage is collected), and the size of `/metrics`. With replicas, each memory figure is the
  * largest replica's, and each replica's count of due and health shards is kept. At the largest
  * size a health tick and an orphan sweep are run and timed.
  * Bytes and counts are exact; seconds are wall time on a shared machine (noisy).
@@ -22,8 +22,12 @@ export interface ScalePoint {
   due_tick_s: number;
   peak_rss_mib: number;
   rss_after_due_mib: number;
-  /** Resident memory 15 s after the due check (the steady state). */
+  /** Resident memory 15 s after the maintenance queue is quiet (the steady state). */
   idle_rss_mib: number;
+  /** From the end of the due tick to no maintenance job waiting or running (other start-up work). */
+  quiet_after_due_s: number;
+  /** Due checks split into shards by the replicas' start (one, unless their starts straddled a minute). */
+  start_due_checks: number;
   replicas: number;
   /** Each replica's peak and idle resident memory (MiB), and the due and health shard jobs it ran, when more than one ran. */
   per_replica?: Array<{
@@ -65,6 +69,10 @@ export async function scaleBench(sizes: number[], progress: (s: string) => void)
       const due = performance.now();
       const pids = workers.map((w) => w.process.child.pid ?? 0);
       const afterDue = pids.map((pid) => statusKib(pid, "VmRSS") / 1024);
+      // Idle means no maintenance job left: replicas whose start straddles a minute each add a
+      // start-up due check, and a new Redis adds an orphan sweep; one reading taken while those
+      // still ran read 142 MiB where the idle replicas read 100.
+      const quiet = await maintenanceQuiet(world, 900_000);
       await new Promise((r) => setTimeout(r, 15_000));
       const each: NonNullable<ScalePoint["per_replica"]> = pids.map((pid, k) => ({
         peak_rss_mib: round(statusKib(pid, "VmHWM") / 1024, 1),
@@ -84,6 +92,11 @@ export async function scaleBench(sizes: number[], progress: (s: string) => void)
         due_tick_s: round((due - ready) / 1000, 1),
         peak_rss_mib: Math.max(...each.map((e) => e.peak_rss_mib)),
         rss_after_due_mib: round(Math.max(...afterDue), 1),
+        quiet_after_due_s: round((quiet - due) / 1000, 1),
+        start_due_checks: workers.reduce(
+          (n, w) => n + w.process.lines.filter((l) => l.includes('"due-check.split"')).length,
+          0,
+        ),
         idle_rss_mib: Math.max(...each.map((e) => e.idle_rss_mib)),
         metrics_bytes: Buffer.byteLength(metrics),
         metrics_series: metrics.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length,
@@ -147,6 +160,30 @@ async function tickDone(
     }
     if (Date.now() > end) throw new Error(`no end of the ${event} tick within ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * Waits until the maintenance queue has no job waiting or running, twice in a row a second apart
+ * (a split job's shards are added as it ends). Delayed jobs (the next ticks, a late sweep) do not
+ * count. Returns the time (performance.now()) it was found quiet.
+ */
+async function maintenanceQuiet(world: Awaited<ReturnType<typeof benchWorld>>, timeoutMs: number): Promise<number> {
+  const redis = connectRedis(world.redis);
+  const queue = new Queue(MAINTENANCE_QUEUE, { connection: redis.duplicate(), prefix: world.prefix });
+  try {
+    const end = Date.now() + timeoutMs;
+    let quietReadings = 0;
+    for (;;) {
+      const counts = await queue.getJobCounts("active", "waiting", "prioritized", "waiting-children");
+      quietReadings = Object.values(counts).every((n) => n === 0) ? quietReadings + 1 : 0;
+      if (quietReadings >= 2) return performance.now();
+      if (Date.now() > end) throw new Error(`maintenance jobs still ran ${timeoutMs / 1000} s after the due tick`);
+      await new Promise((r) => setTimeout(r, 1_000));
+    }
+  } finally {
+    await queue.close();
+    redis.disconnect();
   }
 }
 
