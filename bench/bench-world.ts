@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import { parse, stringify } from "yaml";
 import { type CliProcess, WORKER_ENV, cliCommand } from "../src/demo/cli-process.js";
 import { ensureRedis } from "../src/demo/local-redis.js";
+import type { Queue } from "bullmq";
 import type { Redis } from "ioredis";
 import { type RedisTopology, primaries } from "../src/queue/redis.js";
 import { SANDBOX_LOGIN, type Sandbox, startSandbox } from "../src/sandbox/sandbox.js";
@@ -254,6 +255,23 @@ export async function until(check: () => boolean, timeoutMs: number, what: strin
   while (!check()) {
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/**
+ * Waits until the maintenance queue has no job waiting or running, twice in a row a second apart
+ * (a split job's shards are added as it ends). Delayed jobs (the next ticks, the late sweep after a
+ * new Redis) do not count. Returns the time (performance.now()) it was found quiet.
+ */
+export async function maintenanceQuiet(queue: Pick<Queue, "getJobCounts">, timeoutMs: number): Promise<number> {
+  const end = Date.now() + timeoutMs;
+  let quietReadings = 0;
+  for (;;) {
+    const counts = await queue.getJobCounts("active", "waiting", "prioritized", "waiting-children");
+    quietReadings = Object.values(counts).every((n) => n === 0) ? quietReadings + 1 : 0;
+    if (quietReadings >= 2) return performance.now();
+    if (Date.now() > end) throw new Error(`maintenance jobs still waiting or running after ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 1_000));
   }
 }
 

@@ -14,7 +14,7 @@ import { readFileSync } from "node:fs";
 import { Queue } from "bullmq";
 import { connectRedis } from "../src/queue/redis.js";
 import { MAINTENANCE_QUEUE } from "../src/worker/maintenance.js";
-import { benchWorld, round } from "./bench-world.js";
+import { benchWorld, maintenanceQuiet, round } from "./bench-world.js";
 
 export interface ScalePoint {
   credentials: number;
@@ -72,7 +72,7 @@ export async function scaleBench(sizes: number[], progress: (s: string) => void)
       // Idle means no maintenance job left: replicas whose start straddles a minute each add a
       // start-up due check, and a new Redis adds an orphan sweep; one reading taken while those
       // still ran read 142 MiB where the idle replicas read 100.
-      const quiet = await maintenanceQuiet(world, 900_000);
+      const quiet = await worldQuiet(world, 900_000);
       await new Promise((r) => setTimeout(r, 15_000));
       const each: NonNullable<ScalePoint["per_replica"]> = pids.map((pid, k) => ({
         peak_rss_mib: round(statusKib(pid, "VmHWM") / 1024, 1),
@@ -163,24 +163,12 @@ async function tickDone(
   }
 }
 
-/**
- * Waits until the maintenance queue has no job waiting or running, twice in a row a second apart
- * (a split job's shards are added as it ends). Delayed jobs (the next ticks, a late sweep) do not
- * count. Returns the time (performance.now()) it was found quiet.
- */
-async function maintenanceQuiet(world: Awaited<ReturnType<typeof benchWorld>>, timeoutMs: number): Promise<number> {
+/** `maintenanceQuiet` on this world's maintenance queue. */
+async function worldQuiet(world: Awaited<ReturnType<typeof benchWorld>>, timeoutMs: number): Promise<number> {
   const redis = connectRedis(world.redis);
   const queue = new Queue(MAINTENANCE_QUEUE, { connection: redis.duplicate(), prefix: world.prefix });
   try {
-    const end = Date.now() + timeoutMs;
-    let quietReadings = 0;
-    for (;;) {
-      const counts = await queue.getJobCounts("active", "waiting", "prioritized", "waiting-children");
-      quietReadings = Object.values(counts).every((n) => n === 0) ? quietReadings + 1 : 0;
-      if (quietReadings >= 2) return performance.now();
-      if (Date.now() > end) throw new Error(`maintenance jobs still ran ${timeoutMs / 1000} s after the due tick`);
-      await new Promise((r) => setTimeout(r, 1_000));
-    }
+    return await maintenanceQuiet(queue, timeoutMs);
   } finally {
     await queue.close();
     redis.disconnect();
