@@ -5,9 +5,9 @@
  * due check: its one job, or every shard job of it, whichever replicas ran them), peak resident
  * memory (VmHWM: the highest it has been, the inventory load and the due check included),
  * resident memory at once after the due check and idle (15 s after the last maintenance job, when
- * the start-up's garbage is collected), and the size of `/metrics`. With replicas, each memory figure is the
- * largest replica's, and each replica's count of due and health shards is kept. At the largest
- * size a health tick and an orphan sweep are run and timed.
+ * the start-up's garbage is collected), and the size of `/metrics`. With replicas, each memory
+ * figure is the largest replica's, and each replica's count of due and health shards is kept. At
+ * the largest size a health tick and an orphan sweep are run and timed.
  * Bytes and counts are exact; seconds are wall time on a shared machine (noisy).
  */
 import { readFileSync } from "node:fs";
@@ -69,9 +69,9 @@ export async function scaleBench(sizes: number[], progress: (s: string) => void)
       const due = performance.now();
       const pids = workers.map((w) => w.process.child.pid ?? 0);
       const afterDue = pids.map((pid) => statusKib(pid, "VmRSS") / 1024);
-      // Idle means no maintenance job left: replicas whose start straddles a minute each add a
-      // start-up due check, and a new Redis adds an orphan sweep; one reading taken while those
-      // still ran read 142 MiB where the idle replicas read 100.
+      // Idle means no maintenance job left: replicas whose starts straddle a minute each add a
+      // start-up due check, and a new Redis adds an orphan sweep. One run read 142 MiB a replica
+      // 15 s after a due tick that took 89 s (51 s in other runs), where the build reads 100 idle.
       const quiet = await worldQuiet(world, 900_000);
       await new Promise((r) => setTimeout(r, 15_000));
       const each: NonNullable<ScalePoint["per_replica"]> = pids.map((pid, k) => ({

@@ -45,9 +45,8 @@ export class IdleCollector {
 
   /**
    * The worker has started: collect after `afterMs` unless a job begins first (then after the last
-   * job, as ever). A replica whose peers took every shard of the first due check runs no job, and
-   * kept what its start-up allocated after the inventory's collection: at 100,000 credentials on 3
-   * replicas, 138 MiB idle against its peers' 103 (bench).
+   * job, as ever). Without it, a replica whose peers took every shard of the start-up due check
+   * ran no job and never collected what its start-up allocated after the inventory's collection.
    */
   started(): void {
     if (this.#running === 0) this.#schedule();
