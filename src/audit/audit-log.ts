@@ -48,7 +48,8 @@ export interface AuditLine extends AuditEvent {
 }
 
 export interface AuditSink {
-  emit(event: AuditEvent, at?: number): AuditLine;
+  /** The line written, or undefined when the stream has nowhere to write. */
+  emit(event: AuditEvent, at?: number): AuditLine | undefined;
   /** Waits (bounded) for webhook posts still under way: a CLI calls it before it exits. */
   flush(timeoutMs?: number): Promise<void>;
 }
@@ -90,14 +91,15 @@ export class AuditLog implements AuditSink {
 
   constructor(private readonly options: AuditLogOptions) {}
 
-  emit(event: AuditEvent, at = Date.now()): AuditLine {
+  emit(event: AuditEvent, at = Date.now()): AuditLine | undefined {
+    // Nowhere to write it: no line, and no chain (the hash is CPU every rotation step would pay).
+    if (!this.options.file && !this.options.webhook) return undefined;
     const body = { ...strip(event), at: new Date(at).toISOString(), writer: this.#writer, seq: ++this.#seq };
     const prev = this.#prev;
     const bodyText = JSON.stringify(body);
     const hash = chainHash(this.options.key, prev, bodyText);
     const line: AuditLine = { ...body, prev, hash };
     this.#prev = hash;
-    if (!this.options.file && !this.options.webhook) return line;
     // JSON.stringify(line), from the body's text (prev and hash are hex: nothing to escape).
     const text = `${bodyText.slice(0, -1)},"prev":"${prev}","hash":"${hash}"}`;
     if (this.options.file) {

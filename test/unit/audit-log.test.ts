@@ -23,6 +23,11 @@ afterAll(() => rmSync(DIR, { recursive: true, force: true }));
 const alice = { name: "alice", via: "cli" as const, address: "laptop-7" };
 
 describe("AuditLog", () => {
+  it("with no file and no webhook writes no line and keeps no chain", () => {
+    const log = new AuditLog({});
+    expect(log.emit({ event: "rotation.requested", credentialId: "cc", actor: alice })).toBeUndefined();
+  });
+
   it("appends one JSON line per event, chained; an edited or removed line breaks the chain", () => {
     const file = join(DIR, "chain.jsonl");
     const log = new AuditLog({ file });
