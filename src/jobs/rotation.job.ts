@@ -7,6 +7,7 @@
  * This is the only place that turns an error into BullMQ's UnrecoverableError.
  */
 import type { Job } from "bullmq";
+import { describeError } from "../core/errors.js";
 import { DelayedError, UnrecoverableError } from "../queue/bullmq.js";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
@@ -103,8 +104,24 @@ export async function attemptRotation(
   const { credential } = found;
   const inFlight = ctx.metrics?.rotationsInFlight.labels({ vendor: credential.vendor });
   inFlight?.inc();
+  let recorded: Promise<void> | undefined;
   try {
+    // A step's bookkeeping (metrics, log line, audit line) runs once the next step's call is on
+    // its way: it is CPU the call's round trip hides, not time ahead of it (an emergency's exposed
+    // key stays valid for every millisecond before its revocation). setImmediate keeps their order.
     const onStep = (state: RotationState, step: Step, durationMs: number) => {
+      recorded = new Promise((resolve) =>
+        setImmediate(() => {
+          try {
+            recordStep(state, step, durationMs);
+          } catch (err) {
+            log.warn({ event: "rotation.step-record", step, error: describeError(err) }, "could not record a step");
+          }
+          resolve();
+        }),
+      );
+    };
+    const recordStep = (state: RotationState, step: Step, durationMs: number) => {
       ctx.metrics?.stepDurationSeconds.labels({ vendor: credential.vendor, step }).observe(durationMs / 1000);
       log.info(
         {
@@ -133,6 +150,7 @@ export async function attemptRotation(
           };
     return await runAttempt(run, saved, save, options.attempt);
   } finally {
+    await recorded; // the attempt ends with its steps recorded
     inFlight?.dec();
   }
 }
