@@ -99,10 +99,11 @@ export async function rotate(
 
 async function rotateOnce(
   credential: RotationCredential,
-  deps: RotationDeps,
+  given: RotationDeps,
   saved: RotationState,
   save: Save,
 ): Promise<RotationResult> {
+  const deps = { ...given, value: parsedOnce(given.value) };
   const { store, vendor, clock } = deps;
   const secretId = credential.secretId;
   const currentRead = readCurrentBeside(deps, credential, saved);
@@ -192,13 +193,12 @@ async function rotateOnce(
     return { kind: "wait", until: s.graceUntil, reason: "grace period", state: s };
   }
 
-  // An emergency does not wait for replicas (it only warns), so its look at them goes out beside
-  // the revocation, not before it: the exposed key is refused one store call sooner.
+  // An emergency does not wait for replicas (it only warns), so it looks at them once the old key
+  // is revoked, beside the confirming check: nothing goes out ahead of the revocation, not even
+  // beside it (building a store call is CPU the revocation's call would wait for).
   let replicasWarned: Promise<unknown> | undefined;
-  if (s.step === Step.Revoke && s.emergency) {
-    replicasWarned = replicaWait(credential, deps, s, s.rotationId);
-    replicasWarned.catch(() => undefined); // awaited after the revocation; a failed revocation wins
-  } else if (s.step === Step.Revoke) {
+  const warnReplicas = s.step === Step.Revoke && s.emergency;
+  if (s.step === Step.Revoke && !s.emergency) {
     // Consumers in replica regions read the old key until the new version reaches them.
     const replicas = await replicaWait(credential, deps, s, s.rotationId);
     if (replicas) {
@@ -211,14 +211,38 @@ async function rotateOnce(
     const oldKeyId = await finishPromoted(deps, credential, versions, s.rotationId, {
       verifyFirst: s.verifyBeforeRevoke === true || s.step === Step.Confirm,
       onRevoked: async (keyId) => {
+        if (warnReplicas) {
+          replicasWarned = replicaWait(credential, deps, s, s.rotationId);
+          replicasWarned.catch(() => undefined); // awaited below; a failed confirm wins
+        }
         if (s.step === Step.Revoke) await stepDone({ step: Step.Confirm, oldKeyId: keyId });
       },
     });
-    await replicasWarned;
+    // Revoked already (it is `undefined` only when there was no key to revoke): warn as before.
+    await (replicasWarned ?? (warnReplicas ? replicaWait(credential, deps, s, s.rotationId) : undefined));
     await stepDone({ step: Step.Done, outcome: "completed", ...(oldKeyId ? { oldKeyId } : {}) });
     await deps.alerter.resolve(credential.id, "rotation-failed");
   }
   return { kind: "finished", state: s };
+}
+
+/**
+ * The value shape, parsing each stored value once (by the SecretValue the store handed back, which
+ * its cache hands back again): promote and the revocation guard read the same two or three
+ * versions again, and each parse validates the whole value. Lives for one attempt.
+ */
+function parsedOnce(shape: ValueShape<KeyApiValue>): ValueShape<KeyApiValue> {
+  const parsed = new WeakMap<SecretValue, KeyApiValue>();
+  return {
+    parse(raw, where) {
+      let value = parsed.get(raw);
+      if (!value) parsed.set(raw, (value = shape.parse(raw, where)));
+      return value;
+    },
+    secretOf: (value) => shape.secretOf(value),
+    identityOf: (value) => shape.identityOf(value),
+    ...(shape.describe ? { describe: (value: KeyApiValue) => shape.describe?.(value) } : {}),
+  };
 }
 
 /**
@@ -296,7 +320,7 @@ async function replicaWait(
     await deps.alerter.raise({
       ...alert,
       severity: "warning",
-      summary: `emergency: revoking the old key although replicas are behind: ${names}`,
+      summary: `emergency: the old key is revoked although replicas are behind: ${names}`,
     });
     return undefined;
   }

@@ -284,7 +284,7 @@ describe("rotate", () => {
     expect(refs.filter((r) => r.startsWith("AWS"))).toEqual([]);
   });
 
-  it("an emergency's look at the replicas goes out beside the revocation, not before it; it ends only once answered", async () => {
+  it("an emergency looks at the replicas once the old key is revoked, not before; it ends only once answered", async () => {
     let answer: (states: ReplicaState[]) => void = () => undefined;
     const replicas = {
       replicas: () => {
@@ -297,11 +297,30 @@ describe("rotate", () => {
       () => (ended = true),
     );
     await until(() => w.vendor.revoked.includes("k-old"));
-    expect(w.calls.indexOf("replicas.describe")).toBeLessThan(w.calls.indexOf("vendor.revokeKey"));
+    await until(() => w.calls.includes("replicas.describe"));
+    expect(w.calls.indexOf("replicas.describe")).toBeGreaterThan(w.calls.indexOf("vendor.revokeKey"));
     expect(ended).toBe(false);
     answer([{ region: "eu-west-1", status: "InProgress", currentVersionId: undefined }]);
     expect((await run).kind).toBe("finished");
     expect(w.alerter.raised.find((a) => a.kind === "replica-behind")).toMatchObject({ severity: "warning" });
+    expectConverged(w);
+  });
+
+  it("an emergency parses each stored value once in an attempt, though promote and the revocation guard read them again", async () => {
+    const parsed: string[] = [];
+    const value = {
+      ...KEY_VALUE,
+      parse: (raw: SecretValue, where: string) => {
+        parsed.push(raw.reveal());
+        return KEY_VALUE.parse(raw, where);
+      },
+    };
+    const cached = new CachedSecretStore(w.store);
+    const result = await rotate(credential, deps(w, { store: cached, value }), initial(true), async () => undefined);
+    expect(result.state.step).toBe(Step.Done);
+    // The old value and the new one: each parsed once.
+    expect(parsed).toHaveLength(2);
+    expect(new Set(parsed).size).toBe(2);
     expectConverged(w);
   });
 
