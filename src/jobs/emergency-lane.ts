@@ -100,6 +100,8 @@ export function emergencyLane(o: EmergencyLaneOptions): EmergencyLane {
     if (held) {
       const run = runHere(o, held).finally(() => running.delete(run));
       running.add(run);
+      // The answer waits one turn of the event loop: the rotation's first store calls leave first.
+      await new Promise((resolve) => setImmediate(resolve));
     }
     return started;
   };
@@ -141,7 +143,13 @@ async function runHere(o: EmergencyLaneOptions, job: Job<RotationState>): Promis
   // step is safe to repeat and the store says how far it got, so a resume after a crash only
   // repeats some, and each Redis write before the revocation is time the exposed key stays valid.
   let last = job.data;
-  log.info({ event: "lane.start", actor: job.data.actor }, "emergency: rotating now in this process (emergency lane)");
+  // Logged once the rotation's first calls are on their way.
+  setImmediate(() =>
+    log.info(
+      { event: "lane.start", actor: job.data.actor },
+      "emergency: rotating now in this process (emergency lane)",
+    ),
+  );
   try {
     const found = o.ctx.resolve(job.data.credentialId);
     if (!found) return; // left the inventory a moment ago: the queue's processor says so
