@@ -6,6 +6,13 @@
  * hours. The health tick is run twice and the second counted (the first after start may learn
  * what the due check did not). `/readyz` is probed 30 times in a row and its store calls counted.
  * Counts, not timings: the same on a loaded machine.
+ *
+ * Vendor calls per key are the calls each key's own daily quota counts (CallCov's plans limit each
+ * key: 1,000 requests a day on Free), those the simulator counts by key: the verifications. The
+ * account's calls (the management check, once a verify cadence on one slice's tick, and the orphan
+ * sweep's lists) go on the management login's budget, not a key's; they are in
+ * `vendor_calls_per_tick` by route, and `vendor_account_calls_per_day` scales the sweep's and, when
+ * the counted health tick was the management check's, that check's.
  */
 import { Queue } from "bullmq";
 import { connectRedis } from "../src/queue/redis.js";
@@ -14,11 +21,21 @@ import { benchWorld, maintenanceQuiet, round } from "./bench-world.js";
 
 const TICKS_PER_DAY = { "due-check": 24, "health-check": 96, "orphan-sweep": 4 } as const;
 type Tick = keyof typeof TICKS_PER_DAY;
+/** Health ticks a verify cadence (hourly / every 15 minutes): the management check is on one of them. */
+const HEALTH_SLICES = 4;
+const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
 
 export interface SteadyFigures {
   credentials: number;
   sm_calls_per_credential_day: number;
+  /** Calls made with each key, what its daily quota counts (verifications), per key per day. */
   vendor_calls_per_credential_day: number;
+  /**
+   * Calls made with the account's management login, per day: the orphan sweep's, and the
+   * management check's once a verify cadence (24 a day); null when the counted health tick was
+   * not the one that makes that check (it runs on one slice's tick of 4, by the clock).
+   */
+  vendor_account_calls_per_day: number | null;
   /** At $0.05 per 10,000 calls, 10,000 credentials, 30 days. */
   sm_usd_per_month_10k: number;
   /** Store calls of one tick, by operation. */
@@ -37,6 +54,7 @@ export async function steadyBench(credentials: number, progress: (s: string) => 
     await worker.waitForLine(/"due-check.done"/, 600_000);
     const emulator = world.sandbox.emulator;
     const sim = world.sandbox.callcov.state.counters;
+    const keyCalls = () => Object.values(sim.requestsByKey).reduce((n, c) => n + c.accepted + c.refused, 0);
     const tick = async (name: Tick) => {
       const done = `"${name}.done"`;
       // Counted alone: the calls of a job still queued (the orphan sweep a new Redis adds at
@@ -45,6 +63,7 @@ export async function steadyBench(credentials: number, progress: (s: string) => 
       const before = worker.lines.filter((l) => l.includes(done)).length;
       emulator.resetStats();
       const vendor0 = { ...sim.requestsByRoute };
+      const key0 = keyCalls();
       await queue.add(name, {}, { removeOnComplete: true, removeOnFail: true });
       const end = Date.now() + 900_000;
       while (worker.lines.filter((l) => l.includes(done)).length === before) {
@@ -56,7 +75,8 @@ export async function steadyBench(credentials: number, progress: (s: string) => 
         const d = n - (vendor0[route] ?? 0);
         if (d > 0) vendor[route] = d;
       }
-      return { store: emulator.stats().calls, vendor };
+      const withKeys = keyCalls() - key0;
+      return { store: emulator.stats().calls, vendor, withKeys, account: sum(vendor) - withKeys };
     };
     progress(`steady: one tick of each kind over ${credentials} credentials`);
     const due = await tick("due-check");
@@ -66,8 +86,7 @@ export async function steadyBench(credentials: number, progress: (s: string) => 
     emulator.resetStats();
     for (let i = 0; i < 30; i++) await fetch(`${httpUrl}/readyz`).then((r) => r.arrayBuffer());
     const readyz = Object.values(emulator.stats().calls).reduce((a, b) => a + b, 0);
-    const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
-    const perDay = (pick: (t: { store: Record<string, number>; vendor: Record<string, number> }) => number) =>
+    const perDay = (pick: (t: typeof due) => number) =>
       (pick(due) * TICKS_PER_DAY["due-check"] +
         pick(health) * TICKS_PER_DAY["health-check"] +
         pick(sweep) * TICKS_PER_DAY["orphan-sweep"]) /
@@ -77,9 +96,15 @@ export async function steadyBench(credentials: number, progress: (s: string) => 
       credentials,
       sm_calls_per_credential_day: round(sm, 3),
       vendor_calls_per_credential_day: round(
-        perDay((t) => sum(t.vendor)),
+        perDay((t) => t.withKeys),
         3,
       ),
+      vendor_account_calls_per_day:
+        health.account > 0
+          ? due.account * TICKS_PER_DAY["due-check"] +
+            health.account * (TICKS_PER_DAY["health-check"] / HEALTH_SLICES) +
+            sweep.account * TICKS_PER_DAY["orphan-sweep"]
+          : null,
       sm_usd_per_month_10k: round(((sm * 10_000 * 30) / 10_000) * 0.05, 2),
       sm_calls_per_tick: { "due-check": due.store, "health-check": health.store, "orphan-sweep": sweep.store },
       vendor_calls_per_tick: { "due-check": due.vendor, "health-check": health.vendor, "orphan-sweep": sweep.vendor },
