@@ -2,10 +2,11 @@
  * Failover in the middle of a fleet (issue 19): a small fleet of CallCov credentials, all due at
  * once, rotated by two worker processes on a real Redis Cluster of the test's own (3 masters, 3
  * replicas on 127.0.0.1:7200-7205). When some rotations are promoted and others are still in
- * flight, the master holding the queue's slot is SIGKILLed; its replica takes over. The fleet must
- * complete with the chaos suite's invariants, judged from outside (test/support/outside-checks.ts):
- * one working current key per credential, replaced keys refused, no orphan, no stray AWSPENDING,
- * no two rotations of one credential at once; and no worker may die of it.
+ * flight (their creates held at the vendor, so on a machine of any speed), the master holding the
+ * queue's slot is SIGKILLed; its replica takes over. The fleet must complete with the chaos
+ * suite's invariants, judged from outside (test/support/outside-checks.ts): one working current
+ * key per credential, replaced keys refused, no orphan, no stray AWSPENDING, no two rotations of
+ * one credential at once; and no worker may die of it.
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { checkInvariants, completedRotations, snapshotVersions } from "../support/outside-checks.js";
@@ -45,18 +46,28 @@ describe("Redis Cluster failover in the middle of a fleet of rotations", () => {
     w.redis.on("error", () => undefined);
     w.queue.on("error", () => undefined);
     const victim = await c.masterFor(w.prefix);
+    // In the middle, whatever the machine's speed: two keys are made, every later create waits at
+    // the vendor until the kill (a worker that starts first could otherwise finish the whole fleet
+    // before the second is up).
+    const faults = w.sandbox.callcov.faults;
+    const hold = faults.addRule({ kind: "hold", match: "POST /api/v1/api-keys/", skip: 2 });
     const workers = await Promise.all([w.startWorker(), w.startWorker()]);
     const versions = snapshotVersions(w.sandbox, w.creds);
 
-    // In the middle: some rotations promoted, the rest still to come or in grace.
+    // Some rotations promoted, others held inside their create, the rest still to come.
     const deadline = Date.now() + 30_000;
-    while (completedRotations(w.sandbox, w.creds) < 2 && Date.now() < deadline) await sleep(50);
+    const middle = () => completedRotations(w.sandbox, w.creds) >= 2 && faults.heldCount > 0;
+    while (!middle() && Date.now() < deadline) await sleep(50);
     const promotedAtKill = completedRotations(w.sandbox, w.creds);
     const keysAtKill = w.sandbox.callcov.state.counters.created;
     expect(promotedAtKill, "no rotation was promoted within 30 s").toBeGreaterThanOrEqual(2);
+    expect(faults.heldCount, "no create was in flight at the kill").toBeGreaterThan(0);
     expect(promotedAtKill, "the fleet finished before the kill").toBeLessThan(CREDENTIALS);
     const killedAt = Date.now();
     await c.kill(victim);
+    // The held creates land while the cluster fails over.
+    faults.remove(hold);
+    faults.release();
     await c.waitHealthy(w.prefix, 30_000);
     const failoverMs = Date.now() - killedAt;
     const newMaster = await c.masterFor(w.prefix);
